@@ -1,0 +1,6 @@
+"""The PMO backend's shared kernel: event envelope, event store, relay, consumer and web helpers.
+
+Every service depends on this package and on nothing of another service. The domain modules of the
+services import only the standard library and :mod:`shared.money`, :mod:`shared.events`,
+:mod:`shared.errors` and :mod:`shared.contracts`.
+"""

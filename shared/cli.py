@@ -1,0 +1,80 @@
+"""``pmo``: run the PMO backend locally and manage its private infrastructure.
+
+    pmo run              infrastructure + all five services; Ctrl-C stops everything it started
+    pmo infra start      start (or reuse) the private PostgreSQL and Kafka, print their addresses
+    pmo infra stop       stop them
+    pmo infra status     show whether they run
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+
+
+def _run(args: argparse.Namespace) -> int:
+    from shared.infra.system import System, ensure_infrastructure, stop_infrastructure
+
+    started = time.monotonic()
+    print("starting infrastructure (PostgreSQL, Kafka)...", flush=True)
+    endpoints = ensure_infrastructure()
+    print(f"  database: {endpoints.database_url}\n  kafka:    {endpoints.kafka_bootstrap_servers}", flush=True)
+    system = System(endpoints)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        system.start()
+        print(f"ready in {time.monotonic() - started:.1f}s:", flush=True)
+        for service in system.services.values():
+            print(f"  {service.name:<10} {service.url}/docs   (log: {service.log_path})", flush=True)
+        print("Ctrl-C stops everything.", flush=True)
+        while not stop.wait(1.0):
+            for service in system.services.values():
+                if service.process.poll() is not None:
+                    print(f"{service.name} exited; see {service.log_path}", file=sys.stderr)
+                    return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping...", flush=True)
+        system.stop()
+        if not args.keep_infra:
+            stop_infrastructure(endpoints)
+    return 0
+
+
+def _infra(args: argparse.Namespace) -> int:
+    from shared.infra.kafka import LocalKafka
+    from shared.infra.postgres import LocalPostgres
+
+    pg, kafka = LocalPostgres(), LocalKafka()
+    if args.action == "start":
+        print(f"postgres: {pg.start()}")
+        print(f"kafka:    {kafka.start()}")
+    elif args.action == "stop":
+        kafka.stop()
+        pg.stop()
+    else:
+        print(f"postgres: {'running ' + pg.url() if pg.is_running() else 'stopped'}")
+        print(f"kafka:    {'running ' + kafka.bootstrap_servers if kafka.is_running() else 'stopped'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pmo", description="Run the PMO backend locally.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="start infrastructure and all services; Ctrl-C stops them")
+    run.add_argument("--keep-infra", action="store_true", help="leave PostgreSQL and Kafka running on exit")
+    run.set_defaults(func=_run)
+    infra = commands.add_parser("infra", help="manage the private PostgreSQL and Kafka")
+    infra.add_argument("action", choices=["start", "stop", "status"])
+    infra.set_defaults(func=_infra)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

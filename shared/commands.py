@@ -1,0 +1,209 @@
+"""Running a command: one command, one transaction, owned here.
+
+``decide(state, command, now) -> events`` and ``evolve(state, event) -> state`` are pure functions of the
+service's domain; this module loads the stream, checks ``If-Match``, appends with optimistic concurrency,
+runs the service's inline projections in the same transaction, and makes ``Idempotency-Key`` retries return
+the first answer without appending anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.errors import ConcurrencyError, IdempotencyKeyReusedError, NotFoundError
+from shared.events import DomainEvent, EventMetadata, RecordedEvent
+from shared.eventstore import EventStore, NewEvent
+
+S = TypeVar("S")
+C = TypeVar("C", contravariant=True)
+
+
+class Aggregate(Protocol[S, C]):
+    """The pure part of an aggregate, as the executor needs it."""
+
+    stream_type: str
+
+    def initial_state(self) -> S: ...
+
+    def evolve(self, state: S, event: DomainEvent) -> S: ...
+
+    def decide(self, state: S, command: C, now: datetime) -> Sequence[DomainEvent]: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """What the edge knows about a command besides its content."""
+
+    metadata: EventMetadata
+    if_match: int | None = None
+    idempotency_key: str | None = None
+    idempotency_scope: str = ""
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class CommandOutcome(Generic[S]):
+    """The answer to a command; ``replayed`` is true when an earlier answer was returned for a retry."""
+
+    status_code: int
+    body: dict[str, Any]
+    version: int
+    events: list[RecordedEvent] = field(default_factory=list)
+    replayed: bool = False
+
+
+Projector = Callable[[AsyncConnection, Sequence[RecordedEvent]], Awaitable[None]]
+Responder = Callable[[S, Sequence[RecordedEvent], int], dict[str, Any]]
+
+
+class _LostIdempotencyRace(Exception):
+    pass
+
+
+class CommandExecutor:
+    """Executes commands against one service's event store."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        store: EventStore,
+        *,
+        clock: Clock | None = None,
+        projector: Projector | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.projector = projector
+
+    async def load(self, conn: AsyncConnection, aggregate: Aggregate[S, Any], stream_id: str) -> tuple[S, int]:
+        """The aggregate's current state and version (0 when the stream does not exist)."""
+        state = aggregate.initial_state()
+        version = 0
+        for recorded in await self.store.read_stream(conn, stream_id):
+            assert recorded.event is not None  # read_stream always decodes
+            state = aggregate.evolve(state, recorded.event)
+            version = recorded.version
+        return state, version
+
+    async def state_of(self, aggregate: Aggregate[S, Any], stream_id: str) -> tuple[S, int]:
+        """Read-only load for queries; raises :class:`NotFoundError` for a stream with no events."""
+        async with self.engine.connect() as conn:
+            state, version = await self.load(conn, aggregate, stream_id)
+        if version == 0:
+            raise NotFoundError(f"{aggregate.stream_type} {stream_id} does not exist")
+        return state, version
+
+    async def execute(
+        self,
+        ctx: CommandContext,
+        *,
+        aggregate: Aggregate[S, C],
+        stream_id: str,
+        command: C,
+        respond: Responder[S],
+        status_code: int = 200,
+    ) -> CommandOutcome[S]:
+        """Decide and append in one transaction; see the module docstring for the guarantees."""
+        if ctx.idempotency_key:
+            earlier = await self._earlier_answer(ctx)
+            if earlier is not None:
+                return earlier
+        try:
+            return await self._execute(ctx, aggregate, stream_id, command, respond, status_code)
+        except _LostIdempotencyRace:
+            earlier = await self._earlier_answer(ctx)
+            assert earlier is not None  # the winner committed before our insert could fail
+            return earlier
+
+    async def _execute(
+        self,
+        ctx: CommandContext,
+        aggregate: Aggregate[S, C],
+        stream_id: str,
+        command: C,
+        respond: Responder[S],
+        status_code: int,
+    ) -> CommandOutcome[S]:
+        async with self.engine.begin() as conn:
+            state, version = await self.load(conn, aggregate, stream_id)
+            if ctx.if_match is not None and ctx.if_match != version:
+                raise ConcurrencyError(
+                    f"If-Match expected version {ctx.if_match} but {stream_id} is at version {version}",
+                    expected=ctx.if_match,
+                    actual=version,
+                )
+            decided = list(aggregate.decide(state, command, self.clock.now()))
+            recorded = await self.store.append(
+                conn,
+                stream_id=stream_id,
+                stream_type=aggregate.stream_type,
+                expected_version=version,
+                events=[NewEvent.of(e) for e in decided],
+                metadata=ctx.metadata,
+            )
+            for event in decided:
+                state = aggregate.evolve(state, event)
+            version += len(recorded)
+            if self.projector is not None and recorded:
+                await self.projector(conn, recorded)
+            body = respond(state, recorded, version)
+            outcome: CommandOutcome[S] = CommandOutcome(status_code, body, version, recorded)
+            if ctx.idempotency_key:
+                await self._remember(conn, ctx, outcome)
+            return outcome
+
+    async def _earlier_answer(self, ctx: CommandContext) -> CommandOutcome[Any] | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT fingerprint, status_code, body, headers FROM idempotency_keys "
+                        "WHERE scope = :s AND key = :k"
+                    ),
+                    {"s": ctx.idempotency_scope, "k": ctx.idempotency_key},
+                )
+            ).first()
+        if row is None:
+            return None
+        if row.fingerprint != ctx.fingerprint:
+            raise IdempotencyKeyReusedError(
+                "this Idempotency-Key was already used for a different request", field="Idempotency-Key"
+            )
+        return CommandOutcome(row.status_code, row.body, int(row.headers.get("version", 0)), replayed=True)
+
+    async def _remember(self, conn: AsyncConnection, ctx: CommandContext, outcome: CommandOutcome[Any]) -> None:
+        inserted = (
+            await conn.execute(
+                text(
+                    "INSERT INTO idempotency_keys (scope, key, fingerprint, status_code, body, headers) "
+                    "VALUES (:s, :k, :f, :c, :b, :h) ON CONFLICT DO NOTHING RETURNING 1"
+                ),
+                {
+                    "s": ctx.idempotency_scope,
+                    "k": ctx.idempotency_key,
+                    "f": ctx.fingerprint,
+                    "c": outcome.status_code,
+                    "b": json.dumps(outcome.body),
+                    "h": json.dumps({"version": outcome.version}),
+                },
+            )
+        ).first()
+        if inserted is None:
+            raise _LostIdempotencyRace()

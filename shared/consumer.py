@@ -1,0 +1,263 @@
+"""Consumers with exactly-once effects: Kafka in, read models out.
+
+For each batch of records from one partition, one database transaction:
+
+1. inserts every event id into the consumer's ``inbox`` (``ON CONFLICT DO NOTHING``): ids already there are
+   duplicates (a relay re-publish, a replayed record) and change nothing;
+2. applies the new events to the read model;
+3. stores the next offset of the partition in ``consumer_offsets``.
+
+The read-model change and the position commit together, so a crash anywhere leaves either all of the batch or
+none of it; on restart the consumer seeks to the stored offsets (Kafka's own committed offsets are written
+afterwards for monitoring only). A record that cannot be decoded or applied is sent to ``pmo.dlq.v1`` with the
+error, marked as dead-lettered in the inbox, and the consumer moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition  # type: ignore[import-untyped]
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.kafka import DLQ_TOPIC, ConsumedEvent, KafkaOptions, from_record, new_producer
+from shared.metrics import CONSUMED, DEAD_LETTERED, DUPLICATES
+
+log = logging.getLogger(__name__)
+
+DDL = [
+    """
+    CREATE TABLE IF NOT EXISTS consumer_offsets (
+        consumer     text    NOT NULL,
+        topic        text    NOT NULL,
+        partition    integer NOT NULL,
+        next_offset  bigint  NOT NULL,
+        updated_at   timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer, topic, partition)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS inbox (
+        consumer      text NOT NULL,
+        event_id      uuid NOT NULL,
+        dead_lettered boolean NOT NULL DEFAULT false,
+        received_at   timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer, event_id)
+    )
+    """,
+]
+
+
+class Projection(Protocol):
+    """A read model fed from Kafka. ``apply`` must only touch the database through ``conn``."""
+
+    name: str
+    topics: Sequence[str]
+
+    async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None: ...
+
+
+class _ApplyFailed(Exception):
+    def __init__(self, index: int, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.index = index
+        self.cause = cause
+
+
+class ProjectionConsumer:
+    """Runs one projection: a Kafka consumer group member whose positions live in the database."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        kafka: KafkaOptions,
+        projection: Projection,
+        *,
+        group_id: str | None = None,
+        max_records: int = 500,
+        dlq_producer_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.kafka = kafka
+        self.projection = projection
+        self.group_id = group_id or f"pmo.{projection.name}"
+        self.max_records = max_records
+        self._dlq_factory = dlq_producer_factory or (lambda: new_producer(kafka))
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dlq: Any = None
+        self.assigned: set[TopicPartition] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set, retrying after database or broker failures."""
+        backoff = 0.2
+        while not stop.is_set():
+            try:
+                await self._run(stop)
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer %s failed; restarting in %.1fs", self.projection.name, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _run(self, stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **self.kafka.client_kwargs(),
+        )
+        self._consumer = consumer
+        self._dlq = self._dlq_factory()
+        await self._dlq.start()
+        await consumer.start()
+        try:
+            consumer.subscribe(list(self.projection.topics), listener=_SeekToStored(self))
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=100, max_records=self.max_records)
+                for tp, records in batches.items():
+                    if records:
+                        await self.process(tp, records)
+        finally:
+            self._consumer = None
+            await consumer.stop()
+            await self._dlq.stop()
+
+    async def seek_to_stored(self, partitions: Sequence[TopicPartition]) -> None:
+        """Position the Kafka consumer at the offsets stored with the read model."""
+        assert self._consumer is not None
+        stored = await self.stored_offsets()
+        for tp in partitions:
+            offset = stored.get((tp.topic, tp.partition))
+            if offset is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, offset)
+
+    async def stored_offsets(self) -> dict[tuple[str, int], int]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer = :c"),
+                {"c": self.projection.name},
+            )
+            return {(r.topic, r.partition): r.next_offset for r in rows}
+
+    async def process(self, tp: TopicPartition, records: Sequence[Any]) -> None:
+        """Apply ``records`` (consecutive, one partition) with their offset in one transaction."""
+        try:
+            async with self.engine.begin() as conn:
+                await self._apply_batch(conn, tp, records, isolate=False)
+        except _ApplyFailed:
+            # Some record failed: redo the batch one record at a time, dead-lettering the failures.
+            async with self.engine.begin() as conn:
+                await self._apply_batch(conn, tp, records, isolate=True)
+        except Exception:
+            # The database (or the hook) failed: nothing of the batch committed; go back to the stored offset.
+            if self._consumer is not None:
+                await self.seek_to_stored([tp])
+            raise
+        if self._consumer is not None:
+            try:
+                await self._consumer.commit({tp: records[-1].offset + 1})
+            except Exception:  # only for monitoring; the database holds the truth
+                log.debug("kafka offset commit failed", exc_info=True)
+
+    async def _apply_batch(self, conn: AsyncConnection, tp: TopicPartition, records: Sequence[Any], *, isolate: bool) -> None:
+        decoded: list[tuple[Any, ConsumedEvent | None, BaseException | None]] = []
+        for record in records:
+            try:
+                event = from_record(record.topic, record.partition, record.offset, record.key, record.value, record.headers)
+                decoded.append((record, event, None))
+            except Exception as exc:
+                decoded.append((record, None, exc))
+        ids = [event.event_id for _, event, _ in decoded if event is not None]
+        fresh: set[uuid.UUID] = set()
+        if ids:
+            rows = await conn.execute(
+                text(
+                    "INSERT INTO inbox (consumer, event_id) SELECT :c, unnest(CAST(:ids AS uuid[])) "
+                    "ON CONFLICT DO NOTHING RETURNING event_id"
+                ),
+                {"c": self.projection.name, "ids": ids},
+            )
+            fresh = {row.event_id for row in rows}
+        if not isolate:
+            savepoint = await conn.begin_nested()
+        applied = duplicates = 0
+        for index, (record, event, error) in enumerate(decoded):
+            if event is not None and event.event_id not in fresh:
+                duplicates += 1
+                continue
+            if event is not None:
+                fresh.discard(event.event_id)  # a second copy in the same batch is a duplicate too
+            if error is None and event is not None:
+                try:
+                    if isolate:
+                        async with conn.begin_nested():
+                            await self.projection.apply(conn, event)
+                    else:
+                        await self.projection.apply(conn, event)
+                    applied += 1
+                    continue
+                except Exception as exc:
+                    error = exc
+            if not isolate:  # dead-letter only in the isolated pass, so each failure is sent once
+                raise _ApplyFailed(index, error or RuntimeError("undecodable record"))
+            await self._dead_letter(conn, record, event, error)
+        if not isolate:
+            await savepoint.commit()
+        await conn.execute(
+            text(
+                "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES (:c, :t, :p, :o) "
+                "ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = excluded.next_offset, "
+                "updated_at = now()"
+            ),
+            {"c": self.projection.name, "t": tp.topic, "p": tp.partition, "o": records[-1].offset + 1},
+        )
+        await self.before_commit(conn, tp, records)
+        CONSUMED.labels(self.projection.name).inc(applied)
+        DUPLICATES.labels(self.projection.name).inc(duplicates)
+
+    async def before_commit(self, conn: AsyncConnection, tp: TopicPartition, records: Sequence[Any]) -> None:
+        """Extension point called after the read-model change and offset, before the commit (fault tests)."""
+
+    async def _dead_letter(
+        self, conn: AsyncConnection, record: Any, event: ConsumedEvent | None, error: BaseException | None
+    ) -> None:
+        reason = "".join(traceback.format_exception_only(type(error), error)).strip() if error else "unknown"
+        log.error("dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
+        headers = list(record.headers or []) + [
+            ("pmo_error", reason[:2000].encode()),
+            ("pmo_consumer", self.projection.name.encode()),
+            ("pmo_original_topic", record.topic.encode()),
+            ("pmo_original_partition", str(record.partition).encode()),
+            ("pmo_original_offset", str(record.offset).encode()),
+        ]
+        await self._dlq.send_and_wait(DLQ_TOPIC, value=record.value, key=record.key, headers=headers)
+        if event is not None:
+            await conn.execute(
+                text("UPDATE inbox SET dead_lettered = true WHERE consumer = :c AND event_id = :e"),
+                {"c": self.projection.name, "e": event.event_id},
+            )
+        DEAD_LETTERED.labels(self.projection.name).inc()
+
+
+class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: ProjectionConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.owner.assigned -= set(revoked)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.owner.assigned |= set(assigned)
+        await self.owner.seek_to_stored(list(assigned))
+
+

@@ -1,0 +1,593 @@
+"""A private, single-node Apache Kafka 4.x broker in KRaft mode, run from jars that Maven fetches from Maven Central.
+
+Nothing here runs at import time. ``LocalKafka().start()`` gathers the jars listed in ``deploy/kafka/pom.xml``
+(once per version of that file), formats the data directory (once), launches the broker as a detached JVM and
+returns its bootstrap servers once a client's metadata round trip succeeds. The broker outlives the Python
+process that started it; a later ``start()`` in any process of the same checkout reuses it.
+
+Everything lives under ``root`` (default ``state_dir() / "kafka"``, i.e. the git-ignored ``.pmo/kafka``)::
+
+    lib/                         jars from Maven Central (emptied and refetched when the pom changes)
+    lib.sha256                   sha256 of the pom that filled lib/, written after a successful fetch
+    config/server.properties     rewritten at every launch
+    config/log4j2.properties     rewritten at every launch
+    data/                        log.dirs: KRaft metadata and topic data, kept across stop/start
+    cluster.id                   the cluster id data/ was formatted with
+    logs/server.log              the broker's log4j2 log (INFO; WARN for noisy loggers)
+    logs/kafka.out               the JVM's stdout/stderr (kafka.out.prev: the previous launch's)
+    kafka.pid                    pid of the running broker
+    .lock                        serialises start/stop/kill/ensure_jars across processes
+
+Command line: ``python -m shared.infra.kafka start|stop|status``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import concurrent.futures
+import contextlib
+import fcntl
+import hashlib
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from shared.infra.paths import (
+    KAFKA_CONTROLLER_PORT_OFFSET,
+    KAFKA_PORT_OFFSET,
+    REPO_ROOT,
+    port_base,
+    state_dir,
+)
+
+POM_PATH = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
+HOST = "127.0.0.1"
+
+# The stock kafka-run-class.sh options, with a heap sized for a small test machine instead of 1 GB.
+_JVM_OPTIONS = (
+    "-Xmx512m",
+    "-Xms256m",
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+)
+# Loggers that write a line per segment, request or partition state change at INFO.
+_NOISY_LOGGERS = (
+    "kafka.request.logger",
+    "kafka.network.RequestChannel$",
+    "state.change.logger",
+    "kafka.log.LogCleaner",
+    "org.apache.kafka.storage.internals.log",
+    "org.apache.kafka.common.config.AbstractConfig",
+    "org.apache.kafka.common.utils.AppInfoParser",
+    "org.apache.kafka.clients",
+)
+_FETCH_TIMEOUT = 900.0
+_FORMAT_TIMEOUT = 120.0
+_PROBE_TIMEOUT = 10.0
+
+# Brokers launched by this interpreter, kept so they are reaped (no zombies) and never garbage-collected
+# while still running (Popen would warn).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class KafkaInfraError(RuntimeError):
+    """The private Kafka broker could not be prepared, started or stopped."""
+
+
+class JarFetchError(KafkaInfraError):
+    """Maven could not gather the broker's jars."""
+
+
+class KafkaStartError(KafkaInfraError):
+    """The broker did not become ready; the message carries the tail of its logs."""
+
+
+class LocalKafka:
+    """One checkout's private broker: ``broker,controller`` node 1 on ``127.0.0.1``, PLAINTEXT, no auth.
+
+    ``root`` holds jars, config, data and logs (default ``state_dir() / "kafka"``). ``port`` and
+    ``controller_port`` default to ``port_base()`` plus ``KAFKA_PORT_OFFSET`` / ``KAFKA_CONTROLLER_PORT_OFFSET``.
+    Instances hold no resources: any number of them, in any process, may manage the same ``root``.
+    """
+
+    def __init__(self, root: Path | None = None, port: int | None = None, controller_port: int | None = None):
+        self.root = (root if root is not None else state_dir() / "kafka").resolve()
+        if port is None or controller_port is None:
+            base = port_base()
+            port = base + KAFKA_PORT_OFFSET if port is None else port
+            controller_port = base + KAFKA_CONTROLLER_PORT_OFFSET if controller_port is None else controller_port
+        for value in (port, controller_port):
+            if not 0 < value < 65536:  # never 0: the socket must open only once the broker is ready
+                raise ValueError(f"invalid TCP port {value}")
+        if port == controller_port:
+            raise ValueError("the client and controller ports must differ")
+        self.port = port
+        self.controller_port = controller_port
+        self.pom = POM_PATH
+        self.lib_dir = self.root / "lib"
+        self.data_dir = self.root / "data"
+        self.logs_dir = self.root / "logs"
+        self.server_properties = self.root / "config" / "server.properties"
+        self.log4j_config = self.root / "config" / "log4j2.properties"
+        self._jars_marker = self.root / "lib.sha256"
+        self._cluster_id_file = self.root / "cluster.id"
+        self._pid_file = self.root / "kafka.pid"
+        self._out_log = self.logs_dir / "kafka.out"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """``"127.0.0.1:<port>"``, for the clients' ``bootstrap_servers``."""
+        return f"{HOST}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"LocalKafka(root={str(self.root)!r}, port={self.port}, controller_port={self.controller_port})"
+
+    # -- public API ---------------------------------------------------------------------------------------------
+
+    def ensure_jars(self) -> None:
+        """Make ``lib/`` hold the jars ``deploy/kafka/pom.xml`` resolves to, fetching only when needed.
+
+        Nothing is fetched when ``lib.sha256`` matches the pom's sha256 and the Kafka jar is present. Otherwise
+        ``lib/`` is emptied (two Kafka versions side by side break at run time), Maven copies the runtime
+        dependencies into it, and the marker is written last. Raises ``JarFetchError`` (with Maven's output)
+        on failure, and ``KafkaInfraError`` if a refetch is needed while the broker runs from ``lib/``.
+        """
+        with self._locked():
+            self._ensure_jars()
+
+    def start(self, timeout: float = 120.0) -> str:
+        """Bring the broker up (or find it up) and return its bootstrap servers once it answers metadata requests.
+
+        Idempotent: when this root's broker is already running it is reused (waiting for it if it is still
+        starting) and nothing is fetched, formatted or launched. Otherwise: ensure the jars, write the config,
+        format ``data/`` once (cluster id kept in ``cluster.id``), launch the JVM detached, write ``kafka.pid``
+        and wait. ``timeout`` bounds the wait for readiness, not the jar fetch. Raises ``KafkaStartError`` with
+        the log tail if the JVM exits or is not ready in time (a broker it launched is then stopped), or if
+        another process holds the ports.
+        """
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        with self._locked():
+            pid = self._live_pid(forget_stale=True)
+            if pid is not None:
+                if self._listeners_line() not in _read_lines(self.server_properties):
+                    raise KafkaStartError(f"this root's broker (pid {pid}) listens on other ports: stop() it first")
+                self._wait_ready(pid, time.monotonic() + timeout, timeout)
+                return self.bootstrap_servers
+            for port in (self.port, self.controller_port):
+                if _port_open(port):
+                    raise KafkaStartError(f"{HOST}:{port} is already in use by a process that is not this broker")
+            self._ensure_jars()
+            java = _java()
+            self._write_config()
+            self._ensure_formatted(java)
+            pid = self._launch(java)
+            try:
+                self._wait_ready(pid, time.monotonic() + timeout, timeout)
+            except BaseException:
+                self._terminate(pid, grace=10.0)
+                self._pid_file.unlink(missing_ok=True)
+                raise
+            return self.bootstrap_servers
+
+    def is_running(self) -> bool:
+        """True while this root's broker JVM is alive; it may still be starting (``start()`` waits for ready)."""
+        return self._live_pid(forget_stale=False) is not None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the broker: SIGTERM (a clean shutdown), then SIGKILL after ``timeout`` seconds. Idempotent.
+
+        Removes ``kafka.pid``; data is kept. A pid file naming a process that is not this broker is discarded
+        without signalling anything.
+        """
+        with self._locked():
+            pid = self._live_pid(forget_stale=True)
+            if pid is not None:
+                self._terminate(pid, grace=timeout)
+            self._pid_file.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL the broker (a crash, for fault tests), wait until it is gone and remove ``kafka.pid``.
+
+        The next ``start()`` recovers the same data, as after a power cut. Does nothing if it is not running.
+        """
+        with self._locked():
+            pid = self._live_pid(forget_stale=True)
+            if pid is not None:
+                _signal(pid, signal.SIGKILL)
+                if not _wait_exit(pid, 30.0):
+                    raise KafkaInfraError(f"broker pid {pid} survived SIGKILL")
+            self._pid_file.unlink(missing_ok=True)
+
+    # -- jars, config, storage ----------------------------------------------------------------------------------
+
+    def _ensure_jars(self) -> None:
+        digest = hashlib.sha256(self.pom.read_bytes()).hexdigest()
+        if self._jars_fetched(digest):
+            return
+        if self._live_pid(forget_stale=False) is not None:
+            raise KafkaInfraError(f"{self.pom} changed while the broker runs from {self.lib_dir}: stop it first")
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise JarFetchError("Maven (mvn) is not on PATH; it fetches the broker's jars from Maven Central")
+        self._jars_marker.unlink(missing_ok=True)
+        shutil.rmtree(self.lib_dir, ignore_errors=True)
+        self.lib_dir.mkdir(parents=True)
+        command = [
+            mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(self.pom), "dependency:copy-dependencies",
+            f"-DoutputDirectory={self.lib_dir}", "-DincludeScope=runtime",
+        ]  # fmt: skip
+        try:
+            result = subprocess.run(
+                command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=_FETCH_TIMEOUT
+            )
+        except subprocess.TimeoutExpired as error:
+            raise JarFetchError(f"{shlex.join(command)} took longer than {_FETCH_TIMEOUT:.0f}s") from error
+        if result.returncode != 0:
+            output = _tail_text(result.stdout + result.stderr, 60)
+            raise JarFetchError(f"{shlex.join(command)} failed ({result.returncode}):\n{output}")
+        if not any(self.lib_dir.glob("kafka_2.13-*.jar")):
+            raise JarFetchError(f"{shlex.join(command)} succeeded but left no kafka_2.13 jar in {self.lib_dir}")
+        self._jars_marker.write_text(digest + "\n")
+
+    def _jars_fetched(self, digest: str) -> bool:
+        try:
+            marker = self._jars_marker.read_text().strip()
+        except FileNotFoundError:
+            return False
+        return marker == digest and any(self.lib_dir.glob("kafka_2.13-*.jar"))
+
+    def _listeners_line(self) -> str:
+        return f"listeners=PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}"
+
+    def _write_config(self) -> None:
+        controller = f"{HOST}:{self.controller_port}"
+        listeners = self._listeners_line().partition("=")[2]
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": controller,
+            "listeners": listeners,
+            "advertised.listeners": listeners,
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            # One node: internal topics never come up with the default replication factor of 3.
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "default.replication.factor": "1",
+            "min.insync.replicas": "1",
+            "num.partitions": "1",
+            # Small-machine sizing: 50 partitions per internal topic and a 128 MB cleaner buffer are for clusters.
+            "offsets.topic.num.partitions": "1",
+            "transaction.state.log.num.partitions": "1",
+            "share.coordinator.state.topic.num.partitions": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "log.cleaner.dedupe.buffer.size": "16777216",
+            "num.network.threads": "2",
+            "num.io.threads": "2",
+            "num.recovery.threads.per.data.dir": "1",
+            # After a crash the restarted broker is refused ("another broker is registered with that id") until
+            # its previous incarnation's session expires: 9 s by default; a loopback node can afford 3 s.
+            "broker.heartbeat.interval.ms": "500",
+            "broker.session.timeout.ms": "3000",
+            # Services create their topics explicitly (with their retention); a typo must not create one.
+            "auto.create.topics.enable": "false",
+        }
+        lines = ["# Written by shared/infra/kafka.py at every launch; edits are lost."]
+        lines += [f"{key}={value}" for key, value in settings.items()]
+        _write_atomically(self.server_properties, "\n".join(lines) + "\n")
+        log4j = [
+            "# Written by shared/infra/kafka.py at every launch; edits are lost.",
+            "status = warn",
+            "name = pmo-kafka",
+            "shutdownHook = disable",  # else log4j2 closes the file before Kafka logs its shutdown
+            "appender.server.type = RollingFile",
+            "appender.server.name = server",
+            "appender.server.fileName = ${sys:kafka.logs.dir}/server.log",
+            "appender.server.filePattern = ${sys:kafka.logs.dir}/server.log.%i",
+            "appender.server.layout.type = PatternLayout",
+            "appender.server.layout.pattern = [%d] %p %m (%c)%n",
+            "appender.server.policies.type = Policies",
+            "appender.server.policies.size.type = SizeBasedTriggeringPolicy",
+            "appender.server.policies.size.size = 20MB",
+            "appender.server.strategy.type = DefaultRolloverStrategy",
+            "appender.server.strategy.max = 3",
+            "rootLogger.level = INFO",
+            "rootLogger.appenderRef.server.ref = server",
+        ]
+        for index, name in enumerate(_NOISY_LOGGERS):
+            log4j += [f"logger.noisy{index}.name = {name}", f"logger.noisy{index}.level = WARN"]
+        _write_atomically(self.log4j_config, "\n".join(log4j) + "\n")
+
+    def _cluster_id(self) -> str:
+        with contextlib.suppress(FileNotFoundError):
+            return self._cluster_id_file.read_text().strip()
+        cluster_id = None
+        with contextlib.suppress(FileNotFoundError):  # cluster.id lost but data kept: keep the data's id
+            for line in (self.data_dir / "meta.properties").read_text().splitlines():
+                if line.startswith("cluster.id="):
+                    cluster_id = line.partition("=")[2].strip()
+        while not cluster_id or cluster_id.startswith("-"):  # what Kafka's random-uuid prints
+            cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
+        _write_atomically(self._cluster_id_file, cluster_id + "\n")
+        return cluster_id
+
+    def _ensure_formatted(self, java: str) -> None:
+        cluster_id = self._cluster_id()
+        if (self.data_dir / "meta.properties").is_file():
+            return
+        command = [
+            java, "-Xmx256m", f"-Dlog4j2.configurationFile={self.log4j_config}", f"-Dkafka.logs.dir={self.logs_dir}",
+            "-cp", str(self.lib_dir / "*"), "kafka.tools.StorageTool", "format", "--standalone",
+            "--ignore-formatted", f"--cluster-id={cluster_id}", "--config", str(self.server_properties),
+        ]  # fmt: skip
+        try:
+            result = subprocess.run(
+                command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=_FORMAT_TIMEOUT
+            )
+        except subprocess.TimeoutExpired as error:
+            raise KafkaStartError(f"formatting {self.data_dir} took longer than {_FORMAT_TIMEOUT:.0f}s") from error
+        if result.returncode != 0:
+            output = _tail_text(result.stdout + result.stderr, 40)
+            raise KafkaStartError(f"{shlex.join(command)} failed ({result.returncode}):\n{output}")
+
+    # -- process ------------------------------------------------------------------------------------------------
+
+    def _launch(self, java: str) -> int:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        if self._out_log.exists():
+            self._out_log.replace(self._out_log.with_name("kafka.out.prev"))
+        command = [
+            java, *_JVM_OPTIONS, f"-Dkafka.logs.dir={self.logs_dir}", f"-Dlog4j2.configurationFile={self.log4j_config}",
+            "-cp", str(self.lib_dir / "*"), "kafka.Kafka", str(self.server_properties),
+        ]  # fmt: skip
+        with self._out_log.open("wb") as out:
+            out.write(f"$ {shlex.join(command)}\n".encode())
+            out.flush()
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+                start_new_session=True,  # a Ctrl-C in the starting terminal must not reach the broker
+            )
+        _CHILDREN[process.pid] = process
+        _write_atomically(self._pid_file, f"{process.pid}\n")
+        return process.pid
+
+    def _wait_ready(self, pid: int, deadline: float, timeout: float) -> None:
+        """Return once the port accepts connections and a metadata round trip reports this root's cluster."""
+        expected = self._cluster_id()
+        problem = f"{self.bootstrap_servers} not accepting connections yet"
+        while True:
+            if not _pid_alive(pid):
+                self._pid_file.unlink(missing_ok=True)
+                raise KafkaStartError(f"the broker JVM (pid {pid}) exited{_exit_status(pid)}\n{self._log_tail()}")
+            if _port_open(self.port):
+                try:
+                    cluster_id = _probe_cluster_id(self.bootstrap_servers)
+                except Exception as error:  # whatever the failure, the broker is not ready yet
+                    problem = f"metadata request failed: {error!r}"
+                else:
+                    if cluster_id == expected:
+                        return
+                    raise KafkaStartError(
+                        f"{self.bootstrap_servers} answers for cluster {cluster_id!r}, not {expected!r} ({self.root})"
+                    )
+            if time.monotonic() >= deadline:
+                raise KafkaStartError(f"broker not ready within {timeout:.0f}s: {problem}\n{self._log_tail()}")
+            time.sleep(0.2)
+
+    def _terminate(self, pid: int, grace: float) -> None:
+        _signal(pid, signal.SIGTERM)
+        if _wait_exit(pid, grace):
+            return
+        _signal(pid, signal.SIGKILL)
+        if not _wait_exit(pid, 30.0):
+            raise KafkaInfraError(f"broker pid {pid} survived SIGKILL")
+
+    def _live_pid(self, *, forget_stale: bool) -> int | None:
+        """The pid in ``kafka.pid`` if that process is alive and is this root's broker; else None.
+
+        ``forget_stale`` removes a stale pid file; only callers holding the lock may do that.
+        """
+        try:
+            pid = int(self._pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            pid = 0
+        if pid > 0 and _pid_alive(pid) and self._is_our_broker(pid):
+            return pid
+        if forget_stale:
+            self._pid_file.unlink(missing_ok=True)
+        return None
+
+    def _is_our_broker(self, pid: int) -> bool:
+        """Guards against a reused pid: the process must be ``kafka.Kafka`` with this root's server.properties."""
+        try:
+            arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            return False
+        except OSError:  # no procfs (not Linux): trust the pid file
+            return True
+        return b"kafka.Kafka" in arguments and os.fsencode(self.server_properties) in arguments
+
+    def _log_tail(self) -> str:
+        parts = []
+        for path, lines in ((self._out_log, 30), (self.logs_dir / "server.log", 60)):
+            with contextlib.suppress(FileNotFoundError):
+                parts.append(f"--- last lines of {path} ---\n{_tail_file(path, lines)}")
+        return "\n".join(parts) or f"(no logs in {self.logs_dir})"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Exclusive across processes and threads (one open file description per call; flock is not reentrant)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------
+
+
+def _java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").is_file():
+        return str(Path(java_home) / "bin" / "java")
+    java = shutil.which("java")
+    if java is None:
+        raise KafkaInfraError("no java on PATH (and no JAVA_HOME): the broker needs Java 17 or later")
+    return java
+
+
+def _port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
+        return True
+    return False
+
+
+def _probe_cluster_id(bootstrap_servers: str) -> str | None:
+    """One metadata round trip through aiokafka; returns the cluster id the broker reports.
+
+    Runs on a thread of its own so it works whether or not the caller is inside an event loop.
+    """
+
+    async def describe() -> str | None:
+        from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped, unused-ignore]
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            cluster: dict[str, Any] = await admin.describe_cluster()
+        finally:
+            await admin.close()
+        if not cluster.get("brokers"):
+            raise KafkaInfraError("metadata lists no live broker")
+        cluster_id = cluster.get("cluster_id")
+        return str(cluster_id) if cluster_id is not None else None
+
+    async def bounded() -> str | None:
+        return await asyncio.wait_for(describe(), _PROBE_TIMEOUT)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-probe") as executor:
+        return executor.submit(asyncio.run, bounded()).result()
+
+
+def _pid_alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None  # poll() also reaps it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # an exited process nobody has reaped yet still answers kill(pid, 0)
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def _exit_status(pid: int) -> str:
+    child = _CHILDREN.get(pid)
+    return f" with status {child.returncode}" if child is not None and child.returncode is not None else ""
+
+
+def _wait_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _signal(pid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    temporary.replace(path)
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def _tail_text(text: str, lines: int) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _tail_file(path: Path, lines: int) -> str:
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 64 * 1024))
+        return _tail_text(handle.read().decode(errors="replace"), lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``start`` prints the bootstrap servers once ready; ``status`` prints them and exits 0 when the broker
+    accepts connections, prints ``starting`` (exit 1) or ``stopped`` (exit 3) otherwise; ``stop`` prints ``stopped``.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.infra.kafka", description="Run this checkout's private Kafka broker."
+    )
+    parser.add_argument("command", choices=("start", "stop", "status"))
+    parser.add_argument("--timeout", type=float, default=None, help="seconds (start: readiness; stop: before SIGKILL)")
+    arguments = parser.parse_args(argv)
+    kafka = LocalKafka()
+    try:
+        if arguments.command == "start":
+            print(kafka.start(arguments.timeout or 120.0))
+            return 0
+        if arguments.command == "stop":
+            kafka.stop(arguments.timeout or 30.0)
+            print("stopped")
+            return 0
+        if not kafka.is_running():
+            print("stopped")
+            return 3
+        if not _port_open(kafka.port):
+            print("starting")
+            return 1
+        print(kafka.bootstrap_servers)
+        return 0
+    except KafkaInfraError as error:
+        print(f"kafka {arguments.command}: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

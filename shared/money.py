@@ -1,0 +1,110 @@
+"""Money: a ``Decimal`` amount with an ISO 4217 currency, never a float.
+
+Rounding rule (one for the whole system): half-even to the currency's minor unit, applied at the edges
+(when an amount is accepted from outside and when a computed figure is reported). Amounts that carry more
+decimals than the currency allows are rejected on input rather than silently rounded.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer, field_validator, model_validator
+
+# ISO 4217 active codes with their minor units (exponent). Codes absent here are rejected.
+MINOR_UNITS: dict[str, int] = {
+    **dict.fromkeys(
+        "AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF "
+        "CNY COP CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL HTG "
+        "HUF IDR ILS INR IRR KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR "
+        "MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG "
+        "SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH UYU UZS VES WST XCD "
+        "YER ZAR ZMW ZWG".split(),
+        2,
+    ),
+    **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split(), 0),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+}
+
+
+def minor_unit(currency: str) -> int:
+    """Number of decimals of ``currency``; raises ``ValueError`` for a code that is not ISO 4217."""
+    try:
+        return MINOR_UNITS[currency]
+    except KeyError:
+        raise ValueError(f"'{currency}' is not an ISO 4217 currency code") from None
+
+
+def quantize(amount: Decimal, currency: str) -> Decimal:
+    """Round ``amount`` half-even to the minor unit of ``currency`` (the system's one rounding rule)."""
+    return amount.quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_EVEN)
+
+
+def _decimal_str(value: Decimal) -> str:
+    return format(value, "f")
+
+
+DecimalStr = Annotated[Decimal, PlainSerializer(_decimal_str, return_type=str, when_used="always")]
+"""A Decimal that serialises to JSON as an exact string (``"1250.50"``), never a float."""
+
+
+class Money(BaseModel):
+    """An exact amount in one currency. JSON: ``{"amount": "1250.50", "currency": "EUR"}``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    amount: DecimalStr
+    currency: str
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        minor_unit(value)
+        return value
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _no_float(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError("amounts must be given as a string or an integer, not a float")
+        return value
+
+    @model_validator(mode="after")
+    def _within_minor_unit(self) -> Money:
+        if not self.amount.is_finite():
+            raise ValueError("amount must be a finite number")
+        exponent = self.amount.as_tuple().exponent
+        assert isinstance(exponent, int)  # finite, checked above
+        if -exponent > minor_unit(self.currency):
+            raise ValueError(
+                f"amount has more decimals than {self.currency} allows ({minor_unit(self.currency)})"
+            )
+        return self
+
+    @classmethod
+    def of(cls, amount: str | int | Decimal, currency: str) -> Money:
+        """Build from a string, int or Decimal (never a float)."""
+        try:
+            return cls(amount=Decimal(amount), currency=currency)
+        except InvalidOperation as exc:
+            raise ValueError(f"'{amount}' is not a number") from exc
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(amount=Decimal(0), currency=currency)
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot combine {self.currency} with {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(amount=self.amount + other.amount, currency=self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(amount=self.amount - other.amount, currency=self.currency)
+
+    def __str__(self) -> str:
+        return f"{_decimal_str(self.amount)} {self.currency}"

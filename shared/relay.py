@@ -1,0 +1,193 @@
+"""The relay: publishes a service's event table (its outbox) to Kafka, in order, never skipping an event.
+
+Order and completeness: the relay reads only events whose transaction id is below the oldest transaction
+still running (``pg_snapshot_xmin(pg_current_snapshot())``). Every transaction below that bound has ended,
+so the set of events it can see there is final: an event whose transaction is still open is invisible *and*
+above the bound, and it is read on a later pass. Events are published in ``(xid, position)`` order and the
+relay stores the last ``(xid, position)`` it published, after Kafka acknowledged it. A crash between publish
+and checkpoint re-publishes that batch (at-least-once); consumers drop the duplicates by event id.
+
+One relay per service publishes at a time: the one holding the service's advisory lock. The others wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.events import EventMetadata, RecordedEvent
+from shared.kafka import KafkaOptions, new_producer, to_record
+from shared.metrics import RELAY_PUBLISHED, RELAY_BACKLOG
+
+log = logging.getLogger(__name__)
+
+DDL = [
+    """
+    CREATE TABLE IF NOT EXISTS relay_checkpoint (
+        name        text PRIMARY KEY,
+        xid         xid8   NOT NULL,
+        position    bigint NOT NULL,
+        updated_at  timestamptz NOT NULL DEFAULT now()
+    )
+    """
+]
+
+_READ = text(
+    """
+    SELECT xid::text AS xid, position, stream_id, stream_type, version, event_id, name, schema_version,
+           partition_key, data, metadata, recorded_at
+    FROM events
+    WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
+      AND (xid, position) > (CAST(:xid AS xid8), :position)
+    ORDER BY xid, position
+    LIMIT :limit
+    """
+)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    xid: str
+    position: int
+
+
+class Relay:
+    """Publishes one service's events to its topic. Run :meth:`run` as a task; set ``stop`` to end it."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        service: str,
+        topic: str,
+        kafka: KafkaOptions,
+        schema: str,
+        batch_size: int = 500,
+        poll_interval: float = 0.02,
+        name: str = "relay",
+        producer_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.service = service
+        self.topic = topic
+        self.kafka = kafka
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.name = name
+        self.lock_key = f"pmo-relay:{schema}:{name}"
+        self._producer_factory = producer_factory or (lambda: new_producer(kafka))
+        self.is_leader = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Elect, publish until ``stop`` is set; survive database and broker outages by retrying."""
+        backoff = 0.2
+        while not stop.is_set():
+            try:
+                await self._lead(stop)
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("relay %s/%s failed; retrying in %.1fs", self.service, self.name, backoff)
+                self.is_leader = False
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _lead(self, stop: asyncio.Event) -> None:
+        async with self.engine.connect() as leader:
+            while not stop.is_set():
+                got = (
+                    await leader.execute(text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": self.lock_key})
+                ).scalar()
+                await leader.commit()
+                if got:
+                    break
+                await _sleep_or_stop(stop, 1.0)
+            else:
+                return
+            self.is_leader = True
+            producer = self._producer_factory()
+            await producer.start()
+            try:
+                while not stop.is_set():
+                    published = await self.publish_once(producer)
+                    if published < self.batch_size:
+                        await leader.execute(text("SELECT 1"))  # leadership ends with this session
+                        await leader.commit()
+                        await _sleep_or_stop(stop, self.poll_interval)
+            finally:
+                self.is_leader = False
+                await producer.stop()
+                await leader.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": self.lock_key})
+                await leader.commit()
+
+    async def publish_once(self, producer: Any) -> int:
+        """Publish the next batch of committed events and advance the checkpoint. Returns how many."""
+        async with self.engine.connect() as conn:
+            checkpoint = await self._load_checkpoint(conn)
+            rows = (
+                await conn.execute(
+                    _READ, {"xid": checkpoint.xid, "position": checkpoint.position, "limit": self.batch_size}
+                )
+            ).all()
+            await conn.commit()
+        if not rows:
+            RELAY_BACKLOG.labels(self.service).set(0)
+            return 0
+        futures = []
+        for row in rows:
+            key, value, headers = to_record(self.service, _recorded(row))
+            futures.append(await producer.send(self.topic, value=value, key=key, headers=headers))
+        await asyncio.gather(*futures)
+        last = rows[-1]
+        await self._save_checkpoint(Checkpoint(last.xid, last.position))
+        RELAY_PUBLISHED.labels(self.service).inc(len(rows))
+        return len(rows)
+
+    async def _load_checkpoint(self, conn: AsyncConnection) -> Checkpoint:
+        row = (
+            await conn.execute(
+                text("SELECT xid::text AS xid, position FROM relay_checkpoint WHERE name = :n"), {"n": self.name}
+            )
+        ).first()
+        return Checkpoint(row.xid, row.position) if row else Checkpoint("0", 0)
+
+    async def _save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO relay_checkpoint (name, xid, position) VALUES (:n, CAST(:x AS xid8), :p) "
+                    "ON CONFLICT (name) DO UPDATE SET xid = excluded.xid, position = excluded.position, "
+                    "updated_at = now()"
+                ),
+                {"n": self.name, "x": checkpoint.xid, "p": checkpoint.position},
+            )
+
+
+def _recorded(row: Any) -> RecordedEvent:
+    return RecordedEvent(
+        event_id=row.event_id,
+        stream_id=row.stream_id,
+        stream_type=row.stream_type,
+        version=row.version,
+        position=row.position,
+        name=row.name,
+        schema_version=row.schema_version,
+        partition_key=row.partition_key,
+        data=row.data,
+        metadata=EventMetadata.from_dict(row.metadata),
+        recorded_at=row.recorded_at,
+    )
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

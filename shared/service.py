@@ -1,0 +1,143 @@
+"""The composition every service shares: engine, event store, command executor, relay and consumers.
+
+A service describes itself with a :class:`ServiceSpec`; :func:`build_app` turns it into a FastAPI app whose
+lifespan migrates the schema, creates the topics, and runs the relay and the consumers as background tasks.
+Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared import consumer as consumer_module
+from shared import relay as relay_module
+from shared.commands import CommandExecutor, Projector
+from shared.consumer import Projection, ProjectionConsumer
+from shared.db import create_engine, migrate, ping
+from shared.events import EventRegistry
+from shared.eventstore import EventStore
+from shared.kafka import DLQ_TOPIC, ensure_topics, new_producer
+from shared.relay import Relay
+from shared.settings import ServiceSettings
+from shared.web import create_app
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes one service: its name, topic, event contracts, tables, routes and read models."""
+
+    name: str
+    topic: str
+    version: str
+    description: str
+    registry: EventRegistry
+    routers: Sequence[APIRouter] = ()
+    ddl: Sequence[str] = ()
+    projector: Projector | None = None
+    projections: Sequence[Projection] = ()
+    extra_topics: Sequence[str] = field(default_factory=tuple)
+
+
+class ServiceRuntime:
+    """The live parts of a service process; one per app."""
+
+    def __init__(self, spec: ServiceSpec, settings: ServiceSettings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.schema = settings.db_schema or spec.name
+        self.kafka = settings.kafka()
+        self.engine: AsyncEngine = create_engine(settings.database_url, self.schema, pool_size=settings.db_pool_size)
+        self.store = EventStore(spec.registry)
+        self.executor = CommandExecutor(self.engine, self.store, projector=spec.projector)
+        self.relay = Relay(
+            self.engine,
+            service=spec.name,
+            topic=spec.topic,
+            kafka=self.kafka,
+            schema=self.schema,
+            poll_interval=settings.relay_poll_interval,
+        )
+        self.consumers = [ProjectionConsumer(self.engine, self.kafka, p) for p in spec.projections]
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._probe = None
+
+    async def start(self) -> None:
+        """Migrate, create topics, start the relay and the consumers."""
+        await migrate(self.engine, self.schema, [*relay_module.DDL, *consumer_module.DDL, *self.spec.ddl])
+        topics = {self.spec.topic, DLQ_TOPIC, *self.spec.extra_topics}
+        for projection in self.spec.projections:
+            topics.update(projection.topics)
+        await ensure_topics(
+            self.kafka, sorted(topics), self.settings.topic_partitions, self.settings.topic_replication_factor
+        )
+        self._probe = new_producer(self.kafka, enable_idempotence=False, acks=1)
+        await self._probe.start()
+        self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name=f"{self.spec.name}-relay"))
+        for c in self.consumers:
+            self._tasks.append(asyncio.create_task(c.run(self._stop), name=f"{c.projection.name}-consumer"))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=10)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._probe is not None:
+            await self._probe.stop()
+        await self.engine.dispose()
+
+    async def database(self) -> None:
+        await ping(self.engine)
+
+    async def kafka_metadata(self) -> None:
+        assert self._probe is not None
+        await asyncio.wait_for(self._probe.client.fetch_all_metadata(), timeout=3)
+
+
+def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> FastAPI:
+    """The service's FastAPI app; settings come from the environment unless given."""
+    resolved = settings or ServiceSettings()  # type: ignore[call-arg]  # fields come from the environment
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = ServiceRuntime(spec, resolved)
+        app.state.runtime = runtime
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    def readiness(app: FastAPI) -> list:  # type: ignore[type-arg]
+        runtime: ServiceRuntime = app.state.runtime
+        return [runtime.database, runtime.kafka_metadata]
+
+    return create_app(
+        service=spec.name,
+        version=spec.version,
+        description=spec.description,
+        routers=spec.routers,
+        lifespan=lifespan,
+        readiness=readiness,
+        max_body_bytes=resolved.max_body_bytes,
+    )
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]

@@ -1,0 +1,38 @@
+"""Settings every service reads from the environment (prefix ``PMO_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.kafka import KafkaOptions
+
+
+class ServiceSettings(BaseSettings):
+    """Configuration of one service process. See the configuration table in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="PMO_", extra="ignore")
+
+    database_url: str = Field(description="SQLAlchemy URL of the PostgreSQL database (asyncpg driver)")
+    db_schema: str | None = Field(default=None, description="schema the service owns; defaults to its name")
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    kafka_bootstrap_servers: str = Field(description="host:port[,host:port] of the Kafka brokers")
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: str | None = None
+    topic_partitions: int = Field(default=3, ge=1, le=1000)
+    topic_replication_factor: int = Field(default=1, ge=1, le=10)
+    relay_poll_interval: float = Field(default=0.02, gt=0, le=10)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+
+    def kafka(self) -> KafkaOptions:
+        return KafkaOptions(
+            bootstrap_servers=self.kafka_bootstrap_servers,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+            ssl_cafile=self.kafka_ssl_cafile,
+        )

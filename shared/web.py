@@ -1,0 +1,283 @@
+"""Web helpers every service uses: the app factory, problem+json errors, command headers, pagination.
+
+Errors are RFC 9457 ``application/problem+json``. Validation errors name each field and the reason, in an
+``errors`` list of ``{"field": ..., "reason": ...}``; unexpected errors never leak a stack trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.commands import CommandContext, CommandOutcome
+from shared.errors import (
+    ConcurrencyError,
+    DuplicateError,
+    IdempotencyKeyReusedError,
+    InvalidCommandError,
+    NotFoundError,
+    PMOError,
+    RuleViolationError,
+    UnavailableError,
+)
+from shared.events import EventMetadata
+from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+T = TypeVar("T")
+
+_STATUS: dict[type[PMOError], int] = {
+    InvalidCommandError: 422,
+    IdempotencyKeyReusedError: 422,
+    RuleViolationError: 409,
+    ConcurrencyError: 409,
+    DuplicateError: 409,
+    NotFoundError: 404,
+    UnavailableError: 503,
+}
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+def problem(status: int, title: str, detail: str, *, errors: Sequence[FieldError] = (), **extra: Any) -> JSONResponse:
+    body = Problem(title=title, status=status, detail=detail, errors=list(errors)).model_dump(exclude_none=True)
+    if not body["errors"]:
+        body.pop("errors")
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        kind, parts = parts[0], parts[1:]
+        if kind == "header":
+            return "header " + ".".join(parts)
+    return ".".join(parts) or "body"
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [FieldError(field=_field_name(e["loc"]), reason=str(e["msg"])) for e in exc.errors()]
+    detail = "; ".join(f"{e.field}: {e.reason}" for e in errors)
+    return problem(422, "Invalid request", detail, errors=errors)
+
+
+async def _pmo_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PMOError)
+    status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
+    errors = [FieldError(field=exc.field, reason=exc.detail)] if exc.field else []
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ConcurrencyError) and exc.actual is not None:
+        extra["current_version"] = exc.actual
+    return problem(status, exc.title, exc.detail, errors=errors, **extra)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem(exc.status_code, _reason(exc.status_code), str(exc.detail))
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return problem(503, "Service unavailable", "the database cannot be reached; the request was not applied")
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, (OSError, InterfaceError, OperationalError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    ):
+        return await _database_error(request, exc)
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def create_app(
+    *,
+    service: str,
+    version: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    readiness: Callable[[FastAPI], Sequence[ReadinessCheck]],
+    max_body_bytes: int = 1_000_000,
+) -> FastAPI:
+    """A FastAPI app with ``/healthz``, ``/readyz``, ``/metrics``, problem+json errors and request metrics."""
+    app = FastAPI(title=f"PMO {service} service", version=version, description=description, lifespan=lifespan)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(PMOError, _pmo_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(InterfaceError, _database_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+    @app.middleware("http")
+    async def _edge(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
+            return problem(413, "Request too large", f"the body must not exceed {max_body_bytes} bytes")
+        correlation = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+        request.state.correlation_id = correlation[:200]
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # errors raised past the exception handlers (e.g. from middleware)
+            response = await _unexpected(request, exc)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
+        HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
+        response.headers["X-Correlation-ID"] = request.state.correlation_id
+        return response
+
+    ops = APIRouter(tags=["operations"])
+
+    @ops.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @ops.get("/readyz", summary="Database and Kafka are reachable", responses={503: {"model": Problem}})
+    async def readyz() -> Response:
+        failures = []
+        for check in readiness(app):
+            try:
+                await check()
+            except Exception as exc:
+                failures.append(f"{getattr(check, '__name__', 'check')}: {type(exc).__name__}")
+        if failures:
+            return problem(503, "Not ready", "; ".join(failures))
+        return JSONResponse({"status": "ready", "service": service})
+
+    @ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(ops)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+# --- commands -----------------------------------------------------------------------------------------
+
+
+def _parse_if_match(value: str | None) -> int | None:
+    if value is None:
+        return None
+    raw = value.strip()
+    if raw.startswith("W/"):
+        raw = raw[2:]
+    raw = raw.strip('"')
+    if not raw.isdigit():
+        raise InvalidCommandError("If-Match must be an ETag returned by this API, e.g. \"3\"", field="If-Match")
+    return int(raw)
+
+
+async def command_context(
+    request: Request,
+    if_match: Annotated[str | None, Header(description='Aggregate version as returned in ETag, e.g. "3"')] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(min_length=1, max_length=200, description="Retries with the same key return the first answer"),
+    ] = None,
+) -> CommandContext:
+    """What a command request says besides its body: version precondition, idempotency, who and why."""
+    body = await request.body()
+    fingerprint = hashlib.sha256(request.method.encode() + request.url.path.encode() + b"\n" + body).hexdigest()
+    return CommandContext(
+        metadata=EventMetadata(
+            actor=getattr(request.state, "actor", None) or "anonymous",
+            correlation_id=getattr(request.state, "correlation_id", None) or str(uuid.uuid4()),
+            traceparent=request.headers.get("traceparent"),
+        ),
+        if_match=_parse_if_match(if_match),
+        idempotency_key=idempotency_key,
+        idempotency_scope=request.url.path,
+        fingerprint=fingerprint,
+    )
+
+
+Command = Annotated[CommandContext, Depends(command_context)]
+
+
+def respond(outcome: CommandOutcome[Any], *, location: str | None = None) -> JSONResponse:
+    """The HTTP answer to a command: its body, ``ETag`` = the aggregate version, replay marker."""
+    headers = {"ETag": f'"{outcome.version}"'}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    if location:
+        headers["Location"] = location
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+
+
+COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No such aggregate"},
+    409: {"model": Problem, "description": "Illegal transition or stale If-Match / concurrent change"},
+    422: {"model": Problem, "description": "Invalid input; each field and reason listed"},
+    503: {"model": Problem, "description": "Database unavailable; nothing applied"},
+}
+
+# --- queries ------------------------------------------------------------------------------------------
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a list: ``items`` plus where it sits in the whole."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class PageParams(BaseModel):
+    limit: int
+    offset: int
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=500, description="Items per page (at most 500)")] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)
+
+
+Paging = Annotated[PageParams, Depends(page_params)]

@@ -1,0 +1,113 @@
+"""Helpers the tests share: a tiny event contract, a counting projection, Kafka readers with deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.events import DomainEvent, EventMetadata, EventRegistry
+from shared.eventstore import EventStore, NewEvent
+from shared.kafka import ConsumedEvent, KafkaOptions
+from shared.money import Money
+
+T = TypeVar("T")
+
+
+class WorkLogged(DomainEvent):
+    """A test event: some amount of work logged against a project."""
+
+    event_name = "work-logged"
+    project_id: str
+    seq: int
+    amount: Money
+
+
+REGISTRY = EventRegistry([WorkLogged])
+STORE = EventStore(REGISTRY)
+META = EventMetadata(actor="tester", correlation_id="test")
+
+COUNTING_DDL = [
+    "CREATE TABLE IF NOT EXISTS applied (event_id uuid NOT NULL, project_id text NOT NULL, seq integer NOT NULL, "
+    "amount numeric NOT NULL)",
+]
+
+
+class CountingProjection:
+    """Records every application, without any constraint, so a duplicate effect would show as a second row.
+
+    ``poison_seq``: applying an event with that ``seq`` raises, to exercise the dead-letter path.
+    """
+
+    def __init__(self, topic: str, name: str | None = None, poison_seq: int | None = None) -> None:
+        self.name = name or f"test.{uuid.uuid4().hex[:8]}"
+        self.topics = (topic,)
+        self.poison_seq = poison_seq
+
+    async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
+        decoded = REGISTRY.decode(event.name, event.version, event.data)
+        assert isinstance(decoded, WorkLogged)
+        if decoded.seq == self.poison_seq:
+            raise ValueError(f"cannot apply seq {decoded.seq}")
+        await conn.execute(
+            text("INSERT INTO applied (event_id, project_id, seq, amount) VALUES (:e, :p, :s, :a)"),
+            {"e": event.event_id, "p": decoded.project_id, "s": decoded.seq, "a": decoded.amount.amount},
+        )
+
+
+def work(project_id: str, seq: int, amount: str = "10.00") -> NewEvent:
+    return NewEvent.of(WorkLogged(project_id=project_id, seq=seq, amount=Money.of(amount, "EUR")))
+
+
+async def append(engine: Any, project_id: str, seqs: range, expected: int = 0) -> None:
+    """Append one event per seq to the stream ``work-<project>``, one transaction for all."""
+    async with engine.begin() as conn:
+        await STORE.append(
+            conn,
+            stream_id=f"work-{project_id}",
+            stream_type="work",
+            expected_version=expected,
+            events=[work(project_id, s) for s in seqs],
+            metadata=META,
+        )
+
+
+async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 20.0, interval: float = 0.05) -> T:
+    """Poll ``check`` until it returns without AssertionError, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(interval)
+
+
+async def read_topic(kafka: KafkaOptions, topic: str, expect: int, timeout: float = 20.0) -> list[Any]:
+    """Every record of ``topic`` from the beginning, waiting until at least ``expect`` arrived."""
+    consumer = AIOKafkaConsumer(topic, auto_offset_reset="earliest", enable_auto_commit=False, **kafka.client_kwargs())
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(records) < expect and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+        # a little longer, to see records that should not be there
+        for batch in (await consumer.getmany(timeout_ms=500)).values():
+            records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def applied_rows(engine: Any) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(text("SELECT event_id, project_id, seq FROM applied ORDER BY project_id, seq"))).all())
