@@ -53,7 +53,7 @@ _READ = text(
 
 @dataclass(frozen=True)
 class Checkpoint:
-    xid: str
+    xid: int
     position: int
 
 
@@ -146,7 +146,7 @@ class Relay:
             futures.append(await producer.send(self.topic, value=value, key=key, headers=headers))
         await asyncio.gather(*futures)
         last = rows[-1]
-        await self._save_checkpoint(Checkpoint(last.xid, last.position))
+        await self._save_checkpoint(Checkpoint(int(last.xid), last.position))
         RELAY_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
 
@@ -156,7 +156,7 @@ class Relay:
                 text("SELECT xid::text AS xid, position FROM relay_checkpoint WHERE name = :n"), {"n": self.name}
             )
         ).first()
-        return Checkpoint(row.xid, row.position) if row else Checkpoint("0", 0)
+        return Checkpoint(int(row.xid), row.position) if row else Checkpoint(0, 0)
 
     async def _save_checkpoint(self, checkpoint: Checkpoint) -> None:
         async with self.engine.begin() as conn:

@@ -67,7 +67,10 @@ class ServiceRuntime:
             schema=self.schema,
             poll_interval=settings.relay_poll_interval,
         )
-        self.consumers = [ProjectionConsumer(self.engine, self.kafka, p) for p in spec.projections]
+        self.consumers = [
+            ProjectionConsumer(self.engine, self.kafka, p, group_id=f"{settings.kafka_group_prefix}.{p.name}")
+            for p in spec.projections
+        ]
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._probe = None

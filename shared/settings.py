@@ -22,6 +22,9 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
     kafka_ssl_cafile: str | None = None
+    kafka_group_prefix: str = Field(
+        default="pmo", min_length=1, max_length=100, description="prefix of consumer group ids (one per deployment)"
+    )
     topic_partitions: int = Field(default=3, ge=1, le=1000)
     topic_replication_factor: int = Field(default=1, ge=1, le=10)
     relay_poll_interval: float = Field(default=0.02, gt=0, le=10)

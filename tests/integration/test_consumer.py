@@ -1,0 +1,176 @@
+"""Consumers with exactly-once effects against the real PostgreSQL and Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.consumer import ProjectionConsumer
+from shared.db import create_engine, migrate
+from shared import consumer as consumer_module
+from shared.kafka import DLQ_TOPIC, new_producer, to_record
+from shared.relay import Relay
+from tests.support import COUNTING_DDL, CountingProjection, append, applied_rows, eventually
+
+pytestmark = pytest.mark.integration
+
+
+@asynccontextmanager
+async def running(consumer: ProjectionConsumer) -> AsyncIterator[ProjectionConsumer]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        yield consumer
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+
+async def publish(engine, schema: str, topic: str, kafka) -> None:
+    relay = Relay(engine, service="test", topic=topic, kafka=kafka, schema=schema)
+    producer = new_producer(kafka)
+    await producer.start()
+    try:
+        while await relay.publish_once(producer):
+            pass
+    finally:
+        await producer.stop()
+
+
+async def wait_for_seqs(engine, expected: list[tuple[str, int]]) -> None:
+    async def check() -> None:
+        rows = await applied_rows(engine)
+        assert sorted((r.project_id, r.seq) for r in rows) == sorted(expected)
+    await eventually(check)
+
+
+async def test_duplicate_delivery_of_the_same_record_changes_nothing(engine, schema, topic, kafka) -> None:
+    await migrate(engine, schema, COUNTING_DDL)
+    pid = uuid.uuid4().hex
+    await append(engine, pid, range(1, 4))
+    await publish(engine, schema, topic, kafka)
+    # Deliver every record again (as a replayed or re-published record would be).
+    async with engine.connect() as conn:
+        from tests.support import STORE
+        events = await STORE.read_all(conn)
+    producer = new_producer(kafka)
+    await producer.start()
+    for event in events:
+        key, value, headers = to_record("test", event)
+        await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+    await producer.stop()
+
+    consumer = ProjectionConsumer(engine, kafka, CountingProjection(topic))
+    async with running(consumer):
+        await wait_for_seqs(engine, [(pid, 1), (pid, 2), (pid, 3)])
+        await asyncio.sleep(1.0)
+    rows = await applied_rows(engine)
+    assert [(r.project_id, r.seq) for r in rows] == [(pid, 1), (pid, 2), (pid, 3)]
+    async with engine.connect() as conn:
+        offsets = (await conn.execute(text("SELECT sum(next_offset) FROM consumer_offsets"))).scalar()
+    assert offsets == 6  # all six records were read; three were recognised as duplicates
+
+
+async def test_crash_between_read_model_write_and_offset_commit_recovers_to_a_fresh_replay(
+    engine, schema, topic, kafka, infra
+) -> None:
+    await migrate(engine, schema, COUNTING_DDL)
+    projects = [uuid.uuid4().hex for _ in range(3)]
+    for pid in projects:
+        await append(engine, pid, range(1, 6))
+    await publish(engine, schema, topic, kafka)
+    projection = CountingProjection(topic)
+
+    class CrashOnce(ProjectionConsumer):
+        crashed = 0
+
+        async def before_commit(self, conn: AsyncConnection, tp: Any, records: Sequence[Any]) -> None:
+            if not CrashOnce.crashed:
+                CrashOnce.crashed += 1
+                # the read model rows of this batch are written, the offset too, nothing committed yet
+                written = (await conn.execute(text("SELECT count(*) FROM applied"))).scalar()
+                assert written and written >= len(records)
+                raise ConnectionResetError("process died before commit")
+
+    async with running(CrashOnce(engine, kafka, projection)):
+        await wait_for_seqs(engine, [(p, s) for p in projects for s in range(1, 6)])
+        await asyncio.sleep(0.5)
+    assert CrashOnce.crashed == 1
+    live = [(r.event_id, r.project_id, r.seq) for r in await applied_rows(engine)]
+
+    # A fresh replay into another schema gives the same read model.
+    replay_schema = f"{schema}_replay"
+    replay_engine = create_engine(infra.database_url, replay_schema, pool_size=2)
+    try:
+        await migrate(replay_engine, replay_schema, [*consumer_module.DDL, *COUNTING_DDL])
+        fresh = ProjectionConsumer(replay_engine, kafka, CountingProjection(topic))
+        async with running(fresh):
+            await wait_for_seqs(replay_engine, [(p, s) for p in projects for s in range(1, 6)])
+        replayed = [(r.event_id, r.project_id, r.seq) for r in await applied_rows(replay_engine)]
+    finally:
+        async with replay_engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{replay_schema}" CASCADE'))
+        await replay_engine.dispose()
+    assert live == replayed
+    assert len(live) == 15
+
+
+async def test_restart_resumes_from_the_stored_position(engine, schema, topic, kafka) -> None:
+    await migrate(engine, schema, COUNTING_DDL)
+    pid = uuid.uuid4().hex
+    projection = CountingProjection(topic)
+    await append(engine, pid, range(1, 4))
+    await publish(engine, schema, topic, kafka)
+    async with running(ProjectionConsumer(engine, kafka, projection)):
+        await wait_for_seqs(engine, [(pid, s) for s in range(1, 4)])
+    await append(engine, pid, range(4, 7), expected=3)
+    await publish(engine, schema, topic, kafka)
+    async with running(ProjectionConsumer(engine, kafka, projection)):
+        await wait_for_seqs(engine, [(pid, s) for s in range(1, 7)])
+
+
+async def test_a_poison_message_goes_to_the_dead_letter_topic_and_later_messages_are_processed(
+    engine, schema, topic, kafka
+) -> None:
+    await migrate(engine, schema, COUNTING_DDL)
+    pid = uuid.uuid4().hex
+    projection = CountingProjection(topic, poison_seq=2)
+    # One record that is not a CloudEvent at all, on the project's partition, before the events.
+    producer = new_producer(kafka)
+    await producer.start()
+    await producer.send_and_wait(topic, value=b"{not json", key=pid.encode(), headers=[("x", b"y")])
+    await producer.stop()
+    await append(engine, pid, range(1, 5))
+    await publish(engine, schema, topic, kafka)
+
+    dlq = AIOKafkaConsumer(DLQ_TOPIC, auto_offset_reset="latest", enable_auto_commit=False, **kafka.client_kwargs())
+    await dlq.start()
+    await dlq.seek_to_end()
+    try:
+        async with running(ProjectionConsumer(engine, kafka, projection)):
+            await wait_for_seqs(engine, [(pid, 1), (pid, 3), (pid, 4)])
+        dead: list[Any] = []
+        deadline = asyncio.get_running_loop().time() + 15
+        while asyncio.get_running_loop().time() < deadline:
+            for batch in (await dlq.getmany(timeout_ms=300)).values():
+                dead.extend(r for r in batch if dict(r.headers).get("pmo_consumer") == projection.name.encode())
+            if len(dead) >= 2:
+                break
+    finally:
+        await dlq.stop()
+    assert len(dead) == 2
+    errors = [dict(r.headers)["pmo_error"].decode() for r in dead]
+    assert any("NotACloudEventError" in e for e in errors)
+    assert any("ValueError: cannot apply seq 2" in e for e in errors)
+    assert all(dict(r.headers)["pmo_original_topic"] == topic.encode() for r in dead)
+    async with engine.connect() as conn:
+        marked = (await conn.execute(text("SELECT count(*) FROM inbox WHERE dead_lettered"))).scalar()
+    assert marked == 1  # the undecodable record has no event id; the failed event is marked
