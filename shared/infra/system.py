@@ -45,7 +45,7 @@ def ensure_infrastructure(database: str = "pmo") -> Endpoints:
         pg = LocalPostgres()
         started_pg = not pg.is_running()
         base = pg.start()
-        asyncio.run(_create_database(base, database))
+        asyncio.run(create_database(base, database))
         database_url = base.replace("/postgres?", f"/{database}?")
     bootstrap = os.environ.get("PMO_KAFKA_BOOTSTRAP_SERVERS")
     if not bootstrap:
@@ -69,10 +69,12 @@ def stop_infrastructure(endpoints: Endpoints) -> None:
         LocalPostgres().stop()
 
 
-async def _create_database(base_url: str, database: str) -> None:
+async def create_database(base_url: str, database: str) -> None:
+    """Create ``database`` on the server of ``base_url`` unless it exists."""
     import asyncpg  # type: ignore[import-untyped]
+    from sqlalchemy.engine import make_url
 
-    dsn = base_url.replace("postgresql+asyncpg://", "postgresql://")
+    dsn = make_url(base_url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)

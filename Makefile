@@ -1,0 +1,39 @@
+# The README's two commands are `make run` and `make test`; everything else is a helper.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: run test test-unit install lint typecheck schemas infra-stop bench clean
+
+run: install                     ## infrastructure + all five services; Ctrl-C stops everything
+	$(PY) -m shared.cli run
+
+test: install                    ## the whole suite: unit, integration, end to end (real PostgreSQL and Kafka)
+	$(PY) -m pytest
+
+test-unit: install
+	$(PY) -m pytest tests/unit
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+lint: install
+	$(VENV)/bin/ruff check shared services tests bench
+	$(VENV)/bin/ruff format --check shared services tests bench
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+schemas: install                 ## JSON Schema of every event contract into docs/events/
+	$(PY) -m shared.contracts docs/events
+
+infra-stop: install              ## stop the private PostgreSQL and Kafka
+	$(PY) -m shared.cli infra stop
+
+clean: infra-stop
+	rm -rf .pmo $(VENV)

@@ -1,0 +1,102 @@
+"""End to end: the five services as processes, over HTTP and the real Kafka and PostgreSQL.
+
+A project registered on the projects service shows in the reporting service's portfolio read model.
+Freshness (command accepted -> visible in reporting) is printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from sqlalchemy.engine import make_url
+
+from shared.infra.system import SERVICES, Endpoints, System, create_database
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def system(infra: Endpoints) -> Iterator[System]:
+    import socket
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    run = uuid.uuid4().hex[:8]
+    # A database of its own, so the run starts from empty read models whatever ran before.
+    database = f"pmo_e2e_{run}"
+    asyncio.run(create_database(infra.database_url, database))
+    url = make_url(infra.database_url).set(database=database).render_as_string(hide_password=False)
+    running = System(Endpoints(url, infra.kafka_bootstrap_servers))
+    running.start(ports={name: free_port() for name in SERVICES}, env={"PMO_KAFKA_GROUP_PREFIX": f"e2e-{run}"})
+    yield running
+    running.stop()
+
+
+def poll(fetch, *, timeout: float = 15.0, interval: float = 0.02):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        result = fetch()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not seen within {timeout}s")
+        time.sleep(interval)
+
+
+def test_every_service_is_healthy_and_ready(system: System) -> None:
+    for service in system.services.values():
+        assert httpx.get(f"{service.url}/healthz").json() == {"status": "ok", "service": service.name}
+        assert httpx.get(f"{service.url}/readyz").status_code == 200
+
+
+def test_a_registered_project_and_its_milestones_reach_the_reporting_read_model(system: System) -> None:
+    projects = system.services["projects"].url
+    reporting = system.services["reporting"].url
+    code = f"E2E-{uuid.uuid4().hex[:8]}"
+    portfolio = f"pf-{uuid.uuid4().hex[:6]}"
+    accepted = time.monotonic()
+    created = httpx.post(
+        f"{projects}/projects",
+        json={
+            "code": code, "name": "Website relaunch", "objectives": "New site", "sponsor": "dora", "manager": "max",
+            "planned_start": "2027-01-04", "planned_end": "2027-06-30", "currency": "EUR", "portfolio_id": portfolio,
+        },
+    )
+    assert created.status_code == 201, created.text
+    accepted = time.monotonic()
+    pid = created.json()["project_id"]
+
+    def in_report() -> dict | None:  # type: ignore[type-arg]
+        r = httpx.get(f"{reporting}/portfolio/projects/{pid}")
+        return r.json() if r.status_code == 200 else None
+
+    seen = poll(in_report)
+    freshness = time.monotonic() - accepted
+    print(f"\nfreshness project-registered -> reporting read model: {freshness * 1000:.0f} ms")
+    assert seen["code"] == code and seen["status"] == "proposed" and seen["milestones"] == 0
+
+    for name, amount in (("Design", "1000.10"), ("Build", "2500.25")):
+        planned = httpx.post(
+            f"{projects}/projects/{pid}/milestones",
+            json={"name": name, "due_date": "2027-03-31", "planned_value": {"amount": amount, "currency": "EUR"}},
+        )
+        assert planned.status_code == 201, planned.text
+
+    def with_milestones() -> dict | None:  # type: ignore[type-arg]
+        report = in_report()
+        return report if report and report["milestones"] == 2 else None
+
+    report = poll(with_milestones)
+    assert report["planned_value"] == {"amount": "3500.35", "currency": "EUR"}
+    assert sorted(m["name"] for m in report["milestone_plan"]) == ["Build", "Design"]
+    listed = httpx.get(f"{reporting}/portfolio/projects", params={"portfolio_id": portfolio}).json()
+    assert [p["project_id"] for p in listed["items"]] == [pid]
