@@ -1,9 +1,9 @@
 """``pmo``: run the PMO backend locally and manage its private infrastructure.
 
-    pmo run              infrastructure + all five services; Ctrl-C stops everything it started
-    pmo infra start      start (or reuse) the private PostgreSQL and Kafka, print their addresses
-    pmo infra stop       stop them
-    pmo infra status     show whether they run
+pmo run              infrastructure + all five services; Ctrl-C stops everything it started
+pmo infra start      start (or reuse) the private PostgreSQL and Kafka, print their addresses
+pmo infra stop       stop them
+pmo infra status     show whether they run
 """
 
 from __future__ import annotations

@@ -57,8 +57,11 @@ DDL = [
 class Projection(Protocol):
     """A read model fed from Kafka. ``apply`` must only touch the database through ``conn``."""
 
-    name: str
-    topics: Sequence[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def topics(self) -> Sequence[str]: ...
 
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None: ...
 
@@ -169,12 +172,16 @@ class ProjectionConsumer:
             except Exception:  # only for monitoring; the database holds the truth
                 log.debug("kafka offset commit failed", exc_info=True)
 
-    async def _apply_batch(self, conn: AsyncConnection, tp: TopicPartition, records: Sequence[Any], *, isolate: bool) -> None:
+    async def _apply_batch(
+        self, conn: AsyncConnection, tp: TopicPartition, records: Sequence[Any], *, isolate: bool
+    ) -> None:
         decoded: list[tuple[Any, ConsumedEvent | None, BaseException | None]] = []
         for record in records:
             try:
-                event = from_record(record.topic, record.partition, record.offset, record.key, record.value, record.headers)
-                decoded.append((record, event, None))
+                parsed = from_record(
+                    record.topic, record.partition, record.offset, record.key, record.value, record.headers
+                )
+                decoded.append((record, parsed, None))
             except Exception as exc:
                 decoded.append((record, None, exc))
         ids = [event.event_id for _, event, _ in decoded if event is not None]
@@ -233,7 +240,8 @@ class ProjectionConsumer:
     ) -> None:
         reason = "".join(traceback.format_exception_only(type(error), error)).strip() if error else "unknown"
         log.error("dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
-        headers = list(record.headers or []) + [
+        headers = [
+            *(record.headers or []),
             ("pmo_error", reason[:2000].encode()),
             ("pmo_consumer", self.projection.name.encode()),
             ("pmo_original_topic", record.topic.encode()),
@@ -259,5 +267,3 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self.owner.assigned |= set(assigned)
         await self.owner.seek_to_stored(list(assigned))
-
-

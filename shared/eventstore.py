@@ -195,5 +195,3 @@ class EventStore:
             recorded_at=row.recorded_at,
             event=self.registry.decode(row.name, row.schema_version, row.data),
         )
-
-

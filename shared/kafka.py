@@ -104,7 +104,12 @@ class ConsumedEvent:
 
 
 def from_record(
-    topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes]],
 ) -> ConsumedEvent:
     """Decode a CloudEvents binary-mode record; raises :class:`NotACloudEventError` or ``ValueError``."""
     h: Mapping[str, str] = {k: v.decode() for k, v in headers}

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-HTTP_REQUESTS = Counter(
-    "pmo_http_requests_total", "HTTP requests answered", ["service", "method", "route", "status"]
-)
-HTTP_LATENCY = Histogram(
-    "pmo_http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"]
-)
+HTTP_REQUESTS = Counter("pmo_http_requests_total", "HTTP requests answered", ["service", "method", "route", "status"])
+HTTP_LATENCY = Histogram("pmo_http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"])
 RELAY_PUBLISHED = Counter("pmo_relay_published_total", "Events published to Kafka by the relay", ["service"])
 RELAY_BACKLOG = Gauge("pmo_relay_backlog_events", "Committed events not yet published (0 when caught up)", ["service"])
 CONSUMED = Counter("pmo_consumer_events_total", "Events applied by a consumer", ["consumer"])

@@ -13,6 +13,7 @@ One relay per service publishes at a time: the one holding the service's advisor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.events import EventMetadata, RecordedEvent
 from shared.kafka import KafkaOptions, new_producer, to_record
-from shared.metrics import RELAY_PUBLISHED, RELAY_BACKLOG
+from shared.metrics import RELAY_BACKLOG, RELAY_PUBLISHED
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,5 @@ def _recorded(row: Any) -> RecordedEvent:
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated
 
+from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -73,7 +74,7 @@ class ServiceRuntime:
         ]
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._probe = None
+        self._probe: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         """Migrate, create topics, start the relay and the consumers."""
@@ -93,7 +94,7 @@ class ServiceRuntime:
     async def stop(self) -> None:
         self._stop.set()
         if self._tasks:
-            done, pending = await asyncio.wait(self._tasks, timeout=10)
+            _, pending = await asyncio.wait(self._tasks, timeout=10)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -111,7 +112,7 @@ class ServiceRuntime:
 
 def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> FastAPI:
     """The service's FastAPI app; settings come from the environment unless given."""
-    resolved = settings or ServiceSettings()  # type: ignore[call-arg]  # fields come from the environment
+    resolved = settings or ServiceSettings()  # fields come from the environment
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -208,7 +208,7 @@ def _parse_if_match(value: str | None) -> int | None:
         raw = raw[2:]
     raw = raw.strip('"')
     if not raw.isdigit():
-        raise InvalidCommandError("If-Match must be an ETag returned by this API, e.g. \"3\"", field="If-Match")
+        raise InvalidCommandError('If-Match must be an ETag returned by this API, e.g. "3"', field="If-Match")
     return int(raw)
 
 

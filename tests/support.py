@@ -110,4 +110,6 @@ async def read_topic(kafka: KafkaOptions, topic: str, expect: int, timeout: floa
 
 async def applied_rows(engine: Any) -> list[Any]:
     async with engine.connect() as conn:
-        return list((await conn.execute(text("SELECT event_id, project_id, seq FROM applied ORDER BY project_id, seq"))).all())
+        return list(
+            (await conn.execute(text("SELECT event_id, project_id, seq FROM applied ORDER BY project_id, seq"))).all()
+        )

@@ -125,8 +125,18 @@ class System:
         log = log_path.open("ab")
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "uvicorn", f"{name}.bootstrap:create_app", "--factory",
-                "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+                sys.executable,
+                "-m",
+                "uvicorn",
+                f"{name}.bootstrap:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
             ],
             env=child_env,
             stdout=log,

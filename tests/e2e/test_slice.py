@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-
 from sqlalchemy.engine import make_url
 
 from shared.infra.system import SERVICES, Endpoints, System, create_database
@@ -67,8 +66,15 @@ def test_a_registered_project_and_its_milestones_reach_the_reporting_read_model(
     created = httpx.post(
         f"{projects}/projects",
         json={
-            "code": code, "name": "Website relaunch", "objectives": "New site", "sponsor": "dora", "manager": "max",
-            "planned_start": "2027-01-04", "planned_end": "2027-06-30", "currency": "EUR", "portfolio_id": portfolio,
+            "code": code,
+            "name": "Website relaunch",
+            "objectives": "New site",
+            "sponsor": "dora",
+            "manager": "max",
+            "planned_start": "2027-01-04",
+            "planned_end": "2027-06-30",
+            "currency": "EUR",
+            "portfolio_id": portfolio,
         },
     )
     assert created.status_code == 201, created.text

@@ -13,9 +13,9 @@ from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared import consumer as consumer_module
 from shared.consumer import ProjectionConsumer
 from shared.db import create_engine, migrate
-from shared import consumer as consumer_module
 from shared.kafka import DLQ_TOPIC, new_producer, to_record
 from shared.relay import Relay
 from tests.support import COUNTING_DDL, CountingProjection, append, applied_rows, eventually
@@ -49,6 +49,7 @@ async def wait_for_seqs(engine, expected: list[tuple[str, int]]) -> None:
     async def check() -> None:
         rows = await applied_rows(engine)
         assert sorted((r.project_id, r.seq) for r in rows) == sorted(expected)
+
     await eventually(check)
 
 
@@ -60,6 +61,7 @@ async def test_duplicate_delivery_of_the_same_record_changes_nothing(engine, sch
     # Deliver every record again (as a replayed or re-published record would be).
     async with engine.connect() as conn:
         from tests.support import STORE
+
         events = await STORE.read_all(conn)
     producer = new_producer(kafka)
     await producer.start()

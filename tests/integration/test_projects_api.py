@@ -134,8 +134,11 @@ async def test_money_with_too_many_decimals_or_as_float_or_in_another_currency_i
     url = f"/projects/{project['project_id']}/milestones"
     too_precise = await client.post(url, json=milestone_body(planned_value={"amount": "1.005", "currency": "EUR"}))
     assert too_precise.status_code == 422 and too_precise.json()["errors"][0]["field"] == "planned_value"
-    as_float = await client.post(url, content=json.dumps(milestone_body(planned_value={"amount": 1.5, "currency": "EUR"})),
-                                 headers={"content-type": "application/json"})
+    as_float = await client.post(
+        url,
+        content=json.dumps(milestone_body(planned_value={"amount": 1.5, "currency": "EUR"})),
+        headers={"content-type": "application/json"},
+    )
     assert as_float.status_code == 422
     other_currency = await client.post(url, json=milestone_body(planned_value={"amount": "10.00", "currency": "USD"}))
     assert other_currency.status_code == 422
@@ -176,7 +179,9 @@ async def test_a_retried_command_with_the_same_idempotency_key_returns_the_first
     key = str(uuid.uuid4())
     first = await client.post("/projects", json=body, headers={"Idempotency-Key": key})
     before = await event_count(client)
-    retries = await asyncio.gather(*(client.post("/projects", json=body, headers={"Idempotency-Key": key}) for _ in range(3)))
+    retries = await asyncio.gather(
+        *(client.post("/projects", json=body, headers={"Idempotency-Key": key}) for _ in range(3))
+    )
     for retry in retries:
         assert retry.status_code == 201
         assert retry.json() == first.json()

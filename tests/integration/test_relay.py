@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from shared.consumer import ProjectionConsumer
-from shared.eventstore import NewEvent
+from shared.db import migrate
 from shared.kafka import from_record, new_producer
 from shared.relay import Checkpoint, Relay
 from tests.support import (
@@ -23,7 +23,6 @@ from tests.support import (
     read_topic,
     work,
 )
-from shared.db import migrate
 
 pytestmark = pytest.mark.integration
 
@@ -72,8 +71,14 @@ async def test_relay_never_passes_a_transaction_still_open_and_publishes_it_once
     async with engine.connect() as held:
         transaction = await held.begin()
         # The slow transaction takes its positions first and stays open...
-        await STORE.append(held, stream_id=f"work-{slow}", stream_type="work", expected_version=0,
-                           events=[work(slow, 1), work(slow, 2)], metadata=META)
+        await STORE.append(
+            held,
+            stream_id=f"work-{slow}",
+            stream_type="work",
+            expected_version=0,
+            events=[work(slow, 1), work(slow, 2)],
+            metadata=META,
+        )
         # ...while later transactions commit.
         await append(engine, fast, range(1, 4))
         assert await publish_all(relay) == 0  # the fast events sit behind the open transaction
@@ -91,8 +96,14 @@ async def test_a_rolled_back_transaction_publishes_nothing_and_does_not_block(en
     relay = make_relay(engine, schema, topic, kafka)
     async with engine.connect() as held:
         transaction = await held.begin()
-        await STORE.append(held, stream_id=f"work-{ghost}", stream_type="work", expected_version=0,
-                           events=[work(ghost, 1)], metadata=META)
+        await STORE.append(
+            held,
+            stream_id=f"work-{ghost}",
+            stream_type="work",
+            expected_version=0,
+            events=[work(ghost, 1)],
+            metadata=META,
+        )
         await append(engine, real, range(1, 3))
         assert await publish_all(relay) == 0
         await transaction.rollback()
@@ -111,8 +122,14 @@ async def test_interleaved_open_transactions_never_skip_an_event(engine, schema,
     async def writer(pid: str) -> None:
         for batch in range(10):
             async with engine.begin() as conn:
-                await STORE.append(conn, stream_id=f"work-{pid}", stream_type="work", expected_version=batch * 2,
-                                   events=[work(pid, batch * 2 + 1), work(pid, batch * 2 + 2)], metadata=META)
+                await STORE.append(
+                    conn,
+                    stream_id=f"work-{pid}",
+                    stream_type="work",
+                    expected_version=batch * 2,
+                    events=[work(pid, batch * 2 + 1), work(pid, batch * 2 + 2)],
+                    metadata=META,
+                )
                 await asyncio.sleep(0.001 * (hash((pid, batch)) % 7))  # hold the transaction open a while
 
     await asyncio.gather(*(writer(p) for p in projects))
@@ -127,7 +144,9 @@ async def test_interleaved_open_transactions_never_skip_an_event(engine, schema,
     assert per_project == {p: list(range(1, 21)) for p in projects}
 
 
-async def test_relay_crash_after_publish_before_checkpoint_causes_no_duplicate_effect(engine, schema, topic, kafka) -> None:
+async def test_relay_crash_after_publish_before_checkpoint_causes_no_duplicate_effect(
+    engine, schema, topic, kafka
+) -> None:
     class CrashingRelay(Relay):
         async def _save_checkpoint(self, checkpoint: Checkpoint) -> None:
             raise ConnectionResetError("relay process died")
@@ -145,9 +164,11 @@ async def test_relay_crash_after_publish_before_checkpoint_causes_no_duplicate_e
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     try:
+
         async def three_applied_once() -> None:
             rows = await applied_rows(engine)
             assert [r.seq for r in rows] == [1, 2, 3]
+
         await eventually(three_applied_once)
         await asyncio.sleep(1.0)  # the duplicates have been delivered by now; they must change nothing
         assert [r.seq for r in await applied_rows(engine)] == [1, 2, 3]  # ...exactly once in effect
@@ -161,8 +182,10 @@ async def test_only_one_relay_per_service_publishes(engine, schema, topic, kafka
     stop = asyncio.Event()
     tasks = [asyncio.create_task(first.run(stop)), asyncio.create_task(second.run(stop))]
     try:
+
         async def one_leader() -> None:
             assert [first.is_leader, second.is_leader].count(True) == 1
+
         await eventually(one_leader)
         await asyncio.sleep(0.5)
         assert [first.is_leader, second.is_leader].count(True) == 1
@@ -173,8 +196,10 @@ async def test_only_one_relay_per_service_publishes(engine, schema, topic, kafka
         stop_task = tasks[0] if leader is first else tasks[1]
         stop_task.cancel()
         await asyncio.gather(stop_task, return_exceptions=True)
+
         async def follower_leads() -> None:
             assert follower.is_leader
+
         await eventually(follower_leads, timeout=10)
         del leader_stop
     finally:

@@ -11,8 +11,14 @@ from shared.kafka import NotACloudEventError, from_record, to_record
 
 def recorded() -> RecordedEvent:
     return RecordedEvent(
-        event_id=uuid.UUID(int=7), stream_id="project-1", stream_type="project", version=3, position=42,
-        name="milestone-planned", schema_version=1, partition_key="p-1",
+        event_id=uuid.UUID(int=7),
+        stream_id="project-1",
+        stream_type="project",
+        version=3,
+        position=42,
+        name="milestone-planned",
+        schema_version=1,
+        partition_key="p-1",
         data={"planned_value": {"amount": "10.50", "currency": "EUR"}},
         metadata=EventMetadata(actor="dora", correlation_id="c-1", causation_id="cause", traceparent="00-abc-def-01"),
         recorded_at=datetime(2027, 1, 1, 12, 0, tzinfo=UTC),
@@ -45,7 +51,11 @@ def test_a_record_decodes_back_to_the_event() -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [[], [("ce_specversion", b"1.0"), ("ce_type", b"something.else")], [("ce_specversion", b"0.3"), ("ce_type", b"pmo.a.b.v1")]],
+    [
+        [],
+        [("ce_specversion", b"1.0"), ("ce_type", b"something.else")],
+        [("ce_specversion", b"0.3"), ("ce_type", b"pmo.a.b.v1")],
+    ],
 )
 def test_records_that_are_not_pmo_cloudevents_are_refused(headers: list[tuple[str, bytes]]) -> None:
     with pytest.raises(NotACloudEventError):

@@ -38,7 +38,13 @@ def test_mixing_currencies_is_an_error() -> None:
 
 @pytest.mark.parametrize(
     ("amount", "currency", "expected"),
-    [("2.345", "EUR", "2.34"), ("2.355", "EUR", "2.36"), ("-2.345", "EUR", "-2.34"), ("2.5", "JPY", "2"), ("3.5", "JPY", "4")],
+    [
+        ("2.345", "EUR", "2.34"),
+        ("2.355", "EUR", "2.36"),
+        ("-2.345", "EUR", "-2.34"),
+        ("2.5", "JPY", "2"),
+        ("3.5", "JPY", "4"),
+    ],
 )
 def test_rounding_is_half_even_to_the_minor_unit(amount: str, currency: str, expected: str) -> None:
     assert quantize(Decimal(amount), currency) == Decimal(expected)

@@ -31,8 +31,17 @@ def when(state: domain.Project, command: domain.Command) -> Sequence[DomainEvent
 
 def register(**overrides: object) -> domain.RegisterProject:
     fields: dict[str, object] = dict(
-        project_id=PID, portfolio_id="digital", programme_id=None, code="CRM", name="CRM", objectives="",
-        sponsor="dora", manager="max", planned_start=date(2027, 1, 4), planned_end=date(2027, 12, 17), currency="EUR",
+        project_id=PID,
+        portfolio_id="digital",
+        programme_id=None,
+        code="CRM",
+        name="CRM",
+        objectives="",
+        sponsor="dora",
+        manager="max",
+        planned_start=date(2027, 1, 4),
+        planned_end=date(2027, 12, 17),
+        currency="EUR",
     )
     fields.update(overrides)
     return domain.RegisterProject(**fields)  # type: ignore[arg-type]
@@ -46,8 +55,11 @@ def registered() -> ProjectRegistered:
 
 def plan(amount: str = "100.00", currency: str = "EUR", mid: int = 2) -> domain.PlanMilestone:
     return domain.PlanMilestone(
-        milestone_id=domain.MilestoneId(uuid.UUID(int=mid)), name="Design", due_date=date(2027, 3, 31),
-        planned_value=Money.of(amount, currency), acceptance_criteria="signed",
+        milestone_id=domain.MilestoneId(uuid.UUID(int=mid)),
+        name="Design",
+        due_date=date(2027, 3, 31),
+        planned_value=Money.of(amount, currency),
+        acceptance_criteria="signed",
     )
 
 

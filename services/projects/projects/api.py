@@ -174,7 +174,8 @@ async def list_projects(
     status: Annotated[str | None, Query(max_length=32)] = None,
 ) -> dict[str, Any]:
     """Projects, newest first, filtered by portfolio and status."""
-    where, params = ["TRUE"], {"limit": paging.limit, "offset": paging.offset}
+    where: list[str] = ["TRUE"]
+    params: dict[str, Any] = {"limit": paging.limit, "offset": paging.offset}
     if portfolio_id is not None:
         where.append("portfolio_id = :pf")
         params["pf"] = portfolio_id
@@ -202,8 +203,10 @@ async def get_project(project_id: ProjectIdPath, rt: Runtime) -> JSONResponse:
     """One project; ``ETag`` carries its version for ``If-Match``."""
     async with rt.engine.connect() as conn:
         row = (
-            await conn.execute(text("SELECT * FROM projects WHERE project_id = :id"), {"id": project_id})
-        ).mappings().first()
+            (await conn.execute(text("SELECT * FROM projects WHERE project_id = :id"), {"id": project_id}))
+            .mappings()
+            .first()
+        )
     if row is None:
         raise NotFoundError(f"project {project_id} does not exist")
     view = ProjectView.model_validate(_row_view(row)).model_dump(mode="json")
@@ -231,9 +234,7 @@ async def list_milestones(project_id: ProjectIdPath, rt: Runtime) -> list[dict[s
 
 async def _ensure_project(rt: Runtime, project_id: uuid.UUID) -> None:
     async with rt.engine.connect() as conn:
-        found = (
-            await conn.execute(text("SELECT 1 FROM projects WHERE project_id = :id"), {"id": project_id})
-        ).first()
+        found = (await conn.execute(text("SELECT 1 FROM projects WHERE project_id = :id"), {"id": project_id})).first()
     if found is None:
         raise NotFoundError(f"project {project_id} does not exist")
 

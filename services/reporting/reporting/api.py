@@ -47,7 +47,9 @@ class PortfolioProjectDetail(PortfolioProject):
 
 def _project(row: Any) -> dict[str, Any]:
     view = {k: row[k] for k in PortfolioProject.model_fields if k != "planned_value"}
-    view["planned_value"] = Money(amount=quantize(Decimal(row["planned_value"]), row["currency"]), currency=row["currency"])
+    view["planned_value"] = Money(
+        amount=quantize(Decimal(row["planned_value"]), row["currency"]), currency=row["currency"]
+    )
     return view
 
 
@@ -56,10 +58,14 @@ async def portfolio_projects(
     rt: Runtime, paging: Paging, portfolio_id: Annotated[str | None, Query(max_length=64)] = None
 ) -> dict[str, Any]:
     """Projects of the portfolio as the reporting read model knows them, by code."""
-    clause, params = ("portfolio_id = :pf", {"pf": portfolio_id}) if portfolio_id else ("TRUE", {})
-    params |= {"limit": paging.limit, "offset": paging.offset}
+    params: dict[str, Any] = {"limit": paging.limit, "offset": paging.offset}
+    clause = "TRUE"
+    if portfolio_id:
+        clause, params["pf"] = "portfolio_id = :pf", portfolio_id
     async with rt.engine.connect() as conn:
-        total = (await conn.execute(text(f"SELECT count(*) FROM portfolio_projects WHERE {clause}"), params)).scalar_one()
+        total = (
+            await conn.execute(text(f"SELECT count(*) FROM portfolio_projects WHERE {clause}"), params)
+        ).scalar_one()
         rows = (
             await conn.execute(
                 text(
@@ -81,8 +87,10 @@ async def portfolio_project(project_id: Annotated[uuid.UUID, Path()], rt: Runtim
     """One project with its milestone plan."""
     async with rt.engine.connect() as conn:
         row = (
-            await conn.execute(text("SELECT * FROM portfolio_projects WHERE project_id = :id"), {"id": project_id})
-        ).mappings().first()
+            (await conn.execute(text("SELECT * FROM portfolio_projects WHERE project_id = :id"), {"id": project_id}))
+            .mappings()
+            .first()
+        )
         if row is None:
             raise NotFoundError(f"project {project_id} is not in the portfolio read model")
         milestones = (
@@ -96,7 +104,9 @@ async def portfolio_project(project_id: Annotated[uuid.UUID, Path()], rt: Runtim
                 "milestone_id": m["milestone_id"],
                 "name": m["name"],
                 "due_date": m["due_date"],
-                "planned_value": Money(amount=quantize(Decimal(m["planned_value"]), m["currency"]), currency=m["currency"]),
+                "planned_value": Money(
+                    amount=quantize(Decimal(m["planned_value"]), m["currency"]), currency=m["currency"]
+                ),
             }
             for m in milestones
         ]

@@ -25,4 +25,4 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return build_app(SPEC, settings or Settings())  # type: ignore[call-arg]
+    return build_app(SPEC, settings or Settings())

@@ -98,5 +98,10 @@ class PortfolioProjection:
                         "planned_value = planned_value + :pv, last_event_id = :eid, last_event_at = :t "
                         "WHERE project_id = :p"
                     ),
-                    {"pv": decoded.planned_value.amount, "eid": event.event_id, "t": event.time, "p": decoded.project_id},
+                    {
+                        "pv": decoded.planned_value.amount,
+                        "eid": event.event_id,
+                        "t": event.time,
+                        "p": decoded.project_id,
+                    },
                 )
