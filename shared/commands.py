@@ -68,7 +68,8 @@ class CommandOutcome(Generic[S]):
     replayed: bool = False
 
 
-Projector = Callable[[AsyncConnection, Sequence[RecordedEvent]], Awaitable[None]]
+Projector = Callable[[AsyncConnection, Any, int, Sequence[RecordedEvent]], Awaitable[None]]
+"""Updates the service's query tables from the new state, its version and the events just appended."""
 Responder = Callable[[S, Sequence[RecordedEvent], int], dict[str, Any]]
 
 
@@ -162,7 +163,7 @@ class CommandExecutor:
                 state = aggregate.evolve(state, event)
             version += len(recorded)
             if self.projector is not None and recorded:
-                await self.projector(conn, recorded)
+                await self.projector(conn, state, version, recorded)
             body = respond(state, recorded, version)
             outcome: CommandOutcome[S] = CommandOutcome(status_code, body, version, recorded)
             if ctx.idempotency_key:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, field_validator, model_validator
 
 # ISO 4217 active codes with their minor units (exponent). Codes absent here are rejected.
 MINOR_UNITS: dict[str, int] = {
@@ -192,8 +192,21 @@ def _decimal_str(value: Decimal) -> str:
     return format(value, "f")
 
 
+def _no_float_input(value: Any) -> Any:
+    if isinstance(value, float):
+        raise ValueError("give exact numbers as a string or an integer, not a float")
+    return value
+
+
 DecimalStr = Annotated[Decimal, PlainSerializer(_decimal_str, return_type=str, when_used="always")]
 """A Decimal that serialises to JSON as an exact string (``"1250.50"``), never a float."""
+
+ExactDecimal = Annotated[
+    Decimal,
+    BeforeValidator(_no_float_input),
+    PlainSerializer(_decimal_str, return_type=str, when_used="always"),
+]
+"""A Decimal accepted only from a string or an integer (a float is refused), serialised as a string."""
 
 
 class Money(BaseModel):
@@ -213,9 +226,7 @@ class Money(BaseModel):
     @field_validator("amount", mode="before")
     @classmethod
     def _no_float(cls, value: Any) -> Any:
-        if isinstance(value, float):
-            raise ValueError("amounts must be given as a string or an integer, not a float")
-        return value
+        return _no_float_input(value)
 
     @model_validator(mode="after")
     def _within_minor_unit(self) -> Money:

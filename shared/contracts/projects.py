@@ -1,14 +1,79 @@
-"""Events published by the projects service on ``pmo.projects.v1`` (key: project id)."""
+"""Events published by the projects service on ``pmo.projects.v1``.
+
+Key: the project id (portfolio and programme events: their own id). Every event of one project keeps its order.
+"""
 
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 from uuid import UUID
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from shared.events import DomainEvent, EventRegistry
-from shared.money import Money
+from shared.money import DecimalStr, Money
 
 TOPIC = "pmo.projects.v1"
+
+
+class Rag(StrEnum):
+    GREEN = "green"
+    AMBER = "amber"
+    RED = "red"
+
+
+class GateOutcome(StrEnum):
+    CONTINUE = "continue"
+    HOLD = "hold"
+    TERMINATE = "terminate"
+
+
+class KpiDirection(StrEnum):
+    AT_LEAST = "at_least"
+    AT_MOST = "at_most"
+
+
+class PartnerKind(StrEnum):
+    EXTERNAL_PARTNER = "external_partner"
+    INTERNAL_STAKEHOLDER = "internal_stakeholder"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    MEETING = "meeting"
+    CALL = "call"
+    LETTER = "letter"
+    OTHER = "other"
+
+
+# --- portfolio and programme --------------------------------------------------------------------------------
+
+
+class PortfolioCreated(DomainEvent):
+    event_name = "portfolio-created"
+    portfolio_id: str
+    name: str
+    description: str
+
+    @property
+    def partition_key(self) -> str:
+        return f"portfolio:{self.portfolio_id}"
+
+
+class ProgrammeCreated(DomainEvent):
+    event_name = "programme-created"
+    programme_id: str
+    portfolio_id: str
+    name: str
+    description: str
+
+    @property
+    def partition_key(self) -> str:
+        return f"programme:{self.programme_id}"
+
+
+# --- project lifecycle -------------------------------------------------------------------------------------
 
 
 class ProjectRegistered(DomainEvent):
@@ -28,6 +93,80 @@ class ProjectRegistered(DomainEvent):
     currency: str
 
 
+class ProjectApproved(DomainEvent):
+    event_name = "project-approved"
+    project_id: UUID
+    approved_by: str
+    approved_on: date
+    note: str
+
+
+class ProjectStarted(DomainEvent):
+    event_name = "project-started"
+    project_id: UUID
+    started_on: date
+
+
+class ProjectPutOnHold(DomainEvent):
+    event_name = "project-put-on-hold"
+    project_id: UUID
+    reason: str
+    on: date
+
+
+class ProjectResumed(DomainEvent):
+    event_name = "project-resumed"
+    project_id: UUID
+    note: str
+    on: date
+
+
+class ProjectCompleted(DomainEvent):
+    event_name = "project-completed"
+    project_id: UUID
+    completed_on: date
+    note: str
+
+
+class ProjectTerminated(DomainEvent):
+    event_name = "project-terminated"
+    project_id: UUID
+    reason: str
+    on: date
+
+
+class GateSnapshot(BaseModel):
+    """The figures the decider saw (embedded in ``gate-decided``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: str
+    milestones_planned: int
+    milestones_reached: int
+    milestones_missed: int
+    planned_value: Money | None
+    earned_value: Money | None
+    last_status_report_on: date | None
+    last_overall_rag: Rag | None
+
+
+class GateDecided(DomainEvent):
+    """A stage-gate decision with its rationale and the figures known at that moment."""
+
+    event_name = "gate-decided"
+    project_id: UUID
+    decision_id: UUID
+    gate: str
+    decision: GateOutcome
+    rationale: str
+    decided_by: str
+    decided_on: date
+    snapshot: GateSnapshot
+
+
+# --- milestones ---------------------------------------------------------------------------------------------
+
+
 class MilestonePlanned(DomainEvent):
     """A milestone was added to a project's plan with its due date and planned value."""
 
@@ -40,4 +179,158 @@ class MilestonePlanned(DomainEvent):
     acceptance_criteria: str
 
 
-REGISTRY = EventRegistry([ProjectRegistered, MilestonePlanned])
+class MilestoneRescheduled(DomainEvent):
+    event_name = "milestone-rescheduled"
+    project_id: UUID
+    milestone_id: UUID
+    previous_due_date: date
+    due_date: date
+    reason: str
+
+
+class MilestoneProgressReported(DomainEvent):
+    """Percent complete of a milestone as of a date; a decrease carries its correction reason."""
+
+    event_name = "milestone-progress-reported"
+    project_id: UUID
+    milestone_id: UUID
+    percent_complete: DecimalStr = Field(ge=0, le=100)
+    previous_percent_complete: DecimalStr
+    as_of: date
+    correction_reason: str | None
+
+
+class MilestoneReached(DomainEvent):
+    """A milestone was reached and accepted: what a finance tool needs to invoice or recognise it."""
+
+    event_name = "milestone-reached"
+    project_id: UUID
+    milestone_id: UUID
+    name: str
+    planned_value: Money
+    due_date: date
+    reached_on: date
+    accepted_by: str
+    acceptance_note: str
+
+
+class MilestoneMissed(DomainEvent):
+    event_name = "milestone-missed"
+    project_id: UUID
+    milestone_id: UUID
+    due_date: date
+    reason: str
+
+
+# --- weekly status ------------------------------------------------------------------------------------------
+
+
+class StatusReported(DomainEvent):
+    """The weekly progress meeting's report."""
+
+    event_name = "status-reported"
+    project_id: UUID
+    report_id: UUID
+    meeting_date: date
+    schedule: Rag
+    cost: Rag
+    scope: Rag
+    quality: Rag
+    resources: Rag
+    overall: Rag
+    overall_overridden: bool
+    override_reason: str | None
+    narrative: str
+    decisions: list[str]
+    risks: list[str]
+    next_steps: list[str]
+
+
+# --- KPIs ---------------------------------------------------------------------------------------------------
+
+
+class KpiDefined(DomainEvent):
+    event_name = "kpi-defined"
+    project_id: UUID
+    kpi_id: UUID
+    name: str
+    unit: str
+    target: DecimalStr
+    direction: KpiDirection
+    review_date: date
+
+
+class KpiMeasured(DomainEvent):
+    """A measurement, with the target and direction in force so consumers need no other event."""
+
+    event_name = "kpi-measured"
+    project_id: UUID
+    kpi_id: UUID
+    name: str
+    unit: str
+    value: DecimalStr
+    target: DecimalStr
+    direction: KpiDirection
+    review_date: date
+    measured_on: date
+    target_met: bool
+    note: str
+
+
+# --- partners and stakeholders ------------------------------------------------------------------------------
+
+
+class PartnerRegistered(DomainEvent):
+    event_name = "partner-registered"
+    project_id: UUID
+    partner_id: UUID
+    name: str
+    kind: PartnerKind
+    organisation: str
+    role: str
+
+
+class CommunicationLogged(DomainEvent):
+    event_name = "communication-logged"
+    project_id: UUID
+    communication_id: UUID
+    partner_id: UUID
+    on: date
+    channel: Channel
+    summary: str
+    follow_up_due: date | None
+
+
+class FollowUpClosed(DomainEvent):
+    event_name = "follow-up-closed"
+    project_id: UUID
+    communication_id: UUID
+    closed_on: date
+    note: str
+
+
+REGISTRY = EventRegistry(
+    [
+        PortfolioCreated,
+        ProgrammeCreated,
+        ProjectRegistered,
+        ProjectApproved,
+        ProjectStarted,
+        ProjectPutOnHold,
+        ProjectResumed,
+        ProjectCompleted,
+        ProjectTerminated,
+        GateDecided,
+        MilestonePlanned,
+        MilestoneRescheduled,
+        MilestoneProgressReported,
+        MilestoneReached,
+        MilestoneMissed,
+        StatusReported,
+        KpiDefined,
+        KpiMeasured,
+        PartnerRegistered,
+        CommunicationLogged,
+        FollowUpClosed,
+    ]
+)

@@ -62,7 +62,7 @@ def test_a_registered_project_and_its_milestones_reach_the_reporting_read_model(
     reporting = system.services["reporting"].url
     code = f"E2E-{uuid.uuid4().hex[:8]}"
     portfolio = f"pf-{uuid.uuid4().hex[:6]}"
-    accepted = time.monotonic()
+    assert httpx.post(f"{projects}/portfolios", json={"portfolio_id": portfolio, "name": "E2E"}).status_code == 201
     created = httpx.post(
         f"{projects}/projects",
         json={

@@ -43,10 +43,16 @@ def project_body(**overrides: Any) -> dict[str, Any]:
         "planned_start": "2027-01-04",
         "planned_end": "2027-12-17",
         "currency": "EUR",
-        "portfolio_id": "digital",
     }
     body.update(overrides)
     return body
+
+
+async def portfolio(client: httpx.AsyncClient) -> str:
+    slug = f"pf-{uuid.uuid4().hex[:8]}"
+    created = await client.post("/portfolios", json={"portfolio_id": slug, "name": "Portfolio " + slug})
+    assert created.status_code == 201, created.text
+    return slug
 
 
 def milestone_body(**overrides: Any) -> dict[str, Any]:
@@ -119,13 +125,14 @@ async def test_a_malformed_json_body_is_a_problem_not_a_500(client) -> None:
 
 
 async def test_project_code_is_unique_per_portfolio(client) -> None:
-    first = await register(client, code="SAME", portfolio_id="alpha")
+    alpha, beta = await portfolio(client), await portfolio(client)
+    first = await register(client, code="SAME", portfolio_id=alpha)
     before = await event_count(client)
-    duplicate = await client.post("/projects", json=project_body(code="SAME", portfolio_id="alpha"))
+    duplicate = await client.post("/projects", json=project_body(code="SAME", portfolio_id=alpha))
     assert duplicate.status_code == 409
     assert duplicate.json()["errors"][0]["field"] == "code"
     assert await event_count(client) == before
-    other = await client.post("/projects", json=project_body(code="SAME", portfolio_id="beta"))
+    other = await client.post("/projects", json=project_body(code="SAME", portfolio_id=beta))
     assert other.status_code == 201 and other.json()["project_id"] != first["project_id"]
 
 
@@ -200,12 +207,12 @@ async def test_unknown_project_is_a_404_problem(client) -> None:
 
 
 async def test_list_is_paginated_and_filtered(client) -> None:
-    portfolio = f"pf-{uuid.uuid4().hex[:6]}"
+    slug = await portfolio(client)
     for _ in range(3):
-        await register(client, portfolio_id=portfolio)
-    page = (await client.get("/projects", params={"portfolio_id": portfolio, "limit": 2})).json()
+        await register(client, portfolio_id=slug)
+    page = (await client.get("/projects", params={"portfolio_id": slug, "limit": 2})).json()
     assert page["total"] == 3 and len(page["items"]) == 2 and page["limit"] == 2
-    rest = (await client.get("/projects", params={"portfolio_id": portfolio, "limit": 2, "offset": 2})).json()
+    rest = (await client.get("/projects", params={"portfolio_id": slug, "limit": 2, "offset": 2})).json()
     assert len(rest["items"]) == 1
     ids = {p["project_id"] for p in page["items"] + rest["items"]}
     assert len(ids) == 3

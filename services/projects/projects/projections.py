@@ -1,16 +1,25 @@
-"""The projects service's own query tables, written in the same transaction as the events they reflect."""
+"""The projects service's own query tables, written in the command's transaction from the new state.
+
+``projects`` keeps the filterable columns and the whole project view as a document; ``groupings`` keeps the
+portfolios and programmes. Both are projections: folding the event table again gives the same rows
+(:func:`rebuild`).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.contracts.projects import MilestonePlanned, ProjectRegistered
+from projects import domain
+from shared.contracts.projects import PortfolioCreated, ProgrammeCreated
 from shared.errors import DuplicateError
 from shared.events import RecordedEvent
+from shared.jsonable import jsonable
 
 DDL = [
     """
@@ -20,93 +29,108 @@ DDL = [
         programme_id  text,
         code          text NOT NULL,
         name          text NOT NULL,
-        objectives    text NOT NULL,
-        sponsor       text NOT NULL,
-        manager       text NOT NULL,
         status        text NOT NULL,
+        manager       text NOT NULL,
         currency      text NOT NULL,
         planned_start date NOT NULL,
         planned_end   date NOT NULL,
         version       integer NOT NULL,
         registered_at timestamptz NOT NULL,
         updated_at    timestamptz NOT NULL,
+        doc           jsonb NOT NULL,
         CONSTRAINT projects_portfolio_code_key UNIQUE (portfolio_id, code)
     )
     """,
     "CREATE INDEX IF NOT EXISTS projects_status ON projects (status)",
+    "CREATE INDEX IF NOT EXISTS projects_programme ON projects (programme_id)",
     """
-    CREATE TABLE IF NOT EXISTS milestones (
-        milestone_id        uuid PRIMARY KEY,
-        project_id          uuid NOT NULL REFERENCES projects (project_id),
-        name                text NOT NULL,
-        due_date            date NOT NULL,
-        planned_value       numeric NOT NULL,
-        currency            text NOT NULL,
-        acceptance_criteria text NOT NULL,
-        status              text NOT NULL
+    CREATE TABLE IF NOT EXISTS groupings (
+        kind          text NOT NULL,
+        grouping_id   text NOT NULL,
+        portfolio_id  text NOT NULL,
+        name          text NOT NULL,
+        description   text NOT NULL,
+        created_at    timestamptz NOT NULL,
+        PRIMARY KEY (kind, grouping_id)
     )
     """,
-    "CREATE INDEX IF NOT EXISTS milestones_project ON milestones (project_id, due_date)",
 ]
 
 
-async def project(conn: AsyncConnection, events: Sequence[RecordedEvent]) -> None:
-    """Apply freshly appended events to the query tables (called inside the command's transaction)."""
+def project_view(state: domain.Project, version: int) -> dict[str, Any]:
+    """The JSON view of a project that the API serves (exact decimals as strings)."""
+    view = jsonable(state)
+    view["version"] = version
+    view["planned_value"] = jsonable(state.planned_value)
+    view["earned_value"] = jsonable(state.earned_value)
+    view["milestones"] = sorted(view["milestones"].values(), key=lambda m: (m["due_date"], m["name"]))
+    view["kpis"] = sorted(view["kpis"].values(), key=lambda k: k["name"])
+    view["partners"] = sorted(view["partners"].values(), key=lambda p: p["name"])
+    view["communications"] = sorted(view["communications"].values(), key=lambda c: c["on"])
+    return dict(view)
+
+
+async def project(conn: AsyncConnection, state: Any, version: int, events: Sequence[RecordedEvent]) -> None:
+    """Apply a command's outcome to the query tables (inside the command's transaction)."""
+    if isinstance(state, domain.Project):
+        await _upsert_project(conn, state, version, events[-1])
     for recorded in events:
-        event = recorded.event
-        match event:
-            case ProjectRegistered():
-                try:
-                    await conn.execute(
-                        text(
-                            "INSERT INTO projects (project_id, portfolio_id, programme_id, code, name, objectives, "
-                            "sponsor, manager, status, currency, planned_start, planned_end, version, "
-                            "registered_at, updated_at) VALUES (:id, :pf, :pg, :code, :name, :obj, :sp, :mg, "
-                            "'proposed', :cur, :ps, :pe, :v, :t, :t)"
-                        ),
-                        {
-                            "id": event.project_id,
-                            "pf": event.portfolio_id or "",
-                            "pg": event.programme_id,
-                            "code": event.code,
-                            "name": event.name,
-                            "obj": event.objectives,
-                            "sp": event.sponsor,
-                            "mg": event.manager,
-                            "cur": event.currency,
-                            "ps": event.planned_start,
-                            "pe": event.planned_end,
-                            "v": recorded.version,
-                            "t": recorded.recorded_at,
-                        },
-                    )
-                except IntegrityError as exc:
-                    if "projects_portfolio_code_key" in str(exc.orig):
-                        raise DuplicateError(
-                            f"code {event.code} is already used in this portfolio", field="code"
-                        ) from exc
-                    raise
-            case MilestonePlanned():
-                await conn.execute(
-                    text(
-                        "INSERT INTO milestones (milestone_id, project_id, name, due_date, planned_value, currency, "
-                        "acceptance_criteria, status) VALUES (:id, :p, :n, :d, :pv, :cur, :ac, 'planned')"
-                    ),
-                    {
-                        "id": event.milestone_id,
-                        "p": event.project_id,
-                        "n": event.name,
-                        "d": event.due_date,
-                        "pv": event.planned_value.amount,
-                        "cur": event.planned_value.currency,
-                        "ac": event.acceptance_criteria,
-                    },
+        match recorded.event:
+            case PortfolioCreated() as e:
+                await _insert_grouping(
+                    conn, "portfolio", e.portfolio_id, e.portfolio_id, e.name, e.description, recorded
                 )
+            case ProgrammeCreated() as e:
+                await _insert_grouping(
+                    conn, "programme", e.programme_id, e.portfolio_id, e.name, e.description, recorded
+                )
+
+
+async def _upsert_project(conn: AsyncConnection, state: domain.Project, version: int, last: RecordedEvent) -> None:
+    try:
         await conn.execute(
-            text("UPDATE projects SET version = :v, updated_at = :t WHERE project_id = :id"),
-            {"v": recorded.version, "t": recorded.recorded_at, "id": _project_id(recorded)},
+            text(
+                "INSERT INTO projects (project_id, portfolio_id, programme_id, code, name, status, manager, currency, "
+                "planned_start, planned_end, version, registered_at, updated_at, doc) VALUES (:id, :pf, :pg, :code, "
+                ":name, :status, :manager, :cur, :ps, :pe, :v, :t, :t, :doc) "
+                "ON CONFLICT (project_id) DO UPDATE SET status = excluded.status, version = excluded.version, "
+                "updated_at = excluded.updated_at, doc = excluded.doc"
+            ),
+            {
+                "id": state.project_id,
+                "pf": state.portfolio_id or "",
+                "pg": state.programme_id,
+                "code": state.code,
+                "name": state.name,
+                "status": state.status.value,
+                "manager": state.manager,
+                "cur": state.currency,
+                "ps": state.planned_start,
+                "pe": state.planned_end,
+                "v": version,
+                "t": last.recorded_at,
+                "doc": json.dumps(project_view(state, version)),
+            },
         )
+    except IntegrityError as exc:
+        if "projects_portfolio_code_key" in str(exc.orig):
+            raise DuplicateError(f"code {state.code} is already used in this portfolio", field="code") from exc
+        raise
 
 
-def _project_id(recorded: RecordedEvent) -> str:
-    return recorded.partition_key
+async def _insert_grouping(
+    conn: AsyncConnection,
+    kind: str,
+    grouping_id: str,
+    portfolio_id: str,
+    name: str,
+    description: str,
+    recorded: RecordedEvent,
+) -> None:
+    await conn.execute(
+        text(
+            "INSERT INTO groupings (kind, grouping_id, portfolio_id, name, description, created_at) "
+            "VALUES (:k, :g, :p, :n, :d, :t)"
+        ),
+        {"k": kind, "g": grouping_id, "p": portfolio_id, "n": name, "d": description, "t": recorded.recorded_at},
+    )

@@ -1,0 +1,9 @@
+"""HTTP API of the projects service: commands append events; queries read the service's own projections."""
+
+from fastapi import APIRouter
+
+from projects.api import commands, queries
+
+router = APIRouter()
+router.include_router(commands.router)
+router.include_router(queries.router)

@@ -1,0 +1,233 @@
+"""Request and response bodies of the projects API, with their limits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.contracts.projects import Channel, GateOutcome, KpiDirection, PartnerKind, Rag
+from shared.money import ExactDecimal, Money, minor_unit
+
+Text200 = Annotated[str, Field(min_length=1, max_length=200)]
+Text4000 = Annotated[str, Field(max_length=4000)]
+Reason = Annotated[str, Field(min_length=1, max_length=2000)]
+Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$", examples=["digital"])]
+Items = Annotated[list[Annotated[str, Field(min_length=1, max_length=1000)]], Field(max_length=50)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CreatePortfolioRequest(Body):
+    portfolio_id: Slug
+    name: Text200 = Field(examples=["Digital transformation"])
+    description: Text4000 = ""
+
+
+class CreateProgrammeRequest(Body):
+    programme_id: Slug = Field(examples=["customer-experience"])
+    name: Text200 = Field(examples=["Customer experience"])
+    description: Text4000 = ""
+
+
+class RegisterProjectRequest(Body):
+    code: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] = Field(
+        examples=["CRM-2027"]
+    )
+    name: Text200 = Field(examples=["CRM replacement"])
+    objectives: Text4000 = Field(default="", examples=["Replace the legacy CRM by Q4"])
+    sponsor: Text200 = Field(examples=["dora.director"])
+    manager: Text200 = Field(examples=["max.manager"])
+    planned_start: date
+    planned_end: date
+    currency: Annotated[str, Field(min_length=3, max_length=3, examples=["EUR"])]
+    portfolio_id: Slug | None = None
+    programme_id: Slug | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        minor_unit(value)
+        return value
+
+
+class ApproveRequest(Body):
+    approved_by: Text200
+    approved_on: date | None = Field(default=None, description="defaults to today")
+    note: Text4000 = ""
+
+
+class StartRequest(Body):
+    started_on: date | None = Field(default=None, description="defaults to today")
+
+
+class HoldRequest(Body):
+    reason: Reason
+    on: date | None = None
+
+
+class ResumeRequest(Body):
+    note: Text4000 = ""
+    on: date | None = None
+
+
+class CompleteRequest(Body):
+    completed_on: date | None = None
+    note: Text4000 = ""
+
+
+class TerminateRequest(Body):
+    reason: Reason
+    on: date | None = None
+
+
+class GateDecisionRequest(Body):
+    gate: Text200 = Field(examples=["G3 - build"])
+    decision: GateOutcome
+    rationale: Reason
+    decided_by: Text200
+    decided_on: date | None = None
+
+
+class PlanMilestoneRequest(Body):
+    name: Text200 = Field(examples=["Design approved"])
+    due_date: date
+    planned_value: Money = Field(examples=[{"amount": "120000.00", "currency": "EUR"}])
+    acceptance_criteria: Text4000 = ""
+
+
+class RescheduleRequest(Body):
+    due_date: date
+    reason: Reason
+
+
+class ProgressRequest(Body):
+    percent_complete: ExactDecimal = Field(ge=0, le=100, max_digits=6, decimal_places=2, examples=["40"])
+    as_of: date | None = None
+    correction_reason: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
+
+
+class ReachedRequest(Body):
+    reached_on: date | None = None
+    accepted_by: Text200
+    acceptance_note: Text4000 = ""
+
+
+class MissedRequest(Body):
+    reason: Reason
+
+
+class StatusReportRequest(Body):
+    meeting_date: date
+    schedule: Rag
+    cost: Rag
+    scope: Rag
+    quality: Rag
+    resources: Rag
+    overall: Rag | None = Field(default=None, description="defaults to the worst dimension; otherwise give a reason")
+    override_reason: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
+    narrative: Annotated[str, Field(max_length=20000)] = ""
+    decisions: Items = []
+    risks: Items = []
+    next_steps: Items = []
+
+
+class KpiRequest(Body):
+    name: Text200 = Field(examples=["Campaign reach"])
+    unit: Annotated[str, Field(min_length=1, max_length=32, examples=["%"])]
+    target: ExactDecimal = Field(max_digits=20, decimal_places=6, examples=["80"])
+    direction: KpiDirection
+    review_date: date
+
+
+class MeasurementRequest(Body):
+    value: ExactDecimal = Field(max_digits=20, decimal_places=6, examples=["76.5"])
+    measured_on: date | None = None
+    note: Text4000 = ""
+
+
+class PartnerRequest(Body):
+    name: Text200
+    kind: PartnerKind
+    organisation: Annotated[str, Field(max_length=200)] = ""
+    role: Text200
+
+
+class CommunicationRequest(Body):
+    partner_id: uuid.UUID
+    on: date
+    channel: Channel
+    summary: Annotated[str, Field(min_length=1, max_length=4000)]
+    follow_up_due: date | None = None
+
+
+class CloseFollowUpRequest(Body):
+    closed_on: date | None = None
+    note: Text4000 = ""
+
+
+# --- responses: the project view is a document; these describe it for OpenAPI -------------------------------
+
+
+class MilestoneView(BaseModel):
+    milestone_id: uuid.UUID
+    name: str
+    due_date: date
+    planned_value: Money
+    acceptance_criteria: str
+    status: str
+    percent_complete: str
+    progress_as_of: date | None
+    reached_on: date | None
+    accepted_by: str | None
+    missed_reason: str | None
+    reschedules: list[dict[str, Any]]
+
+
+class ProjectView(BaseModel):
+    project_id: uuid.UUID
+    status: str
+    portfolio_id: str | None
+    programme_id: str | None
+    code: str
+    name: str
+    objectives: str
+    sponsor: str
+    manager: str
+    currency: str
+    planned_start: date
+    planned_end: date
+    actual_start: date | None
+    actual_end: date | None
+    status_reason: str | None
+    planned_value: Money
+    earned_value: Money
+    version: int
+    milestones: list[MilestoneView]
+    status_reports: list[dict[str, Any]]
+    gate_decisions: list[dict[str, Any]]
+    kpis: list[dict[str, Any]]
+    partners: list[dict[str, Any]]
+    communications: list[dict[str, Any]]
+
+
+class GroupingView(BaseModel):
+    kind: str
+    grouping_id: str
+    portfolio_id: str
+    name: str
+    description: str
+
+
+class AuditEntry(BaseModel):
+    event_id: uuid.UUID
+    type: str
+    version: int
+    recorded_at: str
+    actor: str
+    correlation_id: str
+    data: dict[str, Any]
