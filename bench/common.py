@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,6 +30,7 @@ from shared.events import DomainEvent, EventMetadata, EventRegistry
 from shared.eventstore import EventStore, NewEvent
 from shared.infra.paths import REPO_ROOT
 from shared.infra.system import Endpoints, ensure_infrastructure, stop_infrastructure
+from shared.kafka import KafkaOptions
 from shared.money import Money
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -81,6 +84,7 @@ class Measurement:
     seconds: float
     latencies: Sequence[float] = ()
     errors: int = 0
+    error_sample: str | None = None
 
     @property
     def rate(self) -> float:
@@ -93,6 +97,7 @@ class Measurement:
             out.update(latency_ms(self.latencies))
         if self.errors:
             out["errors"] = self.errors
+            out["error_sample"] = self.error_sample
         return out
 
 
@@ -123,7 +128,7 @@ def describe(label: str, m: Measurement, unit: str) -> str:
         lat = latency_ms(m.latencies)
         line += f"   p50 {lat['p50_ms']:7.2f} ms  p99 {lat['p99_ms']:7.2f} ms"
     if m.errors:
-        line += f"   ({m.errors} errors)"
+        line += f"   ({m.errors} errors, e.g. {m.error_sample})"
     return line
 
 
@@ -169,6 +174,18 @@ async def fresh_schema(
                 await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         finally:
             await engine.dispose()
+
+
+async def delete_topic(kafka: KafkaOptions, topic: str) -> None:
+    """Remove a benchmark's topic, so runs do not pile records up in the private broker (best effort)."""
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    try:
+        await admin.start()
+        await admin.delete_topics([topic])
+    except KafkaError as exc:
+        print(f"  could not delete topic {topic}: {exc!r}")
+    finally:
+        await admin.close()
 
 
 # ---------------------------------------------------------------------------------------------------------------

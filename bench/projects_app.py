@@ -20,4 +20,4 @@ from shared.service import build_app
 
 def create_app() -> FastAPI:
     topic = os.environ.get("PMO_BENCH_TOPIC") or SPEC.topic
-    return build_app(dataclasses.replace(SPEC, topic=topic), Settings())  # type: ignore[call-arg]
+    return build_app(dataclasses.replace(SPEC, topic=topic), Settings())

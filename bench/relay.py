@@ -16,13 +16,13 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
-from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import (
     META,
     STORE,
     Measurement,
+    delete_topic,
     describe,
     fresh_schema,
     new_event,
@@ -81,15 +81,6 @@ async def records_on(kafka: KafkaOptions, topic: str) -> int:
         return int(sum(ends.values()))
     finally:
         await consumer.stop()
-
-
-async def delete_topic(kafka: KafkaOptions, topic: str) -> None:
-    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
-    await admin.start()
-    try:
-        await admin.delete_topics([topic])
-    finally:
-        await admin.close()
 
 
 async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:

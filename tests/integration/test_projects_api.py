@@ -5,76 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import text
 
-from projects.bootstrap import create_app
-from projects.settings import Settings
 from shared.kafka import from_record
+from tests.projects_support import event_count, milestone_body, portfolio, project_body, register
 from tests.support import eventually, read_topic
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def client(infra, schema) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
-        database_url=infra.database_url, kafka_bootstrap_servers=infra.kafka_bootstrap_servers, db_schema=schema
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://projects") as c:
-            c.app = app  # type: ignore[attr-defined]
-            yield c
-
-
-def project_body(**overrides: Any) -> dict[str, Any]:
-    body = {
-        "code": f"P-{uuid.uuid4().hex[:8]}",
-        "name": "CRM replacement",
-        "objectives": "Replace the legacy CRM",
-        "sponsor": "dora.director",
-        "manager": "max.manager",
-        "planned_start": "2027-01-04",
-        "planned_end": "2027-12-17",
-        "currency": "EUR",
-    }
-    body.update(overrides)
-    return body
-
-
-async def portfolio(client: httpx.AsyncClient) -> str:
-    slug = f"pf-{uuid.uuid4().hex[:8]}"
-    created = await client.post("/portfolios", json={"portfolio_id": slug, "name": "Portfolio " + slug})
-    assert created.status_code == 201, created.text
-    return slug
-
-
-def milestone_body(**overrides: Any) -> dict[str, Any]:
-    body = {
-        "name": "Design approved",
-        "due_date": "2027-03-31",
-        "planned_value": {"amount": "120000.00", "currency": "EUR"},
-        "acceptance_criteria": "Signed by the sponsor",
-    }
-    body.update(overrides)
-    return body
-
-
-async def event_count(client: httpx.AsyncClient) -> int:
-    async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
-        return int((await conn.execute(text("SELECT count(*) FROM events"))).scalar_one())
-
-
-async def register(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
-    response = await client.post("/projects", json=project_body(**overrides))
-    assert response.status_code == 201, response.text
-    return dict(response.json())
 
 
 async def test_register_project_returns_201_with_location_and_etag(client) -> None:

@@ -1,0 +1,26 @@
+"""``python -m bench``: every benchmark in turn (append, relay, http); figures printed and written to
+``bench/results/latest.json``. ``--only append,relay`` picks some; ``--scale 4`` multiplies every count."""
+
+from __future__ import annotations
+
+from bench import append, http, relay
+from bench.common import Runner, parser, run_benchmarks
+
+BENCHMARKS: dict[str, Runner] = {append.NAME: append.run, relay.NAME: relay.run, http.NAME: http.run}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__ or "")
+    p.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
+    for module in (append, relay, http):
+        module.add_arguments(p)
+    args = p.parse_args(argv)
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(BENCHMARKS))
+    if unknown:
+        p.error(f"unknown benchmark(s): {', '.join(unknown)}")
+    return run_benchmarks([(name, BENCHMARKS[name]) for name in chosen], args, "bench")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

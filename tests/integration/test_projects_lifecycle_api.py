@@ -1,0 +1,265 @@
+"""A project's whole life over HTTP against the real PostgreSQL and Kafka: every command, its event on the topic
+as a CloudEvent with the right type, subject and key, and the 409 / 404 / 422 answers for refused commands."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.kafka import from_record
+from tests.projects_support import event_count, milestone_body, portfolio, register
+from tests.support import eventually, read_topic
+
+pytestmark = pytest.mark.integration
+TODAY = date.today()
+
+
+async def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    return dict(response.json())
+
+
+async def refused(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = dict(response.json())
+    assert problem["status"] == status and problem["detail"]
+    if field is not None:
+        assert field in [e["field"] for e in problem.get("errors", [])], problem
+    return problem
+
+
+async def test_a_project_lives_through_every_command_and_each_event_reaches_kafka(client, kafka) -> None:
+    pf = await portfolio(client)
+    programme = await ok(
+        await client.post(
+            f"/portfolios/{pf}/programmes", json={"programme_id": f"pg-{uuid.uuid4().hex[:8]}", "name": "CX"}
+        ),
+        201,
+    )
+    project = await register(client, programme_id=programme["grouping_id"], planned_start=str(TODAY - timedelta(60)))
+    assert project["portfolio_id"] == pf  # taken from the programme
+    pid = project["project_id"]
+    base = f"/projects/{pid}"
+
+    await ok(await client.post(f"{base}/approve", json={"approved_by": "dora"}))
+    await ok(await client.post(f"{base}/start", json={}))
+    m1 = await ok(await client.post(f"{base}/milestones", json=milestone_body(due_date=str(TODAY - timedelta(5)))), 201)
+    m2 = await ok(
+        await client.post(
+            f"{base}/milestones",
+            json=milestone_body(
+                name="Build",
+                due_date=str(TODAY + timedelta(30)),
+                planned_value={"amount": "80000.00", "currency": "EUR"},
+            ),
+        ),
+        201,
+    )
+    await ok(
+        await client.post(
+            f"{base}/milestones/{m2['milestone_id']}/reschedule",
+            json={"due_date": str(TODAY + timedelta(45)), "reason": "vendor delay"},
+        )
+    )
+    progress = await ok(
+        await client.post(f"{base}/milestones/{m2['milestone_id']}/progress", json={"percent_complete": "40"})
+    )
+    assert progress["percent_complete"] == "40"
+    reached = await ok(
+        await client.post(
+            f"{base}/milestones/{m1['milestone_id']}/reached", json={"accepted_by": "dora", "acceptance_note": "signed"}
+        )
+    )
+    assert reached["status"] == "reached" and reached["reached_on"] == str(TODAY)
+    report = await ok(
+        await client.post(
+            f"{base}/status-reports",
+            json={
+                "meeting_date": str(TODAY),
+                "schedule": "green",
+                "cost": "amber",
+                "scope": "green",
+                "quality": "red",
+                "resources": "green",
+                "narrative": "quality issue on the build",
+                "risks": ["test environment late"],
+            },
+        ),
+        201,
+    )
+    assert report["overall"] == "red"
+    kpi = await ok(
+        await client.post(
+            f"{base}/kpis",
+            json={
+                "name": "Campaign reach",
+                "unit": "%",
+                "target": "80",
+                "direction": "at_least",
+                "review_date": str(TODAY),
+            },
+        ),
+        201,
+    )
+    measured = await ok(await client.post(f"{base}/kpis/{kpi['kpi_id']}/measurements", json={"value": "76.5"}), 201)
+    assert measured["measurements"][-1]["target_met"] is False
+    partner = await ok(
+        await client.post(
+            f"{base}/partners",
+            json={"name": "Acme", "kind": "external_partner", "organisation": "Acme Ltd", "role": "integrator"},
+        ),
+        201,
+    )
+    comm = await ok(
+        await client.post(
+            f"{base}/communications",
+            json={
+                "partner_id": partner["partner_id"],
+                "on": str(TODAY - timedelta(10)),
+                "channel": "meeting",
+                "summary": "kick-off",
+                "follow_up_due": str(TODAY - timedelta(3)),
+            },
+        ),
+        201,
+    )
+    overdue = (await client.get(f"{base}/communications", params={"follow_up_overdue_on": str(TODAY)})).json()
+    assert [c["communication_id"] for c in overdue] == [comm["communication_id"]]
+    await ok(await client.post(f"{base}/communications/{comm['communication_id']}/close-follow-up", json={}))
+    assert (await client.get(f"{base}/communications", params={"follow_up_overdue_on": str(TODAY)})).json() == []
+    held = await ok(
+        await client.post(
+            f"{base}/gate-decisions",
+            json={"gate": "G3", "decision": "hold", "rationale": "quality red", "decided_by": "dora"},
+        ),
+        201,
+    )
+    assert held["project_status"] == "on_hold"
+    assert held["snapshot"]["earned_value"] == {"amount": "152000.00", "currency": "EUR"}  # 120000 + 40 % of 80000
+    await ok(await client.post(f"{base}/resume", json={"note": "fixed"}))
+    await ok(await client.post(f"{base}/hold", json={"reason": "budget review"}))
+    final = await ok(await client.post(f"{base}/terminate", json={"reason": "business case gone"}))
+    assert final["status"] == "terminated"
+
+    view = await ok(await client.get(base))
+    assert view["status"] == "terminated" and view["status_reason"] == "business case gone"
+    assert [m["name"] for m in view["milestones"]] == ["Design approved", "Build"]
+    assert view["milestones"][1]["reschedules"][0]["reason"] == "vendor delay"
+
+    audit = (await client.get(f"{base}/events", params={"limit": 100})).json()
+    types = [e["type"] for e in audit["items"]]
+    expected = [
+        "project-registered",
+        "project-approved",
+        "project-started",
+        "milestone-planned",
+        "milestone-planned",
+        "milestone-rescheduled",
+        "milestone-progress-reported",
+        "milestone-reached",
+        "status-reported",
+        "kpi-defined",
+        "kpi-measured",
+        "partner-registered",
+        "communication-logged",
+        "follow-up-closed",
+        "gate-decided",
+        "project-put-on-hold",
+        "project-resumed",
+        "project-put-on-hold",
+        "project-terminated",
+    ]
+    assert types == expected
+    assert all(e["actor"] == "anonymous" and e["correlation_id"] for e in audit["items"])
+
+    async def all_on_kafka() -> list[Any]:
+        records = [r for r in await read_topic(kafka, "pmo.projects.v1", expect=0, timeout=1) if r.key == pid.encode()]
+        assert len(records) == len(expected)
+        return records
+
+    records = await eventually(all_on_kafka, timeout=30)
+    decoded = [from_record(r.topic, r.partition, r.offset, r.key, r.value, r.headers) for r in records]
+    assert [e.name for e in decoded] == expected
+    assert [dict(r.headers)["ce_type"].decode() for r in records] == [f"pmo.projects.{t}.v1" for t in expected]
+    assert {e.subject for e in decoded} == {f"project-{pid}"}
+    assert len({r.partition for r in records}) == 1
+    reached_event = decoded[expected.index("milestone-reached")].data
+    assert reached_event["planned_value"] == {"amount": "120000.00", "currency": "EUR"}
+    assert {"project_id", "milestone_id", "due_date", "reached_on", "name"} <= set(reached_event)
+
+
+async def test_refused_commands_say_why_and_append_nothing(client) -> None:
+    project = await register(client)
+    base = f"/projects/{project['project_id']}"
+    before = await event_count(client)
+    problem = await refused(await client.post(f"{base}/complete", json={}), 409)
+    assert "cannot complete a proposed project" in problem["detail"]
+    await refused(await client.post(f"{base}/hold", json={}), 422, "reason")
+    await refused(
+        await client.post(f"{base}/approve", json={"approved_by": "d", "approved_on": "2999-01-01"}), 422, "approved_on"
+    )
+    await refused(await client.post(f"/projects/{uuid.uuid4()}/approve", json={"approved_by": "d"}), 404)
+    await refused(await client.post(f"{base}/milestones/{uuid.uuid4()}/progress", json={"percent_complete": "5"}), 404)
+    await refused(await client.post(f"{base}/status-reports", json={"meeting_date": str(TODAY)}), 422, "schedule")
+    await refused(
+        await client.post(
+            f"{base}/kpis",
+            json={"name": "k", "unit": "%", "target": 1.5, "direction": "at_least", "review_date": str(TODAY)},
+        ),
+        422,
+        "target",
+    )
+    assert await event_count(client) == before
+    await ok(await client.post(f"{base}/terminate", json={"reason": "cancelled"}))
+    after_termination = await event_count(client)
+    problem = await refused(await client.post(f"{base}/approve", json={"approved_by": "d"}), 409)
+    assert "terminated" in problem["detail"]
+    await refused(await client.post(f"{base}/milestones", json=milestone_body()), 409)
+    assert await event_count(client) == after_termination
+
+
+async def test_progress_backwards_needs_a_correction_reason_over_http(client) -> None:
+    project = await register(client, planned_start=str(TODAY - timedelta(30)))
+    base = f"/projects/{project['project_id']}"
+    milestone = await ok(await client.post(f"{base}/milestones", json=milestone_body(due_date=str(TODAY))), 201)
+    url = f"{base}/milestones/{milestone['milestone_id']}/progress"
+    await ok(await client.post(url, json={"percent_complete": "60"}))
+    await refused(await client.post(url, json={"percent_complete": "40"}), 422, "correction_reason")
+    await refused(await client.post(url, json={"percent_complete": "101"}), 422, "percent_complete")
+    await refused(await client.post(url, json={"percent_complete": 50.5}), 422, "percent_complete")
+    corrected = await ok(await client.post(url, json={"percent_complete": "40", "correction_reason": "recount"}))
+    assert corrected["percent_complete"] == "40"
+
+
+async def test_registration_checks_the_portfolio_and_programme_exist_and_match(client) -> None:
+    await refused(
+        await client.post("/projects", json={**_minimal(), "portfolio_id": "no-such-portfolio"}), 404, "portfolio_id"
+    )
+    pf_a, pf_b = await portfolio(client), await portfolio(client)
+    pg = f"pg-{uuid.uuid4().hex[:8]}"
+    await ok(await client.post(f"/portfolios/{pf_a}/programmes", json={"programme_id": pg, "name": "P"}), 201)
+    await refused(
+        await client.post("/projects", json={**_minimal(), "portfolio_id": pf_b, "programme_id": pg}),
+        422,
+        "programme_id",
+    )
+    await refused(await client.post(f"/portfolios/{pf_a}/programmes", json={"programme_id": pg, "name": "P"}), 409)
+    programmes = (await client.get(f"/portfolios/{pf_a}/programmes")).json()
+    assert [p["grouping_id"] for p in programmes["items"]] == [pg]
+
+
+def _minimal() -> dict[str, Any]:
+    return {
+        "code": f"C-{uuid.uuid4().hex[:6]}",
+        "name": "n",
+        "sponsor": "s",
+        "manager": "m",
+        "planned_start": "2027-01-01",
+        "planned_end": "2027-02-01",
+        "currency": "EUR",
+    }
