@@ -9,7 +9,7 @@ the first answer without appending anything.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -169,6 +169,33 @@ class CommandExecutor:
             if ctx.idempotency_key:
                 await self._remember(conn, ctx, outcome)
             return outcome
+
+    async def rebuild(self, aggregates: Mapping[str, Aggregate[Any, Any]], tables: Sequence[str]) -> int:
+        """Empty ``tables`` and project every stream again from the event table, in one transaction.
+
+        ``aggregates`` maps each stream type to its aggregate. Returns the number of streams projected. The
+        result equals the live tables because the projector is a function of the folded state and the events.
+        """
+        if self.projector is None:
+            return 0
+        async with self.engine.begin() as conn:
+            await conn.execute(text("LOCK TABLE events IN SHARE MODE"))  # no command may commit meanwhile
+            for table in tables:
+                await conn.execute(text(f'TRUNCATE TABLE "{table}"'))
+            streams = await conn.execute(
+                text("SELECT stream_id, stream_type FROM events GROUP BY stream_id, stream_type ORDER BY min(position)")
+            )
+            count = 0
+            for stream_id, stream_type in streams.all():
+                aggregate = aggregates[stream_type]
+                events = await self.store.read_stream(conn, stream_id)
+                state = aggregate.initial_state()
+                for recorded in events:
+                    assert recorded.event is not None
+                    state = aggregate.evolve(state, recorded.event)
+                await self.projector(conn, state, events[-1].version, events)
+                count += 1
+            return count
 
     async def _earlier_answer(self, ctx: CommandContext) -> CommandOutcome[Any] | None:
         async with self.engine.connect() as conn:

@@ -263,3 +263,32 @@ def _minimal() -> dict[str, Any]:
         "planned_end": "2027-02-01",
         "currency": "EUR",
     }
+
+
+async def test_the_query_tables_are_a_projection_rebuilt_equal_from_the_event_table(client) -> None:
+    from sqlalchemy import text
+
+    from projects import domain
+    from projects.projections import TABLES
+
+    pf = await portfolio(client)
+    for _ in range(3):
+        project = await register(client, portfolio_id=pf, planned_start=str(TODAY - timedelta(10)))
+        base = f"/projects/{project['project_id']}"
+        await ok(await client.post(f"{base}/milestones", json=milestone_body(due_date=str(TODAY))), 201)
+        await ok(await client.post(f"{base}/approve", json={"approved_by": "dora"}))
+
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def snapshot() -> list[Any]:
+        async with runtime.engine.connect() as conn:
+            projects = (await conn.execute(text("SELECT * FROM projects ORDER BY project_id"))).all()
+            groupings = (await conn.execute(text("SELECT * FROM groupings ORDER BY kind, grouping_id"))).all()
+            return [tuple(r) for r in projects] + [tuple(r) for r in groupings]
+
+    live = await snapshot()
+    rebuilt_streams = await runtime.executor.rebuild(
+        {"project": domain.ProjectAggregate(), "grouping": domain.GroupingAggregate()}, TABLES
+    )
+    assert rebuilt_streams == 4  # three projects and the portfolio
+    assert await snapshot() == live

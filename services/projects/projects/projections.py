@@ -2,7 +2,7 @@
 
 ``projects`` keeps the filterable columns and the whole project view as a document; ``groupings`` keeps the
 portfolios and programmes. Both are projections: folding the event table again gives the same rows
-(:func:`rebuild`).
+(``CommandExecutor.rebuild``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from shared.contracts.projects import PortfolioCreated, ProgrammeCreated
 from shared.errors import DuplicateError
 from shared.events import RecordedEvent
 from shared.jsonable import jsonable
+
+TABLES = ("projects", "groupings")
 
 DDL = [
     """
@@ -73,7 +75,7 @@ def project_view(state: domain.Project, version: int) -> dict[str, Any]:
 async def project(conn: AsyncConnection, state: Any, version: int, events: Sequence[RecordedEvent]) -> None:
     """Apply a command's outcome to the query tables (inside the command's transaction)."""
     if isinstance(state, domain.Project):
-        await _upsert_project(conn, state, version, events[-1])
+        await _upsert_project(conn, state, version, events[0], events[-1])
     for recorded in events:
         match recorded.event:
             case PortfolioCreated() as e:
@@ -86,13 +88,15 @@ async def project(conn: AsyncConnection, state: Any, version: int, events: Seque
                 )
 
 
-async def _upsert_project(conn: AsyncConnection, state: domain.Project, version: int, last: RecordedEvent) -> None:
+async def _upsert_project(
+    conn: AsyncConnection, state: domain.Project, version: int, first: RecordedEvent, last: RecordedEvent
+) -> None:
     try:
         await conn.execute(
             text(
                 "INSERT INTO projects (project_id, portfolio_id, programme_id, code, name, status, manager, currency, "
                 "planned_start, planned_end, version, registered_at, updated_at, doc) VALUES (:id, :pf, :pg, :code, "
-                ":name, :status, :manager, :cur, :ps, :pe, :v, :t, :t, :doc) "
+                ":name, :status, :manager, :cur, :ps, :pe, :v, :first, :t, :doc) "
                 "ON CONFLICT (project_id) DO UPDATE SET status = excluded.status, version = excluded.version, "
                 "updated_at = excluded.updated_at, doc = excluded.doc"
             ),
@@ -108,6 +112,7 @@ async def _upsert_project(conn: AsyncConnection, state: domain.Project, version:
                 "ps": state.planned_start,
                 "pe": state.planned_end,
                 "v": version,
+                "first": first.recorded_at,
                 "t": last.recorded_at,
                 "doc": json.dumps(project_view(state, version)),
             },
