@@ -29,6 +29,9 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
+bench: install                   ## benchmarks: print figures, write bench/results/latest.json (see bench/README.md)
+	$(PY) -m bench
+
 schemas: install                 ## JSON Schema of every event contract into docs/events/
 	$(PY) -m shared.contracts docs/events
 

@@ -10,7 +10,7 @@ BENCHMARKS: dict[str, Runner] = {append.NAME: append.run, relay.NAME: relay.run,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = parser(__doc__ or "")
+    p = parser(__doc__ or "", "bench")
     p.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
     for module in (append, relay, http):
         module.add_arguments(p)

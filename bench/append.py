@@ -56,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--append-writers", type=int, default=8, help="concurrent writers (default 8)")
     g.add_argument("--append-events-per-stream", type=int, default=10, help="events per stream (default 10)")
     g.add_argument("--append-batch", type=int, default=100, help="events per transaction, batched variant")
-    g.add_argument("--append-rounds", type=int, default=1, help="repeat every variant; the median is kept")
+    g.add_argument("--append-rounds", type=int, default=3, help="rounds per variant, median kept (default 3)")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -257,7 +257,7 @@ async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = parser(__doc__ or "")
+    p = parser(__doc__ or "", "bench.append")
     add_arguments(p)
     return run_benchmarks([(NAME, run)], p.parse_args(argv), "bench.append")
 

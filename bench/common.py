@@ -12,7 +12,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,12 +134,6 @@ def describe(label: str, m: Measurement, unit: str) -> str:
 
 def describe_ratio(label: str, value: float | None) -> str:
     return f"  {label:<58} {'n/a' if value is None else f'{value:.2f}x'}"
-
-
-async def timed(work: Callable[[], Awaitable[Any]]) -> float:
-    started = time.perf_counter()
-    await work()
-    return time.perf_counter() - started
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -268,17 +262,19 @@ def stamp(figures: dict[str, Any], started: float) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------------
 # Running benchmarks from the command line
 
-Runner = Callable[[Endpoints, argparse.Namespace], Awaitable[dict[str, Any]]]
+Runner = Callable[[Endpoints, argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]]
 
 
-def parser(description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
+def parser(description: str, module: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"python -m {module}", description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--scale", type=float, default=1.0, help="multiply every count by this factor (default 1)")
     return p
 
 
 def scaled(args: argparse.Namespace, count: int) -> int:
-    return max(1, round(count * args.scale))
+    return max(1, round(count * float(args.scale)))
 
 
 def run_benchmarks(benchmarks: Sequence[tuple[str, Runner]], args: argparse.Namespace, module: str) -> int:

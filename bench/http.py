@@ -256,7 +256,7 @@ async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = parser(__doc__ or "")
+    p = parser(__doc__ or "", "bench.http")
     add_arguments(p)
     return run_benchmarks([(NAME, run)], p.parse_args(argv), "bench.http")
 

@@ -248,7 +248,7 @@ class Money(BaseModel):
 
     @classmethod
     def zero(cls, currency: str) -> Money:
-        return cls(amount=Decimal(0), currency=currency)
+        return cls(amount=quantize(Decimal(0), currency), currency=currency)
 
     def _same(self, other: Money) -> None:
         if other.currency != self.currency:

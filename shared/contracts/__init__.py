@@ -11,10 +11,10 @@ import json
 import sys
 from pathlib import Path
 
-from shared.contracts import projects
+from shared.contracts import budget, projects
 from shared.events import EventRegistry
 
-REGISTRIES: dict[str, EventRegistry] = {"projects": projects.REGISTRY}
+REGISTRIES: dict[str, EventRegistry] = {"projects": projects.REGISTRY, "budget": budget.REGISTRY}
 
 
 def write_schemas(target: Path) -> list[Path]:

@@ -1,22 +1,25 @@
-"""Composition root of the budget service: ``uvicorn budget.bootstrap:create_app --factory``.
-
-Its domain is not built yet: the service runs its event store, relay and operational endpoints only.
-"""
+"""Composition root of the budget service: ``uvicorn budget.bootstrap:create_app --factory``."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from budget import api, projections
 from budget.settings import Settings
-from shared.events import EventRegistry
+from shared.contracts import budget as contracts
 from shared.service import ServiceSpec, build_app
 
 SPEC = ServiceSpec(
     name="budget",
-    topic="pmo.budget.v1",
+    topic=contracts.TOPIC,
     version="0.1.0",
-    description="Budgets, change requests, funding tranches and commitments. Publishes on pmo.budget.v1.",
-    registry=EventRegistry(),
+    description="Budgets (baseline, change requests), funding tranches and commitments. Publishes on "
+    "pmo.budget.v1; consumes pmo.projects.v1 for the projects and milestones it may budget.",
+    registry=contracts.REGISTRY,
+    routers=[api.router],
+    ddl=projections.DDL,
+    projector=projections.project,
+    projections=[projections.ProjectsReference()],
 )
 
 

@@ -1,0 +1,216 @@
+"""The budget service over HTTP against the real PostgreSQL and Kafka, fed by the projects service's topic."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from budget.bootstrap import create_app
+from budget.settings import Settings
+from shared.kafka import from_record
+from tests.projects_support import milestone_body, register
+from tests.support import eventually, read_topic
+
+pytestmark = pytest.mark.integration
+TODAY = date.today()
+
+
+@pytest.fixture
+async def budget(infra) -> AsyncIterator[httpx.AsyncClient]:
+    schema = f"t_budget_{uuid.uuid4().hex[:10]}"
+    settings = Settings(
+        database_url=infra.database_url,
+        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        db_schema=schema,
+        kafka_group_prefix=f"test-{uuid.uuid4().hex[:8]}",
+    )
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://budget") as c:
+        c.app = app  # type: ignore[attr-defined]
+        yield c
+    async with app.state.runtime.engine.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    await app.state.runtime.engine.dispose()
+
+
+def eur(amount: str) -> dict[str, str]:
+    return {"amount": amount, "currency": "EUR"}
+
+
+def baseline_body(total: str = "100000.00", labour: str = "60000.00", sub: str = "40000.00") -> dict[str, Any]:
+    return {
+        "total": eur(total),
+        "categories": [
+            {"category": "labour", "amount": eur(labour)},
+            {"category": "subcontracting", "amount": eur(sub)},
+        ],
+        "baselined_by": "fiona",
+    }
+
+
+async def known_project(client: httpx.AsyncClient, budget: httpx.AsyncClient) -> tuple[str, str]:
+    """A project registered on the projects service, with one milestone, once the budget service knows both."""
+    project = await register(client, planned_start=str(TODAY - timedelta(30)))
+    pid = project["project_id"]
+    milestone = await client.post(f"/projects/{pid}/milestones", json=milestone_body(due_date=str(TODAY)))
+    assert milestone.status_code == 201
+    mid = milestone.json()["milestone_id"]
+
+    async def known() -> None:
+        async with budget.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
+            found = (
+                await conn.execute(text("SELECT count(*) FROM known_milestones WHERE milestone_id = :m"), {"m": mid})
+            ).scalar()
+        assert found == 1
+
+    await eventually(known, timeout=30)
+    return pid, mid
+
+
+async def test_a_baseline_is_refused_for_an_unknown_project_and_accepted_once_its_registration_is_consumed(
+    client, budget
+) -> None:
+    project = await register(client)
+    pid = project["project_id"]
+    # Straight after registration the budget service may not know it yet; a project nobody registered never is.
+    unknown = await budget.post(f"/budgets/{uuid.uuid4()}/baseline", json=baseline_body())
+    assert unknown.status_code == 404 and "not known to the budget service" in unknown.json()["detail"]
+
+    async def accepted() -> httpx.Response:
+        response = await budget.post(f"/budgets/{pid}/baseline", json=baseline_body())
+        assert response.status_code == 201, response.text
+        return response
+
+    response = await eventually(accepted, timeout=30)
+    assert response.json()["bac"] == eur("100000.00")
+    assert response.headers["etag"] == '"1"'
+
+
+async def test_budget_life_with_change_funding_commitments_and_its_events_on_kafka(client, budget, kafka) -> None:
+    pid, mid = await known_project(client, budget)
+    base = f"/budgets/{pid}"
+    body = baseline_body()
+    body["phasing"] = [{"milestone_id": mid, "amount": eur("100000.00")}]
+    assert (await budget.post(f"{base}/baseline", json=body)).status_code == 201
+    again = await budget.post(f"{base}/baseline", json=baseline_body())
+    assert again.status_code == 409
+
+    change = (
+        await budget.post(
+            f"{base}/change-requests",
+            json={
+                "category": "subcontracting",
+                "amount": eur("5000.00"),
+                "reason": "extra module",
+                "requested_by": "paul",
+            },
+        )
+    ).json()
+    own = await budget.post(f"{base}/change-requests/{change['change_id']}/approve", json={"decided_by": "paul"})
+    assert own.status_code == 409 and "other than its requester" in own.json()["detail"]
+    approved = await budget.post(f"{base}/change-requests/{change['change_id']}/approve", json={"decided_by": "fiona"})
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+
+    source = (await budget.post(f"{base}/funding-sources", json={"name": "Client", "kind": "client"})).json()
+    t1 = (
+        await budget.post(
+            f"{base}/funding-sources/{source['source_id']}/tranches",
+            json={"amount": eur("60000.00"), "available_on": str(TODAY - timedelta(1))},
+        )
+    ).json()
+    await budget.post(
+        f"{base}/funding-sources/{source['source_id']}/tranches",
+        json={"amount": eur("45000.00"), "available_on": str(TODAY + timedelta(60))},
+    )
+    funding = (await budget.get(f"{base}/funding", params={"on": str(TODAY)})).json()
+    assert funding["available"] == eur("60000.00")
+    later = (await budget.get(f"{base}/funding", params={"on": str(TODAY + timedelta(60))})).json()
+    assert later["available"] == eur("105000.00")
+    withdrawn = await budget.post(
+        f"{base}/tranches/{t1['tranche_id']}/withdraw",
+        json={"withdrawn_on": str(TODAY), "reason": "client delayed payment"},
+    )
+    assert withdrawn.status_code == 200
+    assert (await budget.get(f"{base}/funding", params={"on": str(TODAY)})).json()["available"] == eur("0.00")
+
+    po = {
+        "kind": "subcontract",
+        "vendor": "Acme",
+        "reference": "PO-1",
+        "category": "subcontracting",
+        "milestone_id": mid,
+        "amount": eur("40000.00"),
+        "requested_by": "paul",
+        "expected_invoices": [{"on": str(TODAY + timedelta(30)), "amount": eur("40000.00")}],
+    }
+    first = await budget.post(f"{base}/commitments", json=po)
+    assert first.status_code == 201 and first.json()["overrun"] is None
+    overrun = await budget.post(
+        f"{base}/commitments", json={**po, "reference": "PO-2", "amount": eur("10000.00"), "expected_invoices": []}
+    )
+    assert overrun.status_code == 201
+    assert overrun.json()["overrun"]["over_by"] == eur("5000.00")  # 50000 committed vs 45000 budget
+    await budget.put(f"{base}/overrun-policy", json={"policy": "block", "set_by": "fiona"})
+    blocked = await budget.post(
+        f"{base}/commitments", json={**po, "reference": "PO-3", "amount": eur("1.00"), "expected_invoices": []}
+    )
+    assert blocked.status_code == 409 and blocked.headers["content-type"] == "application/problem+json"
+
+    view = (await budget.get(base)).json()
+    sub = next(c for c in view["categories"] if c["category"] == "subcontracting")
+    assert (sub["budget"], sub["committed"], sub["remaining"]) == (eur("45000.00"), eur("50000.00"), eur("-5000.00"))
+    assert view["bac"] == eur("105000.00")
+    listed = (await budget.get(f"{base}/commitments", params={"vendor": "Acme", "milestone_id": mid})).json()
+    assert listed["total"] == 2
+
+    expected = [
+        "budget-baselined",
+        "budget-change-requested",
+        "budget-change-approved",
+        "funding-source-added",
+        "funding-secured",
+        "funding-secured",
+        "funding-withdrawn",
+        "budget-committed",
+        "budget-committed",
+        "overrun-policy-set",
+    ]
+
+    async def on_topic() -> list[Any]:
+        records = [r for r in await read_topic(kafka, "pmo.budget.v1", expect=0, timeout=1) if r.key == pid.encode()]
+        assert len(records) == len(expected)
+        return records
+
+    records = await eventually(on_topic, timeout=30)
+    events = [from_record(r.topic, r.partition, r.offset, r.key, r.value, r.headers) for r in records]
+    assert [e.name for e in events] == expected
+    assert all(
+        dict(r.headers)["ce_type"] == f"pmo.budget.{n}.v1".encode() for r, n in zip(records, expected, strict=True)
+    )
+    committed = events[expected.index("budget-committed") + 1].data
+    assert committed["overrun"]["over_by"] == eur("5000.00") and committed["amount"] == eur("10000.00")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (baseline_body(labour="1.00"), "categories"),
+        ({**baseline_body(), "total": {"amount": "100000.001", "currency": "EUR"}}, "total"),
+        ({**baseline_body(), "total": {"amount": 100000.0, "currency": "EUR"}}, "total"),
+        ({**baseline_body(), "categories": [{"category": "bribes", "amount": eur("1.00")}]}, "categories.0.category"),
+        ({**baseline_body(), "total": {"amount": "100000.00", "currency": "USD"}}, "total.currency"),
+    ],
+)
+async def test_bad_baselines_are_422_naming_the_field_and_append_nothing(client, budget, body, field) -> None:
+    pid, _ = await known_project(client, budget)
+    response = await budget.post(f"/budgets/{pid}/baseline", json=body)
+    assert response.status_code == 422, response.text
+    assert any(e["field"].startswith(field) for e in response.json()["errors"]), response.json()
+    assert (await budget.get(f"/budgets/{pid}")).status_code == 404
