@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -18,20 +19,43 @@ from shared.eventstore import DDL as EVENT_STORE_DDL
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-def create_engine(database_url: str, schema: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
-    """An asyncpg engine whose connections see only ``schema`` (then ``public``)."""
+def create_engine(
+    database_url: str,
+    schema: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    ssl_mode: str = "disable",
+    ssl_root_cert: str | None = None,
+) -> AsyncEngine:
+    """An asyncpg engine whose connections see only ``schema`` (then ``public``), with TLS when asked."""
     if not _SCHEMA_NAME.match(schema):
         raise ValueError(f"invalid schema name {schema!r}")
     url = make_url(database_url)
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+asyncpg")
+    connect_args: dict[str, Any] = {
+        "server_settings": {"search_path": f"{schema},public", "application_name": f"pmo-{schema}"}
+    }
+    if ssl_mode != "disable":
+        connect_args["ssl"] = _ssl(ssl_mode, ssl_root_cert)
     return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_pre_ping=True,
-        connect_args={"server_settings": {"search_path": f"{schema},public", "application_name": f"pmo-{schema}"}},
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, connect_args=connect_args
     )
+
+
+def _ssl(mode: str, root_cert: str | None) -> Any:
+    """asyncpg's ``ssl`` argument for a libpq-style ``sslmode``."""
+    import ssl
+
+    if mode == "require":
+        return "require"
+    context = ssl.create_default_context(cafile=root_cert)
+    if mode == "verify-ca":
+        context.check_hostname = False
+    elif mode != "verify-full":
+        raise ValueError(f"unknown ssl mode {mode!r}")
+    return context
 
 
 async def migrate(engine: AsyncEngine, schema: str, ddl: Iterable[str] = ()) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import consumer as consumer_module
 from shared import relay as relay_module
+from shared.auth import AccessPolicy, Role, TokenVerifier
 from shared.commands import CommandExecutor, Projector
 from shared.consumer import Projection, ProjectionConsumer
 from shared.db import create_engine, migrate, ping
@@ -47,6 +48,7 @@ class ServiceSpec:
     projector: Projector | None = None
     projections: Sequence[Projection] = ()
     extra_topics: Sequence[str] = field(default_factory=tuple)
+    access: AccessPolicy = field(default_factory=lambda: AccessPolicy(writers=frozenset({Role.SERVICE})))
 
 
 class ServiceRuntime:
@@ -57,7 +59,13 @@ class ServiceRuntime:
         self.settings = settings
         self.schema = settings.db_schema or spec.name
         self.kafka = settings.kafka()
-        self.engine: AsyncEngine = create_engine(settings.database_url, self.schema, pool_size=settings.db_pool_size)
+        self.engine: AsyncEngine = create_engine(
+            settings.database_url,
+            self.schema,
+            pool_size=settings.db_pool_size,
+            ssl_mode=settings.database_ssl_mode,
+            ssl_root_cert=settings.database_ssl_root_cert,
+        )
         self.store = EventStore(spec.registry)
         self.executor = CommandExecutor(self.engine, self.store, projector=spec.projector)
         self.relay = Relay(
@@ -113,6 +121,7 @@ class ServiceRuntime:
 def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> FastAPI:
     """The service's FastAPI app; settings come from the environment unless given."""
     resolved = settings or ServiceSettings()  # fields come from the environment
+    verifier = TokenVerifier(resolved.auth())  # refuses to build in production mode without a key
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -128,7 +137,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fas
         runtime: ServiceRuntime = app.state.runtime
         return [runtime.database, runtime.kafka_metadata]
 
-    return create_app(
+    app = create_app(
         service=spec.name,
         version=spec.version,
         description=spec.description,
@@ -136,7 +145,12 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fas
         lifespan=lifespan,
         readiness=readiness,
         max_body_bytes=resolved.max_body_bytes,
+        verifier=verifier,
+        access=spec.access,
+        cors_origins=resolved.cors_origins,
     )
+    app.state.access = spec.access
+    return app
 
 
 def get_runtime(request: Request) -> ServiceRuntime:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.auth import AuthConfig
 from shared.kafka import KafkaOptions
 
 
@@ -13,14 +16,19 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PMO_", extra="ignore")
 
+    env: Literal["production", "development"] = Field(
+        default="production", description="development allows the built-in token secret; production refuses it"
+    )
     database_url: str = Field(description="SQLAlchemy URL of the PostgreSQL database (asyncpg driver)")
+    database_ssl_mode: Literal["disable", "require", "verify-ca", "verify-full"] = "disable"
+    database_ssl_root_cert: str | None = None
     db_schema: str | None = Field(default=None, description="schema the service owns; defaults to its name")
     db_pool_size: int = Field(default=10, ge=1, le=200)
     kafka_bootstrap_servers: str = Field(description="host:port[,host:port] of the Kafka brokers")
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
-    kafka_sasl_password: str | None = None
+    kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = None
     kafka_group_prefix: str = Field(
         default="pmo", min_length=1, max_length=100, description="prefix of consumer group ids (one per deployment)"
@@ -29,6 +37,22 @@ class ServiceSettings(BaseSettings):
     topic_replication_factor: int = Field(default=1, ge=1, le=10)
     relay_poll_interval: float = Field(default=0.02, gt=0, le=10)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret (development, tests)")
+    jwt_public_key_file: str | None = Field(default=None, description="PEM public key file (RS256/ES256)")
+    jwks_file: str | None = Field(default=None, description="JWKS file with the identity provider's keys")
+    jwt_issuer: str = "pmo"
+    jwt_audience: str = "pmo-api"
+    cors_origins: list[str] = Field(default_factory=list, description="allowed browser origins; none by default")
+
+    def auth(self) -> AuthConfig:
+        return AuthConfig(
+            mode=self.env,
+            issuer=self.jwt_issuer,
+            audience=self.jwt_audience,
+            secret=self.jwt_secret.get_secret_value() if self.jwt_secret else None,
+            public_key_file=self.jwt_public_key_file,
+            jwks_file=self.jwks_file,
+        )
 
     def kafka(self) -> KafkaOptions:
         return KafkaOptions(
@@ -36,6 +60,6 @@ class ServiceSettings(BaseSettings):
             security_protocol=self.kafka_security_protocol,
             sasl_mechanism=self.kafka_sasl_mechanism,
             sasl_username=self.kafka_sasl_username,
-            sasl_password=self.kafka_sasl_password,
+            sasl_password=self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None,
             ssl_cafile=self.kafka_ssl_cafile,
         )

@@ -16,12 +16,15 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.auth import AccessPolicy, AuthError, ForbiddenError, TokenVerifier
 from shared.commands import CommandContext, CommandOutcome
 from shared.errors import (
     ConcurrencyError,
@@ -104,6 +107,16 @@ async def _pmo_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(status, exc.title, exc.detail, errors=errors, **extra)
 
 
+async def _auth_error(request: Request, exc: Exception) -> JSONResponse:
+    response = problem(401, "Unauthorized", str(exc))
+    response.headers["WWW-Authenticate"] = 'Bearer realm="pmo"'
+    return response
+
+
+async def _forbidden(request: Request, exc: Exception) -> JSONResponse:
+    return problem(403, "Forbidden", str(exc))
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     return problem(exc.status_code, _reason(exc.status_code), str(exc.detail))
@@ -140,12 +153,29 @@ def create_app(
     routers: Sequence[APIRouter],
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     readiness: Callable[[FastAPI], Sequence[ReadinessCheck]],
+    verifier: TokenVerifier,
+    access: AccessPolicy,
     max_body_bytes: int = 1_000_000,
+    cors_origins: Sequence[str] = (),
 ) -> FastAPI:
-    """A FastAPI app with ``/healthz``, ``/readyz``, ``/metrics``, problem+json errors and request metrics."""
+    """A FastAPI app with ``/healthz``, ``/readyz``, ``/metrics``, problem+json errors and request metrics.
+
+    Every route but ``/healthz``, ``/readyz`` and the API documentation needs a bearer token whose roles the
+    ``access`` policy allows for that route. CORS is closed unless ``cors_origins`` names origins.
+    """
     app = FastAPI(title=f"PMO {service} service", version=version, description=description, lifespan=lifespan)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(PMOError, _pmo_error)
+    app.add_exception_handler(AuthError, _auth_error)
+    app.add_exception_handler(ForbiddenError, _forbidden)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Correlation-ID"],
+            expose_headers=["ETag", "Location", "X-Correlation-ID", "Idempotent-Replayed"],
+        )
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(InterfaceError, _database_error)
@@ -169,6 +199,14 @@ def create_app(
         response.headers["X-Correlation-ID"] = request.state.correlation_id
         return response
 
+    async def authorize(request: Request) -> None:
+        principal = verifier.verify(request.headers.get("authorization"))
+        route = request.scope.get("route")
+        verifier.authorize(principal, access.allowed(request.method, getattr(route, "path", "")))
+        request.state.actor = principal.subject
+        request.state.roles = principal.roles
+
+    secured = [Depends(HTTPBearer(auto_error=False)), Depends(authorize)]
     ops = APIRouter(tags=["operations"])
 
     @ops.get("/healthz", summary="The process is alive")
@@ -187,13 +225,16 @@ def create_app(
             return problem(503, "Not ready", "; ".join(failures))
         return JSONResponse({"status": "ready", "service": service})
 
-    @ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    monitoring = APIRouter(tags=["operations"])
+
+    @monitoring.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(ops)
+    app.include_router(monitoring, dependencies=secured)
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=secured)
     return app
 
 

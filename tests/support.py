@@ -20,6 +20,13 @@ from shared.money import Money
 T = TypeVar("T")
 
 
+def auth_header(subject: str, *roles: str) -> dict[str, str]:
+    """A development-mode bearer token for ``subject`` with ``roles``."""
+    from shared.auth import mint_token
+
+    return {"Authorization": f"Bearer {mint_token(subject, roles)}"}
+
+
 class WorkLogged(DomainEvent):
     """A test event: some amount of work logged against a project."""
 

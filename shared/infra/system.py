@@ -120,6 +120,7 @@ class System:
             **os.environ,
             "PMO_DATABASE_URL": self.endpoints.database_url,
             "PMO_KAFKA_BOOTSTRAP_SERVERS": self.endpoints.kafka_bootstrap_servers,
+            "PMO_ENV": os.environ.get("PMO_ENV", "development"),
             **(env or {}),
         }
         log = log_path.open("ab")

@@ -16,8 +16,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from shared.infra.system import SERVICES, Endpoints, System, create_database
+from tests.support import auth_header
 
 pytestmark = pytest.mark.e2e
+HTTP = httpx.Client(headers=auth_header("dora.director", "director"), timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +55,8 @@ def poll(fetch, *, timeout: float = 15.0, interval: float = 0.02):  # type: igno
 
 def test_every_service_is_healthy_and_ready(system: System) -> None:
     for service in system.services.values():
-        assert httpx.get(f"{service.url}/healthz").json() == {"status": "ok", "service": service.name}
-        assert httpx.get(f"{service.url}/readyz").status_code == 200
+        assert HTTP.get(f"{service.url}/healthz").json() == {"status": "ok", "service": service.name}
+        assert HTTP.get(f"{service.url}/readyz").status_code == 200
 
 
 def test_a_registered_project_and_its_milestones_reach_the_reporting_read_model(system: System) -> None:
@@ -62,8 +64,8 @@ def test_a_registered_project_and_its_milestones_reach_the_reporting_read_model(
     reporting = system.services["reporting"].url
     code = f"E2E-{uuid.uuid4().hex[:8]}"
     portfolio = f"pf-{uuid.uuid4().hex[:6]}"
-    assert httpx.post(f"{projects}/portfolios", json={"portfolio_id": portfolio, "name": "E2E"}).status_code == 201
-    created = httpx.post(
+    assert HTTP.post(f"{projects}/portfolios", json={"portfolio_id": portfolio, "name": "E2E"}).status_code == 201
+    created = HTTP.post(
         f"{projects}/projects",
         json={
             "code": code,
@@ -82,7 +84,7 @@ def test_a_registered_project_and_its_milestones_reach_the_reporting_read_model(
     pid = created.json()["project_id"]
 
     def in_report() -> dict | None:  # type: ignore[type-arg]
-        r = httpx.get(f"{reporting}/portfolio/projects/{pid}")
+        r = HTTP.get(f"{reporting}/portfolio/projects/{pid}")
         return r.json() if r.status_code == 200 else None
 
     seen = poll(in_report)
@@ -91,7 +93,7 @@ def test_a_registered_project_and_its_milestones_reach_the_reporting_read_model(
     assert seen["code"] == code and seen["status"] == "proposed" and seen["milestones"] == 0
 
     for name, amount in (("Design", "1000.10"), ("Build", "2500.25")):
-        planned = httpx.post(
+        planned = HTTP.post(
             f"{projects}/projects/{pid}/milestones",
             json={"name": name, "due_date": "2027-03-31", "planned_value": {"amount": amount, "currency": "EUR"}},
         )
@@ -104,5 +106,5 @@ def test_a_registered_project_and_its_milestones_reach_the_reporting_read_model(
     report = poll(with_milestones)
     assert report["planned_value"] == {"amount": "3500.35", "currency": "EUR"}
     assert sorted(m["name"] for m in report["milestone_plan"]) == ["Build", "Design"]
-    listed = httpx.get(f"{reporting}/portfolio/projects", params={"portfolio_id": portfolio}).json()
+    listed = HTTP.get(f"{reporting}/portfolio/projects", params={"portfolio_id": portfolio}).json()
     assert [p["project_id"] for p in listed["items"]] == [pid]

@@ -15,16 +15,18 @@ from budget.bootstrap import create_app
 from budget.settings import Settings
 from shared.kafka import from_record
 from tests.projects_support import milestone_body, register
-from tests.support import eventually, read_topic
+from tests.support import auth_header, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()
+PAUL = auth_header("paul.finance", "finance")
 
 
 @pytest.fixture
 async def budget(infra) -> AsyncIterator[httpx.AsyncClient]:
     schema = f"t_budget_{uuid.uuid4().hex[:10]}"
     settings = Settings(
+        env="development",
         database_url=infra.database_url,
         kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
         db_schema=schema,
@@ -32,7 +34,11 @@ async def budget(infra) -> AsyncIterator[httpx.AsyncClient]:
     )
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://budget") as c:
+    headers = auth_header("fiona.finance", "finance")
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://budget", headers=headers) as c,
+    ):
         c.app = app  # type: ignore[attr-defined]
         yield c
     async with app.state.runtime.engine.begin() as conn:
@@ -51,7 +57,6 @@ def baseline_body(total: str = "100000.00", labour: str = "60000.00", sub: str =
             {"category": "labour", "amount": eur(labour)},
             {"category": "subcontracting", "amount": eur(sub)},
         ],
-        "baselined_by": "fiona",
     }
 
 
@@ -109,13 +114,14 @@ async def test_budget_life_with_change_funding_commitments_and_its_events_on_kaf
                 "category": "subcontracting",
                 "amount": eur("5000.00"),
                 "reason": "extra module",
-                "requested_by": "paul",
             },
+            headers=PAUL,
         )
     ).json()
-    own = await budget.post(f"{base}/change-requests/{change['change_id']}/approve", json={"decided_by": "paul"})
+    assert change["requested_by"] == "paul.finance"  # the acting user, from the token
+    own = await budget.post(f"{base}/change-requests/{change['change_id']}/approve", json={}, headers=PAUL)
     assert own.status_code == 409 and "other than its requester" in own.json()["detail"]
-    approved = await budget.post(f"{base}/change-requests/{change['change_id']}/approve", json={"decided_by": "fiona"})
+    approved = await budget.post(f"{base}/change-requests/{change['change_id']}/approve", json={})
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
 
     source = (await budget.post(f"{base}/funding-sources", json={"name": "Client", "kind": "client"})).json()
@@ -147,7 +153,6 @@ async def test_budget_life_with_change_funding_commitments_and_its_events_on_kaf
         "category": "subcontracting",
         "milestone_id": mid,
         "amount": eur("40000.00"),
-        "requested_by": "paul",
         "expected_invoices": [{"on": str(TODAY + timedelta(30)), "amount": eur("40000.00")}],
     }
     first = await budget.post(f"{base}/commitments", json=po)
@@ -157,7 +162,7 @@ async def test_budget_life_with_change_funding_commitments_and_its_events_on_kaf
     )
     assert overrun.status_code == 201
     assert overrun.json()["overrun"]["over_by"] == eur("5000.00")  # 50000 committed vs 45000 budget
-    await budget.put(f"{base}/overrun-policy", json={"policy": "block", "set_by": "fiona"})
+    await budget.put(f"{base}/overrun-policy", json={"policy": "block"})
     blocked = await budget.post(
         f"{base}/commitments", json={**po, "reference": "PO-3", "amount": eur("1.00"), "expected_invoices": []}
     )

@@ -46,7 +46,7 @@ async def test_a_project_lives_through_every_command_and_each_event_reaches_kafk
     pid = project["project_id"]
     base = f"/projects/{pid}"
 
-    await ok(await client.post(f"{base}/approve", json={"approved_by": "dora"}))
+    await ok(await client.post(f"{base}/approve", json={}))
     await ok(await client.post(f"{base}/start", json={}))
     m1 = await ok(await client.post(f"{base}/milestones", json=milestone_body(due_date=str(TODAY - timedelta(5)))), 201)
     m2 = await ok(
@@ -135,7 +135,7 @@ async def test_a_project_lives_through_every_command_and_each_event_reaches_kafk
     held = await ok(
         await client.post(
             f"{base}/gate-decisions",
-            json={"gate": "G3", "decision": "hold", "rationale": "quality red", "decided_by": "dora"},
+            json={"gate": "G3", "decision": "hold", "rationale": "quality red"},
         ),
         201,
     )
@@ -175,7 +175,7 @@ async def test_a_project_lives_through_every_command_and_each_event_reaches_kafk
         "project-terminated",
     ]
     assert types == expected
-    assert all(e["actor"] == "anonymous" and e["correlation_id"] for e in audit["items"])
+    assert all(e["actor"] == "dora.director" and e["correlation_id"] for e in audit["items"])
 
     async def all_on_kafka() -> list[Any]:
         records = [r for r in await read_topic(kafka, "pmo.projects.v1", expect=0, timeout=1) if r.key == pid.encode()]
@@ -200,10 +200,8 @@ async def test_refused_commands_say_why_and_append_nothing(client) -> None:
     problem = await refused(await client.post(f"{base}/complete", json={}), 409)
     assert "cannot complete a proposed project" in problem["detail"]
     await refused(await client.post(f"{base}/hold", json={}), 422, "reason")
-    await refused(
-        await client.post(f"{base}/approve", json={"approved_by": "d", "approved_on": "2999-01-01"}), 422, "approved_on"
-    )
-    await refused(await client.post(f"/projects/{uuid.uuid4()}/approve", json={"approved_by": "d"}), 404)
+    await refused(await client.post(f"{base}/approve", json={"approved_on": "2999-01-01"}), 422, "approved_on")
+    await refused(await client.post(f"/projects/{uuid.uuid4()}/approve", json={}), 404)
     await refused(await client.post(f"{base}/milestones/{uuid.uuid4()}/progress", json={"percent_complete": "5"}), 404)
     await refused(await client.post(f"{base}/status-reports", json={"meeting_date": str(TODAY)}), 422, "schedule")
     await refused(
@@ -217,7 +215,7 @@ async def test_refused_commands_say_why_and_append_nothing(client) -> None:
     assert await event_count(client) == before
     await ok(await client.post(f"{base}/terminate", json={"reason": "cancelled"}))
     after_termination = await event_count(client)
-    problem = await refused(await client.post(f"{base}/approve", json={"approved_by": "d"}), 409)
+    problem = await refused(await client.post(f"{base}/approve", json={}), 409)
     assert "terminated" in problem["detail"]
     await refused(await client.post(f"{base}/milestones", json=milestone_body()), 409)
     assert await event_count(client) == after_termination
@@ -276,7 +274,7 @@ async def test_the_query_tables_are_a_projection_rebuilt_equal_from_the_event_ta
         project = await register(client, portfolio_id=pf, planned_start=str(TODAY - timedelta(10)))
         base = f"/projects/{project['project_id']}"
         await ok(await client.post(f"{base}/milestones", json=milestone_body(due_date=str(TODAY))), 201)
-        await ok(await client.post(f"{base}/approve", json={"approved_by": "dora"}))
+        await ok(await client.post(f"{base}/approve", json={}))
 
     runtime = client.app.state.runtime  # type: ignore[attr-defined]
 

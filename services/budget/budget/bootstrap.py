@@ -6,8 +6,21 @@ from fastapi import FastAPI
 
 from budget import api, projections
 from budget.settings import Settings
+from shared.auth import AccessPolicy, Role
 from shared.contracts import budget as contracts
 from shared.service import ServiceSpec, build_app
+
+FINANCE = frozenset({Role.FINANCE})
+ACCESS = AccessPolicy(
+    writers=frozenset({Role.FINANCE, Role.SERVICE}),
+    routes={
+        "POST /budgets/{project_id}/change-requests/{change_id}/approve": FINANCE,
+        "POST /budgets/{project_id}/change-requests/{change_id}/reject": FINANCE,
+        "POST /budgets/{project_id}/commitments/{commitment_id}/approve": FINANCE,
+        "POST /budgets/{project_id}/commitments/{commitment_id}/refuse": FINANCE,
+        "PUT /budgets/{project_id}/overrun-policy": FINANCE,
+    },
+)
 
 SPEC = ServiceSpec(
     name="budget",
@@ -20,6 +33,7 @@ SPEC = ServiceSpec(
     ddl=projections.DDL,
     projector=projections.project,
     projections=[projections.ProjectsReference()],
+    access=ACCESS,
 )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from invoicing.settings import Settings
+from shared.auth import AccessPolicy, Role
 from shared.events import EventRegistry
 from shared.service import ServiceSpec, build_app
 
@@ -17,6 +18,7 @@ SPEC = ServiceSpec(
     version="0.1.0",
     description="Supplier invoices matched to work done, approved and paid. Publishes on pmo.invoicing.v1.",
     registry=EventRegistry(),
+    access=AccessPolicy(writers=frozenset({Role.FINANCE, Role.SERVICE})),
 )
 
 

@@ -6,8 +6,20 @@ from fastapi import FastAPI
 
 from projects import api, projections
 from projects.settings import Settings
+from shared.auth import AccessPolicy, Role
 from shared.contracts import projects as contracts
 from shared.service import ServiceSpec, build_app
+
+ACCESS = AccessPolicy(
+    writers=frozenset({Role.PMO, Role.SERVICE}),
+    routes={
+        "POST /portfolios": frozenset({Role.PMO}),
+        "POST /portfolios/{portfolio_id}/programmes": frozenset({Role.PMO}),
+        "POST /projects/{project_id}/approve": frozenset(),  # the director only
+        "POST /projects/{project_id}/terminate": frozenset(),
+        "POST /projects/{project_id}/gate-decisions": frozenset(),
+    },
+)
 
 SPEC = ServiceSpec(
     name="projects",
@@ -18,6 +30,7 @@ SPEC = ServiceSpec(
     routers=[api.router],
     ddl=projections.DDL,
     projector=projections.project,
+    access=ACCESS,
 )
 
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from reporting import api, projections
 from reporting.settings import Settings
+from shared.auth import AccessPolicy, Role
 from shared.events import EventRegistry
 from shared.service import ServiceSpec, build_app
 
@@ -21,6 +22,7 @@ SPEC = ServiceSpec(
     routers=[api.router],
     ddl=projections.DDL,
     projections=[projections.PortfolioProjection()],
+    access=AccessPolicy(writers=frozenset({Role.PMO})),
 )
 
 

@@ -85,7 +85,7 @@ async def baseline(project_id: ProjectIdPath, body: m.BaselineRequest, ctx: Comm
         total=body.total,
         categories=tuple(CategoryAmount(category=c.category, amount=c.amount) for c in body.categories),
         phasing=tuple(PhaseAmount(milestone_id=p.milestone_id, month=p.month, amount=p.amount) for p in body.phasing),
-        baselined_by=body.baselined_by,
+        baselined_by=ctx.metadata.actor,
     )
     return await _run(rt, ctx, project_id, command, status_code=201)
 
@@ -97,7 +97,7 @@ async def request_change(
     """Request a budget change for a category (approved changes move BAC)."""
     await known_project(rt, project_id)
     change_id = uuid.uuid4()
-    command = domain.RequestChange(change_id, body.category, body.amount, body.reason, body.requested_by)
+    command = domain.RequestChange(change_id, body.category, body.amount, body.reason, ctx.metadata.actor)
     return await _run(rt, ctx, project_id, command, _item("change_requests", "change_id", change_id), 201)
 
 
@@ -107,7 +107,7 @@ async def approve_change(
 ) -> JSONResponse:
     """Approve a change request (by someone other than its requester): ``budget-change-approved``."""
     await known_project(rt, project_id)
-    command = domain.ApproveChange(change_id, body.decided_by)
+    command = domain.ApproveChange(change_id, ctx.metadata.actor)
     return await _run(rt, ctx, project_id, command, _item("change_requests", "change_id", change_id))
 
 
@@ -116,7 +116,7 @@ async def reject_change(
     project_id: ProjectIdPath, change_id: uuid.UUID, body: m.DecideChange, ctx: Command, rt: Runtime
 ) -> JSONResponse:
     await known_project(rt, project_id)
-    command = domain.RejectChange(change_id, body.decided_by, body.reason)
+    command = domain.RejectChange(change_id, ctx.metadata.actor, body.reason)
     return await _run(rt, ctx, project_id, command, _item("change_requests", "change_id", change_id))
 
 
@@ -179,7 +179,7 @@ async def commit(project_id: ProjectIdPath, body: m.CommitmentBody, ctx: Command
         milestones,
         body.amount,
         _expected(body.expected_invoices),
-        body.requested_by,
+        ctx.metadata.actor,
     )
     return await _run(rt, ctx, project_id, command, _item("commitments", "commitment_id", commitment_id), 201)
 
@@ -189,7 +189,7 @@ async def approve_commitment(
     project_id: ProjectIdPath, commitment_id: uuid.UUID, body: m.DecideCommitment, ctx: Command, rt: Runtime
 ) -> JSONResponse:
     await known_project(rt, project_id)
-    command = domain.ApproveCommitment(commitment_id, body.decided_by)
+    command = domain.ApproveCommitment(commitment_id, ctx.metadata.actor)
     return await _run(rt, ctx, project_id, command, _item("commitments", "commitment_id", commitment_id))
 
 
@@ -198,7 +198,7 @@ async def refuse_commitment(
     project_id: ProjectIdPath, commitment_id: uuid.UUID, body: m.DecideCommitment, ctx: Command, rt: Runtime
 ) -> JSONResponse:
     await known_project(rt, project_id)
-    command = domain.RefuseCommitment(commitment_id, body.decided_by, body.reason)
+    command = domain.RefuseCommitment(commitment_id, ctx.metadata.actor, body.reason)
     return await _run(rt, ctx, project_id, command, _item("commitments", "commitment_id", commitment_id))
 
 
@@ -224,4 +224,4 @@ async def cancel_commitment(
 async def set_policy(project_id: ProjectIdPath, body: m.PolicyBody, ctx: Command, rt: Runtime) -> JSONResponse:
     """What happens when a commitment would take a category past its budget: warn, block or require_approval."""
     await known_project(rt, project_id)
-    return await _run(rt, ctx, project_id, domain.SetOverrunPolicy(body.policy, body.set_by))
+    return await _run(rt, ctx, project_id, domain.SetOverrunPolicy(body.policy, ctx.metadata.actor))

@@ -35,18 +35,15 @@ class BaselineRequest(Body):
     total: Money = Field(examples=[EUR])
     categories: Annotated[list[CategoryLine], Field(min_length=1, max_length=6)]
     phasing: Annotated[list[PhaseLine], Field(max_length=500)] = []
-    baselined_by: Text200
 
 
 class ChangeRequestBody(Body):
     category: CostCategory
     amount: Money = Field(description="positive to add budget, negative to remove it")
     reason: Reason
-    requested_by: Text200
 
 
 class DecideChange(Body):
-    decided_by: Text200
     reason: Annotated[str, Field(max_length=2000)] = ""
 
 
@@ -83,11 +80,9 @@ class CommitmentBody(Body):
     milestone_id: uuid.UUID | None = None
     amount: Money
     expected_invoices: Annotated[list[InvoiceExpectationBody], Field(max_length=120)] = []
-    requested_by: Text200
 
 
 class DecideCommitment(Body):
-    decided_by: Text200
     reason: Annotated[str, Field(max_length=2000)] = ""
 
 
@@ -103,4 +98,3 @@ class CancelCommitmentBody(Body):
 
 class PolicyBody(Body):
     policy: OverrunPolicy
-    set_by: Text200

@@ -149,7 +149,7 @@ async def register_project(body: m.RegisterProjectRequest, ctx: Command, rt: Run
 @router.post("/projects/{project_id}/approve", response_model=m.ProjectView, tags=["lifecycle"])
 async def approve(project_id: ProjectIdPath, body: m.ApproveRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """proposed -> approved."""
-    command = domain.ApproveProject(body.approved_by, _today(rt, body.approved_on), body.note)
+    command = domain.ApproveProject(ctx.metadata.actor, _today(rt, body.approved_on), body.note)
     return await _run(rt, ctx, project_id, command)
 
 
@@ -191,7 +191,7 @@ async def gate_decision(
     project's status, continue resumes a project on hold. The figures known at that moment are kept with it."""
     decision_id = uuid.uuid4()
     command = domain.RecordGateDecision(
-        decision_id, body.gate, body.decision, body.rationale, body.decided_by, _today(rt, body.decided_on)
+        decision_id, body.gate, body.decision, body.rationale, ctx.metadata.actor, _today(rt, body.decided_on)
     )
 
     def view(state: domain.Project, version: int) -> dict[str, Any]:

@@ -56,7 +56,6 @@ class RegisterProjectRequest(Body):
 
 
 class ApproveRequest(Body):
-    approved_by: Text200
     approved_on: date | None = Field(default=None, description="defaults to today")
     note: Text4000 = ""
 
@@ -89,7 +88,6 @@ class GateDecisionRequest(Body):
     gate: Text200 = Field(examples=["G3 - build"])
     decision: GateOutcome
     rationale: Reason
-    decided_by: Text200
     decided_on: date | None = None
 
 
