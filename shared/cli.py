@@ -30,6 +30,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"ready in {time.monotonic() - started:.1f}s:", flush=True)
         for service in system.services.values():
             print(f"  {service.name:<10} {service.url}/docs   (log: {service.log_path})", flush=True)
+        from shared.auth import mint_token
+
+        print(
+            f"a development token (director, 8 h):\n  export TOKEN={mint_token('dev.director', ['director'], ttl_seconds=8 * 3600)}"
+        )
         print("Ctrl-C stops everything.", flush=True)
         while not stop.wait(1.0):
             for service in system.services.values():
@@ -63,6 +68,34 @@ def _infra(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    from shared.auth import mint_token
+
+    print(mint_token(args.sub, args.role, ttl_seconds=args.ttl))
+    return 0
+
+
+def _access(args: argparse.Namespace) -> int:
+    import importlib
+    import os
+
+    os.environ.setdefault("PMO_ENV", "development")
+    os.environ.setdefault("PMO_DATABASE_URL", "postgresql+asyncpg://unused/unused")
+    os.environ.setdefault("PMO_KAFKA_BOOTSTRAP_SERVERS", "unused:9092")
+    from shared.infra.system import SERVICES
+
+    for service in SERVICES:
+        app = importlib.import_module(f"{service}.bootstrap").create_app()
+        print(f"\n## {service}\n\n| method | path | roles |\n|---|---|---|")
+        for path, item in app.openapi()["paths"].items():
+            if path in ("/healthz", "/readyz"):
+                continue
+            for method in item:
+                roles = sorted(r.value for r in app.state.access.allowed(method.upper(), path))
+                print(f"| {method.upper()} | `{path}` | {', '.join(roles)} |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pmo", description="Run the PMO backend locally.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -72,7 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     infra = commands.add_parser("infra", help="manage the private PostgreSQL and Kafka")
     infra.add_argument("action", choices=["start", "stop", "status"])
     infra.set_defaults(func=_infra)
+    token = commands.add_parser("token", help="mint a development bearer token (development mode only)")
+    token.add_argument("--sub", default="dev.director", help="the acting user (default: dev.director)")
+    token.add_argument("--role", action="append", default=[], help="a role; repeat for several (default: director)")
+    token.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds (default: 8 hours)")
+    token.set_defaults(func=_token)
+    access = commands.add_parser("access", help="print which roles may call each route of each service")
+    access.set_defaults(func=_access)
     args = parser.parse_args(argv)
+    if args.command == "token" and not args.role:
+        args.role = ["director"]
     return int(args.func(args))
 
 

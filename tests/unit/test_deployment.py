@@ -58,4 +58,8 @@ def test_the_compose_tool_accepts_the_file() -> None:
         if os.environ.get("CI"):
             pytest.fail("docker-compose must be installed in CI (.ci/run installs it)")
         pytest.skip("docker-compose is not installed on this machine; .ci/run installs it and runs this check")
-    subprocess.run([tool, "-f", str(COMPOSE), "config", "-q"], check=True)
+    env = {**os.environ, "PMO_JWT_SECRET": "only-for-validation"}
+    subprocess.run([tool, "-f", str(COMPOSE), "config", "-q"], check=True, env=env)
+    missing = {k: v for k, v in env.items() if k != "PMO_JWT_SECRET"}
+    refused = subprocess.run([tool, "-f", str(COMPOSE), "config", "-q"], env=missing, capture_output=True, text=True)
+    assert refused.returncode != 0 and "PMO_JWT_SECRET" in refused.stderr  # no default secret in production
