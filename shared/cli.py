@@ -32,9 +32,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  {service.name:<10} {service.url}/docs   (log: {service.log_path})", flush=True)
         from shared.auth import mint_token
 
-        print(
-            f"a development token (director, 8 h):\n  export TOKEN={mint_token('dev.director', ['director'], ttl_seconds=8 * 3600)}"
-        )
+        token = mint_token("dev.director", ["director"], ttl_seconds=8 * 3600)
+        print(f"a development token (director, 8 h):\n  export TOKEN={token}")
         print("Ctrl-C stops everything.", flush=True)
         while not stop.wait(1.0):
             for service in system.services.values():

@@ -113,17 +113,21 @@ class EventStore:
         expected_version: int,
         events: Sequence[NewEvent],
         metadata: EventMetadata,
+        check_first_write: bool = True,
     ) -> list[RecordedEvent]:
         """Append ``events`` after ``expected_version`` (0 for a new stream) and return them as recorded.
 
         Raises :class:`ConcurrencyError` if another transaction appended to the stream first, and
-        :class:`FirstWriteError` if the transaction already holds a transaction id.
+        :class:`FirstWriteError` if the transaction already holds a transaction id. A caller whose earlier writes
+        in the transaction happened after every event it depends on was committed (e.g. a consumer processing
+        one partition in order) may pass ``check_first_write=False``.
         """
         if not events:
             return []
-        held = (await conn.execute(text("SELECT pg_current_xact_id_if_assigned()"))).scalar()
-        if held is not None:
-            raise FirstWriteError("append must be the first write of its transaction")
+        if check_first_write:
+            held = (await conn.execute(text("SELECT pg_current_xact_id_if_assigned()"))).scalar()
+            if held is not None:
+                raise FirstWriteError("append must be the first write of its transaction")
         versions = list(range(expected_version + 1, expected_version + 1 + len(events)))
         datas = [e.event.model_dump(mode="json") for e in events]
         params: dict[str, Any] = {

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -33,6 +33,8 @@ from shared.web import create_app
 
 log = logging.getLogger(__name__)
 
+BackgroundTask = Callable[["ServiceRuntime", asyncio.Event], Coroutine[Any, Any, None]]
+
 
 @dataclass(frozen=True)
 class ServiceSpec:
@@ -49,6 +51,9 @@ class ServiceSpec:
     projections: Sequence[Projection] = ()
     extra_topics: Sequence[str] = field(default_factory=tuple)
     access: AccessPolicy = field(default_factory=lambda: AccessPolicy(writers=frozenset({Role.SERVICE})))
+    background: Sequence[BackgroundTask] = ()
+    """Long-running tasks started with the service (e.g. a periodic evaluator); each gets the runtime and the
+    stop event, must return soon after the event is set, and should survive transient failures itself."""
 
 
 class ServiceRuntime:
@@ -98,6 +103,8 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name=f"{self.spec.name}-relay"))
         for c in self.consumers:
             self._tasks.append(asyncio.create_task(c.run(self._stop), name=f"{c.projection.name}-consumer"))
+        for task in self.spec.background:
+            self._tasks.append(asyncio.create_task(task(self, self._stop), name=f"{self.spec.name}-background"))
 
     async def stop(self) -> None:
         self._stop.set()

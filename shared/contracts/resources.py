@@ -168,7 +168,7 @@ class SkillRecorded(_ResourceEvent):
 class CertificationRecorded(_ResourceEvent):
     event_name = "certification-recorded"
     certification_id: UUID
-    name: str
+    title: str
     issuer: str
     obtained_on: date
     expires_on: date | None

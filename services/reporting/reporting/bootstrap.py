@@ -4,25 +4,33 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from reporting import api, projections
+from reporting import api, evaluation, projections
 from reporting.settings import Settings
 from shared.auth import AccessPolicy, Role
-from shared.events import EventRegistry
+from shared.contracts import alerts as contracts
 from shared.service import ServiceSpec, build_app
 
-ALERTS_TOPIC = "pmo.alerts.v1"
+ACKNOWLEDGERS = frozenset({Role.PMO, Role.FINANCE, Role.RESOURCE_MANAGER})
 
 SPEC = ServiceSpec(
     name="reporting",
-    topic=ALERTS_TOPIC,
+    topic=contracts.TOPIC,
     version="0.1.0",
     description="Read models over the portfolio, fed from the other services' topics. Publishes alerts on "
     "pmo.alerts.v1.",
-    registry=EventRegistry(),
+    registry=contracts.REGISTRY,
     routers=[api.router],
     ddl=projections.DDL,
-    projections=[projections.PortfolioProjection()],
-    access=AccessPolicy(writers=frozenset({Role.PMO})),
+    projector=projections.project,
+    projections=[projections.PortfolioProjection(), projections.FactsProjection()],
+    access=AccessPolicy(
+        writers=frozenset({Role.PMO}),
+        routes={
+            "POST /alerts/{alert_id}/acknowledge": ACKNOWLEDGERS,
+            "PUT /portfolios/{portfolio_id}/alert-thresholds": frozenset({Role.PMO}),
+        },
+    ),
+    background=[evaluation.evaluator],
 )
 
 

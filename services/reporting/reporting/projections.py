@@ -5,13 +5,59 @@ Each projection decodes other services' events with their published contracts (`
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.contracts import projects
+from reporting.domain.alerts import Alert
+from shared.contracts import budget, projects, resources
+from shared.contracts.alerts import AlertRaised
+from shared.events import RecordedEvent
+from shared.jsonable import jsonable
 from shared.kafka import ConsumedEvent
 
+FACT_TOPICS = (projects.TOPIC, budget.TOPIC, resources.TOPIC, "pmo.invoicing.v1")
+
 DDL = [
+    """
+    CREATE TABLE IF NOT EXISTS facts (
+        position     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        project_id   uuid NOT NULL,
+        event_id     uuid NOT NULL UNIQUE,
+        service      text NOT NULL,
+        name         text NOT NULL,
+        version      integer NOT NULL,
+        recorded_at  timestamptz NOT NULL,
+        data         jsonb NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS facts_project ON facts (project_id, recorded_at, position)",
+    "CREATE TABLE IF NOT EXISTS dirty_projects (project_id uuid PRIMARY KEY)",
+    """
+    CREATE TABLE IF NOT EXISTS alerts (
+        alert_id        text PRIMARY KEY,
+        project_id      uuid NOT NULL,
+        portfolio_id    text,
+        rule            text NOT NULL,
+        subject         text NOT NULL,
+        status          text NOT NULL,
+        severity        text NOT NULL,
+        title           text NOT NULL,
+        figures         jsonb NOT NULL,
+        evidence        jsonb NOT NULL,
+        acknowledged_by text,
+        raised_at       timestamptz NOT NULL,
+        updated_at      timestamptz NOT NULL,
+        cleared_at      timestamptz,
+        version         integer NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS alerts_project ON alerts (project_id, status)",
+    "CREATE TABLE IF NOT EXISTS thresholds (portfolio_id text PRIMARY KEY, thresholds jsonb NOT NULL)",
     """
     CREATE TABLE IF NOT EXISTS portfolio_projects (
         project_id       uuid PRIMARY KEY,
@@ -42,7 +88,87 @@ DDL = [
     """,
 ]
 
-READ_MODEL_TABLES = ("portfolio_projects", "portfolio_milestones")
+READ_MODEL_TABLES = ("portfolio_projects", "portfolio_milestones", "facts")
+
+
+class FactsProjection:
+    """Every event about a project, from every service's topic, into the ``facts`` ledger the figures are computed
+    from; the project is marked for the alert evaluator."""
+
+    name = "reporting.facts"
+    topics = FACT_TOPICS
+
+    async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
+        try:
+            project_id = uuid.UUID(event.key)
+        except ValueError:
+            return  # portfolio, resource or role events: not about one project
+        await conn.execute(
+            text(
+                "INSERT INTO facts (project_id, event_id, service, name, version, recorded_at, data) "
+                "VALUES (:p, :e, :s, :n, :v, :t, :d) ON CONFLICT (event_id) DO NOTHING"
+            ),
+            {
+                "p": project_id,
+                "e": event.event_id,
+                "s": event.service,
+                "n": event.name,
+                "v": event.version,
+                "t": event.time,
+                "d": json.dumps(event.data),
+            },
+        )
+        await conn.execute(
+            text("INSERT INTO dirty_projects (project_id) VALUES (:p) ON CONFLICT DO NOTHING"), {"p": project_id}
+        )
+
+
+async def project(conn: AsyncConnection, state: Any, version: int, events: Sequence[RecordedEvent]) -> None:
+    """Query rows of the reporting service's own aggregates (alerts, thresholds), in the command's transaction."""
+    if isinstance(state, Alert):
+        raised = next((r for r in events if isinstance(r.event, AlertRaised)), None)
+        portfolio = raised.event.portfolio_id if raised and isinstance(raised.event, AlertRaised) else None
+        evidence = [str(x) for r in events for x in (getattr(r.event, "evidence", None) or [])]
+        last = events[-1].recorded_at
+        await conn.execute(
+            text(
+                "INSERT INTO alerts (alert_id, project_id, portfolio_id, rule, subject, status, severity, title, "
+                "figures, evidence, acknowledged_by, raised_at, updated_at, cleared_at, version) VALUES "
+                "(:id, :p, :pf, :rule, :subject, :status, :sev, :title, :fig, :ev, :ack, :t, :t, :cleared, :v) "
+                "ON CONFLICT (alert_id) DO UPDATE SET status = excluded.status, severity = excluded.severity, "
+                "title = excluded.title, figures = excluded.figures, "
+                "evidence = CASE WHEN excluded.evidence = '[]'::jsonb THEN alerts.evidence ELSE excluded.evidence END, "
+                "acknowledged_by = excluded.acknowledged_by, updated_at = excluded.updated_at, "
+                "raised_at = CASE WHEN alerts.status = 'cleared' AND excluded.status = 'open' THEN excluded.raised_at "
+                "ELSE alerts.raised_at END, cleared_at = excluded.cleared_at, version = excluded.version, "
+                "portfolio_id = COALESCE(excluded.portfolio_id, alerts.portfolio_id)"
+            ),
+            {
+                "id": state.alert_id,
+                "p": state.project_id,
+                "pf": portfolio,
+                "rule": state.rule,
+                "subject": state.subject,
+                "status": "open" if state.open else "cleared",
+                "sev": state.severity,
+                "title": state.title,
+                "fig": json.dumps(jsonable(state.figures or {})),
+                "ev": json.dumps(evidence),
+                "ack": state.acknowledged_by,
+                "t": last,
+                "cleared": None if state.open else last,
+                "v": version,
+            },
+        )
+    elif isinstance(state, dict):
+        portfolio_id = next((getattr(r.event, "portfolio_id", None) for r in events), None)
+        await conn.execute(
+            text(
+                "INSERT INTO thresholds (portfolio_id, thresholds) VALUES (:p, :t) "
+                "ON CONFLICT (portfolio_id) DO UPDATE SET thresholds = excluded.thresholds"
+            ),
+            {"p": portfolio_id, "t": json.dumps(state)},
+        )
 
 
 class PortfolioProjection:

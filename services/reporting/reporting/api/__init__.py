@@ -1,0 +1,10 @@
+"""HTTP API of the reporting service: read models, reports, alerts."""
+
+from fastapi import APIRouter
+
+from reporting.api import alerts, portfolio, reports
+
+router = APIRouter()
+router.include_router(portfolio.router)
+router.include_router(reports.router)
+router.include_router(alerts.router)

@@ -1,0 +1,288 @@
+"""Reports: EVM figures per project, portfolio and programme, as of any date; S-curves; explanations; CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+from sqlalchemy import text
+
+from reporting.domain.evm import Evm, evm
+from reporting.domain.ledger import book
+from reporting.evaluation import load_facts, load_thresholds, report, week_ends
+from shared.errors import NotFoundError
+from shared.service import Runtime, ServiceRuntime
+from shared.web import COMMAND_RESPONSES
+
+router = APIRouter(tags=["reports"], responses={404: COMMAND_RESPONSES[404]})
+ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
+AsOf = Annotated[date | None, Query(description="report as known at the end of this date (default: today)")]
+Format = Annotated[str, Query(pattern="^(json|csv)$", description="json (default) or csv")]
+FIGURES = (
+    "bac",
+    "pv",
+    "ev",
+    "ac",
+    "cv",
+    "sv",
+    "cpi",
+    "spi",
+    "eac_cpi",
+    "eac_cpi_spi",
+    "etc",
+    "vac",
+    "tcpi_bac",
+    "tcpi_eac",
+    "cv_percent",
+    "sv_percent",
+)
+
+
+def _as_of(rt: ServiceRuntime, as_of: date | None) -> date:
+    return as_of or rt.executor.clock.now().date()
+
+
+def figures_view(result: Evm) -> dict[str, Any]:
+    return {
+        name: {"value": fig.shown(result.currency), "kind": fig.kind, "reason": fig.reason}
+        for name, fig in result.figures.items()
+    }
+
+
+def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return Response(
+        out.getvalue(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+async def _project_facts(rt: ServiceRuntime, project_id: uuid.UUID) -> list[Any]:
+    facts = await load_facts(rt.engine, project_id)
+    if not any(f.name == "project-registered" for f in facts):
+        raise NotFoundError(f"project {project_id} is not known to reporting (yet)")
+    return facts
+
+
+@router.get("/reports/projects/{project_id}")
+async def project_report(project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, format: Format = "json") -> Any:
+    """EVM figures (null with a reason when undefined), underfunding risk per open milestone, status freshness,
+    KPI attainment, and the alert conditions that hold, as of a date."""
+    day = _as_of(rt, as_of)
+    facts = await _project_facts(rt, project_id)
+    books = book(project_id, facts, day)
+    result = report(project_id, facts, day, await load_thresholds(rt.engine, books.portfolio_id))
+    figures = figures_view(result.figures)
+    if format == "csv":
+        return csv_response([{"figure": k, **v} for k, v in figures.items()], f"project-{project_id}-{day}.csv")
+    last_report = max((r[0] for r in books.status_reports), default=None)
+    return {
+        "project_id": str(project_id),
+        "code": books.code,
+        "name": books.name,
+        "status": books.status,
+        "portfolio_id": books.portfolio_id,
+        "programme_id": books.programme_id,
+        "currency": books.currency,
+        "as_of": day.isoformat(),
+        "figures": figures,
+        "underfunding_risk": [
+            {
+                "milestone_id": str(r.milestone_id),
+                "name": r.name,
+                "due_date": r.due_date.isoformat(),
+                "probability": format_ratio(r.probability),
+                "needed": _money(r.needed),
+                "available": _money(r.available),
+                "inputs": {
+                    "actual_cost": _money(r.actual_cost),
+                    "commitments_due": _money(r.commitments_due),
+                    "remaining_planned_value": _money(r.remaining_planned_value),
+                    "cpi_used": str(r.cpi_used),
+                    "spread": _money(r.spread),
+                },
+                "driver": r.driver,
+            }
+            for r in result.risks
+        ],
+        "status_freshness": {
+            "last_report": last_report.isoformat() if last_report else None,
+            "days_since": (day - last_report).days if last_report else None,
+        },
+        "kpis": [
+            {
+                "kpi_id": str(k.kpi_id),
+                "name": k.name,
+                "unit": k.unit,
+                "target": str(k.target),
+                "direction": k.direction,
+                "review_date": k.review_date.isoformat(),
+                "latest": (str(max(k.measurements)[1]) if k.measurements else None),
+                "target_met": (max(k.measurements)[2] if k.measurements else None),
+            }
+            for k in books.kpis.values()
+        ],
+        "budget": {
+            "categories": [
+                {
+                    "category": c,
+                    "budget": _money(v),
+                    "committed": _money(
+                        sum((x.amount for x in books.commitments.values() if x.active and x.category == c), Decimal(0))
+                    ),
+                }
+                for c, v in sorted(books.category_budgets.items())
+            ],
+            "funding_available": _money(
+                sum(
+                    (
+                        t.amount
+                        for t in books.tranches.values()
+                        if t.available_on <= day and (t.withdrawn_on is None or t.withdrawn_on > day)
+                    ),
+                    Decimal(0),
+                )
+            ),
+            "spent": figures["ac"]["value"],
+        },
+        "conditions": [
+            {"rule": c.rule, "subject": c.subject, "severity": c.severity, "title": c.title} for c in result.conditions
+        ],
+    }
+
+
+def format_ratio(value: Decimal) -> str:
+    return format(value.quantize(Decimal("0.0001")), "f")
+
+
+def _money(value: Decimal) -> str:
+    return format(value.quantize(Decimal("0.01")), "f")
+
+
+@router.get("/reports/projects/{project_id}/s-curve")
+async def s_curve(project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, format: Format = "json") -> Any:
+    """PV, EV, AC, CPI and SPI at the end of every week from the project's start to the date."""
+    day = _as_of(rt, as_of)
+    facts = await _project_facts(rt, project_id)
+    books = book(project_id, facts, day)
+    start = books.planned_start or day
+    points = []
+    for week_end in week_ends(min(start, day), day):
+        result = evm(book(project_id, facts, week_end), week_end)
+        points.append(
+            {
+                "date": week_end.isoformat(),
+                **{k: result[k].shown(books.currency) for k in ("pv", "ev", "ac", "cpi", "spi")},
+            }
+        )
+    if format == "csv":
+        return csv_response(points, f"s-curve-{project_id}-{day}.csv")
+    return {"project_id": str(project_id), "currency": books.currency, "as_of": day.isoformat(), "points": points}
+
+
+@router.get("/reports/projects/{project_id}/explain/{figure}")
+async def explain(
+    project_id: ProjectIdPath, figure: Annotated[str, Path(pattern="^[a-z_]+$")], rt: Runtime, as_of: AsOf = None
+) -> dict[str, Any]:
+    """The events behind a figure (ids, types, amounts), and the figures it is computed from."""
+    if figure not in FIGURES:
+        raise NotFoundError(f"no figure named {figure}; one of: {', '.join(FIGURES)}")
+    day = _as_of(rt, as_of)
+    facts = await _project_facts(rt, project_id)
+    by_id = {f.event_id: f for f in facts}
+    books = book(project_id, facts, day)
+    result = evm(books, day)
+    fig = result[figure]
+    return {
+        "project_id": str(project_id),
+        "figure": figure,
+        "as_of": day.isoformat(),
+        "value": fig.shown(books.currency),
+        "kind": fig.kind,
+        "reason": fig.reason,
+        "computed_from": {name: result[name].shown(books.currency) for name in fig.inputs},
+        "events": [
+            {
+                "event_id": str(e.event_id),
+                "type": by_id[e.event_id].name if e.event_id in by_id else None,
+                "service": by_id[e.event_id].service if e.event_id in by_id else None,
+                "recorded_at": by_id[e.event_id].recorded_at.isoformat() if e.event_id in by_id else None,
+                "what": e.what,
+                "amount": None if e.amount is None else format(e.amount, "f"),
+            }
+            for e in fig.evidence
+        ],
+    }
+
+
+@router.get("/reports/portfolio")
+async def portfolio_report(
+    rt: Runtime,
+    as_of: AsOf = None,
+    portfolio_id: Annotated[str | None, Query(max_length=64)] = None,
+    programme_id: Annotated[str | None, Query(max_length=64)] = None,
+    format: Format = "json",
+) -> Any:
+    """Every project's headline figures as of a date, and the totals per currency (portfolio or programme)."""
+    day = _as_of(rt, as_of)
+    async with rt.engine.connect() as conn:
+        ids = [r.project_id for r in await conn.execute(text("SELECT DISTINCT project_id FROM facts"))]
+    rows: list[dict[str, Any]] = []
+    totals: dict[str, dict[str, Decimal]] = {}
+    for project_id in ids:
+        facts = await load_facts(rt.engine, project_id)
+        books = book(project_id, facts, day)
+        if not books.currency:
+            continue
+        if portfolio_id is not None and books.portfolio_id != portfolio_id:
+            continue
+        if programme_id is not None and books.programme_id != programme_id:
+            continue
+        result = evm(books, day)
+        row: dict[str, Any] = {
+            "project_id": str(project_id),
+            "code": books.code,
+            "name": books.name,
+            "status": books.status,
+            "portfolio_id": books.portfolio_id,
+            "programme_id": books.programme_id,
+            "currency": books.currency,
+            **{k: result[k].shown(books.currency) for k in ("bac", "pv", "ev", "ac", "cpi", "spi", "eac_cpi", "vac")},
+        }
+        rows.append(row)
+        total = totals.setdefault(
+            books.currency, {"bac": Decimal(0), "pv": Decimal(0), "ev": Decimal(0), "ac": Decimal(0)}
+        )
+        for k in total:
+            total[k] += result.value(k) or Decimal(0)
+    rows.sort(key=lambda r: str(r["code"]))
+    if format == "csv":
+        return csv_response(rows, f"portfolio-{day}.csv")
+    rollup = []
+    for currency, t in sorted(totals.items()):
+        cpi = t["ev"] / t["ac"] if t["ac"] else None
+        spi = t["ev"] / t["pv"] if t["pv"] else None
+        rollup.append(
+            {
+                "currency": currency,
+                **{k: _money(v) for k, v in t.items()},
+                "cpi": format_ratio(cpi) if cpi is not None else None,
+                "spi": format_ratio(spi) if spi is not None else None,
+            }
+        )
+    return {
+        "as_of": day.isoformat(),
+        "portfolio_id": portfolio_id,
+        "programme_id": programme_id,
+        "projects": rows,
+        "totals": rollup,
+    }

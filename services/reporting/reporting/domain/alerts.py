@@ -1,0 +1,177 @@
+"""The alert aggregate: one stream per condition (rule + subject), so one condition never holds two open alerts."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any, assert_never
+from uuid import UUID
+
+from reporting.domain.rules import Condition
+from shared.contracts.alerts import AlertAcknowledged, AlertCleared, AlertRaised, AlertThresholdsSet, AlertUpdated
+from shared.errors import NotFoundError, RuleViolationError
+from shared.events import DomainEvent
+
+
+def alert_id(rule: str, subject: str) -> str:
+    """A stable id for the alert of a condition."""
+    return hashlib.sha256(f"{rule}|{subject}".encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Alert:
+    alert_id: str | None = None
+    project_id: UUID | None = None
+    rule: str = ""
+    subject: str = ""
+    open: bool = False
+    severity: str = ""
+    title: str = ""
+    figures: dict[str, Any] | None = None
+    acknowledged_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Observe:
+    """The condition holds as of ``as_of``."""
+
+    project_id: UUID
+    portfolio_id: str | None
+    condition: Condition
+    as_of: date
+
+
+@dataclass(frozen=True)
+class Clear:
+    project_id: UUID
+    rule: str
+    subject: str
+    as_of: date
+
+
+@dataclass(frozen=True)
+class Acknowledge:
+    by: str
+    note: str
+
+
+Command = Observe | Clear | Acknowledge
+
+
+class AlertAggregate:
+    stream_type = "alert"
+
+    def initial_state(self) -> Alert:
+        return Alert()
+
+    def decide(self, state: Alert, command: Command, now: datetime) -> Sequence[DomainEvent]:
+        match command:
+            case Observe(project_id=pid, portfolio_id=portfolio, condition=c, as_of=as_of):
+                aid = alert_id(c.rule, c.subject)
+                common = {"alert_id": aid, "project_id": pid, "rule": c.rule, "subject": c.subject}
+                if not state.open:
+                    return [
+                        AlertRaised(
+                            **common,
+                            portfolio_id=portfolio,
+                            severity=c.severity,
+                            title=c.title,
+                            figures=c.figures,
+                            evidence=list(c.evidence),
+                            as_of=as_of,
+                        )
+                    ]
+                if (state.severity, state.title, state.figures) != (c.severity, c.title, c.figures):
+                    return [
+                        AlertUpdated(
+                            **common,
+                            severity=c.severity,
+                            title=c.title,
+                            figures=c.figures,
+                            evidence=list(c.evidence),
+                            as_of=as_of,
+                        )
+                    ]
+                return []
+            case Clear(project_id=pid, rule=rule, subject=subject, as_of=as_of):
+                if not state.open:
+                    return []
+                return [
+                    AlertCleared(
+                        alert_id=alert_id(rule, subject), project_id=pid, rule=rule, subject=subject, as_of=as_of
+                    )
+                ]
+            case Acknowledge(by=by, note=note):
+                if state.alert_id is None or state.project_id is None:
+                    raise NotFoundError("no such alert")
+                if not state.open:
+                    raise RuleViolationError("the alert is cleared; there is nothing to acknowledge")
+                return [
+                    AlertAcknowledged(
+                        alert_id=state.alert_id,
+                        project_id=state.project_id,
+                        rule=state.rule,
+                        subject=state.subject,
+                        acknowledged_by=by,
+                        note=note,
+                    )
+                ]
+            case _:
+                assert_never(command)
+
+    def evolve(self, state: Alert, event: DomainEvent) -> Alert:
+        match event:
+            case AlertRaised():
+                return Alert(
+                    event.alert_id,
+                    event.project_id,
+                    event.rule,
+                    event.subject,
+                    True,
+                    event.severity,
+                    event.title,
+                    event.figures,
+                    None,
+                )
+            case AlertUpdated():
+                return replace(state, severity=event.severity, title=event.title, figures=event.figures)
+            case AlertCleared():
+                return replace(state, open=False, acknowledged_by=None)
+            case AlertAcknowledged():
+                return replace(state, acknowledged_by=event.acknowledged_by)
+        return state
+
+
+def stream_id(aid: str) -> str:
+    return f"alert-{aid}"
+
+
+# --- thresholds per portfolio ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetThresholds:
+    portfolio_id: str
+    thresholds: dict[str, str]
+    set_by: str
+
+
+class ThresholdsAggregate:
+    stream_type = "thresholds"
+
+    def initial_state(self) -> dict[str, str]:
+        return {}
+
+    def decide(self, state: dict[str, str], command: SetThresholds, now: datetime) -> Sequence[DomainEvent]:
+        if command.thresholds == state:
+            return []
+        return [
+            AlertThresholdsSet(portfolio_id=command.portfolio_id, thresholds=command.thresholds, set_by=command.set_by)
+        ]
+
+    def evolve(self, state: dict[str, str], event: DomainEvent) -> dict[str, str]:
+        if isinstance(event, AlertThresholdsSet):
+            return dict(event.thresholds)
+        return state

@@ -1,0 +1,249 @@
+"""Folding a project's facts (events from every service, in the order they were recorded) into its books on a
+given date.
+
+"As of D" is effective-dated, with everything known now (corrections included): each fact counts from its business
+date when it has one (a milestone is planned value once due, progress from its ``as_of`` date, a reached milestone
+from its ``reached_on``, a work sheet's cost from its approval date, a tranche from its availability date, a status
+change from its date, a status report from its meeting), else from the day it was recorded (approved budget
+changes, commitments). The project's identity, its milestone plan and its budget baseline hold at every date. What
+was *known* at a moment is what gate decisions keep in their snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from shared.contracts import budget as b
+from shared.contracts import projects as p
+from shared.contracts import resources as r
+from shared.events import DomainEvent, EventRegistry
+
+REGISTRIES: dict[str, EventRegistry] = {"projects": p.REGISTRY, "budget": b.REGISTRY, "resources": r.REGISTRY}
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One event of another service about a project, as the reporting service stored it."""
+
+    event_id: UUID
+    service: str
+    name: str
+    version: int
+    recorded_at: datetime
+    data: dict[str, Any]
+
+    def decode(self) -> DomainEvent | None:
+        registry = REGISTRIES.get(self.service)
+        if registry is None or (self.name, self.version) not in registry:
+            return None
+        return registry.decode(self.name, self.version, self.data)
+
+
+@dataclass
+class Amount:
+    """An amount with the event that brought it."""
+
+    value: Decimal
+    event_id: UUID
+    on: date
+    label: str = ""
+
+
+@dataclass
+class MilestoneBook:
+    milestone_id: UUID
+    name: str
+    due_date: date
+    planned_value: Decimal
+    planned_event: UUID
+    percent: Decimal = Decimal(0)
+    progress_event: UUID | None = None
+    reached_on: date | None = None
+    reached_event: UUID | None = None
+    missed: bool = False
+
+    @property
+    def earned_share(self) -> Decimal:
+        return Decimal(100) if self.reached_on is not None else self.percent
+
+
+@dataclass
+class CommitmentBook:
+    commitment_id: UUID
+    category: str
+    amount: Decimal
+    expected: list[tuple[date, Decimal]]
+    active: bool
+    event_id: UUID
+
+
+@dataclass
+class TrancheBook:
+    tranche_id: UUID
+    amount: Decimal
+    available_on: date
+    withdrawn_on: date | None
+    event_id: UUID
+
+
+@dataclass
+class KpiBook:
+    kpi_id: UUID
+    name: str
+    unit: str
+    target: Decimal
+    direction: str
+    review_date: date
+    measurements: list[tuple[date, Decimal, bool, UUID]] = field(default_factory=list)
+
+
+@dataclass
+class ProjectBook:
+    project_id: UUID
+    code: str = ""
+    name: str = ""
+    currency: str = ""
+    status: str = "unknown"
+    portfolio_id: str | None = None
+    programme_id: str | None = None
+    planned_start: date | None = None
+    planned_end: date | None = None
+    registered_on: date | None = None
+    active_since: date | None = None
+    milestones: dict[UUID, MilestoneBook] = field(default_factory=dict)
+    baseline: Amount | None = None
+    category_budgets: dict[str, Decimal] = field(default_factory=dict)
+    approved_changes: list[Amount] = field(default_factory=list)
+    actual_costs: list[Amount] = field(default_factory=list)
+    commitments: dict[UUID, CommitmentBook] = field(default_factory=dict)
+    tranches: dict[UUID, TrancheBook] = field(default_factory=dict)
+    status_reports: list[tuple[date, str, UUID]] = field(default_factory=list)
+    kpis: dict[UUID, KpiBook] = field(default_factory=dict)
+    follow_ups: dict[UUID, tuple[date, date | None, UUID]] = field(default_factory=dict)
+    over_allocations: dict[tuple[UUID, str], tuple[Decimal, UUID]] = field(default_factory=dict)
+
+
+def end_of(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+def book(project_id: UUID, facts: Iterable[Fact], as_of: date) -> ProjectBook:
+    """The project's books on ``as_of`` (see the module docstring)."""
+    books = ProjectBook(project_id=project_id)
+    for fact in facts:
+        event = fact.decode()
+        if event is not None:
+            _apply(books, event, fact, as_of)
+    return books
+
+
+def _apply(bk: ProjectBook, e: DomainEvent, fact: Fact, as_of: date) -> None:
+    eid = fact.event_id
+    match e:
+        case p.ProjectRegistered():
+            bk.code, bk.name, bk.currency = e.code, e.name, e.currency
+            bk.portfolio_id, bk.programme_id = e.portfolio_id, e.programme_id
+            bk.planned_start, bk.planned_end = e.planned_start, e.planned_end
+            bk.status, bk.registered_on = "proposed", fact.recorded_at.date()
+        case p.ProjectApproved():
+            if e.approved_on <= as_of:
+                bk.status = "approved"
+        case p.ProjectStarted():
+            if e.started_on <= as_of:
+                bk.status, bk.active_since = "active", e.started_on
+        case p.ProjectPutOnHold():
+            if e.on <= as_of:
+                bk.status = "on_hold"
+        case p.ProjectResumed():
+            if e.on <= as_of:
+                bk.status, bk.active_since = "active", e.on
+        case p.ProjectCompleted():
+            if e.completed_on <= as_of:
+                bk.status = "completed"
+        case p.ProjectTerminated():
+            if e.on <= as_of:
+                bk.status = "terminated"
+        case p.MilestonePlanned():
+            bk.milestones[e.milestone_id] = MilestoneBook(
+                e.milestone_id, e.name, e.due_date, e.planned_value.amount, eid
+            )
+        case p.MilestoneRescheduled():
+            bk.milestones[e.milestone_id].due_date = e.due_date
+        case p.MilestoneProgressReported():
+            if e.as_of <= as_of:
+                m = bk.milestones[e.milestone_id]
+                m.percent, m.progress_event = e.percent_complete, eid
+        case p.MilestoneReached():
+            if e.reached_on <= as_of:
+                m = bk.milestones[e.milestone_id]
+                m.reached_on, m.reached_event = e.reached_on, eid
+        case p.MilestoneMissed():
+            if e.due_date <= as_of:
+                bk.milestones[e.milestone_id].missed = True
+        case p.StatusReported():
+            if e.meeting_date <= as_of:
+                bk.status_reports.append((e.meeting_date, e.overall.value, eid))
+        case p.KpiDefined():
+            bk.kpis[e.kpi_id] = KpiBook(e.kpi_id, e.name, e.unit, e.target, e.direction.value, e.review_date)
+        case p.KpiMeasured():
+            if e.measured_on <= as_of and e.kpi_id in bk.kpis:
+                bk.kpis[e.kpi_id].measurements.append((e.measured_on, e.value, e.target_met, eid))
+        case p.CommunicationLogged():
+            if e.follow_up_due is not None and e.on <= as_of:
+                bk.follow_ups[e.communication_id] = (e.follow_up_due, None, eid)
+        case p.FollowUpClosed():
+            if e.communication_id in bk.follow_ups and e.closed_on <= as_of:
+                due, _, logged = bk.follow_ups[e.communication_id]
+                bk.follow_ups[e.communication_id] = (due, e.closed_on, logged)
+        case b.BudgetBaselined():
+            bk.baseline = Amount(e.total.amount, eid, fact.recorded_at.date(), "baseline")
+            bk.category_budgets = {c.category.value: c.amount.amount for c in e.categories}
+        case b.BudgetChangeApproved():
+            if fact.recorded_at.date() > as_of:
+                return
+            bk.approved_changes.append(Amount(e.amount.amount, eid, fact.recorded_at.date(), e.category.value))
+            bk.category_budgets[e.category.value] = e.category_budget_after.amount
+        case b.BudgetCommitted():
+            if fact.recorded_at.date() > as_of:
+                return
+            bk.commitments[e.commitment_id] = CommitmentBook(
+                e.commitment_id,
+                e.category.value,
+                e.amount.amount,
+                [(x.on, x.amount.amount) for x in e.expected_invoices],
+                True,
+                eid,
+            )
+        case b.CommitmentAdjusted():
+            c = bk.commitments.get(e.commitment_id)
+            if c is not None and fact.recorded_at.date() <= as_of:
+                c.amount, c.expected = e.amount.amount, [(x.on, x.amount.amount) for x in e.expected_invoices]
+        case b.CommitmentCancelled():
+            if e.commitment_id in bk.commitments and fact.recorded_at.date() <= as_of:
+                bk.commitments[e.commitment_id].active = False
+        case b.FundingSecured():
+            bk.tranches[e.tranche_id] = TrancheBook(e.tranche_id, e.amount.amount, e.available_on, None, eid)
+        case b.FundingWithdrawn():
+            if e.tranche_id in bk.tranches and e.withdrawn_on <= as_of:
+                bk.tranches[e.tranche_id].withdrawn_on = e.withdrawn_on
+        case b.FundingRescheduled():
+            if e.tranche_id in bk.tranches:
+                bk.tranches[e.tranche_id].available_on = e.available_on
+        case r.WorkSheetApproved():
+            if e.approved_on <= as_of:
+                bk.actual_costs.append(
+                    Amount(e.cost.amount, eid, e.approved_on, f"work sheet {e.sheet_id} v{e.version}")
+                )
+        case r.WorkSheetApprovalReversed():
+            if e.reversed_on <= as_of:
+                bk.actual_costs.append(
+                    Amount(-e.cost.amount, eid, e.reversed_on, f"work sheet {e.sheet_id} v{e.version} reversed")
+                )
+        case r.ResourceAllocated() | r.AllocationChanged():
+            for week in e.over_allocation:
+                bk.over_allocations[(e.resource_id, week.week)] = (week.over_hours, eid)

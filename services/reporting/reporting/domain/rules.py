@@ -1,0 +1,185 @@
+"""Alert rules: which conditions hold for a project as of a date, each with its subject, severity and evidence.
+
+The same (rule, subject) is one alert: raised when its condition starts to hold, updated while it holds with other
+figures, cleared when it stops holding. Thresholds are configurable per portfolio (:class:`Thresholds`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from reporting.domain.evm import Evm
+from reporting.domain.ledger import ProjectBook
+from reporting.domain.risk import MilestoneRisk
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    underfunding_risk: Decimal = Decimal("0.05")
+    cpi_below: Decimal = Decimal("0.9")
+    spi_below: Decimal = Decimal("0.9")
+    vac_below_bac_share: Decimal = Decimal("-0.05")
+    status_report_days: int = 7
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A condition that holds: ``rule`` on ``subject`` with its figures and the events behind them."""
+
+    rule: str
+    subject: str
+    severity: str  # "warning" | "critical"
+    title: str
+    figures: dict[str, Any]
+    evidence: tuple[UUID, ...] = field(default=())
+
+
+def conditions(
+    books: ProjectBook, figures: Evm, risks: list[MilestoneRisk], as_of: date, thresholds: Thresholds
+) -> list[Condition]:
+    """Every alert condition that holds for the project as of ``as_of``."""
+    out: list[Condition] = []
+    project = f"project:{books.project_id}"
+    open_project = books.status in ("approved", "active", "on_hold")
+    for risk in risks:
+        if risk.probability > thresholds.underfunding_risk:
+            out.append(
+                Condition(
+                    "underfunding-risk",
+                    f"milestone:{risk.milestone_id}",
+                    "critical" if risk.probability > Decimal("0.5") else "warning",
+                    f"milestone {risk.name} may not be funded by {risk.due_date}: {risk.driver}",
+                    {
+                        "probability": str(risk.probability),
+                        "needed": f"{risk.needed:.2f}",
+                        "available": f"{risk.available:.2f}",
+                        "threshold": str(thresholds.underfunding_risk),
+                    },
+                    risk.evidence,
+                )
+            )
+    if open_project:
+        cpi, spi = figures.value("cpi"), figures.value("spi")
+        if cpi is not None and cpi < thresholds.cpi_below:
+            out.append(
+                Condition(
+                    "cpi-below-threshold",
+                    project,
+                    "critical" if cpi < Decimal("0.8") else "warning",
+                    f"CPI {cpi:.4f} below {thresholds.cpi_below}",
+                    {"cpi": f"{cpi:.4f}", "threshold": str(thresholds.cpi_below)},
+                    _ids(figures, "ev", "ac"),
+                )
+            )
+        if spi is not None and spi < thresholds.spi_below:
+            out.append(
+                Condition(
+                    "spi-below-threshold",
+                    project,
+                    "critical" if spi < Decimal("0.8") else "warning",
+                    f"SPI {spi:.4f} below {thresholds.spi_below}",
+                    {"spi": f"{spi:.4f}", "threshold": str(thresholds.spi_below)},
+                    _ids(figures, "ev", "pv"),
+                )
+            )
+        bac, vac = figures.value("bac"), figures.value("vac")
+        if bac and vac is not None and vac / bac < thresholds.vac_below_bac_share:
+            out.append(
+                Condition(
+                    "vac-overrun",
+                    project,
+                    "critical",
+                    f"forecast overrun: VAC {vac:.2f} is {vac / bac * 100:.1f} % of BAC",
+                    {"vac": f"{vac:.2f}", "bac": f"{bac:.2f}", "threshold_share": str(thresholds.vac_below_bac_share)},
+                    _ids(figures, "bac", "ev", "ac"),
+                )
+            )
+        for category, budget in books.category_budgets.items():
+            committed = sum(
+                (c.amount for c in books.commitments.values() if c.active and c.category == category), Decimal(0)
+            )
+            if committed > budget:
+                out.append(
+                    Condition(
+                        "commitments-above-budget",
+                        f"{project}:category:{category}",
+                        "warning",
+                        f"{category} commitments {committed:.2f} exceed the budget {budget:.2f}",
+                        {"category": category, "committed": f"{committed:.2f}", "budget": f"{budget:.2f}"},
+                        tuple(c.event_id for c in books.commitments.values() if c.active and c.category == category),
+                    )
+                )
+    if books.status == "active":
+        last = max((r[0] for r in books.status_reports if r[0] <= as_of), default=None)
+        since = last or books.active_since or books.registered_on
+        if since is not None and (as_of - since).days > thresholds.status_report_days:
+            out.append(
+                Condition(
+                    "status-report-missing",
+                    project,
+                    "warning",
+                    f"no status report for {(as_of - since).days} days",
+                    {
+                        "last_report": last.isoformat() if last else None,
+                        "days": (as_of - since).days,
+                        "limit_days": thresholds.status_report_days,
+                    },
+                    tuple(r[2] for r in books.status_reports[-1:]),
+                )
+            )
+    for kpi in books.kpis.values():
+        if kpi.review_date <= as_of and kpi.measurements:
+            on, value, met, eid = max(kpi.measurements, key=lambda m: m[0])
+            if not met:
+                out.append(
+                    Condition(
+                        "kpi-below-target",
+                        f"kpi:{kpi.kpi_id}",
+                        "warning",
+                        f"KPI {kpi.name} at {value} {kpi.unit}, target {kpi.direction} {kpi.target}",
+                        {
+                            "value": str(value),
+                            "target": str(kpi.target),
+                            "direction": kpi.direction,
+                            "measured_on": on.isoformat(),
+                        },
+                        (eid,),
+                    )
+                )
+    for communication_id, (due, closed, eid) in books.follow_ups.items():
+        if closed is None and due < as_of:
+            out.append(
+                Condition(
+                    "follow-up-overdue",
+                    f"communication:{communication_id}",
+                    "warning",
+                    f"partner follow-up due {due} is still open",
+                    {"due": due.isoformat(), "days_overdue": (as_of - due).days},
+                    (eid,),
+                )
+            )
+    for (resource_id, week), (hours, eid) in books.over_allocations.items():
+        week_start = date.fromisocalendar(int(week[:4]), int(week[6:]), 1)
+        if week_start + timedelta(days=6) >= as_of - timedelta(days=7):
+            out.append(
+                Condition(
+                    "over-allocation",
+                    f"resource:{resource_id}:{week}",
+                    "warning",
+                    f"resource {resource_id} allocated {hours} h over capacity in {week}",
+                    {"week": week, "over_hours": str(hours)},
+                    (eid,),
+                )
+            )
+    return out
+
+
+def _ids(figures: Evm, *names: str) -> tuple[UUID, ...]:
+    return tuple(e.event_id for n in names for e in figures[n].evidence)

@@ -1,0 +1,168 @@
+"""Loading a project's facts and computing its report; the evaluator that raises and clears alerts.
+
+The evaluator runs in the service (a background task): every ``evaluation_interval`` it evaluates the projects the
+facts consumer marked as changed, and every ``full_evaluation_interval`` all of them (time passing is a fact too:
+a status report becomes overdue without any event). Each alert change is a command on the alert's own stream, so
+it is stored as an event and published on ``pmo.alerts.v1`` by the relay like any other event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from reporting.domain import alerts
+from reporting.domain.evm import Evm, evm
+from reporting.domain.ledger import Fact, ProjectBook, book
+from reporting.domain.risk import MilestoneRisk, milestone_risks
+from reporting.domain.rules import Condition, Thresholds, conditions
+from shared.commands import CommandContext
+from shared.events import EventMetadata
+from shared.service import ServiceRuntime
+
+log = logging.getLogger(__name__)
+ALERTS = alerts.AlertAggregate()
+SYSTEM = EventMetadata(actor="system:reporting-evaluator", correlation_id="alert-evaluation")
+
+
+@dataclass(frozen=True)
+class ProjectReport:
+    books: ProjectBook
+    figures: Evm
+    risks: list[MilestoneRisk]
+    conditions: list[Condition]
+
+
+async def load_facts(engine: AsyncEngine, project_id: uuid.UUID) -> list[Fact]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT event_id, service, name, version, recorded_at, data FROM facts WHERE project_id = :p "
+                "ORDER BY recorded_at, position"
+            ),
+            {"p": project_id},
+        )
+        return [Fact(r.event_id, r.service, r.name, r.version, r.recorded_at, r.data) for r in rows]
+
+
+async def load_thresholds(engine: AsyncEngine, portfolio_id: str | None) -> Thresholds:
+    if portfolio_id is None:
+        return Thresholds()
+    async with engine.connect() as conn:
+        raw = (
+            await conn.execute(text("SELECT thresholds FROM thresholds WHERE portfolio_id = :p"), {"p": portfolio_id})
+        ).scalar()
+    return thresholds_from(raw or {})
+
+
+def thresholds_from(raw: dict[str, Any]) -> Thresholds:
+    defaults = Thresholds()
+    return Thresholds(
+        underfunding_risk=Decimal(raw.get("underfunding_risk", defaults.underfunding_risk)),
+        cpi_below=Decimal(raw.get("cpi_below", defaults.cpi_below)),
+        spi_below=Decimal(raw.get("spi_below", defaults.spi_below)),
+        vac_below_bac_share=Decimal(raw.get("vac_below_bac_share", defaults.vac_below_bac_share)),
+        status_report_days=int(raw.get("status_report_days", defaults.status_report_days)),
+    )
+
+
+def week_ends(start: date, end: date, limit: int = 260) -> list[date]:
+    """Sundays from the week of ``start`` to the last one on or before ``end`` (at most ``limit``), then ``end``."""
+    first = start + timedelta(days=6 - start.weekday())
+    days = [first + timedelta(weeks=i) for i in range(limit) if first + timedelta(weeks=i) < end]
+    return [*days[-limit:], end]
+
+
+def cpi_history(project_id: uuid.UUID, facts: list[Fact], as_of: date, weeks: int = 8) -> list[Decimal]:
+    history = []
+    for week in range(weeks, 0, -1):
+        day = as_of - timedelta(weeks=week)
+        cpi = evm(book(project_id, facts, day), day).value("cpi")
+        if cpi is not None:
+            history.append(cpi)
+    return history
+
+
+def report(project_id: uuid.UUID, facts: list[Fact], as_of: date, thresholds: Thresholds) -> ProjectReport:
+    """Figures, milestone risks and the alert conditions of one project as of a date (pure)."""
+    books = book(project_id, facts, as_of)
+    figures = evm(books, as_of)
+    ac = figures.value("ac") or Decimal(0)
+    risks = milestone_risks(books, as_of, ac, figures.value("cpi"), cpi_history(project_id, facts, as_of))
+    return ProjectReport(books, figures, risks, conditions(books, figures, risks, as_of, thresholds))
+
+
+async def evaluate(rt: ServiceRuntime, project_id: uuid.UUID, as_of: date) -> int:
+    """Raise, update and clear the project's alerts from its facts; returns how many alert events were appended."""
+    facts = await load_facts(rt.engine, project_id)
+    books = book(project_id, facts, as_of)
+    if not books.currency:
+        return 0  # its registration has not arrived yet
+    result = report(project_id, facts, as_of, await load_thresholds(rt.engine, books.portfolio_id))
+    async with rt.engine.connect() as conn:
+        open_rows = await conn.execute(
+            text("SELECT rule, subject FROM alerts WHERE project_id = :p AND status = 'open'"), {"p": project_id}
+        )
+        still_open = {(r.rule, r.subject) for r in open_rows}
+    ctx = CommandContext(metadata=SYSTEM)
+    appended = 0
+    for condition in result.conditions:
+        still_open.discard((condition.rule, condition.subject))
+        outcome = await rt.executor.execute(
+            ctx,
+            aggregate=ALERTS,
+            stream_id=alerts.stream_id(alerts.alert_id(condition.rule, condition.subject)),
+            command=alerts.Observe(project_id, books.portfolio_id, condition, as_of),
+            respond=lambda state, events, version: {},
+        )
+        appended += len(outcome.events)
+    for rule, subject in still_open:
+        outcome = await rt.executor.execute(
+            ctx,
+            aggregate=ALERTS,
+            stream_id=alerts.stream_id(alerts.alert_id(rule, subject)),
+            command=alerts.Clear(project_id, rule, subject, as_of),
+            respond=lambda state, events, version: {},
+        )
+        appended += len(outcome.events)
+    return appended
+
+
+async def evaluator(rt: ServiceRuntime, stop: asyncio.Event) -> None:
+    """Background task: evaluate changed projects often and every project now and then."""
+    settings: Any = rt.settings
+    interval = float(getattr(settings, "evaluation_interval", 0.2))
+    full_interval = float(getattr(settings, "full_evaluation_interval", 60.0))
+    last_full = 0.0
+    while not stop.is_set():
+        try:
+            async with rt.engine.begin() as conn:
+                if time.monotonic() - last_full >= full_interval:
+                    await conn.execute(text("DELETE FROM dirty_projects"))
+                    rows = await conn.execute(text("SELECT DISTINCT project_id FROM facts"))
+                    last_full = time.monotonic()
+                else:
+                    rows = await conn.execute(text("DELETE FROM dirty_projects RETURNING project_id"))
+                projects = [r.project_id for r in rows]
+            today = rt.executor.clock.now().date()
+            for project_id in projects:
+                if stop.is_set():
+                    break
+                try:
+                    await evaluate(rt, project_id, today)
+                except Exception:
+                    log.exception("evaluating project %s failed; it is retried at the next full evaluation", project_id)
+        except Exception:
+            log.exception("alert evaluation failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -1,0 +1,167 @@
+"""Facts for reporting tests: contract events wrapped as the reporting service stores them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from reporting.domain.ledger import Fact
+from shared.contracts import budget as b
+from shared.contracts import projects as p
+from shared.contracts import resources as r
+from shared.events import DomainEvent
+from shared.money import Money
+
+SERVICE = {p.REGISTRY: "projects", b.REGISTRY: "budget", r.REGISTRY: "resources"}
+PID = uuid.UUID(int=1)
+
+
+def eur(amount: str) -> Money:
+    return Money.of(amount, "EUR")
+
+
+def fact(event: DomainEvent, recorded: date) -> Fact:
+    service = next(s for reg, s in SERVICE.items() if (event.event_name, event.event_version) in reg)
+    return Fact(
+        uuid.uuid4(),
+        service,
+        event.event_name,
+        event.event_version,
+        datetime(recorded.year, recorded.month, recorded.day, 12, tzinfo=UTC),
+        event.model_dump(mode="json"),
+    )
+
+
+def registered(on: date = date(2027, 1, 2)) -> Fact:
+    return fact(
+        p.ProjectRegistered(
+            project_id=PID,
+            portfolio_id="pf",
+            programme_id=None,
+            code="CRM",
+            name="CRM",
+            objectives="",
+            sponsor="s",
+            manager="m",
+            planned_start=date(2027, 1, 4),
+            planned_end=date(2027, 12, 17),
+            currency="EUR",
+        ),
+        on,
+    )
+
+
+def started(on: date = date(2027, 1, 4)) -> Fact:
+    return fact(p.ProjectStarted(project_id=PID, started_on=on), on)
+
+
+def milestone(mid: int, pv: str, due: date, recorded: date = date(2027, 1, 3)) -> Fact:
+    return fact(
+        p.MilestonePlanned(
+            project_id=PID,
+            milestone_id=uuid.UUID(int=mid),
+            name=f"M{mid}",
+            due_date=due,
+            planned_value=eur(pv),
+            acceptance_criteria="",
+        ),
+        recorded,
+    )
+
+
+def progress(mid: int, percent: str, as_of: date) -> Fact:
+    return fact(
+        p.MilestoneProgressReported(
+            project_id=PID,
+            milestone_id=uuid.UUID(int=mid),
+            percent_complete=Decimal(percent),
+            previous_percent_complete=Decimal(0),
+            as_of=as_of,
+            correction_reason=None,
+        ),
+        as_of,
+    )
+
+
+def reached(mid: int, pv: str, on: date) -> Fact:
+    return fact(
+        p.MilestoneReached(
+            project_id=PID,
+            milestone_id=uuid.UUID(int=mid),
+            name=f"M{mid}",
+            planned_value=eur(pv),
+            due_date=on,
+            reached_on=on,
+            accepted_by="d",
+            acceptance_note="",
+        ),
+        on,
+    )
+
+
+def baseline(total: str, on: date = date(2027, 1, 3)) -> Fact:
+    return fact(
+        b.BudgetBaselined(
+            project_id=PID,
+            total=eur(total),
+            categories=[b.CategoryAmount(category=b.CostCategory.LABOUR, amount=eur(total))],
+            phasing=[],
+            baselined_by="f",
+        ),
+        on,
+    )
+
+
+def change(amount: str, category_after: str, on: date) -> Fact:
+    return fact(
+        b.BudgetChangeApproved(
+            project_id=PID,
+            change_id=uuid.uuid4(),
+            category=b.CostCategory.LABOUR,
+            amount=eur(amount),
+            approved_by="f",
+            bac_after=eur(category_after),
+            category_budget_after=eur(category_after),
+        ),
+        on,
+    )
+
+
+def work(cost: str, approved_on: date) -> Fact:
+    return fact(
+        r.WorkSheetApproved(
+            resource_id=uuid.uuid4(),
+            sheet_id=uuid.uuid4(),
+            version=1,
+            replaces_version=None,
+            project_id=PID,
+            week="2027-W09",
+            week_start=date(2027, 3, 1),
+            kind=r.ResourceKind.PERSON,
+            role="dev",
+            vendor_id=None,
+            submitted_by="a",
+            approved_by="b",
+            approved_on=approved_on,
+            entries=[],
+            deliverables=[],
+            hours=Decimal(8),
+            cost=eur(cost),
+            cost_by_milestone=[],
+        ),
+        approved_on,
+    )
+
+
+def secured(amount: str, available_on: date, recorded: date = date(2027, 1, 3)) -> Fact:
+    return fact(
+        b.FundingSecured(
+            project_id=PID,
+            source_id=uuid.uuid4(),
+            tranche_id=uuid.uuid4(),
+            amount=eur(amount),
+            available_on=available_on,
+        ),
+        recorded,
+    )
