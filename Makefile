@@ -32,8 +32,8 @@ typecheck: install
 bench: install                   ## benchmarks: print figures, write bench/results/latest.json (see bench/README.md)
 	$(PY) -m bench
 
-schemas: install                 ## JSON Schema of every event contract into docs/events/
-	$(PY) -m shared.contracts docs/events
+schemas: install                 ## JSON Schemas (docs/events/) and AsyncAPI document (docs/asyncapi.yaml) from the contracts
+	$(PY) -m shared.contracts docs
 
 infra-stop: install              ## stop the private PostgreSQL and Kafka
 	$(PY) -m shared.cli infra stop

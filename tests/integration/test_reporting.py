@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,53 +20,10 @@ from shared.db import create_engine, migrate
 from shared.events import EventMetadata, RecordedEvent
 from shared.kafka import from_record, new_producer, to_record
 from shared.money import Money
-from tests.support import auth_header, eventually, read_topic
+from tests.support import eventually, read_topic
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()
-
-
-async def _service(
-    stack: AsyncExitStack, module: str, infra: Any, token: dict[str, str], **extra: Any
-) -> httpx.AsyncClient:
-    import importlib
-
-    bootstrap = importlib.import_module(f"{module}.bootstrap")
-    settings_type = importlib.import_module(f"{module}.settings").Settings
-    schema = f"t_{module}_{uuid.uuid4().hex[:8]}"
-    app = bootstrap.create_app(
-        settings_type(
-            env="development",
-            database_url=infra.database_url,
-            kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
-            db_schema=schema,
-            kafka_group_prefix=f"test-{uuid.uuid4().hex[:8]}",
-            **extra,
-        )
-    )
-    await stack.enter_async_context(app.router.lifespan_context(app))
-    client = await stack.enter_async_context(
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{module}", headers=token)
-    )
-    client.app = app  # type: ignore[attr-defined]
-    return client
-
-
-@pytest.fixture
-async def stack(infra: Any) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    async with AsyncExitStack() as s:
-        yield {
-            "projects": await _service(s, "projects", infra, auth_header("dora.director", "director")),
-            "budget": await _service(s, "budget", infra, auth_header("fiona.finance", "finance")),
-            "reporting": await _service(
-                s,
-                "reporting",
-                infra,
-                auth_header("dora.director", "director"),
-                evaluation_interval=0.05,
-                full_evaluation_interval=3600,
-            ),
-        }
 
 
 def eur(amount: str) -> dict[str, str]:
