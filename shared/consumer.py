@@ -26,8 +26,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared import logs
 from shared.kafka import DLQ_TOPIC, ConsumedEvent, KafkaOptions, from_record, new_producer
-from shared.metrics import CONSUMED, DEAD_LETTERED, DUPLICATES
+from shared.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, DUPLICATES
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,10 @@ class ProjectionConsumer:
                 for tp, records in batches.items():
                     if records:
                         await self.process(tp, records)
+                    highwater = consumer.highwater(tp)
+                    if highwater is not None:
+                        lag = highwater - (records[-1].offset + 1 if records else await consumer.position(tp))
+                        CONSUMER_LAG.labels(self.projection.name, tp.topic, str(tp.partition)).set(max(lag, 0))
         finally:
             self._consumer = None
             await consumer.stop()
@@ -206,6 +211,8 @@ class ProjectionConsumer:
                 fresh.discard(event.event_id)  # a second copy in the same batch is a duplicate too
             if error is None and event is not None:
                 try:
+                    logs.correlation_id.set(event.metadata.correlation_id or None)
+                    logs.traceparent.set(event.metadata.traceparent)
                     if isolate:
                         async with conn.begin_nested():
                             await self.projection.apply(conn, event)

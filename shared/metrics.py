@@ -10,4 +10,10 @@ RELAY_PUBLISHED = Counter("pmo_relay_published_total", "Events published to Kafk
 RELAY_BACKLOG = Gauge("pmo_relay_backlog_events", "Committed events not yet published (0 when caught up)", ["service"])
 CONSUMED = Counter("pmo_consumer_events_total", "Events applied by a consumer", ["consumer"])
 DUPLICATES = Counter("pmo_consumer_duplicates_total", "Duplicate deliveries ignored by a consumer", ["consumer"])
+CONSUMER_LAG = Gauge(
+    "pmo_consumer_lag_records",
+    "Records of a partition not yet applied by a consumer",
+    ["consumer", "topic", "partition"],
+)
+ALERTS_OPEN = Gauge("pmo_alerts_open", "Open alerts", ["severity"])
 DEAD_LETTERED = Counter("pmo_consumer_dead_lettered_total", "Messages sent to the dead-letter topic", ["consumer"])

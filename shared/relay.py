@@ -141,6 +141,16 @@ class Relay:
         if not rows:
             RELAY_BACKLOG.labels(self.service).set(0)
             return 0
+        if len(rows) == self.batch_size:  # behind: measure how far (cheap enough once per full batch)
+            async with self.engine.connect() as conn:
+                backlog = (
+                    await conn.execute(
+                        text("SELECT count(*) FROM events WHERE position > :p"), {"p": rows[-1].position}
+                    )
+                ).scalar_one()
+            RELAY_BACKLOG.labels(self.service).set(backlog)
+        else:
+            RELAY_BACKLOG.labels(self.service).set(0)
         futures = []
         for row in rows:
             key, value, headers = to_record(self.service, _recorded(row))

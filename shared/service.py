@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import consumer as consumer_module
+from shared import logs
 from shared import relay as relay_module
 from shared.auth import AccessPolicy, Role, TokenVerifier
 from shared.commands import CommandExecutor, Projector
@@ -128,6 +129,7 @@ class ServiceRuntime:
 def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> FastAPI:
     """The service's FastAPI app; settings come from the environment unless given."""
     resolved = settings or ServiceSettings()  # fields come from the environment
+    logs.configure(spec.name)
     verifier = TokenVerifier(resolved.auth())  # refuses to build in production mode without a key
 
     @asynccontextmanager

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared import logs
 from shared.auth import AccessPolicy, AuthError, ForbiddenError, TokenVerifier
 from shared.commands import CommandContext, CommandOutcome
 from shared.errors import (
@@ -188,6 +189,8 @@ def create_app(
             return problem(413, "Request too large", f"the body must not exceed {max_body_bytes} bytes")
         correlation = request.headers.get("x-correlation-id") or str(uuid.uuid4())
         request.state.correlation_id = correlation[:200]
+        logs.correlation_id.set(request.state.correlation_id)
+        logs.traceparent.set(request.headers.get("traceparent"))
         started = time.perf_counter()
         try:
             response = await call_next(request)

@@ -28,6 +28,7 @@ from reporting.domain.risk import MilestoneRisk, milestone_risks
 from reporting.domain.rules import Condition, Thresholds, conditions
 from shared.commands import CommandContext
 from shared.events import EventMetadata
+from shared.metrics import ALERTS_OPEN
 from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,14 @@ async def evaluate(rt: ServiceRuntime, project_id: uuid.UUID, as_of: date) -> in
     return appended
 
 
+async def _count_open_alerts(rt: ServiceRuntime) -> None:
+    async with rt.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT severity, count(*) AS n FROM alerts WHERE status = 'open' GROUP BY 1"))
+        counts = {r.severity: r.n for r in rows}
+    for severity in ("warning", "critical"):
+        ALERTS_OPEN.labels(severity).set(counts.get(severity, 0))
+
+
 async def evaluator(rt: ServiceRuntime, stop: asyncio.Event) -> None:
     """Background task: evaluate changed projects often and every project now and then."""
     settings: Any = rt.settings
@@ -155,6 +164,8 @@ async def evaluator(rt: ServiceRuntime, stop: asyncio.Event) -> None:
                     rows = await conn.execute(text("DELETE FROM dirty_projects RETURNING project_id"))
                 projects = [r.project_id for r in rows]
             today = rt.executor.clock.now().date()
+            if projects:
+                await _count_open_alerts(rt)
             for project_id in projects:
                 if stop.is_set():
                     break
