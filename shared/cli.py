@@ -1,21 +1,32 @@
-"""``pmo``: run the PMO backend locally and manage its private infrastructure.
+"""``pmo``: run the PMO backend locally, look at it from the terminal, and look after its read models.
 
-pmo run              infrastructure + all five services; Ctrl-C stops everything it started
-pmo infra start      start (or reuse) the private PostgreSQL and Kafka, print their addresses
-pmo infra stop       stop them
-pmo infra status     show whether they run
+    pmo run              infrastructure + all five services in the foreground; Ctrl-C stops everything
+    pmo start / stop     the same in the background (log: .pmo/logs/system.log) / stop it
+    pmo infra start|stop|status
+                         the private PostgreSQL and Kafka alone
+    pmo alerts           open alerts (from the reporting service)
+    pmo report ID        a project's figures, as of today or --as-of
+    pmo replay NAME      rebuild a read model from the topics, with a progress bar
+    pmo token            mint a development bearer token (--sub, --role)
+    pmo access           which roles may call each route of each service
+
+Every command has ``--help``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 
 def _run(args: argparse.Namespace) -> int:
+    from shared.auth import mint_token
     from shared.infra.system import System, ensure_infrastructure, stop_infrastructure
 
     started = time.monotonic()
@@ -30,10 +41,18 @@ def _run(args: argparse.Namespace) -> int:
         print(f"ready in {time.monotonic() - started:.1f}s:", flush=True)
         for service in system.services.values():
             print(f"  {service.name:<10} {service.url}/docs   (log: {service.log_path})", flush=True)
-        from shared.auth import mint_token
+        if not args.no_demo:
+            from shared.demo import load_demo
 
+            print("loading the demo portfolio...", flush=True)
+            try:
+                summary = load_demo({s.name: s.url for s in system.services.values()})
+            except Exception as exc:  # the system still runs; say what went wrong
+                summary = f"the demo portfolio could not be loaded: {exc}"
+            print(f"  {summary}", flush=True)
+        print(f"dashboard: {system.services['reporting'].url}/dashboard", flush=True)
         token = mint_token("dev.director", ["director"], ttl_seconds=8 * 3600)
-        print(f"a development token (director, 8 h):\n  export TOKEN={token}")
+        print(f"a development token (director, 8 h):\n  export TOKEN={token}", flush=True)
         print("Ctrl-C stops everything.", flush=True)
         while not stop.wait(1.0):
             for service in system.services.values():
@@ -48,6 +67,67 @@ def _run(args: argparse.Namespace) -> int:
         if not args.keep_infra:
             stop_infrastructure(endpoints)
     return 0
+
+
+def _pid_file() -> Any:
+    from shared.infra.paths import state_dir
+
+    return state_dir() / "system.pid"
+
+
+def _start(args: argparse.Namespace) -> int:
+    from shared.infra.paths import state_dir
+
+    pid_file = _pid_file()
+    if pid_file.exists() and _alive(int(pid_file.read_text())):
+        print(f"already running (pid {pid_file.read_text()}); `pmo stop` stops it")
+        return 0
+    log = state_dir() / "logs" / "system.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    offset = log.stat().st_size if log.exists() else 0
+    command = [sys.executable, "-m", "shared.cli", "run", *(["--no-demo"] if args.no_demo else [])]
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    pid_file.write_text(str(process.pid))
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        with log.open("rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+        if "Ctrl-C stops everything." in text:
+            print(text.replace("Ctrl-C stops everything.", "`pmo stop` stops everything."))
+            return 0
+        if process.poll() is not None:
+            print(f"the system did not start; see {log}", file=sys.stderr)
+            return 1
+        time.sleep(0.5)
+    print(f"not ready after 180 s; see {log}", file=sys.stderr)
+    return 1
+
+
+def _stop(args: argparse.Namespace) -> int:
+    pid_file = _pid_file()
+    if not pid_file.exists():
+        print("not running")
+        return 0
+    pid = int(pid_file.read_text())
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(120):
+            if not _alive(pid):
+                break
+            time.sleep(0.25)
+    pid_file.unlink(missing_ok=True)
+    print("stopped")
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
 
 
 def _infra(args: argparse.Namespace) -> int:
@@ -67,16 +147,110 @@ def _infra(args: argparse.Namespace) -> int:
     return 0
 
 
+def _client(args: argparse.Namespace) -> Any:
+    import httpx
+
+    from shared.auth import mint_token
+    from shared.infra.paths import SERVICE_PORT_OFFSETS, port_base
+
+    url = (
+        args.url
+        or os.environ.get("PMO_REPORTING_URL")
+        or f"http://127.0.0.1:{port_base() + SERVICE_PORT_OFFSETS['reporting']}"
+    )
+    token = os.environ.get("PMO_TOKEN") or mint_token("cli", ["viewer"])
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    widths = {c: max([len(c), *(len(str(r.get(c, "") or "")) for r in rows)]) for c in columns}
+    lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(r.get(c, "") or "").ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(lines)
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    params = {k: v for k, v in {"status": args.status, "project_id": args.project, "limit": 500}.items() if v}
+    with _client(args) as client:
+        response = client.get("/alerts", params=params)
+    if response.status_code != 200:
+        print(f"{response.status_code}: {response.text}", file=sys.stderr)
+        return 1
+    items = response.json()["items"]
+    print(_table(items, ["severity", "rule", "title", "status", "updated_at"]) if items else "no alerts")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    params = {"as_of": args.as_of} if args.as_of else {}
+    with _client(args) as client:
+        response = client.get(f"/reports/projects/{args.project_id}", params=params)
+    if response.status_code != 200:
+        print(f"{response.status_code}: {response.text}", file=sys.stderr)
+        return 1
+    body = response.json()
+    print(f"{body['code']}  {body['name']}  ({body['status']}, {body['currency']}) as of {body['as_of']}")
+    rows = [{"figure": k, "value": v["value"], "note": v["reason"] or ""} for k, v in body["figures"].items()]
+    print(_table(rows, ["figure", "value", "note"]))
+    for risk in body["underfunding_risk"]:
+        print(f"underfunding risk {risk['name']} (due {risk['due_date']}): {risk['probability']} - {risk['driver']}")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import asyncio
+    import importlib
+
+    from shared.db import create_engine, migrate
+    from shared.infra.system import ensure_infrastructure
+    from shared.replay import replay, text_progress
+
+    service, _ = args.name.split(".", 1)
+    spec = importlib.import_module(f"{service}.bootstrap").SPEC
+    projection = next((p for p in spec.projections if p.name == args.name), None)
+    if projection is None:
+        names = [
+            p.name
+            for s in ("budget", "resources", "invoicing", "reporting")
+            for p in importlib.import_module(f"{s}.bootstrap").SPEC.projections
+        ]
+        print(f"no read model {args.name}; one of: {', '.join(names)}", file=sys.stderr)
+        return 2
+    endpoints = ensure_infrastructure()
+    schema = args.schema or service
+
+    async def go() -> int:
+        from shared import consumer as consumer_module
+        from shared import relay as relay_module
+        from shared.kafka import KafkaOptions
+
+        engine = create_engine(endpoints.database_url, schema, pool_size=2)
+        try:
+            await migrate(engine, schema, [*relay_module.DDL, *consumer_module.DDL, *spec.ddl])
+            result = await replay(
+                engine,
+                KafkaOptions(endpoints.kafka_bootstrap_servers),
+                projection,
+                list(getattr(projection, "tables", ())),
+                progress=text_progress(args.name),
+            )
+            print(f"replayed {result.records} records from {result.partitions} partitions into schema {schema}")
+            return 0
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
 def _token(args: argparse.Namespace) -> int:
     from shared.auth import mint_token
 
-    print(mint_token(args.sub, args.role, ttl_seconds=args.ttl))
+    print(mint_token(args.sub, args.role or ["director"], ttl_seconds=args.ttl))
     return 0
 
 
 def _access(args: argparse.Namespace) -> int:
     import importlib
-    import os
 
     os.environ.setdefault("PMO_ENV", "development")
     os.environ.setdefault("PMO_DATABASE_URL", "postgresql+asyncpg://unused/unused")
@@ -96,24 +270,46 @@ def _access(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pmo", description="Run the PMO backend locally.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="start infrastructure and all services; Ctrl-C stops them")
+    parser = argparse.ArgumentParser(
+        prog="pmo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="start infrastructure and all services in the foreground; Ctrl-C stops")
     run.add_argument("--keep-infra", action="store_true", help="leave PostgreSQL and Kafka running on exit")
+    run.add_argument("--no-demo", action="store_true", help="do not load the demo portfolio")
     run.set_defaults(func=_run)
+    start = commands.add_parser("start", help="like run, in the background")
+    start.add_argument("--no-demo", action="store_true", help="do not load the demo portfolio")
+    start.set_defaults(func=_start)
+    commands.add_parser("stop", help="stop what `pmo start` started").set_defaults(func=_stop)
     infra = commands.add_parser("infra", help="manage the private PostgreSQL and Kafka")
     infra.add_argument("action", choices=["start", "stop", "status"])
     infra.set_defaults(func=_infra)
+    for name, func, summary in (("alerts", _alerts, "list alerts"), ("report", _report, "a project's figures")):
+        sub = commands.add_parser(name, help=summary)
+        sub.add_argument("--url", help="reporting service URL (default: the local one, or PMO_REPORTING_URL)")
+        if name == "alerts":
+            sub.add_argument("--status", choices=["open", "cleared"], default="open")
+            sub.add_argument("--project", help="only this project id")
+        else:
+            sub.add_argument("project_id")
+            sub.add_argument("--as-of", help="YYYY-MM-DD (default: today)")
+        sub.set_defaults(func=func)
+    rep = commands.add_parser(
+        "replay", help="rebuild a read model from the topics (stop its service first, or use --schema for a new schema)"
+    )
+    rep.add_argument("name", help="the read model, e.g. reporting.facts, reporting.portfolio, budget.projects")
+    rep.add_argument("--schema", help="the schema to rebuild into (default: the service's)")
+    rep.set_defaults(func=_replay)
     token = commands.add_parser("token", help="mint a development bearer token (development mode only)")
     token.add_argument("--sub", default="dev.director", help="the acting user (default: dev.director)")
     token.add_argument("--role", action="append", default=[], help="a role; repeat for several (default: director)")
     token.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds (default: 8 hours)")
     token.set_defaults(func=_token)
-    access = commands.add_parser("access", help="print which roles may call each route of each service")
-    access.set_defaults(func=_access)
+    commands.add_parser("access", help="print which roles may call each route of each service").set_defaults(
+        func=_access
+    )
     args = parser.parse_args(argv)
-    if args.command == "token" and not args.role:
-        args.role = ["director"]
     return int(args.func(args))
 
 

@@ -20,7 +20,7 @@ from shared.kafka import KafkaOptions, ensure_topics
 
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Endpoints]:
-    endpoints = ensure_infrastructure(database="pmo_test")
+    endpoints = ensure_infrastructure(database="pmo_test", kafka_instance="kafka-test")
     yield endpoints
     if not os.environ.get("PMO_KEEP_INFRA"):
         stop_infrastructure(endpoints)

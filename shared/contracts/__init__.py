@@ -67,17 +67,26 @@ def asyncapi() -> dict[str, Any]:
                     "schemaFormat": "application/schema+json;version=2020-12",
                     "schema": {"$ref": f"events/{service}/{model.event_name}.v{model.event_version}.schema.json"},
                 },
-                "bindings": {"kafka": {"key": {"type": "string", "description": "the project id (or "
-                                               "portfolio:/resource:/role:/department: ids for events not about one "
-                                               "project)"}, "bindingVersion": "0.5.0"}},
+                "bindings": {
+                    "kafka": {
+                        "key": {
+                            "type": "string",
+                            "description": "the project id (or "
+                            "portfolio:/resource:/role:/department: ids for events not about one "
+                            "project)",
+                        },
+                        "bindingVersion": "0.5.0",
+                    }
+                },
             }
             channel_messages[key] = {"$ref": f"#/components/messages/{key}"}
         channels[service] = {
             "address": topic,
             "description": f"Events of the {service} service. Kept forever (retention.ms=-1); the replayable log.",
             "messages": channel_messages,
-            "bindings": {"kafka": {"topic": topic, "topicConfiguration": {"retention.ms": -1},
-                                   "bindingVersion": "0.5.0"}},
+            "bindings": {
+                "kafka": {"topic": topic, "topicConfiguration": {"retention.ms": -1}, "bindingVersion": "0.5.0"}
+            },
         }
         operations[f"consume-{service}"] = {
             "action": "receive",
@@ -136,4 +145,3 @@ def write_docs(target: Path) -> list[Path]:
     path.write_text(yaml.safe_dump(asyncapi(), sort_keys=False, width=120))
     written.append(path)
     return written
-

@@ -147,7 +147,8 @@ class ResourceProfileChanged(_ResourceEvent):
 
 
 class CapacityChanged(_ResourceEvent):
-    """Weekly capacity from a week on; ``over_allocation`` lists the weeks now past capacity."""
+    """Weekly capacity from a week on; ``over_allocation`` lists the weeks now past capacity (see
+    ``ResourceAllocated`` for ``weeks_from`` / ``weeks_to``)."""
 
     event_name = "capacity-changed"
     weekly_capacity_hours: DecimalStr
@@ -155,6 +156,8 @@ class CapacityChanged(_ResourceEvent):
     effective_from: date
     over_allocated: bool
     over_allocation: list[OverAllocatedWeek]
+    weeks_from: date | None = None
+    weeks_to: date | None = None
 
 
 class SkillRecorded(_ResourceEvent):
@@ -234,7 +237,11 @@ class OverAllocationPolicySet(DomainEvent):
 class ResourceAllocated(DomainEvent):
     """A resource allocated to a project (and optionally a milestone), hours per week from ``starts_on`` to
     ``ends_on`` (inclusive). ``over_allocation``: the weeks of this period in which the resource's allocations,
-    all projects together, exceed its capacity (accepted under the department's ``warn`` policy)."""
+    all projects together, exceed its capacity (accepted under the department's ``warn`` policy).
+
+    ``weeks_from`` / ``weeks_to`` (Mondays): the weeks whose load was checked; a week in that range not listed in
+    ``over_allocation`` is within capacity, so an alert raised for it earlier can be cleared. (Null only in events
+    recorded before these fields existed.)"""
 
     event_name = "resource-allocated"
     resource_id: UUID
@@ -246,6 +253,8 @@ class ResourceAllocated(DomainEvent):
     ends_on: date
     over_allocated: bool
     over_allocation: list[OverAllocatedWeek]
+    weeks_from: date | None = None
+    weeks_to: date | None = None
 
 
 class AllocationChanged(DomainEvent):
@@ -265,9 +274,13 @@ class AllocationChanged(DomainEvent):
     reason: str
     over_allocated: bool
     over_allocation: list[OverAllocatedWeek]
+    weeks_from: date | None = None
+    weeks_to: date | None = None
 
 
 class AllocationEnded(DomainEvent):
+    """An allocation ends earlier; ``over_allocation``: the weeks of its former period still past capacity."""
+
     event_name = "allocation-ended"
     resource_id: UUID
     allocation_id: UUID
@@ -276,6 +289,10 @@ class AllocationEnded(DomainEvent):
     ends_on: date
     previous_ends_on: date
     reason: str
+    over_allocated: bool = False
+    over_allocation: list[OverAllocatedWeek] = []
+    weeks_from: date | None = None
+    weeks_to: date | None = None
 
 
 # --- work sheets (key: the project) ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -30,12 +31,28 @@ class Endpoints:
     kafka_bootstrap_servers: str
     started_postgres: bool = False
     started_kafka: bool = False
+    kafka_instance: str = "kafka"
 
 
-def ensure_infrastructure(database: str = "pmo") -> Endpoints:
+def local_kafka(instance: str = "kafka") -> Any:
+    """The private broker ``instance``: ``kafka`` for ``pmo run``, ``kafka-test`` for the tests (their topics never
+    mix), each with its own data folder and ports."""
+    from shared.infra.kafka import LocalKafka
+    from shared.infra.paths import KAFKA_CONTROLLER_PORT_OFFSET, KAFKA_PORT_OFFSET, port_base
+
+    if instance == "kafka":
+        return LocalKafka()
+    shift = 2 * (1 + ["kafka-test", "kafka-bench"].index(instance))
+    base = port_base()
+    return LocalKafka(root=state_dir() / instance, port=base + KAFKA_PORT_OFFSET + shift,
+                      controller_port=base + KAFKA_CONTROLLER_PORT_OFFSET + shift)
+
+
+def ensure_infrastructure(database: str = "pmo", kafka_instance: str = "kafka") -> Endpoints:
     """Use ``PMO_DATABASE_URL`` / ``PMO_KAFKA_BOOTSTRAP_SERVERS`` when set, else start the private ones.
 
-    For the private PostgreSQL, ``database`` is created if missing and the URL points at it.
+    For the private PostgreSQL, ``database`` is created if missing and the URL points at it; ``kafka_instance``
+    names the private broker (see :func:`local_kafka`).
     """
     database_url = os.environ.get("PMO_DATABASE_URL")
     started_pg = started_kafka = False
@@ -49,20 +66,16 @@ def ensure_infrastructure(database: str = "pmo") -> Endpoints:
         database_url = base.replace("/postgres?", f"/{database}?")
     bootstrap = os.environ.get("PMO_KAFKA_BOOTSTRAP_SERVERS")
     if not bootstrap:
-        from shared.infra.kafka import LocalKafka
-
-        kafka = LocalKafka()
+        kafka = local_kafka(kafka_instance)
         started_kafka = not kafka.is_running()
         bootstrap = kafka.start()
-    return Endpoints(database_url, bootstrap, started_pg, started_kafka)
+    return Endpoints(database_url, bootstrap, started_pg, started_kafka, kafka_instance)
 
 
 def stop_infrastructure(endpoints: Endpoints) -> None:
     """Stop what :func:`ensure_infrastructure` started (and nothing it merely reused)."""
     if endpoints.started_kafka:
-        from shared.infra.kafka import LocalKafka
-
-        LocalKafka().stop()
+        local_kafka(endpoints.kafka_instance).stop()
     if endpoints.started_postgres:
         from shared.infra.postgres import LocalPostgres
 

@@ -14,12 +14,12 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from shared.consumer import ProjectionConsumer
 from shared.contracts import resources as r
 from shared.db import create_engine, migrate
 from shared.events import EventMetadata, RecordedEvent
 from shared.kafka import from_record, new_producer, to_record
 from shared.money import Money
+from shared.replay import replay
 from tests.support import eventually, read_topic
 
 pytestmark = pytest.mark.integration
@@ -232,23 +232,14 @@ async def test_figures_alerts_as_of_explain_and_replay(
     query = text("SELECT event_id, service, name, data FROM facts WHERE project_id = :p ORDER BY event_id")
     async with live_engine.connect() as conn:
         live = [tuple(map(str, row)) for row in await conn.execute(query, {"p": pid})]
-    fresh = ProjectionConsumer(engine, kafka, FactsProjection(), group_id=f"replay-{uuid.uuid4().hex[:8]}")
-    import asyncio
-
-    stop = asyncio.Event()
-    task = asyncio.create_task(fresh.run(stop))
+    seen: list[tuple[int, int]] = []
     try:
-
-        async def replayed() -> list[tuple[str, ...]]:
-            async with engine.connect() as conn:
-                rows = [tuple(map(str, row)) for row in await conn.execute(query, {"p": pid})]
-            assert rows == live
-            return rows
-
-        await eventually(replayed, timeout=60)
+        result = await replay(engine, kafka, FactsProjection(), ["facts"], progress=lambda d, t: seen.append((d, t)))
+        async with engine.connect() as conn:
+            replayed = [tuple(map(str, row)) for row in await conn.execute(query, {"p": pid})]
+        assert replayed == live
+        assert result.records == seen[-1][0] == seen[-1][1] > 0  # progress reached the total
     finally:
-        stop.set()
-        await task
         async with engine.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA "{replay_schema}" CASCADE'))
         await engine.dispose()

@@ -45,12 +45,14 @@ def test_cost_needed_counts_actual_cost_and_remaining_value_at_the_cost_performa
         secured("200000.00", date(2027, 1, 1)),
     ]
     # EV = 20000, AC = 25000, CPI = 0.8. For M2 (due 30 April): remaining = 20000 + 60000 = 80000 -> 100000 at CPI.
-    (m1, m2) = risks(facts)
+    (m2,) = risks(facts)  # M1 is overdue: no longer "upcoming", but its remaining value counts for M2
     assert m2.needed == Decimal("125000") and m2.available == Decimal("200000.00")
     assert m2.remaining_planned_value == Decimal("80000") and m2.cpi_used == Decimal("0.8")
     assert m2.spread == Decimal("100000") * DEFAULT_CV
     assert m2.probability < Decimal("0.0001")  # 75000 margin is five spreads
-    assert m1.needed == Decimal("50000")  # 25000 + 20000 / 0.8
+    assert [r.name for r in risks(facts, date(2027, 2, 28))] == ["M1", "M2"]
+    early = risks(facts, date(2027, 2, 28))[0]  # before any progress or cost: CPI taken as 1
+    assert early.needed == Decimal("40000.00") and early.cpi_used == Decimal(1)
 
 
 def test_a_shortfall_without_uncertainty_is_certain_and_an_even_bet_at_the_edge() -> None:

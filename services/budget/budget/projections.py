@@ -144,6 +144,7 @@ class ProjectsReference:
 
     name = "budget.projects"
     topics = (projects.TOPIC,)
+    tables = ("known_projects", "known_milestones")
 
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
         if (event.name, event.version) not in projects.REGISTRY:

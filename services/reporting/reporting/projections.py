@@ -97,6 +97,7 @@ class FactsProjection:
 
     name = "reporting.facts"
     topics = FACT_TOPICS
+    tables = ("facts", "dirty_projects")
 
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
         try:
@@ -176,6 +177,7 @@ class PortfolioProjection:
 
     name = "reporting.portfolio"
     topics = (projects.TOPIC,)
+    tables = ("portfolio_projects", "portfolio_milestones")
 
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
         if event.service != "projects" or (event.name, event.version) not in projects.REGISTRY:

@@ -1,23 +1,52 @@
-"""Composition root of the resources service: ``uvicorn resources.bootstrap:create_app --factory``.
-
-Its domain is not built yet: the service runs its event store, relay and operational endpoints only.
-"""
+"""Composition root of the resources service: ``uvicorn resources.bootstrap:create_app --factory``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import FastAPI
 
+from resources import api, domain, projections
 from resources.settings import Settings
-from shared.events import EventRegistry
+from shared.auth import AccessPolicy, Role
+from shared.commands import Aggregate
+from shared.contracts import resources as contracts
 from shared.service import ServiceSpec, build_app
+
+MANAGERS = frozenset({Role.RESOURCE_MANAGER})
+ACCESS = AccessPolicy(
+    writers=frozenset({Role.RESOURCE_MANAGER, Role.SERVICE}),
+    routes={
+        "POST /resources/{resource_id}/work-sheets/{sheet_id}/approve": MANAGERS,
+        "POST /resources/{resource_id}/work-sheets/{sheet_id}/reject": MANAGERS,
+        "PUT /departments/{department}/over-allocation-policy": MANAGERS,
+        "GET /resources/{resource_id}/personal-data": MANAGERS,
+        "DELETE /resources/{resource_id}/personal-data": MANAGERS,
+    },
+)
+"""Resource managers (and machine clients such as a timesheet or HR system) write; only resource managers approve
+or reject work sheets, set a department's policy, read contact details and erase them. The director may do all."""
 
 SPEC = ServiceSpec(
     name="resources",
-    topic="pmo.resources.v1",
+    topic=contracts.TOPIC,
     version="0.1.0",
-    description="People and subcontractors, rates, allocations and work sheets. Publishes on pmo.resources.v1.",
-    registry=EventRegistry(),
+    description=(
+        "People and subcontractors, skills, rates, allocations and work sheets. Publishes on pmo.resources.v1."
+    ),
+    registry=contracts.REGISTRY,
+    routers=[api.router],
+    ddl=projections.DDL,
+    projector=projections.project,
+    access=ACCESS,
 )
+
+AGGREGATES: Mapping[str, Aggregate[Any, Any]] = {
+    aggregate.stream_type: aggregate
+    for aggregate in (domain.ResourceAggregate(), domain.RoleRateAggregate(), domain.DepartmentPolicyAggregate())
+}
+"""Every aggregate by stream type, as ``CommandExecutor.rebuild`` needs them."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -235,15 +235,20 @@ def _apply(bk: ProjectBook, e: DomainEvent, fact: Fact, as_of: date) -> None:
             if e.tranche_id in bk.tranches:
                 bk.tranches[e.tranche_id].available_on = e.available_on
         case r.WorkSheetApproved():
-            if e.approved_on <= as_of:
+            if e.approved_on <= as_of and e.cost.currency == bk.currency:  # never mix currencies in AC
                 bk.actual_costs.append(
                     Amount(e.cost.amount, eid, e.approved_on, f"work sheet {e.sheet_id} v{e.version}")
                 )
         case r.WorkSheetApprovalReversed():
-            if e.reversed_on <= as_of:
+            if e.reversed_on <= as_of and e.cost.currency == bk.currency:
                 bk.actual_costs.append(
                     Amount(-e.cost.amount, eid, e.reversed_on, f"work sheet {e.sheet_id} v{e.version} reversed")
                 )
-        case r.ResourceAllocated() | r.AllocationChanged():
+        case r.ResourceAllocated() | r.AllocationChanged() | r.AllocationEnded():
+            if e.weeks_from is not None and e.weeks_to is not None:  # weeks checked and not listed are within capacity
+                for key in [k for k in bk.over_allocations if k[0] == e.resource_id]:
+                    start = date.fromisocalendar(int(key[1][:4]), int(key[1][6:]), 1)
+                    if e.weeks_from <= start <= e.weeks_to:
+                        del bk.over_allocations[key]
             for week in e.over_allocation:
                 bk.over_allocations[(e.resource_id, week.week)] = (week.over_hours, eid)

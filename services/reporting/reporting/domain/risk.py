@@ -55,14 +55,14 @@ def coefficient_of_variation(cpi_history: Sequence[Decimal]) -> Decimal:
 def milestone_risks(
     books: ProjectBook, as_of: date, actual_cost: Decimal, cpi: Decimal | None, cpi_history: Sequence[Decimal]
 ) -> list[MilestoneRisk]:
-    """Risk for every milestone neither reached nor missed, by due date."""
+    """Risk for every upcoming milestone (neither reached nor missed, due today or later), by due date."""
     cv = coefficient_of_variation(cpi_history)
     performance = cpi if cpi is not None and cpi > 0 else Decimal(1)
     open_milestones = sorted(
         (m for m in books.milestones.values() if m.reached_on is None and not m.missed), key=lambda m: m.due_date
     )
     risks = []
-    for m in open_milestones:
+    for m in (x for x in open_milestones if x.due_date >= as_of):  # upcoming ones; overdue work still counts
         d = m.due_date
         remaining = sum(
             (

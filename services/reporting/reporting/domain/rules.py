@@ -165,19 +165,26 @@ def conditions(
                     (eid,),
                 )
             )
-    for (resource_id, week), (hours, eid) in books.over_allocations.items():
+    by_resource: dict[UUID, list[tuple[str, Decimal, UUID]]] = {}
+    for (resource_id, week), (hours, eid) in sorted(books.over_allocations.items(), key=lambda kv: kv[0][1]):
         week_start = date.fromisocalendar(int(week[:4]), int(week[6:]), 1)
-        if week_start + timedelta(days=6) >= as_of - timedelta(days=7):
-            out.append(
-                Condition(
-                    "over-allocation",
-                    f"resource:{resource_id}:{week}",
-                    "warning",
-                    f"resource {resource_id} allocated {hours} h over capacity in {week}",
-                    {"week": week, "over_hours": str(hours)},
-                    (eid,),
-                )
-            )
+        if week_start + timedelta(days=6) >= as_of - timedelta(days=7):  # this week, last week, and ahead
+            by_resource.setdefault(resource_id, []).append((week, hours, eid))
+    for resource_id, weeks in by_resource.items():
+        worst = max(h for _, h, _ in weeks)
+        title = (
+            f"resource {resource_id} booked past capacity in {len(weeks)} week(s) from {weeks[0][0]} "
+            f"(up to {worst} h over)"
+        )
+        figures_seen = {
+            "resource_id": str(resource_id),
+            "weeks": [w for w, _, _ in weeks],
+            "max_over_hours": str(worst),
+        }
+        evidence = tuple(dict.fromkeys(e for _, _, e in weeks))
+        out.append(
+            Condition("over-allocation", f"{project}:resource:{resource_id}", "warning", title, figures_seen, evidence)
+        )
     return out
 
 

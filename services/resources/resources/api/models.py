@@ -1,0 +1,269 @@
+"""Request and response bodies of the resources API, with their limits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from resources.domain import parse_iso_week
+from shared.contracts.resources import OverAllocationPolicy, ResourceKind, SkillLevel
+from shared.money import ExactDecimal, Money, minor_unit
+
+Text200 = Annotated[str, Field(min_length=1, max_length=200)]
+Text4000 = Annotated[str, Field(max_length=4000)]
+Reason = Annotated[str, Field(min_length=1, max_length=2000)]
+Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+Actor = Annotated[str, Field(min_length=1, max_length=200, examples=["max.manager"])]
+Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ada@example.org"])]
+Phone = Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9 ()./-]+$", examples=["+44 20 7946 0000"])]
+WeekHours = Annotated[ExactDecimal, Field(ge=0, le=168, max_digits=5, decimal_places=2, examples=["40"])]
+IsoWeek = Annotated[str, Field(pattern=r"^\d{4}-W\d{2}$", examples=["2027-W23"])]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PersonalDataRequest(Body):
+    """Name and contact details: stored apart from the events, erasable."""
+
+    name: Text200 = Field(examples=["Ada Lovelace"])
+    email: Email | None = None
+    phone: Phone | None = None
+
+
+class RegisterResourceRequest(PersonalDataRequest):
+    kind: ResourceKind
+    vendor_id: Slug | None = Field(default=None, description="a subcontractor's vendor (supplier) id")
+    role: Slug = Field(examples=["developer"])
+    department: Slug = Field(examples=["engineering"])
+    weekly_capacity_hours: WeekHours
+    currency: Annotated[str, Field(min_length=3, max_length=3, examples=["EUR"])] = Field(
+        description="currency of the resource's cost rates and costs"
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        minor_unit(value)
+        return value
+
+
+class ProfileRequest(Body):
+    role: Slug
+    department: Slug
+    changed_on: date | None = Field(default=None, description="defaults to today")
+
+
+class CapacityRequest(Body):
+    weekly_capacity_hours: WeekHours
+    effective_from: date = Field(description="a Monday: the capacity holds from that ISO week on")
+
+
+class SkillRequest(Body):
+    skill: Text200 = Field(examples=["PostgreSQL"])
+    level: SkillLevel
+    acquired_on: date | None = Field(default=None, description="defaults to today")
+
+
+class CertificationRequest(Body):
+    title: Text200 = Field(examples=["PRINCE2 Practitioner"])
+    issuer: Annotated[str, Field(max_length=200)] = ""
+    obtained_on: date
+    expires_on: date | None = None
+
+
+class TrainingRequest(Body):
+    course: Text200
+    provider: Annotated[str, Field(max_length=200)] = ""
+    completed_on: date | None = Field(default=None, description="defaults to today")
+    hours: ExactDecimal = Field(gt=0, le=1000, max_digits=6, decimal_places=2, examples=["7.5"])
+    skill: Text200 | None = None
+
+
+class RateRequest(Body):
+    hourly_rate: Money = Field(examples=[{"amount": "85.00", "currency": "EUR"}])
+    effective_from: date
+
+
+class PolicyRequest(Body):
+    policy: OverAllocationPolicy
+
+
+class AllocationRequest(Body):
+    project_id: uuid.UUID
+    milestone_id: uuid.UUID | None = None
+    hours_per_week: ExactDecimal = Field(gt=0, le=168, max_digits=5, decimal_places=2, examples=["20"])
+    starts_on: date
+    ends_on: date
+
+
+class ChangeAllocationRequest(Body):
+    hours_per_week: ExactDecimal = Field(gt=0, le=168, max_digits=5, decimal_places=2)
+    starts_on: date
+    ends_on: date
+    reason: Reason
+
+
+class EndAllocationRequest(Body):
+    ends_on: date | None = Field(default=None, description="the last day; defaults to today")
+    reason: Reason
+
+
+class EntryRequest(Body):
+    day: date
+    milestone_id: uuid.UUID | None = None
+    hours: ExactDecimal = Field(ge=0, le=1000, max_digits=6, decimal_places=2, examples=["7.5"])
+
+
+class DeliverableRequest(Body):
+    milestone_id: uuid.UUID | None = None
+    description: Text200
+    amount: Money = Field(description="the agreed amount")
+    accepted_by: Actor
+    accepted_on: date
+
+
+Entries = Annotated[list[EntryRequest], Field(max_length=200)]
+Deliverables = Annotated[list[DeliverableRequest], Field(max_length=50)]
+
+
+class WorkSheetRequest(Body):
+    project_id: uuid.UUID
+    week: IsoWeek
+    entries: Entries = []
+    deliverables: Deliverables = Field(default=[], description="a subcontractor's accepted deliverables")
+
+    @field_validator("week")
+    @classmethod
+    def _week(cls, value: str) -> str:
+        parse_iso_week(value)
+        return value
+
+
+class CorrectionRequest(Body):
+    entries: Entries = []
+    deliverables: Deliverables = []
+    reason: Reason
+
+
+class ApproveRequest(Body):
+    approved_on: date | None = Field(default=None, description="defaults to today")
+    version: int | None = Field(default=None, ge=1, description="the sheet version reviewed; 409 if not the latest")
+
+
+class RejectRequest(Body):
+    reason: Reason
+    rejected_on: date | None = Field(default=None, description="defaults to today")
+    version: int | None = Field(default=None, ge=1)
+
+
+# --- responses: views are documents; these describe them for OpenAPI ------------------------------------------
+
+
+class PersonalDataView(BaseModel):
+    resource_id: uuid.UUID
+    name: str | None
+    email: str | None
+    phone: str | None
+
+
+class AllocationView(BaseModel):
+    allocation_id: uuid.UUID
+    resource_id: uuid.UUID
+    project_id: uuid.UUID
+    milestone_id: uuid.UUID | None
+    hours_per_week: str
+    starts_on: date
+    ends_on: date
+    ended: bool
+    over_allocated: bool
+    over_allocation: list[dict[str, Any]]
+    name: str | None = Field(default=None, description="the resource's name, in lists (null once erased)")
+    role: str | None = Field(default=None, description="the resource's role, in lists")
+    department: str | None = Field(default=None, description="the resource's department, in lists")
+
+
+class ResourceView(BaseModel):
+    resource_id: uuid.UUID
+    kind: ResourceKind
+    vendor_id: str | None
+    role: str
+    department: str
+    currency: str
+    registered_on: date
+    capacities: list[dict[str, Any]]
+    rates: list[dict[str, Any]]
+    skills: list[dict[str, Any]]
+    certifications: list[dict[str, Any]]
+    trainings: list[dict[str, Any]]
+    allocations: list[AllocationView]
+    personal_data_erased_on: date | None
+    version: int
+    name: str | None = Field(description="null once the personal data is erased")
+
+
+class WorkSheetView(BaseModel):
+    sheet_id: uuid.UUID
+    resource_id: uuid.UUID
+    project_id: uuid.UUID
+    week: str
+    week_start: date
+    version: int
+    status: str
+    submitted_by: str
+    hours: str
+    entries: list[dict[str, Any]]
+    deliverables: list[dict[str, Any]]
+    approved_version: int | None
+    approved_cost: Money | None
+    versions: list[dict[str, Any]]
+
+
+class CapacityWeek(BaseModel):
+    resource_id: uuid.UUID
+    name: str | None
+    department: str
+    week: str
+    week_start: date
+    capacity_hours: str
+    allocated_hours: str
+    available_hours: str
+    over_hours: str
+
+
+class CostLine(BaseModel):
+    currency: str
+    hours: str
+    cost: Money
+
+
+class MilestoneCostLine(CostLine):
+    milestone_id: uuid.UUID | None = Field(description="null: work on the project outside any milestone")
+
+
+class ResourceCostLine(CostLine):
+    resource_id: uuid.UUID
+    name: str | None = Field(description="null once the personal data is erased")
+
+
+class ProjectCosts(BaseModel):
+    project_id: uuid.UUID
+    from_week: str | None
+    to_week: str | None
+    totals: list[CostLine]
+    by_milestone: list[MilestoneCostLine]
+    by_resource: list[ResourceCostLine]
+
+
+class RoleRatesView(BaseModel):
+    role: str
+    rates: list[dict[str, Any]]
+
+
+class PolicyView(BaseModel):
+    department: str
+    policy: OverAllocationPolicy

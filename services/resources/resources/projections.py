@@ -1,0 +1,440 @@
+"""The resources service's own tables, written in the command's transaction.
+
+Query tables (projections: folding the event table again gives the same rows, ``CommandExecutor.rebuild``):
+
+* ``resources``: filterable columns and the resource view as a document (no personal data);
+* ``resource_capacities``: weekly capacity from each week on; ``allocation_weeks``: hours allocated per resource
+  and ISO week (weeks with some allocation), with the capacity in force that week;
+* ``allocations``: who is allocated where;
+* ``work_sheets``: each sheet with its versions; ``approved_costs``: the cost in force of each approved sheet per
+  milestone, what the approved cost per project and milestone sums;
+* ``role_rates`` and ``department_policies``.
+
+``people`` is not a projection: it holds the names and contact details that events never carry. It is written by
+the registration command (through :data:`PERSONAL_DATA`, in the same transaction as ``resource-registered``) and
+by ``PUT /resources/{id}/personal-data``, and emptied for a resource by ``personal-data-erased``. A rebuild leaves
+it alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from resources import domain
+from shared.contracts.resources import (
+    AllocationChanged,
+    AllocationEnded,
+    CapacityChanged,
+    PersonalDataErased,
+    ResourceAllocated,
+    ResourceRegistered,
+)
+from shared.events import RecordedEvent
+from shared.jsonable import jsonable
+
+TABLES = (
+    "resources",
+    "resource_capacities",
+    "allocations",
+    "allocation_weeks",
+    "work_sheets",
+    "approved_costs",
+    "role_rates",
+    "department_policies",
+)
+
+DDL = [
+    """
+    CREATE TABLE IF NOT EXISTS people (
+        resource_id  uuid PRIMARY KEY,
+        name         text NOT NULL,
+        email        text,
+        phone        text,
+        updated_at   timestamptz NOT NULL DEFAULT now()
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS resources (
+        resource_id   uuid PRIMARY KEY,
+        kind          text NOT NULL,
+        vendor_id     text,
+        role          text NOT NULL,
+        department    text NOT NULL,
+        currency      text NOT NULL,
+        erased        boolean NOT NULL,
+        version       integer NOT NULL,
+        registered_at timestamptz NOT NULL,
+        updated_at    timestamptz NOT NULL,
+        doc           jsonb NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS resources_department ON resources (department)",
+    "CREATE INDEX IF NOT EXISTS resources_role ON resources (role)",
+    """
+    CREATE TABLE IF NOT EXISTS resource_capacities (
+        resource_id    uuid NOT NULL,
+        effective_from date NOT NULL,
+        hours          numeric NOT NULL,
+        PRIMARY KEY (resource_id, effective_from)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS allocations (
+        allocation_id  uuid PRIMARY KEY,
+        resource_id    uuid NOT NULL,
+        project_id     uuid NOT NULL,
+        milestone_id   uuid,
+        hours_per_week numeric NOT NULL,
+        starts_on      date NOT NULL,
+        ends_on        date NOT NULL,
+        ended          boolean NOT NULL,
+        over_allocated boolean NOT NULL,
+        doc            jsonb NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS allocations_project ON allocations (project_id, starts_on)",
+    "CREATE INDEX IF NOT EXISTS allocations_resource ON allocations (resource_id, starts_on)",
+    """
+    CREATE TABLE IF NOT EXISTS allocation_weeks (
+        resource_id  uuid NOT NULL,
+        week_start   date NOT NULL,
+        week         text NOT NULL,
+        capacity     numeric NOT NULL,
+        allocated    numeric NOT NULL,
+        PRIMARY KEY (resource_id, week_start)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS work_sheets (
+        sheet_id         uuid PRIMARY KEY,
+        resource_id      uuid NOT NULL,
+        project_id       uuid NOT NULL,
+        week_start       date NOT NULL,
+        week             text NOT NULL,
+        version          integer NOT NULL,
+        status           text NOT NULL,
+        approved_version integer,
+        submitted_by     text NOT NULL,
+        hours            numeric NOT NULL,
+        updated_at       timestamptz NOT NULL,
+        doc              jsonb NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS work_sheets_resource ON work_sheets (resource_id, week_start)",
+    "CREATE INDEX IF NOT EXISTS work_sheets_project ON work_sheets (project_id, week_start)",
+    """
+    CREATE TABLE IF NOT EXISTS approved_costs (
+        sheet_id     uuid NOT NULL,
+        version      integer NOT NULL,
+        resource_id  uuid NOT NULL,
+        project_id   uuid NOT NULL,
+        milestone_id uuid,
+        week_start   date NOT NULL,
+        currency     text NOT NULL,
+        hours        numeric NOT NULL,
+        cost         numeric NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS approved_costs_project ON approved_costs (project_id, week_start)",
+    "CREATE INDEX IF NOT EXISTS approved_costs_sheet ON approved_costs (sheet_id)",
+    """
+    CREATE TABLE IF NOT EXISTS role_rates (
+        role           text NOT NULL,
+        effective_from date NOT NULL,
+        amount         numeric NOT NULL,
+        currency       text NOT NULL,
+        PRIMARY KEY (role, effective_from)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS department_policies (
+        department  text PRIMARY KEY,
+        policy      text NOT NULL,
+        updated_at  timestamptz NOT NULL
+    )
+    """,
+]
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """A person's (or a subcontractor's) name and contact details: kept out of every event."""
+
+    resource_id: UUID
+    name: str
+    email: str | None
+    phone: str | None
+
+
+PERSONAL_DATA: ContextVar[PersonalData | None] = ContextVar("resources_personal_data", default=None)
+"""Set by the registration route around the command: the projector stores it next to ``resource-registered``, in
+the same transaction, so a registered resource never lacks its name and a refused one leaves none behind."""
+
+_ALLOCATION_EVENTS = (ResourceRegistered, CapacityChanged, ResourceAllocated, AllocationChanged, AllocationEnded)
+
+
+# --- views --------------------------------------------------------------------------------------------------
+
+
+def resource_view(state: domain.Resource, version: int) -> dict[str, Any]:
+    """The JSON view of a resource (exact decimals as strings), without personal data nor work sheets."""
+    assert state.resource_id is not None
+    return {
+        "resource_id": str(state.resource_id),
+        "kind": state.kind.value,
+        "vendor_id": state.vendor_id,
+        "role": state.role,
+        "department": state.department,
+        "currency": state.currency,
+        "registered_on": jsonable(state.registered_on),
+        "capacities": jsonable(state.capacities),
+        "rates": jsonable(state.rates),
+        "skills": sorted(jsonable(list(state.skills.values())), key=lambda s: s["skill"].casefold()),
+        "certifications": sorted(jsonable(list(state.certifications.values())), key=lambda c: c["obtained_on"]),
+        "trainings": sorted(jsonable(state.trainings), key=lambda t: t["completed_on"]),
+        "allocations": [
+            allocation_view(state, a) for a in sorted(state.allocations.values(), key=lambda a: a.starts_on)
+        ],
+        "personal_data_erased_on": jsonable(state.personal_data_erased_on),
+        "version": version,
+    }
+
+
+def allocation_view(state: domain.Resource, allocation: domain.Allocation) -> dict[str, Any]:
+    view = dict(jsonable(allocation))
+    view["resource_id"] = str(state.resource_id)
+    view["over_allocated"] = bool(allocation.over_allocation)
+    return view
+
+
+def sheet_view(state: domain.Resource, sheet: domain.WorkSheet) -> dict[str, Any]:
+    """A work sheet with its latest version on top and every version below."""
+    latest = sheet.latest
+    in_force = sheet.in_force
+    return {
+        "sheet_id": str(sheet.sheet_id),
+        "resource_id": str(state.resource_id),
+        "project_id": str(sheet.project_id),
+        "week": domain.iso_week(sheet.week_start),
+        "week_start": sheet.week_start.isoformat(),
+        "version": latest.version,
+        "status": latest.status.value,
+        "submitted_by": latest.submitted_by,
+        "hours": jsonable(latest.hours),
+        "entries": jsonable(latest.entries),
+        "deliverables": jsonable(latest.deliverables),
+        "approved_version": sheet.approved_version,
+        "approved_cost": jsonable(in_force.cost) if in_force else None,
+        "versions": jsonable(sheet.versions),
+    }
+
+
+# --- the projector ------------------------------------------------------------------------------------------
+
+
+async def project(conn: AsyncConnection, state: Any, version: int, events: Sequence[RecordedEvent]) -> None:
+    """Apply a command's outcome to the tables (inside the command's transaction)."""
+    match state:
+        case domain.Resource():
+            await _project_resource(conn, state, version, events)
+        case domain.RoleRateCard():
+            await _project_role_rates(conn, state)
+        case domain.DepartmentPolicy():
+            await _project_policy(conn, state, events[-1].recorded_at)
+
+
+async def _project_resource(
+    conn: AsyncConnection, state: domain.Resource, version: int, events: Sequence[RecordedEvent]
+) -> None:
+    rid = state.resource_id
+    assert rid is not None
+    await conn.execute(
+        text(
+            "INSERT INTO resources (resource_id, kind, vendor_id, role, department, currency, erased, version, "
+            "registered_at, updated_at, doc) VALUES (:id, :kind, :vendor, :role, :dept, :cur, :erased, :v, :first, "
+            ":t, :doc) ON CONFLICT (resource_id) DO UPDATE SET role = excluded.role, department = excluded.department, "
+            "erased = excluded.erased, version = excluded.version, updated_at = excluded.updated_at, doc = excluded.doc"
+        ),
+        {
+            "id": rid,
+            "kind": state.kind.value,
+            "vendor": state.vendor_id,
+            "role": state.role,
+            "dept": state.department,
+            "cur": state.currency,
+            "erased": state.personal_data_erased_on is not None,
+            "v": version,
+            "first": events[0].recorded_at,
+            "t": events[-1].recorded_at,
+            "doc": json.dumps(resource_view(state, version)),
+        },
+    )
+    sheets_touched: dict[UUID, datetime] = {}
+    for recorded in events:
+        event = recorded.event
+        match event:
+            case ResourceRegistered():
+                pending = PERSONAL_DATA.get()
+                if pending is not None and pending.resource_id == event.resource_id:
+                    await conn.execute(
+                        text(
+                            "INSERT INTO people (resource_id, name, email, phone, updated_at) "
+                            "VALUES (:id, :name, :email, :phone, :t)"
+                        ),
+                        {
+                            "id": rid,
+                            "name": pending.name,
+                            "email": pending.email,
+                            "phone": pending.phone,
+                            "t": recorded.recorded_at,
+                        },
+                    )
+            case PersonalDataErased():
+                await conn.execute(text("DELETE FROM people WHERE resource_id = :id"), {"id": rid})
+        sheet_id = getattr(event, "sheet_id", None)
+        if isinstance(sheet_id, UUID):
+            sheets_touched[sheet_id] = recorded.recorded_at
+    if any(isinstance(r.event, _ALLOCATION_EVENTS) for r in events):
+        await _project_allocations(conn, state)
+    for sheet_id, updated_at in sheets_touched.items():
+        await _project_sheet(conn, state, state.sheets[sheet_id], updated_at)
+
+
+async def _project_allocations(conn: AsyncConnection, state: domain.Resource) -> None:
+    rid = state.resource_id
+    for table in ("resource_capacities", "allocations", "allocation_weeks"):
+        await conn.execute(text(f"DELETE FROM {table} WHERE resource_id = :id"), {"id": rid})
+    await conn.execute(
+        text("INSERT INTO resource_capacities (resource_id, effective_from, hours) VALUES (:id, :f, :h)"),
+        [{"id": rid, "f": c.effective_from, "h": c.hours} for c in state.capacities],
+    )
+    if not state.allocations:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO allocations (allocation_id, resource_id, project_id, milestone_id, hours_per_week, starts_on, "
+            "ends_on, ended, over_allocated, doc) VALUES (:a, :id, :p, :m, :h, :s, :e, :ended, :over, :doc)"
+        ),
+        [
+            {
+                "a": a.allocation_id,
+                "id": rid,
+                "p": a.project_id,
+                "m": a.milestone_id,
+                "h": a.hours_per_week,
+                "s": a.starts_on,
+                "e": a.ends_on,
+                "ended": a.ended,
+                "over": bool(a.over_allocation),
+                "doc": json.dumps(allocation_view(state, a)),
+            }
+            for a in state.allocations.values()
+        ],
+    )
+    first = min(a.starts_on for a in state.allocations.values())
+    last = max(a.ends_on for a in state.allocations.values())
+    rows = []
+    for monday in domain.weeks(first, last):
+        allocated = state.allocated_in_week(monday)
+        if allocated > 0:
+            rows.append(
+                {
+                    "id": rid,
+                    "w": monday,
+                    "label": domain.iso_week(monday),
+                    "c": state.capacity_in_week(monday),
+                    "a": allocated,
+                }
+            )
+    if rows:
+        await conn.execute(
+            text(
+                "INSERT INTO allocation_weeks (resource_id, week_start, week, capacity, allocated) "
+                "VALUES (:id, :w, :label, :c, :a)"
+            ),
+            rows,
+        )
+
+
+async def _project_sheet(
+    conn: AsyncConnection, state: domain.Resource, sheet: domain.WorkSheet, updated_at: datetime
+) -> None:
+    latest = sheet.latest
+    await conn.execute(
+        text(
+            "INSERT INTO work_sheets (sheet_id, resource_id, project_id, week_start, week, version, status, "
+            "approved_version, submitted_by, hours, updated_at, doc) VALUES (:s, :r, :p, :w, :label, :v, :status, "
+            ":av, :by, :h, :t, :doc) ON CONFLICT (sheet_id) DO UPDATE SET version = excluded.version, "
+            "status = excluded.status, approved_version = excluded.approved_version, "
+            "submitted_by = excluded.submitted_by, hours = excluded.hours, updated_at = excluded.updated_at, "
+            "doc = excluded.doc"
+        ),
+        {
+            "s": sheet.sheet_id,
+            "r": state.resource_id,
+            "p": sheet.project_id,
+            "w": sheet.week_start,
+            "label": domain.iso_week(sheet.week_start),
+            "v": latest.version,
+            "status": latest.status.value,
+            "av": sheet.approved_version,
+            "by": latest.submitted_by,
+            "h": latest.hours,
+            "t": updated_at,
+            "doc": json.dumps(sheet_view(state, sheet)),
+        },
+    )
+    await conn.execute(text("DELETE FROM approved_costs WHERE sheet_id = :s"), {"s": sheet.sheet_id})
+    in_force = sheet.in_force
+    if in_force is None:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO approved_costs (sheet_id, version, resource_id, project_id, milestone_id, week_start, "
+            "currency, hours, cost) VALUES (:s, :v, :r, :p, :m, :w, :cur, :h, :c)"
+        ),
+        [
+            {
+                "s": sheet.sheet_id,
+                "v": in_force.version,
+                "r": state.resource_id,
+                "p": sheet.project_id,
+                "m": line.milestone_id,
+                "w": sheet.week_start,
+                "cur": line.cost.currency,
+                "h": line.hours,
+                "c": line.cost.amount,
+            }
+            for line in in_force.cost_by_milestone
+        ],
+    )
+
+
+async def _project_role_rates(conn: AsyncConnection, state: domain.RoleRateCard) -> None:
+    await conn.execute(text("DELETE FROM role_rates WHERE role = :role"), {"role": state.role})
+    await conn.execute(
+        text("INSERT INTO role_rates (role, effective_from, amount, currency) VALUES (:role, :f, :a, :c)"),
+        [
+            {"role": state.role, "f": r.effective_from, "a": r.hourly_rate.amount, "c": r.hourly_rate.currency}
+            for r in state.rates
+        ],
+    )
+
+
+async def _project_policy(conn: AsyncConnection, state: domain.DepartmentPolicy, at: datetime) -> None:
+    await conn.execute(
+        text(
+            "INSERT INTO department_policies (department, policy, updated_at) VALUES (:d, :p, :t) "
+            "ON CONFLICT (department) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at"
+        ),
+        {"d": state.department, "p": state.policy.value, "t": at},
+    )

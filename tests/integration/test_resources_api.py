@@ -1,0 +1,572 @@
+"""The resources service over HTTP (in process) against the real PostgreSQL and Kafka: a person's rates,
+allocations and work sheets with their CloudEvents on ``pmo.resources.v1`` (type, key, exact-decimal costs), the
+queries, and the 409 / 422 answers of refused commands, which append nothing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from shared.kafka import from_record
+from tests.resources_support import (
+    APPROVER,
+    SUBMITTER,
+    event_count,
+    iso_week,
+    register_resource,
+    resource_body,
+    resources_client,
+)
+from tests.support import auth_header, eventually, read_topic
+
+pytestmark = pytest.mark.integration
+TODAY = date.today()
+LAST_WEEK = TODAY - timedelta(days=TODAY.weekday() + 7)  # Monday of last week
+NEXT_WEEK = LAST_WEEK + timedelta(days=14)
+MAX = auth_header(APPROVER, "resource-manager")  # approves; the client's own user submits
+
+
+@pytest.fixture
+async def client(infra, schema) -> AsyncIterator[httpx.AsyncClient]:
+    async with resources_client(infra, schema) as c:
+        yield c
+
+
+async def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    return dict(response.json())
+
+
+async def refused(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = dict(response.json())
+    assert problem["status"] == status and problem["detail"]
+    if field is not None:
+        assert field in [e["field"] for e in problem.get("errors", [])], problem
+    return problem
+
+
+def week_entries(monday: date, hours: str = "8", days: int = 5, milestone: str | None = None) -> list[dict[str, Any]]:
+    return [
+        {"day": str(monday + timedelta(days=i)), "hours": hours, **({"milestone_id": milestone} if milestone else {})}
+        for i in range(days)
+    ]
+
+
+async def rated_person(client: httpx.AsyncClient, **overrides: Any) -> tuple[str, str]:
+    """A registered person costing 80.00 EUR an hour; returns (resource id, its base URL)."""
+    resource = await register_resource(client, **overrides)
+    rid = resource["resource_id"]
+    await ok(
+        await client.post(
+            f"/resources/{rid}/rates",
+            json={"hourly_rate": {"amount": "80.00", "currency": "EUR"}, "effective_from": "2020-01-01"},
+        ),
+        201,
+    )
+    return rid, f"/resources/{rid}"
+
+
+async def test_a_person_is_allocated_works_and_is_paid_for_and_each_event_reaches_kafka_with_exact_costs(
+    client, kafka
+) -> None:
+    resource = await register_resource(client, name="Grace Hopper", role="developer")
+    rid, base = resource["resource_id"], f"/resources/{resource['resource_id']}"
+    assert resource["name"] == "Grace Hopper" and resource["version"] == 1
+    await ok(
+        await client.post(
+            f"{base}/rates",
+            json={"hourly_rate": {"amount": "80.00", "currency": "EUR"}, "effective_from": "2020-01-01"},
+        ),
+        201,
+    )
+    await ok(
+        await client.post(
+            f"{base}/rates",
+            json={
+                "hourly_rate": {"amount": "90.00", "currency": "EUR"},
+                "effective_from": str(LAST_WEEK + timedelta(days=3)),
+            },
+        ),
+        201,
+    )
+    project, other_project, milestone = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    first = await ok(
+        await client.post(
+            f"{base}/allocations",
+            json={
+                "project_id": project,
+                "milestone_id": milestone,
+                "hours_per_week": "30",
+                "starts_on": str(NEXT_WEEK),
+                "ends_on": str(NEXT_WEEK + timedelta(days=25)),
+            },
+        ),
+        201,
+    )
+    assert first["over_allocated"] is False
+    second = await ok(
+        await client.post(
+            f"{base}/allocations",
+            json={
+                "project_id": other_project,
+                "hours_per_week": "20",
+                "starts_on": str(NEXT_WEEK + timedelta(days=14)),
+                "ends_on": str(NEXT_WEEK + timedelta(days=39)),
+            },
+        ),
+        201,
+    )
+    over_weeks = [iso_week(NEXT_WEEK + timedelta(days=14)), iso_week(NEXT_WEEK + timedelta(days=21))]
+    assert [(w["week"], w["allocated_hours"], w["over_hours"]) for w in second["over_allocation"]] == [
+        (over_weeks[0], "50", "10"),
+        (over_weeks[1], "50", "10"),
+    ]
+
+    sheet = await ok(
+        await client.post(
+            f"{base}/work-sheets",
+            json={
+                "project_id": project,
+                "week": iso_week(LAST_WEEK),
+                "entries": week_entries(LAST_WEEK, milestone=milestone),
+            },
+        ),
+        201,
+    )
+    sid = sheet["sheet_id"]
+    assert sheet["status"] == "submitted" and sheet["hours"] == "40"
+    approved = await ok(await client.post(f"{base}/work-sheets/{sid}/approve", json={}, headers=MAX))
+    assert approved["approved_cost"] == {"amount": "3360.00", "currency": "EUR"}  # 24 h x 80 + 16 h x 90
+    corrected = await ok(
+        await client.post(
+            f"{base}/work-sheets/{sid}/corrections",
+            json={
+                "entries": week_entries(LAST_WEEK, milestone=milestone, days=4),
+                "reason": "Friday was a holiday",
+            },
+        ),
+        201,
+    )
+    assert corrected["version"] == 2 and corrected["approved_version"] == 1
+    final = await ok(await client.post(f"{base}/work-sheets/{sid}/approve", json={"version": 2}, headers=MAX))
+    assert final["approved_version"] == 2 and final["approved_cost"] == {"amount": "2640.00", "currency": "EUR"}
+
+    costs = await ok(await client.get(f"/projects/{project}/costs"))
+    assert costs["totals"] == [{"currency": "EUR", "hours": "32", "cost": {"amount": "2640.00", "currency": "EUR"}}]
+    assert [(m["milestone_id"], m["cost"]["amount"]) for m in costs["by_milestone"]] == [(milestone, "2640.00")]
+    assert costs["by_resource"][0]["name"] == "Grace Hopper"
+    who = await ok(await client.get("/allocations", params={"project_id": project}))
+    assert [(a["resource_id"], a["name"], a["role"], a["hours_per_week"]) for a in who["items"]] == [
+        (rid, "Grace Hopper", "developer", "30")
+    ]
+    listed = await ok(await client.get("/resources", params={"department": resource["department"]}))
+    assert [(r["resource_id"], r["name"], len(r["allocations"])) for r in listed["items"]] == [(rid, "Grace Hopper", 2)]
+    sheets = await ok(await client.get("/work-sheets", params={"project_id": project, "status": "approved"}))
+    assert [(s["sheet_id"], s["version"], s["approved_cost"]["amount"]) for s in sheets["items"]] == [
+        (sid, 2, "2640.00")
+    ]
+    grid = await ok(
+        await client.get(
+            "/capacity",
+            params={"from_week": iso_week(NEXT_WEEK), "to_week": over_weeks[1], "resource_id": rid},
+        )
+    )
+    assert [(w["week"], w["allocated_hours"], w["over_hours"]) for w in grid["items"]] == [
+        (iso_week(NEXT_WEEK), "30", "0"),
+        (iso_week(NEXT_WEEK + timedelta(days=7)), "30", "0"),
+        (over_weeks[0], "50", "10"),
+        (over_weeks[1], "50", "10"),
+    ]
+    over = await ok(
+        await client.get(
+            "/capacity",
+            params={
+                "from_week": iso_week(NEXT_WEEK),
+                "to_week": over_weeks[1],
+                "over_only": "true",
+                "resource_id": rid,
+            },
+        )
+    )
+    assert over["total"] == 2
+
+    expected = [
+        ("resource-registered", f"resource:{rid}"),
+        ("rate-set", f"resource:{rid}"),
+        ("rate-set", f"resource:{rid}"),
+        ("resource-allocated", project),
+        ("resource-allocated", other_project),
+        ("work-sheet-submitted", project),
+        ("work-sheet-approved", project),
+        ("work-sheet-corrected", project),
+        ("work-sheet-approval-reversed", project),
+        ("work-sheet-approved", project),
+    ]
+
+    async def all_on_kafka() -> list[Any]:
+        records = await read_topic(kafka, "pmo.resources.v1", expect=0, timeout=1)
+        mine = [r for r in records if dict(r.headers)["ce_subject"] == f"resource-{rid}".encode()]
+        assert len(mine) == len(expected)
+        return mine
+
+    records = await eventually(all_on_kafka, timeout=30)
+    records.sort(key=lambda r: int(dict(r.headers)["ce_streamversion"]))
+    decoded = [from_record(r.topic, r.partition, r.offset, r.key, r.value, r.headers) for r in records]
+    assert [(e.name, e.key) for e in decoded] == expected
+    assert [dict(r.headers)["ce_type"].decode() for r in records] == [f"pmo.resources.{n}.v1" for n, _ in expected]
+    assert all(e.service == "resources" for e in decoded)
+    assert len({r.partition for r in records if r.key == project.encode()}) == 1
+    first_approval = decoded[6].data
+    assert first_approval["cost"] == {"amount": "3360.00", "currency": "EUR"}
+    assert [
+        (e["day"], e["hours"], e["hourly_rate"]["amount"], e["cost"]["amount"]) for e in first_approval["entries"]
+    ] == [
+        (str(LAST_WEEK + timedelta(days=i)), "8", "80.00" if i < 3 else "90.00", "640.00" if i < 3 else "720.00")
+        for i in range(5)
+    ]
+    assert first_approval["cost_by_milestone"] == [
+        {"milestone_id": milestone, "hours": "40", "cost": {"amount": "3360.00", "currency": "EUR"}}
+    ]
+    reversal = decoded[8].data
+    assert (reversal["version"], reversal["superseded_by_version"], reversal["cost"]["amount"]) == (1, 2, "3360.00")
+    assert (decoded[9].data["replaces_version"], decoded[9].data["cost"]["amount"]) == (1, "2640.00")
+    assert decoded[4].data["over_allocation"][0] == {
+        "week": over_weeks[0],
+        "week_start": str(NEXT_WEEK + timedelta(days=14)),
+        "capacity_hours": "40",
+        "allocated_hours": "50",
+        "over_hours": "10",
+    }
+    assert all(b"Grace" not in r.value for r in records)
+
+
+@pytest.mark.parametrize(
+    ("entries", "week", "field"),
+    [
+        ([{"day": str(LAST_WEEK), "hours": "-1"}], LAST_WEEK, "entries.0.hours"),
+        ([{"day": str(LAST_WEEK), "hours": 7.5}], LAST_WEEK, "entries.0.hours"),
+        ([{"day": str(LAST_WEEK), "hours": "25"}], LAST_WEEK, "entries.0.hours"),
+        (
+            [
+                {"day": str(LAST_WEEK), "hours": "16"},
+                {"day": str(LAST_WEEK), "hours": "9", "milestone_id": str(uuid.uuid4())},
+            ],
+            LAST_WEEK,
+            "entries.1.hours",
+        ),
+        ([{"day": str(NEXT_WEEK), "hours": "8"}], NEXT_WEEK, "week"),
+        ([{"day": str(LAST_WEEK - timedelta(days=1)), "hours": "8"}], LAST_WEEK, "entries.0.day"),
+    ],
+)
+async def test_bad_work_sheet_input_is_a_422_problem_naming_the_field_and_appends_nothing(
+    client, entries, week, field
+) -> None:
+    rid, base = await rated_person(client)
+    before = await event_count(client)
+    body = {"project_id": str(uuid.uuid4()), "week": iso_week(week), "entries": entries}
+    await refused(await client.post(f"{base}/work-sheets", json=body), 422, field)
+    assert await event_count(client) == before
+    assert (await ok(await client.get("/work-sheets", params={"resource_id": rid})))["total"] == 0
+
+
+async def test_a_day_without_a_rate_is_a_422_naming_the_entry_and_appends_nothing(client) -> None:
+    resource = await register_resource(client)
+    base = f"/resources/{resource['resource_id']}"
+    await ok(
+        await client.post(
+            f"{base}/rates",
+            json={
+                "hourly_rate": {"amount": "80.00", "currency": "EUR"},
+                "effective_from": str(LAST_WEEK + timedelta(1)),
+            },
+        ),
+        201,
+    )
+    before = await event_count(client)
+    body = {
+        "project_id": str(uuid.uuid4()),
+        "week": iso_week(LAST_WEEK),
+        "entries": week_entries(LAST_WEEK, days=2),
+    }
+    problem = await refused(await client.post(f"{base}/work-sheets", json=body), 422, "entries.0.day")
+    assert "no cost rate in force" in problem["detail"]
+    assert await event_count(client) == before
+    # the role's default rate fills the gap
+    role_rates = await ok(
+        await client.post(
+            "/roles/developer/rates",
+            json={"hourly_rate": {"amount": "60.00", "currency": "EUR"}, "effective_from": "2020-01-01"},
+        ),
+        201,
+    )
+    assert role_rates["rates"] == [
+        {"effective_from": "2020-01-01", "hourly_rate": {"amount": "60.00", "currency": "EUR"}}
+    ]
+    sheet = await ok(await client.post(f"{base}/work-sheets", json=body), 201)
+    approved = await ok(await client.post(f"{base}/work-sheets/{sheet['sheet_id']}/approve", json={}, headers=MAX))
+    costed = approved["versions"][0]["costed_entries"]
+    assert [(c["rate_source"], c["cost"]["amount"]) for c in costed] == [("role", "480.00"), ("resource", "640.00")]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "capacity",
+            {"weekly_capacity_hours": "30", "effective_from": str(LAST_WEEK + timedelta(days=1))},
+            "effective_from",
+        ),
+        ("capacity", {"weekly_capacity_hours": "169", "effective_from": str(LAST_WEEK)}, "weekly_capacity_hours"),
+        (
+            "rates",
+            {"hourly_rate": {"amount": "80.00", "currency": "USD"}, "effective_from": "2027-01-01"},
+            "hourly_rate.currency",
+        ),
+        (
+            "rates",
+            {"hourly_rate": {"amount": "80.005", "currency": "EUR"}, "effective_from": "2027-01-01"},
+            "hourly_rate",
+        ),
+        (
+            "allocations",
+            {
+                "project_id": str(uuid.uuid4()),
+                "hours_per_week": "-8",
+                "starts_on": "2027-01-04",
+                "ends_on": "2027-02-26",
+            },
+            "hours_per_week",
+        ),
+        (
+            "allocations",
+            {
+                "project_id": str(uuid.uuid4()),
+                "hours_per_week": "8",
+                "starts_on": "2027-03-01",
+                "ends_on": "2027-02-26",
+            },
+            "ends_on",
+        ),
+        ("skills", {"skill": "Kafka", "level": "basic", "acquired_on": str(TODAY + timedelta(days=1))}, "acquired_on"),
+    ],
+)
+async def test_bad_resource_input_is_a_422_problem_naming_the_field_and_appends_nothing(
+    client, path, body, field
+) -> None:
+    _, base = await rated_person(client)
+    before = await event_count(client)
+    await refused(await client.post(f"{base}/{path}", json=body), 422, field)
+    assert await event_count(client) == before
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"kind": "robot"}, "kind"),
+        ({"kind": "subcontractor"}, "vendor_id"),
+        ({"weekly_capacity_hours": "-1"}, "weekly_capacity_hours"),
+        ({"currency": "EUX"}, "currency"),
+        ({"email": "not-an-email"}, "email"),
+        ({"name": ""}, "name"),
+    ],
+)
+async def test_bad_registration_is_a_422_problem_and_leaves_neither_event_nor_name(client, overrides, field) -> None:
+    before = await event_count(client)
+    await refused(await client.post("/resources", json=resource_body(**overrides)), 422, field)
+    assert await event_count(client) == before
+    assert (await ok(await client.get("/resources")))["total"] == 0
+    async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
+        assert (await conn.execute(text("SELECT count(*) FROM people"))).scalar_one() == 0
+
+
+async def test_a_stale_if_match_gets_409_with_the_current_version_and_appends_nothing(client) -> None:
+    _rid, base = await rated_person(client)  # version 2
+    body = {"skill": "Kafka", "level": "basic"}
+    first = await client.post(f"{base}/skills", json=body, headers={"If-Match": '"2"'})
+    assert first.status_code == 201 and first.headers["etag"] == '"3"'
+    before = await event_count(client)
+    problem = await refused(
+        await client.post(f"{base}/skills", json={"skill": "Rust", "level": "basic"}, headers={"If-Match": '"2"'}), 409
+    )
+    assert problem["current_version"] == 3
+    assert await event_count(client) == before
+    view = await ok(await client.get(base))
+    assert [s["skill"] for s in view["skills"]] == ["Kafka"]
+
+
+async def test_approval_by_the_submitter_is_a_409_and_a_retried_approval_appends_nothing(client) -> None:
+    _, base = await rated_person(client)
+    body = {"project_id": str(uuid.uuid4()), "week": iso_week(LAST_WEEK), "entries": week_entries(LAST_WEEK)}
+    sheet = await ok(await client.post(f"{base}/work-sheets", json=body), 201)  # submitted by rita.rm
+    assert sheet["submitted_by"] == SUBMITTER
+    url = f"{base}/work-sheets/{sheet['sheet_id']}/approve"
+    before = await event_count(client)
+    problem = await refused(await client.post(url, json={}), 409)
+    assert (
+        f"{SUBMITTER} submitted version 1" in problem["detail"] and "someone else must approve it" in problem["detail"]
+    )
+    await refused(await client.post(url, json={"version": 2}, headers=MAX), 409)
+    assert await event_count(client) == before
+    key = {**MAX, "Idempotency-Key": str(uuid.uuid4())}
+    responses = [await client.post(url, json={}, headers=key) for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert len({json.dumps(r.json(), sort_keys=True) for r in responses}) == 1
+    assert sum(r.headers.get("idempotent-replayed") == "true" for r in responses) == 2
+    assert responses[0].json()["versions"][0]["reviewed_by"] == APPROVER
+    assert await event_count(client) == before + 1
+    rejected = await refused(
+        await client.post(url.replace("/approve", "/reject"), json={"reason": "x"}, headers=MAX), 409
+    )
+    assert "approved" in rejected["detail"]
+
+
+async def test_only_a_resource_manager_approves_and_reads_contact_details(client) -> None:
+    rid, base = await rated_person(client)
+    timesheets = auth_header("timesheet-app", "service")
+    body = {"project_id": str(uuid.uuid4()), "week": iso_week(LAST_WEEK), "entries": week_entries(LAST_WEEK)}
+    sheet = await ok(await client.post(f"{base}/work-sheets", json=body, headers=timesheets), 201)
+    url = f"{base}/work-sheets/{sheet['sheet_id']}/approve"
+    for role in ("service", "viewer", "pmo", "finance"):
+        assert (await client.post(url, json={}, headers=auth_header("x", role))).status_code == 403, role
+    assert (await client.get(f"{base}/personal-data", headers=auth_header("v", "viewer"))).status_code == 403
+    assert (await client.delete(f"{base}/personal-data", headers=timesheets)).status_code == 403
+    contact = await ok(await client.get(f"{base}/personal-data"))
+    assert contact == {
+        "resource_id": rid,
+        "name": "Ada Lovelace",
+        "email": "ada@example.org",
+        "phone": "+44 20 7946 0000",
+    }
+    viewed = await ok(await client.get(base, headers=auth_header("v", "viewer")))
+    assert viewed["name"] == "Ada Lovelace" and "email" not in viewed and "phone" not in viewed
+    approved = await ok(await client.post(url, json={}))  # the client's user did not submit it: the timesheet app did
+    assert approved["status"] == "approved" and approved["submitted_by"] == "timesheet-app"
+
+
+async def test_a_department_that_blocks_over_allocation_gets_409_and_nothing_is_appended(client) -> None:
+    department = f"ops-{uuid.uuid4().hex[:6]}"
+    policy = await ok(await client.put(f"/departments/{department}/over-allocation-policy", json={"policy": "block"}))
+    assert policy == {"department": department, "policy": "block"}
+    assert (await ok(await client.get(f"/departments/{department}/over-allocation-policy")))["policy"] == "block"
+    _, base = await rated_person(client, department=department)
+    allocation = {
+        "project_id": str(uuid.uuid4()),
+        "hours_per_week": "30",
+        "starts_on": "2030-01-07",
+        "ends_on": "2030-02-01",
+    }
+    await ok(await client.post(f"{base}/allocations", json=allocation), 201)
+    before = await event_count(client)
+    problem = await refused(
+        await client.post(
+            f"{base}/allocations", json={**allocation, "project_id": str(uuid.uuid4()), "hours_per_week": "11"}
+        ),
+        409,
+    )
+    assert "blocks over-allocation" in problem["detail"] and "2030-W02 (+1 h)" in problem["detail"]
+    assert await event_count(client) == before
+    assert len((await ok(await client.get(base)))["allocations"]) == 1
+
+
+async def test_a_subcontractor_reports_accepted_deliverables_at_their_agreed_amount(client) -> None:
+    vendor = await register_resource(
+        client, kind="subcontractor", vendor_id="acme", name="Acme Ltd", email=None, phone=None
+    )
+    base = f"/resources/{vendor['resource_id']}"
+    project, milestone = str(uuid.uuid4()), str(uuid.uuid4())
+    sheet = await ok(
+        await client.post(
+            f"{base}/work-sheets",
+            json={
+                "project_id": project,
+                "week": iso_week(LAST_WEEK),
+                "deliverables": [
+                    {
+                        "milestone_id": milestone,
+                        "description": "data migration",
+                        "amount": {"amount": "4000.00", "currency": "EUR"},
+                        "accepted_by": "max",
+                        "accepted_on": str(LAST_WEEK + timedelta(days=2)),
+                    }
+                ],
+            },
+        ),
+        201,
+    )
+    approved = await ok(await client.post(f"{base}/work-sheets/{sheet['sheet_id']}/approve", json={}, headers=MAX))
+    assert approved["approved_cost"] == {"amount": "4000.00", "currency": "EUR"}
+    costs = await ok(await client.get(f"/projects/{project}/costs"))
+    assert costs["by_milestone"] == [
+        {"milestone_id": milestone, "currency": "EUR", "hours": "0", "cost": {"amount": "4000.00", "currency": "EUR"}}
+    ]
+
+
+async def test_the_query_tables_are_a_projection_rebuilt_equal_from_the_event_table(client) -> None:
+    from resources.bootstrap import AGGREGATES
+    from resources.projections import TABLES
+
+    await ok(await client.put("/departments/eng/over-allocation-policy", json={"policy": "block"}))
+    await ok(
+        await client.post(
+            "/roles/developer/rates",
+            json={"hourly_rate": {"amount": "60.00", "currency": "EUR"}, "effective_from": "2020-01-01"},
+        ),
+        201,
+    )
+    for i in range(2):
+        _rid, base = await rated_person(client, department="eng")
+        project = str(uuid.uuid4())
+        await ok(
+            await client.post(
+                f"{base}/allocations",
+                json={
+                    "project_id": project,
+                    "hours_per_week": "20",
+                    "starts_on": str(LAST_WEEK),
+                    "ends_on": str(NEXT_WEEK),
+                },
+            ),
+            201,
+        )
+        await ok(
+            await client.post(
+                f"{base}/capacity", json={"weekly_capacity_hours": "16", "effective_from": str(NEXT_WEEK)}
+            )
+        )
+        sheet = await ok(
+            await client.post(
+                f"{base}/work-sheets",
+                json={
+                    "project_id": project,
+                    "week": iso_week(LAST_WEEK),
+                    "entries": week_entries(LAST_WEEK),
+                },
+            ),
+            201,
+        )
+        await ok(await client.post(f"{base}/work-sheets/{sheet['sheet_id']}/approve", json={}, headers=MAX))
+        if i == 1:
+            assert (await client.delete(f"{base}/personal-data")).status_code == 204
+
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def snapshot() -> list[Any]:
+        rows: list[Any] = []
+        async with runtime.engine.connect() as conn:
+            for table in (*TABLES, "people"):
+                result = await conn.execute(text(f"SELECT * FROM {table}"))
+                rows.append((table, sorted(json.dumps([str(v) for v in r]) for r in result)))
+        return rows
+
+    live = await snapshot()
+    assert await runtime.executor.rebuild(AGGREGATES, TABLES) == 4  # two resources, one role, one department
+    assert await snapshot() == live

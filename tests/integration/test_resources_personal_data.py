@@ -1,0 +1,198 @@
+"""Personal data over HTTP against the real PostgreSQL and Kafka: names and contact details never enter an event, a
+stored answer or a Kafka record; erasing a person leaves every event and every cost intact and the name gone."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from shared.kafka import from_record
+from tests.resources_support import APPROVER, register_resource, resources_client
+from tests.support import auth_header, eventually, read_topic
+
+pytestmark = pytest.mark.integration
+TODAY = date.today()
+LAST_WEEK = TODAY - timedelta(days=TODAY.weekday() + 7)
+NAME, EMAIL, PHONE = "Ada Lovelace", "ada.lovelace@example.org", "+44 20 7946 0123"
+PERSONAL = (NAME, "Lovelace", EMAIL, PHONE)
+
+
+@pytest.fixture
+async def client(infra, schema) -> AsyncIterator[httpx.AsyncClient]:
+    async with resources_client(infra, schema) as c:
+        yield c
+
+
+async def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    return dict(response.json())
+
+
+async def every_row_as_text(client: httpx.AsyncClient) -> str:
+    """Every row of every table of the service's schema, as text: where a name could hide."""
+    async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
+        tables = (
+            await conn.execute(
+                text("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+            )
+        ).scalars()
+        dump = []
+        for table in list(tables):
+            rows = await conn.execute(text(f'SELECT t::text FROM "{table}" t'))
+            dump.extend(f"{table}: {r[0]}" for r in rows)
+    return "\n".join(dump)
+
+
+async def events(client: httpx.AsyncClient) -> list[tuple[Any, ...]]:
+    async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = await conn.execute(
+            text("SELECT event_id, name, version, partition_key, data, metadata FROM events ORDER BY position")
+        )
+        return [tuple(r) for r in rows]
+
+
+async def test_erasing_a_person_leaves_every_event_and_cost_intact_and_the_name_gone(client, kafka) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    body = {
+        "kind": "person",
+        "name": NAME,
+        "email": EMAIL,
+        "phone": PHONE,
+        "role": "developer",
+        "department": "engineering",
+        "weekly_capacity_hours": "40",
+        "currency": "EUR",
+    }
+    registered = await ok(await client.post("/resources", json=body, headers=key), 201)
+    rid = registered["resource_id"]
+    base = f"/resources/{rid}"
+    assert registered["name"] == NAME
+    project, milestone = str(uuid.uuid4()), str(uuid.uuid4())
+    rate = {"hourly_rate": {"amount": "92.50", "currency": "EUR"}, "effective_from": "2020-01-01"}
+    await ok(await client.post(f"{base}/rates", json=rate), 201)
+    await ok(await client.post(f"{base}/skills", json={"skill": "Analytical engines", "level": "expert"}), 201)
+    allocation = {
+        "project_id": project,
+        "milestone_id": milestone,
+        "hours_per_week": "20",
+        "starts_on": str(LAST_WEEK),
+        "ends_on": str(LAST_WEEK + timedelta(days=60)),
+    }
+    await ok(await client.post(f"{base}/allocations", json=allocation), 201)
+    entries = [{"day": str(LAST_WEEK + timedelta(days=i)), "hours": "7.5", "milestone_id": milestone} for i in range(4)]
+    sheet = await ok(
+        await client.post(
+            f"{base}/work-sheets",
+            json={"project_id": project, "week": LAST_WEEK.strftime("%G-W%V"), "entries": entries},
+        ),
+        201,
+    )
+    await ok(
+        await client.post(
+            f"{base}/work-sheets/{sheet['sheet_id']}/approve",
+            json={},
+            headers=auth_header(APPROVER, "resource-manager"),
+        )
+    )
+
+    # names and contact details are only in the erasable table, nowhere else
+    dump = await every_row_as_text(client)
+    assert [line.split(":")[0] for line in dump.splitlines() if NAME in line] == ["people"]
+    assert all(p not in line for p in PERSONAL for line in dump.splitlines() if not line.startswith("people:"))
+    before_events = await events(client)
+    costs_before = await ok(await client.get(f"/projects/{project}/costs"))
+    assert costs_before["totals"][0]["cost"] == {"amount": "2775.00", "currency": "EUR"}  # 30 h x 92.50
+    assert costs_before["by_resource"][0]["name"] == NAME
+
+    erased = await client.delete(f"{base}/personal-data")
+    assert erased.status_code == 204 and erased.content == b""
+
+    after_events = await events(client)
+    assert after_events[: len(before_events)] == before_events  # history untouched
+    (erasure,) = after_events[len(before_events) :]
+    assert (erasure[1], erasure[3], erasure[4]) == (
+        "personal-data-erased",
+        f"resource:{rid}",
+        {"resource_id": rid, "erased_on": str(TODAY)},
+    )
+    dump = await every_row_as_text(client)
+    assert all(p not in dump for p in PERSONAL), [
+        line for line in dump.splitlines() if any(p in line for p in PERSONAL)
+    ]
+
+    costs_after = await ok(await client.get(f"/projects/{project}/costs"))
+    assert costs_after["totals"] == costs_before["totals"]
+    assert costs_after["by_milestone"] == costs_before["by_milestone"]
+    assert costs_after["by_resource"] == [{**costs_before["by_resource"][0], "name": None}]
+    view = await ok(await client.get(base))
+    assert view["name"] is None and view["personal_data_erased_on"] == str(TODAY)
+    assert view["rates"] == registered_rates(rate) and view["allocations"][0]["hours_per_week"] == "20"
+    assert await ok(await client.get(f"{base}/personal-data")) == {
+        "resource_id": rid,
+        "name": None,
+        "email": None,
+        "phone": None,
+    }
+    who = await ok(await client.get("/allocations", params={"project_id": project}))
+    assert [(a["resource_id"], a["name"]) for a in who["items"]] == [(rid, None)]
+    sheets = await ok(await client.get(f"{base}/work-sheets"))
+    assert sheets["items"][0]["approved_cost"] == {"amount": "2775.00", "currency": "EUR"}
+
+    # a replayed registration does not bring the name back; nor does an update; erasing again records nothing
+    replay = await client.post("/resources", json=body, headers=key)
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["resource_id"] == rid and replay.json()["name"] is None
+    refused = await client.put(f"{base}/personal-data", json={"name": NAME})
+    assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
+    assert (await client.delete(f"{base}/personal-data")).status_code == 204
+    assert len(await events(client)) == len(after_events)
+    dump = await every_row_as_text(client)
+    assert all(p not in dump for p in PERSONAL)
+
+    # on Kafka: every event of the resource, the approved cost among them, and never the name
+    expected = [
+        "resource-registered",
+        "rate-set",
+        "skill-recorded",
+        "resource-allocated",
+        "work-sheet-submitted",
+        "work-sheet-approved",
+        "personal-data-erased",
+    ]
+
+    async def published() -> list[Any]:
+        records = await read_topic(kafka, "pmo.resources.v1", expect=0, timeout=1)
+        mine = [r for r in records if dict(r.headers)["ce_subject"] == f"resource-{rid}".encode()]
+        assert len(mine) == len(expected)
+        return mine
+
+    records = await eventually(published, timeout=30)
+    records.sort(key=lambda r: int(dict(r.headers)["ce_streamversion"]))
+    decoded = [from_record(r.topic, r.partition, r.offset, r.key, r.value, r.headers) for r in records]
+    assert [e.name for e in decoded] == expected
+    assert decoded[5].data["cost"] == {"amount": "2775.00", "currency": "EUR"}
+    assert all(p.encode() not in r.value + b"".join(v for _, v in r.headers) for p in PERSONAL for r in records)
+
+
+def registered_rates(rate: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"effective_from": rate["effective_from"], "hourly_rate": rate["hourly_rate"]}]
+
+
+async def test_contact_details_are_updated_outside_the_events(client) -> None:
+    resource = await register_resource(client, name="Grace Hopper", email=None, phone=None)
+    base = f"/resources/{resource['resource_id']}"
+    updated = await ok(await client.put(f"{base}/personal-data", json={"name": "Grace B. Hopper", "email": EMAIL}))
+    assert updated["name"] == "Grace B. Hopper" and updated["email"] == EMAIL and updated["phone"] is None
+    assert (await ok(await client.get(base)))["name"] == "Grace B. Hopper"
+    async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
+        assert (await conn.execute(text("SELECT count(*) FROM events"))).scalar_one() == 1
+    missing = await client.put(f"/resources/{uuid.uuid4()}/personal-data", json={"name": "x"})
+    assert missing.status_code == 404
+    bad = await client.put(f"{base}/personal-data", json={"name": "x", "email": "nope"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "email"

@@ -1,0 +1,219 @@
+"""Helpers for tests of the resources service: a given/when/then scenario over the domain, request bodies and
+HTTP helpers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from resources import domain
+from shared.contracts import resources as ev
+from shared.events import DomainEvent
+from shared.money import Money
+
+# --- domain -------------------------------------------------------------------------------------------------
+
+NOW = datetime(2027, 6, 16, 9, 0, tzinfo=UTC)  # a Wednesday, in ISO week 2027-W24
+TODAY = NOW.date()
+W23 = date(2027, 6, 7)  # Monday of 2027-W23
+W24 = date(2027, 6, 14)
+RID = domain.ResourceId(uuid.UUID(int=1))
+PROJECT = uuid.UUID(int=100)
+OTHER_PROJECT = uuid.UUID(int=200)
+M1 = uuid.UUID(int=11)
+M2 = uuid.UUID(int=12)
+WARN = domain.DepartmentPolicy("engineering", ev.OverAllocationPolicy.WARN)
+BLOCK = domain.DepartmentPolicy("engineering", ev.OverAllocationPolicy.BLOCK)
+NO_ROLE_RATES = domain.RoleRateCard("developer", ())
+
+
+def eur(amount: str) -> Money:
+    return Money.of(amount, "EUR")
+
+
+def day(monday: date, weekday: int) -> date:
+    return monday + timedelta(days=weekday)
+
+
+def register(
+    kind: ev.ResourceKind = ev.ResourceKind.PERSON, vendor_id: str | None = None, capacity: str = "40"
+) -> domain.RegisterResource:
+    return domain.RegisterResource(
+        resource_id=RID,
+        kind=kind,
+        vendor_id=vendor_id,
+        role="developer",
+        department="engineering",
+        weekly_capacity_hours=Decimal(capacity),
+        currency="EUR",
+        registered_on=date(2027, 1, 4),
+    )
+
+
+def rate(amount: str, effective_from: date = date(2027, 1, 1)) -> domain.SetRate:
+    return domain.SetRate(effective_from, eur(amount))
+
+
+def allocate(
+    hours: str,
+    starts_on: date,
+    ends_on: date,
+    *,
+    aid: int = 1,
+    project: uuid.UUID = PROJECT,
+    policy: domain.DepartmentPolicy = WARN,
+) -> domain.Allocate:
+    return domain.Allocate(
+        domain.AllocationId(uuid.UUID(int=1000 + aid)), project, None, Decimal(hours), starts_on, ends_on, policy
+    )
+
+
+def allocation_id(aid: int) -> uuid.UUID:
+    return uuid.UUID(int=1000 + aid)
+
+
+def entry(on: date, hours: str, milestone: uuid.UUID | None = None) -> ev.TimeEntry:
+    return ev.TimeEntry(day=on, milestone_id=milestone, hours=Decimal(hours))
+
+
+def week_of_8h(monday: date = W23, days: int = 5, milestone: uuid.UUID | None = None) -> tuple[ev.TimeEntry, ...]:
+    return tuple(entry(day(monday, i), "8", milestone) for i in range(days))
+
+
+def sheet_id(n: int = 1) -> uuid.UUID:
+    return uuid.UUID(int=5000 + n)
+
+
+def submit(
+    entries: Sequence[ev.TimeEntry] = (),
+    *,
+    n: int = 1,
+    week: date = W23,
+    project: uuid.UUID = PROJECT,
+    by: str = "ada",
+    deliverables: Sequence[ev.AcceptedDeliverable] = (),
+    role_rates: domain.RoleRateCard = NO_ROLE_RATES,
+) -> domain.SubmitWorkSheet:
+    return domain.SubmitWorkSheet(
+        domain.SheetId(sheet_id(n)),
+        project,
+        week,
+        tuple(entries or week_of_8h(week)),
+        tuple(deliverables),
+        by,
+        role_rates,
+    )
+
+
+def correct(
+    entries: Sequence[ev.TimeEntry],
+    *,
+    n: int = 1,
+    by: str = "ada",
+    reason: str = "forgot Friday",
+    role_rates: domain.RoleRateCard = NO_ROLE_RATES,
+) -> domain.CorrectWorkSheet:
+    return domain.CorrectWorkSheet(sheet_id(n), tuple(entries), (), by, reason, role_rates)
+
+
+def approve(
+    *, n: int = 1, by: str = "max", role_rates: domain.RoleRateCard = NO_ROLE_RATES, version: int | None = None
+) -> domain.ApproveWorkSheet:
+    return domain.ApproveWorkSheet(sheet_id(n), by, TODAY, role_rates, version)
+
+
+def reject(*, n: int = 1, by: str = "max", reason: str = "wrong project") -> domain.RejectWorkSheet:
+    return domain.RejectWorkSheet(sheet_id(n), by, TODAY, reason)
+
+
+class Scenario:
+    """given(commands...).when(command) -> events, with the state folded along the way."""
+
+    def __init__(self) -> None:
+        self.state = domain.Resource()
+
+    def given(self, *commands: domain.Command) -> Scenario:
+        for command in commands:
+            self.when(command)
+        return self
+
+    def when(self, command: domain.Command) -> list[DomainEvent]:
+        events = domain.decide(self.state, command, NOW)
+        for event in events:
+            self.state = domain.evolve(self.state, event)
+        return events
+
+
+def person(*commands: domain.Command) -> Scenario:
+    return Scenario().given(register(), *commands)
+
+
+# --- HTTP ---------------------------------------------------------------------------------------------------
+
+SUBMITTER = "rita.rm"  # the test client's own user, a resource manager
+APPROVER = "max.manager"
+
+
+@asynccontextmanager
+async def resources_client(infra: Any, schema: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The resources service in process against the real PostgreSQL and Kafka, called as a resource manager."""
+    from resources.bootstrap import create_app
+    from resources.settings import Settings
+    from tests.support import auth_header
+
+    settings = Settings(
+        env="development",
+        database_url=infra.database_url,
+        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        db_schema=schema,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://resources", headers=auth_header(SUBMITTER, "resource-manager")
+        ) as c:
+            c.app = app  # type: ignore[attr-defined]
+            yield c
+
+
+def resource_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": "person",
+        "name": "Ada Lovelace",
+        "email": "ada@example.org",
+        "phone": "+44 20 7946 0000",
+        "role": "developer",
+        "department": f"eng-{uuid.uuid4().hex[:6]}",
+        "weekly_capacity_hours": "40",
+        "currency": "EUR",
+    }
+    body.update(overrides)
+    return body
+
+
+async def register_resource(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
+    response = await client.post("/resources", json=resource_body(**overrides))
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def iso_week(monday: date) -> str:
+    return domain.iso_week(monday)
+
+
+async def event_count(client: httpx.AsyncClient) -> int:
+    async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
+        return int((await conn.execute(text("SELECT count(*) FROM events"))).scalar_one())
+
+
+async def stored_events(client: httpx.AsyncClient) -> list[Any]:
+    async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
+        return list((await conn.execute(text("SELECT name, partition_key, data FROM events ORDER BY position"))).all())
