@@ -132,6 +132,11 @@ class CommandExecutor:
             earlier = await self._earlier_answer(ctx)
             assert earlier is not None  # the winner committed before our insert could fail
             return earlier
+        except ConcurrencyError:
+            # A retry racing its own first attempt loses on the stream version; answer as the first attempt did.
+            if ctx.idempotency_key and (earlier := await self._earlier_answer(ctx)) is not None:
+                return earlier
+            raise
 
     async def _execute(
         self,

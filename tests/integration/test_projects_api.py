@@ -192,3 +192,14 @@ async def test_events_reach_kafka_as_cloudevents_with_type_subject_and_key(clien
     assert all(e.subject == f"project-{pid}" and e.service == "projects" for e in events)
     assert events[1].data["planned_value"] == {"amount": "120000.00", "currency": "EUR"}
     assert events[1].data["milestone_id"] == milestone.json()["milestone_id"]
+
+
+async def test_concurrent_retries_on_an_existing_stream_all_get_the_first_answer(client) -> None:
+    project = await register(client)
+    url = f"/projects/{project['project_id']}/milestones"
+    key = str(uuid.uuid4())
+    body = milestone_body(name="Once")
+    responses = await asyncio.gather(*(client.post(url, json=body, headers={"Idempotency-Key": key}) for _ in range(6)))
+    assert [r.status_code for r in responses] == [201] * 6
+    assert len({r.json()["milestone_id"] for r in responses}) == 1
+    assert [m["name"] for m in (await client.get(url)).json()] == ["Once"]
