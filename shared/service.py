@@ -47,6 +47,8 @@ class ServiceSpec:
     description: str
     registry: EventRegistry
     routers: Sequence[APIRouter] = ()
+    public_routers: Sequence[APIRouter] = ()
+    """Routes without a bearer token (e.g. the dashboard's sign-in page); keep them few."""
     ddl: Sequence[str] = ()
     projector: Projector | None = None
     projections: Sequence[Projection] = ()
@@ -151,6 +153,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fas
         version=spec.version,
         description=spec.description,
         routers=spec.routers,
+        public_routers=spec.public_routers,
         lifespan=lifespan,
         readiness=readiness,
         max_body_bytes=resolved.max_body_bytes,

@@ -152,6 +152,7 @@ def create_app(
     version: str,
     description: str,
     routers: Sequence[APIRouter],
+    public_routers: Sequence[APIRouter] = (),
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     readiness: Callable[[FastAPI], Sequence[ReadinessCheck]],
     verifier: TokenVerifier,
@@ -203,7 +204,10 @@ def create_app(
         return response
 
     async def authorize(request: Request) -> None:
-        principal = verifier.verify(request.headers.get("authorization"))
+        header = request.headers.get("authorization")
+        if not header and request.method in ("GET", "HEAD") and request.cookies.get("pmo_token"):
+            header = f"Bearer {request.cookies['pmo_token']}"  # the dashboard's browser session (reads only)
+        principal = verifier.verify(header)
         route = request.scope.get("route")
         verifier.authorize(principal, access.allowed(request.method, getattr(route, "path", "")))
         request.state.actor = principal.subject
@@ -235,6 +239,9 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(ops)
+    app.state.verifier = verifier
+    for router in public_routers:
+        app.include_router(router)
     app.include_router(monitoring, dependencies=secured)
     for router in routers:
         app.include_router(router, dependencies=secured)

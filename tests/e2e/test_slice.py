@@ -6,40 +6,17 @@ Freshness (command accepted -> visible in reporting) is printed, not asserted.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
-from shared.infra.system import SERVICES, Endpoints, System, create_database
+from shared.infra.system import System
 from tests.support import auth_header
 
 pytestmark = pytest.mark.e2e
 HTTP = httpx.Client(headers=auth_header("dora.director", "director"), timeout=10)
-
-
-@pytest.fixture(scope="module")
-def system(infra: Endpoints) -> Iterator[System]:
-    import socket
-
-    def free_port() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
-
-    run = uuid.uuid4().hex[:8]
-    # A database of its own, so the run starts from empty read models whatever ran before.
-    database = f"pmo_e2e_{run}"
-    asyncio.run(create_database(infra.database_url, database))
-    url = make_url(infra.database_url).set(database=database).render_as_string(hide_password=False)
-    running = System(Endpoints(url, infra.kafka_bootstrap_servers))
-    running.start(ports={name: free_port() for name in SERVICES}, env={"PMO_KAFKA_GROUP_PREFIX": f"e2e-{run}"})
-    yield running
-    running.stop()
 
 
 def poll(fetch, *, timeout: float = 15.0, interval: float = 0.02):  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from reporting import api, evaluation, projections
+from reporting import api, dashboard, evaluation, projections
 from reporting.settings import Settings
 from shared.auth import AccessPolicy, Role
 from shared.contracts import alerts as contracts
@@ -19,7 +19,8 @@ SPEC = ServiceSpec(
     description="Read models over the portfolio, fed from the other services' topics. Publishes alerts on "
     "pmo.alerts.v1.",
     registry=contracts.REGISTRY,
-    routers=[api.router],
+    routers=[api.router, dashboard.router],
+    public_routers=[dashboard.public],
     ddl=projections.DDL,
     projector=projections.project,
     projections=[projections.PortfolioProjection(), projections.FactsProjection()],

@@ -38,6 +38,17 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS facts_project ON facts (project_id, recorded_at, position)",
     "CREATE TABLE IF NOT EXISTS dirty_projects (project_id uuid PRIMARY KEY)",
     """
+    CREATE TABLE IF NOT EXISTS resource_facts (
+        position     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        resource_id  uuid NOT NULL,
+        event_id     uuid NOT NULL UNIQUE,
+        name         text NOT NULL,
+        version      integer NOT NULL,
+        recorded_at  timestamptz NOT NULL,
+        data         jsonb NOT NULL
+    )
+    """,
+    """
     CREATE TABLE IF NOT EXISTS alerts (
         alert_id        text PRIMARY KEY,
         project_id      uuid NOT NULL,
@@ -97,13 +108,29 @@ class FactsProjection:
 
     name = "reporting.facts"
     topics = FACT_TOPICS
-    tables = ("facts", "dirty_projects")
+    tables = ("facts", "dirty_projects", "resource_facts")
 
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
+        if event.key.startswith("resource:") and event.service == "resources":
+            await conn.execute(
+                text(
+                    "INSERT INTO resource_facts (resource_id, event_id, name, version, recorded_at, data) "
+                    "VALUES (:r, :e, :n, :v, :t, :d) ON CONFLICT (event_id) DO NOTHING"
+                ),
+                {
+                    "r": uuid.UUID(event.key.removeprefix("resource:")),
+                    "e": event.event_id,
+                    "n": event.name,
+                    "v": event.version,
+                    "t": event.time,
+                    "d": json.dumps(event.data),
+                },
+            )
+            return
         try:
             project_id = uuid.UUID(event.key)
         except ValueError:
-            return  # portfolio, resource or role events: not about one project
+            return  # portfolio, role or department events: not about one project
         await conn.execute(
             text(
                 "INSERT INTO facts (project_id, event_id, service, name, version, recorded_at, data) "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -286,3 +286,52 @@ async def portfolio_report(
         "projects": rows,
         "totals": rollup,
     }
+
+
+async def utilisation_rows(rt: ServiceRuntime, start: date, weeks: int) -> list[dict[str, Any]]:
+    from reporting.domain.ledger import Fact
+    from reporting.domain.utilisation import loads
+
+    async with rt.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT event_id, 'resources' AS service, name, version, recorded_at, data FROM resource_facts "
+                "UNION ALL SELECT event_id, service, name, version, recorded_at, data FROM facts "
+                "WHERE service = 'resources'"
+            )
+        )
+        facts = [Fact(r.event_id, r.service, r.name, r.version, r.recorded_at, r.data) for r in rows]
+    monday = start - timedelta(days=start.weekday())
+    return [
+        {
+            "resource_id": str(w.resource_id),
+            "role": w.role,
+            "week": w.week,
+            "week_start": w.week_start.isoformat(),
+            "capacity_hours": format(w.capacity, "f"),
+            "allocated_hours": f"{w.allocated:.2f}",
+            "approved_hours": format(w.approved, "f"),
+            "allocation": format_ratio(w.allocation) if w.allocation is not None else None,
+            "utilisation": format_ratio(w.utilisation) if w.utilisation is not None else None,
+            "over_allocated": w.over_allocated,
+        }
+        for w in loads(facts, [monday + timedelta(weeks=i) for i in range(weeks)])
+    ]
+
+
+@router.get("/reports/utilisation")
+async def utilisation(
+    rt: Runtime,
+    from_date: Annotated[
+        date | None, Query(description="first week (the week of this date); default: 4 weeks ago")
+    ] = None,
+    weeks: Annotated[int, Query(ge=1, le=104)] = 12,
+    format: Format = "json",
+) -> Any:
+    """Per person and ISO week: capacity, allocated and approved hours, allocation and utilisation ratios, and
+    whether the person is allocated past capacity."""
+    start = from_date or (rt.executor.clock.now().date() - timedelta(weeks=4))
+    rows = await utilisation_rows(rt, start, weeks)
+    if format == "csv":
+        return csv_response(rows, f"utilisation-{start}.csv")
+    return {"from": start.isoformat(), "weeks": weeks, "rows": rows}

@@ -1,0 +1,121 @@
+"""The demo portfolio, loaded through the services' APIs, raises every alert rule; the dashboard shows it in a real
+headless Chromium (Debian's ``chromium``) the way a person would see it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.auth import mint_token
+from shared.demo import load_demo
+from shared.infra.system import System
+
+pytestmark = pytest.mark.e2e
+RULES = {
+    "underfunding-risk",
+    "cpi-below-threshold",
+    "spi-below-threshold",
+    "vac-overrun",
+    "commitments-above-budget",
+    "over-allocation",
+    "status-report-missing",
+    "kpi-below-target",
+    "follow-up-overdue",
+}
+
+
+@pytest.fixture(scope="module")
+def demo(system: System) -> dict[str, Any]:
+    started = time.monotonic()
+    summary = load_demo({name: s.url for name, s in system.services.items()})
+    print(f"\n{summary} in {time.monotonic() - started:.1f} s")
+    reporting = system.services["reporting"].url
+    headers = {"Authorization": f"Bearer {mint_token('viewer', ['viewer'])}"}
+    deadline = time.monotonic() + 90
+    while True:
+        alerts = httpx.get(
+            f"{reporting}/alerts",
+            params={"portfolio_id": "enterprise", "status": "open", "limit": 500},
+            headers=headers,
+        ).json()["items"]
+        if {a["rule"] for a in alerts} >= RULES or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    return {"summary": summary, "alerts": alerts}
+
+
+def test_the_demo_portfolio_exercises_every_alert_rule(demo: dict[str, Any]) -> None:
+    assert "12 projects" in demo["summary"]
+    raised = {a["rule"] for a in demo["alerts"]}
+    assert raised >= RULES, f"missing: {RULES - raised}"
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium must be installed in CI (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium is not installed here; .ci/run installs it")
+    return found
+
+
+def browse(url: str, screenshot: Path | None = None) -> str:
+    """The DOM after the page loaded in headless Chromium (and a screenshot when asked)."""
+    profile = tempfile.mkdtemp(prefix="pmo-chromium-")
+    flags = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1300,2400",
+    ]
+    try:
+        if screenshot is not None:
+            subprocess.run([*flags, f"--screenshot={screenshot}", url], capture_output=True, timeout=90, check=True)
+        dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, timeout=90, check=True, text=True)
+        return dom.stdout
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_the_dashboard_shows_the_portfolio_its_alerts_charts_and_explanations(
+    system: System, demo: dict[str, Any], tmp_path: Path
+) -> None:
+    base = system.services["reporting"].url
+    token = mint_token("dora.director", ["director"])
+    overview = browse(f"{base}/dashboard/login?token={token}", tmp_path / "overview.png")
+    assert "<h1>" in overview and "Portfolio" in overview
+    for code in ("CRM", "WEB", "ERP", "LOY"):
+        assert f">{code}</a>" in overview
+    assert 'id="alerts"' in overview and "underfunding-risk" in overview and "status-report-missing" in overview
+    assert 'id="heatmap"' in overview and "%</td>" in overview
+    print(f"\nscreenshot: {tmp_path / 'overview.png'} ({(tmp_path / 'overview.png').stat().st_size} bytes)")
+
+    crm = next(a for a in demo["alerts"] if a["rule"] == "cpi-below-threshold")["project_id"]
+    project = browse(f"{base}/dashboard/login?token={token}&next=/dashboard/projects/{crm}")
+    assert 'id="s-curve"' in project and "<polyline" in project
+    assert "Upcoming milestones and underfunding risk" in project and 'id="risks"' in project
+    assert f"/dashboard/projects/{crm}/explain/cpi" in project  # every figure links to its explanation
+
+    explained = browse(f"{base}/dashboard/login?token={token}&next=/dashboard/projects/{crm}/explain/ac")
+    assert 'id="events"' in explained and "work-sheet-approved" in explained
+
+
+def test_the_dashboard_needs_a_valid_token(system: System) -> None:
+    base = system.services["reporting"].url
+    assert httpx.get(f"{base}/dashboard").status_code == 401
+    assert httpx.get(f"{base}/dashboard/login", params={"token": "forged"}).status_code == 401
