@@ -44,8 +44,11 @@ def local_kafka(instance: str = "kafka") -> Any:
         return LocalKafka()
     shift = 2 * (1 + ["kafka-test", "kafka-bench"].index(instance))
     base = port_base()
-    return LocalKafka(root=state_dir() / instance, port=base + KAFKA_PORT_OFFSET + shift,
-                      controller_port=base + KAFKA_CONTROLLER_PORT_OFFSET + shift)
+    return LocalKafka(
+        root=state_dir() / instance,
+        port=base + KAFKA_PORT_OFFSET + shift,
+        controller_port=base + KAFKA_CONTROLLER_PORT_OFFSET + shift,
+    )
 
 
 def ensure_infrastructure(database: str = "pmo", kafka_instance: str = "kafka") -> Endpoints:
