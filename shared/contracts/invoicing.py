@@ -87,7 +87,15 @@ class LineMatch(_Part):
 
 
 class Discrepancy(_Part):
-    """One failed check, with what it concerns (``line`` null: the invoice as a whole) and its figures."""
+    """One failed check, with what it concerns (``line`` null: the invoice as a whole) and its figures.
+
+    * ``under-backed``: ``invoiced`` (the line, before tax, after credit notes), ``backed``, ``limit`` (the unbacked
+      amount the tolerance allows) and ``over_by`` (what is invoiced beyond the backing);
+    * ``above-commitment``: ``invoiced`` (the invoice), ``limit`` (what remained of the commitment) and ``over_by``;
+    * ``billed-twice``: ``sheet_id`` / ``deliverable`` and ``other_invoice_id`` (this invoice's own id when the work
+      is billed on two of its lines);
+    * the other checks name the sheet (per line) or the commitment (per invoice) in question.
+    """
 
     check: MatchCheck
     line: int | None

@@ -1,25 +1,60 @@
-"""Composition root of the invoicing service: ``uvicorn invoicing.bootstrap:create_app --factory``.
-
-Its domain is not built yet: the service runs its event store, relay and operational endpoints only.
-"""
+"""Composition root of the invoicing service: ``uvicorn invoicing.bootstrap:create_app --factory``."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import FastAPI
 
+from invoicing import api, domain, projections
+from invoicing.matcher import Rematcher
 from invoicing.settings import Settings
 from shared.auth import AccessPolicy, Role
-from shared.events import EventRegistry
-from shared.service import ServiceSpec, build_app
+from shared.commands import Aggregate
+from shared.contracts import invoicing as contracts
+from shared.service import ServiceRuntime, ServiceSpec, build_app
+
+FINANCE = frozenset({Role.FINANCE})
+
+
+async def _matcher(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+    """Re-match invoices when the facts they wait for arrive (:mod:`invoicing.matcher`)."""
+    interval = float(getattr(runtime.settings, "matcher_poll_interval", 0.2))
+    await Rematcher(runtime, poll_interval=interval).run(stop)
+
+
+ACCESS = AccessPolicy(
+    writers=frozenset({Role.FINANCE, Role.SERVICE}),
+    routes={
+        "POST /invoices/{invoice_id}/approve": FINANCE,
+        "POST /invoices/{invoice_id}/dispute": FINANCE,
+        "POST /invoices/{invoice_id}/reject": FINANCE,
+        "PUT /projects/{project_id}/invoicing-tolerance": FINANCE,
+    },
+)
 
 SPEC = ServiceSpec(
     name="invoicing",
-    topic="pmo.invoicing.v1",
+    topic=contracts.TOPIC,
     version="0.1.0",
-    description="Supplier invoices matched to work done, approved and paid. Publishes on pmo.invoicing.v1.",
-    registry=EventRegistry(),
-    access=AccessPolicy(writers=frozenset({Role.FINANCE, Role.SERVICE})),
+    description="Supplier invoices matched to the work done (approved work sheets and deliverables) and to their "
+    "commitment, approved, credited and paid. Publishes on pmo.invoicing.v1; consumes pmo.resources.v1 and "
+    "pmo.budget.v1 for the facts it matches against.",
+    registry=contracts.REGISTRY,
+    routers=[api.router],
+    ddl=projections.DDL,
+    projector=projections.project,
+    projections=[projections.ResourcesReference(), projections.BudgetReference()],
+    access=ACCESS,
+    background=[_matcher],
 )
+
+AGGREGATES: Mapping[str, Aggregate[Any, Any]] = {
+    aggregate.stream_type: aggregate for aggregate in (domain.InvoiceAggregate(), domain.MatchingPolicyAggregate())
+}
+"""Every aggregate by stream type, as ``CommandExecutor.rebuild`` needs them."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

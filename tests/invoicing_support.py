@@ -1,0 +1,297 @@
+"""Helpers for tests of the invoicing service: domain scenarios and facts, request bodies, and the records other
+services publish (work sheets approved on ``pmo.resources.v1``, commitments on ``pmo.budget.v1``)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from invoicing import domain
+from shared.contracts import budget, resources
+from shared.contracts.invoicing import WorkReference
+from shared.events import DomainEvent, EventMetadata, RecordedEvent
+from shared.kafka import KafkaOptions, new_producer, to_record
+from shared.money import Money, quantize
+
+NOW = datetime(2027, 3, 1, tzinfo=UTC)
+PID = uuid.UUID(int=1)
+C1 = uuid.UUID(int=31)
+S1 = uuid.UUID(int=41)
+S2 = uuid.UUID(int=42)
+VENDOR = "acme"
+TODAY = date.today()
+ISSUED = TODAY - timedelta(days=3)
+DUE = TODAY + timedelta(days=27)
+
+
+def eur(amount: str) -> Money:
+    return Money.of(amount, "EUR")
+
+
+# --- domain scenarios -----------------------------------------------------------------------------------------
+
+
+class Scenario:
+    """Given commands (or events), when a command, then events or an error."""
+
+    def __init__(self) -> None:
+        self.state: domain.Invoice | None = None
+
+    @property
+    def invoice(self) -> domain.Invoice:
+        assert self.state is not None
+        return self.state
+
+    def given(self, *commands: domain.Command) -> Scenario:
+        for command in commands:
+            self.when(command)
+        return self
+
+    def when(self, command: domain.Command) -> list[DomainEvent]:
+        events = list(domain.decide(self.state, command, NOW))
+        for event in events:
+            self.state = domain.evolve(self.state, event)
+        return events
+
+
+def sheet(
+    sheet_id: uuid.UUID,
+    cost: str,
+    *,
+    deliverables: Sequence[str] = (),
+    project: uuid.UUID = PID,
+    vendor: str | None = VENDOR,
+    currency: str = "EUR",
+    in_force: bool = True,
+    version: int = 1,
+) -> domain.SheetFact:
+    return domain.SheetFact(
+        sheet_id=sheet_id,
+        project_id=project,
+        vendor_id=vendor,
+        version=version,
+        cost=Money.of(cost, currency),
+        deliverables=tuple(Money.of(d, currency) for d in deliverables),
+        in_force=in_force,
+    )
+
+
+def commitment(
+    amount: str = "10000.00", *, before: str = "0.00", status: str = "committed", vendor: str = "Acme"
+) -> domain.CommitmentFact:
+    return domain.CommitmentFact(
+        commitment_id=C1,
+        vendor=vendor,
+        reference="PO-1",
+        amount=eur(amount),
+        status=status,
+        invoiced_before=eur(before),
+    )
+
+
+STANDARD_COMMITMENT = commitment()
+
+
+def facts(
+    *sheets: domain.SheetFact,
+    commitment: domain.CommitmentFact | None = STANDARD_COMMITMENT,
+    billed_before: tuple[domain.EarlierBilling, ...] = (),
+    tolerance: str = "0.02",
+) -> domain.MatchFacts:
+    return domain.MatchFacts(
+        sheets=MappingProxyType({s.sheet_id: s for s in sheets}),
+        commitment=commitment,
+        billed_before=billed_before,
+        tolerance=Decimal(tolerance),
+    )
+
+
+def line(
+    amount: str, *bills: uuid.UUID | WorkReference, tax_rate: str = "0.20", quantity: str = "1", currency: str = "EUR"
+) -> domain.LineInput:
+    """A line of ``quantity`` x (``amount`` / ``quantity``) with its tax at ``tax_rate``, citing ``bills``."""
+    price = Decimal(amount) / Decimal(quantity)
+    net = Money.of(amount, currency)
+    return domain.LineInput(
+        description="Consulting",
+        quantity=Decimal(quantity),
+        unit_price=Money.of(price, currency),
+        amount=net,
+        tax_rate=Decimal(tax_rate),
+        tax=Money(amount=quantize(net.amount * Decimal(tax_rate), currency), currency=currency),
+        bills=tuple(b if isinstance(b, WorkReference) else WorkReference(sheet_id=b) for b in bills),
+    )
+
+
+def receive(
+    *lines: domain.LineInput,
+    facts: domain.MatchFacts,
+    invoice_id: uuid.UUID | None = None,
+    number: str = "INV-1",
+    currency: str = "EUR",
+    total: Money | None = None,
+    issued_on: date = date(2027, 2, 26),
+    due_on: date = date(2027, 3, 28),
+    received_on: date | None = None,
+    by: str = "rita.receiver",
+) -> domain.ReceiveInvoice:
+    gross = sum((li.amount.amount + li.tax.amount for li in lines), Decimal(0))
+    return domain.ReceiveInvoice(
+        invoice_id=invoice_id or uuid.uuid4(),
+        project_id=PID,
+        vendor=VENDOR,
+        number=number,
+        issued_on=issued_on,
+        received_on=received_on,
+        due_on=due_on,
+        currency=currency,
+        commitment_reference="PO-1",
+        lines=tuple(lines),
+        total=total or Money.of(gross, currency),
+        received_by=by,
+        facts=facts,
+    )
+
+
+# --- HTTP bodies ----------------------------------------------------------------------------------------------
+
+
+def money(amount: str, currency: str = "EUR") -> dict[str, str]:
+    return {"amount": amount, "currency": currency}
+
+
+def line_body(amount: str, *sheets: str, tax_rate: str = "0.20", tax: str | None = None) -> dict[str, Any]:
+    computed = (Decimal(amount) * Decimal(tax_rate)).quantize(Decimal("0.01"))
+    return {
+        "description": "Consulting, week 5",
+        "quantity": "1",
+        "unit_price": money(amount),
+        "amount": money(amount),
+        "tax_rate": tax_rate,
+        "tax": money(tax or str(computed)),
+        "bills": [{"sheet_id": s} for s in sheets],
+    }
+
+
+def invoice_body(project_id: str, *lines: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    gross = sum(Decimal(li["amount"]["amount"]) + Decimal(li["tax"]["amount"]) for li in lines)
+    body: dict[str, Any] = {
+        "project_id": project_id,
+        "vendor": VENDOR,
+        "number": f"INV-{uuid.uuid4().hex[:8]}",
+        "issued_on": str(ISSUED),
+        "due_on": str(DUE),
+        "currency": "EUR",
+        "commitment_reference": "PO-1",
+        "lines": list(lines),
+        "total": money(str(gross)),
+    }
+    body.update(overrides)
+    return body
+
+
+# --- records of the other services ----------------------------------------------------------------------------
+
+
+def work_sheet_approved(
+    project_id: uuid.UUID, sheet_id: uuid.UUID, cost: str, *, vendor: str | None = VENDOR, version: int = 1
+) -> resources.WorkSheetApproved:
+    """A subcontractor's week approved: 40 hours at a rate making ``cost`` (one entry, no deliverable)."""
+    hours = Decimal(40)
+    return resources.WorkSheetApproved(
+        resource_id=uuid.uuid4(),
+        sheet_id=sheet_id,
+        version=version,
+        replaces_version=None,
+        project_id=project_id,
+        week="2027-W05",
+        week_start=date(2027, 2, 1),
+        kind=resources.ResourceKind.SUBCONTRACTOR,
+        role="developer",
+        vendor_id=vendor,
+        submitted_by="sam.sub",
+        approved_by="rose.rm",
+        approved_on=date(2027, 2, 6),
+        entries=[
+            resources.CostedEntry(
+                day=date(2027, 2, 1),
+                milestone_id=None,
+                hours=hours,
+                hourly_rate=eur(str(Decimal(cost) / hours)),
+                rate_source=resources.RateSource.RESOURCE,
+                rate_effective_from=date(2027, 1, 1),
+                cost=eur(cost),
+            )
+        ],
+        deliverables=[],
+        hours=hours,
+        cost=eur(cost),
+        cost_by_milestone=[resources.MilestoneCost(milestone_id=None, hours=hours, cost=eur(cost))],
+    )
+
+
+def work_sheet_approval_reversed(
+    approved: resources.WorkSheetApproved, superseded_by: int
+) -> resources.WorkSheetApprovalReversed:
+    return resources.WorkSheetApprovalReversed(
+        resource_id=approved.resource_id,
+        sheet_id=approved.sheet_id,
+        version=approved.version,
+        superseded_by_version=superseded_by,
+        project_id=approved.project_id,
+        week=approved.week,
+        week_start=approved.week_start,
+        hours=approved.hours,
+        cost=approved.cost,
+        cost_by_milestone=approved.cost_by_milestone,
+        reversed_on=date(2027, 2, 10),
+    )
+
+
+def budget_committed(
+    project_id: uuid.UUID, commitment_id: uuid.UUID, amount: str, *, reference: str = "PO-1", currency: str = "EUR"
+) -> budget.BudgetCommitted:
+    return budget.BudgetCommitted(
+        project_id=project_id,
+        commitment_id=commitment_id,
+        kind=budget.CommitmentKind.SUBCONTRACT,
+        vendor="Acme",
+        reference=reference,
+        category=budget.CostCategory.SUBCONTRACTING,
+        milestone_id=None,
+        amount=Money.of(amount, currency),
+        expected_invoices=[],
+        overrun=None,
+        policy=budget.OverrunPolicy.WARN,
+        requested_by="paul.finance",
+        approved_by=None,
+    )
+
+
+async def publish(kafka: KafkaOptions, service: str, topic: str, event: DomainEvent, stream_id: str) -> uuid.UUID:
+    """Produce ``event`` on ``topic`` as ``service`` would (CloudEvents binary mode); returns its event id."""
+    recorded = RecordedEvent(
+        event_id=uuid.uuid4(),
+        stream_id=stream_id,
+        stream_type=stream_id.split("-")[0],
+        version=1,
+        position=1,
+        name=event.event_name,
+        schema_version=event.event_version,
+        partition_key=event.partition_key,
+        data=event.model_dump(mode="json"),
+        metadata=EventMetadata(actor=f"{service}-tester", correlation_id=f"corr-{uuid.uuid4().hex[:8]}"),
+        recorded_at=datetime.now(UTC),
+    )
+    key, value, headers = to_record(service, recorded)
+    producer = new_producer(kafka)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+    return recorded.event_id
