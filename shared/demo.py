@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Mapping
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -317,13 +318,16 @@ def _project(
         ),
         201,
     )
-    _budget(api, pid, index, values, dues, today)
+    committed = _budget(api, pid, index, values, dues, today)
     spend = earned * 13 // 10 if overspent else earned * 9 // 10  # what the work done cost
-    sheets = _work(api, pid, index, milestones, today, rng, people, spend)
+    sheets, delivered = _work(api, pid, index, milestones, today, rng, people, spend, committed)
+    if delivered is not None:
+        _invoice(api, pid, index, today, *delivered)
     return {"projects": 1, "status_reports": reports, "work_sheets": sheets}
 
 
-def _budget(api: _Api, pid: str, index: int, values: list[int], dues: list[date], today: date) -> None:
+def _budget(api: _Api, pid: str, index: int, values: list[int], dues: list[date], today: date) -> int:
+    """Baseline, funding, a subcontract commitment and an approved change; returns the commitment's amount."""
     finance = api.as_("budget", "fiona.finance", "finance")
     controller = api.as_("budget", "carl.controller", "finance")
     total = sum(values) * 11 // 10
@@ -361,7 +365,7 @@ def _budget(api: _Api, pid: str, index: int, values: list[int], dues: list[date]
             f"/budgets/{pid}/commitments",
             json={
                 "kind": "subcontract",
-                "vendor": vendor[0],
+                "vendor": vendor[1],
                 "reference": f"PO-{index:03d}",
                 "category": "subcontracting",
                 "amount": eur(amount),
@@ -381,6 +385,7 @@ def _budget(api: _Api, pid: str, index: int, values: list[int], dues: list[date]
         201,
     )
     _ok(controller.post(f"/budgets/{pid}/change-requests/{change['change_id']}/approve", json={}))
+    return amount
 
 
 def _work(
@@ -392,7 +397,8 @@ def _work(
     rng: random.Random,
     people: list[dict[str, Any]],
     spend: int,
-) -> int:
+    committed: int,
+) -> tuple[int, tuple[str, str, int] | None]:
     """Staff hours for the last weeks, and a subcontractor's accepted deliverable for the rest of ``spend``."""
     lead = api.as_("resources", "sam.lead", "resource-manager")
     approver = api.as_("resources", "rita.rm", "resource-manager")
@@ -423,7 +429,8 @@ def _work(
             _ok(approver.post(f"/resources/{person['resource_id']}/work-sheets/{sheet['sheet_id']}/approve", json={}))
             staff_cost += sum(hours) * person["rate"]
             sheets += 1
-    rest = spend - staff_cost
+    rest = min(spend - staff_cost, committed * 8 // 10)  # the subcontractor's share, within its commitment
+    delivered = None
     if rest > 0:
         vendor = [p for p in people if p["kind"] == "subcontractor"][index % 3]
         deliverable = {
@@ -437,4 +444,52 @@ def _work(
         sheet = _ok(lead.post(f"/resources/{vendor['resource_id']}/work-sheets", json=body), 201)
         _ok(approver.post(f"/resources/{vendor['resource_id']}/work-sheets/{sheet['sheet_id']}/approve", json={}))
         sheets += 1
-    return sheets
+        delivered = (vendor["vendor"], sheet["sheet_id"], rest)
+    return sheets, delivered
+
+
+def _invoice(api: _Api, pid: str, index: int, today: date, vendor: str, sheet_id: str, delivered: int) -> None:
+    """The subcontractor invoices its deliverable: matched, approved and paid; three projects go wrong on purpose."""
+    clerk = api.as_("invoicing", "ivan.ap", "service")
+    finance = api.as_("invoicing", "fiona.finance", "finance")
+    overbilled = index == 10  # 25 % more than the work accepted: backing below 90 %, paid anyway with an override
+    overdue = index == 6  # due ten days ago, not paid
+    net = Decimal(delivered * 5 // 4 if overbilled else delivered)
+    tax = (net * Decimal("0.20")).quantize(Decimal("0.01"))
+
+    def eur(amount: Decimal) -> dict[str, str]:
+        return {"amount": f"{amount:.2f}", "currency": "EUR"}
+
+    body = {
+        "project_id": pid,
+        "vendor": vendor,
+        "number": f"{vendor.upper()}-{today.year}-{index:03d}",
+        "issued_on": str(today - timedelta(days=40 if overdue else 5)),
+        "due_on": str(today - timedelta(days=10) if overdue else today + timedelta(days=25)),
+        "currency": "EUR",
+        "commitment_reference": f"PO-{index:03d}",
+        "lines": [
+            {
+                "description": "work package delivered and accepted",
+                "quantity": "1",
+                "unit_price": eur(net),
+                "amount": eur(net),
+                "tax_rate": "0.20",
+                "tax": eur(tax),
+                "bills": [{"sheet_id": sheet_id, "deliverable": 0}],
+            }
+        ],
+        "total": eur(net + tax),
+    }
+    invoice = _ok(clerk.post("/invoices", json=body), 201)
+    url = f"/invoices/{invoice['invoice_id']}"
+    deadline = time.monotonic() + 60
+    while (status := clerk.get(url).json()["status"]) != "matched" and time.monotonic() < deadline:
+        if overbilled and status == "mismatched" and time.monotonic() > deadline - 50:
+            break  # the work is known; it backs only 80 % of the invoice
+        time.sleep(0.3)
+    if overdue:
+        return
+    approval = {"override_reason": "agreed extra scope with the vendor"} if status != "matched" else {}
+    _ok(finance.post(f"{url}/approve", json=approval))
+    _ok(finance.post(f"{url}/payments", json={"amount": eur(net + tax), "paid_on": str(today)}), 201)

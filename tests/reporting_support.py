@@ -165,3 +165,88 @@ def secured(amount: str, available_on: date, recorded: date = date(2027, 1, 3)) 
         ),
         recorded,
     )
+
+
+def invoice_received(invoice_id: uuid.UUID, net: str, due: date, received: date) -> Fact:
+    from shared.contracts import invoicing as i
+
+    SERVICE[i.REGISTRY] = "invoicing"
+    return fact(
+        i.InvoiceReceived(
+            project_id=PID,
+            invoice_id=invoice_id,
+            vendor="Acme",
+            number=f"INV-{invoice_id.int % 1000}",
+            issued_on=received,
+            received_on=received,
+            due_on=due,
+            currency="EUR",
+            commitment_reference="PO-1",
+            lines=[],
+            net=eur(net),
+            tax=eur("0.00"),
+            total=eur(net),
+            received_by="f",
+        ),
+        received,
+    )
+
+
+def invoice_matched(invoice_id: uuid.UUID, net: str, backed: str, on: date, matched: bool) -> Fact:
+    from shared.contracts import invoicing as i
+
+    SERVICE[i.REGISTRY] = "invoicing"
+    fields = dict(
+        project_id=PID,
+        invoice_id=invoice_id,
+        invoiced=eur(net),
+        backed=eur(backed),
+        lines=[],
+        commitment_id=None,
+        commitment_remaining=None,
+        tolerance=Decimal("0.02"),
+        matched_by="m",
+    )
+    if matched:
+        return fact(i.InvoiceMatched(**fields), on)  # type: ignore[arg-type]
+    discrepancy = i.Discrepancy(check=i.MatchCheck.UNDER_BACKED, line=1, detail="short")
+    return fact(i.InvoiceMismatched(**fields, discrepancies=[discrepancy]), on)  # type: ignore[arg-type]
+
+
+def invoice_approved(invoice_id: uuid.UUID, net: str, on: date) -> Fact:
+    from shared.contracts import invoicing as i
+
+    SERVICE[i.REGISTRY] = "invoicing"
+    return fact(
+        i.InvoiceApproved(
+            project_id=PID,
+            invoice_id=invoice_id,
+            approved_by="f",
+            override=True,
+            override_reason="agreed",
+            overridden=[],
+            amount_due=eur(net),
+        ),
+        on,
+    )
+
+
+def invoice_paid(invoice_id: uuid.UUID, amount: str, remaining: str, on: date) -> Fact:
+    from shared.contracts import invoicing as i
+
+    SERVICE[i.REGISTRY] = "invoicing"
+    return fact(
+        i.InvoicePaid(
+            project_id=PID,
+            invoice_id=invoice_id,
+            payment_id=uuid.uuid4(),
+            amount=eur(amount),
+            paid_on=on,
+            reference=None,
+            recorded_by="f",
+            total_paid=eur(amount),
+            remaining=eur(remaining),
+            fully_paid=remaining == "0.00",
+        ),
+        on,
+    )

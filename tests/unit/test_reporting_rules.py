@@ -214,3 +214,32 @@ def test_an_alert_is_raised_once_updated_when_its_figures_change_and_cleared_whe
     (cleared,) = aggregate.decide(state, alerts.Clear(PID, c2.rule, c2.subject, DAY + timedelta(1)), now)
     assert isinstance(cleared, AlertCleared)
     assert raised.alert_id == updated.alert_id == cleared.alert_id == alerts.alert_id(c1.rule, c1.subject)
+
+
+def test_invoices_add_to_actual_cost_only_beyond_the_work_they_cite_and_raise_their_alerts() -> None:
+    from tests.reporting_support import invoice_approved, invoice_matched, invoice_paid, invoice_received
+
+    backed, short = uuid.uuid4(), uuid.uuid4()
+    facts = [
+        registered(),
+        started(),
+        baseline("100000.00"),
+        milestone(1, "10000.00", date(2027, 3, 1)),
+        progress(1, "100", date(2027, 3, 1)),
+        work("8000.00", date(2027, 3, 2)),
+        secured("1000000.00", date(2027, 1, 1)),
+        invoice_received(backed, "8000.00", date(2027, 4, 1), date(2027, 3, 3)),
+        invoice_matched(backed, "8000.00", "8000.00", date(2027, 3, 3), matched=True),
+        invoice_approved(backed, "8000.00", date(2027, 3, 4)),
+        invoice_received(short, "2000.00", date(2027, 3, 10), date(2027, 3, 5)),
+        invoice_matched(short, "2000.00", "500.00", date(2027, 3, 5), matched=False),
+        invoice_approved(short, "2000.00", date(2027, 3, 6)),
+        invoice_paid(short, "1000.00", "1000.00", date(2027, 3, 7)),
+    ]
+    result = evm(book(PID, facts, DAY), DAY)
+    assert result["ac"].value == Decimal("9500.00")  # 8000 of work + the 1500 of the second invoice beyond its work
+    found = rules(facts)
+    assert found["invoice-backing-below-target"] == "warning"  # 8500 backed of 10000 invoiced: 85 %
+    assert found["invoice-overdue"] == "warning"  # the second is due 10 March and half unpaid
+    assert found["invoice-paid-without-backing"] == "critical"
+    assert "invoice-backing-below-target" not in rules(facts[:10])  # the first invoice alone is fully backed

@@ -215,6 +215,27 @@ async def project_page(
         for c in budget["categories"]
     )
     conditions = "".join(f"<li class='{e(c['severity'])}'>{e(c['title'])}</li>" for c in report["conditions"])
+    inv = report["invoices"]
+    unbacked = "".join(
+        f"<tr><td class='l'>{e(x['vendor'])} {e(x['number'])}</td><td>{e(x['net'])}</td><td>{e(x['backed'])}</td>"
+        f"<td class='l'>{e(x['status'])}</td></tr>"
+        for x in inv["without_backing"]
+    )
+    ratio = inv["backing_ratio"]
+    invoices = (
+        f"<div class='cards' id='invoices'><div class='card'>Invoiced<b>{e(inv['invoiced'])}</b></div>"
+        f"<div class='card'>Backed by work<b class='{ratio_class(ratio)}'>"
+        f"{e((ratio and f'{Decimal(ratio) * 100:.1f} %') or '-')}</b></div>"
+        f"<div class='card'>Unpaid<b>{e(inv['unpaid'])}</b></div>"
+        f"<div class='card'>Overdue<b class='{'bad' if Decimal(inv['overdue']) > 0 else ''}'>{e(inv['overdue'])}</b>"
+        f"</div></div>"
+        + (
+            f"<table><tr><th class='l'>Invoice without full backing</th><th>Net</th><th>Backed</th>"
+            f"<th class='l'>Status</th></tr>{unbacked}</table>"
+            if unbacked
+            else ""
+        )
+    )
     body = (
         f"<p>{e(report['name'])} &middot; {e(report['status'])} &middot; {e(report['currency'])} &middot; as of "
         f"{e(report['as_of'])} &middot; last status report: {e(report['status_freshness']['last_report'] or 'none')}"
@@ -224,6 +245,7 @@ async def project_page(
         f"<th>Committed</th></tr>{categories}</table>"
         f"<h2>Upcoming milestones and underfunding risk</h2><table id='risks'><tr><th class='l'>Milestone</th>"
         f"<th>Due</th><th>Needed</th><th>Available</th><th>Risk</th><th class='l'>Why</th></tr>{risks}</table>"
+        f"<h2>Supplier invoices</h2>{invoices}"
         f"<h2>Alert conditions</h2><ul>{conditions or '<li>none</li>'}</ul>"
     )
     return page(f"{report['code']} {report['name']}", body)

@@ -74,6 +74,7 @@ def thresholds_from(raw: dict[str, Any]) -> Thresholds:
         spi_below=Decimal(raw.get("spi_below", defaults.spi_below)),
         vac_below_bac_share=Decimal(raw.get("vac_below_bac_share", defaults.vac_below_bac_share)),
         status_report_days=int(raw.get("status_report_days", defaults.status_report_days)),
+        invoice_backing=Decimal(raw.get("invoice_backing", defaults.invoice_backing)),
     )
 
 

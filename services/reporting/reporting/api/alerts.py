@@ -32,6 +32,7 @@ class ThresholdsBody(BaseModel):
     spi_below: Annotated[str, Field(pattern=r"^\d(\.\d{1,4})?$", examples=["0.9"])] = "0.9"
     vac_below_bac_share: Annotated[str, Field(pattern=r"^-?0(\.\d{1,4})?$", examples=["-0.05"])] = "-0.05"
     status_report_days: Annotated[int, Field(ge=1, le=90)] = 7
+    invoice_backing: Annotated[str, Field(pattern=r"^0(\.\d{1,4})?$|^1(\.0{1,4})?$", examples=["0.9"])] = "0.9"
 
 
 @router.get("/alerts")

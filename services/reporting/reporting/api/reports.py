@@ -154,8 +154,37 @@ async def project_report(project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = N
             ),
             "spent": figures["ac"]["value"],
         },
+        "invoices": _invoices(books, day),
         "conditions": [
             {"rule": c.rule, "subject": c.subject, "severity": c.severity, "title": c.title} for c in result.conditions
+        ],
+    }
+
+
+def _invoices(books: Any, day: date) -> dict[str, Any]:
+    from reporting.domain.rules import invoice_backing
+
+    invoiced, backed, ratio = invoice_backing(books)
+    live = [x for x in books.invoices.values() if x.live]
+    unpaid = sum((x.total - x.paid for x in live if not x.fully_paid), Decimal(0))
+    overdue = sum((x.total - x.paid for x in live if not x.fully_paid and x.due_on < day), Decimal(0))
+    return {
+        "invoiced": _money(invoiced),
+        "backed": _money(backed),
+        "backing_ratio": format_ratio(ratio) if ratio is not None else None,
+        "unpaid": _money(unpaid),
+        "overdue": _money(overdue),
+        "without_backing": [
+            {
+                "invoice_id": str(x.invoice_id),
+                "vendor": x.vendor,
+                "number": x.number,
+                "net": _money(x.net),
+                "backed": _money(x.backed or Decimal(0)),
+                "status": x.status,
+            }
+            for x in live
+            if x.matched is False
         ],
     }
 

@@ -1,7 +1,9 @@
 """Earned value management (PMBOK / NASA EVM reference card) over a project's books.
 
 BAC = baseline + approved changes; PV = planned value of the milestones due by the date; EV = sum of planned value x
-percent complete (100 % once reached); AC = approved work-sheet cost (minus reversals). CV = EV - AC, SV = EV - PV,
+percent complete (100 % once reached); AC = approved work-sheet cost (minus reversals) + the part of approved or
+paid supplier invoices (before tax, after credit notes) not already counted through the work sheets they cite.
+CV = EV - AC, SV = EV - PV,
 CPI = EV / AC, SPI = EV / PV, EAC (CPI) = BAC / CPI, EAC (CPI x SPI) = AC + (BAC - EV) / (CPI x SPI),
 ETC = EAC - AC, VAC = BAC - EAC, TCPI (BAC) = (BAC - EV) / (BAC - AC), TCPI (EAC) = (BAC - EV) / (EAC - AC),
 CV % = CV / EV, SV % = SV / PV.
@@ -122,10 +124,21 @@ def evm(books: ProjectBook, as_of: date) -> Evm:
         label = f"milestone {m.name} reached" if m.reached_on is not None else f"milestone {m.name} at {share} %"
         earned.append(Evidence(source or m.planned_event, label, amount))
     f["ev"] = _money("ev", ev_total, evidence=tuple(earned))
+    invoiced = [
+        inv for inv in books.invoices.values() if inv.live and inv.approved_event is not None and inv.unbacked_cost > 0
+    ]
     f["ac"] = _money(
         "ac",
-        sum((a.value for a in books.actual_costs), Decimal(0)),
-        evidence=tuple(Evidence(a.event_id, a.label, a.value) for a in books.actual_costs),
+        sum((a.value for a in books.actual_costs), Decimal(0)) + sum((x.unbacked_cost for x in invoiced), Decimal(0)),
+        evidence=tuple(Evidence(a.event_id, a.label, a.value) for a in books.actual_costs)
+        + tuple(
+            Evidence(
+                x.approved_event or x.received_event,
+                f"invoice {x.vendor} {x.number} beyond approved work",
+                x.unbacked_cost,
+            )
+            for x in invoiced
+        ),
     )
 
     bac, pv, ev, ac = (f[k].value for k in ("bac", "pv", "ev", "ac"))

@@ -19,11 +19,17 @@ from typing import Any
 from uuid import UUID
 
 from shared.contracts import budget as b
+from shared.contracts import invoicing as i
 from shared.contracts import projects as p
 from shared.contracts import resources as r
 from shared.events import DomainEvent, EventRegistry
 
-REGISTRIES: dict[str, EventRegistry] = {"projects": p.REGISTRY, "budget": b.REGISTRY, "resources": r.REGISTRY}
+REGISTRIES: dict[str, EventRegistry] = {
+    "projects": p.REGISTRY,
+    "budget": b.REGISTRY,
+    "resources": r.REGISTRY,
+    "invoicing": i.REGISTRY,
+}
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,39 @@ class KpiBook:
 
 
 @dataclass
+class InvoiceBook:
+    """A supplier invoice as reporting sees it: amounts before tax (costs exclude recoverable tax)."""
+
+    invoice_id: UUID
+    vendor: str
+    number: str
+    due_on: date
+    net: Decimal
+    total: Decimal
+    received_event: UUID
+    backed: Decimal | None = None
+    matched: bool | None = None
+    checks: tuple[str, ...] = ()
+    match_event: UUID | None = None
+    status: str = "received"
+    approved_on: date | None = None
+    approved_event: UUID | None = None
+    credited_net: Decimal = Decimal(0)
+    paid: Decimal = Decimal(0)
+    fully_paid: bool = False
+    paid_event: UUID | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.status != "rejected"
+
+    @property
+    def unbacked_cost(self) -> Decimal:
+        """The part of an approved invoice not already counted through approved work sheets."""
+        return max(self.net - self.credited_net - (self.backed or Decimal(0)), Decimal(0))
+
+
+@dataclass
 class ProjectBook:
     project_id: UUID
     code: str = ""
@@ -126,6 +165,7 @@ class ProjectBook:
     kpis: dict[UUID, KpiBook] = field(default_factory=dict)
     follow_ups: dict[UUID, tuple[date, date | None, UUID]] = field(default_factory=dict)
     over_allocations: dict[tuple[UUID, str], tuple[Decimal, UUID]] = field(default_factory=dict)
+    invoices: dict[UUID, InvoiceBook] = field(default_factory=dict)
 
 
 def end_of(day: date) -> datetime:
@@ -244,6 +284,36 @@ def _apply(bk: ProjectBook, e: DomainEvent, fact: Fact, as_of: date) -> None:
                 bk.actual_costs.append(
                     Amount(-e.cost.amount, eid, e.reversed_on, f"work sheet {e.sheet_id} v{e.version} reversed")
                 )
+        case i.InvoiceReceived():
+            if e.received_on <= as_of and e.currency == bk.currency:
+                bk.invoices[e.invoice_id] = InvoiceBook(
+                    e.invoice_id, e.vendor, e.number, e.due_on, e.net.amount, e.total.amount, eid
+                )
+        case i.InvoiceMatched() | i.InvoiceMismatched():
+            inv = bk.invoices.get(e.invoice_id)
+            if inv is not None and fact.recorded_at.date() <= as_of:
+                inv.backed, inv.match_event = e.backed.amount, eid
+                inv.matched = isinstance(e, i.InvoiceMatched)
+                inv.checks = tuple(d.check.value for d in getattr(e, "discrepancies", []))
+                if inv.status in ("received", "matched", "mismatched"):
+                    inv.status = "matched" if inv.matched else "mismatched"
+        case i.InvoiceApproved():
+            inv = bk.invoices.get(e.invoice_id)
+            if inv is not None and fact.recorded_at.date() <= as_of:
+                inv.status, inv.approved_on, inv.approved_event = "approved", fact.recorded_at.date(), eid
+        case i.InvoiceDisputed() | i.InvoiceRejected():
+            inv = bk.invoices.get(e.invoice_id)
+            if inv is not None and fact.recorded_at.date() <= as_of:
+                inv.status = "disputed" if isinstance(e, i.InvoiceDisputed) else "rejected"
+        case i.CreditNoteReceived():
+            inv = bk.invoices.get(e.invoice_id)
+            if inv is not None and e.issued_on <= as_of:
+                inv.credited_net += e.net.amount
+        case i.InvoicePaid():
+            inv = bk.invoices.get(e.invoice_id)
+            if inv is not None and e.paid_on <= as_of:
+                inv.paid, inv.fully_paid, inv.paid_event = e.total_paid.amount, e.fully_paid, eid
+                inv.status = "paid" if e.fully_paid else "partly_paid"
         case r.ResourceAllocated() | r.AllocationChanged() | r.AllocationEnded():
             if e.weeks_from is not None and e.weeks_to is not None:  # weeks checked and not listed are within capacity
                 for key in [k for k in bk.over_allocations if k[0] == e.resource_id]:

@@ -20,6 +20,7 @@ from reporting.domain.risk import MilestoneRisk
 @dataclass(frozen=True)
 class Thresholds:
     underfunding_risk: Decimal = Decimal("0.05")
+    invoice_backing: Decimal = Decimal("0.9")
     cpi_below: Decimal = Decimal("0.9")
     spi_below: Decimal = Decimal("0.9")
     vac_below_bac_share: Decimal = Decimal("-0.05")
@@ -165,6 +166,7 @@ def conditions(
                     (eid,),
                 )
             )
+    out.extend(invoice_conditions(books, as_of, thresholds))
     by_resource: dict[UUID, list[tuple[str, Decimal, UUID]]] = {}
     for (resource_id, week), (hours, eid) in sorted(books.over_allocations.items(), key=lambda kv: kv[0][1]):
         week_start = date.fromisocalendar(int(week[:4]), int(week[6:]), 1)
@@ -185,6 +187,77 @@ def conditions(
         out.append(
             Condition("over-allocation", f"{project}:resource:{resource_id}", "warning", title, figures_seen, evidence)
         )
+    return out
+
+
+def invoice_backing(books: ProjectBook) -> tuple[Decimal, Decimal, Decimal | None]:
+    """Invoiced and backed amounts (before tax, live matched invoices) and their ratio (None with nothing invoiced)."""
+    matched = [x for x in books.invoices.values() if x.live and x.backed is not None]
+    invoiced = sum((x.net - x.credited_net for x in matched), Decimal(0))
+    backed = sum((min(x.backed or Decimal(0), x.net - x.credited_net) for x in matched), Decimal(0))
+    return invoiced, backed, (backed / invoiced if invoiced > 0 else None)
+
+
+def invoice_conditions(books: ProjectBook, as_of: date, thresholds: Thresholds) -> list[Condition]:
+    out: list[Condition] = []
+    project = f"project:{books.project_id}"
+    invoiced, backed, ratio = invoice_backing(books)
+    if ratio is not None and ratio < thresholds.invoice_backing:
+        out.append(
+            Condition(
+                "invoice-backing-below-target",
+                project,
+                "warning",
+                f"only {ratio * 100:.1f} % of invoiced {invoiced:.2f} is backed by approved work",
+                {
+                    "invoiced": f"{invoiced:.2f}",
+                    "backed": f"{backed:.2f}",
+                    "ratio": f"{ratio:.4f}",
+                    "threshold": str(thresholds.invoice_backing),
+                },
+                tuple(x.match_event for x in books.invoices.values() if x.match_event is not None),
+            )
+        )
+    for x in books.invoices.values():
+        subject = f"invoice:{x.invoice_id}"
+        if x.live and not x.fully_paid and x.due_on < as_of and x.status != "disputed":
+            out.append(
+                Condition(
+                    "invoice-overdue",
+                    subject,
+                    "warning",
+                    f"invoice {x.vendor} {x.number} due {x.due_on} is unpaid",
+                    {
+                        "due_on": x.due_on.isoformat(),
+                        "total": f"{x.total:.2f}",
+                        "paid": f"{x.paid:.2f}",
+                        "days_overdue": (as_of - x.due_on).days,
+                    },
+                    (x.received_event,),
+                )
+            )
+        if x.paid > 0 and x.matched is False:
+            out.append(
+                Condition(
+                    "invoice-paid-without-backing",
+                    subject,
+                    "critical",
+                    f"invoice {x.vendor} {x.number} paid {x.paid:.2f} without full backing",
+                    {"paid": f"{x.paid:.2f}", "backed": f"{x.backed or 0:.2f}", "net": f"{x.net:.2f}"},
+                    tuple(e for e in (x.match_event, x.paid_event) if e is not None),
+                )
+            )
+        if x.live and "above-commitment" in x.checks:
+            out.append(
+                Condition(
+                    "invoice-above-commitment",
+                    subject,
+                    "warning",
+                    f"invoice {x.vendor} {x.number} exceeds what remains of its commitment",
+                    {"net": f"{x.net:.2f}"},
+                    tuple(e for e in (x.match_event,) if e is not None),
+                )
+            )
     return out
 
 
