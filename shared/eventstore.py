@@ -185,17 +185,22 @@ class EventStore:
         return [self._decode(row) for row in result]
 
     def _decode(self, row: Any) -> RecordedEvent:
-        return RecordedEvent(
-            event_id=row.event_id,
-            stream_id=row.stream_id,
-            stream_type=row.stream_type,
-            version=row.version,
-            position=row.position,
-            name=row.name,
-            schema_version=row.schema_version,
-            partition_key=row.partition_key,
-            data=row.data,
-            metadata=EventMetadata.from_dict(row.metadata),
-            recorded_at=row.recorded_at,
-            event=self.registry.decode(row.name, row.schema_version, row.data),
-        )
+        return recorded_from_row(row, self.registry.decode(row.name, row.schema_version, row.data))
+
+
+def recorded_from_row(row: Any, event: DomainEvent | None = None) -> RecordedEvent:
+    """A :class:`RecordedEvent` from a row of the ``events`` table (``event``: its decoded contract, if any)."""
+    return RecordedEvent(
+        event_id=row.event_id,
+        stream_id=row.stream_id,
+        stream_type=row.stream_type,
+        version=row.version,
+        position=row.position,
+        name=row.name,
+        schema_version=row.schema_version,
+        partition_key=row.partition_key,
+        data=row.data,
+        metadata=EventMetadata.from_dict(row.metadata),
+        recorded_at=row.recorded_at,
+        event=event,
+    )

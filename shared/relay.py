@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.events import EventMetadata, RecordedEvent
+from shared.eventstore import recorded_from_row
 from shared.kafka import KafkaOptions, new_producer, to_record
 from shared.metrics import RELAY_BACKLOG, RELAY_PUBLISHED
 
@@ -153,7 +153,7 @@ class Relay:
             RELAY_BACKLOG.labels(self.service).set(0)
         futures = []
         for row in rows:
-            key, value, headers = to_record(self.service, _recorded(row))
+            key, value, headers = to_record(self.service, recorded_from_row(row))
             futures.append(await producer.send(self.topic, value=value, key=key, headers=headers))
         await asyncio.gather(*futures)
         last = rows[-1]
@@ -179,22 +179,6 @@ class Relay:
                 ),
                 {"n": self.name, "x": checkpoint.xid, "p": checkpoint.position},
             )
-
-
-def _recorded(row: Any) -> RecordedEvent:
-    return RecordedEvent(
-        event_id=row.event_id,
-        stream_id=row.stream_id,
-        stream_type=row.stream_type,
-        version=row.version,
-        position=row.position,
-        name=row.name,
-        schema_version=row.schema_version,
-        partition_key=row.partition_key,
-        data=row.data,
-        metadata=EventMetadata.from_dict(row.metadata),
-        recorded_at=row.recorded_at,
-    )
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("projects", "budget", "invoicing", "resources", "reporting")
-DOMAIN_MAY_IMPORT = {"shared.contracts", "shared.money", "shared.errors", "shared.events"}
+DOMAIN_MAY_IMPORT = {"shared.contracts", "shared.money", "shared.errors", "shared.events", "shared.immutable"}
 
 
 def imports(path: Path) -> set[str]:

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from types import MappingProxyType
-from typing import TypeVar, assert_never
+from typing import assert_never
 from uuid import UUID
 
 from shared.contracts.budget import (
@@ -49,14 +48,8 @@ from shared.contracts.budget import (
 )
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
 from shared.events import DomainEvent
+from shared.immutable import frozen
 from shared.money import Money
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-def _frozen(mapping: Mapping[K, V]) -> Mapping[K, V]:
-    return MappingProxyType(dict(mapping))
 
 
 class ChangeStatus(StrEnum):
@@ -122,12 +115,12 @@ class Budget:
     project_id: UUID | None = None
     currency: str = ""
     baseline_total: Money | None = None
-    baseline: Mapping[CostCategory, Money] = field(default_factory=lambda: _frozen({}))
+    baseline: Mapping[CostCategory, Money] = field(default_factory=lambda: frozen({}))
     phasing: tuple[PhaseAmount, ...] = ()
-    changes: Mapping[UUID, ChangeRequest] = field(default_factory=lambda: _frozen({}))
-    sources: Mapping[UUID, FundingSource] = field(default_factory=lambda: _frozen({}))
-    tranches: Mapping[UUID, Tranche] = field(default_factory=lambda: _frozen({}))
-    commitments: Mapping[UUID, Commitment] = field(default_factory=lambda: _frozen({}))
+    changes: Mapping[UUID, ChangeRequest] = field(default_factory=lambda: frozen({}))
+    sources: Mapping[UUID, FundingSource] = field(default_factory=lambda: frozen({}))
+    tranches: Mapping[UUID, Tranche] = field(default_factory=lambda: frozen({}))
+    commitments: Mapping[UUID, Commitment] = field(default_factory=lambda: frozen({}))
     policy: OverrunPolicy = OverrunPolicy.WARN
 
     def _sum(self, amounts: Iterable[Money]) -> Money:
@@ -664,15 +657,15 @@ def evolve(state: Budget, event: DomainEvent) -> Budget:
                 project_id=event.project_id,
                 currency=event.total.currency,
                 baseline_total=event.total,
-                baseline=_frozen({c.category: c.amount for c in event.categories}),
+                baseline=frozen({c.category: c.amount for c in event.categories}),
                 phasing=tuple(event.phasing),
             )
         case BudgetChangeRequested():
             change = ChangeRequest(event.change_id, event.category, event.amount, event.reason, event.requested_by)
-            return replace(state, changes=_frozen({**state.changes, change.change_id: change}))
+            return replace(state, changes=frozen({**state.changes, change.change_id: change}))
         case BudgetChangeApproved():
             change = replace(state.changes[event.change_id], status=ChangeStatus.APPROVED, decided_by=event.approved_by)
-            return replace(state, changes=_frozen({**state.changes, change.change_id: change}))
+            return replace(state, changes=frozen({**state.changes, change.change_id: change}))
         case BudgetChangeRejected():
             change = replace(
                 state.changes[event.change_id],
@@ -680,21 +673,21 @@ def evolve(state: Budget, event: DomainEvent) -> Budget:
                 decided_by=event.rejected_by,
                 rejection_reason=event.reason,
             )
-            return replace(state, changes=_frozen({**state.changes, change.change_id: change}))
+            return replace(state, changes=frozen({**state.changes, change.change_id: change}))
         case FundingSourceAdded():
             source = FundingSource(event.source_id, event.name, event.kind)
-            return replace(state, sources=_frozen({**state.sources, source.source_id: source}))
+            return replace(state, sources=frozen({**state.sources, source.source_id: source}))
         case FundingSecured():
             tranche = Tranche(event.tranche_id, event.source_id, event.amount, event.available_on)
-            return replace(state, tranches=_frozen({**state.tranches, tranche.tranche_id: tranche}))
+            return replace(state, tranches=frozen({**state.tranches, tranche.tranche_id: tranche}))
         case FundingWithdrawn():
             tranche = replace(
                 state.tranches[event.tranche_id], withdrawn_on=event.withdrawn_on, withdrawal_reason=event.reason
             )
-            return replace(state, tranches=_frozen({**state.tranches, tranche.tranche_id: tranche}))
+            return replace(state, tranches=frozen({**state.tranches, tranche.tranche_id: tranche}))
         case FundingRescheduled():
             tranche = replace(state.tranches[event.tranche_id], available_on=event.available_on)
-            return replace(state, tranches=_frozen({**state.tranches, tranche.tranche_id: tranche}))
+            return replace(state, tranches=frozen({**state.tranches, tranche.tranche_id: tranche}))
         case CommitmentAwaitingApproval():
             c = Commitment(
                 event.commitment_id,
@@ -750,7 +743,7 @@ def evolve(state: Budget, event: DomainEvent) -> Budget:
 
 
 def _with_commitment(state: Budget, commitment: Commitment) -> Budget:
-    return replace(state, commitments=_frozen({**state.commitments, commitment.commitment_id: commitment}))
+    return replace(state, commitments=frozen({**state.commitments, commitment.commitment_id: commitment}))
 
 
 class BudgetAggregate:

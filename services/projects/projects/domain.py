@@ -23,8 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from types import MappingProxyType
-from typing import NewType, TypeVar, assert_never
+from typing import NewType, assert_never
 from uuid import UUID
 
 from shared.contracts.projects import (
@@ -58,12 +57,11 @@ from shared.contracts.projects import (
 )
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
 from shared.events import DomainEvent
+from shared.immutable import frozen
 from shared.money import Money, quantize
 
 ProjectId = NewType("ProjectId", UUID)
 MilestoneId = NewType("MilestoneId", UUID)
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 class ProjectStatus(StrEnum):
@@ -181,10 +179,6 @@ class GateDecision:
     snapshot: GateSnapshot
 
 
-def _frozen(mapping: Mapping[K, V]) -> Mapping[K, V]:
-    return MappingProxyType(dict(mapping))
-
-
 @dataclass(frozen=True)
 class Project:
     project_id: UUID | None = None
@@ -202,12 +196,12 @@ class Project:
     actual_start: date | None = None
     actual_end: date | None = None
     status_reason: str | None = None
-    milestones: Mapping[UUID, Milestone] = field(default_factory=lambda: _frozen({}))
+    milestones: Mapping[UUID, Milestone] = field(default_factory=lambda: frozen({}))
     status_reports: tuple[StatusReport, ...] = ()
     gate_decisions: tuple[GateDecision, ...] = ()
-    kpis: Mapping[UUID, Kpi] = field(default_factory=lambda: _frozen({}))
-    partners: Mapping[UUID, Partner] = field(default_factory=lambda: _frozen({}))
-    communications: Mapping[UUID, Communication] = field(default_factory=lambda: _frozen({}))
+    kpis: Mapping[UUID, Kpi] = field(default_factory=lambda: frozen({}))
+    partners: Mapping[UUID, Partner] = field(default_factory=lambda: frozen({}))
+    communications: Mapping[UUID, Communication] = field(default_factory=lambda: frozen({}))
 
     @property
     def planned_value(self) -> Money | None:
@@ -871,28 +865,28 @@ def evolve(state: Project, event: DomainEvent) -> Project:
             return replace(state, status_reports=tuple(reports))
         case KpiDefined():
             kpi = Kpi(event.kpi_id, event.name, event.unit, event.target, event.direction, event.review_date)
-            return replace(state, kpis=_frozen({**state.kpis, kpi.kpi_id: kpi}))
+            return replace(state, kpis=frozen({**state.kpis, kpi.kpi_id: kpi}))
         case KpiMeasured():
             kpi = state.kpis[event.kpi_id]
             measurement = Measurement(event.value, event.measured_on, event.target_met, event.note)
             updated = replace(kpi, measurements=(*kpi.measurements, measurement))
-            return replace(state, kpis=_frozen({**state.kpis, kpi.kpi_id: updated}))
+            return replace(state, kpis=frozen({**state.kpis, kpi.kpi_id: updated}))
         case PartnerRegistered():
             partner = Partner(event.partner_id, event.name, event.kind, event.organisation, event.role)
-            return replace(state, partners=_frozen({**state.partners, partner.partner_id: partner}))
+            return replace(state, partners=frozen({**state.partners, partner.partner_id: partner}))
         case CommunicationLogged():
             c = Communication(
                 event.communication_id, event.partner_id, event.on, event.channel, event.summary, event.follow_up_due
             )
-            return replace(state, communications=_frozen({**state.communications, c.communication_id: c}))
+            return replace(state, communications=frozen({**state.communications, c.communication_id: c}))
         case FollowUpClosed():
             c = replace(state.communications[event.communication_id], follow_up_closed_on=event.closed_on)
-            return replace(state, communications=_frozen({**state.communications, c.communication_id: c}))
+            return replace(state, communications=frozen({**state.communications, c.communication_id: c}))
     return state
 
 
 def _with_milestone(state: Project, milestone: Milestone) -> Project:
-    return replace(state, milestones=_frozen({**state.milestones, milestone.milestone_id: milestone}))
+    return replace(state, milestones=frozen({**state.milestones, milestone.milestone_id: milestone}))
 
 
 class ProjectAggregate:

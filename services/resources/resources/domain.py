@@ -35,8 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from types import MappingProxyType
-from typing import NewType, TypeVar, assert_never
+from typing import NewType, assert_never
 from uuid import UUID
 
 from shared.contracts.resources import (
@@ -71,13 +70,12 @@ from shared.contracts.resources import (
 )
 from shared.errors import ConcurrencyError, InvalidCommandError, NotFoundError, RuleViolationError
 from shared.events import DomainEvent
+from shared.immutable import frozen
 from shared.money import Money, minor_unit, quantize
 
 ResourceId = NewType("ResourceId", UUID)
 AllocationId = NewType("AllocationId", UUID)
 SheetId = NewType("SheetId", UUID)
-K = TypeVar("K")
-V = TypeVar("V")
 
 MAX_DAY_HOURS = Decimal(24)
 MAX_WEEK_HOURS = Decimal(168)
@@ -118,10 +116,6 @@ def weeks(first: date, last: date) -> Iterable[date]:
 
 
 # --- state --------------------------------------------------------------------------------------------------
-
-
-def _frozen(mapping: Mapping[K, V]) -> Mapping[K, V]:
-    return MappingProxyType(dict(mapping))
 
 
 @dataclass(frozen=True)
@@ -247,11 +241,11 @@ class Resource:
     registered_on: date | None = None
     capacities: tuple[Capacity, ...] = ()  # by effective_from
     rates: tuple[Rate, ...] = ()  # by effective_from
-    skills: Mapping[str, Skill] = field(default_factory=lambda: _frozen({}))  # by casefolded name
-    certifications: Mapping[UUID, Certification] = field(default_factory=lambda: _frozen({}))
+    skills: Mapping[str, Skill] = field(default_factory=lambda: frozen({}))  # by casefolded name
+    certifications: Mapping[UUID, Certification] = field(default_factory=lambda: frozen({}))
     trainings: tuple[Training, ...] = ()
-    allocations: Mapping[UUID, Allocation] = field(default_factory=lambda: _frozen({}))
-    sheets: Mapping[UUID, WorkSheet] = field(default_factory=lambda: _frozen({}))
+    allocations: Mapping[UUID, Allocation] = field(default_factory=lambda: frozen({}))
+    sheets: Mapping[UUID, WorkSheet] = field(default_factory=lambda: frozen({}))
     personal_data_erased_on: date | None = None
 
     def capacity_in_week(self, monday: date) -> Decimal:
@@ -1113,7 +1107,7 @@ def _not_blank(value: str, name: str) -> None:
 
 
 def _with_allocation(state: Resource, allocation: Allocation) -> Resource:
-    return replace(state, allocations=_frozen({**state.allocations, allocation.allocation_id: allocation}))
+    return replace(state, allocations=frozen({**state.allocations, allocation.allocation_id: allocation}))
 
 
 def _with_capacity(state: Resource, capacity: Capacity) -> Resource:
@@ -1122,7 +1116,7 @@ def _with_capacity(state: Resource, capacity: Capacity) -> Resource:
 
 
 def _with_sheet(state: Resource, sheet: WorkSheet) -> Resource:
-    return replace(state, sheets=_frozen({**state.sheets, sheet.sheet_id: sheet}))
+    return replace(state, sheets=frozen({**state.sheets, sheet.sheet_id: sheet}))
 
 
 def _with_version(sheet: WorkSheet, version: SheetVersion) -> WorkSheet:
@@ -1152,10 +1146,10 @@ def evolve(state: Resource, event: DomainEvent) -> Resource:
             return _with_capacity(state, Capacity(event.effective_from, event.weekly_capacity_hours))
         case SkillRecorded():
             skill = Skill(event.skill, event.level, event.acquired_on)
-            return replace(state, skills=_frozen({**state.skills, event.skill.casefold(): skill}))
+            return replace(state, skills=frozen({**state.skills, event.skill.casefold(): skill}))
         case CertificationRecorded():
             cert = Certification(event.certification_id, event.title, event.issuer, event.obtained_on, event.expires_on)
-            return replace(state, certifications=_frozen({**state.certifications, cert.certification_id: cert}))
+            return replace(state, certifications=frozen({**state.certifications, cert.certification_id: cert}))
         case TrainingCompleted():
             training = Training(
                 event.training_id, event.course, event.provider, event.completed_on, event.hours, event.skill
