@@ -7,6 +7,7 @@
     pmo alerts           open alerts (from the reporting service)
     pmo report ID        a project's figures, as of today or --as-of
     pmo replay NAME      rebuild a read model from the topics, with a progress bar
+    pmo demo             load the demo portfolio (pmo run does it unless --no-demo)
     pmo token            mint a development bearer token (--sub, --role)
     pmo access           which roles may call each route of each service
 
@@ -242,6 +243,19 @@ def _replay(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from shared.demo import load_demo
+    from shared.infra.paths import SERVICE_PORT_OFFSETS, port_base
+    from shared.infra.system import SERVICES
+
+    urls = {
+        s: os.environ.get(f"PMO_{s.upper()}_URL") or f"http://127.0.0.1:{port_base() + SERVICE_PORT_OFFSETS[s]}"
+        for s in SERVICES
+    }
+    print(load_demo(urls))
+    return 0
+
+
 def _token(args: argparse.Namespace) -> int:
     from shared.auth import mint_token
 
@@ -301,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("name", help="the read model, e.g. reporting.facts, reporting.portfolio, budget.projects")
     rep.add_argument("--schema", help="the schema to rebuild into (default: the service's)")
     rep.set_defaults(func=_replay)
+    commands.add_parser(
+        "demo", help="load the demo portfolio into the running local system (PMO_<SERVICE>_URL to point elsewhere)"
+    ).set_defaults(func=_demo)
     token = commands.add_parser("token", help="mint a development bearer token (development mode only)")
     token.add_argument("--sub", default="dev.director", help="the acting user (default: dev.director)")
     token.add_argument("--role", action="append", default=[], help="a role; repeat for several (default: director)")

@@ -169,6 +169,13 @@ async def test_figures_alerts_as_of_explain_and_replay(
     assert (f["cv"], f["sv"], f["cpi"], f["spi"]) == ("-10000.00", "0.00", "0.8000", "1.0000")
     assert (f["eac_cpi"], f["vac"]) == ("125000.00", "-25000.00")
     assert f["tcpi_bac"] == "1.2000"  # 60000 / 50000
+    labour = next(c for c in report["budget"]["categories"] if c["category"] == "labour")
+    assert (labour["budget"], labour["committed"], labour["actual"], labour["remaining"]) == (
+        "60000.00",
+        "0.00",
+        "50000.00",
+        "10000.00",
+    )
     risk = next(x for x in report["underfunding_risk"] if x["name"] == "Build")
     assert risk["needed"] == "125000.00" and risk["available"] == "30000.00" and risk["probability"] == "1.0000"
 

@@ -211,7 +211,8 @@ async def project_page(
         f"<div class='card'>Spent (AC)<b>{e(budget['spent'] or '0')}</b></div></div>"
     )
     categories = "".join(
-        f"<tr><td class='l'>{e(c['category'])}</td><td>{e(c['budget'])}</td><td>{e(c['committed'])}</td></tr>"
+        f"<tr><td class='l'>{e(c['category'])}</td><td>{e(c['budget'])}</td><td>{e(c['committed'])}</td>"
+        f"<td>{e(c['actual'])}</td><td>{e(c['remaining'])}</td></tr>"
         for c in budget["categories"]
     )
     conditions = "".join(f"<li class='{e(c['severity'])}'>{e(c['title'])}</li>" for c in report["conditions"])
@@ -242,7 +243,7 @@ async def project_page(
         f"</p><div class='cards' id='figures'>{figures}</div>"
         f"<h2>S-curve</h2><div id='s-curve'>{s_curve}</div><h2>CPI and SPI</h2>{trend}"
         f"<h2>Funding and spend</h2>{funding}<table><tr><th class='l'>Category</th><th>Budget</th>"
-        f"<th>Committed</th></tr>{categories}</table>"
+        f"<th>Committed</th><th>Actual</th><th>Remaining</th></tr>{categories}</table>"
         f"<h2>Upcoming milestones and underfunding risk</h2><table id='risks'><tr><th class='l'>Milestone</th>"
         f"<th>Due</th><th>Needed</th><th>Available</th><th>Risk</th><th class='l'>Why</th></tr>{risks}</table>"
         f"<h2>Supplier invoices</h2>{invoices}"

@@ -132,16 +132,7 @@ async def project_report(project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = N
             for k in books.kpis.values()
         ],
         "budget": {
-            "categories": [
-                {
-                    "category": c,
-                    "budget": _money(v),
-                    "committed": _money(
-                        sum((x.amount for x in books.commitments.values() if x.active and x.category == c), Decimal(0))
-                    ),
-                }
-                for c, v in sorted(books.category_budgets.items())
-            ],
+            "categories": _categories(books),
             "funding_available": _money(
                 sum(
                     (
@@ -159,6 +150,28 @@ async def project_report(project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = N
             {"rule": c.rule, "subject": c.subject, "severity": c.severity, "title": c.title} for c in result.conditions
         ],
     }
+
+
+def _categories(books: Any) -> list[dict[str, Any]]:
+    """Budget vs committed vs actual vs remaining per cost category (remaining = budget - max(committed, actual))."""
+    actual = books.actual_by_category()
+    rows = []
+    for category in sorted(set(books.category_budgets) | set(actual)):
+        budget = books.category_budgets.get(category, Decimal(0))
+        committed = sum(
+            (x.amount for x in books.commitments.values() if x.active and x.category == category), Decimal(0)
+        )
+        spent = actual.get(category, Decimal(0))
+        rows.append(
+            {
+                "category": category,
+                "budget": _money(budget),
+                "committed": _money(committed),
+                "actual": _money(spent),
+                "remaining": _money(budget - max(committed, spent)),
+            }
+        )
+    return rows
 
 
 def _invoices(books: Any, day: date) -> dict[str, Any]:

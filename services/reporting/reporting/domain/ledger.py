@@ -58,6 +58,7 @@ class Amount:
     event_id: UUID
     on: date
     label: str = ""
+    category: str = "labour"
 
 
 @dataclass
@@ -86,6 +87,7 @@ class CommitmentBook:
     expected: list[tuple[date, Decimal]]
     active: bool
     event_id: UUID
+    reference: str = ""
 
 
 @dataclass
@@ -119,6 +121,7 @@ class InvoiceBook:
     net: Decimal
     total: Decimal
     received_event: UUID
+    commitment_reference: str = ""
     backed: Decimal | None = None
     matched: bool | None = None
     checks: tuple[str, ...] = ()
@@ -166,6 +169,20 @@ class ProjectBook:
     follow_ups: dict[UUID, tuple[date, date | None, UUID]] = field(default_factory=dict)
     over_allocations: dict[tuple[UUID, str], tuple[Decimal, UUID]] = field(default_factory=dict)
     invoices: dict[UUID, InvoiceBook] = field(default_factory=dict)
+    sheet_categories: dict[UUID, str] = field(default_factory=dict)
+
+    def actual_by_category(self) -> dict[str, Decimal]:
+        """Actual cost per budget category: people's work is labour, subcontractors' subcontracting, and invoices
+        beyond the work they cite go to their commitment's category."""
+        out: dict[str, Decimal] = {}
+        for a in self.actual_costs:
+            out[a.category] = out.get(a.category, Decimal(0)) + a.value
+        by_reference = {c.reference: c.category for c in self.commitments.values()}
+        for x in self.invoices.values():
+            if x.live and x.approved_event is not None and x.unbacked_cost > 0:
+                category = by_reference.get(x.commitment_reference, "subcontracting")
+                out[category] = out.get(category, Decimal(0)) + x.unbacked_cost
+        return out
 
 
 def end_of(day: date) -> datetime:
@@ -258,6 +275,7 @@ def _apply(bk: ProjectBook, e: DomainEvent, fact: Fact, as_of: date) -> None:
                 [(x.on, x.amount.amount) for x in e.expected_invoices],
                 True,
                 eid,
+                e.reference,
             )
         case b.CommitmentAdjusted():
             c = bk.commitments.get(e.commitment_id)
@@ -276,18 +294,27 @@ def _apply(bk: ProjectBook, e: DomainEvent, fact: Fact, as_of: date) -> None:
                 bk.tranches[e.tranche_id].available_on = e.available_on
         case r.WorkSheetApproved():
             if e.approved_on <= as_of and e.cost.currency == bk.currency:  # never mix currencies in AC
+                category = "subcontracting" if e.kind is r.ResourceKind.SUBCONTRACTOR else "labour"
+                bk.sheet_categories[e.sheet_id] = category
                 bk.actual_costs.append(
-                    Amount(e.cost.amount, eid, e.approved_on, f"work sheet {e.sheet_id} v{e.version}")
+                    Amount(e.cost.amount, eid, e.approved_on, f"work sheet {e.sheet_id} v{e.version}", category)
                 )
         case r.WorkSheetApprovalReversed():
             if e.reversed_on <= as_of and e.cost.currency == bk.currency:
-                bk.actual_costs.append(
-                    Amount(-e.cost.amount, eid, e.reversed_on, f"work sheet {e.sheet_id} v{e.version} reversed")
-                )
+                label = f"work sheet {e.sheet_id} v{e.version} reversed"
+                category = bk.sheet_categories.get(e.sheet_id, "labour")
+                bk.actual_costs.append(Amount(-e.cost.amount, eid, e.reversed_on, label, category))
         case i.InvoiceReceived():
             if e.received_on <= as_of and e.currency == bk.currency:
                 bk.invoices[e.invoice_id] = InvoiceBook(
-                    e.invoice_id, e.vendor, e.number, e.due_on, e.net.amount, e.total.amount, eid
+                    e.invoice_id,
+                    e.vendor,
+                    e.number,
+                    e.due_on,
+                    e.net.amount,
+                    e.total.amount,
+                    eid,
+                    e.commitment_reference,
                 )
         case i.InvoiceMatched() | i.InvoiceMismatched():
             inv = bk.invoices.get(e.invoice_id)
