@@ -1,18 +1,20 @@
-"""``python -m bench``: every benchmark in turn (append, relay, http); figures printed and written to
-``bench/results/latest.json``. ``--only append,relay`` picks some; ``--scale 4`` multiplies every count."""
+"""``python -m bench``: every benchmark in turn (append, relay, http, freshness, replay, queries, memory); figures
+printed and written to ``bench/results/latest.json``. ``--only append,relay`` picks some; ``--scale 4`` multiplies
+every count; ``--events 1000000`` is the 1M replay."""
 
 from __future__ import annotations
 
-from bench import append, http, relay
+from bench import append, freshness, http, memory, queries, relay, replay
 from bench.common import Runner, parser, run_benchmarks
 
-BENCHMARKS: dict[str, Runner] = {append.NAME: append.run, relay.NAME: relay.run, http.NAME: http.run}
+MODULES = (append, relay, http, freshness, replay, queries, memory)
+BENCHMARKS: dict[str, Runner] = {module.NAME: module.run for module in MODULES}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__ or "", "bench")
     p.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
-    for module in (append, relay, http):
+    for module in MODULES:
         module.add_arguments(p)
     args = p.parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]

@@ -10,6 +10,7 @@ import os
 import platform
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
@@ -38,6 +39,8 @@ RESULTS_DIR = BENCH_DIR / "results"
 RESULTS_FILE = RESULTS_DIR / "latest.json"
 LOG_DIR = RESULTS_DIR / "logs"
 DATABASE = "pmo_bench"
+KAFKA_INSTANCE = "kafka-bench"
+"""The benchmarks' own private broker (own data folder and ports): benchmark topics never mix with other work."""
 
 
 class WorkLogged(DomainEvent):
@@ -144,7 +147,7 @@ def describe_ratio(label: str, value: float | None) -> str:
 def infrastructure() -> Iterator[Endpoints]:
     """PostgreSQL and Kafka (private ones started if needed); what was started here is stopped at the end unless
     ``PMO_KEEP_INFRA`` is set, as in the tests."""
-    endpoints = ensure_infrastructure(database=DATABASE)
+    endpoints = ensure_infrastructure(database=DATABASE, kafka_instance=KAFKA_INSTANCE)
     try:
         yield endpoints
     finally:
@@ -295,3 +298,57 @@ def run_benchmarks(benchmarks: Sequence[tuple[str, Runner]], args: argparse.Name
         path = write_results(endpoints, results, " ".join(["python", "-m", module, *sys.argv[1:]]))
     print(f"\nfigures written to {path.relative_to(REPO_ROOT)}")
     return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Services as processes: tokens and memory
+
+
+def auth_headers(subject: str = "bench.pmo", roles: Sequence[str] = ("pmo",)) -> dict[str, str]:
+    """A development-mode bearer token (the services run with ``PMO_ENV=development`` in the benchmarks)."""
+    from shared.auth import mint_token
+
+    return {"Authorization": f"Bearer {mint_token(subject, roles, ttl_seconds=6 * 3600)}"}
+
+
+class RssSampler:
+    """Samples the resident memory of some processes every ``interval`` seconds in a thread; keeps the peaks.
+
+    ``with RssSampler({"reporting": pid}) as s: ...`` then ``s.peak_mib()``; a process that is gone is skipped.
+    """
+
+    def __init__(self, pids: dict[str, int], interval: float = 0.05) -> None:
+        import psutil
+
+        self._processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.interval = interval
+        self.peaks: dict[str, int] = dict.fromkeys(pids, 0)
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+
+    def _loop(self) -> None:
+        while True:
+            self.sample()
+            if self._stop.wait(self.interval):
+                break
+
+    def sample(self) -> None:
+        import psutil
+
+        for name, process in self._processes.items():
+            with contextlib.suppress(psutil.Error):
+                self.peaks[name] = max(self.peaks[name], process.memory_info().rss)
+        self.samples += 1
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    def peak_mib(self) -> dict[str, float]:
+        return {name: round(rss / 1024 / 1024, 1) for name, rss in self.peaks.items()}

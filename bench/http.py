@@ -36,6 +36,7 @@ import httpx
 from bench.common import (
     LOG_DIR,
     Measurement,
+    auth_headers,
     delete_topic,
     describe,
     describe_ratio,
@@ -78,7 +79,7 @@ def project_body(code: str, portfolio_id: str) -> dict[str, Any]:
 async def create_portfolio(url: str) -> str:
     """The portfolio the projects are registered in (the projects service refuses an unknown one)."""
     slug = f"bench-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers=auth_headers()) as client:
         response = await client.post("/portfolios", json={"portfolio_id": slug, "name": "Benchmark portfolio"})
     if response.status_code not in (201, 404, 405):  # 404/405: a server without portfolios (the bare one)
         raise RuntimeError(f"cannot create portfolio: {response.status_code} {response.text[:300]}")
@@ -180,7 +181,7 @@ async def load(url: str, requests: int, concurrency: int, portfolio_id: str) -> 
     latencies: list[float] = []
     errors = 0
     error_sample: str | None = None
-    clients = [httpx.AsyncClient(base_url=url, timeout=60) for _ in range(concurrency)]
+    clients = [httpx.AsyncClient(base_url=url, timeout=60, headers=auth_headers()) for _ in range(concurrency)]
     try:
         await asyncio.gather(*(c.get("/healthz") for c in clients))
 
@@ -225,6 +226,7 @@ async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
     env = {
         "PMO_DATABASE_URL": endpoints.database_url,
         "PMO_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap_servers,
+        "PMO_ENV": "development",  # the built-in token secret; the clients send tokens from shared.auth.mint_token
     }
     results: dict[str, dict[int, Measurement]] = {}
     async with fresh_schema(endpoints.database_url, "http", pool_size=1, max_overflow=0) as (_, schema):
