@@ -203,6 +203,23 @@ class ProjectionConsumer:
         if not isolate:
             savepoint = await conn.begin_nested()
         applied = duplicates = 0
+        apply_batch = getattr(self.projection, "apply_batch", None)
+        if apply_batch is not None and not isolate:
+            # Fast path: one call for the whole batch; any failure falls back to the isolated pass.
+            batch: list[ConsumedEvent] = []
+            for index, (_, event, error) in enumerate(decoded):
+                if error is not None or event is None:
+                    raise _ApplyFailed(index, error or RuntimeError("undecodable record"))
+                if event.event_id in fresh:
+                    fresh.discard(event.event_id)
+                    batch.append(event)
+                else:
+                    duplicates += 1
+            try:
+                await apply_batch(conn, batch)
+            except Exception as exc:
+                raise _ApplyFailed(0, exc) from exc
+            applied, decoded = len(batch), []
         for index, (record, event, error) in enumerate(decoded):
             if event is not None and event.event_id not in fresh:
                 duplicates += 1

@@ -176,3 +176,42 @@ async def test_a_poison_message_goes_to_the_dead_letter_topic_and_later_messages
     async with engine.connect() as conn:
         marked = (await conn.execute(text("SELECT count(*) FROM inbox WHERE dead_lettered"))).scalar()
     assert marked == 1  # the undecodable record has no event id; the failed event is marked
+
+
+class BatchCountingProjection(CountingProjection):
+    """The same read model with the batch fast path; ``batches`` counts the calls."""
+
+    batches = 0
+
+    async def apply_batch(self, conn: AsyncConnection, events: Sequence[Any]) -> None:
+        BatchCountingProjection.batches += 1
+        for event in events:
+            await self.apply(conn, event)
+
+
+async def test_the_batch_path_drops_duplicates_and_falls_back_to_one_at_a_time_for_a_poison_message(
+    engine, schema, topic, kafka
+) -> None:
+    await migrate(engine, schema, COUNTING_DDL)
+    pid = uuid.uuid4().hex
+    await append(engine, pid, range(1, 6))
+    await publish(engine, schema, topic, kafka)
+    async with engine.connect() as conn:
+        from tests.support import STORE
+
+        events = await STORE.read_all(conn)
+    producer = new_producer(kafka)
+    await producer.start()
+    for event in events[:2]:  # two duplicates
+        key, value, headers = to_record("test", event)
+        await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+    await producer.stop()
+    projection = BatchCountingProjection(topic, poison_seq=3)
+    async with running(ProjectionConsumer(engine, kafka, projection)):
+        await wait_for_seqs(engine, [(pid, 1), (pid, 2), (pid, 4), (pid, 5)])
+        await asyncio.sleep(0.5)
+    assert [(r.project_id, r.seq) for r in await applied_rows(engine)] == [(pid, 1), (pid, 2), (pid, 4), (pid, 5)]
+    assert BatchCountingProjection.batches >= 1
+    async with engine.connect() as conn:
+        dead = (await conn.execute(text("SELECT count(*) FROM inbox WHERE dead_lettered"))).scalar()
+    assert dead == 1

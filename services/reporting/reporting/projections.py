@@ -110,6 +110,60 @@ class FactsProjection:
     topics = FACT_TOPICS
     tables = ("facts", "dirty_projects", "resource_facts")
 
+    async def apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
+        """The same as :meth:`apply` for many events, in three statements (replay and catch-up speed)."""
+        facts, resource_facts = [], []
+        for event in events:
+            if event.key.startswith("resource:") and event.service == "resources":
+                resource_facts.append((uuid.UUID(event.key.removeprefix("resource:")), event))
+                continue
+            try:
+                facts.append((uuid.UUID(event.key), event))
+            except ValueError:
+                continue
+        if facts:
+            await conn.execute(
+                text(
+                    "INSERT INTO facts (project_id, event_id, service, name, version, recorded_at, data) "
+                    "SELECT * FROM unnest(CAST(:p AS uuid[]), CAST(:e AS uuid[]), CAST(:s AS text[]), "
+                    "CAST(:n AS text[]), CAST(:v AS integer[]), CAST(:t AS timestamptz[]), CAST(:d AS jsonb[])) "
+                    "ON CONFLICT (event_id) DO NOTHING"
+                ),
+                {
+                    "p": [p for p, _ in facts],
+                    "e": [e.event_id for _, e in facts],
+                    "s": [e.service for _, e in facts],
+                    "n": [e.name for _, e in facts],
+                    "v": [e.version for _, e in facts],
+                    "t": [e.time for _, e in facts],
+                    "d": [json.dumps(e.data) for _, e in facts],
+                },
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO dirty_projects (project_id) SELECT DISTINCT unnest(CAST(:p AS uuid[])) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                {"p": list({p for p, _ in facts})},
+            )
+        if resource_facts:
+            await conn.execute(
+                text(
+                    "INSERT INTO resource_facts (resource_id, event_id, name, version, recorded_at, data) "
+                    "SELECT * FROM unnest(CAST(:r AS uuid[]), CAST(:e AS uuid[]), CAST(:n AS text[]), "
+                    "CAST(:v AS integer[]), CAST(:t AS timestamptz[]), CAST(:d AS jsonb[])) "
+                    "ON CONFLICT (event_id) DO NOTHING"
+                ),
+                {
+                    "r": [r for r, _ in resource_facts],
+                    "e": [e.event_id for _, e in resource_facts],
+                    "n": [e.name for _, e in resource_facts],
+                    "v": [e.version for _, e in resource_facts],
+                    "t": [e.time for _, e in resource_facts],
+                    "d": [json.dumps(e.data) for _, e in resource_facts],
+                },
+            )
+
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
         if event.key.startswith("resource:") and event.service == "resources":
             await conn.execute(
