@@ -260,6 +260,75 @@ class PortfolioProjection:
     topics = (projects.TOPIC,)
     tables = ("portfolio_projects", "portfolio_milestones")
 
+    async def apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
+        """The same as :meth:`apply` for a batch of one partition (registrations come before their milestones)."""
+        registered, planned = [], []
+        for event in events:
+            if event.service != "projects" or (event.name, event.version) not in projects.REGISTRY:
+                continue
+            decoded = projects.REGISTRY.decode(event.name, event.version, event.data)
+            if isinstance(decoded, projects.ProjectRegistered):
+                registered.append((decoded, event))
+            elif isinstance(decoded, projects.MilestonePlanned):
+                planned.append((decoded, event))
+        if registered:
+            await conn.execute(
+                text(
+                    "INSERT INTO portfolio_projects (project_id, portfolio_id, programme_id, code, name, status, "
+                    "currency, planned_start, planned_end, last_event_id, last_event_at) SELECT p, pf, pg, c, n, "
+                    "'proposed', cur, ps, pe, eid, t FROM unnest(CAST(:p AS uuid[]), CAST(:pf AS text[]), "
+                    "CAST(:pg AS text[]), CAST(:c AS text[]), CAST(:n AS text[]), CAST(:cur AS text[]), "
+                    "CAST(:ps AS date[]), CAST(:pe AS date[]), CAST(:eid AS uuid[]), CAST(:t AS timestamptz[])) "
+                    "AS x(p, pf, pg, c, n, cur, ps, pe, eid, t)"
+                ),
+                {
+                    "p": [d.project_id for d, _ in registered],
+                    "pf": [d.portfolio_id for d, _ in registered],
+                    "pg": [d.programme_id for d, _ in registered],
+                    "c": [d.code for d, _ in registered],
+                    "n": [d.name for d, _ in registered],
+                    "cur": [d.currency for d, _ in registered],
+                    "ps": [d.planned_start for d, _ in registered],
+                    "pe": [d.planned_end for d, _ in registered],
+                    "eid": [e.event_id for _, e in registered],
+                    "t": [e.time for _, e in registered],
+                },
+            )
+        if planned:
+            await conn.execute(
+                text(
+                    "INSERT INTO portfolio_milestones (milestone_id, project_id, name, due_date, planned_value, "
+                    "currency, planned_event) SELECT * FROM unnest(CAST(:m AS uuid[]), CAST(:p AS uuid[]), "
+                    "CAST(:n AS text[]), CAST(:d AS date[]), CAST(:pv AS numeric[]), CAST(:cur AS text[]), "
+                    "CAST(:eid AS uuid[]))"
+                ),
+                {
+                    "m": [d.milestone_id for d, _ in planned],
+                    "p": [d.project_id for d, _ in planned],
+                    "n": [d.name for d, _ in planned],
+                    "d": [d.due_date for d, _ in planned],
+                    "pv": [d.planned_value.amount for d, _ in planned],
+                    "cur": [d.planned_value.currency for d, _ in planned],
+                    "eid": [e.event_id for _, e in planned],
+                },
+            )
+            await conn.execute(
+                text(
+                    "UPDATE portfolio_projects AS pp SET milestones = pp.milestones + x.n, "
+                    "planned_value = pp.planned_value + x.pv, last_event_id = x.eid, last_event_at = x.t "
+                    "FROM (SELECT p, count(*) AS n, sum(pv) AS pv, (array_agg(eid ORDER BY i DESC))[1] AS eid, "
+                    "max(t) AS t FROM unnest(CAST(:p AS uuid[]), CAST(:pv AS numeric[]), CAST(:eid AS uuid[]), "
+                    "CAST(:t AS timestamptz[])) WITH ORDINALITY AS u(p, pv, eid, t, i) GROUP BY p) AS x "
+                    "WHERE pp.project_id = x.p"
+                ),
+                {
+                    "p": [d.project_id for d, _ in planned],
+                    "pv": [d.planned_value.amount for d, _ in planned],
+                    "eid": [e.event_id for _, e in planned],
+                    "t": [e.time for _, e in planned],
+                },
+            )
+
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
         if event.service != "projects" or (event.name, event.version) not in projects.REGISTRY:
             return  # another version or an event this read model does not use
