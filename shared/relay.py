@@ -113,20 +113,30 @@ class Relay:
             else:
                 return
             self.is_leader = True
-            producer = self._producer_factory()
-            await producer.start()
             try:
-                while not stop.is_set():
-                    published = await self.publish_once(producer)
-                    if published < self.batch_size:
-                        await leader.execute(text("SELECT 1"))  # leadership ends with this session
-                        await leader.commit()
-                        await _sleep_or_stop(stop, self.poll_interval)
+                producer = self._producer_factory()
+                await producer.start()
+                try:
+                    while not stop.is_set():
+                        published = await self.publish_once(producer)
+                        if published < self.batch_size:
+                            await leader.execute(text("SELECT 1"))  # leadership ends with this session
+                            await leader.commit()
+                            await _sleep_or_stop(stop, self.poll_interval)
+                finally:
+                    await producer.stop()
             finally:
                 self.is_leader = False
-                await producer.stop()
-                await leader.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": self.lock_key})
-                await leader.commit()
+                await self._release(leader)
+
+    async def _release(self, leader: AsyncConnection) -> None:
+        """Give up leadership; a session that cannot unlock is discarded, never returned to the pool with the lock
+        (whatever ended the leadership: a stop, Kafka unreachable, the database gone)."""
+        try:
+            await leader.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": self.lock_key})
+            await leader.commit()
+        except Exception:
+            await leader.invalidate()
 
     async def publish_once(self, producer: Any) -> int:
         """Publish the next batch of committed events and advance the checkpoint. Returns how many."""

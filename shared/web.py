@@ -7,6 +7,7 @@ Errors are RFC 9457 ``application/problem+json``. Validation errors name each fi
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 import uuid
@@ -128,10 +129,24 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(503, "Service unavailable", "the database cannot be reached; the request was not applied")
 
 
+def _database_unavailable(exc: BaseException) -> bool:
+    """The database is going down, starting up, or the connection was lost (not a bug of the request)."""
+    if isinstance(exc, (OSError, InterfaceError, OperationalError)):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
+            state = str(getattr(error, "sqlstate", "") or "")
+            if state.startswith(("08", "57P")):  # connection exception; admin shutdown, cannot connect now
+                return True
+            if type(error).__name__ in ("ConnectionDoesNotExistError", "InterfaceError", "ConnectionResetError"):
+                return True
+    return False
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, (OSError, InterfaceError, OperationalError)) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    ):
+    if _database_unavailable(exc):
         return await _database_error(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
@@ -181,6 +196,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(InterfaceError, _database_error)
+    app.add_exception_handler(DBAPIError, _unexpected)
     app.add_exception_handler(Exception, _unexpected)
 
     @app.middleware("http")
@@ -245,7 +261,37 @@ def create_app(
     app.include_router(monitoring, dependencies=secured)
     for router in routers:
         app.include_router(router, dependencies=secured)
+    app.openapi = lambda: _documented(app)  # type: ignore[method-assign]
     return app
+
+
+def _documented(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document as the service really answers: every error as ``application/problem+json`` (a Problem),
+    401/403 on every secured operation, and ``text/csv`` where an operation takes ``format=csv``."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = FastAPI.openapi(app)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(problem_schema.pop("$defs", {}))
+    components["Problem"] = problem_schema
+    problem_content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, item in schema.get("paths", {}).items():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            if path not in ("/healthz", "/readyz"):
+                responses.setdefault("401", {"description": "Missing, invalid or expired bearer token"})
+                responses.setdefault("403", {"description": "The token's roles do not allow this operation"})
+            for status, response in responses.items():
+                if status.isdigit() and int(status) >= 400:
+                    response["content"] = dict(problem_content)
+            if any(p.get("name") == "format" for p in operation.get("parameters", [])) and "200" in responses:
+                responses["200"].setdefault("content", {})["text/csv"] = {"schema": {"type": "string"}}
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if unused in components and unused not in json.dumps(schema.get("paths", {})):
+            components.pop(unused)
+    app.openapi_schema = schema
+    return schema
 
 
 # --- commands -----------------------------------------------------------------------------------------

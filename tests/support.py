@@ -98,17 +98,31 @@ async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 20.0
 
 
 async def read_topic(kafka: KafkaOptions, topic: str, expect: int, timeout: float = 20.0) -> list[Any]:
-    """Every record of ``topic`` from the beginning, waiting until at least ``expect`` arrived."""
-    consumer = AIOKafkaConsumer(topic, auto_offset_reset="earliest", enable_auto_commit=False, **kafka.client_kwargs())
+    """Every record of ``topic`` from the beginning: at least up to the end offsets seen when called, and waiting
+    until at least ``expect`` records arrived (or ``timeout``)."""
+    from aiokafka import TopicPartition  # type: ignore[import-untyped]
+
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **kafka.client_kwargs())
     await consumer.start()
     records: list[Any] = []
     try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
         deadline = time.monotonic() + timeout
-        while len(records) < expect and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
             for batch in (await consumer.getmany(timeout_ms=200)).values():
                 records.extend(batch)
+            positions = [await consumer.position(tp) for tp in tps]
+            if len(records) >= expect and all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
+                break
         # a little longer, to see records that should not be there
-        for batch in (await consumer.getmany(timeout_ms=500)).values():
+        for batch in (await consumer.getmany(timeout_ms=300)).values():
             records.extend(batch)
     finally:
         await consumer.stop()

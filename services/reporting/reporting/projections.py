@@ -102,6 +102,16 @@ DDL = [
 READ_MODEL_TABLES = ("portfolio_projects", "portfolio_milestones", "facts")
 
 
+def _check_contract(event: ConsumedEvent) -> None:
+    """A known event type must validate against its contract, or it is not a fact (the consumer dead-letters it);
+    types this version does not know are kept (reports ignore them until they learn them)."""
+    from reporting.domain.ledger import REGISTRIES
+
+    registry = REGISTRIES.get(event.service)
+    if registry is not None and (event.name, event.version) in registry:
+        registry.decode(event.name, event.version, event.data)
+
+
 class FactsProjection:
     """Every event about a project, from every service's topic, into the ``facts`` ledger the figures are computed
     from; the project is marked for the alert evaluator."""
@@ -114,6 +124,7 @@ class FactsProjection:
         """The same as :meth:`apply` for many events, in three statements (replay and catch-up speed)."""
         facts, resource_facts = [], []
         for event in events:
+            _check_contract(event)
             if event.key.startswith("resource:") and event.service == "resources":
                 resource_facts.append((uuid.UUID(event.key.removeprefix("resource:")), event))
                 continue
@@ -165,6 +176,7 @@ class FactsProjection:
             )
 
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
+        _check_contract(event)
         if event.key.startswith("resource:") and event.service == "resources":
             await conn.execute(
                 text(
