@@ -1,0 +1,431 @@
+"""Fault scenarios against the real system: the five services as processes on a PostgreSQL and a Kafka of the
+suite's own, broken on purpose while commands flow.
+
+After each scenario every command that got a 2xx answer is reflected exactly once in the read models, every event
+reached every consumer of its topic exactly once, and the read models equal a fresh replay of the topics
+(:func:`tests.chaos_support.verify`). Commands whose answer was lost (no answer, 5xx) are retried with their
+``Idempotency-Key`` first, as a client would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from shared.infra.system import SERVICES
+from shared.kafka import DLQ_TOPIC, new_producer
+from tests.chaos_support import (
+    FIGURES,
+    PROBLEM,
+    TOPICS,
+    Ledger,
+    PrivateWorld,
+    Workload,
+    append_outbox,
+    blocked_on,
+    consumer_lag,
+    consumers,
+    disputes,
+    header,
+    live_digests,
+    read_topic,
+    rebuilt_equals_live,
+    relay_backlog,
+    relay_lock_holder,
+    table_locked,
+    terminate_relay_session,
+    topic_duplicates,
+    verify,
+    wait_quiet,
+    wait_until,
+    work_sheets,
+)
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
+
+
+async def test_kafka_stopped_during_a_steady_stream_commands_succeed_and_every_event_arrives_after(
+    world: PrivateWorld, workload: Workload, ledger: Ledger, clients: dict[str, httpx.AsyncClient]
+) -> None:
+    stop = asyncio.Event()
+    workload.phase = "kafka-up"
+    stream = asyncio.create_task(workload.run(clients, rate=15, duration=120, concurrency=8, stop=stop))
+    try:
+        await asyncio.sleep(3)
+        await asyncio.to_thread(world.infra.kafka.stop)
+        workload.phase = "kafka-down"
+        down = time.monotonic()
+        await asyncio.sleep(6)
+        workload.phase = "kafka-starting"
+        await asyncio.to_thread(world.infra.kafka.start)
+        down_for = time.monotonic() - down
+        workload.phase = "kafka-back"
+        await asyncio.sleep(2)
+    finally:
+        stop.set()
+        figures = await stream
+
+    during = ledger.in_phase("kafka-down") + ledger.in_phase("kafka-starting")
+    assert len(during) > 60
+    # Kafka is not on the command path: no command fails for want of it. Refusals of the business kind remain: a
+    # budget command for a project whose registration is not consumed yet (404), a lost race on a stream (409).
+    refused = [c for c in during if not (c.ok or (c.status in (404, 409) and c.content_type == PROBLEM))]
+    assert not refused, [(c.kind, c.outcome(), c.answer) for c in refused[:5]]
+    assert not [c for c in during if c.status == 404 and c.service != "budget"]
+    accepted = sum(c.ok for c in during)
+    await ledger.settle(clients, workload.learn)
+    verdict = await verify(world, ledger)
+    FIGURES.add(
+        f"kafka down {down_for:.1f}s: {len(during)} commands meanwhile, {accepted} 2xx, none failed for want of "
+        f"Kafka; stream {figures.line()}; {verdict.line()}",
+        scenarios=1,
+        commands=figures.sent,
+        event_checks=verdict.events_checked,
+    )
+
+
+def kill_points(service: str) -> list[str]:
+    """Where the service is held when it is killed (see ``table_locked``): after its relay published a batch and
+    before the checkpoint (every service but reporting, whose relay only carries alerts), and inside a consumer
+    batch transaction, before its commit (every service that consumes)."""
+    points = [] if service == "reporting" else ["relay_checkpoint"]
+    if any(c.service == service for c in consumers().values()):
+        points.append("consumer_offsets")
+    return points
+
+
+async def held_at(engine: Any, service: str, table: str, ledger: Ledger, phase: str) -> None:
+    """Wait until the service waits for the lock on ``table``; say what happened if it does not."""
+
+    async def there() -> bool:
+        return await blocked_on(engine, service, table) > 0
+
+    try:
+        await wait_until(there, 45, f"{service} waiting on {table}")
+    except AssertionError as exc:
+        mine = Counter(c.outcome() for c in ledger.in_phase(phase) if c.service == service)
+        raise AssertionError(
+            f"{exc}; {service} commands meanwhile: {dict(mine)}; relay backlog {await relay_backlog(engine, service)};"
+            f" relay lock: {await relay_lock_holder(engine, service)}"
+        ) from exc
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_a_service_killed_with_sigkill_mid_relay_or_mid_consume_restarts_with_nothing_lost_or_doubled(
+    service: str, world: PrivateWorld, workload: Workload, ledger: Ledger, clients: dict[str, httpx.AsyncClient]
+) -> None:
+    engine = await world.open()
+    kafka = world.infra.kafka_options
+    topic = TOPICS[service]
+    points = kill_points(service)
+    records_before, duplicates_before = await topic_duplicates(kafka, topic)
+    stop = asyncio.Event()
+    workload.phase = f"kill-{service}"
+    pids = (await workload.ensure_projects(clients, 5))[:20]
+    stream = asyncio.create_task(workload.run(clients, rate=15, duration=60, concurrency=8, stop=stop))
+    try:
+        async with contextlib.AsyncExitStack() as held:
+            # One point after the other: a consumer held inside its transaction keeps the relays' horizon (the
+            # oldest running transaction) where it is, so the relay is held first.
+            for table in points:
+                await held.enter_async_context(table_locked(engine, f"{service}.{table}"))
+                if table == "relay_checkpoint" and service in ("resources", "invoicing"):
+                    # the stream does not command them: give their relay something to publish
+                    events = work_sheets(pids, 40) if service == "resources" else disputes(pids, 40)
+                    await append_outbox(world, service, events, f"chaos-{uuid.uuid4()}", "chaos")
+                await held_at(engine, service, table, ledger, workload.phase)
+            backlog = await relay_backlog(engine, service)
+            lag = {k: v for k, v in (await consumer_lag(engine, kafka)).items() if v}
+            world.kill(service)
+        # The locks are released only now: PostgreSQL rolls back what the killed process left waiting.
+        await asyncio.to_thread(world.restart, service)
+        await asyncio.sleep(1)
+    finally:
+        stop.set()
+        figures = await stream
+    await ledger.settle(clients, workload.learn)
+    verdict = await verify(world, ledger)
+    records, duplicates = await topic_duplicates(kafka, topic)
+    if "relay_checkpoint" in points:
+        assert duplicates > duplicates_before, "the batch published before the kill was not published again"
+    FIGURES.add(
+        f"SIGKILL {service} held at {' and '.join(points)} (relay backlog {backlog}, consumer lag {lag}), restarted: "
+        f"{records - records_before} records on {topic} meanwhile, {duplicates - duplicates_before} of them "
+        f"re-published duplicates, dropped by the consumers; stream {figures.line()}; {verdict.line()}",
+        scenarios=1,
+        commands=figures.sent,
+        event_checks=verdict.events_checked,
+    )
+
+
+async def test_postgres_restarted_under_load_commands_fail_cleanly_with_503_and_none_is_half_applied(
+    world: PrivateWorld, workload: Workload, ledger: Ledger, clients: dict[str, httpx.AsyncClient]
+) -> None:
+    await workload.ensure_projects(clients, 5)
+    stop = asyncio.Event()
+    workload.phase = "pg-up"
+    stream = asyncio.create_task(workload.run(clients, rate=30, duration=120, concurrency=16, stop=stop))
+    try:
+        await asyncio.sleep(3)
+        workload.phase = "pg-stopping"
+        await asyncio.to_thread(world.infra.postgres.stop)
+        workload.phase = "pg-down"
+        down = time.monotonic()
+        await asyncio.sleep(4)
+        workload.phase = "pg-starting"
+        await asyncio.to_thread(world.infra.postgres.start)
+        down_for = time.monotonic() - down
+        workload.phase = "pg-back"
+        await asyncio.sleep(3)
+    finally:
+        stop.set()
+        figures = await stream
+
+    during = [c for p in ("pg-stopping", "pg-down", "pg-starting") for c in ledger.in_phase(p)]
+    failed = [c for c in during if not c.ok and c.status not in (404, 409)]
+    assert len(failed) > 20, Counter(c.outcome() for c in during)
+    # The services stay up and answer every command while the database is away (shutting down, gone, starting
+    # up) with a 503 problem: no connection dropped, no 500, nothing but problem+json.
+    unclean = [c for c in failed if c.status != 503 or c.content_type != PROBLEM or c.answer.get("status") != 503]
+    assert not unclean, [(c.kind, c.phase, c.outcome(), c.content_type, c.answer) for c in unclean[:5]]
+    # None half-applied: retried with their keys, each is applied once (verify), and the services' query tables
+    # equal a rebuild from their event tables (a command applied in part would differ).
+    retried = await ledger.settle(clients, workload.learn)
+    streams = {s: await rebuilt_equals_live(world, s) for s in ("projects", "budget")}
+    verdict = await verify(world, ledger)
+    FIGURES.add(
+        f"postgres down {down_for:.1f}s under load: {len(during)} commands meanwhile, {len(failed)} answered 503 "
+        f"problem+json, none anything else; {retried} retries with their Idempotency-Key settled them; query tables "
+        f"equal a rebuild from the events ({streams} streams); stream {figures.line()}; {verdict.line()}",
+        scenarios=1,
+        commands=figures.sent,
+        event_checks=verdict.events_checked,
+    )
+
+
+async def test_duplicate_and_replayed_kafka_messages_change_no_read_model(
+    world: PrivateWorld, workload: Workload, ledger: Ledger, clients: dict[str, httpx.AsyncClient]
+) -> None:
+    kafka = world.infra.kafka_options
+    workload.phase = "duplicates"
+    await workload.ensure_projects(clients, 5)
+    figures = await workload.run(clients, rate=30, duration=3, concurrency=8)
+    await ledger.settle(clients, workload.learn)
+    await wait_quiet(world)
+    before = await live_digests(world)
+
+    # 1. Every record of every consumed topic delivered once more (same key, value and headers).
+    consumed = sorted({t for c in consumers().values() for t in c.topics})
+    producer = new_producer(kafka)
+    await producer.start()
+    copied = 0
+    try:
+        for topic in consumed:
+            for record in await read_topic(kafka, topic):
+                await producer.send(
+                    topic, value=record.value, key=record.key, partition=record.partition, headers=list(record.headers)
+                )
+                copied += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    await wait_quiet(world)
+    assert await live_digests(world) == before
+
+    # 2. Every consuming service replays its topics from the beginning: stopped, its stored positions forgotten,
+    # started again; the inbox recognises every event.
+    engine = await world.open()
+    owners = sorted({c.service for c in consumers().values()})
+    await asyncio.gather(*(asyncio.to_thread(world.terminate, service) for service in owners))
+    async with engine.begin() as conn:
+        for service in owners:
+            await conn.execute(text(f"DELETE FROM {service}.consumer_offsets"))
+    await asyncio.gather(*(asyncio.to_thread(world.restart, service) for service in owners))
+    replay_took = await wait_quiet(world)
+    assert await live_digests(world) == before
+    verdict = await verify(world, ledger)
+    FIGURES.add(
+        f"duplicates and replay: {copied} records published a second time on {len(consumed)} topics, then "
+        f"{', '.join(owners)} replayed every topic from offset 0 ({replay_took:.1f}s): read models unchanged "
+        f"(digests equal); stream {figures.line()}; {verdict.line()}",
+        scenarios=1,
+        commands=figures.sent,
+        event_checks=verdict.events_checked,
+    )
+
+
+def poison_records(service: str, key: bytes) -> list[tuple[str, bytes, list[tuple[str, bytes]]]]:
+    """Records no consumer can decode: not a CloudEvent, a CloudEvent whose data is not JSON, a CloudEvent whose id
+    is not a UUID, a CloudEvent of a type that does not parse."""
+    ce = [
+        ("ce_specversion", b"1.0"),
+        ("ce_source", f"/pmo/{service}".encode()),
+        ("ce_subject", b"chaos"),
+        ("ce_time", datetime.now(UTC).isoformat().encode()),
+        ("content-type", b"application/json"),
+    ]
+    event_type = f"pmo.{service}.project-registered.v1".encode()
+    return [
+        ("not a cloudevent", b"\xff\xfe garbage \x00", [("x-chaos", b"1")]),
+        ("data not json", b'{"project_id": ', [*ce, ("ce_id", str(uuid.uuid4()).encode()), ("ce_type", event_type)]),
+        ("id not a uuid", b"{}", [*ce, ("ce_id", b"not-a-uuid"), ("ce_type", event_type)]),
+        ("type unparsable", b"{}", [*ce, ("ce_id", str(uuid.uuid4()).encode()), ("ce_type", b"pmo..v")]),
+    ]
+
+
+async def test_a_poison_message_on_each_topic_is_dead_lettered_and_the_consumers_move_on(
+    world: PrivateWorld, workload: Workload, ledger: Ledger, clients: dict[str, httpx.AsyncClient]
+) -> None:
+    kafka = world.infra.kafka_options
+    pids = await workload.ensure_projects(clients, 3)
+    readers = consumers()
+    expected: set[tuple[str, str, int, int]] = set()  # (consumer, topic, partition, offset)
+    producer = new_producer(kafka)
+    await producer.start()
+    try:
+        for service, topic in TOPICS.items():
+            for _, value, headers in poison_records(service, pids[0].encode()):
+                sent = await producer.send_and_wait(topic, value=value, key=pids[0].encode(), headers=headers)
+                expected |= {
+                    (c.name, topic, sent.partition, sent.offset) for c in readers.values() if topic in c.topics
+                }
+    finally:
+        await producer.stop()
+    # What comes after the poison, on the same partitions, is processed.
+    workload.phase = "after-poison"
+    figures = await workload.run(clients, rate=30, duration=3, concurrency=8)
+    await ledger.settle(clients, workload.learn)
+    await wait_quiet(world)
+    for service in SERVICES:
+        assert (await clients[service].get("/readyz")).status_code == 200
+
+    def origin(record: Any) -> tuple[str | None, ...]:
+        names = ("pmo_consumer", "pmo_original_topic", "pmo_original_partition", "pmo_original_offset")
+        return tuple(header(record, n) for n in names)
+
+    wanted = {(c, t, str(p), str(o)) for c, t, p, o in expected}
+    dead = [r for r in await read_topic(kafka, DLQ_TOPIC) if origin(r) in wanted]
+    missing = wanted - {origin(r) for r in dead}
+    assert not missing, f"not dead-lettered: {list(missing)[:5]}"
+    errors = Counter((header(r, "pmo_error") or "").split(":")[0] for r in dead)
+    verdict = await verify(world, ledger)
+    FIGURES.add(
+        f"poison: {len(TOPICS) * 4} undecodable records on {len(TOPICS)} topics, {len(expected)} dead-letterings "
+        f"expected (one per consumer of the topic) and found on {DLQ_TOPIC} ({dict(errors)}); later records "
+        f"processed; stream {figures.line()}; {verdict.line()}",
+        scenarios=1,
+        commands=figures.sent,
+        event_checks=verdict.events_checked,
+    )
+
+
+async def test_a_relay_whose_database_session_drops_while_kafka_is_down_publishes_again_once_kafka_is_back(
+    world: PrivateWorld, workload: Workload, ledger: Ledger, clients: dict[str, httpx.AsyncClient]
+) -> None:
+    """Kafka down, and meanwhile the relay's database session is ended (a failover, a connection proxy, an
+    administrator): the relay must take over again once both are back, and publish what piled up."""
+    engine = await world.open()
+    workload.phase = "relay-session"
+    await workload.ensure_projects(clients, 3)
+    await asyncio.gather(*(ledger.send(clients, workload.register()) for _ in range(16)))  # a pool of sessions
+    await wait_quiet(world)
+    await asyncio.to_thread(world.infra.kafka.stop)
+    try:
+        ended = await terminate_relay_session(engine, "projects")
+        assert ended == 1
+        await asyncio.sleep(3)  # the relay retries while Kafka is still away
+        for _ in range(5):
+            workload.learn(await ledger.send(clients, workload.register()))
+    finally:
+        await asyncio.to_thread(world.infra.kafka.start)
+    try:
+        await wait_quiet(world, timeout=10)
+    except AssertionError as exc:
+        backlog = await relay_backlog(engine, "projects")
+        holder = await relay_lock_holder(engine, "projects")
+        raise AssertionError(
+            f"the projects relay has published nothing since Kafka came back ({backlog} events waiting); its lock "
+            f"is held by {holder or 'nobody'}"
+        ) from exc
+    finally:
+        if await relay_backlog(engine, "projects"):  # heal the world for the scenarios after this one
+            await asyncio.to_thread(world.terminate, "projects")
+            await asyncio.to_thread(world.restart, "projects")
+            await wait_quiet(world)
+    await ledger.settle(clients, workload.learn)
+    verdict = await verify(world, ledger)
+    FIGURES.add(
+        f"relay session ended while Kafka was down: the relay took over again once Kafka was back and published "
+        f"what piled up; {verdict.line()}",
+        scenarios=1,
+        event_checks=verdict.events_checked,
+    )
+
+
+async def test_an_event_breaking_its_contract_on_a_project_topic_is_dead_lettered_and_breaks_no_report(
+    world: PrivateWorld, workload: Workload, ledger: Ledger, clients: dict[str, httpx.AsyncClient]
+) -> None:
+    workload.phase = "contract-poison"
+    fresh = await ledger.send(clients, workload.register())
+    workload.learn(fresh)
+    pid = str(fresh.answer["project_id"])
+    await wait_quiet(world)
+    reporting = clients["reporting"]
+    assert (await reporting.get(f"/reports/projects/{pid}")).status_code == 200
+    event_id = str(uuid.uuid4())
+    world.foreign_ids.add(event_id)
+    producer = new_producer(world.infra.kafka_options)
+    await producer.start()
+    try:  # a well-formed CloudEvent of a known type whose data lacks what the contract requires
+        await producer.send_and_wait(
+            TOPICS["projects"],
+            key=pid.encode(),
+            value=json.dumps({"project_id": pid, "milestone_id": str(uuid.uuid4())}).encode(),
+            headers=[
+                ("ce_specversion", b"1.0"),
+                ("ce_id", event_id.encode()),
+                ("ce_source", b"/pmo/projects"),
+                ("ce_type", b"pmo.projects.milestone-planned.v1"),
+                ("ce_subject", f"project-{pid}".encode()),
+                ("ce_time", datetime.now(UTC).isoformat().encode()),
+                ("content-type", b"application/json"),
+            ],
+        )
+    finally:
+        await producer.stop()
+    await wait_quiet(world)
+    answers = {
+        path: await reporting.get(path)
+        for path in (f"/reports/projects/{pid}", f"/reports/projects/{pid}/s-curve", "/reports/portfolio")
+    }
+    assert all(a.status_code == 200 for a in answers.values()), {p: a.status_code for p, a in answers.items()}
+    # Every consumer of the topic that reads the event's data dead-letters it; none keeps it.
+    dead = {
+        header(r, "pmo_consumer")
+        for r in await read_topic(world.infra.kafka_options, DLQ_TOPIC)
+        if header(r, "ce_id") == event_id
+    }
+    readers = {c.name for c in consumers().values() if TOPICS["projects"] in c.topics}
+    assert dead == readers, (dead, readers)
+    engine = await world.open()
+    async with engine.connect() as conn:
+        stored = await conn.execute(text("SELECT count(*) FROM reporting.facts WHERE event_id = :e"), {"e": event_id})
+        assert stored.scalar() == 0
+    verdict = await verify(world, ledger)
+    FIGURES.add(
+        f"an event breaking its contract (milestone-planned without its fields) on {TOPICS['projects']}: "
+        f"dead-lettered by {', '.join(sorted(str(d) for d in dead))}; the project's and the portfolio's reports "
+        f"answer 200; {verdict.line()}",
+        scenarios=1,
+        event_checks=verdict.events_checked,
+    )
