@@ -85,7 +85,6 @@ def create_app() -> FastAPI:
         url,
         pool_size=10,
         max_overflow=10,
-        pool_pre_ping=True,
         connect_args={"server_settings": {"search_path": f"{schema},public"}},
     )
 

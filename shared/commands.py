@@ -92,6 +92,8 @@ class CommandExecutor:
         self.store = store
         self.clock = clock or SystemClock()
         self.projector = projector
+        self.after_commit: list[Callable[[], None]] = []
+        """Called after a command's events committed (the service's relay wakes up to publish them at once)."""
 
     async def load(self, conn: AsyncConnection, aggregate: Aggregate[S, Any], stream_id: str) -> tuple[S, int]:
         """The aggregate's current state and version (0 when the stream does not exist)."""
@@ -120,14 +122,19 @@ class CommandExecutor:
         command: C,
         respond: Responder[S],
         status_code: int = 200,
+        new_stream: bool = False,
     ) -> CommandOutcome[S]:
-        """Decide and append in one transaction; see the module docstring for the guarantees."""
+        """Decide and append in one transaction; see the module docstring for the guarantees.
+
+        ``new_stream``: the caller has just made the stream id up (a fresh UUID), so there is nothing to load; the
+        append still runs at expected version 0, and a stream that did exist after all is a concurrency error.
+        """
         if ctx.idempotency_key:
             earlier = await self._earlier_answer(ctx)
             if earlier is not None:
                 return earlier
         try:
-            return await self._execute(ctx, aggregate, stream_id, command, respond, status_code)
+            outcome = await self._execute(ctx, aggregate, stream_id, command, respond, status_code, new_stream)
         except _LostIdempotencyRace:
             earlier = await self._earlier_answer(ctx)
             assert earlier is not None  # the winner committed before our insert could fail
@@ -137,6 +144,10 @@ class CommandExecutor:
             if ctx.idempotency_key and (earlier := await self._earlier_answer(ctx)) is not None:
                 return earlier
             raise
+        if outcome.events:
+            for hook in self.after_commit:
+                hook()
+        return outcome
 
     async def _execute(
         self,
@@ -146,9 +157,13 @@ class CommandExecutor:
         command: C,
         respond: Responder[S],
         status_code: int,
+        new_stream: bool,
     ) -> CommandOutcome[S]:
         async with self.engine.begin() as conn:
-            state, version = await self.load(conn, aggregate, stream_id)
+            if new_stream:
+                state, version = aggregate.initial_state(), 0
+            else:
+                state, version = await self.load(conn, aggregate, stream_id)
             if ctx.if_match is not None and ctx.if_match != version:
                 raise ConcurrencyError(
                     f"If-Match expected version {ctx.if_match} but {stream_id} is at version {version}",

@@ -22,10 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.db import driver
 from shared.errors import ConcurrencyError
 from shared.events import DomainEvent, EventMetadata, EventRegistry, RecordedEvent
 
@@ -64,17 +65,18 @@ DDL = [
     """,
 ]
 
-_INSERT = text(
-    """
+_INSERT = """
     INSERT INTO events (stream_id, stream_type, version, event_id, name, schema_version, partition_key,
                         data, metadata)
-    SELECT :stream_id, :stream_type, v, e, n, sv, pk, d, :metadata
-    FROM unnest(CAST(:versions AS integer[]), CAST(:event_ids AS uuid[]), CAST(:names AS text[]),
-                CAST(:schema_versions AS integer[]), CAST(:partition_keys AS text[]), CAST(:datas AS jsonb[]))
+    SELECT $1, $2, v, e, n, sv, pk, d, $3::jsonb
+    FROM unnest($4::integer[], $5::uuid[], $6::text[], $7::integer[], $8::text[], $9::jsonb[])
          AS t(v, e, n, sv, pk, d)
-    RETURNING position, recorded_at
     """
-)
+_RETURNING = " RETURNING position, recorded_at"
+_INSERT_FIRST_WRITE = _INSERT + " WHERE (SELECT pg_current_xact_id_if_assigned()) IS NULL" + _RETURNING
+"""The first-write check folded into the insert: the scalar subquery is an init plan, evaluated once before any
+row is inserted (so before the insert takes a transaction id); no row comes back if the transaction held one."""
+_INSERT_ANY = _INSERT + _RETURNING
 
 _COLUMNS = (
     "position, stream_id, stream_type, version, event_id, name, schema_version, partition_key, data, "
@@ -124,45 +126,44 @@ class EventStore:
         """
         if not events:
             return []
-        if check_first_write:
-            held = (await conn.execute(text("SELECT pg_current_xact_id_if_assigned()"))).scalar()
-            if held is not None:
-                raise FirstWriteError("append must be the first write of its transaction")
         versions = list(range(expected_version + 1, expected_version + 1 + len(events)))
         datas = [e.event.model_dump(mode="json") for e in events]
-        params: dict[str, Any] = {
-            "stream_id": stream_id,
-            "stream_type": stream_type,
-            "metadata": json.dumps(metadata.as_dict()),
-            "versions": versions,
-            "event_ids": [e.event_id for e in events],
-            "names": [e.event.event_name for e in events],
-            "schema_versions": [e.event.event_version for e in events],
-            "partition_keys": [e.event.partition_key for e in events],
-            "datas": [json.dumps(d) for d in datas],
-        }
+        connection = await driver(conn)
         try:
-            rows = (await conn.execute(_INSERT, params)).all()
-        except IntegrityError as exc:
-            if "events_stream_version_key" in str(exc.orig):
+            rows = await connection.fetch(
+                _INSERT_FIRST_WRITE if check_first_write else _INSERT_ANY,
+                stream_id,
+                stream_type,
+                json.dumps(metadata.as_dict()),
+                versions,
+                [e.event_id for e in events],
+                [e.event.event_name for e in events],
+                [e.event.event_version for e in events],
+                [e.event.partition_key for e in events],
+                [json.dumps(d) for d in datas],
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "events_stream_version_key":
                 raise ConcurrencyError(
                     f"stream {stream_id} was changed by another command; expected version {expected_version}",
                     expected=expected_version,
                 ) from exc
             raise
+        if not rows:
+            raise FirstWriteError("append must be the first write of its transaction")
         return [
             RecordedEvent(
                 event_id=new.event_id,
                 stream_id=stream_id,
                 stream_type=stream_type,
                 version=version,
-                position=row.position,
+                position=row["position"],
                 name=new.event.event_name,
                 schema_version=new.event.event_version,
                 partition_key=new.event.partition_key,
                 data=data,
                 metadata=metadata,
-                recorded_at=row.recorded_at,
+                recorded_at=row["recorded_at"],
                 event=new.event,
             )
             for new, version, data, row in zip(events, versions, datas, rows, strict=True)
@@ -170,11 +171,13 @@ class EventStore:
 
     async def read_stream(self, conn: AsyncConnection, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
         """Events of one stream in version order, decoded with the registry."""
-        result = await conn.execute(
-            text(f"SELECT {_COLUMNS} FROM events WHERE stream_id = :s AND version > :v ORDER BY version"),
-            {"s": stream_id, "v": after_version},
+        connection = await driver(conn)
+        rows = await connection.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version",
+            stream_id,
+            after_version,
         )
-        return [self._decode(row) for row in result]
+        return [self._decode(_Row(row)) for row in rows]
 
     async def read_all(self, conn: AsyncConnection, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Committed events in position order after ``after_position`` (for rebuilding projections)."""
@@ -186,6 +189,21 @@ class EventStore:
 
     def _decode(self, row: Any) -> RecordedEvent:
         return recorded_from_row(row, self.registry.decode(row.name, row.schema_version, row.data))
+
+
+class _Row:
+    """Attribute access to an asyncpg record, like SQLAlchemy's rows."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: Any) -> None:
+        self._record = record
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._record[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def recorded_from_row(row: Any, event: DomainEvent | None = None) -> RecordedEvent:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,9 @@ DDL = [
     )
     """
 ]
+
+LEADER_CHECK_INTERVAL = 1.0
+"""Seconds between checks, while idle, that the leader's session (which holds the advisory lock) is alive."""
 
 _READ = text(
     """
@@ -84,6 +88,12 @@ class Relay:
         self.lock_key = f"pmo-relay:{schema}:{name}"
         self._producer_factory = producer_factory or (lambda: new_producer(kafka))
         self.is_leader = False
+        self._wake = asyncio.Event()
+        self._checkpoint: Checkpoint | None = None  # the leader's own, kept while it leads
+
+    def wake(self) -> None:
+        """Look for new events now instead of at the next poll (called after a command in this process commits)."""
+        self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Elect, publish until ``stop`` is set; survive database and broker outages by retrying."""
@@ -116,18 +126,32 @@ class Relay:
             try:
                 producer = self._producer_factory()
                 await producer.start()
+                last_check = time.monotonic()
                 try:
                     while not stop.is_set():
+                        self._wake.clear()
                         published = await self.publish_once(producer)
                         if published < self.batch_size:
-                            await leader.execute(text("SELECT 1"))  # leadership ends with this session
-                            await leader.commit()
-                            await _sleep_or_stop(stop, self.poll_interval)
+                            if time.monotonic() - last_check >= LEADER_CHECK_INTERVAL:
+                                await leader.execute(text("SELECT 1"))  # leadership ends with this session
+                                await leader.commit()
+                                last_check = time.monotonic()
+                            await self._idle(stop)
                 finally:
                     await producer.stop()
             finally:
                 self.is_leader = False
+                self._checkpoint = None
                 await self._release(leader)
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        """Until the next poll, a wake-up or the stop."""
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
 
     async def _release(self, leader: AsyncConnection) -> None:
         """Give up leadership; a session that cannot unlock is discarded, never returned to the pool with the lock
@@ -141,7 +165,7 @@ class Relay:
     async def publish_once(self, producer: Any) -> int:
         """Publish the next batch of committed events and advance the checkpoint. Returns how many."""
         async with self.engine.connect() as conn:
-            checkpoint = await self._load_checkpoint(conn)
+            checkpoint = self._checkpoint if self.is_leader and self._checkpoint else await self._load_checkpoint(conn)
             rows = (
                 await conn.execute(
                     _READ, {"xid": checkpoint.xid, "position": checkpoint.position, "limit": self.batch_size}
@@ -168,6 +192,8 @@ class Relay:
         await asyncio.gather(*futures)
         last = rows[-1]
         await self._save_checkpoint(Checkpoint(int(last.xid), last.position))
+        if self.is_leader:
+            self._checkpoint = Checkpoint(int(last.xid), last.position)
         RELAY_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
 

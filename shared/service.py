@@ -84,10 +84,13 @@ class ServiceRuntime:
             schema=self.schema,
             poll_interval=settings.relay_poll_interval,
         )
+        self.executor.after_commit.append(self.relay.wake)
         self.consumers = [
             ProjectionConsumer(self.engine, self.kafka, p, group_id=f"{settings.kafka_group_prefix}.{p.name}")
             for p in spec.projections
         ]
+        self.memo: dict[Any, Any] = {}
+        """Facts a service may remember for the life of the process because they never stop being true."""
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._probe: AIOKafkaProducer | None = None
@@ -165,7 +168,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fas
     return app
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 

@@ -76,3 +76,43 @@ async def test_read_all_returns_every_stream_in_position_order(engine) -> None:
         after_two = await STORE.read_all(conn, after_position=everything[1].position)
     assert [(e.partition_key, e.event.seq) for e in everything] == [(a, 1), (a, 2), (b, 1), (b, 2), (a, 3)]  # type: ignore[union-attr]
     assert [e.position for e in after_two] == [e.position for e in everything[2:]]
+
+
+async def test_an_append_belongs_to_the_callers_transaction_and_rolls_back_with_it(engine) -> None:
+    """The store writes through the driver connection under SQLAlchemy's: it must not commit on its own."""
+    pid = uuid.uuid4().hex
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort):
+        async with engine.begin() as conn:
+            await STORE.append(
+                conn,
+                stream_id=f"work-{pid}",
+                stream_type="work",
+                expected_version=0,
+                events=[work(pid, 1), work(pid, 2)],
+                metadata=META,
+            )
+            assert (
+                await conn.execute(text("SELECT count(*) FROM events WHERE partition_key = :p"), {"p": pid})
+            ).scalar() == 2
+            raise Abort()
+    async with engine.connect() as conn:
+        assert await STORE.read_stream(conn, f"work-{pid}") == []
+    await append(engine, pid, range(1, 2))  # version 1 is free again
+    async with engine.connect() as conn:
+        assert [e.version for e in await STORE.read_stream(conn, f"work-{pid}")] == [1]
+
+
+async def test_an_append_and_the_writes_after_it_commit_in_one_transaction(engine) -> None:
+    pid = uuid.uuid4().hex
+    async with engine.begin() as conn:
+        recorded = await STORE.append(
+            conn, stream_id=f"work-{pid}", stream_type="work", expected_version=0, events=[work(pid, 1)], metadata=META
+        )
+        xid_of_append = (
+            await conn.execute(text("SELECT xid::text FROM events WHERE position = :p"), {"p": recorded[0].position})
+        ).scalar()
+        assert xid_of_append == (await conn.execute(text("SELECT pg_current_xact_id()::text"))).scalar()

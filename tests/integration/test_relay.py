@@ -205,3 +205,36 @@ async def test_only_one_relay_per_service_publishes(engine, schema, topic, kafka
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_committed_command_wakes_its_services_relay_instead_of_waiting_for_the_next_poll(infra) -> None:
+    """The relay polls every ``relay_poll_interval`` (here 10 s, the maximum); a command committed in the same
+    process wakes it, so the event is published long before that poll."""
+    from contextlib import AsyncExitStack
+
+    from sqlalchemy import text
+
+    from tests.integration.conftest import service_client
+    from tests.projects_support import portfolio
+    from tests.support import auth_header
+
+    async with AsyncExitStack() as stack:
+        client = await service_client(
+            stack, "projects", infra, auth_header("dora.director", "director"), relay_poll_interval=10
+        )
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+
+        async def leads() -> None:
+            assert runtime.relay.is_leader
+
+        await eventually(leads)
+        await asyncio.sleep(0.5)  # its first pass found nothing to publish: it now waits up to 10 s
+        await portfolio(client)
+
+        async def published() -> None:
+            async with runtime.engine.connect() as conn:
+                last = (await conn.execute(text("SELECT max(position) FROM events"))).scalar()
+                done = (await conn.execute(text("SELECT position FROM relay_checkpoint"))).scalar()
+            assert last is not None and done is not None and done >= last
+
+        await eventually(published, timeout=5)

@@ -41,6 +41,7 @@ async def _run(
     *,
     status_code: int = 200,
     location: str | None = None,
+    new_stream: bool = False,
 ) -> JSONResponse:
     outcome = await rt.executor.execute(
         ctx,
@@ -49,6 +50,7 @@ async def _run(
         command=command,
         respond=lambda state, events, version: view(state, version),
         status_code=status_code,
+        new_stream=new_stream,
     )
     return respond(outcome, location=location)
 
@@ -111,7 +113,13 @@ async def create_programme(
 
 
 async def _grouping_exists(rt: ServiceRuntime, kind: str, grouping_id: str, field: str | None = None) -> str:
-    """The portfolio of the grouping; NotFoundError naming ``field`` if it does not exist."""
+    """The portfolio of the grouping; NotFoundError naming ``field`` if it does not exist.
+
+    Portfolios and programmes are never deleted or moved, so a grouping seen once is remembered for the process's
+    life (a miss always asks the database)."""
+    known = rt.memo.get(("grouping", kind, grouping_id))
+    if known is not None:
+        return str(known)
     async with rt.engine.connect() as conn:
         portfolio = (
             await conn.execute(
@@ -121,6 +129,8 @@ async def _grouping_exists(rt: ServiceRuntime, kind: str, grouping_id: str, fiel
         ).scalar()
     if portfolio is None:
         raise NotFoundError(f"{kind} {grouping_id} does not exist", field=field)
+    if len(rt.memo) < 100_000:
+        rt.memo[("grouping", kind, grouping_id)] = str(portfolio)
     return str(portfolio)
 
 
@@ -143,7 +153,9 @@ async def register_project(body: m.RegisterProjectRequest, ctx: Command, rt: Run
         portfolio_id = owner
     project_id = domain.ProjectId(uuid.uuid4())
     command = domain.RegisterProject(project_id=project_id, **(body.model_dump() | {"portfolio_id": portfolio_id}))
-    return await _run(rt, ctx, project_id, command, status_code=201, location=f"/projects/{project_id}")
+    return await _run(
+        rt, ctx, project_id, command, status_code=201, location=f"/projects/{project_id}", new_stream=True
+    )
 
 
 @router.post("/projects/{project_id}/approve", response_model=m.ProjectView, tags=["lifecycle"])
