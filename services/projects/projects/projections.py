@@ -11,12 +11,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from projects import domain
 from shared.contracts.projects import PortfolioCreated, ProgrammeCreated
+from shared.db import driver
 from shared.errors import DuplicateError
 from shared.events import RecordedEvent
 from shared.jsonable import jsonable
@@ -92,33 +93,29 @@ async def _upsert_project(
     conn: AsyncConnection, state: domain.Project, version: int, first: RecordedEvent, last: RecordedEvent
 ) -> None:
     try:
-        await conn.execute(
-            text(
-                "INSERT INTO projects (project_id, portfolio_id, programme_id, code, name, status, manager, currency, "
-                "planned_start, planned_end, version, registered_at, updated_at, doc) VALUES (:id, :pf, :pg, :code, "
-                ":name, :status, :manager, :cur, :ps, :pe, :v, :first, :t, :doc) "
-                "ON CONFLICT (project_id) DO UPDATE SET status = excluded.status, version = excluded.version, "
-                "updated_at = excluded.updated_at, doc = excluded.doc"
-            ),
-            {
-                "id": state.project_id,
-                "pf": state.portfolio_id or "",
-                "pg": state.programme_id,
-                "code": state.code,
-                "name": state.name,
-                "status": state.status.value,
-                "manager": state.manager,
-                "cur": state.currency,
-                "ps": state.planned_start,
-                "pe": state.planned_end,
-                "v": version,
-                "first": first.recorded_at,
-                "t": last.recorded_at,
-                "doc": json.dumps(project_view(state, version)),
-            },
+        await (await driver(conn)).execute(
+            "INSERT INTO projects (project_id, portfolio_id, programme_id, code, name, status, manager, currency, "
+            "planned_start, planned_end, version, registered_at, updated_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+            "$8, $9, $10, $11, $12, $13, $14) "
+            "ON CONFLICT (project_id) DO UPDATE SET status = excluded.status, version = excluded.version, "
+            "updated_at = excluded.updated_at, doc = excluded.doc",
+            state.project_id,
+            state.portfolio_id or "",
+            state.programme_id,
+            state.code,
+            state.name,
+            state.status.value,
+            state.manager,
+            state.currency,
+            state.planned_start,
+            state.planned_end,
+            version,
+            first.recorded_at,
+            last.recorded_at,
+            json.dumps(project_view(state, version)),
         )
-    except IntegrityError as exc:
-        if "projects_portfolio_code_key" in str(exc.orig):
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "projects_portfolio_code_key":
             raise DuplicateError(f"code {state.code} is already used in this portfolio", field="code") from exc
         raise
 

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from reporting.domain.evm import Evm, evm
 from reporting.domain.ledger import book
-from reporting.evaluation import load_facts, load_thresholds, report, week_ends
+from reporting.evaluation import load_facts, load_facts_of, load_thresholds, report, week_ends
 from shared.errors import NotFoundError
 from shared.service import Runtime, ServiceRuntime
 from shared.web import COMMAND_RESPONSES
@@ -276,12 +276,9 @@ async def portfolio_report(
 ) -> Any:
     """Every project's headline figures as of a date, and the totals per currency (portfolio or programme)."""
     day = _as_of(rt, as_of)
-    async with rt.engine.connect() as conn:
-        ids = [r.project_id for r in await conn.execute(text("SELECT DISTINCT project_id FROM facts"))]
     rows: list[dict[str, Any]] = []
     totals: dict[str, dict[str, Decimal]] = {}
-    for project_id in ids:
-        facts = await load_facts(rt.engine, project_id)
+    for project_id, facts in (await load_facts_of(rt.engine, None)).items():
         books = book(project_id, facts, day)
         if not books.currency:
             continue
