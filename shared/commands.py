@@ -28,7 +28,8 @@ C = TypeVar("C", contravariant=True)
 class Aggregate(Protocol[S, C]):
     """The pure part of an aggregate, as the executor needs it."""
 
-    stream_type: str
+    @property
+    def stream_type(self) -> str: ...
 
     def initial_state(self) -> S: ...
 

@@ -286,7 +286,7 @@ async def test_the_query_tables_are_a_projection_rebuilt_equal_from_the_event_ta
 
     live = await snapshot()
     rebuilt_streams = await runtime.executor.rebuild(
-        {"project": domain.ProjectAggregate(), "grouping": domain.GroupingAggregate()}, TABLES
+        {"project": domain.PROJECT, "grouping": domain.GroupingAggregate()}, TABLES
     )
     assert rebuilt_streams == 4  # three projects and the portfolio
     assert await snapshot() == live

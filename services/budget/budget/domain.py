@@ -46,6 +46,7 @@ from shared.contracts.budget import (
     OverrunPolicySet,
     PhaseAmount,
 )
+from shared.decider import Decider
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
 from shared.events import DomainEvent
 from shared.immutable import frozen
@@ -746,17 +747,8 @@ def _with_commitment(state: Budget, commitment: Commitment) -> Budget:
     return replace(state, commitments=frozen({**state.commitments, commitment.commitment_id: commitment}))
 
 
-class BudgetAggregate:
-    stream_type = "budget"
-
-    def initial_state(self) -> Budget:
-        return Budget()
-
-    def evolve(self, state: Budget, event: DomainEvent) -> Budget:
-        return evolve(state, event)
-
-    def decide(self, state: Budget, command: Command, now: datetime) -> Sequence[DomainEvent]:
-        return decide(state, command, now)
+BUDGET: Decider[Budget, Command] = Decider("budget", Budget, evolve, decide)
+"""The budget aggregate as the command executor sees it."""
 
 
 def stream_id(project_id: UUID) -> str:

@@ -52,7 +52,7 @@ SPEC = ServiceSpec(
 )
 
 AGGREGATES: Mapping[str, Aggregate[Any, Any]] = {
-    aggregate.stream_type: aggregate for aggregate in (domain.InvoiceAggregate(), domain.MatchingPolicyAggregate())
+    aggregate.stream_type: aggregate for aggregate in (domain.INVOICE, domain.MatchingPolicyAggregate())
 }
 """Every aggregate by stream type, as ``CommandExecutor.rebuild`` needs them."""
 

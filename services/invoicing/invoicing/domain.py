@@ -48,6 +48,7 @@ from shared.contracts.invoicing import (
     MatchingToleranceSet,
     WorkReference,
 )
+from shared.decider import Decider
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
 from shared.events import DomainEvent
 from shared.money import Money, minor_unit, quantize
@@ -933,17 +934,8 @@ def evolve(state: Invoice | None, event: DomainEvent) -> Invoice | None:
     return state
 
 
-class InvoiceAggregate:
-    stream_type = "invoice"
-
-    def initial_state(self) -> Invoice | None:
-        return None
-
-    def evolve(self, state: Invoice | None, event: DomainEvent) -> Invoice | None:
-        return evolve(state, event)
-
-    def decide(self, state: Invoice | None, command: Command, now: datetime) -> Sequence[DomainEvent]:
-        return decide(state, command, now)
+INVOICE: Decider[Invoice | None, Command] = Decider("invoice", lambda: None, evolve, decide)
+"""The invoice aggregate as the command executor sees it."""
 
 
 def stream_id(invoice_id: UUID) -> str:

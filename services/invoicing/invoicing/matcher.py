@@ -29,7 +29,7 @@ from shared.events import EventMetadata
 from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
-INVOICE = domain.InvoiceAggregate()
+INVOICE = domain.INVOICE
 
 
 class Rematcher:

@@ -55,6 +55,7 @@ from shared.contracts.projects import (
     Rag,
     StatusReported,
 )
+from shared.decider import Decider
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
 from shared.events import DomainEvent
 from shared.immutable import frozen
@@ -889,19 +890,8 @@ def _with_milestone(state: Project, milestone: Milestone) -> Project:
     return replace(state, milestones=frozen({**state.milestones, milestone.milestone_id: milestone}))
 
 
-class ProjectAggregate:
-    """The project aggregate as the command executor sees it."""
-
-    stream_type = "project"
-
-    def initial_state(self) -> Project:
-        return Project()
-
-    def evolve(self, state: Project, event: DomainEvent) -> Project:
-        return evolve(state, event)
-
-    def decide(self, state: Project, command: Command, now: datetime) -> Sequence[DomainEvent]:
-        return decide(state, command, now)
+PROJECT: Decider[Project, Command] = Decider("project", Project, evolve, decide)
+"""The project aggregate as the command executor sees it."""
 
 
 def stream_id(project_id: UUID) -> str:

@@ -44,7 +44,7 @@ SPEC = ServiceSpec(
 
 AGGREGATES: Mapping[str, Aggregate[Any, Any]] = {
     aggregate.stream_type: aggregate
-    for aggregate in (domain.ResourceAggregate(), domain.RoleRateAggregate(), domain.DepartmentPolicyAggregate())
+    for aggregate in (domain.RESOURCE, domain.RoleRateAggregate(), domain.DepartmentPolicyAggregate())
 }
 """Every aggregate by stream type, as ``CommandExecutor.rebuild`` needs them."""
 

@@ -68,6 +68,7 @@ from shared.contracts.resources import (
     WorkSheetRejected,
     WorkSheetSubmitted,
 )
+from shared.decider import Decider
 from shared.errors import ConcurrencyError, InvalidCommandError, NotFoundError, RuleViolationError
 from shared.events import DomainEvent
 from shared.immutable import frozen
@@ -1237,19 +1238,8 @@ def evolve(state: Resource, event: DomainEvent) -> Resource:
     return state
 
 
-class ResourceAggregate:
-    """The resource aggregate as the command executor sees it."""
-
-    stream_type = "resource"
-
-    def initial_state(self) -> Resource:
-        return Resource()
-
-    def evolve(self, state: Resource, event: DomainEvent) -> Resource:
-        return evolve(state, event)
-
-    def decide(self, state: Resource, command: Command, now: datetime) -> Sequence[DomainEvent]:
-        return decide(state, command, now)
+RESOURCE: Decider[Resource, Command] = Decider("resource", Resource, evolve, decide)
+"""The resource aggregate as the command executor sees it."""
 
 
 def stream_id(resource_id: UUID) -> str:

@@ -21,7 +21,7 @@ from shared.web import COMMAND_RESPONSES, Command, respond
 
 router = APIRouter(responses=COMMAND_RESPONSES, tags=["budget"])
 ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
-BUDGET = domain.BudgetAggregate()
+BUDGET = domain.BUDGET
 View = Callable[[domain.Budget, int], dict[str, Any]]
 
 

@@ -38,7 +38,7 @@ async def funding_available(
     on: Annotated[date | None, Query(description="the date to look at; defaults to today")] = None,
 ) -> dict[str, Any]:
     """Funding available on a date: tranches available by then and not withdrawn by then."""
-    state, _ = await rt.executor.state_of(domain.BudgetAggregate(), domain.stream_id(project_id))
+    state, _ = await rt.executor.state_of(domain.BUDGET, domain.stream_id(project_id))
     day = on or rt.executor.clock.now().date()
     counted = [
         t for t in state.tranches.values() if t.available_on <= day and (t.withdrawn_on is None or t.withdrawn_on > day)

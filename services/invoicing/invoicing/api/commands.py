@@ -20,7 +20,7 @@ from shared.web import COMMAND_RESPONSES, Command, respond
 router = APIRouter(responses=COMMAND_RESPONSES, tags=["invoicing"])
 InvoiceIdPath = Annotated[uuid.UUID, Path(description="Invoice id")]
 ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
-INVOICE = domain.InvoiceAggregate()
+INVOICE = domain.INVOICE
 POLICY = domain.MatchingPolicyAggregate()
 
 

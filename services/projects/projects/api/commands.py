@@ -22,7 +22,7 @@ from shared.web import COMMAND_RESPONSES, Command, respond
 router = APIRouter(responses=COMMAND_RESPONSES)
 ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
 MilestoneIdPath = Annotated[uuid.UUID, Path(description="Milestone id")]
-PROJECT = domain.ProjectAggregate()
+PROJECT = domain.PROJECT
 GROUPING = domain.GroupingAggregate()
 
 View = Callable[[domain.Project, int], dict[str, Any]]

@@ -39,7 +39,7 @@ ResourceIdPath = Annotated[uuid.UUID, Path(description="Resource id")]
 SheetIdPath = Annotated[uuid.UUID, Path(description="Work sheet id")]
 AllocationIdPath = Annotated[uuid.UUID, Path(description="Allocation id")]
 SlugPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
-RESOURCE = domain.ResourceAggregate()
+RESOURCE = domain.RESOURCE
 ROLE_RATE = domain.RoleRateAggregate()
 DEPARTMENT = domain.DepartmentPolicyAggregate()
 
