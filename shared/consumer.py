@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import asyncpg  # type: ignore[import-untyped]
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition  # type: ignore[import-untyped]
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -67,6 +68,38 @@ class Projection(Protocol):
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None: ...
 
 
+Decoded = tuple[Any, ConsumedEvent | None, BaseException | None]
+"""A record, its decoded event (or ``None``) and the decoding error (or ``None``)."""
+
+
+def decode_records(records: Sequence[Any]) -> list[Decoded]:
+    """Decode Kafka records into events, keeping each failure with its record (to be dead-lettered)."""
+    decoded: list[Decoded] = []
+    for record in records:
+        try:
+            parsed = from_record(
+                record.topic, record.partition, record.offset, record.key, record.value, record.headers
+            )
+            decoded.append((record, parsed, None))
+        except Exception as exc:
+            decoded.append((record, None, exc))
+    return decoded
+
+
+async def copy_records(
+    conn: AsyncConnection, table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]
+) -> None:
+    """``COPY table (columns) FROM STDIN`` (asyncpg's binary COPY) of ``records``, inside ``conn``'s transaction:
+    the cheapest way to write many rows (a read model's ``apply_batch``). No ``ON CONFLICT``: a duplicate key fails
+    the statement (the consumer then applies the batch one record at a time)."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None or not driver.is_in_transaction():
+        # SQLAlchemy begins the database transaction at the first statement: COPY must never run outside it.
+        raise RuntimeError("copy_records needs a transaction with a statement already executed")
+    await driver.copy_records_to_table(table, records=records, columns=list(columns))
+
+
 class _ApplyFailed(Exception):
     def __init__(self, index: int, cause: BaseException) -> None:
         super().__init__(str(cause))
@@ -96,6 +129,9 @@ class ProjectionConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq: Any = None
         self.assigned: set[TopicPartition] = set()
+        # Set by a replay (its inbox starts empty): write the batch's ids by COPY, falling back to the
+        # INSERT ... ON CONFLICT below only when one is already there (a duplicate record on the topic).
+        self.expect_new_ids = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, retrying after database or broker failures."""
@@ -178,20 +214,24 @@ class ProjectionConsumer:
                 log.debug("kafka offset commit failed", exc_info=True)
 
     async def _apply_batch(
-        self, conn: AsyncConnection, tp: TopicPartition, records: Sequence[Any], *, isolate: bool
+        self,
+        conn: AsyncConnection,
+        tp: TopicPartition,
+        records: Sequence[Any],
+        *,
+        isolate: bool,
+        decoded: Sequence[Decoded] | None = None,
     ) -> None:
-        decoded: list[tuple[Any, ConsumedEvent | None, BaseException | None]] = []
-        for record in records:
-            try:
-                parsed = from_record(
-                    record.topic, record.partition, record.offset, record.key, record.value, record.headers
-                )
-                decoded.append((record, parsed, None))
-            except Exception as exc:
-                decoded.append((record, None, exc))
+        """Inbox, read model and offset for ``records`` inside ``conn``'s transaction; ``decoded`` is
+        :func:`decode_records` of them when the caller already has it (a replay decodes once for every read model).
+        Without ``isolate``, raises :class:`_ApplyFailed` on the first failure (the caller rolls back)."""
+        if decoded is None:
+            decoded = decode_records(records)
         ids = [event.event_id for _, event, _ in decoded if event is not None]
         fresh: set[uuid.UUID] = set()
-        if ids:
+        if ids and self.expect_new_ids and not isolate:
+            fresh = await self._copy_into_inbox(conn, ids)
+        elif ids:
             rows = await conn.execute(
                 text(
                     "INSERT INTO inbox (consumer, event_id) SELECT :c, unnest(CAST(:ids AS uuid[])) "
@@ -255,6 +295,26 @@ class ProjectionConsumer:
         await self.before_commit(conn, tp, records)
         CONSUMED.labels(self.projection.name).inc(applied)
         DUPLICATES.labels(self.projection.name).inc(duplicates)
+
+    async def _copy_into_inbox(self, conn: AsyncConnection, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """The inbox rows of ``ids`` by COPY, under a savepoint; the fresh ids (all of them, or, if one was already
+        there, what the ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` of the usual path returns)."""
+        unique = list(dict.fromkeys(ids))  # a second copy in the same batch is a duplicate
+        savepoint = await conn.begin_nested()
+        try:
+            await copy_records(conn, "inbox", ("consumer", "event_id"), [(self.projection.name, i) for i in unique])
+        except asyncpg.UniqueViolationError:
+            await savepoint.rollback()
+            rows = await conn.execute(
+                text(
+                    "INSERT INTO inbox (consumer, event_id) SELECT :c, unnest(CAST(:ids AS uuid[])) "
+                    "ON CONFLICT DO NOTHING RETURNING event_id"
+                ),
+                {"c": self.projection.name, "ids": unique},
+            )
+            return {row.event_id for row in rows}
+        await savepoint.commit()
+        return set(unique)
 
     async def before_commit(self, conn: AsyncConnection, tp: TopicPartition, records: Sequence[Any]) -> None:
         """Extension point called after the read-model change and offset, before the commit (fault tests)."""

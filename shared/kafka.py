@@ -12,15 +12,19 @@ import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 from aiokafka.errors import TopicAlreadyExistsError  # type: ignore[import-untyped]
 
 from shared.events import EventMetadata, RecordedEvent
+
+if TYPE_CHECKING:
+    from shared.events import DomainEvent, EventRegistry
 
 DLQ_TOPIC = "pmo.dlq.v1"
 CE_TYPE = re.compile(r"^pmo\.(?P<service>[a-z]+)\.(?P<name>[a-z0-9-]+)\.v(?P<version>\d+)$")
@@ -87,7 +91,8 @@ class NotACloudEventError(ValueError):
 
 @dataclass(frozen=True)
 class ConsumedEvent:
-    """An event read back from Kafka, with where it was read."""
+    """An event read back from Kafka, with where it was read. ``raw`` is the record's value as received (the JSON
+    text of ``data``), for read models that store the data as it came."""
 
     event_id: uuid.UUID
     service: str
@@ -101,6 +106,28 @@ class ConsumedEvent:
     topic: str
     partition: int
     offset: int
+    raw: bytes | None = field(default=None, compare=False, repr=False)
+
+    def contract(self, registry: EventRegistry) -> DomainEvent:
+        """``data`` validated into its contract model by ``registry``, decoded once per event: read models that
+        consume the same record in one pass (a replay of several) share the result. Treat it as read-only."""
+        cached = self.__dict__.get("_contract")
+        if cached is not None and cached[0] is registry:
+            return cached[1]  # type: ignore[no-any-return]
+        decoded = registry.decode(self.name, self.version, self.data)
+        self.__dict__["_contract"] = (registry, decoded)  # a cache, not state: bypasses the frozen __setattr__
+        return decoded
+
+
+@lru_cache(maxsize=1024)
+def _parse_type(value: str) -> tuple[str, str, int] | None:
+    match = CE_TYPE.match(value)
+    return None if match is None else (match["service"], match["name"], int(match["version"]))
+
+
+@lru_cache(maxsize=1024)
+def _metadata(actor: str, correlation_id: str, causation_id: str | None, traceparent: str | None) -> EventMetadata:
+    return EventMetadata(actor=actor, correlation_id=correlation_id, causation_id=causation_id, traceparent=traceparent)
 
 
 def from_record(
@@ -114,31 +141,34 @@ def from_record(
     """Decode a CloudEvents binary-mode record; raises :class:`NotACloudEventError` or ``ValueError``."""
     h: Mapping[str, str] = {k: v.decode() for k, v in headers}
     try:
-        match = CE_TYPE.match(h["ce_type"])
-        if h.get("ce_specversion") != "1.0" or match is None:
+        parsed = _parse_type(h["ce_type"])
+        if h.get("ce_specversion") != "1.0" or parsed is None:
             raise NotACloudEventError(f"not a PMO CloudEvent: type={h.get('ce_type')!r}")
         data = json.loads(value or b"null")
         if not isinstance(data, dict):
             raise NotACloudEventError("event data must be a JSON object")
-        return ConsumedEvent(
+        event = object.__new__(ConsumedEvent)  # the frozen dataclass's __init__ costs a setattr per field
+        event.__dict__.update(
             event_id=uuid.UUID(h["ce_id"]),
-            service=match["service"],
-            name=match["name"],
-            version=int(match["version"]),
+            service=parsed[0],
+            name=parsed[1],
+            version=parsed[2],
             subject=h["ce_subject"],
             time=datetime.fromisoformat(h["ce_time"]),
             key=(key or b"").decode(),
             data=data,
-            metadata=EventMetadata(
-                actor=h.get("ce_actor", "unknown"),
-                correlation_id=h.get("ce_correlationid", ""),
-                causation_id=h.get("ce_causationid"),
-                traceparent=h.get("traceparent"),
+            metadata=_metadata(
+                h.get("ce_actor", "unknown"),
+                h.get("ce_correlationid", ""),
+                h.get("ce_causationid"),
+                h.get("traceparent"),
             ),
             topic=topic,
             partition=partition,
             offset=offset,
+            raw=value,
         )
+        return event
     except KeyError as exc:
         raise NotACloudEventError(f"missing CloudEvents header {exc}") from exc
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reporting.domain.alerts import Alert
+from shared.consumer import copy_records
 from shared.contracts import budget, projects, resources
 from shared.contracts.alerts import AlertRaised
 from shared.events import RecordedEvent
@@ -100,6 +102,25 @@ DDL = [
 ]
 
 READ_MODEL_TABLES = ("portfolio_projects", "portfolio_milestones", "facts")
+FACT_COLUMNS = ("project_id", "event_id", "service", "name", "version", "recorded_at", "data")
+RESOURCE_FACT_COLUMNS = ("resource_id", "event_id", "name", "version", "recorded_at", "data")
+PROJECT_COLUMNS = (
+    "project_id",
+    "portfolio_id",
+    "programme_id",
+    "code",
+    "name",
+    "status",
+    "currency",
+    "planned_start",
+    "planned_end",
+    "milestones",
+    "planned_value",
+    "last_event_id",
+    "last_event_at",
+)
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+MILESTONE_COLUMNS = ("milestone_id", "project_id", "name", "due_date", "planned_value", "currency", "planned_event")
 
 
 def _check_contract(event: ConsumedEvent) -> None:
@@ -109,7 +130,17 @@ def _check_contract(event: ConsumedEvent) -> None:
 
     registry = REGISTRIES.get(event.service)
     if registry is not None and (event.name, event.version) in registry:
-        registry.decode(event.name, event.version, event.data)
+        event.contract(registry)  # memoised on the event: the portfolio read model reuses it
+
+
+def _json(event: ConsumedEvent) -> str:
+    """The event's data as JSON text for a jsonb column: the record's own value when it has one (no re-encoding)."""
+    if event.raw is not None:
+        try:
+            return event.raw.decode()
+        except UnicodeDecodeError:  # JSON in UTF-16/32 (json.loads accepts it): re-encode
+            pass
+    return json.dumps(event.data)
 
 
 class FactsProjection:
@@ -121,59 +152,34 @@ class FactsProjection:
     tables = ("facts", "dirty_projects", "resource_facts")
 
     async def apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
-        """The same as :meth:`apply` for many events, in three statements (replay and catch-up speed)."""
-        facts, resource_facts = [], []
+        """The same as :meth:`apply` for many events, in three statements (replay and catch-up speed): the facts by
+        COPY (an event already in the ledger fails the batch, which the consumer then applies one at a time, where
+        it is skipped as :meth:`apply` skips it)."""
+        facts, resource_facts, projects_ = [], [], set()
         for event in events:
             _check_contract(event)
             if event.key.startswith("resource:") and event.service == "resources":
-                resource_facts.append((uuid.UUID(event.key.removeprefix("resource:")), event))
+                resource = uuid.UUID(event.key.removeprefix("resource:"))
+                resource_facts.append((resource, event.event_id, event.name, event.version, event.time, _json(event)))
                 continue
             try:
-                facts.append((uuid.UUID(event.key), event))
+                project_id = uuid.UUID(event.key)
             except ValueError:
                 continue
-        if facts:
-            await conn.execute(
-                text(
-                    "INSERT INTO facts (project_id, event_id, service, name, version, recorded_at, data) "
-                    "SELECT * FROM unnest(CAST(:p AS uuid[]), CAST(:e AS uuid[]), CAST(:s AS text[]), "
-                    "CAST(:n AS text[]), CAST(:v AS integer[]), CAST(:t AS timestamptz[]), CAST(:d AS jsonb[])) "
-                    "ON CONFLICT (event_id) DO NOTHING"
-                ),
-                {
-                    "p": [p for p, _ in facts],
-                    "e": [e.event_id for _, e in facts],
-                    "s": [e.service for _, e in facts],
-                    "n": [e.name for _, e in facts],
-                    "v": [e.version for _, e in facts],
-                    "t": [e.time for _, e in facts],
-                    "d": [json.dumps(e.data) for _, e in facts],
-                },
+            facts.append(
+                (project_id, event.event_id, event.service, event.name, event.version, event.time, _json(event))
             )
+            projects_.add(project_id)
+        if facts:
+            await copy_records(conn, "facts", FACT_COLUMNS, facts)
             await conn.execute(
                 text(
-                    "INSERT INTO dirty_projects (project_id) SELECT DISTINCT unnest(CAST(:p AS uuid[])) "
-                    "ON CONFLICT DO NOTHING"
+                    "INSERT INTO dirty_projects (project_id) SELECT unnest(CAST(:p AS uuid[])) ON CONFLICT DO NOTHING"
                 ),
-                {"p": list({p for p, _ in facts})},
+                {"p": sorted(projects_)},  # one lock order for every writer
             )
         if resource_facts:
-            await conn.execute(
-                text(
-                    "INSERT INTO resource_facts (resource_id, event_id, name, version, recorded_at, data) "
-                    "SELECT * FROM unnest(CAST(:r AS uuid[]), CAST(:e AS uuid[]), CAST(:n AS text[]), "
-                    "CAST(:v AS integer[]), CAST(:t AS timestamptz[]), CAST(:d AS jsonb[])) "
-                    "ON CONFLICT (event_id) DO NOTHING"
-                ),
-                {
-                    "r": [r for r, _ in resource_facts],
-                    "e": [e.event_id for _, e in resource_facts],
-                    "n": [e.name for _, e in resource_facts],
-                    "v": [e.version for _, e in resource_facts],
-                    "t": [e.time for _, e in resource_facts],
-                    "d": [json.dumps(e.data) for _, e in resource_facts],
-                },
-            )
+            await copy_records(conn, "resource_facts", RESOURCE_FACT_COLUMNS, resource_facts)
 
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
         _check_contract(event)
@@ -189,7 +195,7 @@ class FactsProjection:
                     "n": event.name,
                     "v": event.version,
                     "t": event.time,
-                    "d": json.dumps(event.data),
+                    "d": _json(event),
                 },
             )
             return
@@ -209,7 +215,7 @@ class FactsProjection:
                 "n": event.name,
                 "v": event.version,
                 "t": event.time,
-                "d": json.dumps(event.data),
+                "d": _json(event),
             },
         )
         await conn.execute(
@@ -273,57 +279,61 @@ class PortfolioProjection:
     tables = ("portfolio_projects", "portfolio_milestones")
 
     async def apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
-        """The same as :meth:`apply` for a batch of one partition (registrations come before their milestones)."""
-        registered, planned = [], []
+        """The same as :meth:`apply` for a batch of one partition, in at most three statements: registrations and
+        milestones by COPY; milestones of a project registered earlier in the batch are counted into its new row,
+        the others added to theirs by one ``UPDATE`` (``last_event_at``: the latest of the batch's milestones)."""
+        registered: dict[uuid.UUID, list[Any]] = {}
+        planned, later = [], []
         for event in events:
             if event.service != "projects" or (event.name, event.version) not in projects.REGISTRY:
                 continue
-            decoded = projects.REGISTRY.decode(event.name, event.version, event.data)
+            decoded = event.contract(projects.REGISTRY)
             if isinstance(decoded, projects.ProjectRegistered):
-                registered.append((decoded, event))
+                if decoded.project_id in registered:
+                    raise ValueError(f"project {decoded.project_id} registered twice")  # as the primary key would
+                registered[decoded.project_id] = [
+                    decoded.project_id,
+                    decoded.portfolio_id,
+                    decoded.programme_id,
+                    decoded.code,
+                    decoded.name,
+                    "proposed",
+                    decoded.currency,
+                    decoded.planned_start,
+                    decoded.planned_end,
+                    0,
+                    Decimal(0),
+                    event.event_id,
+                    event.time,
+                    None,  # the latest milestone's time, if any
+                ]
             elif isinstance(decoded, projects.MilestonePlanned):
-                planned.append((decoded, event))
+                amount = decoded.planned_value.amount
+                planned.append(
+                    (
+                        decoded.milestone_id,
+                        decoded.project_id,
+                        decoded.name,
+                        decoded.due_date,
+                        amount,
+                        decoded.planned_value.currency,
+                        event.event_id,
+                    )
+                )
+                row = registered.get(decoded.project_id)
+                if row is None:
+                    later.append((decoded.project_id, amount, event.event_id, event.time))
+                    continue
+                row[9] += 1
+                row[10] = EXACT.add(row[10], amount)  # numeric sums exactly, as PostgreSQL's would
+                row[11] = event.event_id
+                row[13] = event.time if row[13] is None else max(row[13], event.time)
         if registered:
-            await conn.execute(
-                text(
-                    "INSERT INTO portfolio_projects (project_id, portfolio_id, programme_id, code, name, status, "
-                    "currency, planned_start, planned_end, last_event_id, last_event_at) SELECT p, pf, pg, c, n, "
-                    "'proposed', cur, ps, pe, eid, t FROM unnest(CAST(:p AS uuid[]), CAST(:pf AS text[]), "
-                    "CAST(:pg AS text[]), CAST(:c AS text[]), CAST(:n AS text[]), CAST(:cur AS text[]), "
-                    "CAST(:ps AS date[]), CAST(:pe AS date[]), CAST(:eid AS uuid[]), CAST(:t AS timestamptz[])) "
-                    "AS x(p, pf, pg, c, n, cur, ps, pe, eid, t)"
-                ),
-                {
-                    "p": [d.project_id for d, _ in registered],
-                    "pf": [d.portfolio_id for d, _ in registered],
-                    "pg": [d.programme_id for d, _ in registered],
-                    "c": [d.code for d, _ in registered],
-                    "n": [d.name for d, _ in registered],
-                    "cur": [d.currency for d, _ in registered],
-                    "ps": [d.planned_start for d, _ in registered],
-                    "pe": [d.planned_end for d, _ in registered],
-                    "eid": [e.event_id for _, e in registered],
-                    "t": [e.time for _, e in registered],
-                },
-            )
+            rows = [(*row[:12], row[12] if row[13] is None else row[13]) for row in registered.values()]
+            await copy_records(conn, "portfolio_projects", PROJECT_COLUMNS, rows)
         if planned:
-            await conn.execute(
-                text(
-                    "INSERT INTO portfolio_milestones (milestone_id, project_id, name, due_date, planned_value, "
-                    "currency, planned_event) SELECT * FROM unnest(CAST(:m AS uuid[]), CAST(:p AS uuid[]), "
-                    "CAST(:n AS text[]), CAST(:d AS date[]), CAST(:pv AS numeric[]), CAST(:cur AS text[]), "
-                    "CAST(:eid AS uuid[]))"
-                ),
-                {
-                    "m": [d.milestone_id for d, _ in planned],
-                    "p": [d.project_id for d, _ in planned],
-                    "n": [d.name for d, _ in planned],
-                    "d": [d.due_date for d, _ in planned],
-                    "pv": [d.planned_value.amount for d, _ in planned],
-                    "cur": [d.planned_value.currency for d, _ in planned],
-                    "eid": [e.event_id for _, e in planned],
-                },
-            )
+            await copy_records(conn, "portfolio_milestones", MILESTONE_COLUMNS, planned)
+        if later:
             await conn.execute(
                 text(
                     "UPDATE portfolio_projects AS pp SET milestones = pp.milestones + x.n, "
@@ -334,17 +344,17 @@ class PortfolioProjection:
                     "WHERE pp.project_id = x.p"
                 ),
                 {
-                    "p": [d.project_id for d, _ in planned],
-                    "pv": [d.planned_value.amount for d, _ in planned],
-                    "eid": [e.event_id for _, e in planned],
-                    "t": [e.time for _, e in planned],
+                    "p": [p for p, _, _, _ in later],
+                    "pv": [pv for _, pv, _, _ in later],
+                    "eid": [e for _, _, e, _ in later],
+                    "t": [t for _, _, _, t in later],
                 },
             )
 
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
         if event.service != "projects" or (event.name, event.version) not in projects.REGISTRY:
             return  # another version or an event this read model does not use
-        decoded = projects.REGISTRY.decode(event.name, event.version, event.data)
+        decoded = event.contract(projects.REGISTRY)
         match decoded:
             case projects.ProjectRegistered():
                 await conn.execute(
