@@ -6,7 +6,7 @@
                          the private PostgreSQL and Kafka alone
     pmo alerts           open alerts (from the reporting service)
     pmo report ID        a project's figures, as of today or --as-of
-    pmo replay NAME      rebuild a read model from the topics, with a progress bar
+    pmo replay NAME      rebuild a read model (or all of a service's, in one pass) from the topics, with a progress bar
     pmo demo             load the demo portfolio (pmo run does it unless --no-demo)
     pmo token            mint a development bearer token (--sub, --role)
     pmo access           which roles may call each route of each service
@@ -204,19 +204,19 @@ def _replay(args: argparse.Namespace) -> int:
 
     from shared.db import create_engine, migrate
     from shared.infra.system import ensure_infrastructure
-    from shared.replay import replay, text_progress
+    from shared.replay import replay_all, text_progress
 
-    service, _ = args.name.split(".", 1)
-    spec = importlib.import_module(f"{service}.bootstrap").SPEC
-    projection = next((p for p in spec.projections if p.name == args.name), None)
-    if projection is None:
-        names = [
-            p.name
-            for s in ("budget", "resources", "invoicing", "reporting")
-            for p in importlib.import_module(f"{s}.bootstrap").SPEC.projections
-        ]
-        print(f"no read model {args.name}; one of: {', '.join(names)}", file=sys.stderr)
+    service, _, model = args.name.partition(".")
+    names = [
+        p.name
+        for s in ("budget", "resources", "invoicing", "reporting")
+        for p in importlib.import_module(f"{s}.bootstrap").SPEC.projections
+    ]
+    if args.name not in names and args.name not in {n.split(".")[0] for n in names}:
+        print(f"no read model {args.name}; one of: {', '.join(names)} (or a service: all of its)", file=sys.stderr)
         return 2
+    spec = importlib.import_module(f"{service}.bootstrap").SPEC
+    chosen = [p for p in spec.projections if not model or p.name == args.name]
     endpoints = ensure_infrastructure()
     schema = args.schema or service
 
@@ -225,17 +225,22 @@ def _replay(args: argparse.Namespace) -> int:
         from shared import relay as relay_module
         from shared.kafka import KafkaOptions
 
-        engine = create_engine(endpoints.database_url, schema, pool_size=2)
+        writers = 2
+        engine = create_engine(endpoints.database_url, schema, pool_size=writers + 1)
         try:
             await migrate(engine, schema, [*relay_module.DDL, *consumer_module.DDL, *spec.ddl])
-            result = await replay(
+            result = await replay_all(
                 engine,
                 KafkaOptions(endpoints.kafka_bootstrap_servers),
-                projection,
-                list(getattr(projection, "tables", ())),
+                chosen,
+                [t for p in chosen for t in getattr(p, "tables", ())],
                 progress=text_progress(args.name),
+                writers=writers,
             )
-            print(f"replayed {result.records} records from {result.partitions} partitions into schema {schema}")
+            print(
+                f"replayed {', '.join(p.name for p in chosen)}: {result.records} records from "
+                f"{result.partitions} partitions into schema {schema}"
+            )
             return 0
         finally:
             await engine.dispose()
@@ -310,9 +315,14 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_argument("--as-of", help="YYYY-MM-DD (default: today)")
         sub.set_defaults(func=func)
     rep = commands.add_parser(
-        "replay", help="rebuild a read model from the topics (stop its service first, or use --schema for a new schema)"
+        "replay",
+        help="rebuild read models from the topics (stop their service first, or use --schema for a new schema)",
     )
-    rep.add_argument("name", help="the read model, e.g. reporting.facts, reporting.portfolio, budget.projects")
+    rep.add_argument(
+        "name",
+        help="a read model, e.g. reporting.facts, budget.projects; or a service, e.g. reporting: all of its read "
+        "models in one pass over their topics",
+    )
     rep.add_argument("--schema", help="the schema to rebuild into (default: the service's)")
     rep.set_defaults(func=_replay)
     commands.add_parser(
