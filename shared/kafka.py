@@ -119,6 +119,20 @@ class ConsumedEvent:
         return decoded
 
 
+try:  # asyncpg's C UUID, a uuid.UUID (equal, same hash) parsed ~20x faster; asyncpg returns it from queries too
+    from asyncpg.pgproto.pgproto import UUID as _FastUUID  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover
+    _FastUUID = uuid.UUID
+
+
+def parse_uuid(value: str) -> uuid.UUID:
+    """``uuid.UUID(value)``, faster for the usual hyphenated form (what ids and record keys look like)."""
+    try:
+        return _FastUUID(value)  # type: ignore[no-any-return]
+    except ValueError:
+        return uuid.UUID(value)  # the forms only uuid.UUID reads ("{...}", "urn:uuid:..."), or its error
+
+
 @lru_cache(maxsize=1024)
 def _parse_type(value: str) -> tuple[str, str, int] | None:
     match = CE_TYPE.match(value)
@@ -149,7 +163,7 @@ def from_record(
             raise NotACloudEventError("event data must be a JSON object")
         event = object.__new__(ConsumedEvent)  # the frozen dataclass's __init__ costs a setattr per field
         event.__dict__.update(
-            event_id=uuid.UUID(h["ce_id"]),
+            event_id=parse_uuid(h["ce_id"]),
             service=parsed[0],
             name=parsed[1],
             version=parsed[2],

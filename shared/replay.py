@@ -97,7 +97,7 @@ def _fewer_collections() -> Iterator[None]:
     alive before the replay are frozen out of the collections and the young threshold is raised, until the end."""
     threshold = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(max(threshold[0], 200_000), threshold[1], threshold[2])
+    gc.set_threshold(max(threshold[0], 1_000_000), threshold[1], threshold[2])
     try:
         yield
     finally:

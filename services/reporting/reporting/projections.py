@@ -20,7 +20,7 @@ from shared.contracts import budget, projects, resources
 from shared.contracts.alerts import AlertRaised
 from shared.events import RecordedEvent
 from shared.jsonable import jsonable
-from shared.kafka import ConsumedEvent
+from shared.kafka import ConsumedEvent, parse_uuid
 
 FACT_TOPICS = (projects.TOPIC, budget.TOPIC, resources.TOPIC, "pmo.invoicing.v1")
 
@@ -159,11 +159,11 @@ class FactsProjection:
         for event in events:
             _check_contract(event)
             if event.key.startswith("resource:") and event.service == "resources":
-                resource = uuid.UUID(event.key.removeprefix("resource:"))
+                resource = parse_uuid(event.key.removeprefix("resource:"))
                 resource_facts.append((resource, event.event_id, event.name, event.version, event.time, _json(event)))
                 continue
             try:
-                project_id = uuid.UUID(event.key)
+                project_id = parse_uuid(event.key)
             except ValueError:
                 continue
             facts.append(
@@ -190,7 +190,7 @@ class FactsProjection:
                     "VALUES (:r, :e, :n, :v, :t, :d) ON CONFLICT (event_id) DO NOTHING"
                 ),
                 {
-                    "r": uuid.UUID(event.key.removeprefix("resource:")),
+                    "r": parse_uuid(event.key.removeprefix("resource:")),
                     "e": event.event_id,
                     "n": event.name,
                     "v": event.version,
@@ -200,7 +200,7 @@ class FactsProjection:
             )
             return
         try:
-            project_id = uuid.UUID(event.key)
+            project_id = parse_uuid(event.key)
         except ValueError:
             return  # portfolio, role or department events: not about one project
         await conn.execute(
