@@ -1,24 +1,32 @@
-"""The write path through HTTP: ``POST /projects`` on the projects service against a bare FastAPI endpoint.
+"""The write path through HTTP: a typical command of each service, and ``POST /projects`` against a bare endpoint.
 
-Each server runs in its own uvicorn process (one worker) on a free loopback port:
+Each server runs in its own uvicorn process (one worker) on a free loopback port, on a fresh schema:
 
 * ours: the projects service (``bench.projects_app``, i.e. ``projects.bootstrap.create_app`` with its relay
   publishing to a topic of this run): validate, load the stream, decide, append the event, update the query
   table, all in one transaction; the relay publishes to Kafka in the same process meanwhile;
-* bare: ``bench.bare_app``, the same body validation and one ``INSERT`` with SQLAlchemy async.
+* bare: ``bench.bare_app``, the same body validation and one ``INSERT`` with SQLAlchemy async;
+* the other services (``bench.service_app``: each service as its ``bootstrap`` builds it, publishing on a topic
+  of this run and its read models consuming only a topic of this run), one typical command each:
+  budget ``POST /budgets/{project_id}/commitments`` (64 projects made known through the run's projects topic and
+  baselined first), resources ``POST /resources``, invoicing ``POST /invoices`` (bills unknown work: mismatched),
+  reporting ``PUT /portfolios/{portfolio_id}/alert-thresholds`` (64 portfolios).
 
 For each concurrency (default 1, 8 and 64 clients, each an ``httpx.AsyncClient`` with its own keep-alive
-connection) a fixed number of requests (default 500), each with a unique project code, is sent; commands/s is
-requests over wall time, latencies are per request as the client saw them. The load generator is a Python
-process on the same two cores as the server and PostgreSQL: the figures are for the whole machine.
+connection opened before the clock) a fixed number of requests (default 500) is sent after a warm-up; commands/s
+is requests over wall time, latencies are per request as the client saw them; a non-2xx answer is an error. A
+command on an existing stream (a budget, a portfolio's thresholds) goes to a stream of the client's own, so
+clients never race on one stream. The load generator is a Python process on the same cores as the server and
+PostgreSQL: the figures are for the whole machine.
 
-Run alone: ``python -m bench.http [--http-requests 500] [--http-concurrency 1,8,64]``.
+Run alone: ``python -m bench.http [--http-requests 500] [--http-concurrency 1,8,64] [--http-services budget,...]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -28,8 +36,9 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -47,18 +56,29 @@ from bench.common import (
     run_id,
     scaled,
 )
+from bench.service_app import SERVICES, spec_for
+from bench.synthetic import recorded, registration
 from shared.infra.paths import REPO_ROOT
 from shared.infra.system import Endpoints
-from shared.kafka import KafkaOptions
+from shared.kafka import KafkaOptions, new_producer, to_record
 
 NAME = "http"
 WARM_UP_REQUESTS = 50
+WARM_UP_CLIENTS = 8
+STREAMS = 64
+"""Budgets (projects) and portfolios a keyed command spreads over, at least one per client (more if more clients)."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("http")
     g.add_argument("--http-requests", type=int, default=500, help="requests per concurrency level (default 500)")
     g.add_argument("--http-concurrency", default="1,8,64", help="comma-separated client counts (default 1,8,64)")
+    g.add_argument(
+        "--http-services",
+        default=",".join(SERVICES),
+        help=f"comma-separated services whose typical command is measured (default {','.join(SERVICES)}); "
+        "projects includes the bare reference",
+    )
 
 
 def project_body(code: str, portfolio_id: str) -> dict[str, Any]:
@@ -84,6 +104,206 @@ async def create_portfolio(url: str) -> str:
     if response.status_code not in (201, 404, 405):  # 404/405: a server without portfolios (the bare one)
         raise RuntimeError(f"cannot create portfolio: {response.status_code} {response.text[:300]}")
     return slug
+
+
+def eur(amount: str) -> dict[str, str]:
+    return {"amount": amount, "currency": "EUR"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The typical command of each service
+
+Request = tuple[str, str, dict[str, Any]]
+"""Method, path and JSON body."""
+
+
+class Workload:
+    """A service's typical command: its setup (``prepare``, once the server is ready) and each client's requests.
+
+    ``request(client, clients, turn)`` is the ``turn``-th request of client ``client`` out of ``clients``; a
+    command on an existing stream takes it from :meth:`own`, so two clients never write the same stream.
+    """
+
+    service: ClassVar[str]
+    command: ClassVar[str]
+    """The route, as in the access policy."""
+    setup: ClassVar[str]
+    subject: ClassVar[str] = "bench.pmo"
+    roles: ClassVar[tuple[str, ...]] = ("pmo",)
+
+    def __init__(self, tag: str, streams: int) -> None:
+        self.tag = tag
+        self.streams = streams
+        self.keys: list[str] = []
+        self._seq = itertools.count()
+
+    def headers(self) -> dict[str, str]:
+        return auth_headers(self.subject, self.roles)
+
+    def next_seq(self) -> int:
+        """A number unique in the run, for unique codes, numbers and values."""
+        return next(self._seq)
+
+    def own(self, client: int, clients: int, turn: int) -> str:
+        """Client ``client``'s key for its ``turn``-th request: it rotates over ``keys[client::clients]``."""
+        mine = self.keys[client::clients]
+        return mine[turn % len(mine)]
+
+    async def prepare(self, url: str, kafka: KafkaOptions, source: str | None) -> None:
+        """Setup once the server is ready; ``source`` is the topic its read models consume (if it has any)."""
+
+    def request(self, client: int, clients: int, turn: int) -> Request:
+        raise NotImplementedError
+
+
+class RegisterProject(Workload):
+    service = "projects"
+    command = "POST /projects"
+    setup = "one portfolio; every project a unique code"
+
+    portfolio_id = ""
+
+    async def prepare(self, url: str, kafka: KafkaOptions, source: str | None) -> None:
+        self.portfolio_id = await create_portfolio(url)
+
+    def request(self, client: int, clients: int, turn: int) -> Request:
+        return "POST", "/projects", project_body(f"B{self.tag}-{self.next_seq()}", self.portfolio_id)
+
+
+class Commit(Workload):
+    """A purchase order against a baselined budget; each client on budgets of its own."""
+
+    service = "budget"
+    command = "POST /budgets/{project_id}/commitments"
+    setup = (
+        f"{STREAMS} projects (project-registered on the run's projects topic, consumed by the service), "
+        "each baselined; each client commits on projects of its own"
+    )
+    subject = "fiona.finance"
+    roles = ("finance",)
+    BASELINE: ClassVar[dict[str, Any]] = {
+        "total": eur("10000000.00"),
+        "categories": [{"category": "labour", "amount": eur("10000000.00")}],
+    }
+
+    async def prepare(self, url: str, kafka: KafkaOptions, source: str | None) -> None:
+        assert source is not None
+        pids = [uuid.uuid4() for _ in range(self.streams)]
+        self.keys = [str(pid) for pid in pids]
+        at = datetime.now(UTC)
+        producer = new_producer(kafka)
+        await producer.start()
+        try:
+            sent = []
+            for i, pid in enumerate(pids):
+                event = recorded(registration(pid, i, f"bench-{self.tag}"), f"project-{pid}", "project", 1, at)
+                key, value, headers = to_record("projects", event)
+                sent.append(await producer.send(source, value=value, key=key, headers=headers))
+            await asyncio.gather(*sent)
+        finally:
+            await producer.stop()
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient(base_url=url, timeout=30, headers=self.headers()) as client:
+            for pid in self.keys:  # 404 until the service has consumed the project's registration
+                while (
+                    response := await client.post(f"/budgets/{pid}/baseline", json=self.BASELINE)
+                ).status_code == 404:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"budget service does not know project {pid} after 60 s: {response.text}")
+                    await asyncio.sleep(0.1)
+                if response.status_code != 201:
+                    raise RuntimeError(f"cannot baseline {pid}: {response.status_code} {response.text[:300]}")
+
+    def request(self, client: int, clients: int, turn: int) -> Request:
+        body = {
+            "kind": "purchase_order",
+            "vendor": "acme",
+            "reference": f"PO-{self.tag}-{self.next_seq()}",
+            "category": "labour",
+            "amount": eur("1250.00"),
+        }
+        return "POST", f"/budgets/{self.own(client, clients, turn)}/commitments", body
+
+
+class RegisterResource(Workload):
+    service = "resources"
+    command = "POST /resources"
+    setup = "none; a person with a unique name each time"
+    subject = "rita.resources"
+    roles = ("resource-manager",)
+
+    def request(self, client: int, clients: int, turn: int) -> Request:
+        body = {
+            "name": f"Person {self.tag}-{self.next_seq()}",
+            "email": "person@example.org",
+            "kind": "person",
+            "role": "developer",
+            "department": "engineering",
+            "weekly_capacity_hours": "40",
+            "currency": "EUR",
+        }
+        return "POST", "/resources", body
+
+
+class ReceiveInvoice(Workload):
+    """A one-line invoice billing a work sheet the service has never heard of: received, then mismatched."""
+
+    service = "invoicing"
+    command = "POST /invoices"
+    setup = (
+        f"none; a unique invoice number each time, {STREAMS} projects (one per client at 64 clients); the work "
+        "sheet billed is unknown, so the invoice is received and mismatched"
+    )
+    subject = "fiona.finance"
+    roles = ("finance",)
+
+    async def prepare(self, url: str, kafka: KafkaOptions, source: str | None) -> None:
+        self.keys = [str(uuid.uuid4()) for _ in range(self.streams)]
+
+    def request(self, client: int, clients: int, turn: int) -> Request:
+        today = date.today()
+        line = {
+            "description": "Consulting, one week",
+            "quantity": "1",
+            "unit_price": eur("4000.00"),
+            "amount": eur("4000.00"),
+            "tax_rate": "0.20",
+            "tax": eur("800.00"),
+            "bills": [{"sheet_id": str(uuid.uuid4())}],
+        }
+        body = {
+            "project_id": self.own(client, clients, turn),
+            "vendor": "acme",
+            "number": f"INV-{self.tag}-{self.next_seq()}",
+            "issued_on": str(today - timedelta(days=3)),
+            "due_on": str(today + timedelta(days=27)),
+            "currency": "EUR",
+            "commitment_reference": "PO-2027-0042",
+            "lines": [line],
+            "total": eur("4800.00"),
+        }
+        return "POST", "/invoices", body
+
+
+class SetThresholds(Workload):
+    """New alert thresholds for a portfolio (values that differ from its current ones, so an event each time)."""
+
+    service = "reporting"
+    command = "PUT /portfolios/{portfolio_id}/alert-thresholds"
+    setup = f"none; {STREAMS} portfolios, each client on portfolios of its own, new values each time"
+
+    async def prepare(self, url: str, kafka: KafkaOptions, source: str | None) -> None:
+        self.keys = [f"bench-{self.tag}-{k:03d}" for k in range(self.streams)]
+
+    def request(self, client: int, clients: int, turn: int) -> Request:
+        seq = self.next_seq()
+        body = {"cpi_below": f"0.{seq % 10000:04d}", "spi_below": f"0.{seq // 10000 % 10000:04d}"}
+        return "PUT", f"/portfolios/{self.own(client, clients, turn)}/alert-thresholds", body
+
+
+WORKLOADS: dict[str, type[Workload]] = {
+    w.service: w for w in (RegisterProject, Commit, RegisterResource, ReceiveInvoice, SetThresholds)
+}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -174,44 +394,82 @@ def stop_server(server: Server, timeout: float = 15.0) -> None:
 # Load
 
 
-async def load(url: str, requests: int, concurrency: int, portfolio_id: str) -> Measurement:
-    """``requests`` POSTs from ``concurrency`` clients, each on its own connection, opened before the clock starts."""
-    tag = uuid.uuid4().hex[:8]
+async def load(url: str, requests: int, concurrency: int, workload: Workload) -> Measurement:
+    """``requests`` commands from ``concurrency`` clients, each on its own connection opened before the clock."""
     pending = iter(range(requests))
     latencies: list[float] = []
     errors = 0
     error_sample: str | None = None
-    clients = [httpx.AsyncClient(base_url=url, timeout=60, headers=auth_headers()) for _ in range(concurrency)]
+    headers = workload.headers()
+    clients = [httpx.AsyncClient(base_url=url, timeout=60, headers=headers) for _ in range(concurrency)]
     try:
         await asyncio.gather(*(c.get("/healthz") for c in clients))
 
-        async def client_loop(client: httpx.AsyncClient) -> None:
+        async def client_loop(index: int, client: httpx.AsyncClient) -> None:
             nonlocal errors, error_sample
-            for i in pending:
-                body = project_body(f"B{tag}-{concurrency}-{i}", portfolio_id)
+            for turn, _ in enumerate(pending):  # the shared iterator hands out the requests
+                method, path, body = workload.request(index, concurrency, turn)
                 started = time.perf_counter()
-                response = await client.post("/projects", json=body)
+                response = await client.request(method, path, json=body)
                 latencies.append(time.perf_counter() - started)
-                if response.status_code != 201:
+                if not response.is_success:
                     errors += 1
                     error_sample = error_sample or f"{response.status_code} {response.text[:200]}"
 
         started = time.perf_counter()
-        await asyncio.gather(*(client_loop(c) for c in clients))
+        await asyncio.gather(*(client_loop(i, c) for i, c in enumerate(clients)))
         seconds = time.perf_counter() - started
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
     return Measurement(requests, seconds, latencies, errors, error_sample)
 
 
-async def measure(server: Server, requests: int, levels: Sequence[int]) -> dict[int, Measurement]:
-    portfolio_id = await create_portfolio(server.url)
-    await load(server.url, WARM_UP_REQUESTS, 8, portfolio_id)
+async def measure(
+    server: Server,
+    workload: Workload,
+    requests: int,
+    levels: Sequence[int],
+    label: str,
+    kafka: KafkaOptions,
+    source: str | None = None,
+) -> dict[int, Measurement]:
+    await workload.prepare(server.url, kafka, source)
+    warm_up = await load(server.url, WARM_UP_REQUESTS, WARM_UP_CLIENTS, workload)
+    if warm_up.errors:
+        print(f"  {label}: warm-up had {warm_up.errors} errors, e.g. {warm_up.error_sample}")
     results = {}
     for clients in levels:
-        results[clients] = m = await load(server.url, requests, clients, portfolio_id)
-        print(describe(f"{server.name}: POST /projects, {clients} clients", m, "commands"))
+        results[clients] = m = await load(server.url, requests, clients, workload)
+        print(describe(f"{label}, {clients} clients", m, "commands"))
     return results
+
+
+async def measure_service(
+    endpoints: Endpoints,
+    env: Mapping[str, str],
+    workload: Workload,
+    requests: int,
+    levels: Sequence[int],
+    topics: list[str],
+) -> dict[int, Measurement]:
+    """One service as its own process on a fresh schema, publishing to (and reading) topics of the run."""
+    service, tag = workload.service, workload.tag
+    topic = f"pmo.bench-http-{service}-{tag}.v1"
+    consumes = bool(spec_for(service, {}).projections)  # its read models then read only a topic of the run
+    source = f"pmo.bench-http-{service}-in-{tag}.v1" if consumes else None
+    topics.extend(t for t in (topic, source) if t)
+    print(f"  {service}: {workload.command}; publishes to {topic}" + (f", reads {source}" if source else ""))
+    extra = {"PMO_BENCH_SERVICE": service, "PMO_BENCH_TOPIC": topic}
+    if source:
+        extra["PMO_BENCH_SOURCE_TOPICS"] = source
+    kafka = KafkaOptions(bootstrap_servers=endpoints.kafka_bootstrap_servers)
+    async with fresh_schema(endpoints.database_url, f"http_{service}", pool_size=1, max_overflow=0) as (_, schema):
+        server = start_server(service, "bench.service_app:create_app", {**env, "PMO_DB_SCHEMA": schema, **extra})
+        try:
+            await wait_ready(server, "/readyz")
+            return await measure(server, workload, requests, levels, service, kafka, source)
+        finally:
+            stop_server(server)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -220,40 +478,76 @@ async def measure(server: Server, requests: int, levels: Sequence[int]) -> dict[
 async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
     requests = scaled(args, args.http_requests)
     levels = [int(c) for c in str(args.http_concurrency).split(",") if c.strip()]
+    services = [s.strip() for s in str(args.http_services).split(",") if s.strip()]
+    unknown = sorted(set(services) - set(SERVICES))
+    if unknown or not services:
+        raise ValueError(f"--http-services: unknown {', '.join(unknown) or 'none given'}; of {', '.join(SERVICES)}")
     kafka = KafkaOptions(bootstrap_servers=endpoints.kafka_bootstrap_servers)
-    topic = f"pmo.bench-projects-{run_id()}.v1"
-    print(f"  {requests} requests per level, clients {levels}; our relay publishes to {topic}")
+    tag = run_id()
+    streams = max([STREAMS, *levels])
+    topic = f"pmo.bench-projects-{tag}.v1"
     env = {
         "PMO_DATABASE_URL": endpoints.database_url,
         "PMO_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap_servers,
         "PMO_ENV": "development",  # the built-in token secret; the clients send tokens from shared.auth.mint_token
+        "PMO_KAFKA_GROUP_PREFIX": f"bench-http-{tag}",
     }
+    if "projects" in services:
+        print(f"  {requests} requests per level, clients {levels}; our relay publishes to {topic}")
+    else:
+        print(f"  {requests} requests per level, clients {levels}")
     results: dict[str, dict[int, Measurement]] = {}
-    async with fresh_schema(endpoints.database_url, "http", pool_size=1, max_overflow=0) as (_, schema):
-        try:
-            for name, app, ready, extra in (
-                ("ours", "bench.projects_app:create_app", "/readyz", {"PMO_BENCH_TOPIC": topic}),
-                ("bare", "bench.bare_app:create_app", "/healthz", {}),
-            ):
-                server = start_server(name, app, {**env, "PMO_DB_SCHEMA": schema, **extra})
-                try:
-                    await wait_ready(server, ready)
-                    results[name] = await measure(server, requests, levels)
-                finally:
-                    stop_server(server)
-        finally:
-            await delete_topic(kafka, topic)
+    topics: list[str] = []
+    try:
+        if "projects" in services:
+            topics.append(topic)
+            async with fresh_schema(endpoints.database_url, "http", pool_size=1, max_overflow=0) as (_, schema):
+                for name, app, ready, extra in (
+                    ("ours", "bench.projects_app:create_app", "/readyz", {"PMO_BENCH_TOPIC": topic}),
+                    ("bare", "bench.bare_app:create_app", "/healthz", {}),
+                ):
+                    server = start_server(name, app, {**env, "PMO_DB_SCHEMA": schema, **extra})
+                    try:
+                        await wait_ready(server, ready)
+                        workload = RegisterProject(f"{tag}{name[0]}", streams)
+                        label = f"{name}: POST /projects"
+                        results[name] = await measure(server, workload, requests, levels, label, kafka)
+                    finally:
+                        stop_server(server)
+            for clients in levels:
+                value = ratio(results["ours"][clients].rate, results["bare"][clients].rate)
+                print(describe_ratio(f"ratio ours / bare, {clients} clients (commands/s)", value))
+        for service in services:
+            if service != "projects":
+                workload = WORKLOADS[service](tag, streams)
+                results[service] = await measure_service(endpoints, env, workload, requests, levels, topics)
+    finally:
+        for t in topics:
+            await delete_topic(kafka, t)
 
-    figures: dict[str, Any] = {"requests_per_level": requests, "levels": {}}
-    for clients in levels:
-        ours, bare = results["ours"][clients], results["bare"][clients]
-        value = ratio(ours.rate, bare.rate)
-        print(describe_ratio(f"ratio ours / bare, {clients} clients (commands/s)", value))
-        figures["levels"][str(clients)] = {
-            "ours": ours.figures("commands"),
-            "bare": bare.figures("commands"),
-            "ratio_ours_to_bare": value,
-        }
+    figures: dict[str, Any] = {"requests_per_level": requests}
+    if "projects" in services:
+        figures["levels"] = {}
+        for clients in levels:
+            ours, bare = results["ours"][clients], results["bare"][clients]
+            figures["levels"][str(clients)] = {
+                "ours": ours.figures("commands"),
+                "bare": bare.figures("commands"),
+                "ratio_ours_to_bare": ratio(ours.rate, bare.rate),
+            }
+    figures["commands"] = {s: WORKLOADS[s].command for s in services}
+    figures["services"] = {
+        s: {str(c): m.figures("commands") for c, m in results["ours" if s == "projects" else s].items()}
+        for s in services
+    }
+    print("  summary, per clients: commands/s (p50 / p99 ms)")
+    for s in services:
+        cells = [
+            f"{c:>2}: {f['commands_per_s']:7.1f} ({f.get('p50_ms', 0):.1f} / {f.get('p99_ms', 0):.1f})"
+            + (f" {f['errors']} errors" if f.get("errors") else "")
+            for c, f in figures["services"][s].items()
+        ]
+        print(f"    {s:<10} " + "  ".join(cells))
     return figures
 
 
