@@ -232,6 +232,9 @@ class _Writer:
             failed: ProjectionConsumer | None = None
             try:
                 async with self.engine.begin() as conn:
+                    # A commit need not wait for its WAL flush: a lost tail after a database crash loses changes
+                    # and positions together (and the replay, which stops, is simply run again).
+                    await conn.execute(text("SET LOCAL synchronous_commit = off"))
                     for applier in [*(a for a in subscribers if a not in isolated), *isolated]:
                         try:
                             await applier._apply_batch(
