@@ -224,9 +224,11 @@ class PrivateWorld:
         self.system.wait_ready(120)
 
     async def open(self) -> AsyncEngine:
-        """An engine on the private database (schema-qualified queries), made on the running event loop."""
+        """An engine on the private database (schema-qualified queries), made on the running event loop. It checks
+        each connection before use: the scenarios restart this PostgreSQL under it (the services themselves answer
+        503 once per dropped connection instead)."""
         if self.engine is None:
-            self.engine = create_engine(self.infra.database_url, "public", pool_size=4, max_overflow=4)
+            self.engine = create_engine(self.infra.database_url, "public", pool_size=4, max_overflow=4, pre_ping=True)
         return self.engine
 
     async def close(self) -> None:
@@ -1174,12 +1176,7 @@ def aggregates(service: str) -> tuple[dict[str, Any], tuple[str, ...]]:
 
     bootstrap = importlib.import_module(f"{service}.bootstrap")
     projections = importlib.import_module(f"{service}.projections")
-    found = getattr(bootstrap, "AGGREGATES", None)
-    if found is None:
-        domain = importlib.import_module(f"{service}.domain")
-        kinds = [getattr(domain, n)() for n in dir(domain) if n.endswith("Aggregate") and n != "Aggregate"]
-        found = {a.stream_type: a for a in kinds if hasattr(a, "stream_type")}
-    return dict(found), tuple(projections.TABLES)
+    return dict(bootstrap.AGGREGATES), tuple(projections.TABLES)
 
 
 async def rebuilt_equals_live(world: PrivateWorld, service: str) -> int:

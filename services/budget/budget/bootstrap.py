@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import FastAPI
 
-from budget import api, projections
+from budget import api, domain, projections
 from budget.settings import Settings
 from shared.auth import AccessPolicy, Role
+from shared.commands import Aggregate
 from shared.contracts import budget as contracts
 from shared.service import ServiceSpec, build_app
 
@@ -35,6 +39,10 @@ SPEC = ServiceSpec(
     projections=[projections.ProjectsReference()],
     access=ACCESS,
 )
+
+
+AGGREGATES: Mapping[str, Aggregate[Any, Any]] = {aggregate.stream_type: aggregate for aggregate in (domain.BUDGET,)}
+"""Every aggregate by stream type, as ``CommandExecutor.rebuild`` needs them."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import FastAPI
 
-from projects import api, projections
+from projects import api, domain, projections
 from projects.settings import Settings
 from shared.auth import AccessPolicy, Role
+from shared.commands import Aggregate
 from shared.contracts import projects as contracts
 from shared.service import ServiceSpec, build_app
 
@@ -32,6 +36,12 @@ SPEC = ServiceSpec(
     projector=projections.project,
     access=ACCESS,
 )
+
+
+AGGREGATES: Mapping[str, Aggregate[Any, Any]] = {
+    aggregate.stream_type: aggregate for aggregate in (domain.PROJECT, domain.GroupingAggregate())
+}
+"""Every aggregate by stream type, as ``CommandExecutor.rebuild`` needs them."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -30,7 +30,12 @@ def _view(state: domain.Invoice | None, events: object, version: int) -> dict[st
 
 
 async def _run(
-    rt: ServiceRuntime, ctx: CommandContext, invoice_id: uuid.UUID, command: domain.Command, status_code: int = 200
+    rt: ServiceRuntime,
+    ctx: CommandContext,
+    invoice_id: uuid.UUID,
+    command: domain.Command,
+    status_code: int = 200,
+    new_stream: bool = False,
 ) -> JSONResponse:
     outcome = await rt.executor.execute(
         ctx,
@@ -39,6 +44,7 @@ async def _run(
         command=command,
         respond=_view,
         status_code=status_code,
+        new_stream=new_stream,
     )
     location = f"/invoices/{outcome.body.get('invoice_id', invoice_id)}" if status_code == 201 else None
     return respond(outcome, location=location)
@@ -96,7 +102,7 @@ async def receive(body: m.InvoiceBody, ctx: Command, rt: Runtime) -> JSONRespons
         received_by=ctx.metadata.actor,
         facts=found,
     )
-    return await _run(rt, ctx, invoice_id, command, status_code=201)
+    return await _run(rt, ctx, invoice_id, command, status_code=201, new_stream=True)
 
 
 @router.post("/invoices/{invoice_id}/match")

@@ -51,7 +51,13 @@ def _today(rt: ServiceRuntime, day: date | None = None) -> date:
 
 
 async def _execute(
-    rt: ServiceRuntime, ctx: CommandContext, resource_id: uuid.UUID, command: domain.Command, view: View, status: int
+    rt: ServiceRuntime,
+    ctx: CommandContext,
+    resource_id: uuid.UUID,
+    command: domain.Command,
+    view: View,
+    status: int,
+    new_stream: bool = False,
 ) -> CommandOutcome[domain.Resource]:
     return await rt.executor.execute(
         ctx,
@@ -60,6 +66,7 @@ async def _execute(
         command=command,
         respond=view,
         status_code=status,
+        new_stream=new_stream,
     )
 
 
@@ -186,7 +193,7 @@ async def register_resource(body: m.RegisterResourceRequest, ctx: Command, rt: R
     )
     token = PERSONAL_DATA.set(PersonalData(resource_id, body.name, body.email, body.phone))
     try:
-        outcome = await _execute(rt, ctx, resource_id, command, _resource, 201)
+        outcome = await _execute(rt, ctx, resource_id, command, _resource, 201, new_stream=True)
     finally:
         PERSONAL_DATA.reset(token)
     registered = uuid.UUID(outcome.body["resource_id"])  # a replayed answer names the first registration
