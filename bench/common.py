@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared import aio
 from shared import consumer as consumer_module
 from shared import relay as relay_module
 from shared.db import create_engine, migrate
@@ -290,7 +291,7 @@ def run_benchmarks(benchmarks: Sequence[tuple[str, Runner]], args: argparse.Name
             print(f"\n== {name}")
             started = time.monotonic()
             try:
-                results[name] = stamp(asyncio.run(runner(endpoints, args)), started)
+                results[name] = stamp(aio.run(runner(endpoints, args)), started)
             except Exception as exc:  # one broken benchmark must not hide the others' figures
                 failed = True
                 print(f"  FAILED: {type(exc).__name__}: {exc}")

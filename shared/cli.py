@@ -199,9 +199,9 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    import asyncio
     import importlib
 
+    from shared import aio
     from shared.db import create_engine, migrate
     from shared.infra.system import ensure_infrastructure
     from shared.replay import replay_all, text_progress
@@ -245,7 +245,7 @@ def _replay(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
-    return asyncio.run(go())
+    return aio.run(go())
 
 
 def _demo(args: argparse.Namespace) -> int:
