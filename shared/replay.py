@@ -119,6 +119,7 @@ async def _replay_all(
     topics = list(dict.fromkeys(t for p in projections for t in p.topics))
     consumer = AIOKafkaConsumer(
         enable_auto_commit=False,
+        auto_offset_reset="earliest",  # should a reset race the seeks below, it must not skip to the end
         max_partition_fetch_bytes=4 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
         **kafka.client_kwargs(),
