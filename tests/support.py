@@ -112,6 +112,8 @@ async def read_topic(kafka: KafkaOptions, topic: str, expect: int, timeout: floa
             partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
+        for tp in tps:  # let the offset reset assign() starts finish first, so it cannot undo the seek
+            await consumer.position(tp)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         deadline = time.monotonic() + timeout

@@ -48,6 +48,8 @@ async def records_since(kafka: Any, start: dict[TopicPartition, int]) -> list[An
     await consumer.start()
     try:
         consumer.assign(list(start))
+        for tp in start:  # let the offset reset assign() starts finish first, so it cannot undo the seeks
+            await consumer.position(tp)
         for tp, offset in start.items():
             consumer.seek(tp, offset)
         ends = await consumer.end_offsets(list(start))
