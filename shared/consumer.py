@@ -240,8 +240,7 @@ class ProjectionConsumer:
                 {"c": self.projection.name, "ids": ids},
             )
             fresh = {row.event_id for row in rows}
-        if not isolate:
-            savepoint = await conn.begin_nested()
+        # Without ``isolate`` a failure rolls the whole transaction back (the caller redoes it isolated): no savepoint.
         applied = duplicates = 0
         apply_batch = getattr(self.projection, "apply_batch", None)
         if apply_batch is not None and not isolate:
@@ -282,8 +281,6 @@ class ProjectionConsumer:
             if not isolate:  # dead-letter only in the isolated pass, so each failure is sent once
                 raise _ApplyFailed(index, error or RuntimeError("undecodable record"))
             await self._dead_letter(conn, record, event, error)
-        if not isolate:
-            await savepoint.commit()
         await conn.execute(
             text(
                 "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES (:c, :t, :p, :o) "
