@@ -33,6 +33,10 @@ from shared.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, DUPLICATES
 
 log = logging.getLogger(__name__)
 
+METADATA_MAX_AGE_MS = 10_000
+"""How often a consumer refreshes the cluster metadata: a subscribed topic it did not see yet (created meanwhile by
+another service) is assigned within this time instead of aiokafka's default five minutes."""
+
 DDL = [
     """
     CREATE TABLE IF NOT EXISTS consumer_offsets (
@@ -152,6 +156,7 @@ class ProjectionConsumer:
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
             **self.kafka.client_kwargs(),
         )
         self._consumer = consumer

@@ -8,6 +8,7 @@ the project id, so all events of one project stay in order on one partition.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -215,5 +216,30 @@ async def ensure_topics(options: KafkaOptions, topics: Sequence[str], partitions
             for topic, code, *message in response.topic_errors:
                 if code not in (0, TopicAlreadyExistsError.errno):
                     raise RuntimeError(f"cannot create topic {topic}: error {code} {message}")
+        await _until_described(admin, topics)
     finally:
         await admin.close()
+
+
+async def _until_described(admin: AIOKafkaAdminClient, topics: Sequence[str], timeout: float = 30.0) -> None:
+    """Wait until the broker's metadata shows every topic with its partitions and their leaders (a topic another
+    service has just created may be listed before its partitions have one). A consumer subscribing to a topic not
+    yet in the metadata gets no partitions of it until its next metadata refresh."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        described = {t["topic"]: t for t in await admin.describe_topics(list(topics))}
+        if all(_ready(described.get(t)) for t in topics):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"topics {list(topics)} not in the cluster metadata after {timeout:.0f}s")
+        await asyncio.sleep(0.1)
+
+
+def _ready(topic: Any) -> bool:
+    partitions = (topic or {}).get("partitions") or []
+    return bool(
+        topic
+        and not topic["error_code"]
+        and partitions
+        and all(not p["error_code"] and p["leader"] >= 0 for p in partitions)
+    )
