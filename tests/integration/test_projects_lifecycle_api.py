@@ -285,8 +285,6 @@ async def test_the_query_tables_are_a_projection_rebuilt_equal_from_the_event_ta
             return [tuple(r) for r in projects] + [tuple(r) for r in groupings]
 
     live = await snapshot()
-    rebuilt_streams = await runtime.executor.rebuild(
-        {"project": domain.PROJECT, "grouping": domain.GroupingAggregate()}, TABLES
-    )
+    rebuilt_streams = await runtime.executor.rebuild({"project": domain.PROJECT, "grouping": domain.GROUPING}, TABLES)
     assert rebuilt_streams == 4  # three projects and the portfolio
     assert await snapshot() == live

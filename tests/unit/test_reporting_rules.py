@@ -200,7 +200,7 @@ def test_an_alert_is_raised_once_updated_when_its_figures_change_and_cleared_whe
 
     from reporting.domain.rules import Condition
 
-    aggregate, now = alerts.AlertAggregate(), datetime(2027, 3, 15, tzinfo=UTC)
+    aggregate, now = alerts.ALERT, datetime(2027, 3, 15, tzinfo=UTC)
     c1 = Condition("cpi-below-threshold", f"project:{PID}", "warning", "CPI 0.85", {"cpi": "0.85"})
     state = aggregate.initial_state()
     (raised,) = aggregate.decide(state, alerts.Observe(PID, "pf", c1, DAY), now)

@@ -158,7 +158,7 @@ def test_a_rate_is_in_the_resources_currency_and_not_negative() -> None:
 
 
 def test_a_roles_default_rates_are_effective_dated_in_one_currency() -> None:
-    aggregate = domain.RoleRateAggregate()
+    aggregate = domain.ROLE_RATE
     state = aggregate.initial_state()
     for command in (
         domain.SetRoleRate("developer", JAN4, eur("70.00")),
@@ -325,14 +325,14 @@ def test_events_about_a_project_are_keyed_by_the_project_and_the_others_by_their
     assert registered.partition_key == f"resource:{RID}"
     allocated = s.when(allocate("10", week(10), friday(11), project=PROJECT))[0]
     assert allocated.partition_key == str(PROJECT)
-    policy = domain.DepartmentPolicyAggregate().decide(
+    policy = domain.DEPARTMENT_POLICY.decide(
         domain.DepartmentPolicy(), domain.SetOverAllocationPolicy("engineering", ev.OverAllocationPolicy.BLOCK), NOW
     )[0]
     assert policy.partition_key == "department:engineering"
 
 
 def test_a_department_policy_is_warn_until_set_and_setting_it_again_records_nothing() -> None:
-    aggregate = domain.DepartmentPolicyAggregate()
+    aggregate = domain.DEPARTMENT_POLICY
     state = aggregate.initial_state()
     assert state.policy is ev.OverAllocationPolicy.WARN
     assert aggregate.decide(state, domain.SetOverAllocationPolicy("eng", ev.OverAllocationPolicy.WARN), NOW) == []

@@ -52,7 +52,7 @@ SPEC = ServiceSpec(
 )
 
 AGGREGATES: Mapping[str, Aggregate[Any, Any]] = {
-    aggregate.stream_type: aggregate for aggregate in (domain.INVOICE, domain.MatchingPolicyAggregate())
+    aggregate.stream_type: aggregate for aggregate in (domain.INVOICE, domain.MATCHING_POLICY)
 }
 """Every aggregate by stream type, as ``CommandExecutor.rebuild`` needs them."""
 

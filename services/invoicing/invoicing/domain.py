@@ -970,17 +970,9 @@ def evolve_policy(state: MatchingPolicy, event: DomainEvent) -> MatchingPolicy:
     return state
 
 
-class MatchingPolicyAggregate:
-    stream_type = "invoicing-policy"
-
-    def initial_state(self) -> MatchingPolicy:
-        return MatchingPolicy()
-
-    def evolve(self, state: MatchingPolicy, event: DomainEvent) -> MatchingPolicy:
-        return evolve_policy(state, event)
-
-    def decide(self, state: MatchingPolicy, command: SetMatchingTolerance, now: datetime) -> Sequence[DomainEvent]:
-        return decide_policy(state, command, now)
+MATCHING_POLICY: Decider[MatchingPolicy, SetMatchingTolerance] = Decider(
+    "invoicing-policy", MatchingPolicy, evolve_policy, decide_policy
+)
 
 
 def policy_stream_id(project_id: UUID) -> str:

@@ -39,7 +39,7 @@ SPEC = ServiceSpec(
 
 
 AGGREGATES: Mapping[str, Aggregate[Any, Any]] = {
-    aggregate.stream_type: aggregate for aggregate in (domain.PROJECT, domain.GroupingAggregate())
+    aggregate.stream_type: aggregate for aggregate in (domain.PROJECT, domain.GROUPING)
 }
 """Every aggregate by stream type, as ``CommandExecutor.rebuild`` needs them."""
 

@@ -928,45 +928,40 @@ class CreateProgramme:
 GroupingCommand = CreatePortfolio | CreateProgramme
 
 
-class GroupingAggregate:
-    """Portfolios and programmes: they only need to exist once, with a name."""
+def _evolve_grouping(state: Grouping, event: DomainEvent) -> Grouping:
+    match event:
+        case PortfolioCreated():
+            return Grouping(event.portfolio_id, event.portfolio_id, event.name)
+        case ProgrammeCreated():
+            return Grouping(event.programme_id, event.portfolio_id, event.name)
+    return state
 
-    stream_type = "grouping"
 
-    def initial_state(self) -> Grouping:
-        return Grouping()
+def _decide_grouping(state: Grouping, command: GroupingCommand, now: datetime) -> Sequence[DomainEvent]:
+    match command:
+        case CreatePortfolio():
+            if state.grouping_id is not None:
+                raise RuleViolationError(f"portfolio {command.portfolio_id} already exists")
+            return [
+                PortfolioCreated(portfolio_id=command.portfolio_id, name=command.name, description=command.description)
+            ]
+        case CreateProgramme():
+            if state.grouping_id is not None:
+                raise RuleViolationError(f"programme {command.programme_id} already exists")
+            return [
+                ProgrammeCreated(
+                    programme_id=command.programme_id,
+                    portfolio_id=command.portfolio_id,
+                    name=command.name,
+                    description=command.description,
+                )
+            ]
+        case _:
+            assert_never(command)
 
-    def evolve(self, state: Grouping, event: DomainEvent) -> Grouping:
-        match event:
-            case PortfolioCreated():
-                return Grouping(event.portfolio_id, event.portfolio_id, event.name)
-            case ProgrammeCreated():
-                return Grouping(event.programme_id, event.portfolio_id, event.name)
-        return state
 
-    def decide(self, state: Grouping, command: GroupingCommand, now: datetime) -> Sequence[DomainEvent]:
-        match command:
-            case CreatePortfolio():
-                if state.grouping_id is not None:
-                    raise RuleViolationError(f"portfolio {command.portfolio_id} already exists")
-                return [
-                    PortfolioCreated(
-                        portfolio_id=command.portfolio_id, name=command.name, description=command.description
-                    )
-                ]
-            case CreateProgramme():
-                if state.grouping_id is not None:
-                    raise RuleViolationError(f"programme {command.programme_id} already exists")
-                return [
-                    ProgrammeCreated(
-                        programme_id=command.programme_id,
-                        portfolio_id=command.portfolio_id,
-                        name=command.name,
-                        description=command.description,
-                    )
-                ]
-            case _:
-                assert_never(command)
+GROUPING: Decider[Grouping, GroupingCommand] = Decider("grouping", Grouping, _evolve_grouping, _decide_grouping)
+"""Portfolios and programmes: they only need to exist once, with a name."""
 
 
 def portfolio_stream(portfolio_id: str) -> str:

@@ -34,7 +34,7 @@ from shared.metrics import ALERTS_OPEN
 from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
-ALERTS = alerts.AlertAggregate()
+ALERTS = alerts.ALERT
 EVALUATION_CHUNK = 500
 """Projects whose facts and open alerts one evaluation query loads."""
 SYSTEM = EventMetadata(actor="system:reporting-evaluator", correlation_id="alert-evaluation")

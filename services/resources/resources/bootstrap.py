@@ -43,8 +43,7 @@ SPEC = ServiceSpec(
 )
 
 AGGREGATES: Mapping[str, Aggregate[Any, Any]] = {
-    aggregate.stream_type: aggregate
-    for aggregate in (domain.RESOURCE, domain.RoleRateAggregate(), domain.DepartmentPolicyAggregate())
+    aggregate.stream_type: aggregate for aggregate in (domain.RESOURCE, domain.ROLE_RATE, domain.DEPARTMENT_POLICY)
 }
 """Every aggregate by stream type, as ``CommandExecutor.rebuild`` needs them."""
 

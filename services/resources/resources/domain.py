@@ -1256,40 +1256,37 @@ class SetRoleRate:
     hourly_rate: Money
 
 
-class RoleRateAggregate:
-    """A role's default cost rates, effective-dated, all in one currency."""
+def _evolve_role_rate(state: RoleRateCard, event: DomainEvent) -> RoleRateCard:
+    match event:
+        case RoleRateSet():
+            kept = [r for r in state.rates if r.effective_from != event.effective_from]
+            rates = sorted([*kept, Rate(event.effective_from, event.hourly_rate)], key=lambda r: r.effective_from)
+            return RoleRateCard(event.role, tuple(rates))
+    return state
 
-    stream_type = "role-rate"
 
-    def initial_state(self) -> RoleRateCard:
-        return RoleRateCard()
+def _decide_role_rate(state: RoleRateCard, command: SetRoleRate, now: datetime) -> Sequence[DomainEvent]:
+    _not_blank(command.role, "role")
+    if command.hourly_rate.amount < 0:
+        raise InvalidCommandError("hourly_rate must not be negative", field="hourly_rate.amount")
+    if state.rates and state.rates[0].hourly_rate.currency != command.hourly_rate.currency:
+        currency = state.rates[0].hourly_rate.currency
+        raise InvalidCommandError(
+            f"role {command.role} has its default rates in {currency}", field="hourly_rate.currency"
+        )
+    same_day = next((r for r in state.rates if r.effective_from == command.effective_from), None)
+    return [
+        RoleRateSet(
+            role=command.role,
+            effective_from=command.effective_from,
+            hourly_rate=command.hourly_rate,
+            replaces_rate=same_day.hourly_rate if same_day else None,
+        )
+    ]
 
-    def evolve(self, state: RoleRateCard, event: DomainEvent) -> RoleRateCard:
-        match event:
-            case RoleRateSet():
-                kept = [r for r in state.rates if r.effective_from != event.effective_from]
-                rates = sorted([*kept, Rate(event.effective_from, event.hourly_rate)], key=lambda r: r.effective_from)
-                return RoleRateCard(event.role, tuple(rates))
-        return state
 
-    def decide(self, state: RoleRateCard, command: SetRoleRate, now: datetime) -> Sequence[DomainEvent]:
-        _not_blank(command.role, "role")
-        if command.hourly_rate.amount < 0:
-            raise InvalidCommandError("hourly_rate must not be negative", field="hourly_rate.amount")
-        if state.rates and state.rates[0].hourly_rate.currency != command.hourly_rate.currency:
-            currency = state.rates[0].hourly_rate.currency
-            raise InvalidCommandError(
-                f"role {command.role} has its default rates in {currency}", field="hourly_rate.currency"
-            )
-        same_day = next((r for r in state.rates if r.effective_from == command.effective_from), None)
-        return [
-            RoleRateSet(
-                role=command.role,
-                effective_from=command.effective_from,
-                hourly_rate=command.hourly_rate,
-                replaces_rate=same_day.hourly_rate if same_day else None,
-            )
-        ]
+ROLE_RATE: Decider[RoleRateCard, SetRoleRate] = Decider("role-rate", RoleRateCard, _evolve_role_rate, _decide_role_rate)
+"""A role's default cost rates, effective-dated, all in one currency."""
 
 
 def role_rate_stream(role: str) -> str:
@@ -1305,29 +1302,28 @@ class SetOverAllocationPolicy:
     policy: OverAllocationPolicy
 
 
-class DepartmentPolicyAggregate:
-    """A department's over-allocation policy: ``warn`` until set otherwise."""
+def _evolve_department_policy(state: DepartmentPolicy, event: DomainEvent) -> DepartmentPolicy:
+    match event:
+        case OverAllocationPolicySet():
+            return DepartmentPolicy(event.department, event.policy)
+    return state
 
-    stream_type = "department-policy"
 
-    def initial_state(self) -> DepartmentPolicy:
-        return DepartmentPolicy()
+def _decide_department_policy(
+    state: DepartmentPolicy, command: SetOverAllocationPolicy, now: datetime
+) -> Sequence[DomainEvent]:
+    _not_blank(command.department, "department")
+    if state.department is not None and state.policy is command.policy:
+        return []  # already so: nothing to record
+    if state.department is None and command.policy is OverAllocationPolicy.WARN:
+        return []  # the default
+    return [OverAllocationPolicySet(department=command.department, policy=command.policy, previous_policy=state.policy)]
 
-    def evolve(self, state: DepartmentPolicy, event: DomainEvent) -> DepartmentPolicy:
-        match event:
-            case OverAllocationPolicySet():
-                return DepartmentPolicy(event.department, event.policy)
-        return state
 
-    def decide(self, state: DepartmentPolicy, command: SetOverAllocationPolicy, now: datetime) -> Sequence[DomainEvent]:
-        _not_blank(command.department, "department")
-        if state.department is not None and state.policy is command.policy:
-            return []  # already so: nothing to record
-        if state.department is None and command.policy is OverAllocationPolicy.WARN:
-            return []  # the default
-        return [
-            OverAllocationPolicySet(department=command.department, policy=command.policy, previous_policy=state.policy)
-        ]
+DEPARTMENT_POLICY: Decider[DepartmentPolicy, SetOverAllocationPolicy] = Decider(
+    "department-policy", DepartmentPolicy, _evolve_department_policy, _decide_department_policy
+)
+"""A department's over-allocation policy: ``warn`` until set otherwise."""
 
 
 def department_stream(department: str) -> str:

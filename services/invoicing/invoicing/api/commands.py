@@ -21,7 +21,7 @@ router = APIRouter(responses=COMMAND_RESPONSES, tags=["invoicing"])
 InvoiceIdPath = Annotated[uuid.UUID, Path(description="Invoice id")]
 ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
 INVOICE = domain.INVOICE
-POLICY = domain.MatchingPolicyAggregate()
+POLICY = domain.MATCHING_POLICY
 
 
 def _view(state: domain.Invoice | None, events: object, version: int) -> dict[str, object]:

@@ -23,7 +23,7 @@ router = APIRouter(responses=COMMAND_RESPONSES)
 ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
 MilestoneIdPath = Annotated[uuid.UUID, Path(description="Milestone id")]
 PROJECT = domain.PROJECT
-GROUPING = domain.GroupingAggregate()
+GROUPING = domain.GROUPING
 
 View = Callable[[domain.Project, int], dict[str, Any]]
 

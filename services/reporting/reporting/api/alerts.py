@@ -16,8 +16,8 @@ from shared.service import Runtime
 from shared.web import COMMAND_RESPONSES, Command, Paging, respond
 
 router = APIRouter(tags=["alerts"], responses=COMMAND_RESPONSES)
-ALERTS = alerts.AlertAggregate()
-THRESHOLDS = alerts.ThresholdsAggregate()
+ALERTS = alerts.ALERT
+THRESHOLDS = alerts.THRESHOLDS
 
 
 class AcknowledgeBody(BaseModel):

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from reporting.domain.rules import Condition
 from shared.contracts.alerts import AlertAcknowledged, AlertCleared, AlertRaised, AlertThresholdsSet, AlertUpdated
+from shared.decider import Decider
 from shared.errors import NotFoundError, RuleViolationError
 from shared.events import DomainEvent
 
@@ -60,88 +61,84 @@ class Acknowledge:
 Command = Observe | Clear | Acknowledge
 
 
-class AlertAggregate:
-    stream_type = "alert"
-
-    def initial_state(self) -> Alert:
-        return Alert()
-
-    def decide(self, state: Alert, command: Command, now: datetime) -> Sequence[DomainEvent]:
-        match command:
-            case Observe(project_id=pid, portfolio_id=portfolio, condition=c, as_of=as_of):
-                aid = alert_id(c.rule, c.subject)
-                common = {"alert_id": aid, "project_id": pid, "rule": c.rule, "subject": c.subject}
-                if not state.open:
-                    return [
-                        AlertRaised(
-                            **common,
-                            portfolio_id=portfolio,
-                            severity=c.severity,
-                            title=c.title,
-                            figures=c.figures,
-                            evidence=list(c.evidence),
-                            as_of=as_of,
-                        )
-                    ]
-                if (state.severity, state.title, state.figures) != (c.severity, c.title, c.figures):
-                    return [
-                        AlertUpdated(
-                            **common,
-                            severity=c.severity,
-                            title=c.title,
-                            figures=c.figures,
-                            evidence=list(c.evidence),
-                            as_of=as_of,
-                        )
-                    ]
+def _decide_alert(state: Alert, command: Command, now: datetime) -> Sequence[DomainEvent]:
+    match command:
+        case Observe(project_id=pid, portfolio_id=portfolio, condition=c, as_of=as_of):
+            aid = alert_id(c.rule, c.subject)
+            common = {"alert_id": aid, "project_id": pid, "rule": c.rule, "subject": c.subject}
+            if not state.open:
+                return [
+                    AlertRaised(
+                        **common,
+                        portfolio_id=portfolio,
+                        severity=c.severity,
+                        title=c.title,
+                        figures=c.figures,
+                        evidence=list(c.evidence),
+                        as_of=as_of,
+                    )
+                ]
+            if (state.severity, state.title, state.figures) != (c.severity, c.title, c.figures):
+                return [
+                    AlertUpdated(
+                        **common,
+                        severity=c.severity,
+                        title=c.title,
+                        figures=c.figures,
+                        evidence=list(c.evidence),
+                        as_of=as_of,
+                    )
+                ]
+            return []
+        case Clear(project_id=pid, rule=rule, subject=subject, as_of=as_of):
+            if not state.open:
                 return []
-            case Clear(project_id=pid, rule=rule, subject=subject, as_of=as_of):
-                if not state.open:
-                    return []
-                return [
-                    AlertCleared(
-                        alert_id=alert_id(rule, subject), project_id=pid, rule=rule, subject=subject, as_of=as_of
-                    )
-                ]
-            case Acknowledge(by=by, note=note):
-                if state.alert_id is None or state.project_id is None:
-                    raise NotFoundError("no such alert")
-                if not state.open:
-                    raise RuleViolationError("the alert is cleared; there is nothing to acknowledge")
-                return [
-                    AlertAcknowledged(
-                        alert_id=state.alert_id,
-                        project_id=state.project_id,
-                        rule=state.rule,
-                        subject=state.subject,
-                        acknowledged_by=by,
-                        note=note,
-                    )
-                ]
-            case _:
-                assert_never(command)
-
-    def evolve(self, state: Alert, event: DomainEvent) -> Alert:
-        match event:
-            case AlertRaised():
-                return Alert(
-                    event.alert_id,
-                    event.project_id,
-                    event.rule,
-                    event.subject,
-                    True,
-                    event.severity,
-                    event.title,
-                    event.figures,
-                    None,
+            return [
+                AlertCleared(alert_id=alert_id(rule, subject), project_id=pid, rule=rule, subject=subject, as_of=as_of)
+            ]
+        case Acknowledge(by=by, note=note):
+            if state.alert_id is None or state.project_id is None:
+                raise NotFoundError("no such alert")
+            if not state.open:
+                raise RuleViolationError("the alert is cleared; there is nothing to acknowledge")
+            return [
+                AlertAcknowledged(
+                    alert_id=state.alert_id,
+                    project_id=state.project_id,
+                    rule=state.rule,
+                    subject=state.subject,
+                    acknowledged_by=by,
+                    note=note,
                 )
-            case AlertUpdated():
-                return replace(state, severity=event.severity, title=event.title, figures=event.figures)
-            case AlertCleared():
-                return replace(state, open=False, acknowledged_by=None)
-            case AlertAcknowledged():
-                return replace(state, acknowledged_by=event.acknowledged_by)
-        return state
+            ]
+        case _:
+            assert_never(command)
+
+
+def _evolve_alert(state: Alert, event: DomainEvent) -> Alert:
+    match event:
+        case AlertRaised():
+            return Alert(
+                event.alert_id,
+                event.project_id,
+                event.rule,
+                event.subject,
+                True,
+                event.severity,
+                event.title,
+                event.figures,
+                None,
+            )
+        case AlertUpdated():
+            return replace(state, severity=event.severity, title=event.title, figures=event.figures)
+        case AlertCleared():
+            return replace(state, open=False, acknowledged_by=None)
+        case AlertAcknowledged():
+            return replace(state, acknowledged_by=event.acknowledged_by)
+    return state
+
+
+ALERT: Decider[Alert, Command] = Decider("alert", Alert, _evolve_alert, _decide_alert)
 
 
 def stream_id(aid: str) -> str:
@@ -158,20 +155,16 @@ class SetThresholds:
     set_by: str
 
 
-class ThresholdsAggregate:
-    stream_type = "thresholds"
+def _decide_thresholds(state: dict[str, str], command: SetThresholds, now: datetime) -> Sequence[DomainEvent]:
+    if command.thresholds == state:
+        return []
+    return [AlertThresholdsSet(portfolio_id=command.portfolio_id, thresholds=command.thresholds, set_by=command.set_by)]
 
-    def initial_state(self) -> dict[str, str]:
-        return {}
 
-    def decide(self, state: dict[str, str], command: SetThresholds, now: datetime) -> Sequence[DomainEvent]:
-        if command.thresholds == state:
-            return []
-        return [
-            AlertThresholdsSet(portfolio_id=command.portfolio_id, thresholds=command.thresholds, set_by=command.set_by)
-        ]
+def _evolve_thresholds(state: dict[str, str], event: DomainEvent) -> dict[str, str]:
+    if isinstance(event, AlertThresholdsSet):
+        return dict(event.thresholds)
+    return state
 
-    def evolve(self, state: dict[str, str], event: DomainEvent) -> dict[str, str]:
-        if isinstance(event, AlertThresholdsSet):
-            return dict(event.thresholds)
-        return state
+
+THRESHOLDS: Decider[dict[str, str], SetThresholds] = Decider("thresholds", dict, _evolve_thresholds, _decide_thresholds)

@@ -40,8 +40,8 @@ SheetIdPath = Annotated[uuid.UUID, Path(description="Work sheet id")]
 AllocationIdPath = Annotated[uuid.UUID, Path(description="Allocation id")]
 SlugPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 RESOURCE = domain.RESOURCE
-ROLE_RATE = domain.RoleRateAggregate()
-DEPARTMENT = domain.DepartmentPolicyAggregate()
+ROLE_RATE = domain.ROLE_RATE
+DEPARTMENT = domain.DEPARTMENT_POLICY
 
 View = Callable[[domain.Resource, Sequence[RecordedEvent], int], dict[str, Any]]
 
