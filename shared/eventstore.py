@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db import driver
@@ -177,48 +176,33 @@ class EventStore:
             stream_id,
             after_version,
         )
-        return [self._decode(_Row(row)) for row in rows]
+        return [self._decode(row) for row in rows]
 
     async def read_all(self, conn: AsyncConnection, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Committed events in position order after ``after_position`` (for rebuilding projections)."""
-        result = await conn.execute(
-            text(f"SELECT {_COLUMNS} FROM events WHERE position > :p ORDER BY position LIMIT :l"),
-            {"p": after_position, "l": limit},
+        rows = await (await driver(conn)).fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2", after_position, limit
         )
-        return [self._decode(row) for row in result]
+        return [self._decode(row) for row in rows]
 
     def _decode(self, row: Any) -> RecordedEvent:
-        return recorded_from_row(row, self.registry.decode(row.name, row.schema_version, row.data))
-
-
-class _Row:
-    """Attribute access to an asyncpg record, like SQLAlchemy's rows."""
-
-    __slots__ = ("_record",)
-
-    def __init__(self, record: Any) -> None:
-        self._record = record
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._record[name]
-        except KeyError:
-            raise AttributeError(name) from None
+        return recorded_from_row(row, self.registry.decode(row["name"], row["schema_version"], row["data"]))
 
 
 def recorded_from_row(row: Any, event: DomainEvent | None = None) -> RecordedEvent:
-    """A :class:`RecordedEvent` from a row of the ``events`` table (``event``: its decoded contract, if any)."""
+    """A :class:`RecordedEvent` from a row of the ``events`` table, given as a mapping (an asyncpg record, or a
+    SQLAlchemy row's ``_mapping``); ``event`` is its decoded contract, if any."""
     return RecordedEvent(
-        event_id=row.event_id,
-        stream_id=row.stream_id,
-        stream_type=row.stream_type,
-        version=row.version,
-        position=row.position,
-        name=row.name,
-        schema_version=row.schema_version,
-        partition_key=row.partition_key,
-        data=row.data,
-        metadata=EventMetadata.from_dict(row.metadata),
-        recorded_at=row.recorded_at,
+        event_id=row["event_id"],
+        stream_id=row["stream_id"],
+        stream_type=row["stream_type"],
+        version=row["version"],
+        position=row["position"],
+        name=row["name"],
+        schema_version=row["schema_version"],
+        partition_key=row["partition_key"],
+        data=row["data"],
+        metadata=EventMetadata.from_dict(row["metadata"]),
+        recorded_at=row["recorded_at"],
         event=event,
     )

@@ -187,7 +187,7 @@ class Relay:
             RELAY_BACKLOG.labels(self.service).set(0)
         futures = []
         for row in rows:
-            key, value, headers = to_record(self.service, recorded_from_row(row))
+            key, value, headers = to_record(self.service, recorded_from_row(row._mapping))
             futures.append(await producer.send(self.topic, value=value, key=key, headers=headers))
         await asyncio.gather(*futures)
         last = rows[-1]

@@ -49,15 +49,7 @@ class ProjectReport:
 
 
 async def load_facts(engine: AsyncEngine, project_id: uuid.UUID) -> list[Fact]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT event_id, service, name, version, recorded_at, data FROM facts WHERE project_id = :p "
-                "ORDER BY recorded_at, position"
-            ),
-            {"p": project_id},
-        )
-        return [Fact(r.event_id, r.service, r.name, r.version, r.recorded_at, r.data) for r in rows]
+    return (await load_facts_of(engine, [project_id])).get(project_id, [])
 
 
 async def load_facts_of(engine: AsyncEngine, project_ids: Sequence[uuid.UUID] | None) -> dict[uuid.UUID, list[Fact]]:
