@@ -63,8 +63,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 # Ours
 
 
-async def ours(engine: AsyncEngine, *, events: int, writers: int, per_stream: int, batch: int = 1) -> Measurement:
-    """``events`` appended by ``writers`` tasks, ``batch`` events per transaction."""
+async def ours(
+    engine: AsyncEngine, *, events: int, writers: int, per_stream: int, batch: int = 1, alone: bool = False
+) -> Measurement:
+    """``events`` appended by ``writers`` tasks, ``batch`` events per transaction; ``alone``: with
+    ``EventStore.append_alone`` (the statement is the transaction) instead of ``append`` inside ``engine.begin()``."""
     tag = run_id()
     latencies: list[float] = []
 
@@ -78,15 +81,25 @@ async def ours(engine: AsyncEngine, *, events: int, writers: int, per_stream: in
             project = f"p-{tag}-{w}-{stream}"
             new = [new_event(project, seq + i) for i in range(size)]
             started = time.perf_counter()
-            async with engine.begin() as conn:
-                await STORE.append(
-                    conn,
+            if alone:
+                await STORE.append_alone(
+                    engine,
                     stream_id=f"work-{project}",
                     stream_type="work",
                     expected_version=version,
                     events=new,
                     metadata=META,
                 )
+            else:
+                async with engine.begin() as conn:
+                    await STORE.append(
+                        conn,
+                        stream_id=f"work-{project}",
+                        stream_type="work",
+                        expected_version=version,
+                        events=new,
+                        metadata=META,
+                    )
             latencies.append(time.perf_counter() - started)
             version += size
             seq += size
@@ -187,6 +200,7 @@ async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
 
         # warm both sides up (pools open, statements prepared) outside the timed runs
         await ours(engine, events=writers * 4, writers=writers, per_stream=per_stream)
+        await ours(engine, events=writers * 4, writers=writers, per_stream=per_stream, alone=True)
         if es is not None:
             for recorder in (es.application_recorder, es.aggregate_recorder):
                 await asyncio.to_thread(
@@ -199,6 +213,10 @@ async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
         try:
             for _ in range(rounds):
                 record("ours", await ours(engine, events=events, writers=writers, per_stream=per_stream))
+                record(
+                    "ours_alone",
+                    await ours(engine, events=events, writers=writers, per_stream=per_stream, alone=True),
+                )
                 if es is not None:
                     for name, recorder in (
                         ("eventsourcing_application_recorder", es.application_recorder),
@@ -218,7 +236,8 @@ async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
 
     chosen = {name: _median(runs) for name, runs in variants.items()}
     labels = {
-        "ours": "ours: EventStore.append, 1 event/tx",
+        "ours": "ours: EventStore.append in engine.begin(), 1 event/tx",
+        "ours_alone": "ours: EventStore.append_alone, 1 event/tx",
         "eventsourcing_application_recorder": "eventsourcing PostgresApplicationRecorder, 1 event/call",
         "eventsourcing_aggregate_recorder": "eventsourcing PostgresAggregateRecorder, 1 event/call",
         "ours_batched": f"ours: EventStore.append, {batch} events/tx",
@@ -246,13 +265,11 @@ async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
     if reference_error:
         figures["reference_skipped"] = reference_error
     else:
-        ours_rate = chosen["ours"].rate
-        app = ratio(ours_rate, chosen["eventsourcing_application_recorder"].rate)
-        agg = ratio(ours_rate, chosen["eventsourcing_aggregate_recorder"].rate)
-        print(describe_ratio("ratio ours / eventsourcing application recorder", app))
-        print(describe_ratio("ratio ours / eventsourcing aggregate recorder", agg))
-        figures["ratio_ours_to_eventsourcing_application_recorder"] = app
-        figures["ratio_ours_to_eventsourcing_aggregate_recorder"] = agg
+        for variant in ("ours", "ours_alone"):
+            for reference in ("application_recorder", "aggregate_recorder"):
+                r = ratio(chosen[variant].rate, chosen[f"eventsourcing_{reference}"].rate)
+                print(describe_ratio(f"ratio {variant} / eventsourcing {reference.replace('_', ' ')}", r))
+                figures[f"ratio_{variant}_to_eventsourcing_{reference}"] = r
     return figures
 
 

@@ -11,7 +11,8 @@ Properties (see ``docs/architecture.md``):
   the command depends on was committed; the relay's ``(xid, position)`` order then respects the order in
   which each project's events were written. :meth:`EventStore.append` checks this.
 
-All methods take a connection inside a transaction owned by the caller; nothing here commits.
+All methods but :meth:`EventStore.append_alone` take a connection inside a transaction owned by the caller and
+commit nothing; ``append_alone`` is one statement that is its own transaction.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.db import driver
 from shared.errors import ConcurrencyError
@@ -125,12 +126,64 @@ class EventStore:
         """
         if not events:
             return []
+        return await self._insert(
+            await driver(conn),
+            _INSERT_FIRST_WRITE if check_first_write else _INSERT_ANY,
+            stream_id=stream_id,
+            stream_type=stream_type,
+            expected_version=expected_version,
+            events=events,
+            metadata=metadata,
+        )
+
+    async def append_alone(
+        self,
+        engine: AsyncEngine,
+        *,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: EventMetadata,
+    ) -> list[RecordedEvent]:
+        """Append ``events`` in a transaction of their own and commit them: one statement, one round trip.
+
+        For callers with nothing else to write atomically with the events (an importer, a service without
+        inline projections): the counterpart of :meth:`append` inside ``engine.begin()`` without ``BEGIN`` and
+        ``COMMIT`` (three round trips to one). Same guarantees: :class:`ConcurrencyError` if the stream moved
+        past ``expected_version``, all events or none; the statement is the transaction's only write, so the
+        relay's ordering holds. The events are committed when this returns.
+        """
+        if not events:
+            return []
+        async with engine.connect() as conn:
+            connection = await driver(conn)  # no transaction begun: asyncpg runs the insert as its own
+            return await self._insert(
+                connection,
+                _INSERT_ANY,
+                stream_id=stream_id,
+                stream_type=stream_type,
+                expected_version=expected_version,
+                events=events,
+                metadata=metadata,
+            )
+
+    async def _insert(
+        self,
+        connection: Any,
+        statement: str,
+        *,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: EventMetadata,
+    ) -> list[RecordedEvent]:
         versions = list(range(expected_version + 1, expected_version + 1 + len(events)))
         datas = [e.event.model_dump(mode="json") for e in events]
-        connection = await driver(conn)
         try:
             rows = await connection.fetch(
-                _INSERT_FIRST_WRITE if check_first_write else _INSERT_ANY,
+                statement,
                 stream_id,
                 stream_type,
                 json.dumps(metadata.as_dict()),

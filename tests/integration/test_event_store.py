@@ -116,3 +116,55 @@ async def test_an_append_and_the_writes_after_it_commit_in_one_transaction(engin
             await conn.execute(text("SELECT xid::text FROM events WHERE position = :p"), {"p": recorded[0].position})
         ).scalar()
         assert xid_of_append == (await conn.execute(text("SELECT pg_current_xact_id()::text"))).scalar()
+
+
+async def _append_alone(engine, pid: str, seqs: range, expected: int = 0) -> list:
+    return await STORE.append_alone(
+        engine,
+        stream_id=f"work-{pid}",
+        stream_type="work",
+        expected_version=expected,
+        events=[work(pid, s) for s in seqs],
+        metadata=META,
+    )
+
+
+async def test_append_alone_commits_its_events_in_one_transaction_of_their_own(engine) -> None:
+    pid = uuid.uuid4().hex
+    recorded = await _append_alone(engine, pid, range(1, 4))
+    assert [e.version for e in recorded] == [1, 2, 3]
+    async with engine.connect() as conn:  # another connection sees them: committed
+        events = await STORE.read_stream(conn, f"work-{pid}")
+        xids = (await conn.execute(text("SELECT DISTINCT xid FROM events WHERE partition_key = :p"), {"p": pid})).all()
+    assert [(e.version, e.position, e.event.seq) for e in events] == [  # type: ignore[union-attr]
+        (r.version, r.position, s) for r, s in zip(recorded, range(1, 4), strict=True)
+    ]
+    assert len(xids) == 1  # all three in one transaction
+
+
+async def test_append_alone_at_a_stale_version_is_a_concurrency_error_and_appends_none_of_its_events(engine) -> None:
+    pid = uuid.uuid4().hex
+    await _append_alone(engine, pid, range(1, 3))
+    with pytest.raises(ConcurrencyError):
+        # versions 2, 3, 4: the first collides, so neither 3 nor 4 may be written
+        await _append_alone(engine, pid, range(10, 13), expected=1)
+    async with engine.connect() as conn:
+        assert [e.event.seq for e in await STORE.read_stream(conn, f"work-{pid}")] == [1, 2]  # type: ignore[union-attr]
+    assert [e.version for e in await _append_alone(engine, pid, range(3, 4), expected=2)] == [3]
+
+
+async def test_concurrent_append_alone_calls_at_the_same_version_exactly_one_wins(engine) -> None:
+    pid = uuid.uuid4().hex
+    await _append_alone(engine, pid, range(1, 2))
+
+    async def contend(i: int) -> bool:
+        try:
+            await _append_alone(engine, pid, range(100 + i, 102 + i), expected=1)
+            return True
+        except ConcurrencyError:
+            return False
+
+    results = await asyncio.gather(*(contend(i) for i in range(16)))
+    assert results.count(True) == 1
+    async with engine.connect() as conn:
+        assert [e.version for e in await STORE.read_stream(conn, f"work-{pid}")] == [1, 2, 3]
