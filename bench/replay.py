@@ -224,12 +224,19 @@ async def rows(engine: AsyncEngine, table: str) -> int:
         return int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
 
 
+def _machine_busy() -> float:
+    """CPU seconds every process of the machine has used (all cores), from ``/proc/stat``."""
+    t = psutil.cpu_times()
+    return float(t.user + t.system + getattr(t, "nice", 0) + getattr(t, "irq", 0) + getattr(t, "softirq", 0))
+
+
 async def timed_replay(
     engine: AsyncEngine, kafka: KafkaOptions, models: list[Any], label: str, profile: bool
 ) -> dict[str, Any]:
     """``shared.replay.replay_all`` of ``models`` (one pass), with its process CPU, peak RSS and py-spy profile."""
     me = psutil.Process()
     cpu0 = sum(me.cpu_times()[:2])
+    machine0 = _machine_busy()
     spy = PySpy(PROFILE_FILE, profile)
     tables = [t for m in models for t in m.tables]
     with RssSampler({"replay": me.pid}, interval=0.1) as rss, spy:
@@ -237,12 +244,15 @@ async def timed_replay(
         result = await replay_all(engine, kafka, models, tables)
         seconds = time.perf_counter() - started
     cpu = sum(me.cpu_times()[:2]) - cpu0
+    others = _machine_busy() - machine0 - cpu
     m = Measurement(result.records, seconds)
     print(describe(label, m, "events"))
+    print(f"  {'':<58} CPU: this process {cpu:.1f} s, the rest of the machine (PostgreSQL, Kafka) {others:.1f} s")
     out = {
         **m.figures("events"),
         "process_cpu_seconds": round(cpu, 1),
         "process_cpu_share_of_wall": round(cpu / seconds, 2) if seconds else None,
+        "other_processes_cpu_seconds": round(others, 1),
         "peak_rss_mib": rss.peak_mib()["replay"],
     }
     if spy.exe:

@@ -111,6 +111,15 @@ class EventRegistry:
             raise UnknownEventError(f"no contract for event {name} v{version}") from None
         return model.model_validate(dict(data))
 
+    def decode_json(self, name: str, version: int, data: str | bytes) -> DomainEvent:
+        """:meth:`decode` of the JSON text of ``data``, parsed and validated in one step (pydantic's JSON mode:
+        what ``decode(json.loads(data))`` accepts, without building the dict first)."""
+        try:
+            model = self._by_key[(name, version)]
+        except KeyError:
+            raise UnknownEventError(f"no contract for event {name} v{version}") from None
+        return model.model_validate_json(data)
+
     def json_schemas(self) -> dict[str, dict[str, Any]]:
         """JSON Schema of every registered event, keyed ``<name>.v<version>``."""
         return {f"{m.event_name}.v{m.event_version}": m.model_json_schema() for m in self._by_key.values()}

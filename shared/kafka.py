@@ -13,9 +13,9 @@ import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
@@ -93,7 +93,8 @@ class NotACloudEventError(ValueError):
 @dataclass(frozen=True)
 class ConsumedEvent:
     """An event read back from Kafka, with where it was read. ``raw`` is the record's value as received (the JSON
-    text of ``data``), for read models that store the data as it came."""
+    text of the event's data); ``data`` is it parsed, on first use (a read model that stores the text as it came,
+    or validates it straight into its contract, never pays for the dict)."""
 
     event_id: uuid.UUID
     service: str
@@ -102,20 +103,32 @@ class ConsumedEvent:
     subject: str
     time: datetime
     key: str
-    data: dict[str, Any]
     metadata: EventMetadata
     topic: str
     partition: int
     offset: int
-    raw: bytes | None = field(default=None, compare=False, repr=False)
+    raw: bytes
+
+    @cached_property
+    def data(self) -> dict[str, Any]:
+        """The event data as a dict; raises :class:`NotACloudEventError` (a ``ValueError``) if it is not a JSON
+        object."""
+        data = json.loads(self.raw)
+        if not isinstance(data, dict):
+            raise NotACloudEventError("event data must be a JSON object")
+        return data
 
     def contract(self, registry: EventRegistry) -> DomainEvent:
-        """``data`` validated into its contract model by ``registry``, decoded once per event: read models that
-        consume the same record in one pass (a replay of several) share the result. Treat it as read-only."""
+        """The data validated into its contract model by ``registry`` (straight from the JSON text unless ``data``
+        was parsed already), decoded once per event: read models that consume the same record in one pass (a replay
+        of several) share the result. Treat it as read-only."""
         cached = self.__dict__.get("_contract")
         if cached is not None and cached[0] is registry:
             return cached[1]  # type: ignore[no-any-return]
-        decoded = registry.decode(self.name, self.version, self.data)
+        if "data" in self.__dict__:
+            decoded = registry.decode(self.name, self.version, self.data)
+        else:
+            decoded = registry.decode_json(self.name, self.version, self.raw)
         self.__dict__["_contract"] = (registry, decoded)  # a cache, not state: bypasses the frozen __setattr__
         return decoded
 
@@ -159,8 +172,7 @@ def from_record(
         parsed = _parse_type(h["ce_type"])
         if h.get("ce_specversion") != "1.0" or parsed is None:
             raise NotACloudEventError(f"not a PMO CloudEvent: type={h.get('ce_type')!r}")
-        data = json.loads(value or b"null")
-        if not isinstance(data, dict):
+        if not value or value.lstrip()[:1] != b"{":  # a JSON object; parsed when first used (ConsumedEvent.data)
             raise NotACloudEventError("event data must be a JSON object")
         event = object.__new__(ConsumedEvent)  # the frozen dataclass's __init__ costs a setattr per field
         event.__dict__.update(
@@ -171,7 +183,6 @@ def from_record(
             subject=h["ce_subject"],
             time=datetime.fromisoformat(h["ce_time"]),
             key=(key or b"").decode(),
-            data=data,
             metadata=_metadata(
                 h.get("ce_actor", "unknown"),
                 h.get("ce_correlationid", ""),

@@ -60,3 +60,37 @@ def test_a_record_decodes_back_to_the_event() -> None:
 def test_records_that_are_not_pmo_cloudevents_are_refused(headers: list[tuple[str, bytes]]) -> None:
     with pytest.raises(NotACloudEventError):
         from_record("t", 0, 0, None, b"{}", headers)
+
+
+@pytest.mark.parametrize("value", [b"[]", b"null", b'"text"', b"12", b"", b"  [1]"])
+def test_a_record_whose_data_is_not_a_json_object_is_refused_when_decoded(value: bytes) -> None:
+    _, _, headers = to_record("projects", recorded())
+    with pytest.raises(NotACloudEventError):
+        from_record("t", 0, 0, b"k", value, headers)
+
+
+def test_data_is_parsed_on_first_use_and_broken_json_fails_there_as_a_value_error() -> None:
+    _, _, headers = to_record("projects", recorded())
+    event = from_record("t", 0, 0, b"k", b' {"a": [1, 2]}', headers)
+    assert "data" not in event.__dict__
+    assert event.data == {"a": [1, 2]} and event.data is event.data
+    broken = from_record("t", 0, 0, b"k", b'{"a": ', headers)
+    with pytest.raises(ValueError):
+        broken.data  # noqa: B018
+
+
+def test_the_contract_from_the_json_text_equals_the_contract_from_the_parsed_data() -> None:
+    from bench.synthetic import projects_topic_records
+    from shared.contracts import projects
+
+    for key, value, headers in projects_topic_records(10, "unit"):
+        lazy = from_record("t", 0, 0, key, value, headers)
+        parsed = from_record("t", 0, 0, key, value, headers)
+        assert parsed.data  # parsed first: contract() validates the dict
+        from_json = lazy.contract(projects.REGISTRY)
+        assert "data" not in lazy.__dict__  # validated straight from the text
+        assert from_json == parsed.contract(projects.REGISTRY)
+        assert lazy.contract(projects.REGISTRY) is from_json  # once per event
+    bad = from_record("t", 0, 0, key, value.replace(b'"EUR"', b'"EURO"'), headers)
+    with pytest.raises(ValueError):
+        bad.contract(projects.REGISTRY)
