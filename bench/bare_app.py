@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
@@ -23,6 +22,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.ids import new_id
 
 DDL = """
 CREATE TABLE IF NOT EXISTS bare_projects (
@@ -104,7 +105,7 @@ def create_app() -> FastAPI:
 
     @app.post("/projects", status_code=201)
     async def register(body: RegisterProject) -> JSONResponse:
-        project_id = uuid.uuid4()
+        project_id = new_id()
         fields = body.model_dump(mode="json")
         view = {**fields, "project_id": str(project_id), "status": "proposed", "version": 1}
         try:

@@ -318,11 +318,13 @@ class RssSampler:
     ``with RssSampler({"reporting": pid}) as s: ...`` then ``s.peak_mib()``; a process that is gone is skipped.
     """
 
-    def __init__(self, pids: dict[str, int], interval: float = 0.05) -> None:
+    def __init__(self, pids: dict[str, int], interval: float = 0.05, *, children: bool = False) -> None:
         import psutil
 
         self._processes = {name: psutil.Process(pid) for name, pid in pids.items()}
         self.interval = interval
+        self.children = children
+        """Also keep, as ``"<name> with children"``, the peak of a process's and all its children's memory summed."""
         self.peaks: dict[str, int] = dict.fromkeys(pids, 0)
         self.samples = 0
         self._stop = threading.Event()
@@ -339,7 +341,14 @@ class RssSampler:
 
         for name, process in self._processes.items():
             with contextlib.suppress(psutil.Error):
-                self.peaks[name] = max(self.peaks[name], process.memory_info().rss)
+                rss = process.memory_info().rss
+                self.peaks[name] = max(self.peaks[name], rss)
+                if self.children:
+                    for child in process.children(recursive=True):
+                        with contextlib.suppress(psutil.Error):
+                            rss += child.memory_info().rss
+                    key = f"{name} with children"
+                    self.peaks[key] = max(self.peaks.get(key, 0), rss)
         self.samples += 1
 
     def __enter__(self) -> RssSampler:

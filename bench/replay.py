@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import functools
 import shutil
 import signal
 import subprocess
@@ -56,7 +57,7 @@ from bench.http import start_server, stop_server, wait_ready
 from bench.reporting_app import FactsOn, PortfolioOn
 from bench.synthetic import projects_topic_records
 from reporting import projections
-from shared.db import migrate
+from shared.db import create_engine, migrate
 from shared.infra.system import Endpoints
 from shared.kafka import KafkaOptions, ensure_topics, new_producer
 from shared.replay import replay_all
@@ -74,6 +75,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--replay-each", choices=("yes", "no"), default="yes", help="also replay each read model alone first"
     )
     g.add_argument("--replay-service", choices=("yes", "no"), default="yes", help="also time the service catch-up")
+    g.add_argument(
+        "--replay-processes",
+        type=int,
+        default=PARTITIONS,
+        help=f"also replay in this many worker processes (default {PARTITIONS}, one per partition; 1: not)",
+    )
 
 
 async def produce(kafka: KafkaOptions, topic: str, events: int) -> Measurement:
@@ -224,6 +231,11 @@ async def rows(engine: AsyncEngine, table: str) -> int:
         return int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
 
 
+def _cpu(process: psutil.Process) -> float:
+    t = process.cpu_times()
+    return float(t.user + t.system + t.children_user + t.children_system)
+
+
 def _machine_busy() -> float:
     """CPU seconds every process of the machine has used (all cores), from ``/proc/stat``."""
     t = psutil.cpu_times()
@@ -231,36 +243,55 @@ def _machine_busy() -> float:
 
 
 async def timed_replay(
-    engine: AsyncEngine, kafka: KafkaOptions, models: list[Any], label: str, profile: bool
+    engine: AsyncEngine,
+    kafka: KafkaOptions,
+    models: list[Any],
+    label: str,
+    profile: bool,
+    *,
+    processes: int = 1,
+    connect: Any = None,
 ) -> dict[str, Any]:
-    """``shared.replay.replay_all`` of ``models`` (one pass), with its process CPU, peak RSS and py-spy profile."""
+    """``shared.replay.replay_all`` of ``models`` (one pass), with its processes' CPU, peak RSS and (in one process)
+    py-spy profile. With ``processes`` > 1 the CPU and memory include the worker processes."""
     me = psutil.Process()
-    cpu0 = sum(me.cpu_times()[:2])
+    cpu0 = _cpu(me)
     machine0 = _machine_busy()
     spy = PySpy(PROFILE_FILE, profile)
     tables = [t for m in models for t in m.tables]
-    with RssSampler({"replay": me.pid}, interval=0.1) as rss, spy:
+    with RssSampler({"replay": me.pid}, interval=0.1, children=processes > 1) as rss, spy:
         started = time.perf_counter()
-        result = await replay_all(engine, kafka, models, tables)
+        result = await replay_all(engine, kafka, models, tables, processes=processes, connect=connect)
         seconds = time.perf_counter() - started
-    cpu = sum(me.cpu_times()[:2]) - cpu0
+    cpu = _cpu(me) - cpu0  # the workers are joined by now: their CPU is in this process's children's times
     others = _machine_busy() - machine0 - cpu
     m = Measurement(result.records, seconds)
     print(describe(label, m, "events"))
-    print(f"  {'':<58} CPU: this process {cpu:.1f} s, the rest of the machine (PostgreSQL, Kafka) {others:.1f} s")
+    mine = "this process" if processes == 1 else f"this process and its {processes} workers"
+    print(f"  {'':<58} CPU: {mine} {cpu:.1f} s, the rest of the machine (PostgreSQL, Kafka) {others:.1f} s")
+    peaks = rss.peak_mib()
     out = {
         **m.figures("events"),
+        "processes": processes,
         "process_cpu_seconds": round(cpu, 1),
         "process_cpu_share_of_wall": round(cpu / seconds, 2) if seconds else None,
         "other_processes_cpu_seconds": round(others, 1),
-        "peak_rss_mib": rss.peak_mib()["replay"],
+        "peak_rss_mib": peaks.get("replay with children", peaks["replay"]),
     }
     if spy.exe:
         out["profile"] = summarise_profile(PROFILE_FILE)
     return out
 
 
-async def replays(engine: AsyncEngine, kafka: KafkaOptions, topic: str, profile: bool, each: bool) -> dict[str, Any]:
+async def replays(
+    engine: AsyncEngine,
+    kafka: KafkaOptions,
+    topic: str,
+    profile: bool,
+    each: bool,
+    processes: int,
+    connect: Any,
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if each:
         for model in (PortfolioOn([topic]), FactsOn([topic])):
@@ -269,6 +300,16 @@ async def replays(engine: AsyncEngine, kafka: KafkaOptions, topic: str, profile:
     out["all_read_models"] = await timed_replay(
         engine, kafka, models, "replay all reporting read models in one pass", False
     )
+    if processes > 1:
+        out["all_read_models_processes"] = await timed_replay(
+            engine,
+            kafka,
+            models,
+            f"the same in {processes} processes (this one and {processes - 1} workers)",
+            False,
+            processes=processes,
+            connect=connect,
+        )
     out["rows"] = {t: await rows(engine, t) for t in ("portfolio_projects", "portfolio_milestones", "facts")}
     if profile:  # again under py-spy (which takes CPU from the replay on 2 cores): its profile, not its rate
         profiled = await timed_replay(engine, kafka, models, "the same under py-spy (for its profile)", True)
@@ -342,10 +383,19 @@ async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
         figures["do_nothing_consumer"] = ceiling.figures("events")
         async with fresh_schema(endpoints.database_url, "replay", pool_size=3, max_overflow=0) as (engine, schema):
             await migrate(engine, schema, projections.DDL)
+            connect = functools.partial(create_engine, endpoints.database_url, schema, pool_size=3, max_overflow=0)
             figures.update(
-                await replays(engine, kafka, topic, args.replay_profile == "py-spy", args.replay_each == "yes")
+                await replays(
+                    engine,
+                    kafka,
+                    topic,
+                    args.replay_profile == "py-spy",
+                    args.replay_each == "yes",
+                    args.replay_processes,
+                    connect,
+                )
             )
-        names = ["all_read_models"]
+        names = ["all_read_models", *(["all_read_models_processes"] if args.replay_processes > 1 else [])]
         if args.replay_each == "yes":
             each = figures["reporting.portfolio"]["seconds"] + figures["reporting.facts"]["seconds"]
             rebuild = Measurement(events, each)

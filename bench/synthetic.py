@@ -15,6 +15,7 @@ from shared.contracts import budget as b
 from shared.contracts import projects as p
 from shared.contracts import resources as r
 from shared.events import DomainEvent, EventMetadata, RecordedEvent
+from shared.ids import new_id
 from shared.kafka import to_record
 from shared.money import Money
 
@@ -27,7 +28,7 @@ META = EventMetadata(actor="bench", correlation_id="bench")
 def recorded(event: DomainEvent, stream_id: str, stream_type: str, version: int, at: datetime) -> RecordedEvent:
     """``event`` as the event store would have recorded it."""
     return RecordedEvent(
-        event_id=uuid.uuid4(),
+        event_id=new_id(),
         stream_id=stream_id,
         stream_type=stream_type,
         version=version,
@@ -95,8 +96,8 @@ def baseline(project_id: uuid.UUID) -> b.BudgetBaselined:
 def work_sheet(project_id: uuid.UUID, week: int) -> r.WorkSheetApproved:
     week_start = START + timedelta(weeks=week)
     return r.WorkSheetApproved(
-        resource_id=uuid.uuid4(),
-        sheet_id=uuid.uuid4(),
+        resource_id=new_id(),
+        sheet_id=new_id(),
         version=1,
         replaces_version=None,
         project_id=project_id,
@@ -120,7 +121,7 @@ def project_history(
     index: int, portfolio_id: str, at: datetime, work_sheets: int = 3
 ) -> list[tuple[str, RecordedEvent]]:
     """(service, event) of one project: registration, baseline, 4 milestones, progress on 2, approved work sheets."""
-    pid = uuid.uuid4()
+    pid = new_id()
     stream = f"project-{pid}"
     tick = iter(range(1, 1000))
     out: list[tuple[str, RecordedEvent]] = []
@@ -129,7 +130,7 @@ def project_history(
         out.append((service, recorded(event, stream_id, stream_type, version, at + timedelta(seconds=next(tick)))))
 
     add("projects", registration(pid, index, portfolio_id), stream, "project", 1)
-    milestone_ids = [uuid.uuid4() for _ in range(MILESTONES)]
+    milestone_ids = [new_id() for _ in range(MILESTONES)]
     for m, mid in enumerate(milestone_ids):
         add("projects", milestone(pid, mid, m), stream, "project", 2 + m)
     add("budget", baseline(pid), f"budget-{pid}", "budget", 1)
@@ -148,14 +149,14 @@ def projects_topic_records(
     at = datetime.now(UTC)
     made, index = 0, 0
     while made < total:
-        pid = uuid.uuid4()
+        pid = new_id()
         stream = f"project-{pid}"
         yield to_record("projects", recorded(registration(pid, index, portfolio_id), stream, "project", 1, at))
         made += 1
         for m in range(milestones):
             if made >= total:
                 break
-            event = milestone(pid, uuid.uuid4(), m)
+            event = milestone(pid, new_id(), m)
             yield to_record("projects", recorded(event, stream, "project", 2 + m, at))
             made += 1
         index += 1

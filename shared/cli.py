@@ -17,6 +17,7 @@ Every command has ``--help``.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import subprocess
@@ -219,27 +220,48 @@ def _replay(args: argparse.Namespace) -> int:
     chosen = [p for p in spec.projections if not model or p.name == args.name]
     endpoints = ensure_infrastructure()
     schema = args.schema or service
+    # The deployment's own settings when it is configured through the environment (TLS, SASL), else the private
+    # infrastructure's endpoints.
+    if os.environ.get("PMO_DATABASE_URL") and os.environ.get("PMO_KAFKA_BOOTSTRAP_SERVERS"):
+        from shared.settings import ServiceSettings
+
+        settings = ServiceSettings()
+        kafka = settings.kafka()
+        ssl_mode, ssl_root_cert = settings.database_ssl_mode, settings.database_ssl_root_cert
+    else:
+        from shared.kafka import KafkaOptions
+
+        kafka, ssl_mode, ssl_root_cert = KafkaOptions(endpoints.kafka_bootstrap_servers), "disable", None
+    writers = 2
+    connect = functools.partial(
+        create_engine,
+        endpoints.database_url,
+        schema,
+        pool_size=writers + 1,
+        ssl_mode=ssl_mode,
+        ssl_root_cert=ssl_root_cert,
+    )
 
     async def go() -> int:
         from shared import consumer as consumer_module
         from shared import relay as relay_module
-        from shared.kafka import KafkaOptions
 
-        writers = 2
-        engine = create_engine(endpoints.database_url, schema, pool_size=writers + 1)
+        engine = connect()
         try:
             await migrate(engine, schema, [*relay_module.DDL, *consumer_module.DDL, *spec.ddl])
             result = await replay_all(
                 engine,
-                KafkaOptions(endpoints.kafka_bootstrap_servers),
+                kafka,
                 chosen,
                 [t for p in chosen for t in getattr(p, "tables", ())],
                 progress=text_progress(args.name),
                 writers=writers,
+                processes=args.processes,
+                connect=connect,
             )
             print(
                 f"replayed {', '.join(p.name for p in chosen)}: {result.records} records from "
-                f"{result.partitions} partitions into schema {schema}"
+                f"{result.partitions} partitions into schema {schema} ({args.processes} process(es))"
             )
             return 0
         finally:
@@ -324,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
         "models in one pass over their topics",
     )
     rep.add_argument("--schema", help="the schema to rebuild into (default: the service's)")
+    rep.add_argument(
+        "--processes",
+        type=int,
+        default=max(1, min(os.cpu_count() or 1, 8)),
+        help="processes sharing the partitions (default: one per CPU core, at most 8; 1: this process alone)",
+    )
     rep.set_defaults(func=_replay)
     commands.add_parser(
         "demo", help="load the demo portfolio into the running local system (PMO_<SERVICE>_URL to point elsewhere)"

@@ -3,7 +3,9 @@
 For each batch of records from one partition, one database transaction:
 
 1. inserts every event id into the consumer's ``inbox`` (``ON CONFLICT DO NOTHING``): ids already there are
-   duplicates (a relay re-publish, a replayed record) and change nothing;
+   duplicates (a relay re-publish, a replayed record) and change nothing. A read model whose every row is keyed by
+   the event id it came from (``idempotent = True``, e.g. the reporting facts ledger) keeps no inbox: applying an
+   event twice changes nothing by construction, its unique key refuses the second copy;
 2. applies the new events to the read model;
 3. stores the next offset of the partition in ``consumer_offsets``.
 
@@ -61,7 +63,12 @@ DDL = [
 
 
 class Projection(Protocol):
-    """A read model fed from Kafka. ``apply`` must only touch the database through ``conn``."""
+    """A read model fed from Kafka. ``apply`` must only touch the database through ``conn``.
+
+    Optional: ``apply_batch(conn, events)`` (many events at once, see :meth:`ProjectionConsumer._apply_batch`), and
+    ``idempotent = True`` for a read model that needs no inbox because applying an event a second time changes
+    nothing (each row it writes is keyed by the event id, ``ON CONFLICT DO NOTHING`` in ``apply``, and a duplicate
+    key fails ``apply_batch``, whose batch is then applied one event at a time)."""
 
     @property
     def name(self) -> str: ...
@@ -136,6 +143,7 @@ class ProjectionConsumer:
         # Set by a replay (its inbox starts empty): write the batch's ids by COPY, falling back to the
         # INSERT ... ON CONFLICT below only when one is already there (a duplicate record on the topic).
         self.expect_new_ids = False
+        self.idempotent = bool(getattr(projection, "idempotent", False))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, retrying after database or broker failures."""
@@ -234,7 +242,9 @@ class ProjectionConsumer:
             decoded = decode_records(records)
         ids = [event.event_id for _, event, _ in decoded if event is not None]
         fresh: set[uuid.UUID] = set()
-        if ids and self.expect_new_ids and not isolate:
+        if self.idempotent:
+            fresh = set(ids)  # no inbox: the read model's own keys absorb a second copy
+        elif ids and self.expect_new_ids and not isolate:
             fresh = await self._copy_into_inbox(conn, ids)
         elif ids:
             rows = await conn.execute(
@@ -335,7 +345,7 @@ class ProjectionConsumer:
             ("pmo_original_offset", str(record.offset).encode()),
         ]
         await self._dlq.send_and_wait(DLQ_TOPIC, value=record.value, key=record.key, headers=headers)
-        if event is not None:
+        if event is not None and not self.idempotent:
             await conn.execute(
                 text("UPDATE inbox SET dead_lettered = true WHERE consumer = :c AND event_id = :e"),
                 {"c": self.projection.name, "e": event.event_id},

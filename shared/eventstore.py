@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.db import driver
 from shared.errors import ConcurrencyError
 from shared.events import DomainEvent, EventMetadata, EventRegistry, RecordedEvent
+from shared.ids import new_id
 
 DDL = [
     """
@@ -93,7 +94,7 @@ class NewEvent:
 
     @classmethod
     def of(cls, event: DomainEvent) -> NewEvent:
-        return cls(event=event, event_id=uuid.uuid4())
+        return cls(event=event, event_id=new_id())
 
 
 class FirstWriteError(RuntimeError):

@@ -17,9 +17,10 @@ it with ``PMO_DB_SCHEMA``): a live consumer writing the same tables at the same 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,21 +73,72 @@ async def replay_all(
     batch: int = BATCH,
     depth: int = 2,
     writers: int = 2,
+    processes: int = 1,
+    connect: Callable[[], AsyncEngine] | None = None,
 ) -> ReplayResult:
     """Empty ``tables`` and every projection's inbox and positions, then apply every record of the union of their
     topics up to today's end offsets, in one pass. ``progress(done, total)`` counts records of the topics (a
-    record applied to two read models counts once). ``depth`` batches per writer are read ahead of the database.
+    record applied to two read models counts once). ``depth`` batches per partition are read ahead of the database.
 
-    ``writers`` transactions run at once, each on its own connection (the engine's pool must allow them), for
-    different partitions: partition ``n`` of every topic goes to writer ``n % writers``, so a partition's batches
-    stay in order and one project's events (the same key: the same partition number on every topic, which all
-    have as many partitions) are never written by two transactions at once; while one waits for PostgreSQL,
-    Python prepares the next."""
+    ``writers`` transactions run at once, each on its own connection (the engine's pool must allow them), each for
+    one partition number at a time (see :class:`_Chunks`): a partition's batches stay in order and one project's
+    events are never written by two transactions at once; while one waits for PostgreSQL, Python prepares the next.
+
+    ``processes`` > 1 spreads the partitions over that many processes, this one and ``processes - 1`` workers
+    (partition number ``n`` of every topic to process ``n % processes``; each loads its share as above, a worker with
+    ``writers`` connections of its own from ``connect()``, which must be picklable, e.g. a ``functools.partial`` of
+    :func:`shared.db.create_engine`, as must the projections): Python's decoding, validation and encoding then use
+    more than one core. This process also plans, empties and reports progress."""
     names = [p.name for p in projections]
     if len(set(names)) != len(names):
         raise ValueError(f"read models replayed together need distinct names: {names}")
-    with _fewer_collections():
-        return await _replay_all(engine, kafka, projections, names, tables, progress, batch, depth, writers)
+    if processes > 1 and connect is None:
+        raise ValueError("replaying in several processes needs connect, to open the workers' own engines")
+    workers = _Workers(processes - 1, kafka, projections, connect, batch, depth, writers) if processes > 1 else None
+    try:
+        if workers is not None:
+            workers.start()  # their imports overlap the planning below
+        starts, ends = await _plan(kafka, projections)
+        total = sum(ends[tp] - starts[tp] for tp in ends)
+        await _empty(engine, tables, names)
+        with _fewer_collections():
+            if workers is not None:
+                done = await workers.load(engine, starts, ends, progress, total)
+            else:
+                done = await _load(engine, kafka, projections, starts, ends, progress, total, batch, depth, writers)
+        return ReplayResult(done, len(ends))
+    finally:
+        if workers is not None:
+            workers.stop()
+
+
+Offsets = dict[TopicPartition, int]
+
+
+async def _plan(kafka: KafkaOptions, projections: Sequence[Projection]) -> tuple[Offsets, Offsets]:
+    """The partitions of the projections' topics, with their beginning offsets and today's end offsets."""
+    topics = list(dict.fromkeys(t for p in projections for t in p.topics))
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **kafka.client_kwargs())
+    await consumer.start()
+    try:
+        partitions = []
+        for topic in topics:
+            ids = consumer.partitions_for_topic(topic)
+            if not ids:
+                await consumer._client.force_metadata_update()
+                ids = consumer.partitions_for_topic(topic) or set()
+            partitions += [TopicPartition(topic, p) for p in sorted(ids)]
+        return await consumer.beginning_offsets(partitions), await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+
+
+async def _empty(engine: AsyncEngine, tables: Sequence[str], names: Sequence[str]) -> None:
+    async with engine.begin() as conn:
+        for table in tables:
+            await conn.execute(text(f'TRUNCATE TABLE "{table}"'))
+        for table in ("inbox", "consumer_offsets"):
+            await conn.execute(text(f"DELETE FROM {table} WHERE consumer = ANY(:c)"), {"c": list(names)})
 
 
 @contextlib.contextmanager
@@ -105,18 +157,19 @@ def _fewer_collections() -> Iterator[None]:
         gc.unfreeze()
 
 
-async def _replay_all(
+async def _load(
     engine: AsyncEngine,
     kafka: KafkaOptions,
     projections: Sequence[Projection],
-    names: list[str],
-    tables: Sequence[str],
+    starts: Offsets,
+    ends: Offsets,
     progress: Progress | None,
+    total: int,
     batch: int,
     depth: int,
     writers: int,
-) -> ReplayResult:
-    topics = list(dict.fromkeys(t for p in projections for t in p.topics))
+) -> int:
+    """Apply the records of ``starts``' partitions from their start to their end offset (the tables are empty)."""
     consumer = AIOKafkaConsumer(
         enable_auto_commit=False,
         auto_offset_reset="earliest",  # should a reset race the seeks below, it must not skip to the end
@@ -126,22 +179,7 @@ async def _replay_all(
     )
     await consumer.start()
     try:
-        partitions = []
-        for topic in topics:
-            ids = consumer.partitions_for_topic(topic)
-            if not ids:
-                await consumer._client.force_metadata_update()
-                ids = consumer.partitions_for_topic(topic) or set()
-            partitions += [TopicPartition(topic, p) for p in sorted(ids)]
-        ends = await consumer.end_offsets(partitions)
-        starts = await consumer.beginning_offsets(partitions)
-        total = sum(ends[tp] - starts[tp] for tp in partitions)
-        async with engine.begin() as conn:
-            for table in tables:
-                await conn.execute(text(f'TRUNCATE TABLE "{table}"'))
-            for table in ("inbox", "consumer_offsets"):
-                await conn.execute(text(f"DELETE FROM {table} WHERE consumer = ANY(:c)"), {"c": names})
-        pending = [tp for tp in partitions if ends[tp] > starts[tp]]
+        pending = [tp for tp in starts if ends[tp] > starts[tp]]
         consumer.assign(pending)
         for tp in pending:
             consumer.seek(tp, starts[tp])
@@ -154,12 +192,15 @@ async def _replay_all(
             applier.expect_new_ids = True  # its inbox was just emptied
             appliers.append(applier)
         writer = _Writer(engine, appliers, progress, total)
-        queues: list[asyncio.Queue[_Chunk | None]] = [asyncio.Queue(maxsize=depth) for _ in range(max(writers, 1))]
-        tasks = [asyncio.create_task(writer.run(queue)) for queue in queues]
+        chunks = _Chunks(depth)
+        tasks = [asyncio.create_task(chunks.work(writer.write)) for _ in range(max(writers, 1))]
         try:
             buffers: dict[TopicPartition, list[Any]] = {tp: [] for tp in pending}
             while pending:
-                fetched = await consumer.getmany(*pending, timeout_ms=500, max_records=batch)
+                # fetch only for partitions with room in their queue: a full one must not hold the others up
+                await chunks.room_for({tp.partition for tp in pending})
+                eligible = [tp for tp in pending if chunks.has_room(tp.partition)]
+                fetched = await consumer.getmany(*eligible, timeout_ms=500, max_records=batch)
                 finished = []
                 for tp, records in fetched.items():
                     records = [r for r in records if r.offset < ends[tp]]
@@ -170,38 +211,228 @@ async def _replay_all(
                     buffered = buffers[tp]
                     while len(buffered) >= batch or (buffered and tp in finished):
                         records, buffered = buffered[:batch], buffered[batch:]
-                        chunk = _Chunk(tp, records, decode_records(records))
-                        await _put(queues[tp.partition % len(queues)], chunk, tasks)
+                        await chunks.put(_Chunk(tp, records, decode_records(records)))
                     buffers[tp] = buffered
                 pending = [tp for tp in pending if tp not in finished]
-            for queue in queues:
-                await _put(queue, None, tasks)
+            await chunks.close()
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await dlq.stop()
-        return ReplayResult(writer.done, len(partitions))
+        return writer.done
     finally:
         await consumer.stop()
 
 
-async def _put(queue: asyncio.Queue[_Chunk | None], item: _Chunk | None, writers: list[asyncio.Task[None]]) -> None:
-    """``queue.put``, but raise a writer's error as soon as one fails (instead of waiting for ever)."""
-    while True:
-        for writer in writers:
-            if writer.done() and (writer.cancelled() or writer.exception() is not None):
-                writer.result()  # raises the writer's error
-        if not queue.full():
-            queue.put_nowait(item)
-            return
-        put = asyncio.ensure_future(queue.put(item))
-        await asyncio.wait({put, *(w for w in writers if not w.done())}, return_when=asyncio.FIRST_COMPLETED)
-        if put.done():
-            put.result()
-            return
-        put.cancel()  # a writer ended: see why, then wait again
+class _Workers:
+    """``count`` worker processes (spawned: a fresh interpreter each, nothing of this process's event loop, sockets
+    or connections inherited) next to this one: with ``n = count + 1``, partition number ``p`` is loaded by worker
+    ``p % n``, worker 0 being this process. The workers report progress, their record count or their error through
+    one queue; a worker that dies without a word fails the replay too, and every worker is stopped when the replay
+    ends, however it ends."""
+
+    def __init__(
+        self,
+        count: int,
+        kafka: KafkaOptions,
+        projections: Sequence[Projection],
+        connect: Callable[[], AsyncEngine] | None,
+        batch: int,
+        depth: int,
+        writers: int,
+    ) -> None:
+        import multiprocessing
+
+        self.context = multiprocessing.get_context("spawn")
+        self.count = count
+        self.queue: Any = self.context.Queue()
+        self.jobs: list[Any] = [self.context.Queue() for _ in range(count)]
+        self.processes: list[Any] = []
+        self.settings = (kafka, list(projections), connect, batch, depth, writers)
+
+    def start(self) -> None:
+        for index in range(self.count):
+            process = self.context.Process(
+                target=_worker, args=(index + 1, self.jobs[index], self.queue, self.settings), daemon=True
+            )
+            process.start()
+            self.processes.append(process)
+
+    async def load(
+        self, engine: AsyncEngine, starts: Offsets, ends: Offsets, progress: Progress | None, total: int
+    ) -> int:
+        """Share ``0`` of the partitions is loaded here, share ``i`` by worker ``i``; the sum of their records."""
+        import queue as queue_module
+
+        shares = self.count + 1
+
+        def share(index: int) -> tuple[Offsets, Offsets]:
+            mine = [tp for tp in starts if tp.partition % shares == index]
+            return {tp: starts[tp] for tp in mine}, {tp: ends[tp] for tp in mine}
+
+        for index, job in enumerate(self.jobs, start=1):
+            job.put((*share(index), total))
+        done = [0] * shares
+
+        def report(index: int, count: int) -> None:
+            done[index] = count
+            if progress:
+                progress(sum(done), total)
+
+        kafka, projections, _, batch, depth, writers = self.settings
+        here_starts, here_ends = share(0)
+        here = asyncio.create_task(
+            _load(
+                engine,
+                kafka,
+                projections,
+                here_starts,
+                here_ends,
+                lambda count, _: report(0, count),
+                total,
+                batch,
+                depth,
+                min(writers, len({tp.partition for tp in here_starts}) or 1),
+            )
+        )
+        finished: set[int] = set()
+        try:
+            while len(finished) < self.count:
+                if here.done() and here.exception() is not None:
+                    here.result()  # raises this process's error
+                try:
+                    kind, index, value = await asyncio.to_thread(self.queue.get, True, 0.2)
+                except queue_module.Empty:
+                    for index, process in enumerate(self.processes, start=1):
+                        if index not in finished and not process.is_alive():
+                            raise RuntimeError(f"replay worker {index} exited with code {process.exitcode}") from None
+                    continue
+                if kind == "error":
+                    raise RuntimeError(f"replay worker {index} failed:\n{value}")
+                if kind == "done":
+                    finished.add(index)
+                report(index, value)
+            report(0, await here)
+        finally:
+            if not here.done():
+                here.cancel()
+                await asyncio.gather(here, return_exceptions=True)
+        return sum(done)
+
+    def stop(self) -> None:
+        """Wait briefly for workers that are ending anyway; terminate the others (a failed or cancelled replay)."""
+        for process in self.processes:
+            process.join(2)
+            if process.is_alive():
+                process.terminate()
+                process.join(10)
+
+
+def _worker(index: int, job: Any, out: Any, settings: tuple[Any, ...]) -> None:
+    """A worker process's body: wait for its share of the partitions, load them, report."""
+    import traceback
+
+    from shared import aio
+
+    kafka, projections, connect, batch, depth, writers = settings
+
+    async def go(starts: Offsets, ends: Offsets, total: int) -> int:
+        engine = connect()
+        try:
+            with _fewer_collections():
+                return await _load(
+                    engine,
+                    kafka,
+                    projections,
+                    starts,
+                    ends,
+                    lambda done, _: out.put(("progress", index, done)),
+                    total,
+                    batch,
+                    depth,
+                    min(writers, len({tp.partition for tp in starts}) or 1),
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        starts, ends, total = job.get()
+        out.put(("done", index, aio.run(go(starts, ends, total))))
+    except BaseException:
+        out.put(("error", index, traceback.format_exc()))
+        raise SystemExit(1) from None
+
+
+class _Chunks:
+    """Decoded batches waiting for a writer, a queue per partition number. A writer takes the oldest batch of a
+    partition number no other writer is writing: a partition's batches are applied in order, and one project's
+    events (the same key: the same partition number on every topic, which all have as many partitions) are never
+    written by two transactions at once; any free writer takes any free partition's batch, so no writer idles
+    while a partition has work, and a full queue does not stop the fetching for the others. A writer's failure
+    ends the replay: :meth:`room_for` raises it, and the other writers stop."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = max(depth, 1)
+        self.waiting: dict[int, collections.deque[_Chunk]] = collections.defaultdict(collections.deque)
+        self.busy: set[int] = set()
+        self.closed = False
+        self.failure: BaseException | None = None
+        self.changed = asyncio.Condition()
+
+    def has_room(self, partition: int) -> bool:
+        return len(self.waiting[partition]) < self.depth
+
+    async def room_for(self, partitions: set[int]) -> None:
+        """Wait until one of ``partitions`` has room for another batch."""
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.failure is not None or any(map(self.has_room, partitions)))
+        if self.failure is not None:
+            raise self.failure
+
+    async def put(self, chunk: _Chunk) -> None:
+        async with self.changed:
+            self.waiting[chunk.tp.partition].append(chunk)
+            self.changed.notify_all()
+
+    async def close(self) -> None:
+        async with self.changed:
+            self.closed = True
+            self.changed.notify_all()
+
+    def _next(self) -> int | None:
+        for partition, queue in self.waiting.items():
+            if queue and partition not in self.busy:
+                return partition
+        return None
+
+    def _drained(self) -> bool:
+        return self.closed and not self.busy and not any(self.waiting.values())
+
+    async def work(self, write: Callable[[_Chunk], Awaitable[None]]) -> None:
+        """One writer: apply batches until the queues are closed and empty."""
+        while True:
+            async with self.changed:
+                await self.changed.wait_for(
+                    lambda: self.failure is not None or self._next() is not None or self._drained()
+                )
+                partition = self._next()
+                if self.failure is not None or partition is None:
+                    return
+                chunk = self.waiting[partition].popleft()
+                self.busy.add(partition)
+                self.changed.notify_all()  # room in that queue: the fetch loop may go on
+            try:
+                await write(chunk)
+            except BaseException as exc:
+                async with self.changed:
+                    self.failure = self.failure or exc
+                    self.changed.notify_all()
+                raise
+            async with self.changed:
+                self.busy.discard(partition)
+                self.changed.notify_all()
 
 
 class _Writer:
@@ -216,14 +447,13 @@ class _Writer:
         self.total = total
         self.done = 0
 
-    async def run(self, queue: asyncio.Queue[_Chunk | None]) -> None:
-        while (chunk := await queue.get()) is not None:
-            await self.write(chunk)
-            self.done += len(chunk.records)
-            if self.progress:
-                self.progress(self.done, self.total)
-
     async def write(self, chunk: _Chunk) -> None:
+        await self._write(chunk)
+        self.done += len(chunk.records)
+        if self.progress:
+            self.progress(self.done, self.total)
+
+    async def _write(self, chunk: _Chunk) -> None:
         """One transaction: each subscriber's inbox, batch and offset. A subscriber whose batch fails is redone one
         record at a time (dead-lettering what fails) in a new transaction with the others; isolated subscribers
         go last, so a later failure cannot roll back (and resend) dead letters already sent."""

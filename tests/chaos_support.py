@@ -1002,19 +1002,27 @@ async def check_commands(engine: AsyncEngine, ledger: Ledger) -> int:
 
 
 async def check_events(engine: AsyncEngine, foreign: set[str]) -> int:
-    """Every event of every service's table reached every consumer of its topic once, and nothing else did; every
-    event about a project is a fact of the reporting ledger once."""
+    """Every event of every service's table reached every consumer of its topic once (its inbox), and nothing else
+    did; every event about a project is a fact of the reporting ledger once, and every event about a resource a
+    resource fact (the facts ledger is idempotent and keeps no inbox: its rows are the evidence)."""
     sources: dict[str, set[str]] = {}
     project_keyed: dict[str, set[str]] = {}
+    resource_keyed: set[str] = set()
     for service, topic in TOPICS.items():
         rows = await _rows(
-            engine, f"SELECT event_id::text AS id, partition_key ~ '{UUID_KEY}' AS p FROM {service}.events"
+            engine,
+            f"SELECT event_id::text AS id, partition_key ~ '{UUID_KEY}' AS p, partition_key LIKE 'resource:%' AS r "
+            f"FROM {service}.events",
         )
         sources[topic] = {r.id for r in rows}
         project_keyed[service] = {r.id for r in rows if r.p}
+        if service == "resources":
+            resource_keyed = {r.id for r in rows if r.r}
     problems: list[str] = []
     checked = 0
     for c in consumers().values():
+        if getattr(c.projection, "idempotent", False):
+            continue  # no inbox: checked by its own rows below
         inbox = {
             r.id
             for r in await _rows(
@@ -1044,6 +1052,13 @@ async def check_events(engine: AsyncEngine, foreign: set[str]) -> int:
         if stored - ids - foreign:
             problems.append(f"facts: {len(stored - ids - foreign)} {service} facts with no event")
         checked += len(ids)
+    if facts is not None and TOPICS["resources"] in facts.topics:
+        stored = {r.id for r in await _rows(engine, "SELECT event_id::text AS id FROM reporting.resource_facts")}
+        if resource_keyed - stored:
+            problems.append(f"resource facts: {len(resource_keyed - stored)} resources events missing")
+        if stored - resource_keyed - foreign:
+            problems.append(f"resource facts: {len(stored - resource_keyed - foreign)} with no event")
+        checked += len(resource_keyed)
     assert not problems, "; ".join(problems)
     return checked
 

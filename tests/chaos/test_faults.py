@@ -283,6 +283,14 @@ def poison_records(service: str, key: bytes) -> list[tuple[str, bytes, list[tupl
     ]
 
 
+def reads_its_data(consumer: str, service: str) -> bool:
+    """Whether ``consumer`` uses the data of a ``project-registered`` event on ``service``'s topic (data is parsed
+    where it is used): the facts ledger stores every event's data (PostgreSQL refuses what is not JSON), and only
+    the projects topic has such an event, which every consumer of that topic decodes; consumers of the other topics
+    skip an event type they do not know, as they would a well-formed one."""
+    return consumer == "reporting.facts" or service == "projects"
+
+
 async def test_a_poison_message_on_each_topic_is_dead_lettered_and_the_consumers_move_on(
     world: PrivateWorld, workload: Workload, ledger: Ledger, clients: dict[str, httpx.AsyncClient]
 ) -> None:
@@ -294,10 +302,14 @@ async def test_a_poison_message_on_each_topic_is_dead_lettered_and_the_consumers
     await producer.start()
     try:
         for service, topic in TOPICS.items():
-            for _, value, headers in poison_records(service, pids[0].encode()):
+            for label, value, headers in poison_records(service, pids[0].encode()):
+                if label == "data not json":  # its id is read (only its data fails): consumers that skip it keep it
+                    world.foreign_ids.add(dict(headers)["ce_id"].decode())
                 sent = await producer.send_and_wait(topic, value=value, key=pids[0].encode(), headers=headers)
                 expected |= {
-                    (c.name, topic, sent.partition, sent.offset) for c in readers.values() if topic in c.topics
+                    (c.name, topic, sent.partition, sent.offset)
+                    for c in readers.values()
+                    if topic in c.topics and (label != "data not json" or reads_its_data(c.name, service))
                 }
     finally:
         await producer.stop()

@@ -145,11 +145,17 @@ def _json(event: ConsumedEvent) -> str:
 
 class FactsProjection:
     """Every event about a project, from every service's topic, into the ``facts`` ledger the figures are computed
-    from; the project is marked for the alert evaluator."""
+    from; the project is marked for the alert evaluator.
+
+    Idempotent, so it keeps no inbox: a fact is keyed by its event id (unique), marking a project twice is marking it
+    once, and events about no project or resource write nothing. A second copy of an event is refused by the key
+    (``apply_batch``'s COPY fails, and the consumer applies that batch one event at a time, where ``apply`` skips it).
+    """
 
     name = "reporting.facts"
     topics = FACT_TOPICS
     tables = ("facts", "dirty_projects", "resource_facts")
+    idempotent = True
 
     async def apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
         """The same as :meth:`apply` for many events, in three statements (replay and catch-up speed): the facts by

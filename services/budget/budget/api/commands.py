@@ -16,6 +16,7 @@ from budget.projections import budget_view
 from shared.commands import CommandContext
 from shared.contracts.budget import CategoryAmount, InvoiceExpectation, PhaseAmount
 from shared.errors import NotFoundError, RuleViolationError
+from shared.ids import new_id
 from shared.service import Runtime, ServiceRuntime
 from shared.web import COMMAND_RESPONSES, Command, respond
 
@@ -96,7 +97,7 @@ async def request_change(
 ) -> JSONResponse:
     """Request a budget change for a category (approved changes move BAC)."""
     await known_project(rt, project_id)
-    change_id = uuid.uuid4()
+    change_id = new_id()
     command = domain.RequestChange(change_id, body.category, body.amount, body.reason, ctx.metadata.actor)
     return await _run(rt, ctx, project_id, command, _item("change_requests", "change_id", change_id), 201)
 
@@ -125,7 +126,7 @@ async def add_funding_source(
     project_id: ProjectIdPath, body: m.FundingSourceBody, ctx: Command, rt: Runtime
 ) -> JSONResponse:
     await known_project(rt, project_id)
-    source_id = uuid.uuid4()
+    source_id = new_id()
     command = domain.AddFundingSource(source_id, body.name, body.kind)
     return await _run(rt, ctx, project_id, command, _item("funding_sources", "source_id", source_id), 201)
 
@@ -136,7 +137,7 @@ async def secure_funding(
 ) -> JSONResponse:
     """A tranche secured from a source, with the date it becomes available (``funding-secured``)."""
     await known_project(rt, project_id)
-    tranche_id = uuid.uuid4()
+    tranche_id = new_id()
     command = domain.SecureFunding(source_id, tranche_id, body.amount, body.available_on)
     return await _run(rt, ctx, project_id, command, _item("tranches", "tranche_id", tranche_id), 201)
 
@@ -168,7 +169,7 @@ async def commit(project_id: ProjectIdPath, body: m.CommitmentBody, ctx: Command
     """Commit a purchase order or subcontract against a category (and optionally a milestone). An overrun of the
     category follows the project's policy: warn (default), block (409) or require approval."""
     _, milestones = await known_project(rt, project_id)
-    commitment_id = uuid.uuid4()
+    commitment_id = new_id()
     command = domain.Commit(
         commitment_id,
         body.kind,

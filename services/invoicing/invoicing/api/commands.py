@@ -14,6 +14,7 @@ from invoicing.projections import invoice_view
 from shared.commands import CommandContext
 from shared.contracts.invoicing import CreditLine, WorkReference
 from shared.errors import NotFoundError
+from shared.ids import new_id
 from shared.service import Runtime, ServiceRuntime
 from shared.web import COMMAND_RESPONSES, Command, respond
 
@@ -64,7 +65,7 @@ async def receive(body: m.InvoiceBody, ctx: Command, rt: Runtime) -> JSONRespons
     ``invoice-received`` then ``invoice-matched`` or ``invoice-mismatched``. A fact not known yet (a work sheet not
     approved yet, a commitment not consumed yet) matches it again when it arrives. The same vendor and number twice
     is refused (409); credit notes go to ``POST /invoices/{invoice_id}/credit-notes``."""
-    invoice_id = uuid.uuid4()
+    invoice_id = new_id()
     lines = tuple(
         domain.LineInput(
             description=line.description,
@@ -136,7 +137,7 @@ async def reject(invoice_id: InvoiceIdPath, body: m.ReasonBody, ctx: Command, rt
 async def pay(invoice_id: InvoiceIdPath, body: m.PaymentBody, ctx: Command, rt: Runtime) -> JSONResponse:
     """Record a payment, partial or full, of an approved invoice (``invoice-paid`` with the total paid and what
     remains); never above the amount still due (422)."""
-    command = domain.RecordPayment(uuid.uuid4(), body.amount, body.paid_on, body.reference, ctx.metadata.actor)
+    command = domain.RecordPayment(new_id(), body.amount, body.paid_on, body.reference, ctx.metadata.actor)
     return await _run(rt, ctx, invoice_id, command, status_code=201)
 
 
@@ -146,7 +147,7 @@ async def credit(invoice_id: InvoiceIdPath, body: m.CreditNoteBody, ctx: Command
     is matched again with what is left of its lines."""
     found = await _facts_of(rt, invoice_id)
     command = domain.RecordCreditNote(
-        credit_note_id=uuid.uuid4(),
+        credit_note_id=new_id(),
         number=body.number,
         issued_on=body.issued_on,
         lines=tuple(CreditLine(line=c.line, amount=c.amount, tax=c.tax) for c in body.lines),

@@ -16,6 +16,7 @@ from projects.api import models as m
 from projects.projections import project_view
 from shared.commands import CommandContext
 from shared.errors import InvalidCommandError, NotFoundError
+from shared.ids import new_id
 from shared.service import Runtime, ServiceRuntime
 from shared.web import COMMAND_RESPONSES, Command, respond
 
@@ -151,7 +152,7 @@ async def register_project(body: m.RegisterProjectRequest, ctx: Command, rt: Run
                 f"programme {body.programme_id} belongs to portfolio {owner}, not {portfolio_id}", field="programme_id"
             )
         portfolio_id = owner
-    project_id = domain.ProjectId(uuid.uuid4())
+    project_id = domain.ProjectId(new_id())
     command = domain.RegisterProject(project_id=project_id, **(body.model_dump() | {"portfolio_id": portfolio_id}))
     return await _run(
         rt, ctx, project_id, command, status_code=201, location=f"/projects/{project_id}", new_stream=True
@@ -201,7 +202,7 @@ async def gate_decision(
 ) -> JSONResponse:
     """Record a stage-gate decision (continue, hold, terminate) with its rationale; hold and terminate change the
     project's status, continue resumes a project on hold. The figures known at that moment are kept with it."""
-    decision_id = uuid.uuid4()
+    decision_id = new_id()
     command = domain.RecordGateDecision(
         decision_id, body.gate, body.decision, body.rationale, ctx.metadata.actor, _today(rt, body.decided_on)
     )
@@ -224,7 +225,7 @@ async def plan_milestone(
     project_id: ProjectIdPath, body: m.PlanMilestoneRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
     """Plan a milestone with its due date and planned value (in the project's currency)."""
-    milestone_id = domain.MilestoneId(uuid.uuid4())
+    milestone_id = domain.MilestoneId(new_id())
     command = domain.PlanMilestone(milestone_id, body.name, body.due_date, body.planned_value, body.acceptance_criteria)
     return await _run(
         rt,
@@ -294,7 +295,7 @@ async def file_status_report(
 ) -> JSONResponse:
     """File the weekly progress meeting's report. Overall RAG is the worst dimension unless overridden with a
     reason."""
-    report_id = uuid.uuid4()
+    report_id = new_id()
     command = domain.FileStatusReport(
         report_id,
         body.meeting_date,
@@ -324,7 +325,7 @@ async def file_status_report(
 @router.post("/projects/{project_id}/kpis", status_code=201, tags=["kpis"])
 async def define_kpi(project_id: ProjectIdPath, body: m.KpiRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """Define a KPI with its target and direction (at least / at most) and review date."""
-    kpi_id = uuid.uuid4()
+    kpi_id = new_id()
     command = domain.DefineKpi(kpi_id, body.name, body.unit, body.target, body.direction, body.review_date)
     return await _run(
         rt,
@@ -351,7 +352,7 @@ async def register_partner(
     project_id: ProjectIdPath, body: m.PartnerRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
     """Register an external partner or an internal stakeholder with their role."""
-    partner_id = uuid.uuid4()
+    partner_id = new_id()
     command = domain.RegisterPartner(partner_id, body.name, body.kind, body.organisation, body.role)
     return await _run(rt, ctx, project_id, command, _part("partners", partner_id, "partner_id"), status_code=201)
 
@@ -361,7 +362,7 @@ async def log_communication(
     project_id: ProjectIdPath, body: m.CommunicationRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
     """Log a communication with a partner, optionally with a follow-up due date."""
-    communication_id = uuid.uuid4()
+    communication_id = new_id()
     command = domain.LogCommunication(
         communication_id, body.partner_id, body.on, body.channel, body.summary, body.follow_up_due
     )

@@ -30,6 +30,7 @@ from shared.commands import CommandContext, CommandOutcome
 from shared.contracts.resources import AcceptedDeliverable, OverAllocationPolicy, TimeEntry
 from shared.errors import NotFoundError, RuleViolationError
 from shared.events import RecordedEvent
+from shared.ids import new_id
 from shared.money import Money
 from shared.service import Runtime, ServiceRuntime
 from shared.web import COMMAND_RESPONSES, Command, respond
@@ -180,7 +181,7 @@ def _deliverables(body: Sequence[m.DeliverableRequest]) -> tuple[AcceptedDeliver
 async def register_resource(body: m.RegisterResourceRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """Register a person or a subcontractor (a vendor supplying people or deliverables; ``vendor_id`` required).
     The name and contact details are stored apart from the events (``resource-registered`` carries none)."""
-    resource_id = domain.ResourceId(uuid.uuid4())
+    resource_id = domain.ResourceId(new_id())
     command = domain.RegisterResource(
         resource_id=resource_id,
         kind=body.kind,
@@ -274,7 +275,7 @@ async def record_certification(
     resource_id: ResourceIdPath, body: m.CertificationRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
     """Record a certification with the date obtained and, if any, its expiry."""
-    command = domain.RecordCertification(uuid.uuid4(), body.title, body.issuer, body.obtained_on, body.expires_on)
+    command = domain.RecordCertification(new_id(), body.title, body.issuer, body.obtained_on, body.expires_on)
     return await _run_on_resource(rt, ctx, resource_id, command, status_code=201)
 
 
@@ -284,7 +285,7 @@ async def record_training(
 ) -> JSONResponse:
     """Record a training as it is completed."""
     command = domain.RecordTraining(
-        uuid.uuid4(), body.course, body.provider, _today(rt, body.completed_on), body.hours, body.skill
+        new_id(), body.course, body.provider, _today(rt, body.completed_on), body.hours, body.skill
     )
     return await _run_on_resource(rt, ctx, resource_id, command, status_code=201)
 
@@ -347,7 +348,7 @@ async def set_policy(department: SlugPath, body: m.PolicyRequest, ctx: Command, 
 async def allocate(resource_id: ResourceIdPath, body: m.AllocationRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """Allocate the resource to a project (optionally a milestone), hours per week over a period. Past capacity in
     any week: accepted with ``over_allocation`` (weeks and hours) unless the department blocks it (409)."""
-    allocation_id = domain.AllocationId(uuid.uuid4())
+    allocation_id = domain.AllocationId(new_id())
     command = domain.Allocate(
         allocation_id,
         body.project_id,
@@ -414,7 +415,7 @@ async def submit_work_sheet(
     """Submit a week's hours on one project (per day and milestone) or, for a subcontractor, its accepted
     deliverables with their agreed amounts. The acting user is its submitter. One sheet per resource, week and
     project; correct it with a new version."""
-    sheet_id = domain.SheetId(uuid.uuid4())
+    sheet_id = domain.SheetId(new_id())
     command = domain.SubmitWorkSheet(
         sheet_id,
         body.project_id,
