@@ -240,21 +240,24 @@ class ProjectionConsumer:
         Without ``isolate``, raises :class:`_ApplyFailed` on the first failure (the caller rolls back)."""
         if decoded is None:
             decoded = decode_records(records)
-        ids = [event.event_id for _, event, _ in decoded if event is not None]
-        fresh: set[uuid.UUID] = set()
-        if self.idempotent:
-            fresh = set(ids)  # no inbox: the read model's own keys absorb a second copy
-        elif ids and self.expect_new_ids and not isolate:
-            fresh = await self._copy_into_inbox(conn, ids)
-        elif ids:
-            rows = await conn.execute(
-                text(
-                    "INSERT INTO inbox (consumer, event_id) SELECT :c, unnest(CAST(:ids AS uuid[])) "
-                    "ON CONFLICT DO NOTHING RETURNING event_id"
-                ),
-                {"c": self.projection.name, "ids": ids},
-            )
-            fresh = {row.event_id for row in rows}
+        # ``fresh``: the ids applied now; ``None`` for an idempotent read model: every event is applied (no inbox: its
+        # own keys absorb a second copy, in an earlier batch or in this one)
+        fresh: set[uuid.UUID] | None = None
+        if not self.idempotent:
+            ids = [event.event_id for _, event, _ in decoded if event is not None]
+            if ids and self.expect_new_ids and not isolate:
+                fresh = await self._copy_into_inbox(conn, ids)
+            elif ids:
+                rows = await conn.execute(
+                    text(
+                        "INSERT INTO inbox (consumer, event_id) SELECT :c, unnest(CAST(:ids AS uuid[])) "
+                        "ON CONFLICT DO NOTHING RETURNING event_id"
+                    ),
+                    {"c": self.projection.name, "ids": ids},
+                )
+                fresh = {row.event_id for row in rows}
+            else:
+                fresh = set()
         # Without ``isolate`` a failure rolls the whole transaction back (the caller redoes it isolated): no savepoint.
         applied = duplicates = 0
         apply_batch = getattr(self.projection, "apply_batch", None)
@@ -264,7 +267,9 @@ class ProjectionConsumer:
             for index, (_, event, error) in enumerate(decoded):
                 if error is not None or event is None:
                     raise _ApplyFailed(index, error or RuntimeError("undecodable record"))
-                if event.event_id in fresh:
+                if fresh is None:
+                    batch.append(event)
+                elif event.event_id in fresh:
                     fresh.discard(event.event_id)
                     batch.append(event)
                 else:
@@ -275,10 +280,10 @@ class ProjectionConsumer:
                 raise _ApplyFailed(0, exc) from exc
             applied, decoded = len(batch), []
         for index, (record, event, error) in enumerate(decoded):
-            if event is not None and event.event_id not in fresh:
-                duplicates += 1
-                continue
-            if event is not None:
+            if fresh is not None and event is not None:
+                if event.event_id not in fresh:
+                    duplicates += 1
+                    continue
                 fresh.discard(event.event_id)  # a second copy in the same batch is a duplicate too
             if error is None and event is not None:
                 try:

@@ -230,11 +230,10 @@ class Money(BaseModel):
 
     @model_validator(mode="after")
     def _within_minor_unit(self) -> Money:
-        if not self.amount.is_finite():
-            raise ValueError("amount must be a finite number")
         exponent = self.amount.as_tuple().exponent
-        assert isinstance(exponent, int)  # finite, checked above
-        if -exponent > minor_unit(self.currency):
+        if not isinstance(exponent, int):  # "n", "N" or "F": NaN, signalling NaN, infinity
+            raise ValueError("amount must be a finite number")
+        if -exponent > MINOR_UNITS[self.currency]:  # the currency is ISO 4217: checked by its field validator
             raise ValueError(f"amount has more decimals than {self.currency} allows ({minor_unit(self.currency)})")
         return self
 

@@ -33,7 +33,7 @@ from shared.kafka import KafkaOptions
 
 Progress = Callable[[int, int], None]
 
-BATCH = 5000
+BATCH = 10000
 """Records of one partition per transaction during a replay (the live consumer takes 500 at a time)."""
 
 
@@ -71,7 +71,7 @@ async def replay_all(
     *,
     progress: Progress | None = None,
     batch: int = BATCH,
-    depth: int = 2,
+    depth: int = 1,
     writers: int = 2,
     processes: int = 1,
     connect: Callable[[], AsyncEngine] | None = None,

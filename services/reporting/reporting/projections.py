@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reporting.domain.alerts import Alert
+from reporting.domain.ledger import REGISTRIES
 from shared.consumer import copy_records
 from shared.contracts import budget, projects, resources
 from shared.contracts.alerts import AlertRaised
@@ -126,8 +127,6 @@ MILESTONE_COLUMNS = ("milestone_id", "project_id", "name", "due_date", "planned_
 def _check_contract(event: ConsumedEvent) -> None:
     """A known event type must validate against its contract, or it is not a fact (the consumer dead-letters it);
     types this version does not know are kept (reports ignore them until they learn them)."""
-    from reporting.domain.ledger import REGISTRIES
-
     registry = REGISTRIES.get(event.service)
     if registry is not None and (event.name, event.version) in registry:
         event.contract(registry)  # memoised on the event: the portfolio read model reuses it
