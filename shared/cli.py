@@ -261,7 +261,7 @@ def _replay(args: argparse.Namespace) -> int:
             )
             print(
                 f"replayed {', '.join(p.name for p in chosen)}: {result.records} records from "
-                f"{result.partitions} partitions into schema {schema} ({args.processes} process(es))"
+                f"{result.partitions} partitions into schema {schema} in {result.processes} process(es)"
             )
             return 0
         finally:
@@ -350,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         "--processes",
         type=int,
         default=max(1, min(os.cpu_count() or 1, 8)),
-        help="processes sharing the partitions (default: one per CPU core, at most 8; 1: this process alone)",
+        help="processes sharing the partitions (default: one per CPU core, at most 8 and at most one per partition; "
+        "1: this process alone)",
     )
     rep.set_defaults(func=_replay)
     commands.add_parser(

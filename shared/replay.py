@@ -5,9 +5,11 @@ end offsets seen when the replay started, with the same exactly-once machinery a
 topics is read once and every record decoded once; each fetched batch of a partition (up to ``batch`` records) is
 applied, in ONE transaction, to every read model subscribing to its topic, each with its own inbox rows
 (deduplicated by event id per read model), its own ``consumer_offsets`` row and, if its batch fails, its own
-one-at-a-time pass with dead-lettering, exactly as :class:`shared.consumer.ProjectionConsumer` does. Reading and
-decoding the next batches overlaps the database writing the current ones: writer tasks fed through bounded queues,
-each on its own connection, for different partitions.
+one-at-a-time pass with dead-lettering, exactly as :class:`shared.consumer.ProjectionConsumer` does (an idempotent
+read model keeps no inbox). Reading and decoding the next batch of each partition overlaps the database writing the
+current ones: writer tasks, each on its own connection, take the batches of partitions no other writer is busy
+with (:class:`_Chunks`). With ``processes`` > 1 the partitions are shared out between this process and spawned
+worker processes, each doing the same for its share (:class:`_Workers`).
 :func:`replay` is the same for one read model.
 
 Run it while the service that owns the read models is stopped, or into another schema (then point the service at
@@ -33,7 +35,7 @@ from shared.kafka import KafkaOptions
 
 Progress = Callable[[int, int], None]
 
-BATCH = 10000
+BATCH = 10_000
 """Records of one partition per transaction during a replay (the live consumer takes 500 at a time)."""
 
 
@@ -41,6 +43,7 @@ BATCH = 10000
 class ReplayResult:
     records: int
     partitions: int
+    processes: int = 1
 
 
 async def replay(
@@ -84,29 +87,30 @@ async def replay_all(
     one partition number at a time (see :class:`_Chunks`): a partition's batches stay in order and one project's
     events are never written by two transactions at once; while one waits for PostgreSQL, Python prepares the next.
 
-    ``processes`` > 1 spreads the partitions over that many processes, this one and ``processes - 1`` workers
-    (partition number ``n`` of every topic to process ``n % processes``; each loads its share as above, a worker with
-    ``writers`` connections of its own from ``connect()``, which must be picklable, e.g. a ``functools.partial`` of
-    :func:`shared.db.create_engine`, as must the projections): Python's decoding, validation and encoding then use
-    more than one core. This process also plans, empties and reports progress."""
+    ``processes`` > 1 spreads the partitions over that many processes (at most one per partition number): this one
+    and ``processes - 1`` workers. Partition number ``n`` of every topic goes to process ``n % processes``; each loads
+    its share as above, a worker with ``writers`` connections of its own from ``connect()``, which must be picklable
+    (e.g. a ``functools.partial`` of :func:`shared.db.create_engine`), as must the projections. Python's decoding,
+    validation and encoding then use more than one core. This process also plans, empties and reports progress."""
     names = [p.name for p in projections]
     if len(set(names)) != len(names):
         raise ValueError(f"read models replayed together need distinct names: {names}")
     if processes > 1 and connect is None:
         raise ValueError("replaying in several processes needs connect, to open the workers' own engines")
+    starts, ends = await _plan(kafka, projections)
+    total = sum(ends[tp] - starts[tp] for tp in ends)
+    processes = min(processes, len({tp.partition for tp in ends}))  # a process per partition number at most
     workers = _Workers(processes - 1, kafka, projections, connect, batch, depth, writers) if processes > 1 else None
     try:
         if workers is not None:
-            workers.start()  # their imports overlap the planning below
-        starts, ends = await _plan(kafka, projections)
-        total = sum(ends[tp] - starts[tp] for tp in ends)
+            workers.start()  # their start (a fresh interpreter, imports) overlaps the emptying
         await _empty(engine, tables, names)
         with _fewer_collections():
             if workers is not None:
                 done = await workers.load(engine, starts, ends, progress, total)
             else:
                 done = await _load(engine, kafka, projections, starts, ends, progress, total, batch, depth, writers)
-        return ReplayResult(done, len(ends))
+        return ReplayResult(done, len(ends), max(processes, 1))
     finally:
         if workers is not None:
             workers.stop()

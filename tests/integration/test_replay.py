@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -293,7 +294,7 @@ async def test_one_pass_replay_of_all_reporting_read_models_equals_the_live_ones
                     progress=lambda done, total, seen=seen: seen.append((done, total)),
                 )
                 assert await dead.collect(sum(poison.values())) == poison
-            assert result.records == len(records) and result.partitions == 6
+            assert (result.records, result.partitions, result.processes) == (len(records), 6, processes)
             assert await snapshot(engine) == expected, f"one pass, batch {batch}, {processes} processes"
             assert seen[-1] == (len(records), len(records))
             assert [d for d, _ in seen] == sorted(d for d, _ in seen)
@@ -389,6 +390,7 @@ async def test_pmo_replay_rebuilds_a_services_read_models_from_its_topics_in_sev
     try:
         assert process.returncode == 0, err.decode()[-2000:]
         assert f"{expected['reporting.facts']} records from {len(partitions)} partitions" in out.decode(), out.decode()
+        assert out.decode().rstrip().endswith("in 2 process(es)"), out.decode()
         async with engine.connect() as conn:
             stored = dict(
                 (
@@ -411,5 +413,47 @@ async def test_pmo_replay_rebuilds_a_services_read_models_from_its_topics_in_sev
         assert expected["reporting.portfolio"] >= 2
     finally:
         async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await engine.dispose()
+
+
+async def test_the_facts_ledger_skips_events_it_holds_already_in_one_statement_for_the_batch(
+    infra: Endpoints, kafka: KafkaOptions, topics: tuple[str, str]
+) -> None:
+    """The facts ledger keeps no inbox: a batch holding events it has (a relay's re-publish) is written by one
+    ``INSERT ... ON CONFLICT DO NOTHING`` instead of one event at a time, and changes nothing that was there."""
+    from shared.kafka import from_record
+
+    projects_topic, budget_topic = topics
+    records, _ = history(projects_topic, budget_topic)
+    good = [r for _, r in records[:60]]
+    resource_key = b"resource:" + str(uuid.uuid4()).encode()
+    on_resource = [(resource_key, value, headers) for _, value, headers in good[:3]]
+    for i, (_, value, headers) in enumerate(on_resource):  # events about a resource, from the resources service
+        typed = [(k, v.replace(b"pmo.projects.", b"pmo.resources.") if k == "ce_type" else v) for k, v in headers]
+        typed = [(k, str(uuid.uuid4()).encode() if k == "ce_id" else v) for k, v in typed]
+        on_resource[i] = (resource_key, value, typed)
+    events = [from_record(projects_topic, 0, n, k, v, h) for n, (k, v, h) in enumerate(good + on_resource)]
+    engine, _ = await new_schema(infra, "facts_dup")
+    facts = Facts([projects_topic])
+    try:
+        async with engine.begin() as conn:
+            await facts.apply_batch(conn, events[:30] + events[60:62])  # an earlier batch
+        async with engine.connect() as conn:
+            before = (await conn.execute(text(TABLES["facts"]))).all()
+        async with engine.begin() as conn:
+            await facts.apply_batch(conn, events)  # the same 30 and 2 again, with the others
+        async with engine.connect() as conn:
+            after = (await conn.execute(text(TABLES["facts"]))).all()
+            resource_rows = (await conn.execute(text("SELECT count(*) FROM resource_facts"))).scalar_one()
+            data = await conn.execute(text("SELECT data FROM facts WHERE event_id = :e"), {"e": events[40].event_id})
+            stored = data.scalar_one()
+        assert len(before) == 30 and len(after) == 60
+        assert all(row in after for row in before)  # unchanged
+        assert resource_rows == 3
+        assert stored == json.loads(events[40].raw)  # jsonb from the text, as COPY writes it
+    finally:
+        async with engine.begin() as conn:
+            schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         await engine.dispose()

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -104,7 +105,9 @@ DDL = [
 
 READ_MODEL_TABLES = ("portfolio_projects", "portfolio_milestones", "facts")
 FACT_COLUMNS = ("project_id", "event_id", "service", "name", "version", "recorded_at", "data")
+FACT_TYPES = ("uuid", "uuid", "text", "text", "integer", "timestamptz", "jsonb")
 RESOURCE_FACT_COLUMNS = ("resource_id", "event_id", "name", "version", "recorded_at", "data")
+RESOURCE_FACT_TYPES = ("uuid", "uuid", "text", "integer", "timestamptz", "jsonb")
 PROJECT_COLUMNS = (
     "project_id",
     "portfolio_id",
@@ -142,13 +145,39 @@ def _json(event: ConsumedEvent) -> str:
     return json.dumps(event.data)
 
 
+async def _insert_new(
+    conn: AsyncConnection, table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """``rows`` into ``table`` (keyed by a unique ``event_id``) by COPY, under a savepoint; if one of them is there
+    already, all of them again by one ``INSERT ... ON CONFLICT (event_id) DO NOTHING`` (each column sent as an array
+    of ``types``; a ``jsonb`` column as text, cast by the statement)."""
+    savepoint = await conn.begin_nested()
+    try:
+        await copy_records(conn, table, columns, rows)
+    except asyncpg.UniqueViolationError:
+        await savepoint.rollback()
+        sent = ["text" if t == "jsonb" else t for t in types]
+        arrays = ", ".join(f"CAST(:c{i} AS {t}[])" for i, t in enumerate(sent))
+        values = ", ".join(f"c{i}::jsonb" if t == "jsonb" else f"c{i}" for i, t in enumerate(types))
+        names = ", ".join(f"c{i}" for i in range(len(types)))
+        await conn.execute(
+            text(
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM unnest({arrays}) AS u({names}) "
+                "ON CONFLICT (event_id) DO NOTHING"
+            ),
+            {f"c{i}": [row[i] for row in rows] for i in range(len(columns))},
+        )
+        return
+    await savepoint.commit()
+
+
 class FactsProjection:
     """Every event about a project, from every service's topic, into the ``facts`` ledger the figures are computed
     from; the project is marked for the alert evaluator.
 
     Idempotent, so it keeps no inbox: a fact is keyed by its event id (unique), marking a project twice is marking it
-    once, and events about no project or resource write nothing. A second copy of an event is refused by the key
-    (``apply_batch``'s COPY fails, and the consumer applies that batch one event at a time, where ``apply`` skips it).
+    once, and events about no project or resource write nothing. A second copy of an event is skipped by the key
+    (``ON CONFLICT (event_id) DO NOTHING``, in :meth:`apply` and when :meth:`apply_batch`'s COPY meets it).
     """
 
     name = "reporting.facts"
@@ -157,9 +186,9 @@ class FactsProjection:
     idempotent = True
 
     async def apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
-        """The same as :meth:`apply` for many events, in three statements (replay and catch-up speed): the facts by
-        COPY (an event already in the ledger fails the batch, which the consumer then applies one at a time, where
-        it is skipped as :meth:`apply` skips it)."""
+        """The same as :meth:`apply` for many events, in a few statements (replay and catch-up speed): the facts by
+        COPY, or, when the batch holds an event already in the ledger (a relay's re-publish, a re-delivery), by one
+        ``INSERT ... ON CONFLICT (event_id) DO NOTHING`` that skips it as :meth:`apply` would."""
         facts, resource_facts, projects_ = [], [], set()
         for event in events:
             _check_contract(event)
@@ -176,7 +205,7 @@ class FactsProjection:
             )
             projects_.add(project_id)
         if facts:
-            await copy_records(conn, "facts", FACT_COLUMNS, facts)
+            await _insert_new(conn, "facts", FACT_COLUMNS, FACT_TYPES, facts)
             await conn.execute(
                 text(
                     "INSERT INTO dirty_projects (project_id) SELECT unnest(CAST(:p AS uuid[])) ON CONFLICT DO NOTHING"
@@ -184,7 +213,7 @@ class FactsProjection:
                 {"p": sorted(projects_)},  # one lock order for every writer
             )
         if resource_facts:
-            await copy_records(conn, "resource_facts", RESOURCE_FACT_COLUMNS, resource_facts)
+            await _insert_new(conn, "resource_facts", RESOURCE_FACT_COLUMNS, RESOURCE_FACT_TYPES, resource_facts)
 
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
         _check_contract(event)
