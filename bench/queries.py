@@ -17,6 +17,7 @@ import json
 import random
 import time
 import types
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,7 +49,7 @@ async def fill(engine: AsyncEngine, projects: int) -> list[Any]:
     ids = []
     for i in range(projects):
         history = project_history(i, "bench-queries", at + timedelta(minutes=i))
-        ids.append(history[0][1].data["project_id"])
+        ids.append(uuid.UUID(history[0][1].data["project_id"]))  # as the route hands it over
         for service, event in history:
             rows.append(
                 {
