@@ -100,6 +100,19 @@ async def create_database(base_url: str, database: str) -> None:
         await conn.close()
 
 
+async def drop_database(base_url: str, database: str) -> None:
+    """Drop ``database`` on the server of ``base_url`` if it exists, ending its sessions (a test run's own)."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    dsn = make_url(base_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 @dataclass
 class ServiceProcess:
     name: str

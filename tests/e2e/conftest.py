@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import make_url
 
-from shared.infra.system import SERVICES, Endpoints, System, create_database
+from shared.infra.system import SERVICES, Endpoints, System, create_database, drop_database
 
 
 @pytest.fixture(scope="session")
@@ -27,5 +27,8 @@ def system(infra: Endpoints) -> Iterator[System]:
     url = make_url(infra.database_url).set(database=database).render_as_string(hide_password=False)
     running = System(Endpoints(url, infra.kafka_bootstrap_servers))
     running.start(ports={name: free_port() for name in SERVICES}, env={"PMO_KAFKA_GROUP_PREFIX": f"e2e-{run}"})
-    yield running
-    running.stop()
+    try:
+        yield running
+    finally:
+        running.stop()
+        asyncio.run(drop_database(infra.database_url, database))
