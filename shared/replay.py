@@ -504,16 +504,22 @@ class _DeadLetterProducer:
 
 
 def text_progress(label: str) -> Progress:
-    """A progress bar on stderr."""
+    """A progress bar on stderr (redrawn in place; the line ends once, when everything is done)."""
     import sys
 
+    finished = False
+
     def show(done: int, total: int) -> None:
+        nonlocal finished
+        if finished:
+            return
         width = 40
         share = done / total if total else 1.0
         bar = "#" * int(share * width)
         sys.stderr.write(f"\r{label} [{bar:<{width}}] {done}/{total} records ({share:.0%})")
         if done >= total:
             sys.stderr.write("\n")
+            finished = True
         sys.stderr.flush()
 
     return show
