@@ -303,22 +303,32 @@ class _Workers:
             )
         )
         finished: set[int] = set()
+
+        def handle(kind: str, index: int, value: Any) -> None:
+            if kind == "error":
+                raise RuntimeError(f"replay worker {index} failed:\n{value}")
+            if kind == "done":
+                finished.add(index)
+            report(index, value)
+
         try:
             while len(finished) < self.count:
                 if here.done() and here.exception() is not None:
                     here.result()  # raises this process's error
                 try:
-                    kind, index, value = await asyncio.to_thread(self.queue.get, True, 0.2)
-                except queue_module.Empty:
-                    for index, process in enumerate(self.processes, start=1):
-                        if index not in finished and not process.is_alive():
-                            raise RuntimeError(f"replay worker {index} exited with code {process.exitcode}") from None
+                    handle(*await asyncio.to_thread(self.queue.get, True, 0.2))
                     continue
-                if kind == "error":
-                    raise RuntimeError(f"replay worker {index} failed:\n{value}")
-                if kind == "done":
-                    finished.add(index)
-                report(index, value)
+                except queue_module.Empty:
+                    pass
+                gone = [n for n, p in enumerate(self.processes, start=1) if n not in finished and not p.is_alive()]
+                if gone:  # killed (OOM, a signal)? Its last words may still be on their way: read them first
+                    with contextlib.suppress(queue_module.Empty):
+                        for _ in range(100):  # what is there now, not what the others go on sending
+                            handle(*await asyncio.to_thread(self.queue.get, True, 0.05))
+                    for number in gone:
+                        if number not in finished:
+                            code = self.processes[number - 1].exitcode
+                            raise RuntimeError(f"replay worker {number} exited with code {code}")
             report(0, await here)
         finally:
             if not here.done():

@@ -338,6 +338,34 @@ async def test_a_replay_fails_as_a_whole_when_one_of_its_worker_processes_fails(
         await engine.dispose()
 
 
+def _die() -> Any:
+    """A worker's ``connect`` that kills its process without a word (as the OOM killer would)."""
+    import os
+
+    os._exit(3)
+
+
+async def test_a_replay_fails_when_a_worker_process_dies_without_a_word(
+    infra: Endpoints, kafka: KafkaOptions, topics: tuple[str, str]
+) -> None:
+    import multiprocessing
+
+    projects_topic, budget_topic = topics
+    records, _ = history(projects_topic, budget_topic)
+    await produce(kafka, records)
+    models = [Portfolio([projects_topic]), Facts([projects_topic, budget_topic])]
+    engine, _ = await new_schema(infra, "dying")
+    try:
+        with pytest.raises(RuntimeError, match=r"replay worker [12] exited with code 3"):
+            await replay_all(engine, kafka, models, [t for m in models for t in m.tables], processes=3, connect=_die)
+        assert multiprocessing.active_children() == []
+    finally:
+        async with engine.begin() as conn:
+            schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await engine.dispose()
+
+
 async def test_pmo_replay_rebuilds_a_services_read_models_from_its_topics_in_several_processes(
     infra: Endpoints, kafka: KafkaOptions
 ) -> None:
