@@ -67,8 +67,8 @@ class Projection(Protocol):
 
     Optional: ``apply_batch(conn, events)`` (many events at once, see :meth:`ProjectionConsumer._apply_batch`), and
     ``idempotent = True`` for a read model that needs no inbox because applying an event a second time changes
-    nothing (each row it writes is keyed by the event id, ``ON CONFLICT DO NOTHING`` in ``apply``, and a duplicate
-    key fails ``apply_batch``, whose batch is then applied one event at a time)."""
+    nothing: each row it writes is keyed by the event id, ``apply`` skips a key it has (``ON CONFLICT DO NOTHING``),
+    and so does ``apply_batch``, or else it fails and the consumer applies that batch one event at a time."""
 
     @property
     def name(self) -> str: ...
