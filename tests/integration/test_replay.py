@@ -6,6 +6,7 @@ that cannot apply them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import uuid
@@ -154,6 +155,18 @@ async def new_schema(infra: Endpoints, label: str) -> tuple[AsyncEngine, str]:
     engine = create_engine(infra.database_url, schema, pool_size=4)
     await migrate(engine, schema, [*consumer_module.DDL, *projections.DDL])
     return engine, schema
+
+
+@contextlib.asynccontextmanager
+async def scratch(infra: Endpoints, label: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a new schema with the reporting read models, dropped afterwards."""
+    engine, schema = await new_schema(infra, label)
+    try:
+        yield engine
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await engine.dispose()
 
 
 TABLES = {
@@ -312,32 +325,6 @@ async def test_one_pass_replay_of_all_reporting_read_models_equals_the_live_ones
             await engine.dispose()
 
 
-async def test_a_replay_fails_as_a_whole_when_one_of_its_worker_processes_fails(
-    infra: Endpoints, kafka: KafkaOptions, topics: tuple[str, str]
-) -> None:
-    """A worker that cannot reach its database reports its error: the replay raises it, instead of returning as if
-    its share of the partitions had been loaded, and no worker process is left running."""
-    import multiprocessing
-
-    projects_topic, budget_topic = topics
-    records, _ = history(projects_topic, budget_topic)
-    await produce(kafka, records)
-    models = [Portfolio([projects_topic]), Facts([projects_topic, budget_topic])]
-    engine, _ = await new_schema(infra, "failing")
-    unreachable = functools.partial(create_engine, "postgresql://nobody@127.0.0.1:9/none", "nowhere")
-    try:
-        with pytest.raises(RuntimeError, match=r"replay worker [12] failed"):
-            await replay_all(
-                engine, kafka, models, [t for m in models for t in m.tables], processes=3, connect=unreachable
-            )
-        assert multiprocessing.active_children() == []
-    finally:
-        async with engine.begin() as conn:
-            schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await engine.dispose()
-
-
 def _die() -> Any:
     """A worker's ``connect`` that kills its process without a word (as the OOM killer would)."""
     import os
@@ -345,25 +332,31 @@ def _die() -> Any:
     os._exit(3)
 
 
-async def test_a_replay_fails_when_a_worker_process_dies_without_a_word(
-    infra: Endpoints, kafka: KafkaOptions, topics: tuple[str, str]
+@pytest.mark.parametrize(
+    ("connect", "error"),
+    [
+        # a worker that cannot reach its database reports its error
+        (functools.partial(create_engine, "postgresql://nobody@127.0.0.1:9/none", "nowhere"), "failed"),
+        # a worker that dies without a word is seen gone
+        (_die, "exited with code 3"),
+    ],
+    ids=["worker-error", "worker-killed"],
+)
+async def test_a_replay_fails_as_a_whole_when_one_of_its_worker_processes_fails(
+    infra: Endpoints, kafka: KafkaOptions, topics: tuple[str, str], connect: Any, error: str
 ) -> None:
+    """The replay raises, instead of returning as if the worker's share of the partitions had been loaded, and no
+    worker process is left running."""
     import multiprocessing
 
     projects_topic, budget_topic = topics
     records, _ = history(projects_topic, budget_topic)
     await produce(kafka, records)
     models = [Portfolio([projects_topic]), Facts([projects_topic, budget_topic])]
-    engine, _ = await new_schema(infra, "dying")
-    try:
-        with pytest.raises(RuntimeError, match=r"replay worker [12] exited with code 3"):
-            await replay_all(engine, kafka, models, [t for m in models for t in m.tables], processes=3, connect=_die)
+    async with scratch(infra, "failing") as engine:
+        with pytest.raises(RuntimeError, match=rf"replay worker [12] {error}"):
+            await replay_all(engine, kafka, models, [t for m in models for t in m.tables], processes=3, connect=connect)
         assert multiprocessing.active_children() == []
-    finally:
-        async with engine.begin() as conn:
-            schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await engine.dispose()
 
 
 async def test_pmo_replay_rebuilds_a_services_read_models_from_its_topics_in_several_processes(
@@ -462,9 +455,8 @@ async def test_the_facts_ledger_skips_events_it_holds_already_in_one_statement_f
         typed = [(k, str(uuid.uuid4()).encode() if k == "ce_id" else v) for k, v in typed]
         on_resource[i] = (resource_key, value, typed)
     events = [from_record(projects_topic, 0, n, k, v, h) for n, (k, v, h) in enumerate(good + on_resource)]
-    engine, _ = await new_schema(infra, "facts_dup")
     facts = Facts([projects_topic])
-    try:
+    async with scratch(infra, "facts_dup") as engine:
         async with engine.begin() as conn:
             await facts.apply_batch(conn, events[:30] + events[60:62])  # an earlier batch
         async with engine.connect() as conn:
@@ -476,12 +468,7 @@ async def test_the_facts_ledger_skips_events_it_holds_already_in_one_statement_f
             resource_rows = (await conn.execute(text("SELECT count(*) FROM resource_facts"))).scalar_one()
             data = await conn.execute(text("SELECT data FROM facts WHERE event_id = :e"), {"e": events[40].event_id})
             stored = data.scalar_one()
-        assert len(before) == 30 and len(after) == 60
-        assert all(row in after for row in before)  # unchanged
-        assert resource_rows == 3
-        assert stored == json.loads(events[40].raw)  # jsonb from the text, as COPY writes it
-    finally:
-        async with engine.begin() as conn:
-            schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await engine.dispose()
+    assert len(before) == 30 and len(after) == 60
+    assert all(row in after for row in before)  # unchanged
+    assert resource_rows == 3
+    assert stored == json.loads(events[40].raw)  # jsonb from the text, as COPY writes it
