@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import logs
+from shared.db import driver
 from shared.kafka import DLQ_TOPIC, ConsumedEvent, KafkaOptions, from_record, new_producer
 from shared.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, DUPLICATES
 
@@ -100,15 +101,12 @@ def decode_records(records: Sequence[Any]) -> list[Decoded]:
 async def copy_records(
     conn: AsyncConnection, table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]
 ) -> None:
-    """``COPY table (columns) FROM STDIN`` (asyncpg's binary COPY) of ``records``, inside ``conn``'s transaction:
-    the cheapest way to write many rows (a read model's ``apply_batch``). No ``ON CONFLICT``: a duplicate key fails
-    the statement (the consumer then applies the batch one record at a time)."""
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    if driver is None or not driver.is_in_transaction():
-        # SQLAlchemy begins the database transaction at the first statement: COPY must never run outside it.
-        raise RuntimeError("copy_records needs a transaction with a statement already executed")
-    await driver.copy_records_to_table(table, records=records, columns=list(columns))
+    """``COPY table (columns) FROM STDIN`` (asyncpg's binary COPY) of ``records``, inside ``conn``'s transaction
+    (:func:`shared.db.driver`): the cheapest way to write many rows (a read model's ``apply_batch``). No ``ON
+    CONFLICT``: a duplicate key fails the statement."""
+    if not conn.in_transaction():
+        raise RuntimeError("copy_records needs a transaction: it must never commit on its own")
+    await (await driver(conn)).copy_records_to_table(table, records=records, columns=list(columns))
 
 
 class _ApplyFailed(Exception):

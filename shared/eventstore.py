@@ -127,64 +127,11 @@ class EventStore:
         """
         if not events:
             return []
-        return await self._insert(
-            await driver(conn),
-            _INSERT_FIRST_WRITE if check_first_write else _INSERT_ANY,
-            stream_id=stream_id,
-            stream_type=stream_type,
-            expected_version=expected_version,
-            events=events,
-            metadata=metadata,
-        )
-
-    async def append_alone(
-        self,
-        engine: AsyncEngine,
-        *,
-        stream_id: str,
-        stream_type: str,
-        expected_version: int,
-        events: Sequence[NewEvent],
-        metadata: EventMetadata,
-    ) -> list[RecordedEvent]:
-        """Append ``events`` in a transaction of their own and commit them: one statement, one round trip.
-
-        For callers with nothing else to write atomically with the events (an importer, a service without
-        inline projections): the counterpart of :meth:`append` inside ``engine.begin()`` without ``BEGIN`` and
-        ``COMMIT`` (three round trips to one). Same guarantees: :class:`ConcurrencyError` if the stream moved
-        past ``expected_version``, all events or none; the statement is the transaction's only write, so the
-        relay's ordering holds. The events are committed when this returns.
-        """
-        if not events:
-            return []
-        async with engine.connect() as conn:
-            connection = await driver(conn)  # no transaction begun: asyncpg runs the insert as its own
-            return await self._insert(
-                connection,
-                _INSERT_ANY,
-                stream_id=stream_id,
-                stream_type=stream_type,
-                expected_version=expected_version,
-                events=events,
-                metadata=metadata,
-            )
-
-    async def _insert(
-        self,
-        connection: Any,
-        statement: str,
-        *,
-        stream_id: str,
-        stream_type: str,
-        expected_version: int,
-        events: Sequence[NewEvent],
-        metadata: EventMetadata,
-    ) -> list[RecordedEvent]:
         versions = list(range(expected_version + 1, expected_version + 1 + len(events)))
         datas = [e.event.model_dump(mode="json") for e in events]
         try:
-            rows = await connection.fetch(
-                statement,
+            rows = await (await driver(conn)).fetch(
+                _INSERT_FIRST_WRITE if check_first_write else _INSERT_ANY,
                 stream_id,
                 stream_type,
                 json.dumps(metadata.as_dict()),
@@ -221,6 +168,35 @@ class EventStore:
             )
             for new, version, data, row in zip(events, versions, datas, rows, strict=True)
         ]
+
+    async def append_alone(
+        self,
+        engine: AsyncEngine,
+        *,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: EventMetadata,
+    ) -> list[RecordedEvent]:
+        """Append ``events`` in a transaction of their own and commit them: one statement, one round trip.
+
+        For callers with nothing else to write atomically with the events (an importer, a service without
+        inline projections): the counterpart of :meth:`append` inside ``engine.begin()`` without ``BEGIN`` and
+        ``COMMIT`` (three round trips to one). Same guarantees: :class:`ConcurrencyError` if the stream moved
+        past ``expected_version``, all events or none; the statement is the transaction's only write, so the
+        relay's ordering holds (no first-write check needed). The events are committed when this returns.
+        """
+        async with engine.connect() as conn:  # no transaction begun: asyncpg runs the insert as its own
+            return await self.append(
+                conn,
+                stream_id=stream_id,
+                stream_type=stream_type,
+                expected_version=expected_version,
+                events=events,
+                metadata=metadata,
+                check_first_write=False,
+            )
 
     async def read_stream(self, conn: AsyncConnection, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
         """Events of one stream in version order, decoded with the registry."""
