@@ -31,7 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.consumer import Decoded, Projection, ProjectionConsumer, _ApplyFailed, decode_records
-from shared.kafka import KafkaOptions
+from shared.kafka import KafkaOptions, new_producer
 
 Progress = Callable[[int, int], None]
 
@@ -100,7 +100,8 @@ async def replay_all(
     starts, ends = await _plan(kafka, projections)
     total = sum(ends[tp] - starts[tp] for tp in ends)
     processes = min(processes, len({tp.partition for tp in ends}))  # a process per partition number at most
-    workers = _Workers(processes - 1, kafka, projections, connect, batch, depth, writers) if processes > 1 else None
+    loader = _Loader(kafka, list(projections), batch, depth, writers)
+    workers = _Workers(processes - 1, loader, connect) if processes > 1 else None
     try:
         if workers is not None:
             workers.start()  # their start (a fresh interpreter, imports) overlaps the emptying
@@ -109,7 +110,7 @@ async def replay_all(
             if workers is not None:
                 done = await workers.load(engine, starts, ends, progress, total)
             else:
-                done = await _load(engine, kafka, projections, starts, ends, progress, total, batch, depth, writers)
+                done = await loader.load(engine, starts, ends, progress, total)
         return ReplayResult(done, len(ends), max(processes, 1))
     finally:
         if workers is not None:
@@ -174,7 +175,9 @@ async def _load(
     depth: int,
     writers: int,
 ) -> int:
-    """Apply the records of ``starts``' partitions from their start to their end offset (the tables are empty)."""
+    """Apply the records of ``starts``' partitions from their start to their end offset (the tables are empty), with
+    at most ``writers`` writers, and no more than there are partition numbers to write."""
+    writers = min(writers, len({tp.partition for tp in starts}) or 1)
     consumer = AIOKafkaConsumer(
         enable_auto_commit=False,
         auto_offset_reset="earliest",  # should a reset race the seeks below, it must not skip to the end
@@ -188,7 +191,7 @@ async def _load(
         consumer.assign(pending)
         for tp in pending:
             consumer.seek(tp, starts[tp])
-        dlq = _DeadLetterProducer(kafka)
+        dlq = new_producer(kafka)  # dead letters of every read model replayed here
         await dlq.start()
         appliers = []
         for projection in projections:
@@ -231,6 +234,24 @@ async def _load(
         await consumer.stop()
 
 
+@dataclass(frozen=True)
+class _Loader:
+    """How every process of a replay loads its share of the partitions (picklable: it is sent to the workers)."""
+
+    kafka: KafkaOptions
+    projections: Sequence[Projection]
+    batch: int
+    depth: int
+    writers: int
+
+    async def load(
+        self, engine: AsyncEngine, starts: Offsets, ends: Offsets, progress: Progress | None, total: int
+    ) -> int:
+        return await _load(
+            engine, self.kafka, self.projections, starts, ends, progress, total, self.batch, self.depth, self.writers
+        )
+
+
 class _Workers:
     """``count`` worker processes (spawned: a fresh interpreter each, nothing of this process's event loop, sockets
     or connections inherited) next to this one: with ``n = count + 1``, partition number ``p`` is loaded by worker
@@ -238,29 +259,23 @@ class _Workers:
     one queue; a worker that dies without a word fails the replay too, and every worker is stopped when the replay
     ends, however it ends."""
 
-    def __init__(
-        self,
-        count: int,
-        kafka: KafkaOptions,
-        projections: Sequence[Projection],
-        connect: Callable[[], AsyncEngine] | None,
-        batch: int,
-        depth: int,
-        writers: int,
-    ) -> None:
+    def __init__(self, count: int, loader: _Loader, connect: Callable[[], AsyncEngine] | None) -> None:
         import multiprocessing
 
         self.context = multiprocessing.get_context("spawn")
         self.count = count
+        self.loader = loader
+        self.connect = connect
         self.queue: Any = self.context.Queue()
         self.jobs: list[Any] = [self.context.Queue() for _ in range(count)]
         self.processes: list[Any] = []
-        self.settings = (kafka, list(projections), connect, batch, depth, writers)
 
     def start(self) -> None:
         for index in range(self.count):
             process = self.context.Process(
-                target=_worker, args=(index + 1, self.jobs[index], self.queue, self.settings), daemon=True
+                target=_worker,
+                args=(index + 1, self.jobs[index], self.queue, self.loader, self.connect),
+                daemon=True,
             )
             process.start()
             self.processes.append(process)
@@ -286,21 +301,9 @@ class _Workers:
             if progress:
                 progress(sum(done), total)
 
-        kafka, projections, _, batch, depth, writers = self.settings
         here_starts, here_ends = share(0)
         here = asyncio.create_task(
-            _load(
-                engine,
-                kafka,
-                projections,
-                here_starts,
-                here_ends,
-                lambda count, _: report(0, count),
-                total,
-                batch,
-                depth,
-                min(writers, len({tp.partition for tp in here_starts}) or 1),
-            )
+            self.loader.load(engine, here_starts, here_ends, lambda count, _: report(0, count), total)
         )
         finished: set[int] = set()
 
@@ -345,29 +348,18 @@ class _Workers:
                 process.join(10)
 
 
-def _worker(index: int, job: Any, out: Any, settings: tuple[Any, ...]) -> None:
+def _worker(index: int, job: Any, out: Any, loader: _Loader, connect: Callable[[], AsyncEngine]) -> None:
     """A worker process's body: wait for its share of the partitions, load them, report."""
     import traceback
 
     from shared import aio
 
-    kafka, projections, connect, batch, depth, writers = settings
-
     async def go(starts: Offsets, ends: Offsets, total: int) -> int:
         engine = connect()
         try:
             with _fewer_collections():
-                return await _load(
-                    engine,
-                    kafka,
-                    projections,
-                    starts,
-                    ends,
-                    lambda done, _: out.put(("progress", index, done)),
-                    total,
-                    batch,
-                    depth,
-                    min(writers, len({tp.partition for tp in starts}) or 1),
+                return await loader.load(
+                    engine, starts, ends, lambda done, _: out.put(("progress", index, done)), total
                 )
         finally:
             await engine.dispose()
@@ -493,24 +485,6 @@ class _Writer:
             except _ApplyFailed:
                 assert failed is not None and failed not in isolated
                 isolated.append(failed)
-
-
-class _DeadLetterProducer:
-    """The replay's dead-letter producer (records that fail again go to the DLQ again)."""
-
-    def __init__(self, kafka: KafkaOptions) -> None:
-        from shared.kafka import new_producer
-
-        self._producer = new_producer(kafka)
-
-    async def start(self) -> None:
-        await self._producer.start()
-
-    async def stop(self) -> None:
-        await self._producer.stop()
-
-    async def send_and_wait(self, *args: object, **kwargs: object) -> object:
-        return await self._producer.send_and_wait(*args, **kwargs)
 
 
 def text_progress(label: str) -> Progress:
