@@ -109,6 +109,39 @@ async def copy_records(
     await (await driver(conn)).copy_records_to_table(table, records=records, columns=list(columns))
 
 
+async def copy_new_records(
+    conn: AsyncConnection,
+    table: str,
+    columns: Sequence[str],
+    types: Sequence[str],
+    records: Sequence[Sequence[Any]],
+    *,
+    returning: str,
+) -> set[Any] | None:
+    """``records`` by :func:`copy_records`, under a savepoint, into a table whose unique key refuses a record it holds
+    already; if one is there, the records again by one ``INSERT ... ON CONFLICT DO NOTHING RETURNING returning``
+    (each column sent as an array of its ``types``; a ``jsonb`` column as text, cast by the statement). Returns
+    ``None`` when COPY wrote them all, else the ``returning`` values of the records inserted."""
+    savepoint = await conn.begin_nested()
+    try:
+        await copy_records(conn, table, columns, records)
+    except asyncpg.UniqueViolationError:
+        await savepoint.rollback()
+        arrays = ", ".join(f"CAST(:c{i} AS {'text' if t == 'jsonb' else t}[])" for i, t in enumerate(types))
+        values = ", ".join(f"c{i}::jsonb" if t == "jsonb" else f"c{i}" for i, t in enumerate(types))
+        names = ", ".join(f"c{i}" for i in range(len(types)))
+        rows = await conn.execute(
+            text(
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM unnest({arrays}) AS u({names}) "
+                f"ON CONFLICT DO NOTHING RETURNING {returning}"
+            ),
+            {f"c{i}": [record[i] for record in records] for i in range(len(columns))},
+        )
+        return {row[0] for row in rows}
+    await savepoint.commit()
+    return None
+
+
 class _ApplyFailed(Exception):
     def __init__(self, index: int, cause: BaseException) -> None:
         super().__init__(str(cause))
@@ -312,24 +345,14 @@ class ProjectionConsumer:
         DUPLICATES.labels(self.projection.name).inc(duplicates)
 
     async def _copy_into_inbox(self, conn: AsyncConnection, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-        """The inbox rows of ``ids`` by COPY, under a savepoint; the fresh ids (all of them, or, if one was already
-        there, what the ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` of the usual path returns)."""
+        """The inbox rows of ``ids`` by COPY; the fresh ids (all of them, or, if one was already there, those the
+        ``INSERT ... ON CONFLICT DO NOTHING`` of :func:`copy_new_records` inserted)."""
         unique = list(dict.fromkeys(ids))  # a second copy in the same batch is a duplicate
-        savepoint = await conn.begin_nested()
-        try:
-            await copy_records(conn, "inbox", ("consumer", "event_id"), [(self.projection.name, i) for i in unique])
-        except asyncpg.UniqueViolationError:
-            await savepoint.rollback()
-            rows = await conn.execute(
-                text(
-                    "INSERT INTO inbox (consumer, event_id) SELECT :c, unnest(CAST(:ids AS uuid[])) "
-                    "ON CONFLICT DO NOTHING RETURNING event_id"
-                ),
-                {"c": self.projection.name, "ids": unique},
-            )
-            return {row.event_id for row in rows}
-        await savepoint.commit()
-        return set(unique)
+        rows = [(self.projection.name, i) for i in unique]
+        inserted = await copy_new_records(
+            conn, "inbox", ("consumer", "event_id"), ("text", "uuid"), rows, returning="event_id"
+        )
+        return set(unique) if inserted is None else inserted
 
     async def before_commit(self, conn: AsyncConnection, tp: TopicPartition, records: Sequence[Any]) -> None:
         """Extension point called after the read-model change and offset, before the commit (fault tests)."""

@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reporting.domain.alerts import Alert
 from reporting.domain.ledger import REGISTRIES
-from shared.consumer import copy_records
+from shared.consumer import copy_new_records, copy_records
 from shared.contracts import budget, projects, resources
 from shared.contracts.alerts import AlertRaised
 from shared.events import RecordedEvent
@@ -145,32 +144,6 @@ def _json(event: ConsumedEvent) -> str:
     return json.dumps(event.data)
 
 
-async def _insert_new(
-    conn: AsyncConnection, table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> None:
-    """``rows`` into ``table`` (keyed by a unique ``event_id``) by COPY, under a savepoint; if one of them is there
-    already, all of them again by one ``INSERT ... ON CONFLICT (event_id) DO NOTHING`` (each column sent as an array
-    of ``types``; a ``jsonb`` column as text, cast by the statement)."""
-    savepoint = await conn.begin_nested()
-    try:
-        await copy_records(conn, table, columns, rows)
-    except asyncpg.UniqueViolationError:
-        await savepoint.rollback()
-        sent = ["text" if t == "jsonb" else t for t in types]
-        arrays = ", ".join(f"CAST(:c{i} AS {t}[])" for i, t in enumerate(sent))
-        values = ", ".join(f"c{i}::jsonb" if t == "jsonb" else f"c{i}" for i, t in enumerate(types))
-        names = ", ".join(f"c{i}" for i in range(len(types)))
-        await conn.execute(
-            text(
-                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM unnest({arrays}) AS u({names}) "
-                "ON CONFLICT (event_id) DO NOTHING"
-            ),
-            {f"c{i}": [row[i] for row in rows] for i in range(len(columns))},
-        )
-        return
-    await savepoint.commit()
-
-
 class FactsProjection:
     """Every event about a project, from every service's topic, into the ``facts`` ledger the figures are computed
     from; the project is marked for the alert evaluator.
@@ -205,7 +178,7 @@ class FactsProjection:
             )
             projects_.add(project_id)
         if facts:
-            await _insert_new(conn, "facts", FACT_COLUMNS, FACT_TYPES, facts)
+            await copy_new_records(conn, "facts", FACT_COLUMNS, FACT_TYPES, facts, returning="event_id")
             await conn.execute(
                 text(
                     "INSERT INTO dirty_projects (project_id) SELECT unnest(CAST(:p AS uuid[])) ON CONFLICT DO NOTHING"
@@ -213,7 +186,9 @@ class FactsProjection:
                 {"p": sorted(projects_)},  # one lock order for every writer
             )
         if resource_facts:
-            await _insert_new(conn, "resource_facts", RESOURCE_FACT_COLUMNS, RESOURCE_FACT_TYPES, resource_facts)
+            await copy_new_records(
+                conn, "resource_facts", RESOURCE_FACT_COLUMNS, RESOURCE_FACT_TYPES, resource_facts, returning="event_id"
+            )
 
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
         _check_contract(event)
