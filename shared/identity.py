@@ -5,7 +5,7 @@ person must never count as two people for separation of duties, so subjects are
 
 * refused when they hold control or invisible format characters (``\\x00``, zero-width joiners, bidi marks) or
   mix scripts (Latin with Cyrillic or Greek letters: the classic look-alike attack), and
-* compared by :func:`same_person`: Unicode NFKC (fullwidth ``ｄｏｒａ`` is ``dora``), case folded, with the
+* compared by :func:`same_person`: Unicode NFKC (fullwidth ``dora`` is ``dora``), case folded, with the
   look-alike letters of other scripts mapped to the Latin ones they imitate (a skeleton in the spirit of
   Unicode TS #39).
 """
@@ -16,20 +16,17 @@ import unicodedata
 
 from shared.limits import MAX_SUBJECT
 
-# Letters of other scripts that render like Latin ones (Unicode confusables, the common subset).
-_CONFUSABLES = str.maketrans(
-    {
-        # Cyrillic
-        "а": "a", "в": "b", "с": "c", "е": "e", "һ": "h", "і": "i", "ј": "j", "к": "k", "м": "m", "н": "h",
-        "о": "o", "р": "p", "ѕ": "s", "т": "t", "у": "y", "х": "x", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ӏ": "l",
-        "ё": "e", "ї": "i",
-        # Greek
-        "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
-        "υ": "u", "χ": "x", "γ": "y", "ϲ": "c",
-        # Latin look-alikes and digits
-        "ı": "i", "ɡ": "g", "ʏ": "y", "ℓ": "l", "0": "o", "1": "l", "|": "l",
-    }
-)  # fmt: skip
+# Letters of other scripts that render like Latin ones (Unicode confusables, the common subset), and the Latin
+# letters they imitate, position by position.
+_LOOK_ALIKES = (
+    "\u0430\u0432\u0441\u0435\u04bb\u0456\u0458\u043a\u043c\u043d\u043e\u0440\u0455\u0442\u0443\u0445"  # Cyrillic
+    "\u0501\u051b\u051d\u04cf\u0451\u0457"
+    "\u03b1\u03b2\u03b5\u03b7\u03b9\u03ba\u03bd\u03bf\u03c1\u03c4\u03c5\u03c7\u03b3\u03f2"  # Greek
+    "\u0131\u0261\u028f\u2113"  # Latin and letterlike look-alikes
+    "01|"
+)
+_IMITATED = "abcehijkmhopstyxdqwleiabenikvoptuxycigyloll"
+_CONFUSABLES = str.maketrans(_LOOK_ALIKES, _IMITATED)
 
 _SCRIPTS = ("LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "HEBREW", "ARABIC", "CJK", "HIRAGANA", "KATAKANA", "HANGUL")
 
