@@ -452,6 +452,7 @@ def _invoice(api: _Api, pid: str, index: int, today: date, vendor: str, sheet_id
     """The subcontractor invoices its deliverable: matched, approved and paid; three projects go wrong on purpose."""
     clerk = api.as_("invoicing", "ivan.ap", "service")
     finance = api.as_("invoicing", "fiona.finance", "finance")
+    treasury = api.as_("invoicing", "tom.treasury", "finance")  # pays: never whoever received or approved
     overbilled = index == 10  # 25 % more than the work accepted: backing below 90 %, paid anyway with an override
     overdue = index == 6  # due ten days ago, not paid
     net = Decimal(delivered * 5 // 4 if overbilled else delivered)
@@ -492,4 +493,4 @@ def _invoice(api: _Api, pid: str, index: int, today: date, vendor: str, sheet_id
         return
     approval = {"override_reason": "agreed extra scope with the vendor"} if status != "matched" else {}
     _ok(finance.post(f"{url}/approve", json=approval))
-    _ok(finance.post(f"{url}/payments", json={"amount": eur(net + tax), "paid_on": str(today)}), 201)
+    _ok(treasury.post(f"{url}/payments", json={"amount": eur(net + tax), "paid_on": str(today)}), 201)

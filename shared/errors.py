@@ -62,3 +62,10 @@ class UnavailableError(PMOError):
     """A dependency (database, broker) cannot be reached; the command was not applied."""
 
     title = "Service unavailable"
+
+
+class SeparationOfDutiesError(RuleViolationError):
+    """The acting person may not take this step: they took (or are the subject of) another step it must be kept
+    apart from (e.g. approving an invoice they received). A rule violation, answered as such."""
+
+    title = "Separation of duties"

@@ -208,11 +208,13 @@ async def test_approval_rules_payments_and_queries(invoicing, kafka) -> None:
     assert approved.headers["etag"] == '"3"'
 
     before = await event_count(invoicing)
-    above = await invoicing.post(f"{base}/payments", json={"amount": money("4800.01"), "paid_on": str(TODAY)})
+    erp = auth_header("erp", "service")  # pays: neither the receiver (rita) nor the approver (paul)
+    above = await invoicing.post(
+        f"{base}/payments", json={"amount": money("4800.01"), "paid_on": str(TODAY)}, headers=erp
+    )
     assert above.status_code == 422 and above.headers["content-type"] == "application/problem+json"
     assert above.json()["errors"][0]["field"] == "amount" and "4800.00" in above.json()["detail"]
     assert await event_count(invoicing) == before
-    erp = auth_header("erp", "service")
     partial = await invoicing.post(
         f"{base}/payments", json={"amount": money("1800.00"), "paid_on": str(TODAY), "reference": "B-1"}, headers=erp
     )
@@ -246,7 +248,9 @@ async def test_approval_rules_payments_and_queries(invoicing, kafka) -> None:
     assert (eur["open"], eur["overdue"], eur["overdue_invoices"]) == (money("3000.00"), money("3000.00"), 1)
     assert summary["backing_target"] == "0.90" and summary["tolerance"] == "0.02"
 
-    full = await invoicing.post(f"{base}/payments", json={"amount": money("3000.00"), "paid_on": str(TODAY)})
+    full = await invoicing.post(
+        f"{base}/payments", json={"amount": money("3000.00"), "paid_on": str(TODAY)}, headers=erp
+    )
     assert full.status_code == 201 and full.json()["status"] == "paid"
     doc = (await invoicing.get(base)).json()
     assert [p["amount"] for p in doc["payments"]] == [money("1800.00"), money("3000.00")]
@@ -473,3 +477,29 @@ def _credit(amount: str, rate: str = "0.20") -> dict[str, Any]:
     from decimal import Decimal
 
     return {"amount": money(amount), "tax": money(str((Decimal(amount) * Decimal(rate)).quantize(Decimal("0.01"))))}
+
+
+# --- separation of duties ---------------------------------------------------------------------------------------
+
+
+async def test_one_finance_user_cannot_receive_approve_and_pay_an_invoice_alone(invoicing, kafka) -> None:
+    pid, sheet_id = uuid.uuid4(), uuid.uuid4()
+    fiona, fiona_fullwidth = auth_header("fiona.finance", "finance"), auth_header("\uff46iona.finance", "finance")
+    await commitment_known(invoicing, kafka, pid, amount="60000.00")
+    await sheet_approved(invoicing, kafka, pid, sheet_id, "55440.00")
+    await sheet_consumed(invoicing, sheet_id)
+    invoice = await receive(invoicing, invoice_body(str(pid), line_body("55440.00", str(sheet_id))), headers=fiona)
+    assert invoice["status"] == "matched" and invoice["total"] == money("66528.00")
+    base = f"/invoices/{invoice['invoice_id']}"
+
+    for same in (fiona, fiona_fullwidth):
+        own = await invoicing.post(f"{base}/approve", json={}, headers=same)
+        assert own.status_code == 409 and own.json()["title"] == "Separation of duties", own.text
+    approved = await invoicing.post(f"{base}/approve", json={}, headers=PAUL)
+    assert approved.status_code == 200 and approved.json()["approved_by"] == "paul.finance"
+    payment = {"amount": money("66528.00"), "paid_on": str(TODAY)}
+    for name, who in (("approver", PAUL), ("receiver", fiona)):
+        refused = await invoicing.post(f"{base}/payments", json=payment, headers=who)
+        assert refused.status_code == 409 and refused.json()["title"] == "Separation of duties", (name, refused.text)
+    paid = await invoicing.post(f"{base}/payments", json=payment, headers=RITA)
+    assert paid.status_code == 201 and paid.json()["status"] == "paid", paid.text

@@ -16,6 +16,10 @@ the command (:class:`MatchFacts`), so the match itself is a pure function of the
   amounts are compared before tax and after credit notes; a re-match with the same result changes nothing;
 * approval: a matched invoice is approved as it is; a mismatched one only by an override with a reason, by someone
   other than whoever received it;
+* separation of duties (:class:`DualControl`): whoever records a payment never approved the invoice; at or above
+  the dual-control threshold of the invoice's currency (every invoice unless a threshold is configured) the
+  approver never received it and the payer never received it either, so receipt, approval and payment are three
+  people; below it, at least two. People are compared by :func:`shared.identity.same_person`;
 * payments, partial or full, never above the amount still due (total less credit notes less payments), only once
   approved; credit notes take back part of lines, never more than is still due.
 """
@@ -49,8 +53,9 @@ from shared.contracts.invoicing import (
     WorkReference,
 )
 from shared.decider import Decider
-from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
+from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError, SeparationOfDutiesError
 from shared.events import DomainEvent
+from shared.identity import same_person
 from shared.money import Money, minor_unit, quantize
 
 DEFAULT_TOLERANCE = Decimal("0.02")
@@ -280,9 +285,23 @@ class MatchInvoice:
 
 
 @dataclass(frozen=True)
+class DualControl:
+    """From which invoice total (per currency) receipt, approval and payment need different people.
+
+    ``thresholds`` maps a currency to the total at or above which the rule holds; a currency it does not name has
+    threshold 0: every invoice. The default (nothing named) is the strictest setting."""
+
+    thresholds: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
+
+    def applies_to(self, total: Money) -> bool:
+        return total.amount >= self.thresholds.get(total.currency, Decimal(0))
+
+
+@dataclass(frozen=True)
 class ApproveInvoice:
     approved_by: str
     override_reason: str | None = None
+    dual_control: DualControl = DualControl()
 
 
 @dataclass(frozen=True)
@@ -304,6 +323,7 @@ class RecordPayment:
     paid_on: date
     reference: str | None
     recorded_by: str
+    dual_control: DualControl = DualControl()
 
 
 @dataclass(frozen=True)
@@ -533,6 +553,7 @@ def _percent(rate: Decimal) -> str:
 
 
 def _same(a: str, b: str) -> bool:
+    """The same vendor or document number (not people: those are compared by ``same_person``)."""
     return a.strip().casefold() == b.strip().casefold()
 
 
@@ -735,6 +756,10 @@ def _approve(invoice: Invoice, command: ApproveInvoice) -> InvoiceApproved:
     _in(invoice, {InvoiceStatus.MATCHED, InvoiceStatus.MISMATCHED, InvoiceStatus.DISPUTED}, "approved")
     assert invoice.match is not None  # matched or mismatched at receipt
     if invoice.match.matched:
+        if command.dual_control.applies_to(invoice.total) and same_person(command.approved_by, invoice.received_by):
+            raise SeparationOfDutiesError(
+                f"{command.approved_by} received invoice {invoice.number} ({invoice.total}); someone else approves it"
+            )
         return InvoiceApproved(
             project_id=invoice.project_id,
             invoice_id=invoice.invoice_id,
@@ -751,8 +776,8 @@ def _approve(invoice: Invoice, command: ApproveInvoice) -> InvoiceApproved:
             f"invoice {invoice.number} is mismatched ({checks}): approving it is an override and needs a reason",
             field="override_reason",
         )
-    if _same(command.approved_by, invoice.received_by):
-        raise RuleViolationError(
+    if same_person(command.approved_by, invoice.received_by):
+        raise SeparationOfDutiesError(
             "a mismatched invoice is approved (overridden) by someone other than whoever received it"
         )
     return InvoiceApproved(
@@ -768,6 +793,15 @@ def _approve(invoice: Invoice, command: ApproveInvoice) -> InvoiceApproved:
 
 def _pay(invoice: Invoice, command: RecordPayment) -> InvoicePaid:
     _in(invoice, {InvoiceStatus.APPROVED, InvoiceStatus.PARTIALLY_PAID}, "paid")
+    if same_person(command.recorded_by, invoice.approved_by):
+        raise SeparationOfDutiesError(
+            f"{command.recorded_by} approved invoice {invoice.number}; someone else records its payment"
+        )
+    if command.dual_control.applies_to(invoice.total) and same_person(command.recorded_by, invoice.received_by):
+        raise SeparationOfDutiesError(
+            f"{command.recorded_by} received invoice {invoice.number} ({invoice.total}); someone else records its "
+            "payment"
+        )
     _currency(command.amount, invoice.currency, "amount")
     if command.amount.amount <= 0:
         raise InvalidCommandError("a payment must be greater than zero", field="amount.amount")

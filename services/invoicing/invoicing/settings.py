@@ -1,13 +1,21 @@
 """Settings of the invoicing service (``PMO_`` environment variables)."""
 
+from decimal import Decimal
+
 from pydantic import Field
 
 from shared.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    """The shared settings, and how often the matcher looks for invoices to match again."""
+    """The shared settings, how often the matcher looks for invoices to match again, and from which totals
+    receipt, approval and payment need different people."""
 
     matcher_poll_interval: float = Field(
         default=0.2, gt=0, le=60, description="seconds the matcher waits when nothing is left to match again"
+    )
+    invoice_dual_control_thresholds: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description='per currency (JSON, e.g. {"EUR": "10000"}), the invoice total from which receipt, approval '
+        "and payment are three different people; a currency not named: every invoice (threshold 0)",
     )

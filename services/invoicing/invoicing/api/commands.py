@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from types import MappingProxyType
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -49,6 +50,11 @@ async def _run(
     )
     location = f"/invoices/{outcome.body.get('invoice_id', invoice_id)}" if status_code == 201 else None
     return respond(outcome, location=location)
+
+
+def _dual_control(rt: ServiceRuntime) -> domain.DualControl:
+    thresholds = getattr(rt.settings, "invoice_dual_control_thresholds", None) or {}
+    return domain.DualControl(MappingProxyType(dict(thresholds)))
 
 
 async def _facts_of(rt: ServiceRuntime, invoice_id: uuid.UUID) -> domain.MatchFacts:
@@ -116,9 +122,11 @@ async def match_again(invoice_id: InvoiceIdPath, body: m.MatchBody, ctx: Command
 
 @router.post("/invoices/{invoice_id}/approve")
 async def approve(invoice_id: InvoiceIdPath, body: m.ApproveBody, ctx: Command, rt: Runtime) -> JSONResponse:
-    """Approve for payment (finance). A mismatched invoice needs ``override_reason`` and an approver other than
-    whoever received it. The approver is the token's subject."""
-    return await _run(rt, ctx, invoice_id, domain.ApproveInvoice(ctx.metadata.actor, body.override_reason))
+    """Approve for payment (finance). The approver is the token's subject, never whoever received the invoice
+    (at or above the dual-control threshold: every invoice by default; always for an override). A mismatched
+    invoice needs ``override_reason``."""
+    command = domain.ApproveInvoice(ctx.metadata.actor, body.override_reason, _dual_control(rt))
+    return await _run(rt, ctx, invoice_id, command)
 
 
 @router.post("/invoices/{invoice_id}/dispute")
@@ -136,8 +144,11 @@ async def reject(invoice_id: InvoiceIdPath, body: m.ReasonBody, ctx: Command, rt
 @router.post("/invoices/{invoice_id}/payments", status_code=201)
 async def pay(invoice_id: InvoiceIdPath, body: m.PaymentBody, ctx: Command, rt: Runtime) -> JSONResponse:
     """Record a payment, partial or full, of an approved invoice (``invoice-paid`` with the total paid and what
-    remains); never above the amount still due (422)."""
-    command = domain.RecordPayment(new_id(), body.amount, body.paid_on, body.reference, ctx.metadata.actor)
+    remains); never above the amount still due (422). The payer (the token's subject) never approved the invoice
+    and, at or above the dual-control threshold, never received it (409)."""
+    command = domain.RecordPayment(
+        new_id(), body.amount, body.paid_on, body.reference, ctx.metadata.actor, _dual_control(rt)
+    )
     return await _run(rt, ctx, invoice_id, command, status_code=201)
 
 
