@@ -437,7 +437,6 @@ def _work(
             "milestone_id": milestone,
             "description": "work package delivered and accepted",
             "amount": {"amount": f"{rest}.00", "currency": "EUR"},
-            "accepted_by": "margaret.hamilton",
             "accepted_on": str(last_monday + timedelta(days=2)),
         }
         body = {"project_id": pid, "week": _iso_week(last_monday), "deliverables": [deliverable]}

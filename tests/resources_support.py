@@ -58,7 +58,7 @@ def register(
 
 
 def rate(amount: str, effective_from: date = date(2027, 1, 1)) -> domain.SetRate:
-    return domain.SetRate(effective_from, eur(amount))
+    return domain.SetRate(effective_from, eur(amount), "rm.office")
 
 
 def allocate(

@@ -135,6 +135,9 @@ class ResourceRegistered(_ResourceEvent):
     weekly_capacity_hours: DecimalStr
     currency: str
     registered_on: date
+    subject: str | None = None
+    """The person's user subject (the token's ``sub``) when the resource is linked to one; absent before version
+    0.2 and for resources not linked (separation of duties then knows only the submitter)."""
 
 
 class ResourceProfileChanged(_ResourceEvent):

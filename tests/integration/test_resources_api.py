@@ -494,7 +494,6 @@ async def test_a_subcontractor_reports_accepted_deliverables_at_their_agreed_amo
                         "milestone_id": milestone,
                         "description": "data migration",
                         "amount": {"amount": "4000.00", "currency": "EUR"},
-                        "accepted_by": "max",
                         "accepted_on": str(LAST_WEEK + timedelta(days=2)),
                     }
                 ],
@@ -570,3 +569,52 @@ async def test_the_query_tables_are_a_projection_rebuilt_equal_from_the_event_ta
     live = await snapshot()
     assert await runtime.executor.rebuild(AGGREGATES, TABLES) == 4  # two resources, one role, one department
     assert await snapshot() == live
+
+
+async def test_a_resource_manager_neither_sets_her_own_rate_nor_approves_her_own_hours_submitted_by_a_service(
+    client,
+) -> None:
+    rita = await register_resource(client, subject="rita.rm")  # the client's own user is rita.rm
+    base = f"/resources/{rita['resource_id']}"
+    rate = {"hourly_rate": {"amount": "500.00", "currency": "EUR"}, "effective_from": "2020-01-01"}
+    own_rate = await refused(await client.post(f"{base}/rates", json=rate), 409)
+    assert own_rate["title"] == "Separation of duties"
+    await refused(
+        await client.post(f"{base}/rates", json=rate, headers=auth_header("RITA.rm", "resource-manager")), 409
+    )
+    await ok(await client.post(f"{base}/rates", json=rate, headers=MAX), 201)
+    before = await event_count(client)
+    body = {"project_id": str(uuid.uuid4()), "week": iso_week(LAST_WEEK), "entries": week_entries(LAST_WEEK, "12")}
+    sheet = await ok(
+        await client.post(f"{base}/work-sheets", json=body, headers=auth_header("timeclock", "service")), 201
+    )
+    own_work = await refused(await client.post(f"{base}/work-sheets/{sheet['sheet_id']}/approve", json={}), 409)
+    assert own_work["title"] == "Separation of duties" and "own work" in own_work["detail"]
+    assert await event_count(client) == before + 1
+    await ok(await client.post(f"{base}/work-sheets/{sheet['sheet_id']}/approve", json={}, headers=MAX))
+
+
+async def test_who_accepted_a_deliverable_is_the_caller_never_a_field_of_the_body(client) -> None:
+    vendor = await register_resource(
+        client, kind="subcontractor", vendor_id="acme", name="Acme", email=None, phone=None
+    )
+    deliverable = {
+        "description": "data migration",
+        "amount": {"amount": "4000.00", "currency": "EUR"},
+        "accepted_on": str(LAST_WEEK + timedelta(days=2)),
+    }
+    body = {"project_id": str(uuid.uuid4()), "week": iso_week(LAST_WEEK), "deliverables": [deliverable]}
+    url = f"/resources/{vendor['resource_id']}/work-sheets"
+    smuggled = {**body, "deliverables": [{**deliverable, "accepted_by": "the.sponsor"}]}
+    await refused(await client.post(url, json=smuggled), 422, "deliverables.0.accepted_by")
+    sheet = await ok(await client.post(url, json=body), 201)
+    approved = await ok(await client.post(f"{url}/{sheet['sheet_id']}/approve", json={}, headers=MAX))
+    assert approved["approved_cost"] == {"amount": "4000.00", "currency": "EUR"}
+    async with client.app.state.runtime.engine.connect() as conn:
+        data = (
+            await conn.execute(
+                text("SELECT data FROM events WHERE name = 'work-sheet-submitted' ORDER BY position DESC")
+            )
+        ).scalar()
+    data = data if isinstance(data, dict) else json.loads(data)
+    assert data["deliverables"][0]["accepted_by"] == "rita.rm"

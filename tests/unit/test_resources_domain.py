@@ -150,7 +150,7 @@ def test_setting_a_rate_again_for_the_same_date_replaces_it_and_says_which_it_re
 
 def test_a_rate_is_in_the_resources_currency_and_not_negative() -> None:
     with pytest.raises(InvalidCommandError) as currency:
-        person().when(domain.SetRate(JAN4, usd("80.00")))
+        person().when(domain.SetRate(JAN4, usd("80.00"), "rm.office"))
     assert currency.value.field == "hourly_rate.currency"
     with pytest.raises(InvalidCommandError) as negative:
         person().when(rate("-1.00"))

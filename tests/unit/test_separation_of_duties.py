@@ -5,6 +5,7 @@ a command, then events or a :class:`SeparationOfDutiesError` (a rule violation, 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from types import MappingProxyType
@@ -12,10 +13,13 @@ from types import MappingProxyType
 import pytest
 
 from invoicing import domain as invoicing
+from resources import domain as resources
 from shared.contracts import invoicing as inv
+from shared.contracts import resources as res
 from shared.errors import RuleViolationError, SeparationOfDutiesError
 from shared.identity import same_person
 from shared.money import Money
+from tests import resources_support
 from tests.invoicing_support import S1, Scenario, commitment, facts, line, receive, sheet
 
 # Spellings of one person that must never count as two (zero-width space, fullwidth letters, Cyrillic look-alikes).
@@ -96,3 +100,38 @@ def test_at_the_threshold_receipt_approval_and_payment_are_three_people() -> Non
 
 def test_a_separation_of_duties_error_is_a_rule_violation() -> None:
     assert issubclass(SeparationOfDutiesError, RuleViolationError)
+
+
+# --- resources: rates and work sheets -----------------------------------------------------------------------------
+
+
+def linked_person(subject: str = "rita.rm") -> resources_support.Scenario:
+    """A person whose resource is linked to the user ``subject``, with a rate set by someone else."""
+    return resources_support.Scenario().given(
+        replace(resources_support.register(), subject=subject), resources_support.rate("80.00")
+    )
+
+
+@pytest.mark.parametrize("spelling", ["rita.rm", "RITA.rm", "r\u0456ta.rm", "\uff52ita.rm"])
+def test_nobody_sets_their_own_rate(spelling: str) -> None:
+    with pytest.raises(SeparationOfDutiesError, match="sets their rate"):
+        linked_person().when(resources.SetRate(date(2027, 6, 1), Money.of("500.00", "EUR"), spelling))
+    (event,) = linked_person().when(resources.SetRate(date(2027, 6, 1), Money.of("500.00", "EUR"), "max.manager"))
+    assert isinstance(event, res.RateSet)
+
+
+def test_nobody_approves_their_own_hours_even_when_a_service_submitted_them() -> None:
+    s = linked_person().given(resources_support.submit(by="timeclock"))
+    with pytest.raises(SeparationOfDutiesError, match="own work"):
+        s.when(resources_support.approve(by="Rita.RM"))
+    with pytest.raises(SeparationOfDutiesError, match="own work"):
+        s.when(resources_support.reject(by="rita.rm"))
+    (approved,) = s.when(resources_support.approve(by="max.manager"))
+    assert isinstance(approved, res.WorkSheetApproved)
+
+
+@pytest.mark.parametrize("spelling", ["ada", "ADA ", "\u0430da", "a\u200bda"])
+def test_whoever_submitted_a_work_sheet_does_not_review_it(spelling: str) -> None:
+    s = linked_person().given(resources_support.submit(by="ada"))
+    with pytest.raises(SeparationOfDutiesError, match="submitted version 1"):
+        s.when(resources_support.approve(by=spelling))

@@ -69,8 +69,15 @@ from shared.contracts.resources import (
     WorkSheetSubmitted,
 )
 from shared.decider import Decider
-from shared.errors import ConcurrencyError, InvalidCommandError, NotFoundError, RuleViolationError
+from shared.errors import (
+    ConcurrencyError,
+    InvalidCommandError,
+    NotFoundError,
+    RuleViolationError,
+    SeparationOfDutiesError,
+)
 from shared.events import DomainEvent
+from shared.identity import same_person
 from shared.immutable import frozen
 from shared.money import Money, minor_unit, quantize
 
@@ -248,6 +255,9 @@ class Resource:
     allocations: Mapping[UUID, Allocation] = field(default_factory=lambda: frozen({}))
     sheets: Mapping[UUID, WorkSheet] = field(default_factory=lambda: frozen({}))
     personal_data_erased_on: date | None = None
+    subject: str | None = None
+    """The person's user subject (the identity provider's ``sub``), when the resource is linked to one: nobody
+    approves this person's work sheets or sets their rate under it."""
 
     def capacity_in_week(self, monday: date) -> Decimal:
         """Capacity in force on ``monday``; weeks before the first recorded one have the first capacity."""
@@ -329,6 +339,7 @@ class RegisterResource:
     weekly_capacity_hours: Decimal
     currency: str
     registered_on: date
+    subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -374,6 +385,7 @@ class RecordTraining:
 class SetRate:
     effective_from: date
     hourly_rate: Money
+    set_by: str
 
 
 @dataclass(frozen=True)
@@ -544,6 +556,8 @@ def decide(state: Resource, command: Command, now: datetime) -> list[DomainEvent
                 )
             ]
         case SetRate():
+            if same_person(command.set_by, state.subject):
+                raise SeparationOfDutiesError(f"{command.set_by} is this resource; someone else sets their rate")
             _rate_in(command.hourly_rate, state.currency, "hourly_rate")
             same_day = next((r for r in state.rates if r.effective_from == command.effective_from), None)
             return [
@@ -593,7 +607,7 @@ def decide(state: Resource, command: Command, now: datetime) -> list[DomainEvent
             return _approve(state, rid, command, today)
         case RejectWorkSheet():
             sheet = _reviewable(state, command.sheet_id, command.expected_version)
-            _separate(sheet.latest, command.rejected_by, "reject")
+            _separate(state, sheet.latest, command.rejected_by, "reject")
             _not_future(command.rejected_on, today, "rejected_on")
             _not_blank(command.reason, "reason")
             return [
@@ -640,6 +654,7 @@ def _register(state: Resource, command: RegisterResource, today: date) -> Resour
         weekly_capacity_hours=command.weekly_capacity_hours,
         currency=command.currency,
         registered_on=command.registered_on,
+        subject=command.subject,
     )
 
 
@@ -971,7 +986,7 @@ def _correct(state: Resource, rid: UUID, command: CorrectWorkSheet, today: date)
 def _approve(state: Resource, rid: UUID, command: ApproveWorkSheet, today: date) -> list[DomainEvent]:
     sheet = _reviewable(state, command.sheet_id, command.expected_version)
     latest = sheet.latest
-    _separate(latest, command.approved_by, "approve")
+    _separate(state, latest, command.approved_by, "approve")
     _not_future(command.approved_on, today, "approved_on")
     if command.approved_on < latest.submitted_on:
         raise InvalidCommandError(
@@ -1039,12 +1054,15 @@ def _reviewable(state: Resource, sheet_id: UUID, expected_version: int | None) -
     return sheet
 
 
-def _separate(version: SheetVersion, reviewer: str, action: str) -> None:
+def _separate(state: Resource, version: SheetVersion, reviewer: str, action: str) -> None:
+    """The reviewer is neither whoever submitted the version nor the person whose work it is."""
     _not_blank(reviewer, f"{action}d_by")
-    if reviewer.strip().casefold() == version.submitted_by.strip().casefold():
-        raise RuleViolationError(
+    if same_person(reviewer, version.submitted_by):
+        raise SeparationOfDutiesError(
             f"{reviewer} submitted version {version.version} of this work sheet; someone else must {action} it"
         )
+    if same_person(reviewer, state.subject):
+        raise SeparationOfDutiesError(f"this work sheet is {reviewer}'s own work; someone else must {action} it")
 
 
 # --- small checks -------------------------------------------------------------------------------------------
@@ -1140,6 +1158,7 @@ def evolve(state: Resource, event: DomainEvent) -> Resource:
                 currency=event.currency,
                 registered_on=event.registered_on,
                 capacities=(Capacity(week_start(event.registered_on), event.weekly_capacity_hours),),
+                subject=event.subject,
             )
         case ResourceProfileChanged():
             return replace(state, role=event.role, department=event.department)

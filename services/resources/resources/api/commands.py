@@ -28,8 +28,9 @@ from resources.api import models as m
 from resources.projections import PERSONAL_DATA, PersonalData, allocation_view, resource_view, sheet_view
 from shared.commands import CommandContext, CommandOutcome
 from shared.contracts.resources import AcceptedDeliverable, OverAllocationPolicy, TimeEntry
-from shared.errors import NotFoundError, RuleViolationError
+from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
 from shared.events import RecordedEvent
+from shared.identity import InvalidSubjectError, canonical_subject
 from shared.ids import new_id
 from shared.money import Money
 from shared.service import Runtime, ServiceRuntime
@@ -170,8 +171,18 @@ def _entries(body: Sequence[m.EntryRequest]) -> tuple[TimeEntry, ...]:
     return tuple(TimeEntry(day=e.day, milestone_id=e.milestone_id, hours=e.hours) for e in body)
 
 
-def _deliverables(body: Sequence[m.DeliverableRequest]) -> tuple[AcceptedDeliverable, ...]:
-    return tuple(AcceptedDeliverable(**d.model_dump()) for d in body)
+def _deliverables(body: Sequence[m.DeliverableRequest], actor: str) -> tuple[AcceptedDeliverable, ...]:
+    """The deliverables as accepted by ``actor``: who accepted is the token's subject, never a field of the body."""
+    return tuple(AcceptedDeliverable(**d.model_dump(), accepted_by=actor) for d in body)
+
+
+def _subject(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        return canonical_subject(raw)
+    except InvalidSubjectError as exc:
+        raise InvalidCommandError(str(exc), field="subject") from None
 
 
 # --- resources ----------------------------------------------------------------------------------------------
@@ -191,6 +202,7 @@ async def register_resource(body: m.RegisterResourceRequest, ctx: Command, rt: R
         weekly_capacity_hours=body.weekly_capacity_hours,
         currency=body.currency,
         registered_on=_today(rt),
+        subject=_subject(body.subject),
     )
     token = PERSONAL_DATA.set(PersonalData(resource_id, body.name, body.email, body.phone))
     try:
@@ -296,8 +308,8 @@ async def record_training(
 @router.post("/resources/{resource_id}/rates", status_code=201, response_model=m.ResourceView, tags=["rates"])
 async def set_rate(resource_id: ResourceIdPath, body: m.RateRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """Set the resource's hourly cost rate from a date on (in the resource's currency). Costs already approved keep
-    the rate they were approved with."""
-    command = domain.SetRate(body.effective_from, body.hourly_rate)
+    the rate they were approved with. Nobody sets their own rate (409 when the resource is the caller's subject)."""
+    command = domain.SetRate(body.effective_from, body.hourly_rate, ctx.metadata.actor)
     return await _run_on_resource(rt, ctx, resource_id, command, status_code=201)
 
 
@@ -421,7 +433,7 @@ async def submit_work_sheet(
         body.project_id,
         domain.parse_iso_week(body.week),
         _entries(body.entries),
-        _deliverables(body.deliverables),
+        _deliverables(body.deliverables, ctx.metadata.actor),
         ctx.metadata.actor,
         await _role_rates(rt, resource_id),
     )
@@ -450,7 +462,7 @@ async def correct_work_sheet(
     command = domain.CorrectWorkSheet(
         sheet_id,
         _entries(body.entries),
-        _deliverables(body.deliverables),
+        _deliverables(body.deliverables, ctx.metadata.actor),
         ctx.metadata.actor,
         body.reason,
         await _role_rates(rt, resource_id),

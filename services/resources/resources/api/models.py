@@ -44,6 +44,11 @@ class RegisterResourceRequest(PersonalDataRequest):
     currency: Annotated[str, Field(min_length=3, max_length=3, examples=["EUR"])] = Field(
         description="currency of the resource's cost rates and costs"
     )
+    subject: Actor | None = Field(
+        default=None,
+        description="the person's user subject (token `sub`): they then never approve their own work sheets nor set "
+        "their own rate",
+    )
 
     @field_validator("currency")
     @classmethod
@@ -123,8 +128,7 @@ class DeliverableRequest(Body):
     milestone_id: uuid.UUID | None = None
     description: Text200
     amount: Money = Field(description="the agreed amount")
-    accepted_by: Actor
-    accepted_on: date
+    accepted_on: date = Field(description="accepted by the caller (the token's subject), recorded as accepted_by")
 
 
 Entries = Annotated[list[EntryRequest], Field(max_length=200)]
