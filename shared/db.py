@@ -26,21 +26,27 @@ def create_engine(
     ssl_mode: str = "disable",
     ssl_root_cert: str | None = None,
     pre_ping: bool = False,
+    statement_timeout_ms: int | None = None,
 ) -> AsyncEngine:
     """An asyncpg engine whose connections see only ``schema`` (then ``public``), with TLS when asked.
 
     Disconnects are handled optimistically (no ``pre_ping``, which costs three round trips per checkout): a
     statement on a connection the server dropped fails (HTTP 503, nothing applied) and SQLAlchemy then
     invalidates the whole pool, so the next checkouts open fresh connections.
+
+    ``statement_timeout_ms``: the server cancels any statement of these connections running longer (a query no
+    request should need cannot hold a connection for ever, even after its client left); ``None`` keeps the
+    server's setting (tools such as replay, whose statements may be long).
     """
     if not _SCHEMA_NAME.match(schema):
         raise ValueError(f"invalid schema name {schema!r}")
     url = make_url(database_url)
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+asyncpg")
-    connect_args: dict[str, Any] = {
-        "server_settings": {"search_path": f"{schema},public", "application_name": f"pmo-{schema}"}
-    }
+    server_settings = {"search_path": f"{schema},public", "application_name": f"pmo-{schema}"}
+    if statement_timeout_ms is not None:
+        server_settings["statement_timeout"] = str(statement_timeout_ms)
+    connect_args: dict[str, Any] = {"server_settings": server_settings}
     if ssl_mode != "disable":
         connect_args["ssl"] = _ssl(ssl_mode, ssl_root_cert)
     return create_async_engine(

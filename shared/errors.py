@@ -69,3 +69,9 @@ class SeparationOfDutiesError(RuleViolationError):
     apart from (e.g. approving an invoice they received). A rule violation, answered as such."""
 
     title = "Separation of duties"
+
+
+class TooLargeError(PMOError):
+    """A request or the event it would record exceeds a size limit (``shared.limits``); nothing was applied."""
+
+    title = "Too large"

@@ -27,9 +27,10 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.db import driver
-from shared.errors import ConcurrencyError
+from shared.errors import ConcurrencyError, TooLargeError
 from shared.events import DomainEvent, EventMetadata, EventRegistry, RecordedEvent
 from shared.ids import new_id
+from shared.limits import MAX_EVENT_BYTES
 
 DDL = [
     """
@@ -120,7 +121,9 @@ class EventStore:
     ) -> list[RecordedEvent]:
         """Append ``events`` after ``expected_version`` (0 for a new stream) and return them as recorded.
 
-        Raises :class:`ConcurrencyError` if another transaction appended to the stream first, and
+        Raises :class:`TooLargeError` before writing anything if an event would exceed
+        :data:`~shared.limits.MAX_EVENT_BYTES` (so every stored event fits a Kafka record),
+        :class:`ConcurrencyError` if another transaction appended to the stream first, and
         :class:`FirstWriteError` if the transaction already holds a transaction id. A caller whose earlier writes
         in the transaction happened after every event it depends on was committed (e.g. a consumer processing
         one partition in order) may pass ``check_first_write=False``.
@@ -129,18 +132,28 @@ class EventStore:
             return []
         versions = list(range(expected_version + 1, expected_version + 1 + len(events)))
         datas = [e.event.model_dump(mode="json") for e in events]
+        texts = [json.dumps(d) for d in datas]
+        metadata_text = json.dumps(metadata.as_dict())
+        for new, text in zip(events, texts, strict=True):
+            size = len(text.encode()) + len(metadata_text.encode())
+            if size > MAX_EVENT_BYTES:
+                raise TooLargeError(
+                    f"the {new.event.event_name} event this request records would take {size} bytes; "
+                    f"an event may take at most {MAX_EVENT_BYTES} (split the request)",
+                    field="body",
+                )
         try:
             rows = await (await driver(conn)).fetch(
                 _INSERT_FIRST_WRITE if check_first_write else _INSERT_ANY,
                 stream_id,
                 stream_type,
-                json.dumps(metadata.as_dict()),
+                metadata_text,
                 versions,
                 [e.event_id for e in events],
                 [e.event.event_name for e in events],
                 [e.event.event_version for e in events],
                 [e.event.partition_key for e in events],
-                [json.dumps(d) for d in datas],
+                texts,
             )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "events_stream_version_key":

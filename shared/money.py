@@ -7,7 +7,8 @@ decimals than the currency allows are rejected on input rather than silently rou
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, field_validator, model_validator
@@ -183,9 +184,20 @@ def minor_unit(currency: str) -> int:
         raise ValueError(f"'{currency}' is not an ISO 4217 currency code") from None
 
 
+_ROUNDING = Context(prec=80, rounding=ROUND_HALF_EVEN)
+"""Wide enough that quantizing any figure a report computes from bounded amounts (even a cost-performance index
+near zero) is exact, where the default 28 digits would raise ``InvalidOperation``."""
+
+LARGEST = Decimal(10) ** 24
+"""What any amount or exact number the system holds stays below in absolute value: far above every input bound
+(:mod:`shared.limits`) and the sums of them, well inside what :data:`_ROUNDING` computes exactly."""
+
+_PLAIN_DECIMAL = re.compile(r"^[+-]?[0-9]{1,40}(\.[0-9]{1,40})?$", re.ASCII)
+
+
 def quantize(amount: Decimal, currency: str) -> Decimal:
     """Round ``amount`` half-even to the minor unit of ``currency`` (the system's one rounding rule)."""
-    return amount.quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_EVEN)
+    return amount.quantize(Decimal(1).scaleb(-minor_unit(currency)), context=_ROUNDING)
 
 
 def _decimal_str(value: Decimal) -> str:
@@ -193,8 +205,22 @@ def _decimal_str(value: Decimal) -> str:
 
 
 def _no_float_input(value: Any) -> Any:
-    if isinstance(value, float):
+    """An exact number from outside: an integer, or a string in plain decimal notation (ASCII digits, an optional
+    sign and point: no exponent, underscores, spaces or other digits); never a float. Internal ``Decimal`` values
+    pass if finite. Everything stays below :data:`LARGEST`."""
+    if isinstance(value, (bool, float)):
         raise ValueError("give exact numbers as a string or an integer, not a float")
+    if isinstance(value, str):
+        if not _PLAIN_DECIMAL.match(value):
+            raise ValueError('must be a number in plain decimal notation, e.g. "1250.50" (no exponent or separators)')
+        value = Decimal(value)
+    elif isinstance(value, int):
+        value = Decimal(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError("must be a finite number")
+        if abs(value) >= LARGEST:
+            raise ValueError(f"must be below {LARGEST:.0E} in absolute value")
     return value
 
 
@@ -239,9 +265,9 @@ class Money(BaseModel):
 
     @classmethod
     def of(cls, amount: str | int | Decimal, currency: str) -> Money:
-        """Build from a string, int or Decimal (never a float)."""
+        """Build from a string (plain decimal notation), int or Decimal (never a float)."""
         try:
-            return cls(amount=Decimal(amount), currency=currency)
+            return cls(amount=amount, currency=currency)  # validated into a Decimal
         except InvalidOperation as exc:
             raise ValueError(f"'{amount}' is not a number") from exc
 

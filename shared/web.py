@@ -6,14 +6,17 @@ Errors are RFC 9457 ``application/problem+json``. Validation errors name each fi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any, Generic, TypeVar
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,10 +28,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import logs
 from shared.auth import AccessPolicy, AuthError, ForbiddenError, TokenVerifier
+from shared.bounds import forbidden_character
 from shared.commands import CommandContext, CommandOutcome
 from shared.errors import (
     ConcurrencyError,
@@ -38,9 +43,16 @@ from shared.errors import (
     NotFoundError,
     PMOError,
     RuleViolationError,
+    TooLargeError,
     UnavailableError,
 )
 from shared.events import EventMetadata
+from shared.limits import (
+    MAX_AUTHORIZATION_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_PATH_BYTES,
+    MAX_QUERY_STRING_BYTES,
+)
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -55,8 +67,13 @@ _STATUS: dict[type[PMOError], int] = {
     ConcurrencyError: 409,
     DuplicateError: 409,
     NotFoundError: 404,
+    TooLargeError: 413,
     UnavailableError: 503,
 }
+
+SESSION_COOKIE = "pmo_token"
+"""The dashboard's browser session: a bearer token in an HttpOnly cookie, honoured for reads by the service that
+sets it (reporting) and by no other."""
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 
@@ -181,19 +198,32 @@ def create_app(
     verifier: TokenVerifier,
     access: AccessPolicy,
     max_body_bytes: int = 1_000_000,
+    request_timeout: float = 30.0,
+    session_cookie: bool = False,
     cors_origins: Sequence[str] = (),
 ) -> FastAPI:
     """A FastAPI app with ``/healthz``, ``/readyz``, ``/metrics``, problem+json errors and request metrics.
 
-    Every route but ``/healthz``, ``/readyz`` and the API documentation needs a bearer token whose roles the
-    ``access`` policy allows for that route. CORS is closed unless ``cors_origins`` names origins.
+    Every route but ``/healthz``, ``/readyz``, the API documentation and ``public_routers`` needs a bearer token
+    whose roles the ``access`` policy allows for that route, checked at the edge before anything else is done
+    with the request (see :class:`_Edge` for the order). ``session_cookie``: reads may authenticate with the
+    dashboard's cookie instead of the header (the reporting service only). CORS is closed unless
+    ``cors_origins`` names origins.
     """
     app = FastAPI(title=f"PMO {service} service", version=version, description=description, lifespan=lifespan)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(PMOError, _pmo_error)
     app.add_exception_handler(AuthError, _auth_error)
     app.add_exception_handler(ForbiddenError, _forbidden)
-    if cors_origins:
+    public_paths: set[str] = set()
+    app.add_middleware(
+        _Edge,
+        service=service,
+        max_body_bytes=max_body_bytes,
+        request_timeout=request_timeout,
+        gate=_Gate(app, verifier, access, public_paths, session_cookie),
+    )
+    if cors_origins:  # outermost: a preflight needs no token
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(cors_origins),
@@ -207,19 +237,7 @@ def create_app(
     app.add_exception_handler(DBAPIError, _unexpected)
     app.add_exception_handler(Exception, _unexpected)
 
-    app.add_middleware(_Edge, service=service, max_body_bytes=max_body_bytes)
-
-    async def authorize(request: Request) -> None:
-        header = request.headers.get("authorization")
-        if not header and request.method in ("GET", "HEAD") and request.cookies.get("pmo_token"):
-            header = f"Bearer {request.cookies['pmo_token']}"  # the dashboard's browser session (reads only)
-        principal = verifier.verify(header)
-        route = request.scope.get("route")
-        verifier.authorize(principal, access.allowed(request.method, getattr(route, "path", "")))
-        request.state.actor = principal.subject
-        request.state.roles = principal.roles
-
-    secured = [Depends(HTTPBearer(auto_error=False)), Depends(authorize)]
+    secured = [Depends(HTTPBearer(auto_error=False))]  # documents the scheme; the edge checks the token
     ops = APIRouter(tags=["operations"])
 
     @ops.get("/healthz", summary="The process is alive")
@@ -251,36 +269,104 @@ def create_app(
     app.include_router(monitoring, dependencies=secured)
     for router in routers:
         app.include_router(router, dependencies=secured)
+    public_paths.update(["/healthz", "/readyz"])
+    public_paths.update(p for p in (app.openapi_url, app.docs_url, app.redoc_url) if p)
+    public_paths.update(p for p in (app.swagger_ui_oauth2_redirect_url,) if p)
+    public_paths.update(getattr(route, "path", "") for router in public_routers for route in router.routes)
     app.openapi = lambda: _documented(app)  # type: ignore[method-assign]
     return app
 
 
-class _Edge:
-    """Body limit, correlation id, trace context and request metrics, as a plain ASGI middleware (Starlette's
-    ``BaseHTTPMiddleware`` runs every request in a task of its own, a large share of a short command's time)."""
+class _Gate:
+    """Authentication and authorisation of a request from its headers and route alone (no body read yet)."""
 
-    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        verifier: TokenVerifier,
+        access: AccessPolicy,
+        public_paths: set[str],
+        session_cookie: bool,
+    ) -> None:
+        self.app = app
+        self.verifier = verifier
+        self.access = access
+        self.public_paths = public_paths
+        self.session_cookie = session_cookie
+
+    def route_of(self, scope: Scope) -> str | None:
+        """The path template of the route ``scope`` addresses (by path, whatever the method), or ``None``."""
+        partial = None
+        for route in self.app.router.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return str(getattr(route, "path", ""))
+            if match is Match.PARTIAL and partial is None:
+                partial = str(getattr(route, "path", ""))
+        return partial
+
+    def admit(self, scope: Scope, headers: Headers) -> None:
+        """Raise :class:`AuthError` or :class:`ForbiddenError` unless the request may reach its route; record the
+        caller in the request's state."""
+        path = self.route_of(scope)
+        if path is None or path in self.public_paths:
+            return
+        method = scope.get("method", "GET")
+        header = headers.get("authorization")
+        if not header and self.session_cookie and method in ("GET", "HEAD"):
+            cookie = Request(scope).cookies.get(SESSION_COOKIE)
+            header = f"Bearer {cookie}" if cookie else None
+        try:
+            principal = self.verifier.verify(header)
+        except AuthError:
+            raise
+        except Exception as exc:  # a token the verifier could not even read is still just an invalid token
+            raise AuthError("the token is invalid") from exc
+        self.verifier.authorize(principal, self.access.allowed(method, path))
+        state = scope.setdefault("state", {})
+        state["actor"] = principal.subject
+        state["roles"] = principal.roles
+
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+_CORRELATION_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+class BodyTooLargeError(StarletteHTTPException):
+    """The body grew past the limit while it arrived (a chunked body, or one longer than its Content-Length)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the body must not exceed {limit} bytes")
+
+
+class _Edge:
+    """What every request goes through first, cheapest check first, as a plain ASGI middleware (Starlette's
+    ``BaseHTTPMiddleware`` runs every request in a task of its own, a large share of a short command's time):
+
+    1. the size of the headers (431), of the path and the query string (414), and a declared ``Content-Length``
+       over the body limit (413);
+    2. control characters in the path or the query (422, naming the parameter);
+    3. authentication and the route's roles (401, 403), before a byte of the body is read;
+    4. the body, counted as it arrives (413 as soon as it passes the limit, chunked or not);
+    5. a deadline for the whole request (503 when it passes; the database's statement timeout ends the query);
+    plus the correlation id, trace context, ``X-Content-Type-Options: nosniff`` and request metrics.
+    """
+
+    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int, request_timeout: float, gate: _Gate) -> None:
         self.app = app
         self.service = service
         self.max_body_bytes = max_body_bytes
+        self.request_timeout = request_timeout
+        self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            too_large = problem(413, "Request too large", f"the body must not exceed {self.max_body_bytes} bytes")
-            await too_large(scope, receive, send)
-            return
-        correlation = (headers.get("x-correlation-id") or str(uuid.uuid4()))[:200]
-        scope.setdefault("state", {})["correlation_id"] = correlation
-        logs.correlation_id.set(correlation)
-        logs.traceparent.set(headers.get("traceparent"))
         started = time.perf_counter()
         status = 500
         response_started = False
+        correlation = str(uuid.uuid4())
 
         async def send_with_correlation(message: Message) -> None:
             nonlocal status, response_started
@@ -288,12 +374,42 @@ class _Edge:
                 status, response_started = message["status"], True
                 message["headers"] = [
                     *((k, v) for k, v in message.get("headers", []) if k.lower() != b"x-correlation-id"),
-                    (b"x-correlation-id", correlation.encode("latin-1", "replace")),
+                    (b"x-correlation-id", correlation.encode("ascii")),
+                    (b"x-content-type-options", b"nosniff"),
                 ]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_correlation)
+            refused = self._refuse(scope)
+            headers = Headers(scope=scope)
+            given = headers.get("x-correlation-id")
+            if given is not None and _CORRELATION_ID.match(given):
+                correlation = given
+            scope.setdefault("state", {})["correlation_id"] = correlation
+            logs.correlation_id.set(correlation)
+            trace = headers.get("traceparent")
+            logs.traceparent.set(trace if trace is not None and _TRACEPARENT.match(trace) else None)
+            if refused is None:
+                try:
+                    self.gate.admit(scope, headers)
+                except AuthError as exc:
+                    refused = await _auth_error(Request(scope), exc)
+                except ForbiddenError as exc:
+                    refused = await _forbidden(Request(scope), exc)
+            if refused is not None:
+                await refused(scope, receive, send_with_correlation)
+                return
+            try:
+                async with asyncio.timeout(self.request_timeout):
+                    await self.app(scope, self._counted(receive), send_with_correlation)
+            except TimeoutError:
+                log.warning("request %s %s passed its %.0f s deadline", scope.get("method"), scope.get("path"),
+                            self.request_timeout)  # fmt: skip
+                if response_started:
+                    raise
+                late = problem(503, "Service unavailable", "the request took too long and was stopped; retry later")
+                late.headers["Retry-After"] = "5"
+                await late(scope, receive, send_with_correlation)
         except Exception as exc:  # errors raised past the exception handlers (e.g. from middleware)
             if response_started:
                 raise
@@ -304,6 +420,58 @@ class _Edge:
             method = scope.get("method", "")
             HTTP_LATENCY.labels(self.service, method, route).observe(time.perf_counter() - started)
             HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
+
+    def _refuse(self, scope: Scope) -> JSONResponse | None:
+        """The answer to a request refused on its size or its URL alone, or ``None``."""
+        raw_headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+        total = 0
+        for name, value in raw_headers:
+            total += len(name) + len(value)
+            if name == b"authorization" and len(value) > MAX_AUTHORIZATION_BYTES:
+                return problem(431, "Request header fields too large", "the Authorization header is too large",
+                               errors=[FieldError(field="header Authorization",
+                                                  reason=f"at most {MAX_AUTHORIZATION_BYTES} bytes")])  # fmt: skip
+        if total > MAX_HEADER_BYTES:
+            return problem(431, "Request header fields too large", f"headers must not exceed {MAX_HEADER_BYTES} bytes")
+        path = scope.get("path", "")
+        query: bytes = scope.get("query_string", b"")
+        if len(scope.get("raw_path") or path.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
+            return problem(414, "URI too long", f"the path must not exceed {MAX_PATH_BYTES} bytes")
+        if len(query) > MAX_QUERY_STRING_BYTES:
+            return problem(414, "URI too long", f"the query string must not exceed {MAX_QUERY_STRING_BYTES} bytes")
+        for name, value in raw_headers:
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_body_bytes):
+                return problem(413, "Content too large", f"the body must not exceed {self.max_body_bytes} bytes")
+        found = forbidden_character(path)
+        if found:
+            return _bad_input("path", f"must not contain a {found}")
+        if query:
+            for key, text in parse_qsl(query.decode("utf-8", "surrogateescape"), keep_blank_values=True):
+                found = forbidden_character(key) or forbidden_character(text)
+                if found:
+                    field = key[:64] if not forbidden_character(key) else repr(key[:64])
+                    return _bad_input(field, f"must not contain a {found}")
+        return None
+
+    def _counted(self, receive: Receive) -> Receive:
+        """``receive`` that stops the request with 413 as soon as the body passes the limit."""
+        received = 0
+        limit = self.max_body_bytes
+
+        async def counting() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLargeError(limit)
+            return message
+
+        return counting
+
+
+def _bad_input(field: str, reason: str) -> JSONResponse:
+    return problem(422, "Invalid request", f"{field}: {reason}", errors=[FieldError(field=field, reason=reason)])
 
 
 def _documented(app: FastAPI) -> dict[str, Any]:

@@ -18,6 +18,9 @@ DOMAIN_MAY_IMPORT = {
     "shared.events",
     "shared.immutable",
     "shared.decider",
+    "shared.identity",
+    "shared.limits",
+    "shared.bounds",
 }
 
 

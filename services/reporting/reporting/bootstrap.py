@@ -21,6 +21,7 @@ SPEC = ServiceSpec(
     registry=contracts.REGISTRY,
     routers=[api.router, dashboard.router],
     public_routers=[dashboard.public],
+    session_cookie=True,
     ddl=projections.DDL,
     projector=projections.project,
     projections=[projections.PortfolioProjection(), projections.FactsProjection()],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import uuid
-from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from reporting.api import reports
+from shared.bounds import Day
 from shared.service import Runtime
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
@@ -70,7 +70,7 @@ async def login(
 
 
 @router.get("/dashboard")
-async def overview(rt: Runtime, as_of: Annotated[date | None, Query()] = None) -> HTMLResponse:
+async def overview(rt: Runtime, as_of: Annotated[Day | None, Query()] = None) -> HTMLResponse:
     portfolio = await reports.portfolio_report(rt, as_of=as_of, portfolio_id=None, programme_id=None, format="json")
     day = portfolio["as_of"]
     cards = "".join(
@@ -179,7 +179,7 @@ def svg_lines(points: list[dict[str, Any]], series: list[tuple[str, str]], heigh
 
 @router.get("/dashboard/projects/{project_id}")
 async def project_page(
-    project_id: Annotated[uuid.UUID, Path()], rt: Runtime, as_of: Annotated[date | None, Query()] = None
+    project_id: Annotated[uuid.UUID, Path()], rt: Runtime, as_of: Annotated[Day | None, Query()] = None
 ) -> HTMLResponse:
     report = await reports.project_report(project_id, rt, as_of=as_of, format="json")
     curve = await reports.s_curve(project_id, rt, as_of=as_of, format="json")
@@ -257,7 +257,7 @@ async def explain_page(
     project_id: Annotated[uuid.UUID, Path()],
     figure: Annotated[str, Path(pattern="^[a-z_]+$")],
     rt: Runtime,
-    as_of: Annotated[date | None, Query()] = None,
+    as_of: Annotated[Day | None, Query()] = None,
 ) -> HTMLResponse:
     explained = await reports.explain(project_id, figure, rt, as_of=as_of)
     inputs = "".join(f"<li>{e(k)} = {e(v or '-')}</li>" for k, v in explained["computed_from"].items())

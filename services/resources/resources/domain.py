@@ -38,6 +38,7 @@ from decimal import Decimal
 from typing import NewType, assert_never
 from uuid import UUID
 
+from shared.bounds import iso_week as monday_of_iso_week
 from shared.contracts.resources import (
     AcceptedDeliverable,
     AllocationChanged,
@@ -108,11 +109,9 @@ def iso_week(day: date) -> str:
 
 
 def parse_iso_week(label: str) -> date:
-    """The Monday of an ISO week written ``2027-W05``; raises ``ValueError`` for anything else."""
-    year, sep, week = label.partition("-W")
-    if not (sep and year.isdigit() and week.isdigit() and len(year) == 4 and len(week) == 2):
-        raise ValueError(f"{label!r} is not an ISO week such as 2027-W05")
-    return date.fromisocalendar(int(year), int(week), 1)
+    """The Monday of an ISO week written ``2027-W05``; raises ``ValueError`` for anything else (a week the year
+    does not have, a year outside the business date range)."""
+    return monday_of_iso_week(label)
 
 
 def weeks(first: date, last: date) -> Iterable[date]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -11,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from budget import domain
+from shared.bounds import Day
 from shared.contracts.budget import CommitmentKind, CostCategory
 from shared.errors import NotFoundError
 from shared.jsonable import jsonable
@@ -35,7 +35,7 @@ async def get_budget(project_id: ProjectIdPath, rt: Runtime) -> JSONResponse:
 async def funding_available(
     project_id: ProjectIdPath,
     rt: Runtime,
-    on: Annotated[date | None, Query(description="the date to look at; defaults to today")] = None,
+    on: Annotated[Day | None, Query(description="the date to look at; defaults to today")] = None,
 ) -> dict[str, Any]:
     """Funding available on a date: tranches available by then and not withdrawn by then."""
     state, _ = await rt.executor.state_of(domain.BUDGET, domain.stream_id(project_id))

@@ -6,8 +6,9 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from shared.bounds import RequestBody
 from shared.money import ExactDecimal, Money
 
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -15,18 +16,14 @@ DocumentNumber = Annotated[str, Field(min_length=1, max_length=100, examples=["I
 EUR = {"amount": "4000.00", "currency": "EUR"}
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class WorkReferenceBody(Body):
+class WorkReferenceBody(RequestBody):
     sheet_id: uuid.UUID = Field(description="an approved work sheet of pmo.resources.v1")
     deliverable: Annotated[int | None, Field(ge=0, le=1000)] = Field(
         default=None, description="position (from 0) of the accepted deliverable billed; omit to bill the whole sheet"
     )
 
 
-class LineBody(Body):
+class LineBody(RequestBody):
     description: Annotated[str, Field(min_length=1, max_length=500)]
     quantity: Annotated[ExactDecimal, Field(max_digits=18, decimal_places=6, examples=["7.5"])]
     unit_price: Money
@@ -38,7 +35,7 @@ class LineBody(Body):
     bills: Annotated[list[WorkReferenceBody], Field(min_length=1, max_length=100)]
 
 
-class InvoiceBody(Body):
+class InvoiceBody(RequestBody):
     project_id: uuid.UUID
     vendor: Annotated[str, Field(min_length=1, max_length=200, examples=["acme"])]
     number: DocumentNumber
@@ -53,40 +50,40 @@ class InvoiceBody(Body):
     total: Money = Field(description="the lines' amounts plus their taxes")
 
 
-class ApproveBody(Body):
+class ApproveBody(RequestBody):
     override_reason: Annotated[str | None, Field(max_length=2000)] = Field(
         default=None, description="required to approve a mismatched invoice"
     )
 
 
-class ReasonBody(Body):
+class ReasonBody(RequestBody):
     reason: Reason
 
 
-class MatchBody(Body):
+class MatchBody(RequestBody):
     pass
 
 
-class PaymentBody(Body):
+class PaymentBody(RequestBody):
     amount: Money
     paid_on: date
     reference: Annotated[str | None, Field(max_length=100)] = None
 
 
-class CreditLineBody(Body):
+class CreditLineBody(RequestBody):
     line: Annotated[int, Field(ge=1, le=500, description="the invoice line credited, from 1")]
     amount: Money = Field(description="taken back before tax")
     tax: Money
 
 
-class CreditNoteBody(Body):
+class CreditNoteBody(RequestBody):
     number: DocumentNumber
     issued_on: date
     lines: Annotated[list[CreditLineBody], Field(min_length=1, max_length=500)]
     reason: Reason
 
 
-class ToleranceBody(Body):
+class ToleranceBody(RequestBody):
     tolerance: Annotated[ExactDecimal, Field(max_digits=6, decimal_places=4, examples=["0.02"])] = Field(
         description="the share of a line's amount that may go unbacked, from 0 to 0.10"
     )

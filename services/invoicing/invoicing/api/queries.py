@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from invoicing import domain
 from invoicing.projections import OPEN, RELEASED, vendor_key
+from shared.bounds import Day
 from shared.errors import NotFoundError
 from shared.money import Money, quantize
 from shared.service import Runtime, ServiceRuntime
@@ -21,7 +22,7 @@ from shared.web import COMMAND_RESPONSES, Paging
 router = APIRouter(responses={404: COMMAND_RESPONSES[404]}, tags=["invoicing"])
 InvoiceIdPath = Annotated[uuid.UUID, Path(description="Invoice id")]
 ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
-On = Annotated[date | None, Query(description="the day overdue is judged on; defaults to today")]
+On = Annotated[Day | None, Query(description="the day overdue is judged on; defaults to today")]
 RATIO = Decimal("0.0001")
 
 
@@ -40,8 +41,8 @@ async def list_invoices(
     project_id: uuid.UUID | None = None,
     vendor: Annotated[str | None, Query(max_length=200)] = None,
     status: domain.InvoiceStatus | None = None,
-    due_before: Annotated[date | None, Query(description="due strictly before this day")] = None,
-    due_after: Annotated[date | None, Query(description="due strictly after this day")] = None,
+    due_before: Annotated[Day | None, Query(description="due strictly before this day")] = None,
+    due_after: Annotated[Day | None, Query(description="due strictly after this day")] = None,
     overdue: Annotated[bool | None, Query(description="only invoices past due with an amount still due")] = None,
     on: On = None,
 ) -> dict[str, Any]:

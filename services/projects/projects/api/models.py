@@ -6,8 +6,9 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
+from shared.bounds import RequestBody
 from shared.contracts.projects import Channel, GateOutcome, KpiDirection, PartnerKind, Rag
 from shared.money import ExactDecimal, Money, minor_unit
 
@@ -18,23 +19,19 @@ Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z
 Items = Annotated[list[Annotated[str, Field(min_length=1, max_length=1000)]], Field(max_length=50)]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class CreatePortfolioRequest(Body):
+class CreatePortfolioRequest(RequestBody):
     portfolio_id: Slug
     name: Text200 = Field(examples=["Digital transformation"])
     description: Text4000 = ""
 
 
-class CreateProgrammeRequest(Body):
+class CreateProgrammeRequest(RequestBody):
     programme_id: Slug = Field(examples=["customer-experience"])
     name: Text200 = Field(examples=["Customer experience"])
     description: Text4000 = ""
 
 
-class RegisterProjectRequest(Body):
+class RegisterProjectRequest(RequestBody):
     code: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] = Field(
         examples=["CRM-2027"]
     )
@@ -55,71 +52,71 @@ class RegisterProjectRequest(Body):
         return value
 
 
-class ApproveRequest(Body):
+class ApproveRequest(RequestBody):
     approved_on: date | None = Field(default=None, description="defaults to today")
     note: Text4000 = ""
 
 
-class StartRequest(Body):
+class StartRequest(RequestBody):
     started_on: date | None = Field(default=None, description="defaults to today")
 
 
-class HoldRequest(Body):
+class HoldRequest(RequestBody):
     reason: Reason
     on: date | None = None
 
 
-class ResumeRequest(Body):
+class ResumeRequest(RequestBody):
     note: Text4000 = ""
     on: date | None = None
 
 
-class CompleteRequest(Body):
+class CompleteRequest(RequestBody):
     completed_on: date | None = None
     note: Text4000 = ""
 
 
-class TerminateRequest(Body):
+class TerminateRequest(RequestBody):
     reason: Reason
     on: date | None = None
 
 
-class GateDecisionRequest(Body):
+class GateDecisionRequest(RequestBody):
     gate: Text200 = Field(examples=["G3 - build"])
     decision: GateOutcome
     rationale: Reason
     decided_on: date | None = None
 
 
-class PlanMilestoneRequest(Body):
+class PlanMilestoneRequest(RequestBody):
     name: Text200 = Field(examples=["Design approved"])
     due_date: date
     planned_value: Money = Field(examples=[{"amount": "120000.00", "currency": "EUR"}])
     acceptance_criteria: Text4000 = ""
 
 
-class RescheduleRequest(Body):
+class RescheduleRequest(RequestBody):
     due_date: date
     reason: Reason
 
 
-class ProgressRequest(Body):
+class ProgressRequest(RequestBody):
     percent_complete: ExactDecimal = Field(ge=0, le=100, max_digits=6, decimal_places=2, examples=["40"])
     as_of: date | None = None
     correction_reason: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
 
 
-class ReachedRequest(Body):
+class ReachedRequest(RequestBody):
     reached_on: date | None = None
     accepted_by: Text200
     acceptance_note: Text4000 = ""
 
 
-class MissedRequest(Body):
+class MissedRequest(RequestBody):
     reason: Reason
 
 
-class StatusReportRequest(Body):
+class StatusReportRequest(RequestBody):
     meeting_date: date
     schedule: Rag
     cost: Rag
@@ -134,7 +131,7 @@ class StatusReportRequest(Body):
     next_steps: Items = []
 
 
-class KpiRequest(Body):
+class KpiRequest(RequestBody):
     name: Text200 = Field(examples=["Campaign reach"])
     unit: Annotated[str, Field(min_length=1, max_length=32, examples=["%"])]
     target: ExactDecimal = Field(max_digits=20, decimal_places=6, examples=["80"])
@@ -142,20 +139,20 @@ class KpiRequest(Body):
     review_date: date
 
 
-class MeasurementRequest(Body):
+class MeasurementRequest(RequestBody):
     value: ExactDecimal = Field(max_digits=20, decimal_places=6, examples=["76.5"])
     measured_on: date | None = None
     note: Text4000 = ""
 
 
-class PartnerRequest(Body):
+class PartnerRequest(RequestBody):
     name: Text200
     kind: PartnerKind
     organisation: Annotated[str, Field(max_length=200)] = ""
     role: Text200
 
 
-class CommunicationRequest(Body):
+class CommunicationRequest(RequestBody):
     partner_id: uuid.UUID
     on: date
     channel: Channel
@@ -163,7 +160,7 @@ class CommunicationRequest(Body):
     follow_up_due: date | None = None
 
 
-class CloseFollowUpRequest(Body):
+class CloseFollowUpRequest(RequestBody):
     closed_on: date | None = None
     note: Text4000 = ""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -11,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from projects.api import models as m
+from shared.bounds import Day
 from shared.errors import NotFoundError
 from shared.service import Runtime, ServiceRuntime
 from shared.web import COMMAND_RESPONSES, Page, Paging
@@ -132,7 +132,7 @@ async def list_partners(project_id: ProjectIdPath, rt: Runtime) -> list[dict[str
 async def list_communications(
     project_id: ProjectIdPath,
     rt: Runtime,
-    follow_up_overdue_on: Annotated[date | None, Query(description="only follow-ups still open and due before")] = None,
+    follow_up_overdue_on: Annotated[Day | None, Query(description="only follow-ups still open and due before")] = None,
 ) -> list[dict[str, Any]]:
     """Communications by date; ``follow_up_overdue_on`` keeps the open follow-ups due before that date."""
     items = list((await project_doc(rt, project_id))["communications"])

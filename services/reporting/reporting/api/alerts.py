@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import text
 
 from reporting.api.reports import Format, csv_response
 from reporting.domain import alerts
 from reporting.evaluation import thresholds_from
+from shared.bounds import RequestBody
 from shared.service import Runtime
 from shared.web import COMMAND_RESPONSES, Command, Paging, respond
 
@@ -20,13 +21,11 @@ ALERTS = alerts.ALERT
 THRESHOLDS = alerts.THRESHOLDS
 
 
-class AcknowledgeBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AcknowledgeBody(RequestBody):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
-class ThresholdsBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ThresholdsBody(RequestBody):
     underfunding_risk: Annotated[str, Field(pattern=r"^0(\.\d{1,4})?$|^1(\.0{1,4})?$", examples=["0.05"])] = "0.05"
     cpi_below: Annotated[str, Field(pattern=r"^\d(\.\d{1,4})?$", examples=["0.9"])] = "0.9"
     spi_below: Annotated[str, Field(pattern=r"^\d(\.\d{1,4})?$", examples=["0.9"])] = "0.9"

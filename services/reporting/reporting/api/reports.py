@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -16,13 +14,15 @@ from sqlalchemy import text
 from reporting.domain.evm import Evm, evm
 from reporting.domain.ledger import book
 from reporting.evaluation import load_facts, load_facts_of, load_thresholds, report, week_ends
+from shared.bounds import Day
+from shared.csvsafe import csv_text
 from shared.errors import NotFoundError
 from shared.service import Runtime, ServiceRuntime
 from shared.web import COMMAND_RESPONSES
 
 router = APIRouter(tags=["reports"], responses={404: COMMAND_RESPONSES[404]})
 ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
-AsOf = Annotated[date | None, Query(description="report as known at the end of this date (default: today)")]
+AsOf = Annotated[Day | None, Query(description="report as known at the end of this date (default: today)")]
 Format = Annotated[str, Query(pattern="^(json|csv)$", description="json (default) or csv")]
 FIGURES = (
     "bac",
@@ -56,13 +56,9 @@ def figures_view(result: Evm) -> dict[str, Any]:
 
 
 def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
-    out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    """``rows`` as a CSV attachment; every cell goes through :func:`shared.csvsafe.neutralise` (no formulas)."""
     return Response(
-        out.getvalue(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+        csv_text(rows), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
     )
 
 
@@ -362,7 +358,7 @@ async def utilisation_rows(rt: ServiceRuntime, start: date, weeks: int) -> list[
 async def utilisation(
     rt: Runtime,
     from_date: Annotated[
-        date | None, Query(description="first week (the week of this date); default: 4 weeks ago")
+        Day | None, Query(description="first week (the week of this date); default: 4 weeks ago")
     ] = None,
     weeks: Annotated[int, Query(ge=1, le=104)] = 12,
     format: Format = "json",

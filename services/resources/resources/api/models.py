@@ -6,9 +6,10 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from resources.domain import parse_iso_week
+from shared.bounds import RequestBody
 from shared.contracts.resources import OverAllocationPolicy, ResourceKind, SkillLevel
 from shared.money import ExactDecimal, Money, minor_unit
 
@@ -23,11 +24,7 @@ WeekHours = Annotated[ExactDecimal, Field(ge=0, le=168, max_digits=5, decimal_pl
 IsoWeek = Annotated[str, Field(pattern=r"^\d{4}-W\d{2}$", examples=["2027-W23"])]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class PersonalDataRequest(Body):
+class PersonalDataRequest(RequestBody):
     """Name and contact details: stored apart from the events, erasable."""
 
     name: Text200 = Field(examples=["Ada Lovelace"])
@@ -57,31 +54,31 @@ class RegisterResourceRequest(PersonalDataRequest):
         return value
 
 
-class ProfileRequest(Body):
+class ProfileRequest(RequestBody):
     role: Slug
     department: Slug
     changed_on: date | None = Field(default=None, description="defaults to today")
 
 
-class CapacityRequest(Body):
+class CapacityRequest(RequestBody):
     weekly_capacity_hours: WeekHours
     effective_from: date = Field(description="a Monday: the capacity holds from that ISO week on")
 
 
-class SkillRequest(Body):
+class SkillRequest(RequestBody):
     skill: Text200 = Field(examples=["PostgreSQL"])
     level: SkillLevel
     acquired_on: date | None = Field(default=None, description="defaults to today")
 
 
-class CertificationRequest(Body):
+class CertificationRequest(RequestBody):
     title: Text200 = Field(examples=["PRINCE2 Practitioner"])
     issuer: Annotated[str, Field(max_length=200)] = ""
     obtained_on: date
     expires_on: date | None = None
 
 
-class TrainingRequest(Body):
+class TrainingRequest(RequestBody):
     course: Text200
     provider: Annotated[str, Field(max_length=200)] = ""
     completed_on: date | None = Field(default=None, description="defaults to today")
@@ -89,16 +86,16 @@ class TrainingRequest(Body):
     skill: Text200 | None = None
 
 
-class RateRequest(Body):
+class RateRequest(RequestBody):
     hourly_rate: Money = Field(examples=[{"amount": "85.00", "currency": "EUR"}])
     effective_from: date
 
 
-class PolicyRequest(Body):
+class PolicyRequest(RequestBody):
     policy: OverAllocationPolicy
 
 
-class AllocationRequest(Body):
+class AllocationRequest(RequestBody):
     project_id: uuid.UUID
     milestone_id: uuid.UUID | None = None
     hours_per_week: ExactDecimal = Field(gt=0, le=168, max_digits=5, decimal_places=2, examples=["20"])
@@ -106,25 +103,25 @@ class AllocationRequest(Body):
     ends_on: date
 
 
-class ChangeAllocationRequest(Body):
+class ChangeAllocationRequest(RequestBody):
     hours_per_week: ExactDecimal = Field(gt=0, le=168, max_digits=5, decimal_places=2)
     starts_on: date
     ends_on: date
     reason: Reason
 
 
-class EndAllocationRequest(Body):
+class EndAllocationRequest(RequestBody):
     ends_on: date | None = Field(default=None, description="the last day; defaults to today")
     reason: Reason
 
 
-class EntryRequest(Body):
+class EntryRequest(RequestBody):
     day: date
     milestone_id: uuid.UUID | None = None
     hours: ExactDecimal = Field(ge=0, le=1000, max_digits=6, decimal_places=2, examples=["7.5"])
 
 
-class DeliverableRequest(Body):
+class DeliverableRequest(RequestBody):
     milestone_id: uuid.UUID | None = None
     description: Text200
     amount: Money = Field(description="the agreed amount")
@@ -135,7 +132,7 @@ Entries = Annotated[list[EntryRequest], Field(max_length=200)]
 Deliverables = Annotated[list[DeliverableRequest], Field(max_length=50)]
 
 
-class WorkSheetRequest(Body):
+class WorkSheetRequest(RequestBody):
     project_id: uuid.UUID
     week: IsoWeek
     entries: Entries = []
@@ -148,18 +145,18 @@ class WorkSheetRequest(Body):
         return value
 
 
-class CorrectionRequest(Body):
+class CorrectionRequest(RequestBody):
     entries: Entries = []
     deliverables: Deliverables = []
     reason: Reason
 
 
-class ApproveRequest(Body):
+class ApproveRequest(RequestBody):
     approved_on: date | None = Field(default=None, description="defaults to today")
     version: int | None = Field(default=None, ge=1, description="the sheet version reviewed; 409 if not the latest")
 
 
-class RejectRequest(Body):
+class RejectRequest(RequestBody):
     reason: Reason
     rejected_on: date | None = Field(default=None, description="defaults to today")
     version: int | None = Field(default=None, ge=1)

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from resources import domain
 from resources.api import models as m
 from resources.api.commands import SlugPath, personal_data, role_rates_view
+from shared.bounds import Day
 from shared.contracts.resources import OverAllocationPolicy
 from shared.errors import InvalidCommandError, NotFoundError
 from shared.money import Money, quantize
@@ -116,7 +117,7 @@ async def list_allocations(
     project_id: uuid.UUID | None = None,
     milestone_id: uuid.UUID | None = None,
     resource_id: uuid.UUID | None = None,
-    active_on: Annotated[date | None, Query(description="only allocations running that day")] = None,
+    active_on: Annotated[Day | None, Query(description="only allocations running that day")] = None,
 ) -> dict[str, Any]:
     """Who is allocated where: allocations by project, milestone or resource, with the resource's name."""
     where, params = _where({"a.project_id": project_id, "a.milestone_id": milestone_id, "a.resource_id": resource_id})

@@ -1,0 +1,136 @@
+"""Checks every value of a request against :mod:`shared.limits`, so no service writes a bound twice.
+
+* :class:`RequestBody` is the base of every request body: it refuses unknown fields, trims strings, and checks
+  each of its values however deeply nested (text without control characters, dates in the business range,
+  amounts within their currency's bound, lists not longer than :data:`~shared.limits.MAX_LIST`), naming the
+  field of each violation (``lines.3.description``).
+* :data:`Day` is a business date for query parameters; :func:`iso_week` parses ``2027-W05`` within the range.
+* :func:`refuse_control_characters` is the one definition of text the system will not store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from shared.limits import MAX_DATE, MAX_LIST, MIN_DATE, max_amount
+from shared.money import Money
+
+_ALLOWED_CONTROLS = frozenset("\t\n\r")
+
+
+def forbidden_character(text: str) -> str | None:
+    """The first character of ``text`` the system will not store, described, or ``None``: control characters
+    (NUL, escape, ...) except tab and line breaks, lone surrogates, and bidirectional overrides (which make text
+    read differently from what it is)."""
+    for char in text:
+        code = ord(char)
+        if (code < 0x20 and char not in _ALLOWED_CONTROLS) or 0x7F <= code <= 0x9F:
+            return f"control character U+{code:04X}"
+        if 0xD800 <= code <= 0xDFFF:
+            return f"lone surrogate U+{code:04X}"
+        if 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069:
+            return f"bidirectional override U+{code:04X}"
+    return None
+
+
+def refuse_control_characters(text: str) -> str:
+    """``text`` unchanged, or :class:`ValueError` naming the first character refused by :func:`forbidden_character`."""
+    found = forbidden_character(text)
+    if found:
+        raise ValueError(f"must not contain a {found}")
+    return text
+
+
+def in_date_range(day: date) -> date:
+    """``day`` unchanged, or :class:`ValueError` outside :data:`~shared.limits.MIN_DATE` .. ``MAX_DATE``."""
+    plain = day.date() if isinstance(day, datetime) else day
+    if not MIN_DATE <= plain <= MAX_DATE:
+        raise ValueError(f"must lie between {MIN_DATE.isoformat()} and {MAX_DATE.isoformat()}")
+    return day
+
+
+Day = Annotated[date, AfterValidator(in_date_range)]
+"""A business date within the documented range (for query parameters; request bodies check theirs anyway)."""
+
+_ISO_WEEK = re.compile(r"^([0-9]{4})-W([0-9]{2})$")
+
+
+def iso_week(label: str) -> date:
+    """The Monday of ISO week ``YYYY-Www``; :class:`ValueError` for a week that does not exist (``W00``, ``W53``
+    of a 52-week year) or lies outside the date range."""
+    match = _ISO_WEEK.match(label)
+    if not match:
+        raise ValueError("must be an ISO week such as 2027-W05")
+    year, week = int(match.group(1)), int(match.group(2))
+    if not MIN_DATE.year <= year <= MAX_DATE.year:
+        raise ValueError(f"the year must lie between {MIN_DATE.year} and {MAX_DATE.year}")
+    weeks_in_year = date(year, 12, 28).isocalendar().week
+    if not 1 <= week <= weeks_in_year:
+        raise ValueError(f"{year} has weeks 1 to {weeks_in_year}")
+    return date.fromisocalendar(year, week, 1)
+
+
+def week_after(monday: date, weeks: int) -> date:
+    """The Monday ``weeks`` weeks after ``monday``."""
+    return monday + timedelta(weeks=weeks)
+
+
+def _violations(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str, Any]]:
+    """``(location, reason, value)`` of every bound ``value`` breaks, without entering nested request bodies
+    (they checked themselves when they were validated)."""
+    if isinstance(value, str):
+        found = forbidden_character(value)
+        if found:
+            yield path, f"must not contain a {found}", value
+    elif isinstance(value, Money):
+        bound = max_amount(value.currency)
+        if abs(value.amount) > bound:
+            yield (*path, "amount"), f"must not exceed {bound:,} {value.currency} in absolute value", value.amount
+    elif isinstance(value, date):
+        try:
+            in_date_range(value)
+        except ValueError as exc:
+            yield path, str(exc), value.isoformat()
+    elif isinstance(value, (Decimal, int, float, bool)) or value is None or isinstance(value, RequestBody):
+        return
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _violations(getattr(value, name), (*path, name))
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        if len(value) > MAX_LIST:
+            yield path, f"must hold at most {MAX_LIST} items", len(value)
+            return
+        for index, item in enumerate(value):
+            yield from _violations(item, (*path, index))
+    elif isinstance(value, Mapping):
+        if len(value) > MAX_LIST:
+            yield path, f"must hold at most {MAX_LIST} entries", len(value)
+            return
+        for key, item in value.items():
+            yield from _violations(key, (*path, str(key)))
+            yield from _violations(item, (*path, str(key)))
+
+
+class RequestBody(BaseModel):
+    """Base of every request body: unknown fields refused, strings trimmed, every value within
+    :mod:`shared.limits` (each violation a validation error at its field)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="after")
+    def _within_limits(self) -> RequestBody:
+        errors = [
+            {"type": PydanticCustomError("out_of_bounds", reason), "loc": loc, "input": value}
+            for name in type(self).model_fields
+            for loc, reason, value in _violations(getattr(self, name), (name,))
+        ]
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)  # type: ignore[arg-type]
+        return self
