@@ -47,7 +47,14 @@ async def event_count(client: httpx.AsyncClient) -> int:
         return int((await conn.execute(text("SELECT count(*) FROM events"))).scalar_one())
 
 
+REGISTRANT = "pat.pmo"
+"""Registers the projects of the tests: never their approver nor a gate's decider (the client's director)."""
+
+
 async def register(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
-    response = await client.post("/projects", json=project_body(**overrides))
+    """A project registered by the PMO (``pat.pmo``), so that the client's director may approve it."""
+    from tests.support import auth_header
+
+    response = await client.post("/projects", json=project_body(**overrides), headers=auth_header(REGISTRANT, "pmo"))
     assert response.status_code == 201, response.text
     return dict(response.json())

@@ -91,6 +91,9 @@ class ProjectRegistered(DomainEvent):
     planned_start: date
     planned_end: date
     currency: str
+    registered_by: str | None = None
+    """Who registered it (the token's subject): never its approver nor a gate's decider. Absent on events recorded
+    before it was added."""
 
 
 class ProjectApproved(DomainEvent):

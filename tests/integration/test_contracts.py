@@ -17,7 +17,7 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 
 from shared.contracts import TOPICS, json_schemas
-from tests.support import eventually
+from tests.support import auth_header, eventually
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()
@@ -89,7 +89,9 @@ async def test_every_published_event_is_a_cloudevent_valid_against_its_schema(
         )
     ).json()["project_id"]
     base = f"/projects/{pid}"
-    await projects.post(f"{base}/approve", json={})
+    await projects.post(
+        f"{base}/approve", json={}, headers=auth_header("dirk.director", "director")
+    )  # not the registrant
     await projects.post(f"{base}/start", json={})
     m = (
         await projects.post(

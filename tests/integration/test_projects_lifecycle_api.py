@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from shared.kafka import from_record
-from tests.projects_support import event_count, milestone_body, portfolio, register
-from tests.support import eventually, read_topic
+from tests.projects_support import event_count, milestone_body, portfolio, project_body, register
+from tests.support import auth_header, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()
@@ -71,9 +71,7 @@ async def test_a_project_lives_through_every_command_and_each_event_reaches_kafk
     )
     assert progress["percent_complete"] == "40"
     reached = await ok(
-        await client.post(
-            f"{base}/milestones/{m1['milestone_id']}/reached", json={"accepted_by": "dora", "acceptance_note": "signed"}
-        )
+        await client.post(f"{base}/milestones/{m1['milestone_id']}/reached", json={"acceptance_note": "signed"})
     )
     assert reached["status"] == "reached" and reached["reached_on"] == str(TODAY)
     report = await ok(
@@ -175,7 +173,10 @@ async def test_a_project_lives_through_every_command_and_each_event_reaches_kafk
         "project-terminated",
     ]
     assert types == expected
-    assert all(e["actor"] == "dora.director" and e["correlation_id"] for e in audit["items"])
+    assert all(
+        e["actor"] == ("pat.pmo" if e["type"] == "project-registered" else "dora.director") and e["correlation_id"]
+        for e in audit["items"]
+    )
 
     async def all_on_kafka() -> list[Any]:
         records = [r for r in await read_topic(kafka, "pmo.projects.v1", expect=0, timeout=1) if r.key == pid.encode()]
@@ -288,3 +289,31 @@ async def test_the_query_tables_are_a_projection_rebuilt_equal_from_the_event_ta
     rebuilt_streams = await runtime.executor.rebuild({"project": domain.PROJECT, "grouping": domain.GROUPING}, TABLES)
     assert rebuilt_streams == 4  # three projects and the portfolio
     assert await snapshot() == live
+
+
+async def test_a_director_does_not_approve_her_own_project_and_acceptance_is_the_callers(client) -> None:
+    dora_fullwidth = auth_header("\uff44ora.director", "director")
+    body = project_body(manager="max.manager", planned_start=str(TODAY - timedelta(30)))
+    created = await client.post("/projects", json=body)  # registered by dora
+    assert created.status_code == 201, created.text
+    base = f"/projects/{created.json()['project_id']}"
+    before = await event_count(client)
+    own = await refused(await client.post(f"{base}/approve", json={}), 409)
+    assert own["title"] == "Separation of duties" and "registered project" in own["detail"]
+    await refused(await client.post(f"{base}/approve", json={}, headers=dora_fullwidth), 409)
+    manager = auth_header("max.manager", "director")
+    assert (
+        "manages project"
+        in (await refused(await client.post(f"{base}/approve", json={}, headers=manager), 409))["detail"]
+    )
+    assert await event_count(client) == before
+    approved = await ok(await client.post(f"{base}/approve", json={}, headers=auth_header("dirk.director", "director")))
+    assert approved["status"] == "approved"
+    await ok(await client.post(f"{base}/start", json={}))
+    gate = {"gate": "G1", "decision": "continue", "rationale": "on track"}
+    await refused(await client.post(f"{base}/gate-decisions", json=gate), 409)  # dora registered it
+    m = await ok(await client.post(f"{base}/milestones", json=milestone_body(due_date=str(TODAY))), 201)
+    url = f"{base}/milestones/{m['milestone_id']}/reached"
+    await refused(await client.post(url, json={"accepted_by": "the.client"}), 422, "accepted_by")
+    reached = await ok(await client.post(url, json={}, headers=auth_header("pat.pmo", "pmo")))
+    assert reached["accepted_by"] == "pat.pmo"

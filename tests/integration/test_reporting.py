@@ -20,7 +20,7 @@ from shared.events import EventMetadata, RecordedEvent
 from shared.kafka import from_record, new_producer, to_record
 from shared.money import Money
 from shared.replay import replay
-from tests.support import eventually, read_topic
+from tests.support import auth_header, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()
@@ -103,7 +103,8 @@ async def test_figures_alerts_as_of_explain_and_replay(
         201,
     )
     pid = project["project_id"]
-    await ok(await projects.post(f"/projects/{pid}/approve", json={}))
+    director = auth_header("dirk.director", "director")  # approves; the registrant may not
+    await ok(await projects.post(f"/projects/{pid}/approve", json={}, headers=director))
     await ok(await projects.post(f"/projects/{pid}/start", json={}))
     m1 = await ok(
         await projects.post(
@@ -119,9 +120,7 @@ async def test_figures_alerts_as_of_explain_and_replay(
         ),
         201,
     )
-    reached = await ok(
-        await projects.post(f"/projects/{pid}/milestones/{m1['milestone_id']}/reached", json={"accepted_by": "client"})
-    )
+    reached = await ok(await projects.post(f"/projects/{pid}/milestones/{m1['milestone_id']}/reached", json={}))
     assert reached["status"] == "reached"
 
     async def budget_knows() -> None:

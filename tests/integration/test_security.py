@@ -129,7 +129,7 @@ async def test_writes_are_refused_to_viewers_and_gate_decisions_to_everyone_but_
 
 
 async def test_the_audit_trail_names_the_acting_user_of_each_change(client) -> None:
-    project = await register(client)  # as dora.director
+    project = await register(client)  # as pat.pmo
     base = f"/projects/{project['project_id']}"
     started = await client.post(f"{base}/approve", json={})
     assert started.status_code == 200
@@ -141,7 +141,7 @@ async def test_the_audit_trail_names_the_acting_user_of_each_change(client) -> N
     assert planned.status_code == 201
     audit = (await client.get(f"{base}/events", headers=auth_header("v", "viewer"))).json()["items"]
     assert [(e["type"], e["actor"]) for e in audit] == [
-        ("project-registered", "dora.director"),
+        ("project-registered", "pat.pmo"),
         ("project-approved", "dora.director"),
         ("milestone-planned", "pat.pmo"),
     ]

@@ -42,6 +42,7 @@ def register(**overrides: object) -> domain.RegisterProject:
         planned_start=date(2027, 1, 4),
         planned_end=date(2027, 12, 17),
         currency="EUR",
+        registered_by="pat.pmo",
     )
     fields.update(overrides)
     return domain.RegisterProject(**fields)  # type: ignore[arg-type]

@@ -54,6 +54,7 @@ REGISTER = domain.RegisterProject(
     planned_start=date(2027, 1, 4),
     planned_end=date(2027, 12, 17),
     currency="EUR",
+    registered_by="pat.pmo",
 )
 APPROVE = domain.ApproveProject("dora", date(2027, 1, 5))
 START = domain.StartProject(date(2027, 1, 6))

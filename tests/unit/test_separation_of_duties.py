@@ -13,14 +13,17 @@ from types import MappingProxyType
 import pytest
 
 from invoicing import domain as invoicing
+from projects import domain as projects
 from resources import domain as resources
 from shared.contracts import invoicing as inv
+from shared.contracts import projects as pj
 from shared.contracts import resources as res
 from shared.errors import RuleViolationError, SeparationOfDutiesError
 from shared.identity import same_person
 from shared.money import Money
 from tests import resources_support
 from tests.invoicing_support import S1, Scenario, commitment, facts, line, receive, sheet
+from tests.unit import test_project_lifecycle as project_lifecycle
 
 # Spellings of one person that must never count as two (zero-width space, fullwidth letters, Cyrillic look-alikes).
 RITA_SPELLINGS = [
@@ -135,3 +138,42 @@ def test_whoever_submitted_a_work_sheet_does_not_review_it(spelling: str) -> Non
     s = linked_person().given(resources_support.submit(by="ada"))
     with pytest.raises(SeparationOfDutiesError, match="submitted version 1"):
         s.when(resources_support.approve(by=spelling))
+
+
+# --- projects: approval and gate decisions ------------------------------------------------------------------------
+
+
+def proposed(registered_by: str = "dora.director") -> project_lifecycle.Scenario:
+    """A project registered by ``registered_by``, sponsored by dora and managed by max."""
+    return project_lifecycle.Scenario().given(replace(project_lifecycle.REGISTER, registered_by=registered_by))
+
+
+@pytest.mark.parametrize("spelling", ["dora.director", "Dora.Director", "d\u043era.director", "\uff44ora.director"])
+def test_a_director_does_not_approve_a_project_she_registered(spelling: str) -> None:
+    with pytest.raises(SeparationOfDutiesError, match="registered project"):
+        proposed().when(projects.ApproveProject(spelling, date(2027, 1, 5)))
+
+
+def test_the_project_manager_does_not_approve_the_project_nor_decide_its_gates() -> None:
+    with pytest.raises(SeparationOfDutiesError, match="manages project"):
+        proposed("pat.pmo").when(projects.ApproveProject("MAX", date(2027, 1, 5)))
+    active = proposed("pat.pmo").given(project_lifecycle.APPROVE, project_lifecycle.START)
+    gate = projects.RecordGateDecision(uuid.uuid4(), "G2", pj.GateOutcome.CONTINUE, "numbers", "max", date(2027, 3, 1))
+    with pytest.raises(SeparationOfDutiesError, match="decides gate G2"):
+        active.when(gate)
+
+
+def test_whoever_registered_a_project_does_not_decide_its_gates_and_the_sponsor_may() -> None:
+    active = proposed("pat.pmo").given(project_lifecycle.APPROVE, project_lifecycle.START)
+    gate = projects.RecordGateDecision(
+        uuid.uuid4(), "G2", pj.GateOutcome.CONTINUE, "numbers", "pat.pmo", date(2027, 3, 1)
+    )
+    with pytest.raises(SeparationOfDutiesError, match="registered project"):
+        active.when(gate)
+    (decided,) = active.when(replace(gate, decided_by="dora"))  # the sponsor
+    assert isinstance(decided, pj.GateDecided)
+
+
+def test_the_sponsor_approves_a_project_someone_else_registered() -> None:
+    (approved,) = proposed("pat.pmo").when(projects.ApproveProject("dora", date(2027, 1, 5)))
+    assert isinstance(approved, pj.ProjectApproved) and approved.approved_by == "dora"

@@ -56,8 +56,9 @@ from shared.contracts.projects import (
     StatusReported,
 )
 from shared.decider import Decider
-from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
+from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError, SeparationOfDutiesError
 from shared.events import DomainEvent
+from shared.identity import same_person
 from shared.immutable import frozen
 from shared.money import Money, quantize
 
@@ -191,6 +192,7 @@ class Project:
     objectives: str = ""
     sponsor: str = ""
     manager: str = ""
+    registered_by: str | None = None
     currency: str = ""
     planned_start: date | None = None
     planned_end: date | None = None
@@ -240,6 +242,7 @@ class RegisterProject:
     planned_start: date
     planned_end: date
     currency: str
+    registered_by: str
 
 
 @dataclass(frozen=True)
@@ -422,6 +425,7 @@ def decide(state: Project, command: Command, now: datetime) -> Sequence[DomainEv
         case ApproveProject():
             _require(state, {ProjectStatus.PROPOSED}, "approve")
             _not_future(command.approved_on, today, "approved_on")
+            _independent(state, command.approved_by, "approves it")
             return [
                 ProjectApproved(
                     project_id=pid, approved_by=command.approved_by, approved_on=command.approved_on, note=command.note
@@ -642,11 +646,22 @@ def _register(state: Project, command: RegisterProject) -> ProjectRegistered:
         planned_start=command.planned_start,
         planned_end=command.planned_end,
         currency=command.currency,
+        registered_by=command.registered_by,
     )
+
+
+def _independent(state: Project, actor: str, action: str) -> None:
+    """Approval and gate decisions are independent of the project: never by whoever registered it nor by its manager
+    (the sponsor, accountable for the business case, may decide)."""
+    if same_person(actor, state.registered_by):
+        raise SeparationOfDutiesError(f"{actor} registered project {state.code}; someone else {action}")
+    if same_person(actor, state.manager):
+        raise SeparationOfDutiesError(f"{actor} manages project {state.code}; someone else {action}")
 
 
 def _gate(state: Project, pid: UUID, command: RecordGateDecision, today: date) -> list[DomainEvent]:
     _not_future(command.decided_on, today, "decided_on")
+    _independent(state, command.decided_by, f"decides gate {command.gate}")
     if any(d.decision_id == command.decision_id for d in state.gate_decisions):
         raise RuleViolationError(f"gate decision {command.decision_id} is already recorded")
     if command.decision is GateOutcome.HOLD and state.status not in (ProjectStatus.ACTIVE, ProjectStatus.ON_HOLD):
@@ -781,6 +796,7 @@ def evolve(state: Project, event: DomainEvent) -> Project:
                 objectives=event.objectives,
                 sponsor=event.sponsor,
                 manager=event.manager,
+                registered_by=event.registered_by,
                 currency=event.currency,
                 planned_start=event.planned_start,
                 planned_end=event.planned_end,

@@ -153,7 +153,8 @@ async def register_project(body: m.RegisterProjectRequest, ctx: Command, rt: Run
             )
         portfolio_id = owner
     project_id = domain.ProjectId(new_id())
-    command = domain.RegisterProject(project_id=project_id, **(body.model_dump() | {"portfolio_id": portfolio_id}))
+    fields = body.model_dump() | {"portfolio_id": portfolio_id}
+    command = domain.RegisterProject(project_id=project_id, registered_by=ctx.metadata.actor, **fields)
     return await _run(
         rt, ctx, project_id, command, status_code=201, location=f"/projects/{project_id}", new_stream=True
     )
@@ -268,9 +269,10 @@ async def report_progress(
 async def mark_reached(
     project_id: ProjectIdPath, milestone_id: MilestoneIdPath, body: m.ReachedRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
-    """Mark a milestone reached on a date, accepted by someone (``milestone-reached``)."""
+    """Mark a milestone reached on a date, accepted by the caller (``milestone-reached``; ``accepted_by`` is the
+    token's subject)."""
     command = domain.MarkMilestoneReached(
-        milestone_id, _today(rt, body.reached_on), body.accepted_by, body.acceptance_note
+        milestone_id, _today(rt, body.reached_on), ctx.metadata.actor, body.acceptance_note
     )
     return await _run(rt, ctx, project_id, command, _part("milestones", milestone_id, "milestone_id"))
 

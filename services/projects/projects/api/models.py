@@ -107,8 +107,9 @@ class ProgressRequest(RequestBody):
 
 
 class ReachedRequest(RequestBody):
+    """Who accepted the milestone is the caller (the token's subject), recorded as ``accepted_by``."""
+
     reached_on: date | None = None
-    accepted_by: Text200
     acceptance_note: Text4000 = ""
 
 
