@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import parse_qsl
@@ -293,17 +293,25 @@ class _Gate:
         self.access = access
         self.public_paths = public_paths
         self.session_cookie = session_cookie
+        self._flat: list[Any] | None = None
 
     def route_of(self, scope: Scope) -> str | None:
         """The path template of the route ``scope`` addresses (by path, whatever the method), or ``None``."""
         partial = None
-        for route in self.app.router.routes:
+        for route in self._routes():
             match, _ = route.matches(scope)
             if match is Match.FULL:
-                return str(getattr(route, "path", ""))
+                return str(route.path)
             if match is Match.PARTIAL and partial is None:
-                partial = str(getattr(route, "path", ""))
+                partial = str(route.path)
         return partial
+
+    def _routes(self) -> list[Any]:
+        """Every route of the app, flattened (FastAPI may keep included routers as branches), built once all are
+        included: at the first request."""
+        if self._flat is None:
+            self._flat = list(_flatten(self.app.router.routes))
+        return self._flat
 
     def admit(self, scope: Scope, headers: Headers) -> None:
         """Raise :class:`AuthError` or :class:`ForbiddenError` unless the request may reach its route; record the
@@ -326,6 +334,18 @@ class _Gate:
         state = scope.setdefault("state", {})
         state["actor"] = principal.subject
         state["roles"] = principal.roles
+
+
+def _flatten(routes: Sequence[Any]) -> Iterator[Any]:
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            prefix = getattr(getattr(route, "include_context", None), "prefix", "")
+            if prefix:
+                raise RuntimeError("routers are included without a prefix (the edge matches their own paths)")
+            yield from _flatten(included.routes)
+        elif hasattr(route, "path") and hasattr(route, "matches"):
+            yield route
 
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -506,16 +526,17 @@ def _documented(app: FastAPI) -> dict[str, Any]:
 # --- commands -----------------------------------------------------------------------------------------
 
 
+_ETAG = re.compile(r'^(?:W/)?"?([0-9]{1,9})"?$')
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
 def _parse_if_match(value: str | None) -> int | None:
     if value is None:
         return None
-    raw = value.strip()
-    if raw.startswith("W/"):
-        raw = raw[2:]
-    raw = raw.strip('"')
-    if not raw.isdigit():
+    match = _ETAG.match(value.strip())
+    if not match:
         raise InvalidCommandError('If-Match must be an ETag returned by this API, e.g. "3"', field="If-Match")
-    return int(raw)
+    return int(match.group(1))
 
 
 async def command_context(
@@ -526,18 +547,27 @@ async def command_context(
         Header(min_length=1, max_length=200, description="Retries with the same key return the first answer"),
     ] = None,
 ) -> CommandContext:
-    """What a command request says besides its body: version precondition, idempotency, who and why."""
+    """What a command request says besides its body: version precondition, idempotency, who and why.
+
+    An ``Idempotency-Key`` belongs to the caller: the same key from another user is another key (it neither
+    returns the first user's answer nor collides with it).
+    """
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise InvalidCommandError(
+            "Idempotency-Key must be 1 to 200 visible ASCII characters (a UUID is a good key)", field="Idempotency-Key"
+        )
+    actor = getattr(request.state, "actor", None) or "anonymous"
     body = await request.body()
     fingerprint = hashlib.sha256(request.method.encode() + request.url.path.encode() + b"\n" + body).hexdigest()
     return CommandContext(
         metadata=EventMetadata(
-            actor=getattr(request.state, "actor", None) or "anonymous",
+            actor=actor,
             correlation_id=getattr(request.state, "correlation_id", None) or str(uuid.uuid4()),
-            traceparent=request.headers.get("traceparent"),
+            traceparent=logs.traceparent.get(),
         ),
         if_match=_parse_if_match(if_match),
         idempotency_key=idempotency_key,
-        idempotency_scope=request.url.path,
+        idempotency_scope=f"{actor} {request.url.path}",
         fingerprint=fingerprint,
     )
 
