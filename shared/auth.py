@@ -1,9 +1,13 @@
 """Authentication and authorisation: bearer JWTs, roles, and one access policy per service.
 
-A token carries ``sub`` (the acting user or machine client, recorded on every event), ``roles``, ``iss``, ``aud``
-and ``exp``. Keys: a shared secret (HS256) for development, a PEM public key or a JWKS file (RS256/ES256) for
-production. In production mode (``PMO_ENV=production``, the default) a service refuses to start without a key;
-only development mode has a built-in secret.
+A token carries ``sub`` (the acting user or machine client, recorded on every event in its canonical form, see
+:func:`shared.identity.canonical_subject`), ``roles`` (a list of strings), ``iss``, ``aud``, ``iat`` and ``exp``;
+its lifetime (``exp - iat``) is at most :attr:`AuthConfig.max_lifetime_seconds`. Keys: a shared secret (HS256) for
+development, a PEM public key or a JWKS file (RS256/ES256) for production.
+
+Fail closed: in production mode (``PMO_ENV=production``, the default) a service refuses to start without a key,
+with an HS256 secret shorter than :data:`MIN_SECRET_BYTES`, or with the development secret; only development
+mode has a built-in secret. Every refusal of a token is an :class:`AuthError` (401), never another exception.
 
 Who may do what is a table per service (:class:`AccessPolicy`): reads are open to every role unless a route says
 otherwise; writes to the service's writer roles; some routes (approvals, gate decisions) name their own roles.
@@ -22,7 +26,14 @@ from typing import Any
 
 import jwt
 
+from shared.identity import InvalidSubjectError, canonical_subject
+from shared.limits import MAX_AUTHORIZATION_BYTES
+
 DEVELOPMENT_SECRET = "pmo-development-secret-do-not-use-in-production"
+MIN_SECRET_BYTES = 32
+"""Shortest HS256 secret accepted in production (RFC 7518 section 3.2: a key at least as long as the hash)."""
+DEFAULT_MAX_LIFETIME_SECONDS = 12 * 3600
+"""Longest token lifetime (``exp - iat``) accepted unless ``PMO_JWT_MAX_LIFETIME_SECONDS`` says otherwise."""
 
 
 class Role(StrEnum):
@@ -84,6 +95,7 @@ class AuthConfig:
     public_key_file: str | None = None
     jwks_file: str | None = None
     leeway_seconds: int = 30
+    max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME_SECONDS
 
 
 class TokenVerifier:
@@ -101,6 +113,8 @@ class TokenVerifier:
             self._keys[None] = Path(config.public_key_file).read_text()
             self._algorithms = ["RS256", "ES256", "PS256", "EdDSA"]
         elif config.secret:
+            if config.mode != "development":
+                _refuse_weak_secret(config.secret)
             self._keys[None] = config.secret
             self._algorithms = ["HS256"]
         elif config.mode == "development":
@@ -113,12 +127,24 @@ class TokenVerifier:
             )
 
     def verify(self, authorization: str | None) -> Principal:
-        if not authorization or not authorization.lower().startswith("bearer "):
+        """The principal of a valid ``Authorization: Bearer`` header; :class:`AuthError` with the reason otherwise.
+
+        Refused: no header or another scheme; a header longer than
+        :data:`~shared.limits.MAX_AUTHORIZATION_BYTES` (before any decoding); a bad signature, issuer or
+        audience; no ``sub``, ``iat`` or ``exp``; an expired token or one issued in the future; a lifetime
+        (``exp - iat``) above the configured maximum; a subject that :func:`canonical_subject` refuses; ``roles``
+        that is not a list of strings. Unknown role names are ignored."""
+        if not authorization:
+            raise AuthError("a bearer token is required")
+        if len(authorization) > MAX_AUTHORIZATION_BYTES:
+            raise AuthError(f"the Authorization header is longer than {MAX_AUTHORIZATION_BYTES} bytes")
+        if not authorization.lower().startswith("bearer "):
             raise AuthError("a bearer token is required")
         token = authorization[7:].strip()
         try:
             header = jwt.get_unverified_header(token)
-            key = self._keys.get(header.get("kid")) or self._keys.get(None)
+            kid = header.get("kid")
+            key = (self._keys.get(kid) if isinstance(kid, str) else None) or self._keys.get(None)
             if key is None:
                 raise AuthError("the token's key is unknown")
             claims = jwt.decode(
@@ -128,27 +154,55 @@ class TokenVerifier:
                 audience=self.config.audience,
                 issuer=self.config.issuer,
                 leeway=self.config.leeway_seconds,
-                options={"require": ["exp", "iss", "aud", "sub"]},
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
             )
         except jwt.ExpiredSignatureError:
             raise AuthError("the token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise AuthError("the token is not valid yet (iat or nbf in the future)") from None
         except jwt.InvalidAudienceError:
             raise AuthError("the token is not meant for this API (audience)") from None
         except jwt.InvalidIssuerError:
             raise AuthError("the token's issuer is not trusted") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthError(f"the token has no {exc.claim!r} claim") from None
+        except jwt.exceptions.InvalidSubjectError:
+            raise AuthError("the token's subject (sub) must be a string") from None
         except jwt.PyJWTError:
             raise AuthError("the token is invalid") from None
+        lifetime = int(claims["exp"]) - int(claims["iat"])
+        if lifetime > self.config.max_lifetime_seconds:
+            raise AuthError(
+                f"the token's lifetime ({lifetime} s from iat to exp) exceeds {self.config.max_lifetime_seconds} s"
+            )
+        try:
+            subject = canonical_subject(claims["sub"])
+        except InvalidSubjectError as exc:
+            raise AuthError(f"the token's subject (sub) is not acceptable: {exc}") from None
         raw_roles = claims.get("roles", [])
-        if not isinstance(raw_roles, list):
-            raise AuthError("the token's roles must be a list")
-        roles = frozenset(Role(r) for r in raw_roles if r in {x.value for x in Role})
-        return Principal(subject=str(claims["sub"])[:200], roles=roles)
+        if not isinstance(raw_roles, list) or not all(isinstance(r, str) for r in raw_roles):
+            raise AuthError("the token's roles must be a list of strings")
+        known = {x.value for x in Role}
+        return Principal(subject=subject, roles=frozenset(Role(r) for r in raw_roles if r in known))
 
     @staticmethod
     def authorize(principal: Principal, allowed: frozenset[Role]) -> None:
         if not principal.roles & allowed:
             needed = ", ".join(sorted(r.value for r in allowed))
             raise ForbiddenError(f"this needs one of the roles: {needed}")
+
+
+def _refuse_weak_secret(secret: str) -> None:
+    """:class:`MisconfiguredError` for an HS256 secret that production must not use."""
+    if secret == DEVELOPMENT_SECRET:
+        raise MisconfiguredError(
+            "PMO_JWT_SECRET is the built-in development secret: production mode needs a secret of its own"
+        )
+    if len(secret.strip().encode()) < MIN_SECRET_BYTES:
+        raise MisconfiguredError(
+            f"PMO_JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes: production mode needs a longer secret "
+            "(e.g. `openssl rand -base64 48`), or a public key / JWKS file"
+        )
 
 
 def mint_token(

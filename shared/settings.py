@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.auth import AuthConfig
+from shared.auth import DEFAULT_MAX_LIFETIME_SECONDS, AuthConfig
 from shared.kafka import KafkaOptions
 
 
@@ -42,6 +42,12 @@ class ServiceSettings(BaseSettings):
     jwks_file: str | None = Field(default=None, description="JWKS file with the identity provider's keys")
     jwt_issuer: str = "pmo"
     jwt_audience: str = "pmo-api"
+    jwt_max_lifetime_seconds: int = Field(
+        default=DEFAULT_MAX_LIFETIME_SECONDS,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="longest token lifetime (exp - iat) accepted; longer-lived tokens are refused (401)",
+    )
     cors_origins: list[str] = Field(default_factory=list, description="allowed browser origins; none by default")
 
     def auth(self) -> AuthConfig:
@@ -52,6 +58,7 @@ class ServiceSettings(BaseSettings):
             secret=self.jwt_secret.get_secret_value() if self.jwt_secret else None,
             public_key_file=self.jwt_public_key_file,
             jwks_file=self.jwks_file,
+            max_lifetime_seconds=self.jwt_max_lifetime_seconds,
         )
 
     def kafka(self) -> KafkaOptions:

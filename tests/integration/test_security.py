@@ -220,3 +220,68 @@ async def test_health_and_readiness_need_no_token(client) -> None:
 
 def test_roles_are_the_documented_six() -> None:
     assert {r.value for r in Role} == {"director", "pmo", "finance", "resource-manager", "viewer", "service"}
+
+
+def signed(claims: dict[str, Any]) -> dict[str, str]:
+    """A development-secret token with exactly ``claims`` on top of valid defaults (for claims mint_token refuses)."""
+    import jwt
+
+    from shared.auth import DEVELOPMENT_SECRET
+
+    now = int(time.time())
+    payload = {"sub": "dora.director", "roles": ["director"], "iss": "pmo", "aud": "pmo-api", "iat": now}
+    return {"Authorization": "Bearer " + jwt.encode({**payload, "exp": now + 600, **claims}, DEVELOPMENT_SECRET)}
+
+
+@pytest.mark.parametrize(
+    "claims, reason",
+    [
+        ({"sub": "dora\x00director"}, "subject"),
+        ({"sub": ""}, "subject"),
+        ({"sub": "d\u043era"}, "subject"),
+        ({"roles": [1, {}]}, "roles must be a list of strings"),
+        ({"roles": {"director": True}}, "roles must be a list of strings"),
+        ({"exp": int(time.time()) + 30 * 24 * 3600}, "lifetime"),
+    ],
+)
+async def test_a_malformed_token_answers_401_with_its_reason_never_500(
+    client: httpx.AsyncClient, claims: dict[str, Any], reason: str
+) -> None:
+    for method, url in (("GET", "/projects"), ("POST", "/projects")):
+        response = await client.request(method, url, json={} if method == "POST" else None, headers=signed(claims))
+        assert response.status_code == 401, (method, claims, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert reason in response.json()["detail"]
+
+
+async def test_an_over_long_authorization_header_is_refused(client: httpx.AsyncClient) -> None:
+    from shared.limits import MAX_AUTHORIZATION_BYTES
+
+    response = await client.get("/projects", headers={"Authorization": "Bearer " + "a" * MAX_AUTHORIZATION_BYTES})
+    assert response.status_code in (401, 431), response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_recorded_actor_is_the_canonical_subject(client: httpx.AsyncClient) -> None:
+    from tests.projects_support import project_body
+
+    created = await client.post("/projects", json=project_body(), headers=signed({"sub": " \uff44ora.director "}))
+    assert created.status_code == 201, created.text
+    audit = (await client.get(f"/projects/{created.json()['project_id']}/events")).json()["items"]
+    assert audit[0]["actor"] == "dora.director"
+
+
+def test_production_mode_refuses_a_short_or_development_secret(infra: Any) -> None:
+    from projects.bootstrap import create_app
+    from projects.settings import Settings
+    from shared.auth import DEVELOPMENT_SECRET
+
+    for secret, reason in (("x", "shorter than 32 bytes"), (DEVELOPMENT_SECRET, "development secret")):
+        settings = Settings(
+            env="production",
+            database_url=infra.database_url,
+            kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+            jwt_secret=secret,
+        )
+        with pytest.raises(MisconfiguredError, match=reason):
+            create_app(settings)

@@ -3,7 +3,11 @@
 ``/dashboard`` shows the portfolio with its alerts and a utilisation heat map; ``/dashboard/projects/{id}`` a
 project's S-curve, CPI/SPI trend, funding against spend, upcoming milestones with their underfunding risk; every
 figure links to its explanation (``/dashboard/projects/{id}/explain/{figure}``). A browser signs in once through
-``/dashboard/login?token=...`` (the token is kept in an HttpOnly cookie, accepted for GET requests only).
+``/dashboard/login?token=...`` (the token is kept in the ``pmo_token`` cookie: ``HttpOnly``, ``SameSite=Strict``,
+``Path=/``, ``Secure`` outside development mode, accepted for GET requests only) and out through
+``POST /dashboard/logout``, which clears it. Every HTML answer carries :data:`SECURITY_HEADERS`: a Content Security
+Policy that allows no script at all and nothing from another origin (the pages use inline styles and inline SVG
+only), no framing, no referrer (the sign-in URL holds the token), no MIME sniffing, no caching.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from reporting.api import reports
 from shared.bounds import Day
 from shared.service import Runtime
+from shared.web import SESSION_COOKIE
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 public = APIRouter(include_in_schema=False)
@@ -37,12 +42,45 @@ svg{background:#fff}.legend span{margin-right:12px}.heat td{text-align:center;fo
 """
 
 
-def page(title: str, body: str) -> HTMLResponse:
-    return HTMLResponse(
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"
-        f"<style>{STYLE}</style></head><body><header><h1><a href='/dashboard'>PMO</a> &middot; {e(title)}</h1>"
-        f"</header><main>{body}</main></body></html>"
+COOKIE = SESSION_COOKIE
+COOKIE_MAX_AGE = 8 * 3600
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+"""Headers of every answer of the dashboard (pages, sign-in redirect, sign-out); ``X-Content-Type-Options:
+nosniff`` comes from the edge (``shared.web``), on every answer of every service."""
+
+
+def secured(response: Response) -> Response:
+    """``response`` with :data:`SECURITY_HEADERS`."""
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def page(title: str, body: str, *, signed_in: bool = True) -> HTMLResponse:
+    sign_out = (
+        "<form method='post' action='/dashboard/logout' style='float:right;margin:0'>"
+        "<button type='submit'>Sign out</button></form>"
+        if signed_in
+        else ""
     )
+    response = HTMLResponse(
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"
+        f"<style>{STYLE}</style></head><body><header>{sign_out}<h1><a href='/dashboard'>PMO</a> &middot; "
+        f"{e(title)}</h1></header><main>{body}</main></body></html>"
+    )
+    secured(response)
+    return response
+
+
+def _development(request: Request) -> bool:
+    return bool(request.app.state.verifier.config.mode == "development")
 
 
 def ratio_class(value: str | None, threshold: Decimal = Decimal("0.9")) -> str:
@@ -62,10 +100,28 @@ async def login(
     token: Annotated[str, Query(max_length=4000)],
     next: Annotated[str, Query(max_length=300, pattern=r"^/dashboard(/[A-Za-z0-9_/-]*)?$")] = "/dashboard",
 ) -> RedirectResponse:
-    """Check the token and keep it in an HttpOnly cookie for the dashboard's pages, then go to ``next``."""
+    """Check the token and keep it in the session cookie for the dashboard's pages, then go to ``next``."""
     request.app.state.verifier.verify(f"Bearer {token}")  # 401 problem if it is not valid
     response = RedirectResponse(next, status_code=303)
-    response.set_cookie("pmo_token", token, httponly=True, samesite="strict", max_age=8 * 3600)
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=COOKIE_MAX_AGE,
+        path="/",
+        secure=not _development(request),
+        httponly=True,
+        samesite="strict",
+    )
+    secured(response)
+    return response
+
+
+@public.post("/dashboard/logout")
+async def logout(request: Request) -> HTMLResponse:
+    """Clear the session cookie (no token needed: signing out must work with an expired one too)."""
+    response = page("Signed out", "<p>You are signed out.</p>", signed_in=False)
+    response.delete_cookie(COOKIE, path="/", secure=not _development(request), httponly=True, samesite="strict")
+    response.headers["Clear-Site-Data"] = '"cookies"'
     return response
 
 
