@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
-from aiokafka.errors import TopicAlreadyExistsError  # type: ignore[import-untyped]
+from aiokafka.errors import (  # type: ignore[import-untyped]
+    CorruptRecordException,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAlreadyExistsError,
+)
 from pydantic_core import from_json
 
 from shared.events import EventMetadata, RecordedEvent
@@ -42,6 +48,8 @@ class KafkaOptions:
     sasl_username: str | None = None
     sasl_password: str | None = None
     ssl_cafile: str | None = None
+    max_message_bytes: int = 1_048_576
+    """The producer's ``max_request_size``: a record larger than this is refused by ``send()`` itself."""
 
     def client_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -205,9 +213,33 @@ def from_record(
 
 
 def new_producer(options: KafkaOptions, **overrides: Any) -> AIOKafkaProducer:
-    """An idempotent producer with ``acks=all`` (not started)."""
-    kwargs = {"enable_idempotence": True, "acks": "all", "linger_ms": 5, **options.client_kwargs(), **overrides}
+    """An idempotent producer with ``acks=all`` and ``max_request_size`` from the options (not started)."""
+    kwargs = {
+        "enable_idempotence": True,
+        "acks": "all",
+        "linger_ms": 5,
+        "max_request_size": options.max_message_bytes,
+        **options.client_kwargs(),
+        **overrides,
+    }
     return AIOKafkaProducer(**kwargs)
+
+
+PERMANENT_RECORD_ERRORS: tuple[type[BaseException], ...] = (
+    MessageSizeTooLargeError,  # MESSAGE_TOO_LARGE (10); also raised by send() past max_request_size
+    RecordListTooLargeError,  # RECORD_LIST_TOO_LARGE (18)
+    RecordTooLargeError,
+    CorruptRecordException,  # CORRUPT_MESSAGE (2), alias InvalidMessageError
+)
+"""Errors that refuse one record for what it is, so sending it again unchanged fails again. Everything else
+(retriable errors, an unreachable broker, authorization, an unknown topic, a producer fenced or out of sequence,
+``UnknownError``, which is also what aiokafka makes of codes it does not know, such as INVALID_RECORD (87)) is
+about the cluster or the client, not the record, and is worth retrying as it is."""
+
+
+def is_permanent_record_error(error: BaseException) -> bool:
+    """Whether ``error``, raised by ``send()`` or set on its future, refuses that record for good."""
+    return isinstance(error, PERMANENT_RECORD_ERRORS)
 
 
 async def ensure_topics(options: KafkaOptions, topics: Sequence[str], partitions: int, replication_factor: int) -> None:

@@ -17,3 +17,8 @@ CONSUMER_LAG = Gauge(
 )
 ALERTS_OPEN = Gauge("pmo_alerts_open", "Open alerts", ["severity"])
 DEAD_LETTERED = Counter("pmo_consumer_dead_lettered_total", "Messages sent to the dead-letter topic", ["consumer"])
+RELAY_HELD = Gauge(
+    "pmo_relay_held_events",
+    "Events the relay holds back from Kafka: refused for good, or behind such an event of their project",
+    ["service"],
+)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared import consumer as consumer_module
 from shared import logs
 from shared import relay as relay_module
+from shared import relay_held as relay_held_module
 from shared.auth import AccessPolicy, Role, TokenVerifier
 from shared.commands import CommandExecutor, Projector
 from shared.consumer import Projection, ProjectionConsumer
@@ -130,6 +131,12 @@ class ServiceRuntime:
         assert self._probe is not None
         await asyncio.wait_for(self._probe.client.fetch_all_metadata(), timeout=3)
 
+    async def relay_held(self) -> dict[str, Any] | None:
+        """``{"relay": {"held_events": n, "projects": [...]}}`` while the relay holds events Kafka refused (commands
+        still work: readiness stays, the answer says "degraded"); None otherwise."""
+        held = await relay_held_module.summary(self.engine, self.relay.name)
+        return None if held is None else {"relay": held}
+
 
 def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> FastAPI:
     """The service's FastAPI app; settings come from the environment unless given."""
@@ -149,7 +156,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fas
 
     def readiness(app: FastAPI) -> list:  # type: ignore[type-arg]
         runtime: ServiceRuntime = app.state.runtime
-        return [runtime.database, runtime.kafka_metadata]
+        return [runtime.database, runtime.kafka_metadata, runtime.relay_held]
 
     app = create_app(
         service=spec.name,

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.auth import DEFAULT_MAX_LIFETIME_SECONDS, AuthConfig
+from shared.auth import AuthConfig
 from shared.kafka import KafkaOptions
 
 
@@ -30,6 +30,12 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = None
+    kafka_max_message_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="largest record the relay sends (the producer's max_request_size); keep it at or below the "
+        "broker's and topics' max.message.bytes",
+    )
     kafka_group_prefix: str = Field(
         default="pmo", min_length=1, max_length=100, description="prefix of consumer group ids (one per deployment)"
     )
@@ -42,12 +48,6 @@ class ServiceSettings(BaseSettings):
     jwks_file: str | None = Field(default=None, description="JWKS file with the identity provider's keys")
     jwt_issuer: str = "pmo"
     jwt_audience: str = "pmo-api"
-    jwt_max_lifetime_seconds: int = Field(
-        default=DEFAULT_MAX_LIFETIME_SECONDS,
-        ge=60,
-        le=7 * 24 * 3600,
-        description="longest token lifetime (exp - iat) accepted; longer-lived tokens are refused (401)",
-    )
     cors_origins: list[str] = Field(default_factory=list, description="allowed browser origins; none by default")
 
     def auth(self) -> AuthConfig:
@@ -58,7 +58,6 @@ class ServiceSettings(BaseSettings):
             secret=self.jwt_secret.get_secret_value() if self.jwt_secret else None,
             public_key_file=self.jwt_public_key_file,
             jwks_file=self.jwks_file,
-            max_lifetime_seconds=self.jwt_max_lifetime_seconds,
         )
 
     def kafka(self) -> KafkaOptions:
@@ -69,4 +68,5 @@ class ServiceSettings(BaseSettings):
             sasl_username=self.kafka_sasl_username,
             sasl_password=self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None,
             ssl_cafile=self.kafka_ssl_cafile,
+            max_message_bytes=self.kafka_max_message_bytes,
         )
