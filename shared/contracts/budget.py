@@ -216,10 +216,25 @@ class CommitmentCancelled(DomainEvent):
 
 
 class OverrunPolicySet(DomainEvent):
+    """The policy in force from now on. A looser one than before was requested by ``set_by`` and approved by
+    ``approved_by``, another person (absent: a stricter or equal policy, applied at once)."""
+
     event_name = "overrun-policy-set"
     project_id: UUID
     policy: OverrunPolicy
     set_by: str
+    approved_by: str | None = None
+
+
+class OverrunPolicyChangeRequested(DomainEvent):
+    """A looser overrun policy than the one in force (block, then require_approval, then warn) was asked for; the
+    policy in force stays until another person approves it (``overrun-policy-set``)."""
+
+    event_name = "overrun-policy-change-requested"
+    project_id: UUID
+    policy: OverrunPolicy
+    previous_policy: OverrunPolicy
+    requested_by: str
 
 
 REGISTRY = EventRegistry(
@@ -238,5 +253,6 @@ REGISTRY = EventRegistry(
         CommitmentAdjusted,
         CommitmentCancelled,
         OverrunPolicySet,
+        OverrunPolicyChangeRequested,
     ]
 )

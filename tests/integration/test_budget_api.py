@@ -219,3 +219,23 @@ async def test_bad_baselines_are_422_naming_the_field_and_append_nothing(client,
     assert response.status_code == 422, response.text
     assert any(e["field"].startswith(field) for e in response.json()["errors"]), response.json()
     assert (await budget.get(f"/budgets/{pid}")).status_code == 404
+
+
+async def test_a_looser_overrun_policy_needs_a_second_finance_user(client, budget) -> None:
+    pid, _ = await known_project(client, budget)
+    base = f"/budgets/{pid}"
+    assert (await budget.post(f"{base}/baseline", json=baseline_body())).status_code == 201
+    strict = await budget.put(f"{base}/overrun-policy", json={"policy": "require_approval"}, headers=PAUL)
+    assert strict.status_code == 200 and strict.json()["policy"] == "require_approval"  # stricter: at once
+    loose = await budget.put(f"{base}/overrun-policy", json={"policy": "warn"})  # fiona
+    assert loose.status_code == 200 and loose.json()["policy"] == "require_approval"
+    assert loose.json()["policy_change_requested"] == {"policy": "warn", "requested_by": "fiona.finance"}
+    po = {"kind": "purchase_order", "vendor": "Acme", "reference": "PO-X", "category": "materials"}
+    big = await budget.post(f"{base}/commitments", json={**po, "amount": eur("5000000.00"), "expected_invoices": []})
+    assert big.status_code == 201 and big.json()["status"] == "awaiting_approval", big.text
+    fullwidth_fiona = auth_header("\uff46iona.finance", "finance")
+    own = await budget.post(f"{base}/overrun-policy/approve", json={}, headers=fullwidth_fiona)
+    assert own.status_code == 409 and own.json()["title"] == "Separation of duties"
+    approved = await budget.post(f"{base}/overrun-policy/approve", json={}, headers=PAUL)
+    assert approved.status_code == 200 and approved.json()["policy"] == "warn", approved.text
+    assert approved.json()["policy_change_requested"] is None

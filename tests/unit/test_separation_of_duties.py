@@ -12,17 +12,23 @@ from types import MappingProxyType
 
 import pytest
 
+from budget import domain as budget
 from invoicing import domain as invoicing
 from projects import domain as projects
+from reporting.domain.evm import evm
+from reporting.domain.ledger import book
+from reporting.domain.rules import Thresholds, conditions
 from resources import domain as resources
+from shared.contracts import budget as bev
 from shared.contracts import invoicing as inv
 from shared.contracts import projects as pj
 from shared.contracts import resources as res
 from shared.errors import RuleViolationError, SeparationOfDutiesError
 from shared.identity import same_person
 from shared.money import Money
-from tests import resources_support
+from tests import reporting_support, resources_support
 from tests.invoicing_support import S1, Scenario, commitment, facts, line, receive, sheet
+from tests.unit import test_budget_domain as budget_domain
 from tests.unit import test_project_lifecycle as project_lifecycle
 
 # Spellings of one person that must never count as two (zero-width space, fullwidth letters, Cyrillic look-alikes).
@@ -177,3 +183,78 @@ def test_whoever_registered_a_project_does_not_decide_its_gates_and_the_sponsor_
 def test_the_sponsor_approves_a_project_someone_else_registered() -> None:
     (approved,) = proposed("pat.pmo").when(projects.ApproveProject("dora", date(2027, 1, 5)))
     assert isinstance(approved, pj.ProjectApproved) and approved.approved_by == "dora"
+
+
+# --- budget: overrun policy -----------------------------------------------------------------------------------
+
+
+def guarded() -> budget_domain.Scenario:
+    """A baselined budget whose overruns need approval."""
+    return budget_domain.baselined().given(budget.SetOverrunPolicy(bev.OverrunPolicy.REQUIRE_APPROVAL, "carl"))
+
+
+def test_a_looser_overrun_policy_is_only_requested_and_applies_once_someone_else_approves_it() -> None:
+    s = guarded()
+    (requested,) = s.when(budget.SetOverrunPolicy(bev.OverrunPolicy.WARN, "fiona"))
+    assert isinstance(requested, bev.OverrunPolicyChangeRequested)
+    assert s.state.policy is bev.OverrunPolicy.REQUIRE_APPROVAL  # still in force
+    (pending,) = s.when(budget_domain.commit("5000000.00", bev.CostCategory.MATERIALS))
+    assert isinstance(pending, bev.CommitmentAwaitingApproval)
+    for same in ("fiona", "FIONA", "f\u0456ona"):
+        with pytest.raises(SeparationOfDutiesError, match="someone else approves it"):
+            s.when(budget.ApproveOverrunPolicy(same))
+    (applied,) = s.when(budget.ApproveOverrunPolicy("carl"))
+    assert isinstance(applied, bev.OverrunPolicySet)
+    assert (applied.policy, applied.set_by, applied.approved_by) == (bev.OverrunPolicy.WARN, "fiona", "carl")
+    assert s.state.policy is bev.OverrunPolicy.WARN and s.state.policy_requested is None
+
+
+def test_a_stricter_overrun_policy_applies_at_once_and_nothing_waits_for_no_request() -> None:
+    s = budget_domain.baselined()
+    (event,) = s.when(budget.SetOverrunPolicy(bev.OverrunPolicy.BLOCK, "fiona"))
+    assert isinstance(event, bev.OverrunPolicySet) and event.approved_by is None
+    with pytest.raises(RuleViolationError, match="no looser overrun policy"):
+        s.when(budget.ApproveOverrunPolicy("carl"))
+
+
+@pytest.mark.parametrize("spelling", ["paul", "PAUL", "p\u0430ul"])
+def test_a_commitment_awaiting_approval_is_not_approved_by_its_requester_however_spelt(spelling: str) -> None:
+    s = guarded()
+    (pending,) = s.when(budget_domain.commit("5000000.00", bev.CostCategory.MATERIALS, by="paul"))
+    assert isinstance(pending, bev.CommitmentAwaitingApproval)
+    with pytest.raises(SeparationOfDutiesError):
+        s.when(budget.ApproveCommitment(pending.commitment_id, spelling))
+
+
+# --- reporting: commitments to a category without budget ------------------------------------------------------
+
+
+def test_a_commitment_to_a_category_without_budget_raises_a_critical_alert() -> None:
+    facts = [
+        reporting_support.registered(),
+        reporting_support.baseline("100000.00"),  # labour only
+        reporting_support.fact(
+            bev.BudgetCommitted(
+                project_id=reporting_support.PID,
+                commitment_id=uuid.uuid4(),
+                kind=bev.CommitmentKind.PURCHASE_ORDER,
+                vendor="Acme",
+                reference="PO-9",
+                category=bev.CostCategory.MATERIALS,
+                milestone_id=None,
+                amount=Money.of("5000000.00", "EUR"),
+                expected_invoices=[],
+                overrun=None,
+                policy=bev.OverrunPolicy.WARN,
+                requested_by="fiona",
+                approved_by=None,
+            ),
+            date(2027, 2, 1),
+        ),
+    ]
+    day = date(2027, 3, 15)
+    books = book(reporting_support.PID, facts, day)
+    found = [c for c in conditions(books, evm(books, day), [], day, Thresholds()) if "budget" in c.rule]
+    assert [(c.rule, c.severity, c.figures["category"], c.figures["committed"]) for c in found] == [
+        ("commitment-without-budget", "critical", "materials", "5000000.00")
+    ]

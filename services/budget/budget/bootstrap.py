@@ -23,6 +23,7 @@ ACCESS = AccessPolicy(
         "POST /budgets/{project_id}/commitments/{commitment_id}/approve": FINANCE,
         "POST /budgets/{project_id}/commitments/{commitment_id}/refuse": FINANCE,
         "PUT /budgets/{project_id}/overrun-policy": FINANCE,
+        "POST /budgets/{project_id}/overrun-policy/approve": FINANCE,
     },
 )
 

@@ -5,10 +5,13 @@ learns from ``pmo.projects.v1``, come in with the commands. Rules:
 
 * the baseline's category split and its phasing each add up to the total; a second baseline only comes through
   change requests; BAC = baseline + approved changes;
-* an approver is never the requester (change requests, commitments awaiting approval);
+* an approver is never the requester (change requests, commitments awaiting approval, a looser overrun policy),
+  people compared by :func:`shared.identity.same_person`;
 * every amount is in the budget's currency: nothing is converted;
 * a commitment that takes its category past its budget follows the project's policy: ``warn`` (commit and record
   the overrun in the event; the default), ``block`` (refused), or ``require_approval`` (waits for someone else);
+  a stricter policy applies at once, a looser one (block > require_approval > warn) only once another person
+  approves it;
 * funding available on a date = tranches available by then and not withdrawn by then.
 """
 
@@ -43,12 +46,14 @@ from shared.contracts.budget import (
     InvoiceExpectation,
     Overrun,
     OverrunPolicy,
+    OverrunPolicyChangeRequested,
     OverrunPolicySet,
     PhaseAmount,
 )
 from shared.decider import Decider
-from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
+from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError, SeparationOfDutiesError
 from shared.events import DomainEvent
+from shared.identity import same_person
 from shared.immutable import frozen
 from shared.money import Money
 
@@ -57,6 +62,10 @@ class ChangeStatus(StrEnum):
     REQUESTED = "requested"
     APPROVED = "approved"
     REJECTED = "rejected"
+
+
+STRICTNESS = {OverrunPolicy.WARN: 0, OverrunPolicy.REQUIRE_APPROVAL: 1, OverrunPolicy.BLOCK: 2}
+"""How strict each overrun policy is: moving down this order loosens the control and needs a second person."""
 
 
 class CommitmentStatus(StrEnum):
@@ -123,6 +132,8 @@ class Budget:
     tranches: Mapping[UUID, Tranche] = field(default_factory=lambda: frozen({}))
     commitments: Mapping[UUID, Commitment] = field(default_factory=lambda: frozen({}))
     policy: OverrunPolicy = OverrunPolicy.WARN
+    policy_requested: tuple[OverrunPolicy, str] | None = None
+    """A looser policy asked for and by whom, waiting for another person's approval."""
 
     def _sum(self, amounts: Iterable[Money]) -> Money:
         total = Money.zero(self.currency)
@@ -274,6 +285,11 @@ class SetOverrunPolicy:
     set_by: str
 
 
+@dataclass(frozen=True)
+class ApproveOverrunPolicy:
+    approved_by: str
+
+
 Command = (
     BaselineBudget
     | RequestChange
@@ -289,6 +305,7 @@ Command = (
     | AdjustCommitment
     | CancelCommitment
     | SetOverrunPolicy
+    | ApproveOverrunPolicy
 )
 
 
@@ -321,8 +338,8 @@ def decide(state: Budget, command: Command, now: datetime) -> Sequence[DomainEve
             ]
         case ApproveChange():
             change = _open_change(state, command.change_id)
-            if _same_person(command.approved_by, change.requested_by):
-                raise RuleViolationError("a change request is approved by someone other than its requester")
+            if same_person(command.approved_by, change.requested_by):
+                raise SeparationOfDutiesError("a change request is approved by someone other than its requester")
             category_after = state.category_budget(change.category) + change.amount
             if category_after.amount < 0:
                 raise RuleViolationError(
@@ -341,8 +358,8 @@ def decide(state: Budget, command: Command, now: datetime) -> Sequence[DomainEve
             ]
         case RejectChange():
             change = _open_change(state, command.change_id)
-            if _same_person(command.rejected_by, change.requested_by):
-                raise RuleViolationError("a change request is decided by someone other than its requester")
+            if same_person(command.rejected_by, change.requested_by):
+                raise SeparationOfDutiesError("a change request is decided by someone other than its requester")
             return [
                 BudgetChangeRejected(
                     project_id=pid, change_id=change.change_id, rejected_by=command.rejected_by, reason=command.reason
@@ -399,8 +416,8 @@ def decide(state: Budget, command: Command, now: datetime) -> Sequence[DomainEve
             return [_commit(state, pid, command)]
         case ApproveCommitment():
             pending = _awaiting(state, command.commitment_id)
-            if _same_person(command.approved_by, pending.requested_by):
-                raise RuleViolationError("a commitment is approved by someone other than its requester")
+            if same_person(command.approved_by, pending.requested_by):
+                raise SeparationOfDutiesError("a commitment is approved by someone other than its requester")
             return [
                 BudgetCommitted(
                     project_id=pid,
@@ -420,8 +437,8 @@ def decide(state: Budget, command: Command, now: datetime) -> Sequence[DomainEve
             ]
         case RefuseCommitment():
             pending = _awaiting(state, command.commitment_id)
-            if _same_person(command.refused_by, pending.requested_by):
-                raise RuleViolationError("a commitment is decided by someone other than its requester")
+            if same_person(command.refused_by, pending.requested_by):
+                raise SeparationOfDutiesError("a commitment is decided by someone other than its requester")
             return [
                 CommitmentApprovalRefused(
                     project_id=pid,
@@ -464,9 +481,26 @@ def decide(state: Budget, command: Command, now: datetime) -> Sequence[DomainEve
                 )
             ]
         case SetOverrunPolicy():
-            if command.policy is state.policy:
+            if command.policy is state.policy and state.policy_requested is None:
                 return []
-            return [OverrunPolicySet(project_id=pid, policy=command.policy, set_by=command.set_by)]
+            if STRICTNESS[command.policy] >= STRICTNESS[state.policy]:
+                return [OverrunPolicySet(project_id=pid, policy=command.policy, set_by=command.set_by)]
+            return [
+                OverrunPolicyChangeRequested(
+                    project_id=pid, policy=command.policy, previous_policy=state.policy, requested_by=command.set_by
+                )
+            ]
+        case ApproveOverrunPolicy():
+            if state.policy_requested is None:
+                raise RuleViolationError("no looser overrun policy is waiting for approval")
+            policy, requested_by = state.policy_requested
+            if same_person(command.approved_by, requested_by):
+                raise SeparationOfDutiesError(
+                    f"{requested_by} asked for the {policy.value} overrun policy; someone else approves it"
+                )
+            return [
+                OverrunPolicySet(project_id=pid, policy=policy, set_by=requested_by, approved_by=command.approved_by)
+            ]
         case _:
             assert_never(command)
 
@@ -580,10 +614,6 @@ def _overrun(
     if after.amount <= budget.amount:
         return None
     return Overrun(category=category, category_budget=budget, committed_after=after, over_by=after - budget)
-
-
-def _same_person(a: str, b: str) -> bool:
-    return a.strip().casefold() == b.strip().casefold()
 
 
 def _in_currency(state: Budget, amount: Money, name: str) -> None:
@@ -739,7 +769,9 @@ def evolve(state: Budget, event: DomainEvent) -> Budget:
                 state, replace(state.commitments[event.commitment_id], status=CommitmentStatus.CANCELLED)
             )
         case OverrunPolicySet():
-            return replace(state, policy=event.policy)
+            return replace(state, policy=event.policy, policy_requested=None)
+        case OverrunPolicyChangeRequested():
+            return replace(state, policy_requested=(event.policy, event.requested_by))
     return state
 
 

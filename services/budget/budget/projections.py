@@ -89,6 +89,11 @@ def budget_view(state: domain.Budget, version: int) -> dict[str, Any]:
         "currency": state.currency,
         "version": version,
         "policy": state.policy.value,
+        "policy_change_requested": (
+            {"policy": state.policy_requested[0].value, "requested_by": state.policy_requested[1]}
+            if state.policy_requested
+            else None
+        ),
         "baseline_total": jsonable(state.baseline_total),
         "bac": jsonable(state.bac),
         "committed": jsonable(state.committed_total),

@@ -223,6 +223,16 @@ async def cancel_commitment(
 
 @router.put("/budgets/{project_id}/overrun-policy")
 async def set_policy(project_id: ProjectIdPath, body: m.PolicyBody, ctx: Command, rt: Runtime) -> JSONResponse:
-    """What happens when a commitment would take a category past its budget: warn, block or require_approval."""
+    """What happens when a commitment would take a category past its budget: warn, block or require_approval. A
+    stricter policy applies at once; a looser one (block > require_approval > warn) is only requested
+    (``overrun-policy-change-requested``, shown as ``policy_change_requested``) until another finance user approves
+    it with ``POST /budgets/{project_id}/overrun-policy/approve``."""
     await known_project(rt, project_id)
     return await _run(rt, ctx, project_id, domain.SetOverrunPolicy(body.policy, ctx.metadata.actor))
+
+
+@router.post("/budgets/{project_id}/overrun-policy/approve")
+async def approve_policy(project_id: ProjectIdPath, body: m.DecideChange, ctx: Command, rt: Runtime) -> JSONResponse:
+    """Approve the looser overrun policy requested (finance): never by whoever requested it (409)."""
+    await known_project(rt, project_id)
+    return await _run(rt, ctx, project_id, domain.ApproveOverrunPolicy(ctx.metadata.actor))

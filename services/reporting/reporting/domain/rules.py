@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from reporting.domain.evm import Evm
-from reporting.domain.ledger import ProjectBook
+from reporting.domain.ledger import CommitmentBook, ProjectBook
 from reporting.domain.risk import MilestoneRisk
 
 
@@ -106,7 +106,7 @@ def conditions(
             committed = sum(
                 (c.amount for c in books.commitments.values() if c.active and c.category == category), Decimal(0)
             )
-            if committed > budget:
+            if committed > budget > 0:  # a category with no budget: commitment-without-budget
                 out.append(
                     Condition(
                         "commitments-above-budget",
@@ -117,6 +117,7 @@ def conditions(
                         tuple(c.event_id for c in books.commitments.values() if c.active and c.category == category),
                     )
                 )
+    out.extend(commitments_without_budget(books))
     if books.status == "active":
         last = max((r[0] for r in books.status_reports if r[0] <= as_of), default=None)
         since = last or books.active_since or books.registered_on
@@ -186,6 +187,30 @@ def conditions(
         evidence = tuple(dict.fromkeys(e for _, _, e in weeks))
         out.append(
             Condition("over-allocation", f"{project}:resource:{resource_id}", "warning", title, figures_seen, evidence)
+        )
+    return out
+
+
+def commitments_without_budget(books: ProjectBook) -> list[Condition]:
+    """Money committed to a cost category the budget gives nothing (not baselined, no approved change): critical
+    whatever the project's overrun policy was when it was committed, since a policy can be loosened for a moment."""
+    out: list[Condition] = []
+    project = f"project:{books.project_id}"
+    unbudgeted: dict[str, list[CommitmentBook]] = {}
+    for c in books.commitments.values():
+        if c.active and books.category_budgets.get(c.category, Decimal(0)) <= 0:
+            unbudgeted.setdefault(c.category, []).append(c)
+    for category, commitments in sorted(unbudgeted.items()):
+        committed = sum((c.amount for c in commitments), Decimal(0))
+        out.append(
+            Condition(
+                "commitment-without-budget",
+                f"{project}:category:{category}",
+                "critical",
+                f"{committed:.2f} committed to {category}, which has no budget",
+                {"category": category, "committed": f"{committed:.2f}", "budget": "0.00"},
+                tuple(c.event_id for c in commitments),
+            )
         )
     return out
 
