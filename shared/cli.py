@@ -19,12 +19,42 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+import unicodedata
 from typing import Any
+
+# Terminal escape sequences: CSI (colours, cursor moves, screen clearing), OSC (window titles, hyperlinks, clipboard
+# writes), DCS/SOS/PM/APC strings, the other two-byte escapes, and the 8-bit CSI.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[@-Z\\-_]"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+)
+
+
+def printable(value: object, *, keep_newlines: bool = False) -> str:
+    """``value`` as text that is safe to print on a terminal: escape sequences removed, then every other control
+    or invisible format character (C0, C1, DEL, bidi overrides, zero-width characters) removed; tabs (and line
+    breaks unless ``keep_newlines``) become spaces. Everything the CLI prints that comes from data (names, codes,
+    subjects, reasons, answers of a service) goes through here, so a name cannot recolour, retitle or rewrite the
+    operator's terminal."""
+    text = _ESCAPES.sub("", str(value))
+    kept = []
+    for char in text:
+        if char == "\n" and keep_newlines:
+            kept.append(char)
+        elif char in "\t\n\r":
+            kept.append(" ")
+        elif unicodedata.category(char) not in ("Cc", "Cf"):
+            kept.append(char)
+    return "".join(kept)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -51,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
                 summary = load_demo({s.name: s.url for s in system.services.values()})
             except Exception as exc:  # the system still runs; say what went wrong
                 summary = f"the demo portfolio could not be loaded: {exc}"
-            print(f"  {summary}", flush=True)
+            print(f"  {printable(summary)}", flush=True)
         print(f"dashboard: {system.services['reporting'].url}/dashboard", flush=True)
         token = mint_token("dev.director", ["director"], ttl_seconds=8 * 3600)
         print(f"a development token (director, 8 h):\n  export TOKEN={token}", flush=True)
@@ -97,7 +127,9 @@ def _start(args: argparse.Namespace) -> int:
             f.seek(offset)
             text = f.read().decode(errors="replace")
         if "Ctrl-C stops everything." in text:
-            print(text.replace("Ctrl-C stops everything.", "`pmo stop` stops everything."))
+            print(
+                printable(text.replace("Ctrl-C stops everything.", "`pmo stop` stops everything."), keep_newlines=True)
+            )
             return 0
         if process.poll() is not None:
             print(f"the system did not start; see {log}", file=sys.stderr)
@@ -165,9 +197,10 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    widths = {c: max([len(c), *(len(str(r.get(c, "") or "")) for r in rows)]) for c in columns}
+    cells = [{c: printable(r.get(c, "") or "") for c in columns} for r in rows]
+    widths = {c: max([len(c), *(len(r[c]) for r in cells)]) for c in columns}
     lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(str(r.get(c, "") or "").ljust(widths[c]) for c in columns) for r in rows]
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in columns) for r in cells]
     return "\n".join(lines)
 
 
@@ -176,7 +209,7 @@ def _alerts(args: argparse.Namespace) -> int:
     with _client(args) as client:
         response = client.get("/alerts", params=params)
     if response.status_code != 200:
-        print(f"{response.status_code}: {response.text}", file=sys.stderr)
+        print(f"{response.status_code}: {printable(response.text)}", file=sys.stderr)
         return 1
     items = response.json()["items"]
     print(_table(items, ["severity", "rule", "title", "status", "updated_at"]) if items else "no alerts")
@@ -188,14 +221,18 @@ def _report(args: argparse.Namespace) -> int:
     with _client(args) as client:
         response = client.get(f"/reports/projects/{args.project_id}", params=params)
     if response.status_code != 200:
-        print(f"{response.status_code}: {response.text}", file=sys.stderr)
+        print(f"{response.status_code}: {printable(response.text)}", file=sys.stderr)
         return 1
     body = response.json()
-    print(f"{body['code']}  {body['name']}  ({body['status']}, {body['currency']}) as of {body['as_of']}")
+    print(printable(f"{body['code']}  {body['name']}  ({body['status']}, {body['currency']}) as of {body['as_of']}"))
     rows = [{"figure": k, "value": v["value"], "note": v["reason"] or ""} for k, v in body["figures"].items()]
     print(_table(rows, ["figure", "value", "note"]))
     for risk in body["underfunding_risk"]:
-        print(f"underfunding risk {risk['name']} (due {risk['due_date']}): {risk['probability']} - {risk['driver']}")
+        print(
+            printable(
+                f"underfunding risk {risk['name']} (due {risk['due_date']}): {risk['probability']} - {risk['driver']}"
+            )
+        )
     return 0
 
 
@@ -279,13 +316,17 @@ def _demo(args: argparse.Namespace) -> int:
         s: os.environ.get(f"PMO_{s.upper()}_URL") or f"http://127.0.0.1:{port_base() + SERVICE_PORT_OFFSETS[s]}"
         for s in SERVICES
     }
-    print(load_demo(urls))
+    print(printable(load_demo(urls), keep_newlines=True))
     return 0
 
 
 def _token(args: argparse.Namespace) -> int:
-    from shared.auth import mint_token
+    from shared.auth import DEFAULT_MAX_LIFETIME_SECONDS, mint_token
 
+    longest = int(os.environ.get("PMO_JWT_MAX_LIFETIME_SECONDS") or DEFAULT_MAX_LIFETIME_SECONDS)
+    if not 0 < args.ttl <= longest:
+        print(f"--ttl must be between 1 and {longest} seconds (PMO_JWT_MAX_LIFETIME_SECONDS)", file=sys.stderr)
+        return 2
     print(mint_token(args.sub, args.role or ["director"], ttl_seconds=args.ttl))
     return 0
 
