@@ -10,6 +10,8 @@
     pmo demo             load the demo portfolio (pmo run does it unless --no-demo)
     pmo token            mint a development bearer token (--sub, --role)
     pmo access           which roles may call each route of each service
+    pmo relay held|retry|skip SERVICE
+                         events a service's relay holds back from Kafka; publish them again; skip one for good
 
 Every command has ``--help``.
 """
@@ -320,6 +322,76 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _relay(args: argparse.Namespace) -> int:
+    import getpass
+    import uuid
+
+    from shared import aio, relay_held
+    from shared.db import create_engine, migrate
+
+    ssl_mode, ssl_root_cert = "disable", None
+    if args.database_url or os.environ.get("PMO_DATABASE_URL"):
+        url = args.database_url or os.environ["PMO_DATABASE_URL"]
+        ssl_mode = os.environ.get("PMO_DATABASE_SSL_MODE", "disable")
+        ssl_root_cert = os.environ.get("PMO_DATABASE_SSL_ROOT_CERT")
+    else:
+        from shared.infra.system import ensure_infrastructure
+
+        url = ensure_infrastructure().database_url
+    by = args.by if getattr(args, "by", None) else getpass.getuser()
+
+    def show(events: list[relay_held.HeldEvent]) -> str:
+        rows = [
+            {
+                "event": e.event_id,
+                "project": e.partition_key,
+                "name": e.name,
+                "bytes": e.size_bytes,
+                "held_at": e.held_at.isoformat(timespec="seconds"),
+                "why": e.error[:80] if e.cause else "behind its project's first held event",
+                "request": e.request,
+            }
+            for e in events
+        ]
+        return _table(rows, ["event", "project", "name", "bytes", "held_at", "why", "request"])
+
+    async def go() -> int:
+        engine = create_engine(
+            url, args.schema or args.service, pool_size=1, ssl_mode=ssl_mode, ssl_root_cert=ssl_root_cert
+        )
+        try:
+            await migrate(engine, args.schema or args.service, relay_held.DDL)
+            if args.action == "held":
+                async with engine.connect() as conn:
+                    held = await relay_held.held_events(conn, "relay", args.project)
+                print(show(held) if held else "nothing held")
+                return 0
+            if args.action == "retry":
+                marked = await relay_held.request_retry(engine, "relay", by, args.project)
+                if not marked:
+                    print("nothing held" + (f" for project {args.project}" if args.project else ""))
+                    return 0
+                print(f"retry asked for {len(marked)} held events; waiting for the relay (up to {args.wait:g}s)...")
+            else:
+                marked = [uuid.UUID(args.event_id)]
+                if not await relay_held.request_skip(engine, "relay", marked[0], by, args.reason):
+                    print(f"event {args.event_id} is not held", file=sys.stderr)
+                    return 1
+                print(f"skip asked for {args.event_id}; waiting for the relay (up to {args.wait:g}s)...")
+            left = await relay_held.await_requests(engine, "relay", marked, args.wait)
+            if left is None:
+                print("the relay has not acted yet (is the service running?); it will once it runs", file=sys.stderr)
+                return 1
+            async with engine.connect() as conn:
+                held = await relay_held.held_events(conn, "relay", args.project)
+            print("done; still held:\n" + show(held) if held else "done; nothing held")
+            return 0 if not left else 1
+        finally:
+            await engine.dispose()
+
+    return aio.run(go())
+
+
 def _token(args: argparse.Namespace) -> int:
     from shared.auth import DEFAULT_MAX_LIFETIME_SECONDS, mint_token
 
@@ -406,6 +478,28 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("access", help="print which roles may call each route of each service").set_defaults(
         func=_access
     )
+    relay = commands.add_parser(
+        "relay",
+        help="events a relay holds back from Kafka (refused for good, or behind such an event of their project)",
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, summary in (
+        ("held", "list the held events, in publication order"),
+        ("retry", "publish held events again, in order (after raising the limit that refused them)"),
+        ("skip", "never publish one held event (recorded with who and why), then publish the rest of its project"),
+    ):
+        sub = relay.add_parser(action, help=summary)
+        sub.add_argument("service", choices=["projects", "budget", "resources", "invoicing", "reporting"])
+        if action == "skip":
+            sub.add_argument("event_id")
+            sub.add_argument("--reason", required=True, help="why it is skipped (kept in relay_skipped)")
+            sub.add_argument("--by", help="who asks (default: the login name)")
+        else:
+            sub.add_argument("--project", help="only this project (partition key)")
+        if action != "held":
+            sub.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the relay (default 30)")
+        sub.add_argument("--schema", help="the service's schema (default: its name)")
+        sub.add_argument("--database-url", help="default: PMO_DATABASE_URL, else the private local PostgreSQL")
+        sub.set_defaults(func=_relay, project=None)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -18,6 +18,7 @@ owns its transaction unless it takes a connection.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Sequence
@@ -247,19 +248,19 @@ async def settle_requests(conn: AsyncConnection, relay: str, partition_key: str,
         )
 
 
-async def request_retry(engine: AsyncEngine, relay: str, by: str, partition_key: str | None = None) -> int:
-    """Ask the relay leader to publish the held events again (of one project, or all), in order; how many rows
-    were marked. A project whose held events all go through is released."""
+async def request_retry(engine: AsyncEngine, relay: str, by: str, partition_key: str | None = None) -> list[uuid.UUID]:
+    """Ask the relay leader to publish the held events again (of one project, or all), in order; the events marked.
+    A project whose held events all go through is released."""
     where = "relay = :r" + (" AND partition_key = :k" if partition_key is not None else "")
     async with engine.begin() as conn:
         result = await conn.execute(
             text(
                 "UPDATE relay_held SET request = 'retry', requested_by = :by, request_reason = NULL, "
-                f"requested_at = now() WHERE {where} AND request IS NULL"
+                f"requested_at = now() WHERE {where} AND request IS NULL RETURNING event_id"
             ),
             {"r": relay, "k": partition_key, "by": by},
         )
-    return int(result.rowcount)
+        return [r.event_id for r in result]
 
 
 async def request_skip(engine: AsyncEngine, relay: str, event_id: uuid.UUID, by: str, reason: str) -> bool:
@@ -320,3 +321,21 @@ def notice(service: str, event: HeldEvent, kind: str = HELD_NOTICE) -> tuple[byt
     }
     value = json.dumps(body, separators=(",", ":")).encode()
     return event.partition_key.encode(), value, [(k, v.encode()) for k, v in headers.items()]
+
+
+async def await_requests(
+    engine: AsyncEngine, relay: str, event_ids: Sequence[uuid.UUID], timeout: float, interval: float = 0.2
+) -> list[HeldEvent] | None:
+    """Wait until the leader acted on the requests on ``event_ids``: the ones still held afterwards (an empty list
+    when all went out or were skipped), or None if it has not acted within ``timeout`` seconds (no relay running:
+    the marks stay and are acted on once one runs)."""
+    wanted = set(event_ids)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with engine.connect() as conn:
+            left = [e for e in await held_events(conn, relay) if e.event_id in wanted]
+        if all(e.request is None for e in left):
+            return left
+        if asyncio.get_running_loop().time() > deadline:
+            return None
+        await asyncio.sleep(interval)

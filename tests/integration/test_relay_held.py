@@ -164,7 +164,7 @@ async def test_retry_after_the_limits_were_raised_publishes_the_held_project_in_
     await set_topic_limit(kafka, topic, 4 * MiB)  # the operator raised the topic's limit...
     raised = replace(kafka, max_message_bytes=4 * MiB)  # ...and PMO_KAFKA_MAX_MESSAGE_BYTES, and restarted
     async with running(make_relay(engine, schema, topic, raised)):
-        assert await relay_held.request_retry(engine, "relay", by="ops", partition_key=a) == 5
+        assert len(await relay_held.request_retry(engine, "relay", by="ops", partition_key=a)) == 5
 
         async def released() -> None:
             assert await held_rows(engine) == []
@@ -333,3 +333,23 @@ def test_only_errors_about_the_record_itself_are_permanent() -> None:
             ValueError("a bug"),
         )
     )
+
+
+async def test_the_pmo_relay_commands_list_the_held_events_and_skip_one_acted_on_by_the_running_relay(
+    engine: Any, schema: str, topic: str, kafka: KafkaOptions, infra: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.cli import main
+
+    a, b, refused = await held_project(engine, schema, topic, kafka)
+    where = ["--schema", schema, "--database-url", infra.database_url]
+    assert await asyncio.to_thread(main, ["relay", "held", "projects", *where]) == 0
+    listed = capsys.readouterr().out
+    assert str(refused) in listed and "MessageSizeTooLargeError" in listed and listed.count(a) == 5
+    async with running(make_relay(engine, schema, topic, kafka)):
+        command = ["relay", "skip", "projects", str(refused), "--reason", "runaway import", "--by", "dora.ops"]
+        assert await asyncio.to_thread(main, [*command, *where]) == 0
+        assert "nothing held" in capsys.readouterr().out
+        records = await read_topic(kafka, topic, expect=9)
+    assert seqs_by_project(records) == {b: [1, 2, 3, 4, 5], a: [2, 3, 4, 5]}
+    assert await asyncio.to_thread(main, ["relay", "retry", "projects", "--project", a, *where]) == 0
+    assert "nothing held" in capsys.readouterr().out
