@@ -51,6 +51,28 @@ EXAMPLES = 10
 PROBLEM = "application/problem+json"
 AUTH = {"Authorization": f"Bearer {mint_token('dora.director', ['director'], ttl_seconds=3 * 3600)}"}
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+HOSTILE = "hostile"
+"""A third pass: valid cases with one text value (body, query or path) replaced by what attackers send."""
+
+HOSTILE_TEXT = (
+    "nul\x00byte",
+    "\x1b[31mred\x1b[0m",
+    "\u202eevil",
+    "zero\u200bwidth",
+    '=HYPERLINK("http://evil.example")',
+    "1E+3000000",
+    "1E+30",
+    "-1E+30",
+    "1_000",
+    "\u0661\u0662\u0663",
+    "NaN",
+    "0001-01-01",
+    "9999-12-31",
+    "0001-W01",
+    "x" * 5000,
+)
+HOSTILE_BODY_ONLY = ("\ud800 lone surrogate",)
+"""Values that only JSON can carry (a URL cannot encode a lone surrogate)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +160,7 @@ def _fuzz(service: str, infra: Endpoints) -> FuzzResult:
             result.operations += 1
             for mode in MODES:
                 _run(operation, mode, document, result)
+            _run(operation, GenerationMode.POSITIVE, document, result, hostile=True)
     finally:
         asgi.shutdown_lifespans()
         asyncio.run(_drop(infra.database_url, db_schema))
@@ -145,8 +168,11 @@ def _fuzz(service: str, infra: Endpoints) -> FuzzResult:
     return result
 
 
-def _run(operation: Any, mode: GenerationMode, document: dict[str, Any], result: FuzzResult) -> None:
+def _run(
+    operation: Any, mode: GenerationMode, document: dict[str, Any], result: FuzzResult, *, hostile: bool = False
+) -> None:
     known = result.seeded
+    label = HOSTILE if hostile else mode.value
 
     @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
     @settings(
@@ -162,6 +188,8 @@ def _run(operation: Any, mode: GenerationMode, document: dict[str, Any], result:
         for name in list(case.path_parameters or {}):
             if name in known and data.draw(st.booleans(), label=f"known {name}"):
                 case.path_parameters[name] = data.draw(st.sampled_from(known[name]), label=name)
+        if hostile:
+            _inject(case, data)
         answer = case.call(headers=AUTH)
         result.cases += 1
         result.statuses[answer.status_code] += 1
@@ -173,22 +201,46 @@ def _run(operation: Any, mode: GenerationMode, document: dict[str, Any], result:
             except Exception as exc:
                 detail = _first_line(exc)
             if detail:
-                result.add(_finding(check, operation.label, mode, case, answer, detail))
+                result.add(_finding(check, operation.label, label, case, answer, detail))
 
     try:
         one()
     except Unsatisfiable:
         pass  # e.g. no invalid input exists for an operation without parameters
     except Exception as exc:  # the fuzzer itself failed on this operation: reported, never hidden
-        result.errors.append(f"{operation.label} ({mode.value}): {_first_line(exc)}")
+        result.errors.append(f"{operation.label} ({label}): {_first_line(exc)}")
 
 
-def _finding(check: str, label: str, mode: GenerationMode, case: Any, answer: Any, detail: str) -> Finding:
+def _inject(case: Any, data: Any) -> None:
+    """Replace one text value of ``case`` (a body string, a query or a path parameter) by a hostile one."""
+    places: list[tuple[str, Any, Any]] = []
+
+    def collect(container: Any) -> None:
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, value in list(items):
+            if isinstance(value, str):
+                places.append(("body", container, key))
+            elif isinstance(value, (dict, list)):
+                collect(value)
+
+    if isinstance(case.body, (dict, list)):
+        collect(case.body)
+    for kind in ("query", "path_parameters"):
+        params = getattr(case, kind, None) or {}
+        places.extend((kind, params, key) for key, value in params.items() if isinstance(value, str))
+    if not places:
+        return
+    kind, container, key = data.draw(st.sampled_from(places), label="hostile place")
+    choices = HOSTILE_TEXT + (HOSTILE_BODY_ONLY if kind == "body" else ())
+    container[key] = data.draw(st.sampled_from(choices), label="hostile value")
+
+
+def _finding(check: str, label: str, mode: str, case: Any, answer: Any, detail: str) -> Finding:
     try:
         request = case.as_curl_command(headers={"Authorization": "Bearer <director token>"})
     except Exception:  # pragma: no cover - only for the report
         request = f"{case.method} {case.formatted_path}"
-    return Finding(check, label, mode.value, answer.status_code, detail, request, _text(answer)[:600])
+    return Finding(check, label, mode, answer.status_code, detail, request, _text(answer)[:600])
 
 
 def _first_line(exc: BaseException) -> str:
