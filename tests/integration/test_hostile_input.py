@@ -8,9 +8,9 @@ import json
 import sys
 import time
 import uuid
-from datetime import date
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import Any
 
 import httpx
@@ -302,3 +302,30 @@ async def test_an_idempotency_key_does_not_return_another_users_answer(projects:
     bad = await projects.post("/projects", json=project_body(), headers={**PMO, "Idempotency-Key": "a b"})
     assert bad.status_code == 422
     assert problem_fields(bad) == ["Idempotency-Key"]
+
+
+@pytest.fixture(scope="module")
+async def reporting(infra: Any) -> AsyncIterator[httpx.AsyncClient]:
+    from reporting.bootstrap import create_app
+
+    async with served(create_app, infra) as (client, _):
+        yield client
+
+
+@pytest.mark.parametrize("as_of", ["0001-01-01", "9999-12-31"])
+async def test_reports_as_of_a_date_outside_the_business_range_are_refused(
+    reporting: httpx.AsyncClient, as_of: str
+) -> None:
+    for path in ("/reports/portfolio", "/dashboard"):
+        response = await reporting.get(path, params={"as_of": as_of}, headers=VIEWER)
+        assert response.status_code == 422, (path, response.text)
+        assert problem_fields(response) == ["as_of"]
+
+
+async def test_the_dashboard_cookie_opens_reporting_reads_only(
+    reporting: httpx.AsyncClient, projects: httpx.AsyncClient
+) -> None:
+    token = VIEWER["Authorization"].removeprefix("Bearer ")
+    cookie = {"Cookie": f"pmo_token={token}"}
+    assert (await reporting.get("/alerts", headers=cookie)).status_code == 200
+    assert (await projects.get("/projects", headers=cookie)).status_code == 401
