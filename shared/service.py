@@ -55,6 +55,8 @@ class ServiceSpec:
     projections: Sequence[Projection] = ()
     extra_topics: Sequence[str] = field(default_factory=tuple)
     access: AccessPolicy = field(default_factory=lambda: AccessPolicy(writers=frozenset({Role.SERVICE})))
+    session_cookie: bool = False
+    """Reads may authenticate with the dashboard's session cookie (the service that serves the dashboard only)."""
     background: Sequence[BackgroundTask] = ()
     """Long-running tasks started with the service (e.g. a periodic evaluator); each gets the runtime and the
     stop event, must return soon after the event is set, and should survive transient failures itself."""
@@ -74,6 +76,7 @@ class ServiceRuntime:
             pool_size=settings.db_pool_size,
             ssl_mode=settings.database_ssl_mode,
             ssl_root_cert=settings.database_ssl_root_cert,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
         )
         self.store = EventStore(spec.registry)
         self.executor = CommandExecutor(self.engine, self.store, projector=spec.projector)
@@ -167,6 +170,8 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fas
         lifespan=lifespan,
         readiness=readiness,
         max_body_bytes=resolved.max_body_bytes,
+        request_timeout=resolved.request_timeout_seconds,
+        session_cookie=spec.session_cookie,
         verifier=verifier,
         access=spec.access,
         cors_origins=resolved.cors_origins,
