@@ -20,17 +20,17 @@ it is, so it can hold nothing.
 How a held project's later events are kept off the topic: the events of a batch are sent in order. A record the
 producer refuses itself (past ``max_request_size``) is refused by ``send()``, before any later event is sent: those
 of its project are then not sent at all. A record the broker refuses (past the topic's ``max.message.bytes``) fails
-on its future, after later events were handed to the producer: there the guarantee is the idempotent producer's
-(``enable_idempotence``, which :func:`shared.kafka.new_producer` sets): a partition's batches are sent one at a
-time, with sequence numbers, and the broker refuses every batch after the refused one on that partition
-(OUT_OF_ORDER_SEQUENCE_NUMBER), so no later event of the project (same key, same partition) is appended. Those
-events are held too, the others of that partition are sent again with a new producer (the relay replaces its
-producer after a broker-side refusal; the batch is read again, its published events become duplicates that
-consumers drop). Residual cases: a producer without idempotence (a ``producer_factory`` that turns it off) gives no
-such guarantee; if a later event of a held project is ever acknowledged anyway, the relay logs it at ERROR
-("published ahead of held event") and cannot take it back. A broker-side refusal of a producer batch fails every
-record in it: a record larger than the producer's ``batch_size`` (16 KiB) travels alone, but small records refused
-together (a topic limit below 16 KiB) are all held, each as a cause, and none is lost.
+on its future; so a record larger than :data:`ALONE_BYTES` (the producer's ``batch_size``) is sent *alone*: what was
+sent before it is acknowledged first, and nothing after it is sent until it is acknowledged. If the broker refuses
+it, the relay holds it, checkpoints there and goes on with a new producer (a refused batch leaves the idempotent
+producer's sequence for that partition broken). Retrying held events follows the same rule.
+
+Residual case: a broker whose record limit is below ``ALONE_BYTES`` may refuse a batch of small records after later
+ones were handed to the producer. The refused records are all held, each as a cause; the idempotent producer's
+sequence then makes the broker refuse the later batches of that partition (OUT_OF_ORDER_SEQUENCE_NUMBER), but not
+when the refused batch was the producer's first on that partition (the broker has no sequence to check against):
+a later event of the held project could then be published ahead of it. The relay logs that at ERROR ("published
+ahead of held event") and cannot take it back. Keep topic limits far above 16 KiB (the default is 1 MiB).
 """
 
 from __future__ import annotations
@@ -68,6 +68,10 @@ DDL = [
 
 LEADER_CHECK_INTERVAL = 1.0
 """Seconds between checks, while idle, that the leader's session (which holds the advisory lock) is alive."""
+
+ALONE_BYTES = 16 * 1024
+"""A record larger than this (the producer's ``batch_size``) is sent alone: what was sent before it is acknowledged
+first, and nothing after it is sent until the broker acknowledged or refused it."""
 
 REQUEST_CHECK_INTERVAL = 0.5
 """Seconds between looks, while some event is held, for an operator's retry or skip."""
@@ -258,12 +262,16 @@ class Relay:
         # refusal, when they were published already or failed for a passing reason) are sent as usual.
         holds: list[Hold] = []
         sent: list[tuple[Any, int, Any]] = []
+        last = rows[-1]
         for row in rows:
             key, value, headers = to_record(self.service, recorded_from_row(row._mapping))
             size = _size(key, value, headers)
             if _at_or_after(held, row):
                 holds.append(_hold(row, size, "its project has an earlier held event", cause=False))
                 continue
+            alone = size > ALONE_BYTES
+            if alone and sent:
+                await asyncio.wait([future for *_, future in sent])
             try:
                 future = await producer.send(self.topic, value=value, key=key, headers=headers)
             except Exception as exc:
@@ -273,6 +281,11 @@ class Relay:
                 held.setdefault(row.partition_key, (int(row.xid), row.position))
                 continue
             sent.append((row, size, future))
+            if alone:
+                await asyncio.wait([future])
+                if not future.cancelled() and is_permanent_record_error(future.exception() or Exception()):
+                    last = row  # refused by the broker: the rest of the batch waits for a new producer
+                    break
         outcomes = await asyncio.gather(*(future for *_, future in sent), return_exceptions=True)
         published, retry, refused_by_broker = 0, None, False
         for (row, size, _), outcome in zip(sent, outcomes, strict=True):
@@ -301,12 +314,11 @@ class Relay:
             if refused_by_broker:
                 return 0  # refused as out of sequence behind the refused record: read again with a new producer
             raise retry
-        last = rows[-1]
         await self._save_checkpoint(Checkpoint(int(last.xid), last.position))
         if self.is_leader:
             self._checkpoint = Checkpoint(int(last.xid), last.position)
         RELAY_PUBLISHED.labels(self.service).inc(published)
-        return len(rows)
+        return len(rows) if last is rows[-1] else 0
 
     async def _held_keys(self, conn: AsyncConnection) -> dict[str, tuple[int, int]]:
         return await relay_held.held_keys(conn, self.name)
@@ -385,16 +397,26 @@ class Relay:
         rest = [e for e in held if e.request != "skip"]
         sent: list[tuple[relay_held.HeldEvent, Any]] = []
         refused: str | None = None
-        for event in rest:
+        for event in rest:  # in order; a large record alone, as in publish_once
             record_key, value, headers = to_record(self.service, recorded_from_row(rows[event.event_id]._mapping))
+            alone = _size(record_key, value, headers) > ALONE_BYTES
+            if alone and sent:
+                await asyncio.wait([f for _, f in sent])
+                if any(f.cancelled() or f.exception() is not None for _, f in sent):
+                    break
             try:
-                sent.append((event, await producer.send(self.topic, value=value, key=record_key, headers=headers)))
+                future = await producer.send(self.topic, value=value, key=record_key, headers=headers)
             except Exception as exc:
                 if not is_permanent_record_error(exc):
                     await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
                     raise
                 refused = _reason(exc)
                 break
+            sent.append((event, future))
+            if alone:
+                await asyncio.wait([future])
+                if future.cancelled() or future.exception() is not None:
+                    break
         outcomes = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
         out: list[relay_held.HeldEvent] = []
         transient: BaseException | None = None

@@ -215,12 +215,14 @@ async def test_skip_drops_the_refused_event_for_good_and_publishes_the_rest_of_i
     assert len(announced) == 1 and json.loads(announced[0].value)["reason"] == "a runaway import"
 
 
+@pytest.mark.parametrize("first", [False, True], ids=["after-published-records", "first-record-of-the-partition"])
 async def test_a_record_the_broker_refuses_holds_its_project_and_no_later_event_of_it_gets_ahead(
-    engine: Any, schema: str, kafka: KafkaOptions
+    engine: Any, schema: str, kafka: KafkaOptions, first: bool
 ) -> None:
-    """The producer accepts the record (under its 1 MiB) but the topic's limit is 100 kB: the refusal arrives on
-    the send's future, after later events were handed to the producer. One partition, so the other project's events
-    share the refused record's partition (and its broken idempotent sequence)."""
+    """The producer accepts the record (under its 1 MiB) but the topic's limit is 100 kB: the refusal comes from the
+    broker, on the send's future. One partition, so the other project's events share the refused record's partition
+    (and its broken idempotent sequence). ``first``: the refused record is the producer's first on the partition, so
+    the broker has no sequence of this producer to refuse later batches by."""
     topic = f"pmo.test-{uuid.uuid4().hex[:10]}.v1"
     admin = AIOKafkaAdminClient(**kafka.client_kwargs())
     await admin.start()
@@ -230,20 +232,25 @@ async def test_a_record_the_broker_refuses_holds_its_project_and_no_later_event_
         await admin.close()
     await ensure_topics(kafka, [topic, DLQ_TOPIC], partitions=1, replication_factor=1)
     a, b = uuid.uuid4().hex, uuid.uuid4().hex
-    await append(engine, a, range(1, 3))
+    if first:
+        await plant(engine, a, 1, padding=300_000)
+        await append(engine, a, range(2, 4), expected=1)
+    else:
+        await append(engine, a, range(1, 3))
     await append(engine, b, range(1, 3))
-    await plant(engine, a, 3, padding=300_000)
+    if not first:
+        await plant(engine, a, 3, padding=300_000)
     await append(engine, b, range(3, 5), expected=2)
     await append(engine, a, range(4, 7), expected=3)
     await append(engine, b, range(5, 7), expected=4)
     async with running(make_relay(engine, schema, topic, kafka)):
 
         async def held() -> None:
-            assert len(await held_rows(engine)) == 4
+            assert len(await held_rows(engine)) == (6 if first else 4)
 
         await eventually(held)
-        records = await read_topic(kafka, topic, expect=8)
-        assert seqs_by_project(records) == {a: [1, 2], b: [1, 2, 3, 4, 5, 6]}
+        records = await read_topic(kafka, topic, expect=6 if first else 8)
+        assert seqs_by_project(records) == ({b: [1, 2, 3, 4, 5, 6]} if first else {a: [1, 2], b: [1, 2, 3, 4, 5, 6]})
         rows = await held_rows(engine)
         assert rows[0].cause and "MessageSizeTooLargeError" in rows[0].error
         assert not any(r.cause for r in rows[1:])
