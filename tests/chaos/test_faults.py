@@ -441,3 +441,99 @@ async def test_an_event_breaking_its_contract_on_a_project_topic_is_dead_lettere
         scenarios=1,
         event_checks=verdict.events_checked,
     )
+
+
+async def set_topic_limit(kafka: Any, topic: str, limit: int) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType  # type: ignore[import-untyped]
+
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    await admin.start()
+    try:
+        await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(limit)})]
+        )
+    finally:
+        await admin.close()
+
+
+async def test_an_event_kafka_refuses_holds_only_its_project_and_the_operator_command_sends_it_on_in_order(
+    world: PrivateWorld, workload: Workload, ledger: Ledger, clients: dict[str, httpx.AsyncClient]
+) -> None:
+    """The invoicing topic's record limit is lowered below one stored event of project P (as if the broker's limit
+    had been lowered, or the event stored before the store bounded event size). P's events are held; the other
+    projects' events still reach reporting, and commands keep working; once the limit is raised again, ``pmo relay
+    retry`` sends P's events on, in the order they were written."""
+    from shared.cli import main
+    from shared.contracts import invoicing as inv
+
+    engine = await world.open()
+    kafka = world.infra.kafka_options
+    topic = TOPICS["invoicing"]
+    p, q = (str(uuid.UUID(pid)) for pid in (await workload.ensure_projects(clients, 2))[:2])
+
+    def dispute(project: str, reason: str) -> Any:
+        return inv.InvoiceDisputed(
+            project_id=uuid.UUID(project), invoice_id=uuid.uuid4(), disputed_by="fiona.finance", reason=reason
+        )
+
+    marker = f"held-{uuid.uuid4().hex[:8]}"
+    await set_topic_limit(kafka, topic, 50_000)
+    try:
+        big = dispute(p, f"{marker} p0 " + "x" * 100_000)
+        await append_outbox(world, "invoicing", [big, dispute(p, f"{marker} p1")], f"chaos-{uuid.uuid4()}", "chaos")
+        await append_outbox(
+            world, "invoicing", [dispute(q, f"{marker} q{i}") for i in range(3)], f"chaos-{uuid.uuid4()}", "chaos"
+        )
+        await append_outbox(world, "invoicing", [dispute(p, f"{marker} p2")], f"chaos-{uuid.uuid4()}", "chaos")
+
+        async def held() -> bool:
+            count = await _count(engine, "SELECT count(*) FROM invoicing.relay_held WHERE partition_key = :k", k=p)
+            return count == 3
+
+        try:
+            await wait_until(held, 30, "P's three events held")
+        except AssertionError as exc:
+            rows = await _count(engine, "SELECT count(*) FROM invoicing.relay_held")
+            raise AssertionError(f"{exc}; {rows} held in all\n{world.log_tail('invoicing', 30)}") from exc
+        workload.phase = "held"
+        figures = await workload.run(clients, rate=20, duration=3, concurrency=8)  # commands go on meanwhile
+        await wait_quiet(world)
+        facts = await _facts(engine, marker)
+        assert sorted(facts) == [(q, f"{marker} q{i}") for i in range(3)], facts  # Q reached reporting, P did not
+        assert (await clients["invoicing"].get("/readyz")).status_code == 200  # commands still work: still ready
+    finally:
+        await set_topic_limit(kafka, topic, 1_048_588)  # the operator raises the limit again...
+    where = ["--schema", "invoicing", "--database-url", world.infra.database_url]
+    assert await asyncio.to_thread(main, ["relay", "retry", "invoicing", "--project", p, *where]) == 0  # ...and retries
+    await wait_quiet(world)
+    facts = await _facts(engine, marker)  # in the order reporting applied them
+    assert [f for f in facts if f[0] == p] == [(p, f"{marker} p0"), (p, f"{marker} p1"), (p, f"{marker} p2")]
+    await ledger.settle(clients, workload.learn)
+    verdict = await verify(world, ledger)
+    FIGURES.add(
+        f"an event over the topic's record limit held its project's 3 events while 3 of another project and "
+        f"{figures.sent} commands went through; `pmo relay retry` sent the 3 on in order; {verdict.line()}",
+        scenarios=1,
+        commands=figures.sent,
+        event_checks=verdict.events_checked,
+    )
+
+
+async def _count(engine: Any, sql: str, **params: Any) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text(sql), params)).scalar_one())
+
+
+async def _facts(engine: Any, marker: str) -> list[tuple[str, str]]:
+    """The reporting facts of the scenario's disputes, in the order they were applied: (project, the reason's first
+    words)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT project_id::text AS p, data->>'reason' AS reason FROM reporting.facts "
+                "WHERE name = 'invoice-disputed' AND data->>'reason' LIKE :m ORDER BY position"
+            ),
+            {"m": f"{marker}%"},
+        )
+        return [(r.p, r.reason[: len(marker) + 3]) for r in rows]
