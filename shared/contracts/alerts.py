@@ -54,14 +54,34 @@ class AlertAcknowledged(_AlertEvent):
 
 
 class AlertThresholdsSet(DomainEvent):
+    """The thresholds in force for a portfolio's projects. ``approved_by``: the second person who approved a
+    loosening ``set_by`` asked for (absent when nothing was loosened)."""
+
     event_name = "alert-thresholds-set"
     portfolio_id: str
     thresholds: dict[str, str]
     set_by: str
+    approved_by: str | None = None
 
     @property
     def partition_key(self) -> str:
         return f"portfolio:{self.portfolio_id}"
 
 
-REGISTRY = EventRegistry([AlertRaised, AlertUpdated, AlertCleared, AlertAcknowledged, AlertThresholdsSet])
+class AlertThresholdsChangeRequested(DomainEvent):
+    """Someone asked to loosen thresholds (``looser`` names which): nothing changes until another person approves."""
+
+    event_name = "alert-thresholds-change-requested"
+    portfolio_id: str
+    thresholds: dict[str, str]
+    requested_by: str
+    looser: list[str]
+
+    @property
+    def partition_key(self) -> str:
+        return f"portfolio:{self.portfolio_id}"
+
+
+REGISTRY = EventRegistry(
+    [AlertRaised, AlertUpdated, AlertCleared, AlertAcknowledged, AlertThresholdsSet, AlertThresholdsChangeRequested]
+)

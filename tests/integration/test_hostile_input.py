@@ -329,3 +329,29 @@ async def test_the_dashboard_cookie_opens_reporting_reads_only(
     cookie = {"Cookie": f"pmo_token={token}"}
     assert (await reporting.get("/alerts", headers=cookie)).status_code == 200
     assert (await projects.get("/projects", headers=cookie)).status_code == 401
+
+
+# --- one person cannot silence a portfolio ---------------------------------------------------------------------
+
+
+async def test_one_pmo_user_cannot_loosen_a_portfolios_alert_thresholds_alone(reporting: httpx.AsyncClient) -> None:
+    portfolio = f"pf-{uuid.uuid4().hex[:8]}"
+    path = f"/portfolios/{portfolio}/alert-thresholds"
+    stricter = await reporting.put(path, json={"cpi_below": "0.95"}, headers=PMO)
+    assert stricter.status_code == 200, stricter.text
+    assert stricter.json()["thresholds"]["cpi_below"] == "0.95"
+    looser = await reporting.put(path, json={"cpi_below": "0.5", "status_report_days": 60}, headers=PMO)
+    assert looser.status_code == 200, looser.text
+    assert looser.json()["thresholds"]["cpi_below"] == "0.95"
+    assert sorted(looser.json()["change_requested"]["looser"]) == ["cpi_below", "status_report_days"]
+    in_force = (await reporting.get(path, headers=VIEWER)).json()
+    assert in_force["thresholds"]["cpi_below"] == "0.95"
+    assert in_force["change_requested"]["requested_by"] == "pia.pmo"
+    alone = await reporting.post(f"{path}/approve", headers=auth_header("PIA.pmo", "pmo"))
+    assert alone.status_code == 409
+    assert alone.json()["title"] == "Separation of duties"
+    approved = await reporting.post(f"{path}/approve", headers=OTHER_PMO)
+    assert approved.status_code == 200, approved.text
+    after = (await reporting.get(path, headers=VIEWER)).json()
+    assert (after["thresholds"]["cpi_below"], after["thresholds"]["status_report_days"]) == ("0.5", "60")
+    assert after["change_requested"] is None

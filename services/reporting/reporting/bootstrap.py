@@ -30,6 +30,7 @@ SPEC = ServiceSpec(
         routes={
             "POST /alerts/{alert_id}/acknowledge": ACKNOWLEDGERS,
             "PUT /portfolios/{portfolio_id}/alert-thresholds": frozenset({Role.PMO}),
+            "POST /portfolios/{portfolio_id}/alert-thresholds/approve": frozenset({Role.PMO}),
         },
     ),
     background=[evaluation.evaluator],

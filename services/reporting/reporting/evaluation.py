@@ -81,15 +81,7 @@ async def load_thresholds(engine: AsyncEngine, portfolio_id: str | None) -> Thre
 
 
 def thresholds_from(raw: dict[str, Any]) -> Thresholds:
-    defaults = Thresholds()
-    return Thresholds(
-        underfunding_risk=Decimal(raw.get("underfunding_risk", defaults.underfunding_risk)),
-        cpi_below=Decimal(raw.get("cpi_below", defaults.cpi_below)),
-        spi_below=Decimal(raw.get("spi_below", defaults.spi_below)),
-        vac_below_bac_share=Decimal(raw.get("vac_below_bac_share", defaults.vac_below_bac_share)),
-        status_report_days=int(raw.get("status_report_days", defaults.status_report_days)),
-        invoice_backing=Decimal(raw.get("invoice_backing", defaults.invoice_backing)),
-    )
+    return Thresholds.of(raw)
 
 
 def week_ends(start: date, end: date, limit: int = 260) -> list[date]:

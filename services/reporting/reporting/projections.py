@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reporting.domain.alerts import Alert
+from reporting.domain.alerts import Alert, PortfolioThresholds
 from reporting.domain.ledger import REGISTRIES
 from shared.consumer import copy_new_records, copy_records
 from shared.contracts import budget, projects, resources
@@ -72,6 +72,7 @@ DDL = [
     """,
     "CREATE INDEX IF NOT EXISTS alerts_project ON alerts (project_id, status)",
     "CREATE TABLE IF NOT EXISTS thresholds (portfolio_id text PRIMARY KEY, thresholds jsonb NOT NULL)",
+    "ALTER TABLE thresholds ADD COLUMN IF NOT EXISTS pending jsonb, ADD COLUMN IF NOT EXISTS requested_by text",
     """
     CREATE TABLE IF NOT EXISTS portfolio_projects (
         project_id       uuid PRIMARY KEY,
@@ -269,14 +270,20 @@ async def project(conn: AsyncConnection, state: Any, version: int, events: Seque
                 "v": version,
             },
         )
-    elif isinstance(state, dict):
+    elif isinstance(state, PortfolioThresholds):
         portfolio_id = next((getattr(r.event, "portfolio_id", None) for r in events), None)
         await conn.execute(
             text(
-                "INSERT INTO thresholds (portfolio_id, thresholds) VALUES (:p, :t) "
-                "ON CONFLICT (portfolio_id) DO UPDATE SET thresholds = excluded.thresholds"
+                "INSERT INTO thresholds (portfolio_id, thresholds, pending, requested_by) VALUES (:p, :t, :w, :r) "
+                "ON CONFLICT (portfolio_id) DO UPDATE SET thresholds = excluded.thresholds, "
+                "pending = excluded.pending, requested_by = excluded.requested_by"
             ),
-            {"p": portfolio_id, "t": json.dumps(state)},
+            {
+                "p": portfolio_id,
+                "t": json.dumps(state.in_force),
+                "w": None if state.pending is None else json.dumps(state.pending),
+                "r": state.requested_by,
+            },
         )
 
 

@@ -101,14 +101,26 @@ async def acknowledge(
     return respond(outcome)
 
 
+PortfolioId = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+
+
+def _thresholds_view(portfolio_id: str, state: alerts.PortfolioThresholds) -> dict[str, Any]:
+    return {
+        "portfolio_id": portfolio_id,
+        "thresholds": state.in_force,
+        "change_requested": None
+        if state.pending is None
+        else {"thresholds": state.pending, "requested_by": state.requested_by, "looser": list(state.looser)},
+    }
+
+
 @router.put("/portfolios/{portfolio_id}/alert-thresholds")
-async def set_thresholds(
-    portfolio_id: Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")],
-    body: ThresholdsBody,
-    ctx: Command,
-    rt: Runtime,
-) -> JSONResponse:
-    """The alert thresholds of a portfolio's projects (defaults: risk 5 %, CPI/SPI 0.9, VAC -5 % of BAC, 7 days)."""
+async def set_thresholds(portfolio_id: PortfolioId, body: ThresholdsBody, ctx: Command, rt: Runtime) -> JSONResponse:
+    """The alert thresholds of a portfolio's projects (defaults: risk 5 %, CPI/SPI 0.9, VAC -5 % of BAC, 7 days).
+
+    Stricter thresholds apply at once. Looser ones (any threshold that would raise fewer alerts) are only recorded
+    as a request, shown in ``change_requested``, until another person approves them with
+    ``POST /portfolios/{portfolio_id}/alert-thresholds/approve``: one user cannot silence a portfolio alone."""
     values = {k: str(v) for k, v in body.model_dump().items()}
     thresholds_from(values)  # parses, or 422 through validation above
     outcome = await rt.executor.execute(
@@ -116,7 +128,20 @@ async def set_thresholds(
         aggregate=THRESHOLDS,
         stream_id=f"thresholds-{portfolio_id}",
         command=alerts.SetThresholds(portfolio_id, values, ctx.metadata.actor),
-        respond=lambda state, events, version: {"portfolio_id": portfolio_id, "thresholds": state},
+        respond=lambda state, events, version: _thresholds_view(portfolio_id, state),
+    )
+    return respond(outcome)
+
+
+@router.post("/portfolios/{portfolio_id}/alert-thresholds/approve")
+async def approve_thresholds(portfolio_id: PortfolioId, ctx: Command, rt: Runtime) -> JSONResponse:
+    """Another person than the requester approves the loosening waiting for this portfolio; it applies at once."""
+    outcome = await rt.executor.execute(
+        ctx,
+        aggregate=THRESHOLDS,
+        stream_id=f"thresholds-{portfolio_id}",
+        command=alerts.ApproveThresholds(portfolio_id, ctx.metadata.actor),
+        respond=lambda state, events, version: _thresholds_view(portfolio_id, state),
     )
     return respond(outcome)
 
@@ -124,11 +149,17 @@ async def set_thresholds(
 @router.get("/portfolios/{portfolio_id}/alert-thresholds")
 async def get_thresholds(portfolio_id: Annotated[str, Path(max_length=64)], rt: Runtime) -> dict[str, Any]:
     async with rt.engine.connect() as conn:
-        raw = (
-            await conn.execute(text("SELECT thresholds FROM thresholds WHERE portfolio_id = :p"), {"p": portfolio_id})
-        ).scalar()
+        row = (
+            await conn.execute(
+                text("SELECT thresholds, pending, requested_by FROM thresholds WHERE portfolio_id = :p"),
+                {"p": portfolio_id},
+            )
+        ).first()
     return {
         "portfolio_id": portfolio_id,
-        "thresholds": thresholds_from(raw or {}).as_dict(),
-        "configured": raw is not None,
+        "thresholds": thresholds_from(row.thresholds if row else {}).as_dict(),
+        "configured": row is not None,
+        "change_requested": None
+        if row is None or row.pending is None
+        else {"thresholds": row.pending, "requested_by": row.requested_by},
     }

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, assert_never
 from uuid import UUID
 
-from reporting.domain.rules import Condition
-from shared.contracts.alerts import AlertAcknowledged, AlertCleared, AlertRaised, AlertThresholdsSet, AlertUpdated
+from reporting.domain.rules import Condition, Thresholds
+from shared.contracts.alerts import (
+    AlertAcknowledged,
+    AlertCleared,
+    AlertRaised,
+    AlertThresholdsChangeRequested,
+    AlertThresholdsSet,
+    AlertUpdated,
+)
 from shared.decider import Decider
-from shared.errors import NotFoundError, RuleViolationError
+from shared.errors import NotFoundError, RuleViolationError, SeparationOfDutiesError
 from shared.events import DomainEvent
+from shared.identity import same_person
 
 
 def alert_id(rule: str, subject: str) -> str:
@@ -149,22 +157,84 @@ def stream_id(aid: str) -> str:
 
 
 @dataclass(frozen=True)
+class PortfolioThresholds:
+    """A portfolio's thresholds in force and the loosening waiting for a second person, if any."""
+
+    in_force: dict[str, str] = field(default_factory=dict)
+    pending: dict[str, str] | None = None
+    requested_by: str | None = None
+    looser: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SetThresholds:
     portfolio_id: str
     thresholds: dict[str, str]
     set_by: str
 
 
-def _decide_thresholds(state: dict[str, str], command: SetThresholds, now: datetime) -> Sequence[DomainEvent]:
-    if command.thresholds == state:
-        return []
-    return [AlertThresholdsSet(portfolio_id=command.portfolio_id, thresholds=command.thresholds, set_by=command.set_by)]
+@dataclass(frozen=True)
+class ApproveThresholds:
+    portfolio_id: str
+    approved_by: str
 
 
-def _evolve_thresholds(state: dict[str, str], event: DomainEvent) -> dict[str, str]:
-    if isinstance(event, AlertThresholdsSet):
-        return dict(event.thresholds)
-    return state
+ThresholdsCommand = SetThresholds | ApproveThresholds
 
 
-THRESHOLDS: Decider[dict[str, str], SetThresholds] = Decider("thresholds", dict, _evolve_thresholds, _decide_thresholds)
+def _decide_thresholds(state: PortfolioThresholds, command: ThresholdsCommand, now: datetime) -> Sequence[DomainEvent]:
+    """Stricter (or equal) thresholds apply at once; looser ones wait for another person's approval, so one user
+    cannot silence a portfolio's alerts alone."""
+    match command:
+        case SetThresholds():
+            if command.thresholds == state.in_force and state.pending is None:
+                return []
+            looser = Thresholds.of(command.thresholds).looser_than(Thresholds.of(state.in_force))
+            if not looser:
+                return [
+                    AlertThresholdsSet(
+                        portfolio_id=command.portfolio_id, thresholds=command.thresholds, set_by=command.set_by
+                    )
+                ]
+            return [
+                AlertThresholdsChangeRequested(
+                    portfolio_id=command.portfolio_id,
+                    thresholds=command.thresholds,
+                    requested_by=command.set_by,
+                    looser=looser,
+                )
+            ]
+        case ApproveThresholds():
+            if state.pending is None or state.requested_by is None:
+                raise RuleViolationError("no loosening of these thresholds is waiting for approval")
+            if same_person(command.approved_by, state.requested_by):
+                raise SeparationOfDutiesError(
+                    f"{state.requested_by} asked to loosen these thresholds; another person must approve it"
+                )
+            return [
+                AlertThresholdsSet(
+                    portfolio_id=command.portfolio_id,
+                    thresholds=state.pending,
+                    set_by=state.requested_by,
+                    approved_by=command.approved_by,
+                )
+            ]
+        case _:
+            assert_never(command)
+
+
+def _evolve_thresholds(state: PortfolioThresholds, event: DomainEvent) -> PortfolioThresholds:
+    match event:
+        case AlertThresholdsSet():
+            return PortfolioThresholds(in_force=dict(event.thresholds))
+        case AlertThresholdsChangeRequested():
+            return replace(
+                state, pending=dict(event.thresholds), requested_by=event.requested_by, looser=tuple(event.looser)
+            )
+        case _:
+            return state
+
+
+THRESHOLDS: Decider[PortfolioThresholds, ThresholdsCommand] = Decider(
+    "thresholds", PortfolioThresholds, _evolve_thresholds, _decide_thresholds
+)

@@ -6,6 +6,7 @@ figures, cleared when it stops holding. Thresholds are configurable per portfoli
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -28,6 +29,29 @@ class Thresholds:
 
     def as_dict(self) -> dict[str, str]:
         return {k: str(v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def of(cls, raw: Mapping[str, Any]) -> Thresholds:
+        """Thresholds from their stored form (strings), the defaults for those not given."""
+        defaults = cls()
+        return cls(
+            underfunding_risk=Decimal(raw.get("underfunding_risk", defaults.underfunding_risk)),
+            cpi_below=Decimal(raw.get("cpi_below", defaults.cpi_below)),
+            spi_below=Decimal(raw.get("spi_below", defaults.spi_below)),
+            vac_below_bac_share=Decimal(raw.get("vac_below_bac_share", defaults.vac_below_bac_share)),
+            status_report_days=int(raw.get("status_report_days", defaults.status_report_days)),
+            invoice_backing=Decimal(raw.get("invoice_backing", defaults.invoice_backing)),
+        )
+
+    def looser_than(self, other: Thresholds) -> list[str]:
+        """The thresholds for which ``self`` raises fewer alerts than ``other``: a higher risk or a longer silence
+        tolerated, a lower CPI, SPI, VAC share or invoice backing accepted."""
+        raises_when_above = ("underfunding_risk", "status_report_days")
+        raises_when_below = ("cpi_below", "spi_below", "vac_below_bac_share", "invoice_backing")
+        return [
+            *(n for n in raises_when_above if getattr(self, n) > getattr(other, n)),
+            *(n for n in raises_when_below if getattr(self, n) < getattr(other, n)),
+        ]
 
 
 @dataclass(frozen=True)
