@@ -348,6 +348,8 @@ def _flatten(routes: Sequence[Any]) -> Iterator[Any]:
             yield route
 
 
+_EDGE_HEADERS = (b"x-correlation-id", b"x-content-type-options")
+"""Set by the edge on every answer, replacing whatever a route set."""
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _CORRELATION_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
 
@@ -393,7 +395,7 @@ class _Edge:
             if message["type"] == "http.response.start":
                 status, response_started = message["status"], True
                 message["headers"] = [
-                    *((k, v) for k, v in message.get("headers", []) if k.lower() != b"x-correlation-id"),
+                    *((k, v) for k, v in message.get("headers", []) if k.lower() not in _EDGE_HEADERS),
                     (b"x-correlation-id", correlation.encode("ascii")),
                     (b"x-content-type-options", b"nosniff"),
                 ]
