@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import parse_qsl
@@ -75,7 +75,8 @@ SESSION_COOKIE = "pmo_token"
 """The dashboard's browser session: a bearer token in an HttpOnly cookie, honoured for reads by the service that
 sets it (reporting) and by no other."""
 
-ReadinessCheck = Callable[[], Awaitable[None]]
+ReadinessCheck = Callable[[], Awaitable[Mapping[str, Any] | None]]
+"""Raises when the service cannot take commands; may return a note on a degraded part (shown, still ready)."""
 
 
 class FieldError(BaseModel):
@@ -247,14 +248,17 @@ def create_app(
     @ops.get("/readyz", summary="Database and Kafka are reachable", responses={503: {"model": Problem}})
     async def readyz() -> Response:
         failures = []
+        notes: dict[str, Any] = {}
         for check in readiness(app):
             try:
-                await check()
+                note = await check()
             except Exception as exc:
                 failures.append(f"{getattr(check, '__name__', 'check')}: {type(exc).__name__}")
+            else:
+                notes.update(note or {})
         if failures:
-            return problem(503, "Not ready", "; ".join(failures))
-        return JSONResponse({"status": "ready", "service": service})
+            return problem(503, "Not ready", "; ".join(failures), **notes)
+        return JSONResponse({"status": "degraded" if notes else "ready", "service": service, **notes})
 
     monitoring = APIRouter(tags=["operations"])
 

@@ -501,12 +501,16 @@ async def test_an_event_kafka_refuses_holds_only_its_project_and_the_operator_co
         await wait_quiet(world)
         facts = await _facts(engine, marker)
         assert sorted(facts) == [(q, f"{marker} q{i}") for i in range(3)], facts  # Q reached reporting, P did not
-        assert (await clients["invoicing"].get("/readyz")).status_code == 200  # commands still work: still ready
+        ready = await clients["invoicing"].get("/readyz")
+        assert ready.status_code == 200  # commands still work: still ready, and the answer says what is held
+        assert ready.json()["status"] == "degraded"
+        assert ready.json()["relay"]["held_events"] == 3 and p in ready.json()["relay"]["projects"], ready.json()
     finally:
         await set_topic_limit(kafka, topic, 1_048_588)  # the operator raises the limit again...
     where = ["--schema", "invoicing", "--database-url", world.infra.database_url]
     assert await asyncio.to_thread(main, ["relay", "retry", "invoicing", "--project", p, *where]) == 0  # ...and retries
     await wait_quiet(world)
+    assert (await clients["invoicing"].get("/readyz")).json()["status"] == "ready"
     facts = await _facts(engine, marker)  # in the order reporting applied them
     assert [f for f in facts if f[0] == p] == [(p, f"{marker} p0"), (p, f"{marker} p1"), (p, f"{marker} p2")]
     await ledger.settle(clients, workload.learn)
