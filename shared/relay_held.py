@@ -89,17 +89,9 @@ class Hold:
 
 
 @dataclass(frozen=True)
-class HeldEvent:
-    """A row of ``relay_held``."""
+class HeldEvent(Hold):
+    """A row of ``relay_held``: the hold, and what happened to it since."""
 
-    event_id: uuid.UUID
-    position: int
-    xid: int
-    partition_key: str
-    name: str
-    size_bytes: int
-    error: str
-    cause: bool
     held_at: datetime
     announced_at: datetime | None
     request: str | None

@@ -136,3 +136,18 @@ async def applied_rows(engine: Any) -> list[Any]:
         return list(
             (await conn.execute(text("SELECT event_id, project_id, seq FROM applied ORDER BY project_id, seq"))).all()
         )
+
+
+async def set_topic_limit(kafka: KafkaOptions, topic: str, limit: int) -> None:
+    """Set a topic's ``max.message.bytes`` (the broker refuses larger records on it)."""
+    from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType  # type: ignore[import-untyped]
+
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    await admin.start()
+    try:
+        await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(limit)})]
+        )
+    finally:
+        await admin.close()

@@ -50,6 +50,7 @@ from tests.chaos_support import (
     wait_until,
     work_sheets,
 )
+from tests.support import set_topic_limit
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
 
@@ -441,20 +442,6 @@ async def test_an_event_breaking_its_contract_on_a_project_topic_is_dead_lettere
         scenarios=1,
         event_checks=verdict.events_checked,
     )
-
-
-async def set_topic_limit(kafka: Any, topic: str, limit: int) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
-    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType  # type: ignore[import-untyped]
-
-    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
-    await admin.start()
-    try:
-        await admin.alter_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(limit)})]
-        )
-    finally:
-        await admin.close()
 
 
 async def test_an_event_kafka_refuses_holds_only_its_project_and_the_operator_command_sends_it_on_in_order(

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType  # type: ignore[import-untyped]
 from aiokafka.errors import (  # type: ignore[import-untyped]
     KafkaConnectionError,
     MessageSizeTooLargeError,
@@ -25,7 +24,7 @@ from sqlalchemy import text
 from shared import relay_held
 from shared.kafka import DLQ_TOPIC, KafkaOptions, ensure_topics, is_permanent_record_error
 from shared.relay import Relay
-from tests.support import META, append, eventually, read_topic
+from tests.support import META, append, eventually, read_topic, set_topic_limit
 
 pytestmark = pytest.mark.integration
 
@@ -95,17 +94,6 @@ async def notices(kafka: KafkaOptions, event_ids: set[str], kind: str, expect: i
     records = await read_topic(kafka, DLQ_TOPIC, expect=1, timeout=5)
     wanted = [r for r in records if dict(r.headers).get("pmo_event_id", b"").decode() in event_ids]
     return [r for r in wanted if dict(r.headers)["ce_type"] == f"pmo.test.{kind}.v1".encode()]
-
-
-async def set_topic_limit(kafka: KafkaOptions, topic: str, limit: int) -> None:
-    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
-    await admin.start()
-    try:
-        await admin.alter_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(limit)})]
-        )
-    finally:
-        await admin.close()
 
 
 async def held_project(engine: Any, schema: str, topic: str, kafka: KafkaOptions) -> tuple[str, str, uuid.UUID]:
