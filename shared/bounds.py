@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from shared.limits import MAX_DATE, MAX_LIST, MIN_DATE, max_amount
@@ -56,8 +56,43 @@ def in_date_range(day: date) -> date:
     return day
 
 
-Day = Annotated[date, AfterValidator(in_date_range)]
-"""A business date within the documented range (for query parameters; request bodies check theirs anyway)."""
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_ISO_INSTANT = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?$"
+)
+
+
+def iso_date_only(value: Any) -> Any:
+    """A date given as text must be ``YYYY-MM-DD`` (a number such as ``0`` is not read as 1970-01-01)."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    if isinstance(value, (int, float)):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(iso_date_only), AfterValidator(in_date_range)]
+"""A business date within the documented range, written ``YYYY-MM-DD`` (for query parameters; request bodies check
+theirs anyway)."""
+
+
+def known_at_instant(value: Any) -> Any:
+    """``YYYY-MM-DD`` (the end of that day, UTC) or an ISO 8601 timestamp (UTC when it has no offset), as an aware
+    datetime: the last moment whose records count."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        day = in_date_range(date.fromisoformat(value))
+        return datetime.combine(day, time.max, tzinfo=UTC)
+    if isinstance(value, str) and _ISO_INSTANT.match(value):
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        in_date_range(moment.date())
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    raise ValueError("must be a date (YYYY-MM-DD) or an ISO 8601 timestamp such as 2027-03-01T17:30:00Z")
+
+
+Instant = Annotated[datetime, BeforeValidator(known_at_instant)]
+"""A moment for ``known_at``: a date means the end of that day (UTC)."""
 
 _ISO_WEEK = re.compile(r"^([0-9]{4})-W([0-9]{2})$")
 

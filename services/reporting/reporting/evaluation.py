@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -48,14 +48,24 @@ class ProjectReport:
     conditions: list[Condition]
 
 
-async def load_facts(engine: AsyncEngine, project_id: uuid.UUID) -> list[Fact]:
-    return (await load_facts_of(engine, [project_id])).get(project_id, [])
+async def load_facts(engine: AsyncEngine, project_id: uuid.UUID, known_at: datetime | None = None) -> list[Fact]:
+    return (await load_facts_of(engine, [project_id], known_at)).get(project_id, [])
 
 
-async def load_facts_of(engine: AsyncEngine, project_ids: Sequence[uuid.UUID] | None) -> dict[uuid.UUID, list[Fact]]:
-    """The facts of many projects (``None``: of every project) in one query, per project in ledger order."""
-    where = "" if project_ids is None else "WHERE project_id = ANY($1::uuid[])"
-    args = [] if project_ids is None else [list(project_ids)]
+async def load_facts_of(
+    engine: AsyncEngine, project_ids: Sequence[uuid.UUID] | None, known_at: datetime | None = None
+) -> dict[uuid.UUID, list[Fact]]:
+    """The facts of many projects (``None``: of every project) in one query, per project in ledger order;
+    ``known_at``: only those recorded by then (what could be known at that moment)."""
+    conditions: list[str] = []
+    args: list[Any] = []
+    if project_ids is not None:
+        args.append(list(project_ids))
+        conditions.append(f"project_id = ANY(${len(args)}::uuid[])")
+    if known_at is not None:
+        args.append(known_at)
+        conditions.append(f"recorded_at <= ${len(args)}")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     async with engine.connect() as conn:
         rows = await (await driver(conn)).fetch(
             "SELECT project_id, event_id, service, name, version, recorded_at, data FROM facts "

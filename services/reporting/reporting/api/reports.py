@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -14,15 +14,24 @@ from sqlalchemy import text
 from reporting.domain.evm import Evm, evm
 from reporting.domain.ledger import book
 from reporting.evaluation import load_facts, load_facts_of, load_thresholds, report, week_ends
-from shared.bounds import Day
+from shared.bounds import Day, Instant
 from shared.csvsafe import csv_text
-from shared.errors import NotFoundError
+from shared.errors import InvalidCommandError, NotFoundError
 from shared.service import Runtime, ServiceRuntime
 from shared.web import COMMAND_RESPONSES
 
 router = APIRouter(tags=["reports"], responses={404: COMMAND_RESPONSES[404]})
 ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
-AsOf = Annotated[Day | None, Query(description="report as known at the end of this date (default: today)")]
+AsOf = Annotated[
+    Day | None,
+    Query(description="business date: the figures effective at the end of this day, with everything known now "
+          "(default: today)"),
+]  # fmt: skip
+KnownAt = Annotated[
+    Instant | None,
+    Query(description="only what had been recorded by then: a date (its end, UTC) or an ISO 8601 timestamp; "
+          "reproduces a report as it was shown at that moment (default: everything known now)"),
+]  # fmt: skip
 Format = Annotated[str, Query(pattern="^(json|csv)$", description="json (default) or csv")]
 FIGURES = (
     "bac",
@@ -48,6 +57,17 @@ def _as_of(rt: ServiceRuntime, as_of: date | None) -> date:
     return as_of or rt.executor.clock.now().date()
 
 
+def _known_at(rt: ServiceRuntime, known_at: datetime | None) -> datetime | None:
+    """``known_at`` checked: a moment in the future cannot have been known (422)."""
+    if known_at is not None and known_at > rt.executor.clock.now() + timedelta(seconds=1):
+        raise InvalidCommandError("known_at must not be in the future", field="known_at")
+    return known_at
+
+
+def _axes(day: date, known_at: datetime | None) -> dict[str, str | None]:
+    return {"as_of": day.isoformat(), "known_at": None if known_at is None else known_at.isoformat()}
+
+
 def figures_view(result: Evm) -> dict[str, Any]:
     return {
         name: {"value": fig.shown(result.currency), "kind": fig.kind, "reason": fig.reason}
@@ -62,19 +82,23 @@ def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
     )
 
 
-async def _project_facts(rt: ServiceRuntime, project_id: uuid.UUID) -> list[Any]:
-    facts = await load_facts(rt.engine, project_id)
+async def _project_facts(rt: ServiceRuntime, project_id: uuid.UUID, known_at: datetime | None = None) -> list[Any]:
+    facts = await load_facts(rt.engine, project_id, _known_at(rt, known_at))
     if not any(f.name == "project-registered" for f in facts):
+        if known_at is not None and await load_facts(rt.engine, project_id):
+            raise NotFoundError(f"project {project_id} was registered after {known_at.isoformat()}: not yet known then")
         raise NotFoundError(f"project {project_id} is not known to reporting (yet)")
     return facts
 
 
 @router.get("/reports/projects/{project_id}")
-async def project_report(project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, format: Format = "json") -> Any:
+async def project_report(
+    project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, format: Format = "json", known_at: KnownAt = None
+) -> Any:
     """EVM figures (null with a reason when undefined), underfunding risk per open milestone, status freshness,
-    KPI attainment, and the alert conditions that hold, as of a date."""
+    KPI attainment, and the alert conditions that hold, as of a business date and as known at a moment."""
     day = _as_of(rt, as_of)
-    facts = await _project_facts(rt, project_id)
+    facts = await _project_facts(rt, project_id, known_at)
     books = book(project_id, facts, day)
     result = report(project_id, facts, day, await load_thresholds(rt.engine, books.portfolio_id))
     figures = figures_view(result.figures)
@@ -89,7 +113,7 @@ async def project_report(project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = N
         "portfolio_id": books.portfolio_id,
         "programme_id": books.programme_id,
         "currency": books.currency,
-        "as_of": day.isoformat(),
+        **_axes(day, known_at),
         "figures": figures,
         "underfunding_risk": [
             {
@@ -207,10 +231,13 @@ def _money(value: Decimal) -> str:
 
 
 @router.get("/reports/projects/{project_id}/s-curve")
-async def s_curve(project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, format: Format = "json") -> Any:
-    """PV, EV, AC, CPI and SPI at the end of every week from the project's start to the date."""
+async def s_curve(
+    project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, format: Format = "json", known_at: KnownAt = None
+) -> Any:
+    """PV, EV, AC, CPI and SPI at the end of every week from the project's start to the date (as known at a
+    moment, when given)."""
     day = _as_of(rt, as_of)
-    facts = await _project_facts(rt, project_id)
+    facts = await _project_facts(rt, project_id, known_at)
     books = book(project_id, facts, day)
     start = books.planned_start or day
     points = []
@@ -224,18 +251,22 @@ async def s_curve(project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, fo
         )
     if format == "csv":
         return csv_response(points, f"s-curve-{project_id}-{day}.csv")
-    return {"project_id": str(project_id), "currency": books.currency, "as_of": day.isoformat(), "points": points}
+    return {"project_id": str(project_id), "currency": books.currency, **_axes(day, known_at), "points": points}
 
 
 @router.get("/reports/projects/{project_id}/explain/{figure}")
 async def explain(
-    project_id: ProjectIdPath, figure: Annotated[str, Path(pattern="^[a-z_]+$")], rt: Runtime, as_of: AsOf = None
+    project_id: ProjectIdPath,
+    figure: Annotated[str, Path(pattern="^[a-z_]+$")],
+    rt: Runtime,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
 ) -> dict[str, Any]:
     """The events behind a figure (ids, types, amounts), and the figures it is computed from."""
     if figure not in FIGURES:
         raise NotFoundError(f"no figure named {figure}; one of: {', '.join(FIGURES)}")
     day = _as_of(rt, as_of)
-    facts = await _project_facts(rt, project_id)
+    facts = await _project_facts(rt, project_id, known_at)
     by_id = {f.event_id: f for f in facts}
     books = book(project_id, facts, day)
     result = evm(books, day)
@@ -243,7 +274,7 @@ async def explain(
     return {
         "project_id": str(project_id),
         "figure": figure,
-        "as_of": day.isoformat(),
+        **_axes(day, known_at),
         "value": fig.shown(books.currency),
         "kind": fig.kind,
         "reason": fig.reason,
@@ -269,12 +300,14 @@ async def portfolio_report(
     portfolio_id: Annotated[str | None, Query(max_length=64)] = None,
     programme_id: Annotated[str | None, Query(max_length=64)] = None,
     format: Format = "json",
+    known_at: KnownAt = None,
 ) -> Any:
-    """Every project's headline figures as of a date, and the totals per currency (portfolio or programme)."""
+    """Every project's headline figures as of a date (and as known at a moment), and the totals per currency
+    (portfolio or programme)."""
     day = _as_of(rt, as_of)
     rows: list[dict[str, Any]] = []
     totals: dict[str, dict[str, Decimal]] = {}
-    for project_id, facts in (await load_facts_of(rt.engine, None)).items():
+    for project_id, facts in (await load_facts_of(rt.engine, None, _known_at(rt, known_at))).items():
         books = book(project_id, facts, day)
         if not books.currency:
             continue
@@ -315,7 +348,7 @@ async def portfolio_report(
             }
         )
     return {
-        "as_of": day.isoformat(),
+        **_axes(day, known_at),
         "portfolio_id": portfolio_id,
         "programme_id": programme_id,
         "projects": rows,
