@@ -124,14 +124,14 @@ async def test_a_late_correction_changes_as_of_answers_and_leaves_earlier_known_
         assert figure(report, "ac") == "1000.00", report["figures"]["ac"]
         return report
 
-    then = await eventually(before_the_correction)
+    then = await eventually(before_the_correction, timeout=120)  # a fresh group reads the shared topics first
     assert then["known_at"] == seen_then.isoformat()
     await publish(kafka, [late])
 
     async def corrected() -> None:
         assert figure(await shown(), "ac") == "1500.00"
 
-    await eventually(corrected)
+    await eventually(corrected, timeout=120)
     assert await shown(known_at=seen_then.isoformat()) == then  # reproduced exactly, as shown then
     as_of_between = (start + timedelta(days=7)).isoformat()
     assert figure(await shown(as_of=as_of_between), "ac") == "500.00"  # the late sheet counts from its own date

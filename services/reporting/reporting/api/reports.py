@@ -356,7 +356,9 @@ async def portfolio_report(
     }
 
 
-async def utilisation_rows(rt: ServiceRuntime, start: date, weeks: int) -> list[dict[str, Any]]:
+async def utilisation_rows(
+    rt: ServiceRuntime, start: date, weeks: int, known_at: datetime | None = None
+) -> list[dict[str, Any]]:
     from reporting.domain.ledger import Fact
     from reporting.domain.utilisation import loads
 
@@ -364,9 +366,11 @@ async def utilisation_rows(rt: ServiceRuntime, start: date, weeks: int) -> list[
         rows = await conn.execute(
             text(
                 "SELECT event_id, 'resources' AS service, name, version, recorded_at, data FROM resource_facts "
+                "WHERE CAST(:k AS timestamptz) IS NULL OR recorded_at <= :k "
                 "UNION ALL SELECT event_id, service, name, version, recorded_at, data FROM facts "
-                "WHERE service = 'resources'"
-            )
+                "WHERE service = 'resources' AND (CAST(:k AS timestamptz) IS NULL OR recorded_at <= :k)"
+            ),
+            {"k": known_at},
         )
         facts = [Fact(r.event_id, r.service, r.name, r.version, r.recorded_at, r.data) for r in rows]
     monday = start - timedelta(days=start.weekday())
@@ -395,11 +399,13 @@ async def utilisation(
     ] = None,
     weeks: Annotated[int, Query(ge=1, le=104)] = 12,
     format: Format = "json",
+    known_at: KnownAt = None,
 ) -> Any:
     """Per person and ISO week: capacity, allocated and approved hours, allocation and utilisation ratios, and
     whether the person is allocated past capacity."""
     start = from_date or (rt.executor.clock.now().date() - timedelta(weeks=4))
-    rows = await utilisation_rows(rt, start, weeks)
+    rows = await utilisation_rows(rt, start, weeks, _known_at(rt, known_at))
     if format == "csv":
         return csv_response(rows, f"utilisation-{start}.csv")
-    return {"from": start.isoformat(), "weeks": weeks, "rows": rows}
+    known = None if known_at is None else known_at.isoformat()
+    return {"from": start.isoformat(), "weeks": weeks, "known_at": known, "rows": rows}
