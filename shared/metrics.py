@@ -22,3 +22,6 @@ RELAY_HELD = Gauge(
     "Events the relay holds back from Kafka: refused for good, or behind such an event of their project",
     ["service"],
 )
+EVALUATOR_LEADER = Gauge(
+    "pmo_evaluator_leader", "1 on the reporting replica that evaluates alerts (one per deployment), else 0"
+)

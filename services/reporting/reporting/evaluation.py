@@ -1,8 +1,9 @@
 """Loading a project's facts and computing its report; the evaluator that raises and clears alerts.
 
-The evaluator runs in the service (a background task): every ``evaluation_interval`` it evaluates the projects the
-facts consumer marked as changed, and every ``full_evaluation_interval`` all of them (time passing is a fact too:
-a status report becomes overdue without any event). Each alert change is a command on the alert's own stream, so
+The evaluator runs in the service (a background task), on one replica at a time (an advisory lock elects it):
+every ``evaluation_interval`` it evaluates the projects the facts consumer marked as changed, and all of them at
+start, when the business date changes and every ``full_evaluation_interval`` (time passing is a fact too: a status
+report becomes overdue without any event). Each alert change is a command on the alert's own stream, so
 it is stored as an event and published on ``pmo.alerts.v1`` by the relay like any other event.
 """
 
@@ -30,7 +31,7 @@ from reporting.domain.rules import Condition, Thresholds, conditions
 from shared.commands import CommandContext
 from shared.db import driver
 from shared.events import EventMetadata
-from shared.metrics import ALERTS_OPEN
+from shared.metrics import ALERTS_OPEN, EVALUATOR_LEADER
 from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -187,36 +188,75 @@ async def _count_open_alerts(rt: ServiceRuntime) -> None:
         ALERTS_OPEN.labels(severity).set(counts.get(severity, 0))
 
 
+EVALUATOR_LOCK = "pmo-evaluator:{schema}"
+"""The advisory lock whose holder evaluates: one evaluator per deployment, however many reporting replicas run."""
+LEADER_CHECK_INTERVAL = 1.0
+
+
 async def evaluator(rt: ServiceRuntime, stop: asyncio.Event) -> None:
-    """Background task: evaluate changed projects often and every project now and then."""
-    settings: Any = rt.settings
-    interval = float(getattr(settings, "evaluation_interval", 0.2))
-    full_interval = float(getattr(settings, "full_evaluation_interval", 60.0))
-    last_full = 0.0
+    """Background task: the replica holding the evaluator lock evaluates the projects whose facts changed (after
+    each consumed batch marks them), and every project at start, when the business date changes and every
+    ``full_evaluation_interval`` (date-driven rules: due dates, status freshness, reviews, overdue invoices);
+    the other replicas wait to take over."""
     while not stop.is_set():
         try:
-            async with rt.engine.begin() as conn:
-                if time.monotonic() - last_full >= full_interval:
-                    await conn.execute(text("DELETE FROM dirty_projects"))
-                    rows = await conn.execute(text("SELECT DISTINCT project_id FROM facts"))
-                    last_full = time.monotonic()
-                else:
-                    rows = await conn.execute(text("DELETE FROM dirty_projects RETURNING project_id"))
-                projects = [r.project_id for r in rows]
-            today = rt.executor.clock.now().date()
-            if projects:
-                await _count_open_alerts(rt)
-            for start in range(0, len(projects), EVALUATION_CHUNK):
-                chunk = projects[start : start + EVALUATION_CHUNK]
-                loaded = await _load_pass(rt, chunk)
-                for project_id in chunk:
-                    if stop.is_set():
-                        break
+            async with rt.engine.connect() as leader:
+                key = EVALUATOR_LOCK.format(schema=rt.schema)
+                got = (await leader.execute(text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": key})).scalar()
+                await leader.commit()
+                if not got:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=2.0)
+                    continue
+                rt.memo["evaluator_leader"] = True
+                EVALUATOR_LEADER.set(1)
+                try:
+                    await _evaluate_while_leading(rt, stop, leader)
+                finally:
+                    rt.memo["evaluator_leader"] = False
+                    EVALUATOR_LEADER.set(0)
                     try:
-                        await evaluate(rt, project_id, today, loaded)
+                        await leader.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": key})
+                        await leader.commit()
                     except Exception:
-                        log.exception("evaluating project %s failed; retried at the next full evaluation", project_id)
+                        await leader.invalidate()  # never back to the pool holding the lock
         except Exception:
             log.exception("alert evaluation failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+
+async def _evaluate_while_leading(rt: ServiceRuntime, stop: asyncio.Event, leader: Any) -> None:
+    settings: Any = rt.settings
+    interval = float(getattr(settings, "evaluation_interval", 0.2))
+    full_interval = float(getattr(settings, "full_evaluation_interval", 86400.0))
+    last_full, last_day, last_check = 0.0, None, time.monotonic()
+    while not stop.is_set():
+        today = rt.executor.clock.now().date()
+        full = last_day != today or time.monotonic() - last_full >= full_interval
+        async with rt.engine.begin() as conn:
+            if full:
+                await conn.execute(text("DELETE FROM dirty_projects"))
+                rows = await conn.execute(text("SELECT DISTINCT project_id FROM facts"))
+                last_full, last_day = time.monotonic(), today
+            else:
+                rows = await conn.execute(text("DELETE FROM dirty_projects RETURNING project_id"))
+            projects = [r.project_id for r in rows]
+        if projects:
+            await _count_open_alerts(rt)
+        for start in range(0, len(projects), EVALUATION_CHUNK):
+            chunk = projects[start : start + EVALUATION_CHUNK]
+            loaded = await _load_pass(rt, chunk)
+            for project_id in chunk:
+                if stop.is_set():
+                    break
+                try:
+                    await evaluate(rt, project_id, today, loaded)
+                except Exception:
+                    log.exception("evaluating project %s failed; retried at the next full evaluation", project_id)
+        if time.monotonic() - last_check >= LEADER_CHECK_INTERVAL:
+            await leader.execute(text("SELECT 1"))  # leadership ends with this session
+            await leader.commit()
+            last_check = time.monotonic()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)

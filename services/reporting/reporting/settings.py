@@ -12,5 +12,9 @@ class Settings(ServiceSettings):
         default=0.2, gt=0, le=60, description="seconds between evaluations of changed projects"
     )
     full_evaluation_interval: float = Field(
-        default=60.0, gt=0, le=86400, description="seconds between evaluations of every project (time-based rules)"
+        default=86400.0,
+        gt=0,
+        le=86400,
+        description="seconds between evaluations of every project (date-driven rules), besides one at start and "
+        "one when the business date changes",
     )
