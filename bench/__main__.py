@@ -1,13 +1,13 @@
-"""``python -m bench``: every benchmark in turn (append, relay, http, freshness, replay, queries, memory); figures
-printed and written to ``bench/results/latest.json``. ``--only append,relay`` picks some; ``--scale 4`` multiplies
-every count; ``--events 1000000`` is the 1M replay."""
+"""``python -m bench``: every benchmark in turn (append, relay, http, freshness, replay, queries, memory,
+enterprise); figures printed and written to ``bench/results/latest.json``. ``--only append,relay`` picks some;
+``--scale 4`` multiplies every count; ``--events 1000000`` is the 1M replay."""
 
 from __future__ import annotations
 
-from bench import append, freshness, http, memory, queries, relay, replay
+from bench import append, enterprise, freshness, http, memory, queries, relay, replay
 from bench.common import Runner, parser, run_benchmarks
 
-MODULES = (append, relay, http, freshness, replay, queries, memory)
+MODULES = (append, relay, http, freshness, replay, queries, memory, enterprise)
 BENCHMARKS: dict[str, Runner] = {module.NAME: module.run for module in MODULES}
 
 

@@ -1,0 +1,557 @@
+"""Reporting at enterprise scale (issue 17): a real PMO's portfolio, produced to the topics and read back by the
+reporting service's own consumers, then its reports timed against the issue's targets and a plain SQL reference.
+
+1. A synthetic portfolio (``bench.synthetic.enterprise_history``, valid contract events): ``--enterprise-projects``
+   projects (1,000) with ``--enterprise-weeks`` weeks (104) of history each, about 1,000 facts per project at full
+   size (registration, approval, start; a baseline with categories, funding tranches, subcontracts, a yearly budget
+   change; 6-10 milestones with weekly progress; 3-5 people's and 0-2 vendors' weekly approved work sheets with
+   their costed days; monthly vendor invoices received, matched, approved, paid; weekly status reports; KPIs
+   measured every other week); plus one project with about 2,000 facts and one with about 20. They are produced as
+   CloudEvents records (``shared.kafka.to_record``, keyed by project) to topics of the run's own
+   (``pmo.bench-enterprise-<run>-projects.v1``, ``-budget``, ``-resources``, ``-invoicing``; 3 partitions each),
+   generated in ``--enterprise-workers`` processes while this one sends them (idempotent producer, ``acks=all``,
+   batches of up to 256 KiB).
+2. Catch-up: the reporting service's runtime (``shared.service.ServiceRuntime`` of ``reporting.bootstrap.SPEC``,
+   its read models pointed at the run's topics, a fresh schema, consumer groups of the run's own) runs its
+   consumers (every read model of the spec: today ``reporting.facts`` and ``reporting.portfolio``) in this process
+   from the beginning until every one has stored the end offsets of its topics. Events/s = events on the topics over
+   that time; beside it the CPU of this process and of the rest of the machine (PostgreSQL, Kafka) meanwhile.
+3. The alert evaluator (``reporting.evaluation.evaluator``, the service's background task, with the service's
+   default settings) run for two windows of ``--enterprise-evaluator-seconds`` (60 s) with no new events: the first
+   holds the start-up evaluation of every project (raising the alerts); the second is the figure at rest. The share
+   is this process's CPU over the window (nothing else runs in it then).
+4. The read side, called as the routes call it (``portfolio_report``, ``project_report``, ``s_curve``, the
+   dashboard's ``overview``) with that runtime: one untimed first call, then up to ``--enterprise-runs`` calls or
+   ``--enterprise-budget`` seconds per figure (at least 2); p50/p99 (with few runs p99 is the slowest).
+5. The reference: the same facts' amounts (business date, amount) copied into a plain table, and AC and PV per
+   project as of today by one ``GROUP BY`` over it; its totals are checked against the portfolio report's.
+6. With ``--enterprise-profile yes``, one portfolio report under cProfile: the top functions by own time.
+
+Run alone: ``python -m bench.enterprise`` (full size, minutes); a small run: ``python -m bench.enterprise
+--enterprise-projects 50 --enterprise-weeks 8``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import dataclasses
+import io
+import pstats
+import random
+import resource
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from multiprocessing import get_context
+from typing import Any
+
+import psutil
+from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+from sqlalchemy import text
+
+from bench.common import (
+    RESULTS_DIR,
+    Measurement,
+    RssSampler,
+    delete_topic,
+    fresh_schema,
+    latency_ms,
+    parser,
+    ratio,
+    run_benchmarks,
+    run_id,
+)
+from bench.replay import _cpu, _machine_busy
+from bench.service_app import on_topics
+from bench.synthetic import Shape, enterprise_history
+from reporting import bootstrap, dashboard, evaluation
+from reporting.api import reports
+from reporting.settings import Settings
+from shared.db import driver, migrate
+from shared.infra.system import Endpoints
+from shared.kafka import KafkaOptions, ensure_topics, new_producer, to_record
+from shared.service import ServiceRuntime
+
+NAME = "enterprise"
+PARTITIONS = 3
+SERVICES = ("projects", "budget", "resources", "invoicing")
+PROFILE_FILE = RESULTS_DIR / "enterprise-portfolio-profile.txt"
+TARGETS = {
+    "portfolio_report": "p99 < 150 ms",
+    "project_report_2000_facts": "p99 < 20 ms",
+    "project_report_20_facts": "within 20 % of the 2,000-fact project's",
+    "s_curve_104_weeks": "< 30 ms",
+    "dashboard_portfolio_page": "< 300 ms",
+    "catch_up": ">= 20,000 events/s",
+    "evaluator_at_rest": "< 5 % of a core",
+    "reference": "none: the reference",
+}
+Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
+"""(service, key, value, headers) of one Kafka record."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("enterprise")
+    g.add_argument("--enterprise-projects", type=int, default=1000, help="projects of about 1,000 facts (1000)")
+    g.add_argument("--enterprise-weeks", type=int, default=104, help="weeks of history per project (104)")
+    g.add_argument("--enterprise-runs", type=int, default=20, help="timed calls per figure at most (20)")
+    g.add_argument("--enterprise-budget", type=float, default=60.0, help="seconds of timed calls per figure (60)")
+    g.add_argument(
+        "--enterprise-evaluator-seconds", type=float, default=60.0, help="each evaluator window, seconds (60)"
+    )
+    g.add_argument("--enterprise-profile", choices=("yes", "no"), default="yes", help="cProfile a portfolio report")
+    g.add_argument("--enterprise-workers", type=int, default=2, help="processes generating events (2; 1: this one)")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The portfolio, on the run's topics
+
+
+def regular_shape(weeks: int, rng: random.Random) -> Shape:
+    return Shape(
+        weeks, people=rng.choice((3, 4, 4, 5)), vendors=rng.choice((0, 1, 1, 2)), milestones=rng.randint(6, 10)
+    )
+
+
+def generate(first: int, count: int, weeks: int, until: date, seed: int) -> tuple[list[str], list[Record]]:
+    """Projects ``first`` .. ``first + count - 1`` of the portfolio as Kafka records (run in a worker process)."""
+    rng = random.Random(seed)
+    ids: list[str] = []
+    records: list[Record] = []
+    for index in range(first, first + count):
+        history = enterprise_history(
+            index, f"portfolio-{index % 10}", f"programme-{index % 50}", until, regular_shape(weeks, rng), rng
+        )
+        ids.append(str(history[0][1].data["project_id"]))
+        records.extend((service, *to_record(service, event)) for service, event in history)
+    return ids, records
+
+
+def special(index: int, shape: Shape, until: date) -> tuple[str, date, list[Record]]:
+    """One project of a given shape: its id, its planned start and its records."""
+    history = enterprise_history(index, "portfolio-0", None, until, shape, random.Random(index))
+    data = history[0][1].data
+    return (
+        str(data["project_id"]),
+        date.fromisoformat(data["planned_start"]),
+        [(service, *to_record(service, event)) for service, event in history],
+    )
+
+
+@dataclasses.dataclass
+class Portfolio:
+    regular: list[str]
+    big: str
+    big_start: date
+    big_facts: int
+    small: str
+    small_start: date
+    small_facts: int
+    events: int = 0
+
+
+async def produce(kafka: KafkaOptions, topic_of: dict[str, str], args: argparse.Namespace) -> tuple[Portfolio, Any]:
+    """Generate and send the whole portfolio; returns it and the timing."""
+    until = datetime.now(UTC).date()
+    weeks, projects, workers = args.enterprise_weeks, args.enterprise_projects, args.enterprise_workers
+    big_id, big_start, big = special(projects, Shape(weeks, people=11, vendors=2, milestones=10, kpis=3), until)
+    small_id, small_start, small = special(
+        projects + 1, Shape(min(3, weeks), people=1, vendors=0, milestones=3, kpis=0), until
+    )
+    portfolio = Portfolio([], big_id, big_start, len(big), small_id, small_start, len(small))
+    producer = new_producer(kafka, linger_ms=20, max_batch_size=256 * 1024)
+    await producer.start()
+    pending: list[Awaitable[Any]] = []
+
+    async def send(records: Sequence[Record]) -> None:
+        for service, key, value, headers in records:
+            pending.append(await producer.send(topic_of[service], value=value, key=key, headers=headers))
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        portfolio.events += len(records)
+
+    chunk = 10
+    starts = list(range(0, projects, chunk))
+    started = time.perf_counter()
+    try:
+        await send(big)
+        await send(small)
+        if workers <= 1:
+            for first in starts:
+                ids, records = generate(first, min(chunk, projects - first), weeks, until, first)
+                portfolio.regular.extend(ids)
+                await send(records)
+        else:
+            loop = asyncio.get_running_loop()
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                futures = [
+                    loop.run_in_executor(pool, generate, first, min(chunk, projects - first), weeks, until, first)
+                    for first in starts
+                ]
+                for future in futures:  # in order; the workers run ahead
+                    ids, records = await future
+                    portfolio.regular.extend(ids)
+                    await send(records)
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return portfolio, Measurement(portfolio.events, time.perf_counter() - started)
+
+
+async def end_offsets(kafka: KafkaOptions, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+    consumer = AIOKafkaConsumer(**kafka.client_kwargs())
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+        ends = await consumer.end_offsets(partitions)
+        return {(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The reporting service's runtime and its consumers
+
+
+def runtime(endpoints: Endpoints, schema: str, tag: str, topic_of: Callable[[str], str]) -> ServiceRuntime:
+    """Reporting's runtime as its composition root builds it, on the run's topics, schema and consumer groups."""
+    spec = dataclasses.replace(
+        bootstrap.SPEC,
+        topic=topic_of(bootstrap.SPEC.topic),
+        projections=[on_topics(p, [topic_of(t) for t in p.topics]) for p in bootstrap.SPEC.projections],
+    )
+    settings = Settings(
+        database_url=endpoints.database_url,
+        kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers,
+        db_schema=schema,
+        kafka_group_prefix=f"bench-enterprise-{tag}",
+        env="development",
+    )
+    return ServiceRuntime(spec, settings)
+
+
+async def catch_up(rt: ServiceRuntime, ends: dict[tuple[str, int], int], events: int) -> dict[str, Any]:
+    """Run every consumer of the runtime from the beginning until each has stored its topics' end offsets."""
+    targets = {
+        c.projection.name: {tp: end for tp, end in ends.items() if tp[0] in c.projection.topics and end}
+        for c in rt.consumers
+    }
+    me = psutil.Process()
+    stop = asyncio.Event()
+    cpu0, machine0 = _cpu(me), _machine_busy()
+    started = time.perf_counter()
+    first: float | None = None
+    with RssSampler({"bench": me.pid}, interval=0.5) as rss:
+        tasks = [asyncio.create_task(c.run(stop)) for c in rt.consumers]
+        try:
+            while True:
+                await asyncio.sleep(0.25)
+                async with rt.engine.connect() as conn:
+                    rows = (
+                        await conn.execute(text("SELECT consumer, topic, partition, next_offset FROM consumer_offsets"))
+                    ).all()
+                stored = {(r.consumer, r.topic, r.partition): r.next_offset for r in rows}
+                if stored and first is None:
+                    first = time.perf_counter()
+                if all(stored.get((name, *tp), 0) >= end for name, want in targets.items() for tp, end in want.items()):
+                    break
+                if all(t.done() for t in tasks):
+                    raise RuntimeError("the consumers stopped before catching up")
+            seconds = time.perf_counter() - started
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    cpu = _cpu(me) - cpu0
+    others = _machine_busy() - machine0 - cpu
+    m = Measurement(events, seconds)
+    applied = sum(sum(want.values()) for want in targets.values())
+    print(
+        f"  catch-up of {', '.join(targets)}: {events} events in {seconds:.1f} s = {m.rate:,.0f} events/s "
+        f"(target {TARGETS['catch_up']}); {applied} records read in all"
+    )
+    print(f"  {'':<4}CPU: this process {cpu:.1f} s, the rest of the machine (PostgreSQL, Kafka) {others:.1f} s")
+    return {
+        **m.figures("events"),
+        "records_read": applied,
+        "read_models": list(targets),
+        "seconds_from_first_stored_offset": round(seconds - (first - started), 1) if first else None,
+        "process_cpu_seconds": round(cpu, 1),
+        "other_processes_cpu_seconds": round(others, 1),
+        "peak_rss_mib": rss.peak_mib()["bench"],
+        "target": TARGETS["catch_up"],
+        "within_target": m.rate >= 20_000,
+    }
+
+
+async def evaluator_at_rest(rt: ServiceRuntime, seconds: float) -> dict[str, Any]:
+    """The service's evaluator for two windows of ``seconds``: start-up (every project evaluated, alerts raised),
+    then at rest. This process runs nothing else meanwhile."""
+    me = psutil.Process()
+    stop = asyncio.Event()
+    task = asyncio.create_task(evaluation.evaluator(rt, stop))
+    windows = []
+    try:
+        for _ in range(2):
+            cpu0, machine0, t0 = _cpu(me), _machine_busy(), time.perf_counter()
+            await asyncio.sleep(seconds)
+            wall = time.perf_counter() - t0
+            cpu = _cpu(me) - cpu0
+            windows.append((wall, cpu, _machine_busy() - machine0 - cpu))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=600)
+    async with rt.engine.connect() as conn:
+        alerts = int((await conn.execute(text("SELECT count(*) FROM alerts WHERE status = 'open'"))).scalar_one())
+    (w1, c1, _), (w2, c2, o2) = windows
+    print(f"  evaluator start-up window: {c1:.1f} s CPU in {w1:.0f} s = {c1 / w1:.1%} of a core; {alerts} open alerts")
+    print(
+        f"  evaluator at rest: {c2:.1f} s CPU in {w2:.0f} s = {c2 / w2:.1%} of a core "
+        f"(target {TARGETS['evaluator_at_rest']}); the rest of the machine {o2:.1f} s"
+    )
+    return {
+        "window_seconds": round(w2, 1),
+        "cpu_seconds": round(c2, 2),
+        "cpu_share_of_a_core": round(c2 / w2, 4),
+        "other_processes_cpu_seconds": round(o2, 1),
+        "start_up_window": {"cpu_seconds": round(c1, 2), "cpu_share_of_a_core": round(c1 / w1, 4)},
+        "open_alerts": alerts,
+        "target": TARGETS["evaluator_at_rest"],
+        "within_target": c2 / w2 < 0.05,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Timed calls
+
+
+async def timed(
+    label: str, key: str, call: Callable[[], Awaitable[Any]], args: argparse.Namespace, limit_ms: float | None
+) -> dict[str, Any]:
+    """One untimed first call, then timed calls until ``--enterprise-runs`` or ``--enterprise-budget`` (at least 2)."""
+    t0 = time.perf_counter()
+    await call()
+    first = time.perf_counter() - t0
+    latencies: list[float] = []
+    started = time.perf_counter()
+    while len(latencies) < args.enterprise_runs and (
+        len(latencies) < 2 or time.perf_counter() - started < args.enterprise_budget
+    ):
+        t0 = time.perf_counter()
+        await call()
+        latencies.append(time.perf_counter() - t0)
+    lat = latency_ms(latencies)
+    print(
+        f"  {label:<52} {len(latencies):>3} runs  p50 {lat['p50_ms']:9.1f} ms  p99 {lat['p99_ms']:9.1f} ms"
+        f"   target {TARGETS[key]}"
+    )
+    out: dict[str, Any] = {
+        "runs": len(latencies),
+        **lat,
+        "first_call_ms": round(first * 1000, 1),
+        "target": TARGETS[key],
+        "load_average_1m": round(psutil.getloadavg()[0], 2),
+    }
+    if limit_ms is not None:
+        out["within_target"] = lat["p99_ms"] < limit_ms
+    return out
+
+
+async def profile_portfolio(rt: ServiceRuntime, top: int = 12) -> list[dict[str, Any]]:
+    """One portfolio report under cProfile; the functions with the most own time (the rest is in the file)."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await reports.portfolio_report(rt, as_of=None, portfolio_id=None, programme_id=None, format="json")
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(40)
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    PROFILE_FILE.write_text(out.getvalue())
+    total = max(float(getattr(stats, "total_tt", 0.0)), 1e-9)
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]  # type: ignore[attr-defined]
+    hottest = [
+        {
+            "function": f"{func} ({file.rsplit('/', 1)[-1]}:{line})",
+            "own_s": round(tt, 3),
+            "own_share": round(tt / total, 3),
+            "calls": nc,
+        }
+        for (file, line, func), (_, nc, tt, _ct, _callers) in rows
+    ]
+    print(f"  portfolio report under cProfile: {total:.2f} s; top own time:")
+    for h in hottest[:8]:
+        print(f"    {h['own_share']:6.1%}  {h['own_s']:7.2f} s  {h['calls']:>9} calls  {h['function']}")
+    return hottest
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The reference: one aggregate over a plain table of the same facts
+
+REFERENCE_DDL = [
+    "CREATE TABLE reference_facts (project_id uuid NOT NULL, name text NOT NULL, on_date date NOT NULL, "
+    "amount numeric)",
+    # every fact, with its business date and the amount it brings to AC (a work sheet's cost) or PV (a milestone)
+    """
+    INSERT INTO reference_facts
+    SELECT project_id, name,
+           coalesce((data->>'approved_on')::date, (data->>'due_date')::date, recorded_at::date),
+           CASE name WHEN 'work-sheet-approved' THEN (data->'cost'->>'amount')::numeric
+                     WHEN 'milestone-planned' THEN (data->'planned_value'->>'amount')::numeric END
+    FROM facts
+    """,
+    "ANALYZE reference_facts",
+]
+REFERENCE_QUERY = (
+    "SELECT project_id, coalesce(sum(amount) FILTER (WHERE name = 'work-sheet-approved'), 0) AS ac, "
+    "coalesce(sum(amount) FILTER (WHERE name = 'milestone-planned'), 0) AS pv "
+    "FROM reference_facts WHERE on_date <= $1 GROUP BY project_id"
+)
+
+
+async def reference(rt: ServiceRuntime, args: argparse.Namespace, day: date) -> tuple[dict[str, Any], list[Any]]:
+    async with rt.engine.begin() as conn:
+        for statement in REFERENCE_DDL:
+            await conn.execute(text(statement))
+    last: list[Any] = []
+
+    async def one() -> None:
+        async with rt.engine.connect() as conn:
+            last[:] = await (await driver(conn)).fetch(REFERENCE_QUERY, day)
+
+    return await timed("reference: one SQL GROUP BY over the same facts", "reference", one, args, None), last
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
+    kafka = KafkaOptions(bootstrap_servers=endpoints.kafka_bootstrap_servers)
+    tag = run_id()
+
+    def topic_of(topic: str) -> str:
+        return f"pmo.bench-enterprise-{tag}-{topic.removeprefix('pmo.').removesuffix('.v1')}.v1"
+
+    by_service = {s: topic_of(f"pmo.{s}.v1") for s in SERVICES}
+    figures: dict[str, Any] = {"load_average_at_start": [round(x, 2) for x in psutil.getloadavg()]}
+    await ensure_topics(kafka, list(by_service.values()), partitions=PARTITIONS, replication_factor=1)
+    rng = random.Random(17)
+    try:
+        portfolio, produced = await produce(kafka, by_service, args)
+        print(
+            f"  produced {portfolio.events} events of {len(portfolio.regular) + 2} projects in {produced.seconds:.1f} s"
+            f" = {produced.rate:,.0f} events/s (generated in {max(1, args.enterprise_workers)} process(es))"
+        )
+        figures["portfolio"] = {
+            "projects": len(portfolio.regular) + 2,
+            "events": portfolio.events,
+            "events_per_regular_project": round(
+                (portfolio.events - portfolio.big_facts - portfolio.small_facts) / max(1, len(portfolio.regular)), 1
+            ),
+            "big_project_facts": portfolio.big_facts,
+            "small_project_facts": portfolio.small_facts,
+            "weeks": args.enterprise_weeks,
+        }
+        figures["produce"] = produced.figures("events")
+        ends = await end_offsets(kafka, list(by_service.values()))
+        async with fresh_schema(endpoints.database_url, "enterprise", pool_size=2, max_overflow=0) as (engine, schema):
+            rt = runtime(endpoints, schema, tag, topic_of)
+            try:
+                await migrate(engine, schema, rt.spec.ddl)
+                figures["catch_up"] = await catch_up(rt, ends, portfolio.events)
+                tables = sorted({t for c in rt.consumers for t in getattr(c.projection, "tables", ())})
+                async with rt.engine.begin() as conn:  # what autovacuum does on its own after such a load
+                    await conn.execute(text(f"ANALYZE {', '.join(tables)}"))
+                figures["evaluator"] = await evaluator_at_rest(rt, args.enterprise_evaluator_seconds)
+                figures.update(await read_side(rt, portfolio, args, rng))
+            finally:
+                await rt.engine.dispose()
+    finally:
+        for topic in by_service.values():
+            await delete_topic(kafka, topic)
+    return figures
+
+
+async def read_side(
+    rt: ServiceRuntime, portfolio: Portfolio, args: argparse.Namespace, rng: random.Random
+) -> dict[str, Any]:
+    today = rt.executor.clock.now().date()
+    out: dict[str, Any] = {}
+    report = await reports.portfolio_report(rt, as_of=None, portfolio_id=None, programme_id=None, format="json")
+    expected = len(portfolio.regular) + 2
+    assert len(report["projects"]) == expected, f"{len(report['projects'])} projects in the report, not {expected}"
+    if args.enterprise_profile == "yes":
+        out["portfolio_report_profile"] = await profile_portfolio(rt)
+
+    async def portfolio_call() -> None:
+        await reports.portfolio_report(rt, as_of=None, portfolio_id=None, programme_id=None, format="json")
+
+    def past(start: date) -> date:
+        return start + timedelta(days=rng.randrange(max(1, (today - start).days)))
+
+    async def big() -> None:
+        await reports.project_report(uuid.UUID(portfolio.big), rt, as_of=past(portfolio.big_start), format="json")
+
+    async def small() -> None:
+        await reports.project_report(uuid.UUID(portfolio.small), rt, as_of=past(portfolio.small_start), format="json")
+
+    async def curve() -> None:
+        await reports.s_curve(uuid.UUID(rng.choice(portfolio.regular)), rt, as_of=None, format="json")
+
+    async def page() -> None:
+        await dashboard.overview(rt, as_of=None)
+
+    out["portfolio_report"] = await timed(
+        f"portfolio report, {expected} projects, as of today", "portfolio_report", portfolio_call, args, 150
+    )
+    out["project_report_2000_facts"] = await timed(
+        f"project report, {portfolio.big_facts} facts, as of a past date", "project_report_2000_facts", big, args, 20
+    )
+    small_figures = await timed(
+        f"project report, {portfolio.small_facts} facts, as of a past date",
+        "project_report_20_facts",
+        small,
+        args,
+        None,
+    )
+    small_figures["ratio_to_2000_facts_p99"] = ratio(
+        small_figures["p99_ms"], out["project_report_2000_facts"]["p99_ms"]
+    )
+    small_figures["within_target"] = small_figures["p99_ms"] <= 1.2 * out["project_report_2000_facts"]["p99_ms"]
+    out["project_report_20_facts"] = small_figures
+    weeks = len((await reports.s_curve(uuid.UUID(portfolio.regular[0]), rt, as_of=None, format="json"))["points"])
+    out["s_curve_104_weeks"] = await timed(f"S-curve, {weeks} points", "s_curve_104_weeks", curve, args, 30)
+    out["dashboard_portfolio_page"] = await timed(
+        "dashboard portfolio page (/dashboard)", "dashboard_portfolio_page", page, args, 300
+    )
+    ref, rows = await reference(rt, args, today)
+    totals: dict[str, Any] = next((t for t in report["totals"] if t["currency"] == "EUR"), {})
+    ac = sum((r["ac"] for r in rows), start=type(rows[0]["ac"])(0)) if rows else 0
+    pv = sum((r["pv"] for r in rows), start=type(rows[0]["pv"])(0)) if rows else 0
+    ref["same_totals_as_the_report"] = f"{ac:.2f}" == totals.get("ac") and f"{pv:.2f}" == totals.get("pv")
+    ref["ratio_portfolio_report_to_reference_p50"] = ratio(out["portfolio_report"]["p50_ms"], ref["p50_ms"])
+    ref["ratio_portfolio_report_to_reference_p99"] = ratio(out["portfolio_report"]["p99_ms"], ref["p99_ms"])
+    print(
+        f"  reference totals (AC {ac:.2f}, PV {pv:.2f}) equal the report's: {ref['same_totals_as_the_report']}; "
+        f"portfolio report / reference: {ref['ratio_portfolio_report_to_reference_p50']}x at p50, "
+        f"{ref['ratio_portfolio_report_to_reference_p99']}x at p99"
+    )
+    out["reference_sql"] = ref
+    out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(f"  peak resident memory of this process: {out['peak_rss_mib']} MiB")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__ or "", "bench.enterprise")
+    add_arguments(p)
+    return run_benchmarks([(NAME, run)], p.parse_args(argv), "bench.enterprise")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
