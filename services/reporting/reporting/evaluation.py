@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -102,23 +102,33 @@ def week_ends(start: date, end: date, limit: int = 260) -> list[date]:
     return [*days[-limit:], end]
 
 
-def cpi_history(project_id: uuid.UUID, facts: list[Fact], as_of: date, weeks: int = 8) -> list[Decimal]:
+BooksOn = Callable[[date], ProjectBook]
+"""A project's books on a date: ``Books.at`` of its stored books, or the ledger's fold of its facts."""
+
+
+def cpi_history(books_on: BooksOn, as_of: date, weeks: int = 8) -> list[Decimal]:
+    """The CPI at the end of each of the ``weeks`` weeks before ``as_of`` (where it is defined)."""
     history = []
     for week in range(weeks, 0, -1):
         day = as_of - timedelta(weeks=week)
-        cpi = evm(book(project_id, facts, day), day).value("cpi")
+        cpi = evm(books_on(day), day).value("cpi")
         if cpi is not None:
             history.append(cpi)
     return history
 
 
-def report(project_id: uuid.UUID, facts: list[Fact], as_of: date, thresholds: Thresholds) -> ProjectReport:
+def report_on(books_on: BooksOn, as_of: date, thresholds: Thresholds) -> ProjectReport:
     """Figures, milestone risks and the alert conditions of one project as of a date (pure)."""
-    books = book(project_id, facts, as_of)
+    books = books_on(as_of)
     figures = evm(books, as_of)
     ac = figures.value("ac") or Decimal(0)
-    risks = milestone_risks(books, as_of, ac, figures.value("cpi"), cpi_history(project_id, facts, as_of))
+    risks = milestone_risks(books, as_of, ac, figures.value("cpi"), cpi_history(books_on, as_of))
     return ProjectReport(books, figures, risks, conditions(books, figures, risks, as_of, thresholds))
+
+
+def report(project_id: uuid.UUID, facts: list[Fact], as_of: date, thresholds: Thresholds) -> ProjectReport:
+    """:func:`report_on` the ledger's fold of ``facts`` (what was known at a time, or an explanation)."""
+    return report_on(lambda day: book(project_id, facts, day), as_of, thresholds)
 
 
 @dataclass

@@ -104,7 +104,7 @@ async def project_report(
     figures = figures_view(result.figures)
     if format == "csv":
         return csv_response([{"figure": k, **v} for k, v in figures.items()], f"project-{project_id}-{day}.csv")
-    last_report = max((r[0] for r in books.status_reports), default=None)
+    last_report = books.last_report_on
     return {
         "project_id": str(project_id),
         "code": books.code,
@@ -146,8 +146,8 @@ async def project_report(
                 "target": str(k.target),
                 "direction": k.direction,
                 "review_date": k.review_date.isoformat(),
-                "latest": (str(max(k.measurements)[1]) if k.measurements else None),
-                "target_met": (max(k.measurements)[2] if k.measurements else None),
+                "latest": (str(k.latest[1]) if k.latest else None),
+                "target_met": (k.latest[2] if k.latest else None),
             }
             for k in books.kpis.values()
         ],

@@ -96,13 +96,12 @@ def evm(books: ProjectBook, as_of: date) -> Evm:
     if books.baseline is None:
         f["bac"] = _money("bac", None, "no budget baseline yet")
     else:
-        parts = [books.baseline, *books.approved_changes]
         f["bac"] = _money(
             "bac",
-            sum((a.value for a in parts), Decimal(0)),
-            evidence=tuple(
-                Evidence(a.event_id, "baseline" if a is books.baseline else f"approved change ({a.label})", a.value)
-                for a in parts
+            books.baseline.value + books.changes_total,
+            evidence=(
+                Evidence(books.baseline.event_id, "baseline", books.baseline.value),
+                *(Evidence(a.event_id, f"approved change ({a.label})", a.value) for a in books.change_evidence),
             ),
         )
 
@@ -129,8 +128,8 @@ def evm(books: ProjectBook, as_of: date) -> Evm:
     ]
     f["ac"] = _money(
         "ac",
-        sum((a.value for a in books.actual_costs), Decimal(0)) + sum((x.unbacked_cost for x in invoiced), Decimal(0)),
-        evidence=tuple(Evidence(a.event_id, a.label, a.value) for a in books.actual_costs)
+        books.actual_cost + sum((x.unbacked_cost for x in invoiced), Decimal(0)),
+        evidence=tuple(Evidence(a.event_id, a.label, a.value) for a in books.cost_evidence)
         + tuple(
             Evidence(
                 x.approved_event or x.received_event,

@@ -107,7 +107,9 @@ class KpiBook:
     target: Decimal
     direction: str
     review_date: date
-    measurements: list[tuple[date, Decimal, bool, UUID]] = field(default_factory=list)
+    latest: tuple[date, Decimal, bool, UUID] | None = None
+    """The measurement with the latest date (the first recorded of that date): date, value, target met, event."""
+    measured: int = 0
 
 
 @dataclass
@@ -160,23 +162,38 @@ class ProjectBook:
     milestones: dict[UUID, MilestoneBook] = field(default_factory=dict)
     baseline: Amount | None = None
     category_budgets: dict[str, Decimal] = field(default_factory=dict)
-    approved_changes: list[Amount] = field(default_factory=list)
-    actual_costs: list[Amount] = field(default_factory=list)
+    changes_total: Decimal = Decimal(0)
+    """Approved budget changes in force (BAC = baseline + this)."""
+    change_count: int = 0
+    change_evidence: list[Amount] = field(default_factory=list)
+    """The approved changes behind ``changes_total``: all of them from the ledger, the latest ones from the books."""
+    work_cost: dict[str, Decimal] = field(default_factory=dict)
+    """Approved work-sheet cost minus reversals, per cost category."""
+    cost_count: int = 0
+    cost_evidence: list[Amount] = field(default_factory=list)
+    """The work sheets behind ``work_cost``: all of them from the ledger, the latest ones from the books."""
     commitments: dict[UUID, CommitmentBook] = field(default_factory=dict)
     tranches: dict[UUID, TrancheBook] = field(default_factory=dict)
-    status_reports: list[tuple[date, str, UUID]] = field(default_factory=list)
+    last_report_on: date | None = None
+    """The latest meeting date of a status report."""
+    last_report_rag: str | None = None
+    last_report_event: UUID | None = None
+    """The last status report recorded (its overall RAG above)."""
+    report_count: int = 0
     kpis: dict[UUID, KpiBook] = field(default_factory=dict)
     follow_ups: dict[UUID, tuple[date, date | None, UUID]] = field(default_factory=dict)
     over_allocations: dict[tuple[UUID, str], tuple[Decimal, UUID]] = field(default_factory=dict)
     invoices: dict[UUID, InvoiceBook] = field(default_factory=dict)
-    sheet_categories: dict[UUID, str] = field(default_factory=dict)
+
+    @property
+    def actual_cost(self) -> Decimal:
+        """Approved work-sheet cost (minus reversals)."""
+        return sum(self.work_cost.values(), Decimal(0))
 
     def actual_by_category(self) -> dict[str, Decimal]:
         """Actual cost per budget category: people's work is labour, subcontractors' subcontracting, and invoices
         beyond the work they cite go to their commitment's category."""
-        out: dict[str, Decimal] = {}
-        for a in self.actual_costs:
-            out[a.category] = out.get(a.category, Decimal(0)) + a.value
+        out: dict[str, Decimal] = dict(self.work_cost)
         by_reference = {c.reference: c.category for c in self.commitments.values()}
         for x in self.invoices.values():
             if x.live and x.approved_event is not None and x.unbacked_cost > 0:
@@ -192,14 +209,33 @@ def end_of(day: date) -> datetime:
 def book(project_id: UUID, facts: Iterable[Fact], as_of: date) -> ProjectBook:
     """The project's books on ``as_of`` (see the module docstring)."""
     books = ProjectBook(project_id=project_id)
+    sheet_categories: dict[UUID, str] = {}
     for fact in facts:
         event = fact.decode()
         if event is not None:
-            _apply(books, event, fact, as_of)
+            _apply(books, event, fact, as_of, sheet_categories)
     return books
 
 
-def _apply(bk: ProjectBook, e: DomainEvent, fact: Fact, as_of: date) -> None:
+def apply_allocation(
+    bk: ProjectBook,
+    resource_id: UUID,
+    weeks_from: date | None,
+    weeks_to: date | None,
+    over: Iterable[tuple[str, Decimal]],
+    event_id: UUID,
+) -> None:
+    """An allocation check (allocated, changed, ended): the weeks it checked are within capacity unless listed."""
+    if weeks_from is not None and weeks_to is not None:  # weeks checked and not listed are within capacity
+        for key in [k for k in bk.over_allocations if k[0] == resource_id]:
+            start = date.fromisocalendar(int(key[1][:4]), int(key[1][6:]), 1)
+            if weeks_from <= start <= weeks_to:
+                del bk.over_allocations[key]
+    for week, hours in over:
+        bk.over_allocations[(resource_id, week)] = (hours, event_id)
+
+
+def _apply(bk: ProjectBook, e: DomainEvent, fact: Fact, as_of: date, sheet_categories: dict[UUID, str]) -> None:
     eid = fact.event_id
     match e:
         case p.ProjectRegistered():
@@ -244,12 +280,17 @@ def _apply(bk: ProjectBook, e: DomainEvent, fact: Fact, as_of: date) -> None:
                 bk.milestones[e.milestone_id].missed = True
         case p.StatusReported():
             if e.meeting_date <= as_of:
-                bk.status_reports.append((e.meeting_date, e.overall.value, eid))
+                bk.last_report_on = max(bk.last_report_on or e.meeting_date, e.meeting_date)
+                bk.last_report_rag, bk.last_report_event = e.overall.value, eid
+                bk.report_count += 1
         case p.KpiDefined():
             bk.kpis[e.kpi_id] = KpiBook(e.kpi_id, e.name, e.unit, e.target, e.direction.value, e.review_date)
         case p.KpiMeasured():
             if e.measured_on <= as_of and e.kpi_id in bk.kpis:
-                bk.kpis[e.kpi_id].measurements.append((e.measured_on, e.value, e.target_met, eid))
+                kpi = bk.kpis[e.kpi_id]
+                if kpi.latest is None or e.measured_on > kpi.latest[0]:
+                    kpi.latest = (e.measured_on, e.value, e.target_met, eid)
+                kpi.measured += 1
         case p.CommunicationLogged():
             if e.follow_up_due is not None and e.on <= as_of:
                 bk.follow_ups[e.communication_id] = (e.follow_up_due, None, eid)
@@ -263,7 +304,9 @@ def _apply(bk: ProjectBook, e: DomainEvent, fact: Fact, as_of: date) -> None:
         case b.BudgetChangeApproved():
             if fact.recorded_at.date() > as_of:
                 return
-            bk.approved_changes.append(Amount(e.amount.amount, eid, fact.recorded_at.date(), e.category.value))
+            bk.changes_total += e.amount.amount
+            bk.change_count += 1
+            bk.change_evidence.append(Amount(e.amount.amount, eid, fact.recorded_at.date(), e.category.value))
             bk.category_budgets[e.category.value] = e.category_budget_after.amount
         case b.BudgetCommitted():
             if fact.recorded_at.date() > as_of:
@@ -295,15 +338,19 @@ def _apply(bk: ProjectBook, e: DomainEvent, fact: Fact, as_of: date) -> None:
         case r.WorkSheetApproved():
             if e.approved_on <= as_of and e.cost.currency == bk.currency:  # never mix currencies in AC
                 category = "subcontracting" if e.kind is r.ResourceKind.SUBCONTRACTOR else "labour"
-                bk.sheet_categories[e.sheet_id] = category
-                bk.actual_costs.append(
+                sheet_categories[e.sheet_id] = category
+                bk.work_cost[category] = bk.work_cost.get(category, Decimal(0)) + e.cost.amount
+                bk.cost_count += 1
+                bk.cost_evidence.append(
                     Amount(e.cost.amount, eid, e.approved_on, f"work sheet {e.sheet_id} v{e.version}", category)
                 )
         case r.WorkSheetApprovalReversed():
             if e.reversed_on <= as_of and e.cost.currency == bk.currency:
                 label = f"work sheet {e.sheet_id} v{e.version} reversed"
-                category = bk.sheet_categories.get(e.sheet_id, "labour")
-                bk.actual_costs.append(Amount(-e.cost.amount, eid, e.reversed_on, label, category))
+                category = sheet_categories.get(e.sheet_id, "labour")
+                bk.work_cost[category] = bk.work_cost.get(category, Decimal(0)) - e.cost.amount
+                bk.cost_count += 1
+                bk.cost_evidence.append(Amount(-e.cost.amount, eid, e.reversed_on, label, category))
         case i.InvoiceReceived():
             if e.received_on <= as_of and e.currency == bk.currency:
                 bk.invoices[e.invoice_id] = InvoiceBook(
@@ -342,10 +389,5 @@ def _apply(bk: ProjectBook, e: DomainEvent, fact: Fact, as_of: date) -> None:
                 inv.paid, inv.fully_paid, inv.paid_event = e.total_paid.amount, e.fully_paid, eid
                 inv.status = "paid" if e.fully_paid else "partly_paid"
         case r.ResourceAllocated() | r.AllocationChanged() | r.AllocationEnded():
-            if e.weeks_from is not None and e.weeks_to is not None:  # weeks checked and not listed are within capacity
-                for key in [k for k in bk.over_allocations if k[0] == e.resource_id]:
-                    start = date.fromisocalendar(int(key[1][:4]), int(key[1][6:]), 1)
-                    if e.weeks_from <= start <= e.weeks_to:
-                        del bk.over_allocations[key]
-            for week in e.over_allocation:
-                bk.over_allocations[(e.resource_id, week.week)] = (week.over_hours, eid)
+            over = [(week.week, week.over_hours) for week in e.over_allocation]
+            apply_allocation(bk, e.resource_id, e.weeks_from, e.weeks_to, over, eid)

@@ -143,7 +143,7 @@ def conditions(
                 )
     out.extend(commitments_without_budget(books))
     if books.status == "active":
-        last = max((r[0] for r in books.status_reports if r[0] <= as_of), default=None)
+        last = books.last_report_on if books.last_report_on and books.last_report_on <= as_of else None
         since = last or books.active_since or books.registered_on
         if since is not None and (as_of - since).days > thresholds.status_report_days:
             out.append(
@@ -157,12 +157,12 @@ def conditions(
                         "days": (as_of - since).days,
                         "limit_days": thresholds.status_report_days,
                     },
-                    tuple(r[2] for r in books.status_reports[-1:]),
+                    tuple(e for e in (books.last_report_event,) if e is not None),
                 )
             )
     for kpi in books.kpis.values():
-        if kpi.review_date <= as_of and kpi.measurements:
-            on, value, met, eid = max(kpi.measurements, key=lambda m: m[0])
+        if kpi.review_date <= as_of and kpi.latest is not None:
+            on, value, met, eid = kpi.latest
             if not met:
                 out.append(
                     Condition(
