@@ -74,6 +74,25 @@ Projector = Callable[[AsyncConnection, Any, int, Sequence[RecordedEvent]], Await
 Responder = Callable[[S, Sequence[RecordedEvent], int], dict[str, Any]]
 
 
+class Executor(Protocol):
+    """The port handlers run commands through: :class:`CommandExecutor` against the database, an in-memory fake in
+    handler tests (``tests/fakes.py``)."""
+
+    async def execute(
+        self,
+        ctx: CommandContext,
+        *,
+        aggregate: Aggregate[Any, Any],
+        stream_id: str,
+        command: Any,
+        respond: Responder[Any],
+        status_code: int = 200,
+        new_stream: bool = False,
+    ) -> CommandOutcome[Any]: ...
+
+    async def state_of(self, aggregate: Aggregate[Any, Any], stream_id: str) -> tuple[Any, int]: ...
+
+
 class _LostIdempotencyRace(Exception):
     pass
 
