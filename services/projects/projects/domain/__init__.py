@@ -1,0 +1,157 @@
+"""The projects service's aggregates: pure ``decide`` and ``evolve`` over frozen dataclasses.
+
+Imports only the standard library and the shared kernel; time and ids come in with the command. Two aggregates:
+
+- the project (:mod:`.project`), one stream per project, whose state (:mod:`.state`) is decided and evolved by
+  four concerns: :mod:`.lifecycle` (lifecycle and stage gates), :mod:`.milestones`, :mod:`.status` (weekly status
+  reports and KPIs) and :mod:`.partners` (partners, stakeholders, communications), after the checks they all
+  share (:mod:`.rules`);
+- the grouping (:mod:`.groupings`): portfolios and programmes.
+
+Every public name is re-exported here: ``from projects import domain; domain.PlanMilestone``.
+"""
+
+from projects.domain.groupings import (
+    GROUPING,
+    CreatePortfolio,
+    CreateProgramme,
+    Grouping,
+    GroupingCommand,
+    GroupingEvent,
+    GroupingExistsError,
+    portfolio_stream,
+    programme_stream,
+)
+from projects.domain.lifecycle import (
+    ApproveProject,
+    CompleteProject,
+    IllegalTransitionError,
+    LifecycleCommand,
+    LifecycleEvent,
+    ProjectAlreadyRegisteredError,
+    PutProjectOnHold,
+    RecordGateDecision,
+    RegisterProject,
+    ResumeProject,
+    StartProject,
+    TerminateProject,
+)
+from projects.domain.milestones import (
+    MarkMilestoneMissed,
+    MarkMilestoneReached,
+    MilestoneClosedError,
+    MilestoneCommand,
+    MilestoneEvent,
+    PlanMilestone,
+    ReportMilestoneProgress,
+    RescheduleMilestone,
+    UnknownMilestoneError,
+)
+from projects.domain.partners import (
+    CloseFollowUp,
+    LogCommunication,
+    PartnerCommand,
+    PartnerEvent,
+    RegisterPartner,
+    UnknownCommunicationError,
+    UnknownPartnerError,
+)
+from projects.domain.project import PROJECT, Command, ProjectEvent, decide, evolve, stream_id
+from projects.domain.rules import FutureDateError, ProjectClosedError, ProjectNotFoundError
+from projects.domain.state import (
+    FINAL,
+    Communication,
+    GateDecision,
+    Kpi,
+    Measurement,
+    Milestone,
+    MilestoneId,
+    MilestoneStatus,
+    Partner,
+    Project,
+    ProjectId,
+    ProjectStatus,
+    Reschedule,
+    StatusReport,
+)
+from projects.domain.status import (
+    RAG_ORDER,
+    DefineKpi,
+    FileStatusReport,
+    MeasureKpi,
+    StatusCommand,
+    StatusEvent,
+    UnknownKpiError,
+    overall_rag,
+)
+
+__all__ = [
+    "FINAL",
+    "GROUPING",
+    "PROJECT",
+    "RAG_ORDER",
+    "ApproveProject",
+    "CloseFollowUp",
+    "Command",
+    "Communication",
+    "CompleteProject",
+    "CreatePortfolio",
+    "CreateProgramme",
+    "DefineKpi",
+    "FileStatusReport",
+    "FutureDateError",
+    "GateDecision",
+    "Grouping",
+    "GroupingCommand",
+    "GroupingEvent",
+    "GroupingExistsError",
+    "IllegalTransitionError",
+    "Kpi",
+    "LifecycleCommand",
+    "LifecycleEvent",
+    "LogCommunication",
+    "MarkMilestoneMissed",
+    "MarkMilestoneReached",
+    "MeasureKpi",
+    "Measurement",
+    "Milestone",
+    "MilestoneClosedError",
+    "MilestoneCommand",
+    "MilestoneEvent",
+    "MilestoneId",
+    "MilestoneStatus",
+    "Partner",
+    "PartnerCommand",
+    "PartnerEvent",
+    "PlanMilestone",
+    "Project",
+    "ProjectAlreadyRegisteredError",
+    "ProjectClosedError",
+    "ProjectEvent",
+    "ProjectId",
+    "ProjectNotFoundError",
+    "ProjectStatus",
+    "PutProjectOnHold",
+    "RecordGateDecision",
+    "RegisterPartner",
+    "RegisterProject",
+    "ReportMilestoneProgress",
+    "Reschedule",
+    "RescheduleMilestone",
+    "ResumeProject",
+    "StartProject",
+    "StatusCommand",
+    "StatusEvent",
+    "StatusReport",
+    "TerminateProject",
+    "UnknownCommunicationError",
+    "UnknownKpiError",
+    "UnknownMilestoneError",
+    "UnknownPartnerError",
+    "decide",
+    "evolve",
+    "overall_rag",
+    "portfolio_stream",
+    "programme_stream",
+    "stream_id",
+]
