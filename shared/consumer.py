@@ -30,9 +30,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import logs
-from shared.db import driver
 from shared.kafka import DLQ_TOPIC, ConsumedEvent, KafkaOptions, from_record, new_producer
 from shared.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, DUPLICATES
+from shared.pg import driver
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ async def copy_records(
     conn: AsyncConnection, table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]
 ) -> None:
     """``COPY table (columns) FROM STDIN`` (asyncpg's binary COPY) of ``records``, inside ``conn``'s transaction
-    (:func:`shared.db.driver`): the cheapest way to write many rows (a read model's ``apply_batch``). No ``ON
+    (:func:`shared.pg.driver`): the cheapest way to write many rows (a read model's ``apply_batch``). No ``ON
     CONFLICT``: a duplicate key fails the statement."""
     if not conn.in_transaction():
         raise RuntimeError("copy_records needs a transaction: it must never commit on its own")
@@ -142,7 +142,9 @@ async def copy_new_records(
     return None
 
 
-class _ApplyFailed(Exception):
+class ApplyFailedError(Exception):
+    """A record of a batch could not be applied (``index`` in the batch, ``cause``); the caller rolls back."""
+
     def __init__(self, index: int, cause: BaseException) -> None:
         super().__init__(str(cause))
         self.index = index
@@ -241,11 +243,11 @@ class ProjectionConsumer:
         """Apply ``records`` (consecutive, one partition) with their offset in one transaction."""
         try:
             async with self.engine.begin() as conn:
-                await self._apply_batch(conn, tp, records, isolate=False)
-        except _ApplyFailed:
+                await self.apply_records(conn, tp, records, isolate=False)
+        except ApplyFailedError:
             # Some record failed: redo the batch one record at a time, dead-lettering the failures.
             async with self.engine.begin() as conn:
-                await self._apply_batch(conn, tp, records, isolate=True)
+                await self.apply_records(conn, tp, records, isolate=True)
         except Exception:
             # The database (or the hook) failed: nothing of the batch committed; go back to the stored offset.
             if self._consumer is not None:
@@ -257,7 +259,12 @@ class ProjectionConsumer:
             except Exception:  # only for monitoring; the database holds the truth
                 log.debug("kafka offset commit failed", exc_info=True)
 
-    async def _apply_batch(
+    def dead_letter_to(self, producer: Any) -> None:
+        """Send dead letters through ``producer`` (already started, owned by the caller: e.g. one for every read
+        model a replay applies) instead of a producer of its own."""
+        self._dlq = producer
+
+    async def apply_records(
         self,
         conn: AsyncConnection,
         tp: TopicPartition,
@@ -268,7 +275,7 @@ class ProjectionConsumer:
     ) -> None:
         """Inbox, read model and offset for ``records`` inside ``conn``'s transaction; ``decoded`` is
         :func:`decode_records` of them when the caller already has it (a replay decodes once for every read model).
-        Without ``isolate``, raises :class:`_ApplyFailed` on the first failure (the caller rolls back)."""
+        Without ``isolate``, raises :class:`ApplyFailedError` on the first failure (the caller rolls back)."""
         if decoded is None:
             decoded = decode_records(records)
         # ``fresh``: the ids applied now; ``None`` for an idempotent read model: every event is applied (no inbox: its
@@ -297,7 +304,7 @@ class ProjectionConsumer:
             batch: list[ConsumedEvent] = []
             for index, (_, event, error) in enumerate(decoded):
                 if error is not None or event is None:
-                    raise _ApplyFailed(index, error or RuntimeError("undecodable record"))
+                    raise ApplyFailedError(index, error or RuntimeError("undecodable record"))
                 if fresh is None:
                     batch.append(event)
                 elif event.event_id in fresh:
@@ -308,7 +315,7 @@ class ProjectionConsumer:
             try:
                 await apply_batch(conn, batch)
             except Exception as exc:
-                raise _ApplyFailed(0, exc) from exc
+                raise ApplyFailedError(0, exc) from exc
             applied, decoded = len(batch), []
         for index, (record, event, error) in enumerate(decoded):
             if fresh is not None and event is not None:
@@ -330,7 +337,7 @@ class ProjectionConsumer:
                 except Exception as exc:
                     error = exc
             if not isolate:  # dead-letter only in the isolated pass, so each failure is sent once
-                raise _ApplyFailed(index, error or RuntimeError("undecodable record"))
+                raise ApplyFailedError(index, error or RuntimeError("undecodable record"))
             await self._dead_letter(conn, record, event, error)
         await conn.execute(
             text(

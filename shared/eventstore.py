@@ -26,11 +26,11 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.db import driver
 from shared.errors import ConcurrencyError, TooLargeError
 from shared.events import DomainEvent, EventMetadata, EventRegistry, RecordedEvent
 from shared.ids import new_id
 from shared.limits import MAX_EVENT_BYTES
+from shared.pg import driver
 
 DDL = [
     """

@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-unt
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.consumer import Decoded, Projection, ProjectionConsumer, _ApplyFailed, decode_records
+from shared.consumer import ApplyFailedError, Decoded, Projection, ProjectionConsumer, decode_records
 from shared.kafka import KafkaOptions, new_producer
 
 Progress = Callable[[int, int], None]
@@ -130,7 +130,7 @@ async def _plan(kafka: KafkaOptions, projections: Sequence[Projection]) -> tuple
         for topic in topics:
             ids = consumer.partitions_for_topic(topic)
             if not ids:
-                await consumer._client.force_metadata_update()
+                await consumer.topics()  # a remote call: the cluster metadata is refreshed
                 ids = consumer.partitions_for_topic(topic) or set()
             partitions += [TopicPartition(topic, p) for p in sorted(ids)]
         return await consumer.beginning_offsets(partitions), await consumer.end_offsets(partitions)
@@ -196,7 +196,7 @@ async def _load(
         appliers = []
         for projection in projections:
             applier = ProjectionConsumer(engine, kafka, projection)
-            applier._dlq = dlq
+            applier.dead_letter_to(dlq)
             applier.expect_new_ids = True  # its inbox was just emptied
             appliers.append(applier)
         writer = _Writer(engine, appliers, progress, total)
@@ -475,14 +475,14 @@ class _Writer:
                     await conn.execute(text("SET LOCAL synchronous_commit = off"))
                     for applier in [*(a for a in subscribers if a not in isolated), *isolated]:
                         try:
-                            await applier._apply_batch(
+                            await applier.apply_records(
                                 conn, chunk.tp, chunk.records, isolate=applier in isolated, decoded=chunk.decoded
                             )
-                        except _ApplyFailed:
+                        except ApplyFailedError:
                             failed = applier
                             raise
                 return
-            except _ApplyFailed:
+            except ApplyFailedError:
                 assert failed is not None and failed not in isolated
                 isolated.append(failed)
 
