@@ -1,0 +1,325 @@
+"""Commitments: purchase orders and subcontracts against a budget category (and optionally a milestone).
+
+A commitment that takes its category past its budget follows the project's overrun policy
+(:mod:`budget.domain.overrun_policy`): ``warn`` commits and records the overrun in the event, ``block`` refuses it,
+``require_approval`` waits for someone other than the requester. Amounts are in the budget's currency; the expected
+invoices add up to at most the commitment; a vendor's reference is committed once per project.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import assert_never
+from uuid import UUID
+
+from budget.domain.state import Budget, Commitment, CommitmentStatus, in_currency, positive
+from shared.contracts.budget import (
+    BudgetCommitted,
+    CommitmentAdjusted,
+    CommitmentApprovalRefused,
+    CommitmentAwaitingApproval,
+    CommitmentCancelled,
+    CommitmentKind,
+    CostCategory,
+    InvoiceExpectation,
+    Overrun,
+    OverrunPolicy,
+)
+from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError, SeparationOfDutiesError
+from shared.events import DomainEvent
+from shared.identity import same_person
+from shared.immutable import frozen
+from shared.money import Money
+
+# --- commands -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Commit:
+    commitment_id: UUID
+    kind: CommitmentKind
+    vendor: str
+    reference: str
+    category: CostCategory
+    milestone_id: UUID | None
+    known_milestones: frozenset[UUID]
+    amount: Money
+    expected_invoices: tuple[InvoiceExpectation, ...]
+    requested_by: str
+
+
+@dataclass(frozen=True)
+class ApproveCommitment:
+    commitment_id: UUID
+    approved_by: str
+
+
+@dataclass(frozen=True)
+class RefuseCommitment:
+    commitment_id: UUID
+    refused_by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AdjustCommitment:
+    commitment_id: UUID
+    amount: Money
+    expected_invoices: tuple[InvoiceExpectation, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class CancelCommitment:
+    commitment_id: UUID
+    reason: str
+
+
+CommitmentCommand = Commit | ApproveCommitment | RefuseCommitment | AdjustCommitment | CancelCommitment
+CommitmentEvent = (
+    CommitmentAwaitingApproval | BudgetCommitted | CommitmentApprovalRefused | CommitmentAdjusted | CommitmentCancelled
+)
+
+
+# --- errors -------------------------------------------------------------------------------------------------
+
+
+class UnknownCommitmentError(NotFoundError):
+    """No commitment has this id on the project's budget."""
+
+
+class CommitmentStatusError(RuleViolationError):
+    """The commitment is not in the status the command needs (e.g. cancelling one already cancelled)."""
+
+
+class OverrunRefusedError(RuleViolationError):
+    """The commitment would take its category past its budget and the project's policy does not let it."""
+
+
+# --- decide -------------------------------------------------------------------------------------------------
+
+
+def decide(state: Budget, project_id: UUID, command: CommitmentCommand) -> list[DomainEvent]:
+    """The events a commitment command causes on the baselined budget of ``project_id``."""
+    match command:
+        case Commit():
+            return [_commit(state, project_id, command)]
+        case ApproveCommitment():
+            pending = _awaiting(state, command.commitment_id)
+            if same_person(command.approved_by, pending.requested_by):
+                raise SeparationOfDutiesError("a commitment is approved by someone other than its requester")
+            return [
+                BudgetCommitted(
+                    project_id=project_id,
+                    commitment_id=pending.commitment_id,
+                    kind=pending.kind,
+                    vendor=pending.vendor,
+                    reference=pending.reference,
+                    category=pending.category,
+                    milestone_id=pending.milestone_id,
+                    amount=pending.amount,
+                    expected_invoices=list(pending.expected_invoices),
+                    overrun=overrun(state, pending.category, pending.amount),
+                    policy=state.policy,
+                    requested_by=pending.requested_by,
+                    approved_by=command.approved_by,
+                )
+            ]
+        case RefuseCommitment():
+            pending = _awaiting(state, command.commitment_id)
+            if same_person(command.refused_by, pending.requested_by):
+                raise SeparationOfDutiesError("a commitment is decided by someone other than its requester")
+            return [
+                CommitmentApprovalRefused(
+                    project_id=project_id,
+                    commitment_id=pending.commitment_id,
+                    refused_by=command.refused_by,
+                    reason=command.reason,
+                )
+            ]
+        case AdjustCommitment():
+            commitment = _committed(state, command.commitment_id)
+            in_currency(state, command.amount, "amount")
+            positive(command.amount, "amount")
+            _expectations(state, command.expected_invoices, command.amount)
+            over = overrun(state, commitment.category, command.amount, leaving_out=commitment.commitment_id)
+            increase = command.amount.amount > commitment.amount.amount
+            if over is not None and increase and state.policy is not OverrunPolicy.WARN:
+                raise OverrunRefusedError(
+                    f"the {commitment.category.value} budget would be exceeded by {over.over_by} "
+                    f"(policy {state.policy.value}); request a budget change first"
+                )
+            return [
+                CommitmentAdjusted(
+                    project_id=project_id,
+                    commitment_id=commitment.commitment_id,
+                    previous_amount=commitment.amount,
+                    amount=command.amount,
+                    expected_invoices=list(command.expected_invoices),
+                    reason=command.reason,
+                    overrun=over,
+                )
+            ]
+        case CancelCommitment():
+            commitment = _committed(state, command.commitment_id)
+            return [
+                CommitmentCancelled(
+                    project_id=project_id,
+                    commitment_id=commitment.commitment_id,
+                    amount_released=commitment.amount,
+                    reason=command.reason,
+                )
+            ]
+        case _:
+            assert_never(command)
+
+
+def _commit(state: Budget, project_id: UUID, command: Commit) -> DomainEvent:
+    if command.commitment_id in state.commitments:
+        raise RuleViolationError(f"commitment {command.commitment_id} already exists")
+    in_currency(state, command.amount, "amount")
+    positive(command.amount, "amount")
+    _expectations(state, command.expected_invoices, command.amount)
+    if command.milestone_id is not None and command.milestone_id not in command.known_milestones:
+        raise InvalidCommandError(
+            f"milestone {command.milestone_id} is not planned on this project", field="milestone_id"
+        )
+    duplicate = any(
+        c.vendor.casefold() == command.vendor.casefold()
+        and c.reference == command.reference
+        and c.status in (CommitmentStatus.COMMITTED, CommitmentStatus.AWAITING_APPROVAL)
+        for c in state.commitments.values()
+    )
+    if duplicate:
+        raise RuleViolationError(f"{command.vendor} {command.reference} is already committed on this project")
+    over = overrun(state, command.category, command.amount)
+    if over is not None and state.policy is OverrunPolicy.BLOCK:
+        raise OverrunRefusedError(
+            f"the {command.category.value} budget ({over.category_budget}) would be exceeded by "
+            f"{over.over_by}; the project's policy blocks overruns"
+        )
+    if over is not None and state.policy is OverrunPolicy.REQUIRE_APPROVAL:
+        return CommitmentAwaitingApproval(
+            project_id=project_id,
+            commitment_id=command.commitment_id,
+            kind=command.kind,
+            vendor=command.vendor,
+            reference=command.reference,
+            category=command.category,
+            milestone_id=command.milestone_id,
+            amount=command.amount,
+            expected_invoices=list(command.expected_invoices),
+            overrun=over,
+            requested_by=command.requested_by,
+        )
+    return BudgetCommitted(
+        project_id=project_id,
+        commitment_id=command.commitment_id,
+        kind=command.kind,
+        vendor=command.vendor,
+        reference=command.reference,
+        category=command.category,
+        milestone_id=command.milestone_id,
+        amount=command.amount,
+        expected_invoices=list(command.expected_invoices),
+        overrun=over,
+        policy=state.policy,
+        requested_by=command.requested_by,
+        approved_by=None,
+    )
+
+
+def overrun(state: Budget, category: CostCategory, amount: Money, *, leaving_out: UUID | None = None) -> Overrun | None:
+    """How far committing ``amount`` more (besides ``leaving_out``'s current amount) takes ``category`` past its
+    budget; None within budget."""
+    budget = state.category_budget(category)
+    after = state.committed(category, leaving_out=leaving_out) + amount
+    if after.amount <= budget.amount:
+        return None
+    return Overrun(category=category, category_budget=budget, committed_after=after, over_by=after - budget)
+
+
+def _expectations(state: Budget, expected: Sequence[InvoiceExpectation], amount: Money) -> None:
+    for i, e in enumerate(expected):
+        in_currency(state, e.amount, f"expected_invoices.{i}.amount")
+        positive(e.amount, f"expected_invoices.{i}.amount")
+    total = sum((e.amount.amount for e in expected), Decimal(0))
+    if total > amount.amount:
+        raise InvalidCommandError(
+            f"the expected invoices add up to {total}, more than the commitment's {amount.amount}",
+            field="expected_invoices",
+        )
+
+
+def _awaiting(state: Budget, commitment_id: UUID) -> Commitment:
+    commitment = _known(state, commitment_id)
+    if commitment.status is not CommitmentStatus.AWAITING_APPROVAL:
+        raise CommitmentStatusError(f"commitment {commitment_id} is {commitment.status.value}, not awaiting approval")
+    return commitment
+
+
+def _committed(state: Budget, commitment_id: UUID) -> Commitment:
+    commitment = _known(state, commitment_id)
+    if commitment.status is not CommitmentStatus.COMMITTED:
+        raise CommitmentStatusError(f"commitment {commitment_id} is {commitment.status.value}")
+    return commitment
+
+
+def _known(state: Budget, commitment_id: UUID) -> Commitment:
+    commitment = state.commitments.get(commitment_id)
+    if commitment is None:
+        raise UnknownCommitmentError(f"commitment {commitment_id} does not exist")
+    return commitment
+
+
+# --- evolve -------------------------------------------------------------------------------------------------
+
+
+def evolve(state: Budget, event: CommitmentEvent) -> Budget:
+    match event:
+        case CommitmentAwaitingApproval():
+            return _with_commitment(state, _recorded(event, CommitmentStatus.AWAITING_APPROVAL))
+        case BudgetCommitted():
+            return _with_commitment(
+                state, replace(_recorded(event, CommitmentStatus.COMMITTED), approved_by=event.approved_by)
+            )
+        case CommitmentApprovalRefused():
+            return _with_status(state, event.commitment_id, CommitmentStatus.REFUSED)
+        case CommitmentAdjusted():
+            adjusted = replace(
+                state.commitments[event.commitment_id],
+                amount=event.amount,
+                expected_invoices=tuple(event.expected_invoices),
+                overrun=event.overrun,
+            )
+            return _with_commitment(state, adjusted)
+        case CommitmentCancelled():
+            return _with_status(state, event.commitment_id, CommitmentStatus.CANCELLED)
+        case _:
+            assert_never(event)
+
+
+def _recorded(event: CommitmentAwaitingApproval | BudgetCommitted, status: CommitmentStatus) -> Commitment:
+    return Commitment(
+        event.commitment_id,
+        event.kind,
+        event.vendor,
+        event.reference,
+        event.category,
+        event.milestone_id,
+        event.amount,
+        tuple(event.expected_invoices),
+        status,
+        event.requested_by,
+        event.overrun,
+    )
+
+
+def _with_status(state: Budget, commitment_id: UUID, status: CommitmentStatus) -> Budget:
+    return _with_commitment(state, replace(state.commitments[commitment_id], status=status))
+
+
+def _with_commitment(state: Budget, commitment: Commitment) -> Budget:
+    return replace(state, commitments=frozen({**state.commitments, commitment.commitment_id: commitment}))
