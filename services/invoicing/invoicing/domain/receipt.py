@@ -1,0 +1,150 @@
+"""Receiving an invoice: what must add up before it is recorded.
+
+An invoice's lines add up: amount = quantity x unit price, tax = amount x tax rate (0 to 50 %), both half-even to
+the minor unit, and the total is the lines' amounts plus their taxes; everything is in the invoice's currency,
+which is its commitment's currency when the commitment is known. Each line cites the work it bills, each piece of
+work once. It is then matched at once (:mod:`invoicing.domain.matching`) with the facts handed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from uuid import UUID
+
+from invoicing.domain.invoice import require_currency
+from invoicing.domain.matching import MatchFacts
+from shared.contracts.invoicing import InvoiceLine, InvoiceReceived, WorkReference
+from shared.errors import InvalidCommandError
+from shared.money import Money, minor_unit, quantize
+
+MAX_TAX_RATE = Decimal("0.50")
+
+
+@dataclass(frozen=True)
+class LineInput:
+    description: str
+    quantity: Decimal
+    unit_price: Money
+    amount: Money
+    tax_rate: Decimal
+    tax: Money
+    bills: tuple[WorkReference, ...]
+
+
+@dataclass(frozen=True)
+class ReceiveInvoice:
+    invoice_id: UUID
+    project_id: UUID
+    vendor: str
+    number: str
+    issued_on: date
+    received_on: date | None
+    due_on: date
+    currency: str
+    commitment_reference: str
+    lines: tuple[LineInput, ...]
+    total: Money
+    received_by: str
+    facts: MatchFacts
+
+
+def receive(command: ReceiveInvoice, now: datetime) -> InvoiceReceived:
+    currency = command.currency
+    try:
+        minor_unit(currency)
+    except ValueError as exc:
+        raise InvalidCommandError(str(exc), field="currency") from None
+    received_on = command.received_on or now.date()
+    if command.due_on < command.issued_on:
+        raise InvalidCommandError(
+            f"the due date {command.due_on} is before the invoice date {command.issued_on}", field="due_on"
+        )
+    if received_on < command.issued_on:
+        raise InvalidCommandError(
+            f"an invoice issued on {command.issued_on} cannot be received on {received_on}", field="received_on"
+        )
+    if not command.lines:
+        raise InvalidCommandError("an invoice has at least one line", field="lines")
+    commitment = command.facts.commitment
+    if commitment is not None and commitment.amount.currency != currency:
+        raise InvalidCommandError(
+            f"the invoice is in {currency} but commitment {command.commitment_reference} is in "
+            f"{commitment.amount.currency}; nothing is converted",
+            field="currency",
+        )
+    lines = [_line(i, line, currency) for i, line in enumerate(command.lines)]
+    net = sum((line.amount.amount for line in lines), Decimal(0))
+    tax = sum((line.tax.amount for line in lines), Decimal(0))
+    require_currency(command.total, currency, "total")
+    if net + tax != command.total.amount:
+        raise InvalidCommandError(
+            f"the lines add up to {net + tax} ({net} before tax + {tax} tax), not to the total {command.total.amount}",
+            field="total",
+        )
+    if command.total.amount <= 0:
+        raise InvalidCommandError("an invoice bills something: its total must be greater than zero", field="total")
+    return InvoiceReceived(
+        project_id=command.project_id,
+        invoice_id=command.invoice_id,
+        vendor=command.vendor,
+        number=command.number,
+        issued_on=command.issued_on,
+        received_on=received_on,
+        due_on=command.due_on,
+        currency=currency,
+        commitment_reference=command.commitment_reference,
+        lines=lines,
+        net=Money(amount=quantize(net, currency), currency=currency),
+        tax=Money(amount=quantize(tax, currency), currency=currency),
+        total=command.total,
+        received_by=command.received_by,
+    )
+
+
+def _line(i: int, line: LineInput, currency: str) -> InvoiceLine:
+    name = f"lines.{i}"
+    require_currency(line.unit_price, currency, f"{name}.unit_price")
+    require_currency(line.amount, currency, f"{name}.amount")
+    require_currency(line.tax, currency, f"{name}.tax")
+    if line.quantity <= 0:
+        raise InvalidCommandError("quantity must be greater than zero", field=f"{name}.quantity")
+    if line.unit_price.amount < 0:
+        raise InvalidCommandError("unit price must not be negative", field=f"{name}.unit_price.amount")
+    expected = quantize(line.quantity * line.unit_price.amount, currency)
+    if line.amount.amount != expected:
+        raise InvalidCommandError(
+            f"quantity {line.quantity} x unit price {line.unit_price.amount} = {expected}, not {line.amount.amount}",
+            field=f"{name}.amount",
+        )
+    if not Decimal(0) <= line.tax_rate <= MAX_TAX_RATE:
+        raise InvalidCommandError(
+            f"tax rate {line.tax_rate} is out of range: from 0 to {MAX_TAX_RATE}", field=f"{name}.tax_rate"
+        )
+    expected_tax = quantize(line.amount.amount * line.tax_rate, currency)
+    if line.tax.amount != expected_tax:
+        raise InvalidCommandError(
+            f"amount {line.amount.amount} x tax rate {line.tax_rate} = {expected_tax}, not {line.tax.amount}",
+            field=f"{name}.tax",
+        )
+    if not line.bills:
+        raise InvalidCommandError("each line cites the work sheets or deliverables it bills", field=f"{name}.bills")
+    seen: set[tuple[UUID, int | None]] = set()
+    for j, ref in enumerate(line.bills):
+        if ref.deliverable is not None and ref.deliverable < 0:
+            raise InvalidCommandError("a deliverable is its position on the sheet, from 0", field=f"{name}.bills.{j}")
+        key = (ref.sheet_id, ref.deliverable)
+        if key in seen:
+            raise InvalidCommandError("the same work is cited twice on the line", field=f"{name}.bills.{j}")
+        seen.add(key)
+    return InvoiceLine(
+        line=i + 1,
+        description=line.description,
+        quantity=line.quantity,
+        unit_price=line.unit_price,
+        amount=line.amount,
+        tax_rate=line.tax_rate,
+        tax=line.tax,
+        bills=list(line.bills),
+    )
