@@ -2,9 +2,11 @@
 
 The reporting ``facts`` ledger is filled directly (executemany of valid contract events, as the facts read model
 stores them) with 10, 100 and 1,000 projects, each with a registration, a budget baseline, 4 milestones, progress
-on 2 of them and 3 approved work sheets (11 facts per project). Then ``reporting.api.reports.portfolio_report``
-(every project's figures and the totals) and ``project_report`` as of a past date are called directly, with a
-runtime holding the engine: the handlers' database work and computation, without HTTP and JSON rendering.
+on 2 of them and 3 approved work sheets (11 facts per project; ``--query-work-sheets`` for longer histories), and
+each project's books (``project_books``) built from those facts by the facts consumer's code. Then
+``reporting.api.reports.portfolio_report`` (every project's figures and the totals) and ``project_report`` as of a
+past date are called directly, with a runtime holding the engine: the handlers' database work and computation,
+without HTTP and JSON rendering.
 p50/p99 over a few runs per size.
 
 Run alone: ``python -m bench.queries [--query-sizes 10,100,1000] [--query-runs 3]``.
@@ -40,15 +42,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--query-sizes", default="10,100,1000", help="projects per portfolio (default 10,100,1000)")
     g.add_argument("--query-runs", type=int, default=3, help="portfolio reports per size (default 3)")
     g.add_argument("--query-project-runs", type=int, default=20, help="as-of project reports per size")
+    g.add_argument(
+        "--query-work-sheets", type=int, default=3, help="approved work sheets per project (facts = 8 + this; max 990)"
+    )
 
 
-async def fill(engine: AsyncEngine, projects: int) -> list[Any]:
+async def fill(engine: AsyncEngine, projects: int, work_sheets: int = 3) -> list[Any]:
     """Empty the ledger, then ``projects`` projects' facts; returns their ids."""
     at = datetime.now(UTC) - timedelta(days=400)
     rows: list[dict[str, Any]] = []
     ids = []
     for i in range(projects):
-        history = project_history(i, "bench-queries", at + timedelta(minutes=i))
+        history = project_history(i, "bench-queries", at + timedelta(minutes=i), work_sheets)
         ids.append(uuid.UUID(history[0][1].data["project_id"]))  # as the route hands it over
         for service, event in history:
             rows.append(
@@ -71,7 +76,11 @@ async def fill(engine: AsyncEngine, projects: int) -> list[Any]:
             ),
             rows,
         )
+        # the books the facts consumer would have kept, built from the same facts by the same code
+        await conn.execute(text("TRUNCATE project_books"))
+        await projections.rebuild_books(conn)
         await conn.execute(text("ANALYZE facts"))
+        await conn.execute(text("ANALYZE project_books"))
     return ids
 
 
@@ -87,13 +96,14 @@ async def timed(runs: int, call: Any) -> Measurement:
 
 async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
     sizes = [int(s) for s in str(args.query_sizes).split(",") if s.strip()]
-    figures: dict[str, Any] = {"as_of": AS_OF.isoformat(), "facts_per_project": 11, "sizes": {}}
+    per_project = 8 + args.query_work_sheets
+    figures: dict[str, Any] = {"as_of": AS_OF.isoformat(), "facts_per_project": per_project, "sizes": {}}
     async with fresh_schema(endpoints.database_url, "queries", pool_size=2, max_overflow=0) as (engine, schema):
         await migrate(engine, schema, projections.DDL)
         rt = types.SimpleNamespace(engine=engine)
         for size in sizes:
             fill_started = time.perf_counter()
-            ids = await fill(engine, size)
+            ids = await fill(engine, size, args.query_work_sheets)
             fill_seconds = time.perf_counter() - fill_started
             first = await portfolio_report(rt=rt, as_of=AS_OF, portfolio_id=None, programme_id=None, format="json")
             assert len(first["projects"]) == size, f"{len(first['projects'])} projects in the report, not {size}"
@@ -110,7 +120,7 @@ async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
             print(describe(f"{size:>5} projects: portfolio report", portfolio, "reports"))
             print(describe(f"{size:>5} projects: as-of project report", project, "reports"))
             figures["sizes"][str(size)] = {
-                "facts": size * 11,
+                "facts": size * per_project,
                 "fill_seconds": round(fill_seconds, 2),
                 "portfolio_report": portfolio.figures("reports"),
                 "project_report_as_of": project.figures("reports"),

@@ -180,9 +180,24 @@ TABLES = {
 }
 
 
+BOOK_DATES = (date(2027, 1, 3), date(2027, 3, 15), date(2027, 12, 31))
+
+
+def books_view(raw: str) -> tuple[Any, ...]:
+    """What a project's stored books answer (their JSON's order keys depend on how the topics interleaved on the
+    way in, the answers must not): the facts they took and the books on a few dates."""
+    from reporting.domain.books import Books
+
+    books = Books.from_json(raw)
+    return (books.count, *(books.at(day) for day in BOOK_DATES))
+
+
 async def snapshot(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
     async with engine.connect() as conn:
-        return {name: [tuple(r) for r in await conn.execute(text(q))] for name, q in TABLES.items()}
+        tables = {name: [tuple(r) for r in await conn.execute(text(q))] for name, q in TABLES.items()}
+        rows = await conn.execute(text("SELECT project_id, facts, books::text FROM project_books ORDER BY project_id"))
+        tables["project_books"] = [(pid, facts, books_view(raw)) for pid, facts, raw in rows]
+        return tables
 
 
 class DeadLetters:
@@ -245,6 +260,31 @@ async def run_live(engine: AsyncEngine, kafka: KafkaOptions, models: list[Any], 
         await asyncio.wait_for(asyncio.gather(*tasks), 20)
 
 
+async def books_equal_the_ledger(engine: AsyncEngine) -> bool:
+    """Every project's stored books, on a few dates, are the ledger's fold of its facts."""
+    from reporting.domain.books import Books
+    from reporting.domain.ledger import Fact, book
+
+    async with engine.connect() as conn:
+        facts: dict[Any, list[Fact]] = {}
+        for r in await conn.execute(
+            text(
+                "SELECT project_id, event_id, service, name, version, recorded_at, data FROM facts "
+                "ORDER BY project_id, recorded_at, position"
+            )
+        ):
+            facts.setdefault(r.project_id, []).append(
+                Fact(r.event_id, r.service, r.name, r.version, r.recorded_at, r.data)
+            )
+        stored = dict((await conn.execute(text("SELECT project_id, books::text FROM project_books"))).all())
+    assert stored.keys() == facts.keys()
+    for pid, raw in stored.items():
+        books = Books.from_json(raw)
+        for day in BOOK_DATES:
+            assert books.at(day) == book(pid, facts[pid], day), (pid, day)
+    return True
+
+
 @pytest.fixture
 async def topics(kafka: KafkaOptions, topic: str) -> AsyncIterator[tuple[str, str]]:
     other = f"pmo.test-{uuid.uuid4().hex[:10]}.v1"
@@ -282,6 +322,13 @@ async def test_one_pass_replay_of_all_reporting_read_models_equals_the_live_ones
         assert len(expected["portfolio_milestones"]) == 24 * 3
         assert {r[9] for r in expected["portfolio_projects"]} == {3}  # milestones counted once each
         assert len(expected["facts"]) == 24 * 6 + 2  # and the second registration and the unknown type kept
+        # Each project's books took each of its facts once (the duplicates were not applied again) and answer as
+        # the ledger's fold of its facts does.
+        per_project: dict[Any, int] = {}
+        for row in expected["facts"]:
+            per_project[row[0]] = per_project.get(row[0], 0) + 1
+        assert {pid: facts for pid, facts, _ in expected["project_books"]} == per_project
+        assert await books_equal_the_ledger(live)
         dead_marked = {r[0]: 0 for r in expected["inbox"]}
         for consumer, _, marked in expected["inbox"]:
             dead_marked[consumer] += marked
@@ -309,6 +356,7 @@ async def test_one_pass_replay_of_all_reporting_read_models_equals_the_live_ones
                 assert await dead.collect(sum(poison.values())) == poison
             assert (result.records, result.partitions, result.processes) == (len(records), 6, processes)
             assert await snapshot(engine) == expected, f"one pass, batch {batch}, {processes} processes"
+            assert await books_equal_the_ledger(engine)
             assert seen[-1] == (len(records), len(records))
             assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reporting.domain import alerts
+from reporting.domain.books import Books
 from reporting.domain.evm import Evm, evm
 from reporting.domain.ledger import Fact, ProjectBook, book
 from reporting.domain.risk import MilestoneRisk, milestone_risks
@@ -81,6 +82,18 @@ async def load_facts_of(
     return facts
 
 
+async def load_books_of(engine: AsyncEngine, project_ids: Sequence[uuid.UUID] | None) -> dict[uuid.UUID, Books]:
+    """The stored books of many projects (``None``: of every project), one row each, kept by the facts consumer:
+    what a report or an evaluation as of any date reads (``Books.at``), whatever the length of the history."""
+    where = "" if project_ids is None else "WHERE project_id = ANY($1::uuid[])"
+    args = [] if project_ids is None else [list(project_ids)]
+    async with engine.connect() as conn:
+        rows = await (await driver(conn)).fetch(
+            f"SELECT project_id, books::text AS books FROM project_books {where}", *args
+        )
+    return {r["project_id"]: Books.from_json(r["books"]) for r in rows}
+
+
 async def load_thresholds(engine: AsyncEngine, portfolio_id: str | None) -> Thresholds:
     if portfolio_id is None:
         return Thresholds()
@@ -135,13 +148,13 @@ def report(project_id: uuid.UUID, facts: list[Fact], as_of: date, thresholds: Th
 class _Pass:
     """What one evaluation pass loaded for many projects at once (instead of three queries per project)."""
 
-    facts: dict[uuid.UUID, list[Fact]]
+    books: dict[uuid.UUID, Books]
     open_alerts: dict[uuid.UUID, set[tuple[str, str]]]
     thresholds: dict[str | None, Thresholds]
 
 
 async def _load_pass(rt: ServiceRuntime, project_ids: Sequence[uuid.UUID]) -> _Pass:
-    facts = await load_facts_of(rt.engine, project_ids)
+    books = await load_books_of(rt.engine, project_ids)
     open_alerts: dict[uuid.UUID, set[tuple[str, str]]] = {}
     async with rt.engine.connect() as conn:
         rows = await (await driver(conn)).fetch(
@@ -150,21 +163,23 @@ async def _load_pass(rt: ServiceRuntime, project_ids: Sequence[uuid.UUID]) -> _P
         )
     for r in rows:
         open_alerts.setdefault(r["project_id"], set()).add((r["rule"], r["subject"]))
-    return _Pass(facts, open_alerts, {})
+    return _Pass(books, open_alerts, {})
 
 
 async def evaluate(rt: ServiceRuntime, project_id: uuid.UUID, as_of: date, loaded: _Pass | None = None) -> int:
-    """Raise, update and clear the project's alerts from its facts; returns how many alert events were appended."""
+    """Raise, update and clear the project's alerts from its books; returns how many alert events were appended."""
     if loaded is None:
         loaded = await _load_pass(rt, [project_id])
-    facts = loaded.facts.get(project_id, [])
-    books = book(project_id, facts, as_of)
+    stored = loaded.books.get(project_id)
+    if stored is None:
+        return 0  # no fact of it has arrived yet
+    books = stored.at(as_of)
     if not books.currency:
         return 0  # its registration has not arrived yet
     thresholds = loaded.thresholds.get(books.portfolio_id)
     if thresholds is None:
         thresholds = loaded.thresholds[books.portfolio_id] = await load_thresholds(rt.engine, books.portfolio_id)
-    result = report(project_id, facts, as_of, thresholds)
+    result = report_on(stored.at, as_of, thresholds)
     still_open = set(loaded.open_alerts.get(project_id, ()))
     ctx = CommandContext(metadata=SYSTEM)
     appended = 0
@@ -247,7 +262,7 @@ async def _evaluate_while_leading(rt: ServiceRuntime, stop: asyncio.Event, leade
         async with rt.engine.begin() as conn:
             if full:
                 await conn.execute(text("DELETE FROM dirty_projects"))
-                rows = await conn.execute(text("SELECT DISTINCT project_id FROM facts"))
+                rows = await conn.execute(text("SELECT project_id FROM project_books"))
                 last_full, last_day = time.monotonic(), today
             else:
                 rows = await conn.execute(text("DELETE FROM dirty_projects RETURNING project_id"))

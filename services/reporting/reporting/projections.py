@@ -15,11 +15,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reporting.domain.alerts import Alert, PortfolioThresholds
-from reporting.domain.ledger import REGISTRIES
+from reporting.domain.books import Books
+from reporting.domain.ledger import REGISTRIES, Fact
 from shared.consumer import copy_new_records, copy_records
 from shared.contracts import budget, projects, resources
 from shared.contracts.alerts import AlertRaised
-from shared.events import RecordedEvent
+from shared.events import DomainEvent, RecordedEvent
 from shared.jsonable import jsonable
 from shared.kafka import ConsumedEvent, parse_uuid
 
@@ -40,6 +41,14 @@ DDL = [
     """,
     "CREATE INDEX IF NOT EXISTS facts_project ON facts (project_id, recorded_at, position)",
     "CREATE TABLE IF NOT EXISTS dirty_projects (project_id uuid PRIMARY KEY)",
+    """
+    CREATE TABLE IF NOT EXISTS project_books (
+        project_id  uuid PRIMARY KEY,
+        books       jsonb NOT NULL,
+        facts       integer NOT NULL,
+        updated_at  timestamptz NOT NULL DEFAULT now()
+    )
+    """,
     """
     CREATE TABLE IF NOT EXISTS resource_facts (
         position     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -103,7 +112,7 @@ DDL = [
     """,
 ]
 
-READ_MODEL_TABLES = ("portfolio_projects", "portfolio_milestones", "facts")
+READ_MODEL_TABLES = ("portfolio_projects", "portfolio_milestones", "facts", "project_books")
 FACT_COLUMNS = ("project_id", "event_id", "service", "name", "version", "recorded_at", "data")
 FACT_TYPES = ("uuid", "uuid", "text", "text", "integer", "timestamptz", "jsonb")
 RESOURCE_FACT_COLUMNS = ("resource_id", "event_id", "name", "version", "recorded_at", "data")
@@ -145,9 +154,83 @@ def _json(event: ConsumedEvent) -> str:
     return json.dumps(event.data)
 
 
+def _decoded(event: ConsumedEvent) -> DomainEvent | None:
+    registry = REGISTRIES.get(event.service)
+    if registry is None or (event.name, event.version) not in registry:
+        return None
+    return event.contract(registry)
+
+
+def _fact(event: ConsumedEvent) -> Fact:
+    return Fact(event.event_id, event.service, event.name, event.version, event.time, event.data)
+
+
+async def lock_books(conn: AsyncConnection, project_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The stored books (JSON) of ``project_ids`` that have some, locked until the transaction ends: taken before
+    the facts are written, so a project's facts get their positions in the order its books take them."""
+    rows = await conn.execute(
+        text(
+            "SELECT project_id, books::text AS books FROM project_books WHERE project_id = ANY(CAST(:p AS uuid[])) "
+            "ORDER BY project_id FOR UPDATE"
+        ),
+        {"p": sorted(set(project_ids))},
+    )
+    return {r.project_id: r.books for r in rows}
+
+
+async def store_books(
+    conn: AsyncConnection,
+    stored: dict[uuid.UUID, str],
+    new_facts: Sequence[tuple[uuid.UUID, Fact, DomainEvent | None]],
+) -> None:
+    """Apply facts new to the ledger (in the ledger's order for each project) to their projects' books and store
+    them, one statement for all the projects."""
+    changed: dict[uuid.UUID, Books] = {}
+    for project_id, fact, decoded in new_facts:
+        books = changed.get(project_id)
+        if books is None:
+            raw = stored.get(project_id)
+            books = changed[project_id] = Books(project_id) if raw is None else Books.from_json(raw)
+        books.apply(fact, decoded)
+    if not changed:
+        return
+    ids = sorted(changed)
+    await conn.execute(
+        text(
+            "INSERT INTO project_books (project_id, books, facts, updated_at) "
+            "SELECT p, b::jsonb, n, now() FROM unnest(CAST(:p AS uuid[]), CAST(:b AS text[]), CAST(:n AS integer[])) "
+            "AS u(p, b, n) ON CONFLICT (project_id) DO UPDATE SET books = excluded.books, facts = excluded.facts, "
+            "updated_at = excluded.updated_at"
+        ),
+        {"p": ids, "b": [changed[p].to_json() for p in ids], "n": [changed[p].count for p in ids]},
+    )
+
+
+async def rebuild_books(conn: AsyncConnection, project_ids: Sequence[uuid.UUID] | None = None) -> int:
+    """Build the books of ``project_ids`` (``None``: every project) again from the ``facts`` ledger, in its order,
+    through the code the consumer uses (a repair, or a ledger filled without the consumer); returns how many."""
+    where = "" if project_ids is None else "WHERE project_id = ANY(CAST(:p AS uuid[]))"
+    rows = await conn.execute(
+        text(
+            "SELECT project_id, event_id, service, name, version, recorded_at, data FROM facts "
+            f"{where} ORDER BY project_id, recorded_at, position"
+        ),
+        {} if project_ids is None else {"p": list(project_ids)},
+    )
+    facts = [(r.project_id, Fact(r.event_id, r.service, r.name, r.version, r.recorded_at, r.data), None) for r in rows]
+    projects = {p for p, _, _ in facts}
+    await conn.execute(
+        text("DELETE FROM project_books WHERE project_id = ANY(CAST(:p AS uuid[]))"), {"p": sorted(projects)}
+    )
+    await store_books(conn, {}, facts)
+    return len(projects)
+
+
 class FactsProjection:
-    """Every event about a project, from every service's topic, into the ``facts`` ledger the figures are computed
-    from; the project is marked for the alert evaluator.
+    """Every event about a project, from every service's topic, into the ``facts`` ledger (the audit source the
+    explanations fold) and, in the same transaction, into the project's books (``project_books``: one row per
+    project, :class:`reporting.domain.books.Books` as JSON) the reports read; the project is marked for the alert
+    evaluator. Only events new to the ledger go into the books, so a second copy changes neither.
 
     Idempotent, so it keeps no inbox: a fact is keyed by its event id (unique), marking a project twice is marking it
     once, and events about no project or resource write nothing. A second copy of an event is skipped by the key
@@ -156,7 +239,7 @@ class FactsProjection:
 
     name = "reporting.facts"
     topics = FACT_TOPICS
-    tables = ("facts", "dirty_projects", "resource_facts")
+    tables = ("facts", "dirty_projects", "resource_facts", "project_books")
     idempotent = True
 
     async def apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
@@ -164,6 +247,7 @@ class FactsProjection:
         COPY, or, when the batch holds an event already in the ledger (a relay's re-publish, a re-delivery), by one
         ``INSERT ... ON CONFLICT (event_id) DO NOTHING`` that skips it as :meth:`apply` would."""
         facts, resource_facts, projects_ = [], [], set()
+        kept: dict[uuid.UUID, uuid.UUID] = {}  # event id -> project id of the facts this batch writes
         for event in events:
             _check_contract(event)
             if event.key.startswith("resource:") and event.service == "resources":
@@ -177,9 +261,18 @@ class FactsProjection:
             facts.append(
                 (project_id, event.event_id, event.service, event.name, event.version, event.time, _json(event))
             )
+            kept[event.event_id] = project_id
             projects_.add(project_id)
         if facts:
-            await copy_new_records(conn, "facts", FACT_COLUMNS, FACT_TYPES, facts, returning="event_id")
+            stored = await lock_books(conn, [f[0] for f in facts])
+            inserted = await copy_new_records(conn, "facts", FACT_COLUMNS, FACT_TYPES, facts, returning="event_id")
+            new_facts = []
+            for event in events:  # the events new to the ledger, each once, in the batch's order
+                if event.event_id in kept and (inserted is None or event.event_id in inserted):
+                    if inserted is not None:
+                        inserted.discard(event.event_id)
+                    new_facts.append((kept[event.event_id], _fact(event), _decoded(event)))
+            await store_books(conn, stored, new_facts)
             await conn.execute(
                 text(
                     "INSERT INTO dirty_projects (project_id) SELECT unnest(CAST(:p AS uuid[])) ON CONFLICT DO NOTHING"
@@ -213,10 +306,11 @@ class FactsProjection:
             project_id = parse_uuid(event.key)
         except ValueError:
             return  # portfolio, role or department events: not about one project
-        await conn.execute(
+        stored = await lock_books(conn, [project_id])
+        inserted = await conn.execute(
             text(
                 "INSERT INTO facts (project_id, event_id, service, name, version, recorded_at, data) "
-                "VALUES (:p, :e, :s, :n, :v, :t, :d) ON CONFLICT (event_id) DO NOTHING"
+                "VALUES (:p, :e, :s, :n, :v, :t, :d) ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
             ),
             {
                 "p": project_id,
@@ -228,6 +322,8 @@ class FactsProjection:
                 "d": _json(event),
             },
         )
+        if inserted.first() is not None:  # a second copy changes neither the ledger nor the books
+            await store_books(conn, stored, [(project_id, _fact(event), _decoded(event))])
         await conn.execute(
             text("INSERT INTO dirty_projects (project_id) VALUES (:p) ON CONFLICT DO NOTHING"), {"p": project_id}
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -13,7 +14,15 @@ from sqlalchemy import text
 
 from reporting.domain.evm import Evm, evm
 from reporting.domain.ledger import book
-from reporting.evaluation import load_facts, load_facts_of, load_thresholds, report, week_ends
+from reporting.evaluation import (
+    BooksOn,
+    load_books_of,
+    load_facts,
+    load_facts_of,
+    load_thresholds,
+    report_on,
+    week_ends,
+)
 from shared.bounds import Day, Instant
 from shared.csvsafe import csv_text
 from shared.errors import InvalidCommandError, NotFoundError
@@ -91,6 +100,18 @@ async def _project_facts(rt: ServiceRuntime, project_id: uuid.UUID, known_at: da
     return facts
 
 
+async def _books_on(rt: ServiceRuntime, project_id: uuid.UUID, known_at: datetime | None) -> BooksOn:
+    """The project's books on any date: its stored books (kept as facts arrive: the cost does not grow with its
+    history), or, as known at a moment, the ledger's fold of the facts recorded by then."""
+    if known_at is not None:
+        facts = await _project_facts(rt, project_id, known_at)
+        return lambda day: book(project_id, facts, day)
+    stored = (await load_books_of(rt.engine, [project_id])).get(project_id)
+    if stored is None or not stored.registrations:
+        raise NotFoundError(f"project {project_id} is not known to reporting (yet)")
+    return stored.at
+
+
 @router.get("/reports/projects/{project_id}")
 async def project_report(
     project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, format: Format = "json", known_at: KnownAt = None
@@ -98,9 +119,9 @@ async def project_report(
     """EVM figures (null with a reason when undefined), underfunding risk per open milestone, status freshness,
     KPI attainment, and the alert conditions that hold, as of a business date and as known at a moment."""
     day = _as_of(rt, as_of)
-    facts = await _project_facts(rt, project_id, known_at)
-    books = book(project_id, facts, day)
-    result = report(project_id, facts, day, await load_thresholds(rt.engine, books.portfolio_id))
+    books_on = await _books_on(rt, project_id, known_at)
+    books = books_on(day)
+    result = report_on(books_on, day, await load_thresholds(rt.engine, books.portfolio_id))
     figures = figures_view(result.figures)
     if format == "csv":
         return csv_response([{"figure": k, **v} for k, v in figures.items()], f"project-{project_id}-{day}.csv")
@@ -237,12 +258,12 @@ async def s_curve(
     """PV, EV, AC, CPI and SPI at the end of every week from the project's start to the date (as known at a
     moment, when given)."""
     day = _as_of(rt, as_of)
-    facts = await _project_facts(rt, project_id, known_at)
-    books = book(project_id, facts, day)
+    books_on = await _books_on(rt, project_id, known_at)
+    books = books_on(day)
     start = books.planned_start or day
     points = []
     for week_end in week_ends(min(start, day), day):
-        result = evm(book(project_id, facts, week_end), week_end)
+        result = evm(books_on(week_end), week_end)
         points.append(
             {
                 "date": week_end.isoformat(),
@@ -307,8 +328,14 @@ async def portfolio_report(
     day = _as_of(rt, as_of)
     rows: list[dict[str, Any]] = []
     totals: dict[str, dict[str, Decimal]] = {}
-    for project_id, facts in (await load_facts_of(rt.engine, None, _known_at(rt, known_at))).items():
-        books = book(project_id, facts, day)
+    sources: dict[uuid.UUID, BooksOn]
+    if known_at is None:  # the stored books, one row per project
+        sources = {pid: stored.at for pid, stored in (await load_books_of(rt.engine, None)).items()}
+    else:
+        known = await load_facts_of(rt.engine, None, _known_at(rt, known_at))
+        sources = {pid: functools.partial(book, pid, facts) for pid, facts in known.items()}
+    for project_id, books_on in sources.items():
+        books = books_on(day)
         if not books.currency:
             continue
         if portfolio_id is not None and books.portfolio_id != portfolio_id:

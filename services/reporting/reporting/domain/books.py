@@ -65,7 +65,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Key = tuple[int, int]
 Row = tuple[Key, str, date | None, Decimal | None, UUID | None, Any]
 """One fact as a component keeps it: order key, kind, effective date, amount, event id, other fields (JSON)."""
-Evidence = tuple[UUID, str, Decimal]
 ReportRow = tuple[date, Key, str, UUID]
 """A status report: meeting date, order key, overall RAG, event id."""
 
@@ -74,14 +73,9 @@ def _micros(t: datetime) -> int:
     return (t - EPOCH) // timedelta(microseconds=1)
 
 
-@dataclass
-class CostDay:
-    """Approved cost up to and including ``day`` (cumulative per category), and the latest events of the day."""
-
-    day: date
-    totals: dict[str, Decimal]
-    count: int
-    evidence: list[Evidence] = field(default_factory=list)
+CostDay = list[Any]
+"""Approved cost up to and including a day, kept as read from JSON (decoded only where ``at`` needs it):
+``[day (ISO), {category: cumulative amount}, cumulative count, [[event id, amount], ...] (the day's latest)]``."""
 
 
 @dataclass
@@ -265,24 +259,25 @@ class Books:
         if first is None or row[0] < first:
             insort(self.pending, row)  # the ledger has no currency for it (yet)
             return
-        _key, category, day, amount, eid, (currency, label, resource) = row
+        _key, category, day, amount, eid, (currency, _, resource) = row
         assert day is not None and amount is not None and eid is not None  # built so in _apply
         if category == "reversal":  # its sheet's category, known from an approval the ledger counted (or labour)
             category = self.resource_categories.get(resource, "labour")
         elif currency == self.registrations[-1][5]["currency"]:
             self.resource_categories[resource] = category
         days = self.costs.setdefault(currency, [])
-        index = bisect_right([d.day for d in days], day)
-        if index == 0 or days[index - 1].day != day:
+        iso = day.isoformat()  # ISO dates sort as the dates do
+        index = bisect_right(days, iso, key=lambda d: d[0])
+        if index == 0 or days[index - 1][0] != iso:
             before = days[index - 1] if index else None
-            days.insert(index, CostDay(day, dict(before.totals) if before else {}, before.count if before else 0))
+            days.insert(index, [iso, dict(before[1]) if before else {}, before[2] if before else 0, []])
         else:
             index -= 1
         today = days[index]
-        today.evidence = [*today.evidence, (eid, label, amount)][-EVIDENCE_PER_DAY:]
+        today[3] = [*today[3], [str(eid), str(amount)]][-EVIDENCE_PER_DAY:]
         for later in days[index:]:
-            later.totals[category] = later.totals.get(category, Decimal(0)) + amount
-            later.count += 1
+            later[1][category] = str(Decimal(later[1].get(category, "0")) + amount)
+            later[2] += 1
 
     def _release_pending(self) -> None:
         first = self._first_registration()
@@ -414,17 +409,20 @@ class Books:
 
     def _work(self, bk: ProjectBook, as_of: date) -> None:
         days = self.costs.get(bk.currency, []) if bk.currency else []
-        index = bisect_right(days, as_of, key=lambda d: d.day)
+        index = bisect_right(days, as_of.isoformat(), key=lambda d: d[0])
         if not index:
             return
-        bk.work_cost = dict(days[index - 1].totals)
-        bk.cost_count = days[index - 1].count
-        evidence: list[Amount] = []
-        for cost_day in reversed(days[:index]):
-            evidence[:0] = [Amount(v, eid, cost_day.day, label) for eid, label, v in cost_day.evidence]
+        bk.work_cost = {category: Decimal(v) for category, v in days[index - 1][1].items()}
+        bk.cost_count = days[index - 1][2]
+        evidence: list[list[str]] = []
+        for n in range(index - 1, -1, -1):
+            evidence[:0] = [[days[n][0], eid, v] for eid, v in days[n][3]]
             if len(evidence) >= EVIDENCE:
                 break
-        bk.cost_evidence = evidence[-EVIDENCE:]
+        bk.cost_evidence = [
+            Amount(Decimal(v), UUID(eid), date.fromisoformat(on), "reversal" if v.startswith("-") else "work sheet")
+            for on, eid, v in evidence[-EVIDENCE:]
+        ]
 
     # ---- storing --------------------------------------------------------------------------------------------------
 
@@ -440,18 +438,7 @@ class Books:
                 "allocations": _rows_out(self.allocations),
                 **{name: _entities_out(getattr(self, name)) for name in ENTITIES},
                 "reports": [[d.isoformat(), list(k), rag, str(eid)] for d, k, rag, eid in self.reports],
-                "costs": {
-                    currency: [
-                        [
-                            c.day.isoformat(),
-                            {k: str(v) for k, v in c.totals.items()},
-                            c.count,
-                            [[str(eid), label, str(v)] for eid, label, v in c.evidence],
-                        ]
-                        for c in days
-                    ]
-                    for currency, days in self.costs.items()
-                },
+                "costs": self.costs,
                 "pending": _rows_out(self.pending),
                 "resource_categories": self.resource_categories,
             },
@@ -469,18 +456,7 @@ class Books:
             budget=_rows_in(data["budget"]),
             allocations=_rows_in(data["allocations"]),
             reports=[(date.fromisoformat(d), (k[0], k[1]), rag, UUID(eid)) for d, k, rag, eid in data["reports"]],
-            costs={
-                currency: [
-                    CostDay(
-                        date.fromisoformat(d),
-                        {k: Decimal(v) for k, v in totals.items()},
-                        count,
-                        [(UUID(eid), label, Decimal(v)) for eid, label, v in evidence],
-                    )
-                    for d, totals, count, evidence in days
-                ]
-                for currency, days in data["costs"].items()
-            },
+            costs=data["costs"],
             pending=_rows_in(data["pending"]),
             resource_categories=dict(data["resource_categories"]),
             milestones=_entities_in(data["milestones"]),
