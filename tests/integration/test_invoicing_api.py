@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from invoicing.bootstrap import AGGREGATES, create_app
-from invoicing.projections import TABLES
 from invoicing.settings import Settings
+from invoicing.tables import TABLES
 from shared.contracts import budget, resources
 from shared.kafka import KafkaOptions, from_record
 from tests.invoicing_support import (

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from invoicing import api, domain, projections
+from invoicing import api, domain, projections, tables
 from invoicing.matcher import Rematcher
 from invoicing.settings import Settings
 from shared.auth import AccessPolicy, Role
@@ -44,7 +44,7 @@ SPEC = ServiceSpec(
     "pmo.budget.v1 for the facts it matches against.",
     registry=contracts.REGISTRY,
     routers=[api.router],
-    ddl=projections.DDL,
+    ddl=tables.DDL,
     projector=projections.project,
     projections=[projections.ResourcesReference(), projections.BudgetReference()],
     access=ACCESS,

@@ -1,24 +1,10 @@
-"""The invoicing service's tables.
+"""The invoicing service's write side of its tables (:mod:`invoicing.tables` holds their DDL).
 
-Reference data consumed from other services' topics (the facts invoices are matched against):
-
-* ``approved_sheets``: work sheets approved on ``pmo.resources.v1``, with their cost and the agreed amount of each
-  accepted deliverable; ``in_force`` turns false when the approval is reversed (a correction replaces it);
-* ``known_commitments``: commitments of ``pmo.budget.v1`` with their vendor, reference, amount and status.
-
-Query tables written from the invoices' state in the command's transaction (``CommandExecutor.rebuild`` gives
-them again from the event table):
-
-* ``invoices``: one row per invoice; ``invoices_vendor_number_key`` makes a vendor's invoice number unique (credit
-  notes are recorded on the invoice they credit, never as a row here, so they are not subject to it);
-* ``invoice_citations``: the work each invoice line bills;
-* ``project_policies``: each project's matching tolerance.
-
-``rematch_queue``: what to match again, because a fact it depends on changed: a sheet approved or reversed, a
-commitment made, adjusted or cancelled (written by the consumers, in their transaction), an invoice received,
-rejected or credited, a tolerance set (written by the projector, in the command's transaction). The matcher
-(:mod:`invoicing.matcher`) works it off. Each row carries a sequence number renewed on every enqueue, so a fact
-that arrives while its row is being worked off leaves the row in place for another pass.
+* :func:`project`: the query rows of the aggregate a command just changed (``invoices``, ``invoice_citations``,
+  ``project_policies``), in the command's transaction, and what the matcher must look at again;
+* :class:`ResourcesReference` and :class:`BudgetReference`: the consumers of ``pmo.resources.v1`` and
+  ``pmo.budget.v1`` that keep the reference data invoices are matched against (``approved_sheets``,
+  ``known_commitments``) and ask for the invoices depending on a changed fact to be matched again.
 """
 
 from __future__ import annotations
@@ -26,134 +12,20 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from invoicing import domain
+from invoicing.tables import Rematch, commitment_key, commitment_queue_key, number_key, vendor_key
+from invoicing.views import invoice_view
 from shared.contracts import budget, resources
 from shared.contracts.invoicing import CreditNoteReceived, InvoiceReceived, InvoiceRejected
 from shared.errors import DuplicateError
 from shared.events import RecordedEvent
 from shared.jsonable import jsonable
 from shared.kafka import ConsumedEvent
-
-TABLES = ("invoices", "invoice_citations", "project_policies")
-RELEASED = tuple(s.value for s in domain.RELEASED)
-AWAITING = tuple(s.value for s in domain.AWAITING_DECISION)
-OPEN = tuple(s.value for s in domain.OPEN)
-
-DDL = [
-    """
-    CREATE TABLE IF NOT EXISTS approved_sheets (
-        sheet_id     uuid PRIMARY KEY,
-        project_id   uuid NOT NULL,
-        resource_id  uuid NOT NULL,
-        vendor_id    text,
-        version      integer NOT NULL,
-        week         text NOT NULL,
-        cost         numeric NOT NULL,
-        currency     text NOT NULL,
-        deliverables jsonb NOT NULL,
-        in_force     boolean NOT NULL,
-        approved_on  date NOT NULL
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS known_commitments (
-        commitment_id uuid PRIMARY KEY,
-        project_id    uuid NOT NULL,
-        vendor        text NOT NULL,
-        reference     text NOT NULL,
-        amount        numeric NOT NULL,
-        currency      text NOT NULL,
-        status        text NOT NULL
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS known_commitments_reference ON known_commitments (project_id, lower(btrim(reference)))",
-    """
-    CREATE TABLE IF NOT EXISTS invoices (
-        invoice_id           uuid PRIMARY KEY,
-        project_id           uuid NOT NULL,
-        vendor               text NOT NULL,
-        vendor_key           text NOT NULL,
-        number               text NOT NULL,
-        number_key           text NOT NULL,
-        status               text NOT NULL,
-        issued_on            date NOT NULL,
-        due_on               date NOT NULL,
-        currency             text NOT NULL,
-        commitment_reference text NOT NULL,
-        commitment_key       text NOT NULL,
-        net                  numeric NOT NULL,
-        backed               numeric NOT NULL,
-        total                numeric NOT NULL,
-        credited             numeric NOT NULL,
-        paid                 numeric NOT NULL,
-        due                  numeric NOT NULL,
-        received_position    bigint NOT NULL,
-        version              integer NOT NULL,
-        updated_at           timestamptz NOT NULL,
-        doc                  jsonb NOT NULL,
-        CONSTRAINT invoices_vendor_number_key UNIQUE (vendor_key, number_key)
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS invoices_project ON invoices (project_id, status)",
-    "CREATE INDEX IF NOT EXISTS invoices_commitment ON invoices (project_id, commitment_key)",
-    "CREATE INDEX IF NOT EXISTS invoices_due ON invoices (due_on)",
-    """
-    CREATE TABLE IF NOT EXISTS invoice_citations (
-        invoice_id  uuid NOT NULL,
-        line        integer NOT NULL,
-        sheet_id    uuid NOT NULL,
-        deliverable integer
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS invoice_citations_invoice ON invoice_citations (invoice_id)",
-    "CREATE INDEX IF NOT EXISTS invoice_citations_sheet ON invoice_citations (sheet_id)",
-    """
-    CREATE TABLE IF NOT EXISTS project_policies (
-        project_id uuid PRIMARY KEY,
-        tolerance  numeric NOT NULL,
-        version    integer NOT NULL
-    )
-    """,
-    "CREATE SEQUENCE IF NOT EXISTS rematch_seq",
-    """
-    CREATE TABLE IF NOT EXISTS rematch_queue (
-        kind           text NOT NULL,
-        key            text NOT NULL,
-        seq            bigint NOT NULL DEFAULT nextval('rematch_seq'),
-        cause          text,
-        correlation_id text,
-        attempts       integer NOT NULL DEFAULT 0,
-        not_before     timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (kind, key)
-    )
-    """,
-]
-
-
-def vendor_key(vendor: str) -> str:
-    return vendor.strip().casefold()
-
-
-def commitment_key(reference: str) -> str:
-    return reference.strip().casefold()
-
-
-# --- the re-match queue ---------------------------------------------------------------------------------------
-
-
-class Rematch:
-    """Kinds of ``rematch_queue`` rows: what changed, hence which invoices to match again."""
-
-    INVOICE = "invoice"  # key: the invoice id
-    SHEET = "sheet"  # key: the sheet id; the invoices citing it
-    COMMITMENT = "commitment"  # key: "<project id>:<reference, case-folded>"; the invoices drawing on it
-    PROJECT = "project"  # key: the project id; all its invoices awaiting a decision
 
 
 async def enqueue(
@@ -170,59 +42,7 @@ async def enqueue(
     )
 
 
-def commitment_queue_key(project_id: UUID, reference: str) -> str:
-    return f"{project_id}:{commitment_key(reference)}"
-
-
 # --- inline projection of the service's own aggregates ------------------------------------------------------
-
-
-def invoice_view(state: domain.Invoice, version: int) -> dict[str, Any]:
-    """The invoice as the API serves it: lines, match result, decisions, credit notes, payments, amounts."""
-    match = state.match
-    return {
-        "invoice_id": str(state.invoice_id),
-        "project_id": str(state.project_id),
-        "version": version,
-        "vendor": state.vendor,
-        "number": state.number,
-        "status": state.status.value,
-        "issued_on": state.issued_on.isoformat(),
-        "received_on": state.received_on.isoformat(),
-        "due_on": state.due_on.isoformat(),
-        "currency": state.currency,
-        "commitment_reference": state.commitment_reference,
-        "lines": jsonable(state.lines),
-        "net": jsonable(state.net),
-        "tax": jsonable(state.tax),
-        "total": jsonable(state.total),
-        "invoiced": jsonable(state.invoiced),
-        "credited": jsonable(state.credited),
-        "paid": jsonable(state.paid),
-        "amount_due": jsonable(state.amount_due),
-        "match": None
-        if match is None
-        else {
-            "outcome": "matched" if match.matched else "mismatched",
-            "invoiced": jsonable(match.invoiced),
-            "backed": jsonable(match.backed),
-            "lines": jsonable(match.lines),
-            "commitment_id": jsonable(match.commitment_id),
-            "commitment_remaining": jsonable(match.commitment_remaining),
-            "tolerance": jsonable(match.tolerance),
-            "discrepancies": jsonable(match.discrepancies),
-            "matched_by": match.matched_by,
-        },
-        "received_by": state.received_by,
-        "approved_by": state.approved_by,
-        "override_reason": state.override_reason,
-        "disputed_by": state.disputed_by,
-        "dispute_reason": state.dispute_reason,
-        "rejected_by": state.rejected_by,
-        "rejection_reason": state.rejection_reason,
-        "credit_notes": jsonable(state.credit_notes),
-        "payments": jsonable(state.payments),
-    }
 
 
 async def project(conn: AsyncConnection, state: Any, version: int, events: Sequence[RecordedEvent]) -> None:
@@ -300,7 +120,7 @@ async def _upsert_invoice(
                 "vendor": state.vendor,
                 "vk": vendor_key(state.vendor),
                 "number": state.number,
-                "nk": state.number.strip().casefold(),
+                "nk": number_key(state.number),
                 "status": state.status.value,
                 "issued": state.issued_on,
                 "due_on": state.due_on,

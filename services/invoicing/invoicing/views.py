@@ -1,0 +1,199 @@
+"""What the invoicing API answers: the invoice and the policy as documents (state -> dict), and the read-side
+queries over the service's query tables (lists, one invoice, a project's summary)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from invoicing import domain
+from invoicing.tables import OPEN, RELEASED, vendor_key
+from shared.jsonable import jsonable
+from shared.money import Money, quantize
+
+RATIO = Decimal("0.0001")
+
+
+def invoice_view(state: domain.Invoice, version: int) -> dict[str, Any]:
+    """The invoice as the API serves it: lines, match result, decisions, credit notes, payments, amounts."""
+    match = state.match
+    return {
+        "invoice_id": str(state.invoice_id),
+        "project_id": str(state.project_id),
+        "version": version,
+        "vendor": state.vendor,
+        "number": state.number,
+        "status": state.status.value,
+        "issued_on": state.issued_on.isoformat(),
+        "received_on": state.received_on.isoformat(),
+        "due_on": state.due_on.isoformat(),
+        "currency": state.currency,
+        "commitment_reference": state.commitment_reference,
+        "lines": jsonable(state.lines),
+        "net": jsonable(state.net),
+        "tax": jsonable(state.tax),
+        "total": jsonable(state.total),
+        "invoiced": jsonable(state.invoiced),
+        "credited": jsonable(state.credited),
+        "paid": jsonable(state.paid),
+        "amount_due": jsonable(state.amount_due),
+        "match": None
+        if match is None
+        else {
+            "outcome": "matched" if match.matched else "mismatched",
+            "invoiced": jsonable(match.invoiced),
+            "backed": jsonable(match.backed),
+            "lines": jsonable(match.lines),
+            "commitment_id": jsonable(match.commitment_id),
+            "commitment_remaining": jsonable(match.commitment_remaining),
+            "tolerance": jsonable(match.tolerance),
+            "discrepancies": jsonable(match.discrepancies),
+            "matched_by": match.matched_by,
+        },
+        "received_by": state.received_by,
+        "approved_by": state.approved_by,
+        "override_reason": state.override_reason,
+        "disputed_by": state.disputed_by,
+        "dispute_reason": state.dispute_reason,
+        "rejected_by": state.rejected_by,
+        "rejection_reason": state.rejection_reason,
+        "credit_notes": jsonable(state.credit_notes),
+        "payments": jsonable(state.payments),
+    }
+
+
+def policy_view(project_id: UUID, state: domain.MatchingPolicy, version: int) -> dict[str, Any]:
+    """The project's matching tolerance as the API serves it (the default until one is set)."""
+    return {"project_id": str(project_id), "tolerance": format(state.tolerance, "f"), "version": version}
+
+
+def _overdue(doc: dict[str, Any], on: date) -> bool:
+    return doc["status"] in OPEN and date.fromisoformat(doc["due_on"]) < on and Decimal(doc["amount_due"]["amount"]) > 0
+
+
+async def list_invoices(
+    engine: AsyncEngine,
+    *,
+    on: date,
+    limit: int,
+    offset: int,
+    project_id: UUID | None = None,
+    vendor: str | None = None,
+    status: domain.InvoiceStatus | None = None,
+    due_before: date | None = None,
+    due_after: date | None = None,
+    overdue: bool | None = None,
+) -> dict[str, Any]:
+    """A page of the invoices matching every filter given, soonest due first, each saying whether it is overdue
+    ``on`` the day given."""
+    where = ["true"]
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if project_id is not None:
+        where.append("project_id = :project_id")
+        params["project_id"] = project_id
+    if vendor is not None:
+        where.append("vendor_key = :vendor")
+        params["vendor"] = vendor_key(vendor)
+    if status is not None:
+        where.append("status = :status")
+        params["status"] = status.value
+    if due_before is not None:
+        where.append("due_on < :due_before")
+        params["due_before"] = due_before
+    if due_after is not None:
+        where.append("due_on > :due_after")
+        params["due_after"] = due_after
+    if overdue is not None:
+        late = "(status = ANY(CAST(:open AS text[])) AND due_on < :on AND due > 0)"
+        where.append(late if overdue else f"NOT {late}")
+        params.update(open=list(OPEN), on=on)
+    condition = " AND ".join(where)
+    async with engine.connect() as conn:
+        total = (await conn.execute(text(f"SELECT count(*) FROM invoices WHERE {condition}"), params)).scalar_one()
+        rows = await conn.execute(
+            text(
+                f"SELECT doc FROM invoices WHERE {condition} ORDER BY due_on, received_position "
+                "LIMIT :limit OFFSET :offset"
+            ),
+            params,
+        )
+        items = [r.doc | {"overdue": _overdue(r.doc, on)} for r in rows]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+async def invoice_document(engine: AsyncEngine, invoice_id: UUID, *, on: date) -> dict[str, Any] | None:
+    """The invoice as :func:`invoice_view` served it last, saying whether it is overdue ``on`` the day given; None
+    if there is no such invoice."""
+    async with engine.connect() as conn:
+        doc = (await conn.execute(text("SELECT doc FROM invoices WHERE invoice_id = :i"), {"i": invoice_id})).scalar()
+    if doc is None:
+        return None
+    return dict(doc) | {"overdue": _overdue(doc, on)}
+
+
+async def summary(engine: AsyncEngine, project_id: UUID, *, on: date) -> dict[str, Any]:
+    """Per currency: what is invoiced (before tax, after credit notes; rejected and fully credited invoices left
+    out), how much of it is backed by approved work and the ratio (target: at least 0.90), what is still due on the
+    open invoices and how much of that is overdue ``on`` the day given; with the invoices per status and the
+    project's tolerance."""
+    params = {"p": project_id, "on": on, "released": list(RELEASED), "open": list(OPEN)}
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT currency, "
+                    "count(*) FILTER (WHERE status <> ALL(CAST(:released AS text[]))) AS invoices, "
+                    "coalesce(sum(net) FILTER (WHERE status <> ALL(CAST(:released AS text[]))), 0) AS invoiced, "
+                    "coalesce(sum(backed) FILTER (WHERE status <> ALL(CAST(:released AS text[]))), 0) AS backed, "
+                    "coalesce(sum(due) FILTER (WHERE status = ANY(CAST(:open AS text[]))), 0) AS open, "
+                    "coalesce(sum(due) FILTER (WHERE status = ANY(CAST(:open AS text[])) AND due_on < :on), 0) "
+                    "AS overdue, "
+                    "count(*) FILTER (WHERE status = ANY(CAST(:open AS text[])) AND due_on < :on AND due > 0) "
+                    "AS overdue_invoices "
+                    "FROM invoices WHERE project_id = :p GROUP BY currency ORDER BY currency"
+                ),
+                params,
+            )
+        ).all()
+        statuses = await conn.execute(
+            text("SELECT status, count(*) AS n FROM invoices WHERE project_id = :p GROUP BY status ORDER BY status"),
+            params,
+        )
+        by_status = {r.status: r.n for r in statuses}
+        tolerance = (
+            await conn.execute(text("SELECT tolerance FROM project_policies WHERE project_id = :p"), params)
+        ).scalar()
+    currencies = []
+    for r in rows:
+        invoiced, backed = Decimal(r.invoiced), Decimal(r.backed)
+        ratio = (backed / invoiced).quantize(RATIO, rounding=ROUND_HALF_EVEN) if invoiced else None
+        currencies.append(
+            {
+                "currency": r.currency,
+                "invoices": r.invoices,
+                "invoiced": _money(invoiced, r.currency),
+                "backed": _money(backed, r.currency),
+                "backing_ratio": None if ratio is None else format(ratio, "f"),
+                "below_target": bool(invoiced) and backed < invoiced * domain.BACKING_TARGET,
+                "open": _money(Decimal(r.open), r.currency),
+                "overdue": _money(Decimal(r.overdue), r.currency),
+                "overdue_invoices": r.overdue_invoices,
+            }
+        )
+    return {
+        "project_id": str(project_id),
+        "on": on.isoformat(),
+        "backing_target": format(domain.BACKING_TARGET, "f"),
+        "tolerance": format(domain.DEFAULT_TOLERANCE if tolerance is None else Decimal(tolerance), "f"),
+        "invoices_by_status": by_status,
+        "currencies": currencies,
+    }
+
+
+def _money(amount: Decimal, currency: str) -> dict[str, Any]:
+    return Money(amount=quantize(amount, currency), currency=currency).model_dump(mode="json")
