@@ -268,7 +268,7 @@ async def test_the_query_tables_are_a_projection_rebuilt_equal_from_the_event_ta
     from sqlalchemy import text
 
     from projects import domain
-    from projects.projections import TABLES
+    from projects.tables import TABLES
 
     pf = await portfolio(client)
     for _ in range(3):

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from projects import api, domain, projections
+from projects import api, domain, projections, tables
 from projects.settings import Settings
 from shared.auth import AccessPolicy, Role
 from shared.commands import Aggregate
@@ -32,7 +32,7 @@ SPEC = ServiceSpec(
     description="Portfolio, projects and their lifecycle, milestones. Publishes on pmo.projects.v1.",
     registry=contracts.REGISTRY,
     routers=[api.router],
-    ddl=projections.DDL,
+    ddl=tables.DDL,
     projector=projections.project,
     access=ACCESS,
 )

@@ -1,8 +1,7 @@
-"""The projects service's own query tables, written in the command's transaction from the new state.
+"""The write-side projector of the projects service's query tables (:mod:`projects.tables`), run in the command's
+transaction from the new state: folding the event table again gives the same rows (``CommandExecutor.rebuild``).
 
-``projects`` keeps the filterable columns and the whole project view as a document; ``groupings`` keeps the
-portfolios and programmes. Both are projections: folding the event table again gives the same rows
-(``CommandExecutor.rebuild``).
+The service consumes no other service's topic.
 """
 
 from __future__ import annotations
@@ -16,61 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from projects import domain
+from projects.views import project_view
 from shared.contracts.projects import PortfolioCreated, ProgrammeCreated
 from shared.db import driver
 from shared.errors import DuplicateError
 from shared.events import RecordedEvent
-from shared.jsonable import jsonable
-
-TABLES = ("projects", "groupings")
-
-DDL = [
-    """
-    CREATE TABLE IF NOT EXISTS projects (
-        project_id    uuid PRIMARY KEY,
-        portfolio_id  text NOT NULL DEFAULT '',
-        programme_id  text,
-        code          text NOT NULL,
-        name          text NOT NULL,
-        status        text NOT NULL,
-        manager       text NOT NULL,
-        currency      text NOT NULL,
-        planned_start date NOT NULL,
-        planned_end   date NOT NULL,
-        version       integer NOT NULL,
-        registered_at timestamptz NOT NULL,
-        updated_at    timestamptz NOT NULL,
-        doc           jsonb NOT NULL,
-        CONSTRAINT projects_portfolio_code_key UNIQUE (portfolio_id, code)
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS projects_status ON projects (status)",
-    "CREATE INDEX IF NOT EXISTS projects_programme ON projects (programme_id)",
-    """
-    CREATE TABLE IF NOT EXISTS groupings (
-        kind          text NOT NULL,
-        grouping_id   text NOT NULL,
-        portfolio_id  text NOT NULL,
-        name          text NOT NULL,
-        description   text NOT NULL,
-        created_at    timestamptz NOT NULL,
-        PRIMARY KEY (kind, grouping_id)
-    )
-    """,
-]
-
-
-def project_view(state: domain.Project, version: int) -> dict[str, Any]:
-    """The JSON view of a project that the API serves (exact decimals as strings)."""
-    view = jsonable(state)
-    view["version"] = version
-    view["planned_value"] = jsonable(state.planned_value)
-    view["earned_value"] = jsonable(state.earned_value)
-    view["milestones"] = sorted(view["milestones"].values(), key=lambda m: (m["due_date"], m["name"]))
-    view["kpis"] = sorted(view["kpis"].values(), key=lambda k: k["name"])
-    view["partners"] = sorted(view["partners"].values(), key=lambda p: p["name"])
-    view["communications"] = sorted(view["communications"].values(), key=lambda c: c["on"])
-    return dict(view)
 
 
 async def project(conn: AsyncConnection, state: Any, version: int, events: Sequence[RecordedEvent]) -> None:

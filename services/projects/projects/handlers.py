@@ -1,0 +1,437 @@
+"""The projects service's use cases: one function per command.
+
+Each gathers the facts its command needs (through :class:`GroupingFacts`), builds the domain command (new ids, the
+acting user from the context, a date left out = today by the executor's clock), runs it through the executor in one
+transaction and returns the outcome with the view the command answers (:mod:`projects.views`). Routes, background
+tasks and any other caller go through these functions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+from projects import domain, views
+from shared.commands import Clock, CommandContext, CommandOutcome, Executor
+from shared.contracts.projects import Channel, GateOutcome, KpiDirection, PartnerKind, Rag
+from shared.errors import InvalidCommandError, NotFoundError
+from shared.ids import new_id
+from shared.money import Money
+
+Outcome = CommandOutcome[Any]
+GroupingKind = Literal["portfolio", "programme"]
+
+# --- ports --------------------------------------------------------------------------------------------------
+
+
+class ClockedExecutor(Executor, Protocol):
+    """The executor port with the clock its commands are decided by: a day a caller leaves out is its today."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+
+class GroupingFacts(Protocol):
+    """What registering a project or creating a programme needs to know about portfolios and programmes."""
+
+    async def portfolio_of(self, kind: GroupingKind, grouping_id: str) -> str | None:
+        """The portfolio of the portfolio or programme ``grouping_id`` (a portfolio's is itself); None if it does
+        not exist."""
+        ...
+
+
+def _today(executor: ClockedExecutor, day: date | None) -> date:
+    return day or executor.clock.now().date()
+
+
+async def _on_project(
+    executor: ClockedExecutor,
+    ctx: CommandContext,
+    project_id: uuid.UUID,
+    command: domain.Command,
+    view: views.View = views.project_view,
+    *,
+    status_code: int = 200,
+) -> Outcome:
+    return await executor.execute(
+        ctx,
+        aggregate=domain.PROJECT,
+        stream_id=domain.stream_id(project_id),
+        command=command,
+        respond=lambda state, events, version: view(state, version),
+        status_code=status_code,
+    )
+
+
+async def _existing(facts: GroupingFacts, kind: GroupingKind, grouping_id: str, field: str | None = None) -> str:
+    """The portfolio of an existing grouping; NotFoundError naming ``field`` if it does not exist."""
+    portfolio = await facts.portfolio_of(kind, grouping_id)
+    if portfolio is None:
+        raise NotFoundError(f"{kind} {grouping_id} does not exist", field=field)
+    return portfolio
+
+
+# --- portfolios and programmes ------------------------------------------------------------------------------
+
+
+async def create_portfolio(
+    executor: ClockedExecutor, ctx: CommandContext, *, portfolio_id: str, name: str, description: str
+) -> Outcome:
+    """Create a portfolio (201); its id is a slug chosen by the caller."""
+    return await executor.execute(
+        ctx,
+        aggregate=domain.GROUPING,
+        stream_id=domain.portfolio_stream(portfolio_id),
+        command=domain.CreatePortfolio(portfolio_id, name, description),
+        respond=lambda s, e, v: views.portfolio_view(portfolio_id, name, description),
+        status_code=201,
+    )
+
+
+async def create_programme(
+    executor: ClockedExecutor,
+    facts: GroupingFacts,
+    ctx: CommandContext,
+    *,
+    portfolio_id: str,
+    programme_id: str,
+    name: str,
+    description: str,
+) -> Outcome:
+    """Create a programme inside an existing portfolio (201)."""
+    await _existing(facts, "portfolio", portfolio_id)
+    return await executor.execute(
+        ctx,
+        aggregate=domain.GROUPING,
+        stream_id=domain.programme_stream(programme_id),
+        command=domain.CreateProgramme(programme_id, portfolio_id, name, description),
+        respond=lambda s, e, v: views.programme_view(programme_id, portfolio_id, name, description),
+        status_code=201,
+    )
+
+
+# --- projects -----------------------------------------------------------------------------------------------
+
+
+async def register_project(
+    executor: ClockedExecutor,
+    facts: GroupingFacts,
+    ctx: CommandContext,
+    *,
+    code: str,
+    name: str,
+    objectives: str,
+    sponsor: str,
+    manager: str,
+    planned_start: date,
+    planned_end: date,
+    currency: str,
+    portfolio_id: str | None,
+    programme_id: str | None,
+) -> Outcome:
+    """Register a project (201, status ``proposed``), registered by the acting user. A portfolio given must exist;
+    a programme given must exist and belong to the portfolio given, which defaults to the programme's."""
+    if portfolio_id is not None:
+        await _existing(facts, "portfolio", portfolio_id, field="portfolio_id")
+    if programme_id is not None:
+        owner = await _existing(facts, "programme", programme_id, field="programme_id")
+        if portfolio_id is not None and owner != portfolio_id:
+            raise InvalidCommandError(
+                f"programme {programme_id} belongs to portfolio {owner}, not {portfolio_id}", field="programme_id"
+            )
+        portfolio_id = owner
+    project_id = domain.ProjectId(new_id())
+    command = domain.RegisterProject(
+        project_id=project_id,
+        portfolio_id=portfolio_id,
+        programme_id=programme_id,
+        code=code,
+        name=name,
+        objectives=objectives,
+        sponsor=sponsor,
+        manager=manager,
+        planned_start=planned_start,
+        planned_end=planned_end,
+        currency=currency,
+        registered_by=ctx.metadata.actor,
+    )
+    return await executor.execute(
+        ctx,
+        aggregate=domain.PROJECT,
+        stream_id=domain.stream_id(project_id),
+        command=command,
+        respond=lambda state, events, version: views.project_view(state, version),
+        status_code=201,
+        new_stream=True,
+    )
+
+
+async def approve_project(
+    executor: ClockedExecutor, ctx: CommandContext, project_id: uuid.UUID, *, approved_on: date | None, note: str
+) -> Outcome:
+    """proposed -> approved, by the acting user."""
+    command = domain.ApproveProject(ctx.metadata.actor, _today(executor, approved_on), note)
+    return await _on_project(executor, ctx, project_id, command)
+
+
+async def start_project(
+    executor: ClockedExecutor, ctx: CommandContext, project_id: uuid.UUID, *, started_on: date | None
+) -> Outcome:
+    """approved -> active."""
+    return await _on_project(executor, ctx, project_id, domain.StartProject(_today(executor, started_on)))
+
+
+async def put_project_on_hold(
+    executor: ClockedExecutor, ctx: CommandContext, project_id: uuid.UUID, *, reason: str, on: date | None
+) -> Outcome:
+    """active -> on_hold, with a reason."""
+    return await _on_project(executor, ctx, project_id, domain.PutProjectOnHold(reason, _today(executor, on)))
+
+
+async def resume_project(
+    executor: ClockedExecutor, ctx: CommandContext, project_id: uuid.UUID, *, on: date | None, note: str
+) -> Outcome:
+    """on_hold -> active."""
+    return await _on_project(executor, ctx, project_id, domain.ResumeProject(_today(executor, on), note))
+
+
+async def complete_project(
+    executor: ClockedExecutor, ctx: CommandContext, project_id: uuid.UUID, *, completed_on: date | None, note: str
+) -> Outcome:
+    """active -> completed, once every milestone is reached or missed."""
+    command = domain.CompleteProject(_today(executor, completed_on), note)
+    return await _on_project(executor, ctx, project_id, command)
+
+
+async def terminate_project(
+    executor: ClockedExecutor, ctx: CommandContext, project_id: uuid.UUID, *, reason: str, on: date | None
+) -> Outcome:
+    """Any open state -> terminated (final), with a reason."""
+    return await _on_project(executor, ctx, project_id, domain.TerminateProject(reason, _today(executor, on)))
+
+
+async def record_gate_decision(
+    executor: ClockedExecutor,
+    ctx: CommandContext,
+    project_id: uuid.UUID,
+    *,
+    gate: str,
+    decision: GateOutcome,
+    rationale: str,
+    decided_on: date | None,
+) -> Outcome:
+    """A stage-gate decision by the acting user (201), answered with the decision and the project's status."""
+    decision_id = new_id()
+    command = domain.RecordGateDecision(
+        decision_id, gate, decision, rationale, ctx.metadata.actor, _today(executor, decided_on)
+    )
+    view = views.gate_decision_view(decision_id)
+    return await _on_project(executor, ctx, project_id, command, view, status_code=201)
+
+
+# --- milestones ---------------------------------------------------------------------------------------------
+
+
+def _milestone_view(milestone_id: uuid.UUID) -> views.View:
+    return views.part_view("milestones", milestone_id, "milestone_id")
+
+
+async def plan_milestone(
+    executor: ClockedExecutor,
+    ctx: CommandContext,
+    project_id: uuid.UUID,
+    *,
+    name: str,
+    due_date: date,
+    planned_value: Money,
+    acceptance_criteria: str,
+) -> Outcome:
+    """Plan a milestone (201), answered with the milestone."""
+    milestone_id = domain.MilestoneId(new_id())
+    command = domain.PlanMilestone(milestone_id, name, due_date, planned_value, acceptance_criteria)
+    return await _on_project(executor, ctx, project_id, command, _milestone_view(milestone_id), status_code=201)
+
+
+async def reschedule_milestone(
+    executor: ClockedExecutor,
+    ctx: CommandContext,
+    project_id: uuid.UUID,
+    milestone_id: uuid.UUID,
+    *,
+    due_date: date,
+    reason: str,
+) -> Outcome:
+    """Move a milestone's due date, keeping the previous one and the reason."""
+    command = domain.RescheduleMilestone(milestone_id, due_date, reason)
+    return await _on_project(executor, ctx, project_id, command, _milestone_view(milestone_id))
+
+
+async def report_milestone_progress(
+    executor: ClockedExecutor,
+    ctx: CommandContext,
+    project_id: uuid.UUID,
+    milestone_id: uuid.UUID,
+    *,
+    percent_complete: Decimal,
+    as_of: date | None,
+    correction_reason: str | None,
+) -> Outcome:
+    """Report a milestone's percent complete."""
+    command = domain.ReportMilestoneProgress(milestone_id, percent_complete, _today(executor, as_of), correction_reason)
+    return await _on_project(executor, ctx, project_id, command, _milestone_view(milestone_id))
+
+
+async def mark_milestone_reached(
+    executor: ClockedExecutor,
+    ctx: CommandContext,
+    project_id: uuid.UUID,
+    milestone_id: uuid.UUID,
+    *,
+    reached_on: date | None,
+    acceptance_note: str,
+) -> Outcome:
+    """Mark a milestone reached, accepted by the acting user."""
+    command = domain.MarkMilestoneReached(
+        milestone_id, _today(executor, reached_on), ctx.metadata.actor, acceptance_note
+    )
+    return await _on_project(executor, ctx, project_id, command, _milestone_view(milestone_id))
+
+
+async def mark_milestone_missed(
+    executor: ClockedExecutor, ctx: CommandContext, project_id: uuid.UUID, milestone_id: uuid.UUID, *, reason: str
+) -> Outcome:
+    """Mark a milestone whose due date has passed as missed."""
+    command = domain.MarkMilestoneMissed(milestone_id, reason)
+    return await _on_project(executor, ctx, project_id, command, _milestone_view(milestone_id))
+
+
+# --- status reports, KPIs, partners --------------------------------------------------------------------------
+
+
+async def file_status_report(
+    executor: ClockedExecutor,
+    ctx: CommandContext,
+    project_id: uuid.UUID,
+    *,
+    meeting_date: date,
+    schedule: Rag,
+    cost: Rag,
+    scope: Rag,
+    quality: Rag,
+    resources: Rag,
+    narrative: str,
+    decisions: Sequence[str] = (),
+    risks: Sequence[str] = (),
+    next_steps: Sequence[str] = (),
+    overall: Rag | None = None,
+    override_reason: str | None = None,
+) -> Outcome:
+    """File a weekly status report (201), answered with the report."""
+    report_id = new_id()
+    command = domain.FileStatusReport(
+        report_id,
+        meeting_date,
+        schedule,
+        cost,
+        scope,
+        quality,
+        resources,
+        narrative,
+        tuple(decisions),
+        tuple(risks),
+        tuple(next_steps),
+        overall,
+        override_reason,
+    )
+    view = views.part_view("status_reports", report_id, "report_id")
+    return await _on_project(executor, ctx, project_id, command, view, status_code=201)
+
+
+async def define_kpi(
+    executor: ClockedExecutor,
+    ctx: CommandContext,
+    project_id: uuid.UUID,
+    *,
+    name: str,
+    unit: str,
+    target: Decimal,
+    direction: KpiDirection,
+    review_date: date,
+) -> Outcome:
+    """Define a KPI (201), answered with the KPI."""
+    kpi_id = new_id()
+    command = domain.DefineKpi(kpi_id, name, unit, target, direction, review_date)
+    view = views.part_view("kpis", kpi_id, "kpi_id")
+    return await _on_project(executor, ctx, project_id, command, view, status_code=201)
+
+
+async def measure_kpi(
+    executor: ClockedExecutor,
+    ctx: CommandContext,
+    project_id: uuid.UUID,
+    kpi_id: uuid.UUID,
+    *,
+    value: Decimal,
+    measured_on: date | None,
+    note: str,
+) -> Outcome:
+    """Record a KPI measurement (201), answered with the KPI and its measurements."""
+    command = domain.MeasureKpi(kpi_id, value, _today(executor, measured_on), note)
+    view = views.part_view("kpis", kpi_id, "kpi_id")
+    return await _on_project(executor, ctx, project_id, command, view, status_code=201)
+
+
+async def register_partner(
+    executor: ClockedExecutor,
+    ctx: CommandContext,
+    project_id: uuid.UUID,
+    *,
+    name: str,
+    kind: PartnerKind,
+    organisation: str,
+    role: str,
+) -> Outcome:
+    """Register a partner or stakeholder (201), answered with the partner."""
+    partner_id = new_id()
+    command = domain.RegisterPartner(partner_id, name, kind, organisation, role)
+    view = views.part_view("partners", partner_id, "partner_id")
+    return await _on_project(executor, ctx, project_id, command, view, status_code=201)
+
+
+def _communication_view(communication_id: uuid.UUID) -> views.View:
+    return views.part_view("communications", communication_id, "communication_id")
+
+
+async def log_communication(
+    executor: ClockedExecutor,
+    ctx: CommandContext,
+    project_id: uuid.UUID,
+    *,
+    partner_id: uuid.UUID,
+    on: date,
+    channel: Channel,
+    summary: str,
+    follow_up_due: date | None,
+) -> Outcome:
+    """Log a communication with a partner (201), answered with the communication."""
+    communication_id = new_id()
+    command = domain.LogCommunication(communication_id, partner_id, on, channel, summary, follow_up_due)
+    view = _communication_view(communication_id)
+    return await _on_project(executor, ctx, project_id, command, view, status_code=201)
+
+
+async def close_follow_up(
+    executor: ClockedExecutor,
+    ctx: CommandContext,
+    project_id: uuid.UUID,
+    communication_id: uuid.UUID,
+    *,
+    closed_on: date | None,
+    note: str,
+) -> Outcome:
+    """Close a communication's follow-up."""
+    command = domain.CloseFollowUp(communication_id, _today(executor, closed_on), note)
+    return await _on_project(executor, ctx, project_id, command, _communication_view(communication_id))

@@ -1,0 +1,44 @@
+"""The projects service's query tables.
+
+``projects`` keeps the filterable columns and the whole project view as a document; ``groupings`` keeps the
+portfolios and programmes. Both are projections of the event table (:mod:`projects.projections` writes them).
+"""
+
+from __future__ import annotations
+
+TABLES = ("projects", "groupings")
+
+DDL = [
+    """
+    CREATE TABLE IF NOT EXISTS projects (
+        project_id    uuid PRIMARY KEY,
+        portfolio_id  text NOT NULL DEFAULT '',
+        programme_id  text,
+        code          text NOT NULL,
+        name          text NOT NULL,
+        status        text NOT NULL,
+        manager       text NOT NULL,
+        currency      text NOT NULL,
+        planned_start date NOT NULL,
+        planned_end   date NOT NULL,
+        version       integer NOT NULL,
+        registered_at timestamptz NOT NULL,
+        updated_at    timestamptz NOT NULL,
+        doc           jsonb NOT NULL,
+        CONSTRAINT projects_portfolio_code_key UNIQUE (portfolio_id, code)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS projects_status ON projects (status)",
+    "CREATE INDEX IF NOT EXISTS projects_programme ON projects (programme_id)",
+    """
+    CREATE TABLE IF NOT EXISTS groupings (
+        kind          text NOT NULL,
+        grouping_id   text NOT NULL,
+        portfolio_id  text NOT NULL,
+        name          text NOT NULL,
+        description   text NOT NULL,
+        created_at    timestamptz NOT NULL,
+        PRIMARY KEY (kind, grouping_id)
+    )
+    """,
+]
