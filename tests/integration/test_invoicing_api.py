@@ -184,14 +184,32 @@ async def test_an_invoice_received_before_its_work_sheet_is_approved_turns_match
 
 
 async def test_approval_rules_payments_and_queries(invoicing, kafka) -> None:
+    pid, iid = await a_mismatched_invoice_received_by_rita(invoicing, kafka)
+    base = f"/invoices/{iid}"
+    await approval_is_refused_to_a_service_without_a_reason_to_its_receiver_and_with_smuggled_fields(invoicing, base)
+    await paul_approves_it_with_an_override(invoicing, base)
+    erp = auth_header("erp", "service")  # pays: neither the receiver (rita) nor the approver (paul)
+    await a_payment_above_what_is_due_is_refused_and_a_partial_one_recorded(invoicing, base, erp)
+    await queries_find_it_by_project_vendor_status_and_due_date_and_judge_it_overdue(invoicing, pid, iid)
+    await the_rest_is_paid(invoicing, base, erp)
+    await both_payments_are_published(kafka, pid)
+
+
+async def a_mismatched_invoice_received_by_rita(
+    invoicing: httpx.AsyncClient, kafka: KafkaOptions
+) -> tuple[uuid.UUID, str]:
     pid, sheet_id = uuid.uuid4(), uuid.uuid4()
     await commitment_known(invoicing, kafka, pid)
     body = invoice_body(str(pid), line_body("4000.00", str(sheet_id)))
     invoice = await receive(invoicing, body)
     iid = invoice["invoice_id"]
     assert invoice["status"] == "mismatched"
-    base = f"/invoices/{iid}"
+    return pid, iid
 
+
+async def approval_is_refused_to_a_service_without_a_reason_to_its_receiver_and_with_smuggled_fields(
+    invoicing: httpx.AsyncClient, base: str
+) -> None:
     as_service = await invoicing.post(f"{base}/approve", json={}, headers=auth_header("erp", "service"))
     assert as_service.status_code == 403
     no_reason = await invoicing.post(f"{base}/approve", json={}, headers=PAUL)
@@ -202,13 +220,19 @@ async def test_approval_rules_payments_and_queries(invoicing, kafka) -> None:
     smuggled = await invoicing.post(f"{base}/approve", json={"override_reason": "x", "approved_by": "rita"})
     assert smuggled.status_code == 422
     assert await event_count(invoicing) == 2
+
+
+async def paul_approves_it_with_an_override(invoicing: httpx.AsyncClient, base: str) -> None:
     approved = await invoicing.post(f"{base}/approve", json={"override_reason": "sheet signed on paper"}, headers=PAUL)
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "approved" and approved.json()["approved_by"] == "paul.finance"
     assert approved.headers["etag"] == '"3"'
 
+
+async def a_payment_above_what_is_due_is_refused_and_a_partial_one_recorded(
+    invoicing: httpx.AsyncClient, base: str, erp: dict[str, str]
+) -> None:
     before = await event_count(invoicing)
-    erp = auth_header("erp", "service")  # pays: neither the receiver (rita) nor the approver (paul)
     above = await invoicing.post(
         f"{base}/payments", json={"amount": money("4800.01"), "paid_on": str(TODAY)}, headers=erp
     )
@@ -221,7 +245,10 @@ async def test_approval_rules_payments_and_queries(invoicing, kafka) -> None:
     assert partial.status_code == 201, partial.text
     assert partial.json()["status"] == "partially_paid" and partial.json()["amount_due"] == money("3000.00")
 
-    # queries: by project, vendor, status and due date; overdue judged on a given day
+
+async def queries_find_it_by_project_vendor_status_and_due_date_and_judge_it_overdue(
+    invoicing: httpx.AsyncClient, pid: uuid.UUID, iid: str
+) -> None:
     listed = (await invoicing.get("/invoices", params={"project_id": str(pid), "vendor": " ACME "})).json()
     assert listed["total"] == 1 and listed["items"][0]["invoice_id"] == iid
     assert (await invoicing.get("/invoices", params={"status": "partially_paid", "project_id": str(pid)})).json()[
@@ -248,6 +275,8 @@ async def test_approval_rules_payments_and_queries(invoicing, kafka) -> None:
     assert (eur["open"], eur["overdue"], eur["overdue_invoices"]) == (money("3000.00"), money("3000.00"), 1)
     assert summary["backing_target"] == "0.90" and summary["tolerance"] == "0.02"
 
+
+async def the_rest_is_paid(invoicing: httpx.AsyncClient, base: str, erp: dict[str, str]) -> None:
     full = await invoicing.post(
         f"{base}/payments", json={"amount": money("3000.00"), "paid_on": str(TODAY)}, headers=erp
     )
@@ -256,6 +285,8 @@ async def test_approval_rules_payments_and_queries(invoicing, kafka) -> None:
     assert [p["amount"] for p in doc["payments"]] == [money("1800.00"), money("3000.00")]
     assert doc["overdue"] is False and doc["amount_due"] == money("0.00")
 
+
+async def both_payments_are_published(kafka: KafkaOptions, pid: uuid.UUID) -> None:
     records = await invoicing_records(kafka, pid, expected=5)
     paid = [from_record(r.topic, r.partition, r.offset, r.key, r.value, r.headers) for r in records][-2:]
     assert [e.name for e in paid] == ["invoice-paid", "invoice-paid"]
@@ -396,7 +427,15 @@ async def test_a_wider_tolerance_or_a_credit_note_turns_an_under_backed_invoice_
     await sheet_approved(invoicing, kafka, pid, s2, "3500.00")
     await sheet_consumed(invoicing, s1)
     await sheet_consumed(invoicing, s2)
-    short = await receive(invoicing, invoice_body(str(pid), line_body("4000.00", str(s1))))
+    await an_invoice_3_percent_short_turns_matched_when_the_tolerance_widens_to_5_percent(invoicing, pid, s1)
+    await an_invoice_billing_500_too_much_turns_matched_when_credited_500(invoicing, pid, s2)
+    await rebuilding_the_query_tables_from_the_event_table_gives_the_same_rows(invoicing)
+
+
+async def an_invoice_3_percent_short_turns_matched_when_the_tolerance_widens_to_5_percent(
+    invoicing: httpx.AsyncClient, pid: uuid.UUID, sheet_id: uuid.UUID
+) -> None:
+    short = await receive(invoicing, invoice_body(str(pid), line_body("4000.00", str(sheet_id))))
     assert checks(short) == [("under-backed", 1)]
     assert short["match"]["discrepancies"][0]["over_by"] == money("120.00")
 
@@ -407,7 +446,11 @@ async def test_a_wider_tolerance_or_a_credit_note_turns_an_under_backed_invoice_
     doc = await status_becomes(invoicing, short["invoice_id"], "matched")
     assert doc["match"]["tolerance"] == "0.05"
 
-    over = await receive(invoicing, invoice_body(str(pid), line_body("4000.00", str(s2))))
+
+async def an_invoice_billing_500_too_much_turns_matched_when_credited_500(
+    invoicing: httpx.AsyncClient, pid: uuid.UUID, sheet_id: uuid.UUID
+) -> None:
+    over = await receive(invoicing, invoice_body(str(pid), line_body("4000.00", str(sheet_id))))
     assert over["status"] == "mismatched"
     bad = await invoicing.post(
         f"/invoices/{over['invoice_id']}/credit-notes",
@@ -429,7 +472,9 @@ async def test_a_wider_tolerance_or_a_credit_note_turns_an_under_backed_invoice_
     assert doc["credited"] == money("600.00") and doc["amount_due"] == money("4200.00")
     assert doc["credit_notes"][0]["number"] == "CN-1"
 
-    # the query tables are a function of the event table: rebuilding them gives the same rows
+
+async def rebuilding_the_query_tables_from_the_event_table_gives_the_same_rows(invoicing: httpx.AsyncClient) -> None:
+    """The query tables are a function of the event table."""
     runtime = invoicing.app.state.runtime  # type: ignore[attr-defined]
 
     async def snapshot() -> list[Any]:
