@@ -130,7 +130,7 @@ async def _plan(kafka: KafkaOptions, projections: Sequence[Projection]) -> tuple
         for topic in topics:
             ids = consumer.partitions_for_topic(topic)
             if not ids:
-                await consumer.topics()  # a remote call: the cluster metadata is refreshed
+                await consumer._client.force_metadata_update()  # aiokafka has no public call for it
                 ids = consumer.partitions_for_topic(topic) or set()
             partitions += [TopicPartition(topic, p) for p in sorted(ids)]
         return await consumer.beginning_offsets(partitions), await consumer.end_offsets(partitions)

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
+from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -205,14 +205,22 @@ class DeadLetters:
 
     def __init__(self, kafka: KafkaOptions, topic: str) -> None:
         self.kafka, self.topic = kafka, topic
-        self.consumer = AIOKafkaConsumer(
-            DLQ_TOPIC, auto_offset_reset="latest", enable_auto_commit=False, **kafka.client_kwargs()
-        )
+        self.consumer = AIOKafkaConsumer(auto_offset_reset="latest", enable_auto_commit=False, **kafka.client_kwargs())
 
     async def __aenter__(self) -> DeadLetters:
         await self.consumer.start()
-        await self.consumer.seek_to_end()
-        for tp in self.consumer.assignment():
+        # Assigned explicitly and positioned before anything is dead-lettered: a subscription's assignment may come
+        # later, on a loaded machine after the dead letters, and its reset to "latest" would then skip them.
+        partitions = self.consumer.partitions_for_topic(DLQ_TOPIC)
+        if not partitions:
+            await self.consumer._client.force_metadata_update()
+            partitions = self.consumer.partitions_for_topic(DLQ_TOPIC) or set()
+        assigned = [TopicPartition(DLQ_TOPIC, p) for p in sorted(partitions)]
+        self.consumer.assign(assigned)
+        for tp in assigned:  # let the offset reset assign() starts finish first, so it cannot undo the seek
+            await self.consumer.position(tp)
+        await self.consumer.seek_to_end(*assigned)
+        for tp in assigned:
             await self.consumer.position(tp)
         return self
 
