@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resources import domain
+from resources.views import allocation_view, resource_view, sheet_view
 from shared.contracts.resources import (
     AllocationChanged,
     AllocationEnded,
@@ -39,7 +40,6 @@ from shared.contracts.resources import (
     ResourceRegistered,
 )
 from shared.events import RecordedEvent
-from shared.jsonable import jsonable
 
 TABLES = (
     "resources",
@@ -180,62 +180,6 @@ PERSONAL_DATA: ContextVar[PersonalData | None] = ContextVar("resources_personal_
 the same transaction, so a registered resource never lacks its name and a refused one leaves none behind."""
 
 _ALLOCATION_EVENTS = (ResourceRegistered, CapacityChanged, ResourceAllocated, AllocationChanged, AllocationEnded)
-
-
-# --- views --------------------------------------------------------------------------------------------------
-
-
-def resource_view(state: domain.Resource, version: int) -> dict[str, Any]:
-    """The JSON view of a resource (exact decimals as strings), without personal data nor work sheets."""
-    assert state.resource_id is not None
-    return {
-        "resource_id": str(state.resource_id),
-        "kind": state.kind.value,
-        "vendor_id": state.vendor_id,
-        "role": state.role,
-        "department": state.department,
-        "currency": state.currency,
-        "registered_on": jsonable(state.registered_on),
-        "capacities": jsonable(state.capacities),
-        "rates": jsonable(state.rates),
-        "skills": sorted(jsonable(list(state.skills.values())), key=lambda s: s["skill"].casefold()),
-        "certifications": sorted(jsonable(list(state.certifications.values())), key=lambda c: c["obtained_on"]),
-        "trainings": sorted(jsonable(state.trainings), key=lambda t: t["completed_on"]),
-        "allocations": [
-            allocation_view(state, a) for a in sorted(state.allocations.values(), key=lambda a: a.starts_on)
-        ],
-        "personal_data_erased_on": jsonable(state.personal_data_erased_on),
-        "version": version,
-    }
-
-
-def allocation_view(state: domain.Resource, allocation: domain.Allocation) -> dict[str, Any]:
-    view = dict(jsonable(allocation))
-    view["resource_id"] = str(state.resource_id)
-    view["over_allocated"] = bool(allocation.over_allocation)
-    return view
-
-
-def sheet_view(state: domain.Resource, sheet: domain.WorkSheet) -> dict[str, Any]:
-    """A work sheet with its latest version on top and every version below."""
-    latest = sheet.latest
-    in_force = sheet.in_force
-    return {
-        "sheet_id": str(sheet.sheet_id),
-        "resource_id": str(state.resource_id),
-        "project_id": str(sheet.project_id),
-        "week": domain.iso_week(sheet.week_start),
-        "week_start": sheet.week_start.isoformat(),
-        "version": latest.version,
-        "status": latest.status.value,
-        "submitted_by": latest.submitted_by,
-        "hours": jsonable(latest.hours),
-        "entries": jsonable(latest.entries),
-        "deliverables": jsonable(latest.deliverables),
-        "approved_version": sheet.approved_version,
-        "approved_cost": jsonable(in_force.cost) if in_force else None,
-        "versions": jsonable(sheet.versions),
-    }
 
 
 # --- the projector ------------------------------------------------------------------------------------------
