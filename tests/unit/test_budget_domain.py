@@ -3,84 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 
 from budget import domain
 from shared.contracts import budget as ev
-from shared.contracts.budget import CategoryAmount, CostCategory, InvoiceExpectation, OverrunPolicy, PhaseAmount
+from shared.contracts.budget import CostCategory, InvoiceExpectation, OverrunPolicy, PhaseAmount
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
-from shared.events import DomainEvent
 from shared.money import Money
-
-NOW = datetime(2027, 3, 1, tzinfo=UTC)
-PID = uuid.UUID(int=1)
-M1 = uuid.UUID(int=11)
-
-
-def eur(amount: str) -> Money:
-    return Money.of(amount, "EUR")
-
-
-class Scenario:
-    def __init__(self) -> None:
-        self.state = domain.Budget()
-
-    def given(self, *commands: domain.Command) -> Scenario:
-        for command in commands:
-            self.when(command)
-        return self
-
-    def when(self, command: domain.Command) -> Sequence[DomainEvent]:
-        events = domain.decide(self.state, command, NOW)
-        for event in events:
-            self.state = domain.evolve(self.state, event)
-        return events
-
-
-def baseline(
-    total: str = "100000.00", labour: str = "60000.00", sub: str = "40000.00", phasing: tuple[PhaseAmount, ...] = ()
-) -> domain.BaselineBudget:
-    return domain.BaselineBudget(
-        project_id=PID,
-        project_currency="EUR",
-        known_milestones=frozenset({M1}),
-        total=eur(total),
-        categories=(
-            CategoryAmount(category=CostCategory.LABOUR, amount=eur(labour)),
-            CategoryAmount(category=CostCategory.SUBCONTRACTING, amount=eur(sub)),
-        ),
-        phasing=phasing,
-        baselined_by="fiona",
-    )
-
-
-def commit(
-    amount: str,
-    category: CostCategory = CostCategory.SUBCONTRACTING,
-    ref: str | None = None,
-    cid: uuid.UUID | None = None,
-    by: str = "paul",
-) -> domain.Commit:
-    return domain.Commit(
-        cid or uuid.uuid4(),
-        ev.CommitmentKind.SUBCONTRACT,
-        "Acme",
-        ref or uuid.uuid4().hex[:6],
-        category,
-        None,
-        frozenset({M1}),
-        eur(amount),
-        (),
-        by,
-    )
-
-
-def baselined() -> Scenario:
-    return Scenario().given(baseline())
-
+from tests.budget_support import M1, Scenario, baseline, baselined, commit, eur
 
 # --- baseline -----------------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from budget import api, domain, projections
+from budget import api, domain, projections, tables
 from budget.settings import Settings
 from shared.auth import AccessPolicy, Role
 from shared.commands import Aggregate
@@ -35,7 +35,7 @@ SPEC = ServiceSpec(
     "pmo.budget.v1; consumes pmo.projects.v1 for the projects and milestones it may budget.",
     registry=contracts.REGISTRY,
     routers=[api.router],
-    ddl=projections.DDL,
+    ddl=tables.DDL,
     projector=projections.project,
     projections=[projections.ProjectsReference()],
     access=ACCESS,

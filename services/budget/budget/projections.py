@@ -1,8 +1,9 @@
-"""The budget service's tables.
+"""The budget service's projections (tables in :mod:`budget.tables`).
 
-* ``known_projects`` / ``known_milestones``: reference data consumed from ``pmo.projects.v1`` (a budget is only
-  baselined for a project this service has seen registered);
-* ``budgets`` and ``commitments``: query tables written from the budget's state in the command's transaction.
+* :func:`project`: the query tables ``budgets`` and ``commitments``, written from the budget's state in the
+  command's transaction;
+* :class:`ProjectsReference`: ``known_projects`` / ``known_milestones``, consumed from ``pmo.projects.v1`` (a
+  budget is only baselined for a project this service has seen registered).
 """
 
 from __future__ import annotations
@@ -15,95 +16,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from budget import domain
+from budget.views import budget_view
 from shared.contracts import projects
-from shared.contracts.budget import CostCategory
 from shared.events import RecordedEvent
 from shared.jsonable import jsonable
 from shared.kafka import ConsumedEvent
-
-TABLES = ("budgets", "commitments")
-
-DDL = [
-    """
-    CREATE TABLE IF NOT EXISTS known_projects (
-        project_id  uuid PRIMARY KEY,
-        code        text NOT NULL,
-        currency    text NOT NULL,
-        status      text NOT NULL
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS known_milestones (
-        milestone_id uuid PRIMARY KEY,
-        project_id   uuid NOT NULL,
-        name         text NOT NULL,
-        due_date     date NOT NULL
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS known_milestones_project ON known_milestones (project_id)",
-    """
-    CREATE TABLE IF NOT EXISTS budgets (
-        project_id  uuid PRIMARY KEY,
-        currency    text NOT NULL,
-        version     integer NOT NULL,
-        updated_at  timestamptz NOT NULL,
-        doc         jsonb NOT NULL
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS commitments (
-        commitment_id uuid PRIMARY KEY,
-        project_id    uuid NOT NULL,
-        kind          text NOT NULL,
-        vendor        text NOT NULL,
-        reference     text NOT NULL,
-        category      text NOT NULL,
-        milestone_id  uuid,
-        status        text NOT NULL,
-        amount        numeric NOT NULL,
-        currency      text NOT NULL,
-        doc           jsonb NOT NULL
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS commitments_project ON commitments (project_id, status)",
-]
-
-
-def budget_view(state: domain.Budget, version: int) -> dict[str, Any]:
-    """The budget as the API serves it: baseline vs changes vs committed vs remaining per category."""
-    categories = []
-    for category in CostCategory:
-        budget = state.category_budget(category)
-        committed = state.committed(category)
-        categories.append(
-            {
-                "category": category.value,
-                "baseline": jsonable(state.baseline.get(category)),
-                "budget": jsonable(budget),
-                "committed": jsonable(committed),
-                "remaining": jsonable(budget - committed),
-            }
-        )
-    return {
-        "project_id": str(state.project_id),
-        "currency": state.currency,
-        "version": version,
-        "policy": state.policy.value,
-        "policy_change_requested": (
-            {"policy": state.policy_requested[0].value, "requested_by": state.policy_requested[1]}
-            if state.policy_requested
-            else None
-        ),
-        "baseline_total": jsonable(state.baseline_total),
-        "bac": jsonable(state.bac),
-        "committed": jsonable(state.committed_total),
-        "categories": categories,
-        "phasing": jsonable(state.phasing),
-        "change_requests": jsonable(list(state.changes.values())),
-        "funding_sources": jsonable(list(state.sources.values())),
-        "tranches": sorted(jsonable(list(state.tranches.values())), key=lambda t: t["available_on"]),
-        "commitments": jsonable(list(state.commitments.values())),
-    }
 
 
 async def project(conn: AsyncConnection, state: Any, version: int, events: Sequence[RecordedEvent]) -> None:

@@ -12,6 +12,8 @@ errors, its ``decide`` and an ``evolve`` exhaustive over its events:
 * :mod:`~budget.domain.commitments`: purchase orders and subcontracts, and their overruns;
 * :mod:`~budget.domain.overrun_policy`: ``warn`` (the default), ``block`` or ``require_approval``; a stricter
   policy applies at once, a looser one only once another person approves it;
+* :mod:`~budget.domain.project`: the project as this service knows it; a closed project's budget accepts no
+  change;
 * :mod:`~budget.domain.aggregate`: ``decide`` and ``evolve`` over every command and event, the :data:`BUDGET`
   decider and the stream id.
 
@@ -50,6 +52,7 @@ from budget.domain.funding import (
     WithdrawFunding,
 )
 from budget.domain.overrun_policy import STRICTNESS, ApproveOverrunPolicy, NoPolicyRequestError, SetOverrunPolicy
+from budget.domain.project import KnownProject, ProjectClosedError, UnknownProjectError, open_project
 from budget.domain.state import (
     Budget,
     ChangeRequest,
@@ -82,9 +85,11 @@ __all__ = [
     "CommitmentStatus",
     "CommitmentStatusError",
     "FundingSource",
+    "KnownProject",
     "NoBaselineError",
     "NoPolicyRequestError",
     "OverrunRefusedError",
+    "ProjectClosedError",
     "RefuseCommitment",
     "RejectChange",
     "RequestChange",
@@ -96,9 +101,11 @@ __all__ = [
     "UnknownChangeRequestError",
     "UnknownCommitmentError",
     "UnknownFundingSourceError",
+    "UnknownProjectError",
     "UnknownTrancheError",
     "WithdrawFunding",
     "decide",
     "evolve",
+    "open_project",
     "stream_id",
 ]

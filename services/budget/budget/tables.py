@@ -1,0 +1,56 @@
+"""The budget service's tables.
+
+* ``known_projects`` / ``known_milestones``: reference data consumed from ``pmo.projects.v1`` (a budget is only
+  baselined for a project this service has seen registered);
+* ``budgets`` and ``commitments``: query tables written from the budget's state in the command's transaction.
+"""
+
+from __future__ import annotations
+
+TABLES = ("budgets", "commitments")
+"""The query tables the projector writes (and a rebuild empties)."""
+
+DDL = [
+    """
+    CREATE TABLE IF NOT EXISTS known_projects (
+        project_id  uuid PRIMARY KEY,
+        code        text NOT NULL,
+        currency    text NOT NULL,
+        status      text NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS known_milestones (
+        milestone_id uuid PRIMARY KEY,
+        project_id   uuid NOT NULL,
+        name         text NOT NULL,
+        due_date     date NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS known_milestones_project ON known_milestones (project_id)",
+    """
+    CREATE TABLE IF NOT EXISTS budgets (
+        project_id  uuid PRIMARY KEY,
+        currency    text NOT NULL,
+        version     integer NOT NULL,
+        updated_at  timestamptz NOT NULL,
+        doc         jsonb NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS commitments (
+        commitment_id uuid PRIMARY KEY,
+        project_id    uuid NOT NULL,
+        kind          text NOT NULL,
+        vendor        text NOT NULL,
+        reference     text NOT NULL,
+        category      text NOT NULL,
+        milestone_id  uuid,
+        status        text NOT NULL,
+        amount        numeric NOT NULL,
+        currency      text NOT NULL,
+        doc           jsonb NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS commitments_project ON commitments (project_id, status)",
+]

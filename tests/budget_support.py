@@ -1,0 +1,159 @@
+"""Builders for the budget's tests: the given-commands / when-command / then-events scenario over the pure
+aggregate, the commands and events of a baselined budget, and a fake of the handlers' reading interface."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from budget import domain
+from shared.contracts import budget as ev
+from shared.contracts.budget import CategoryAmount, CostCategory, PhaseAmount
+from shared.events import DomainEvent
+from shared.money import Money
+
+NOW = datetime(2027, 3, 1, tzinfo=UTC)
+PID = uuid.UUID(int=1)
+M1 = uuid.UUID(int=11)
+
+
+def eur(amount: str) -> Money:
+    return Money.of(amount, "EUR")
+
+
+class Scenario:
+    """The budget folded from the commands given; ``when`` decides one more and returns its events."""
+
+    def __init__(self) -> None:
+        self.state = domain.Budget()
+        self.events: list[DomainEvent] = []
+
+    def given(self, *commands: domain.Command) -> Scenario:
+        for command in commands:
+            self.when(command)
+        return self
+
+    def when(self, command: domain.Command) -> Sequence[DomainEvent]:
+        events = domain.decide(self.state, command, NOW)
+        for event in events:
+            self.state = domain.evolve(self.state, event)
+        self.events.extend(events)
+        return events
+
+
+def baseline(
+    total: str = "100000.00", labour: str = "60000.00", sub: str = "40000.00", phasing: tuple[PhaseAmount, ...] = ()
+) -> domain.BaselineBudget:
+    return domain.BaselineBudget(
+        project_id=PID,
+        project_currency="EUR",
+        known_milestones=frozenset({M1}),
+        total=eur(total),
+        categories=(
+            CategoryAmount(category=CostCategory.LABOUR, amount=eur(labour)),
+            CategoryAmount(category=CostCategory.SUBCONTRACTING, amount=eur(sub)),
+        ),
+        phasing=phasing,
+        baselined_by="fiona",
+    )
+
+
+def commit(
+    amount: str,
+    category: CostCategory = CostCategory.SUBCONTRACTING,
+    ref: str | None = None,
+    cid: uuid.UUID | None = None,
+    by: str = "paul",
+) -> domain.Commit:
+    return domain.Commit(
+        cid or uuid.uuid4(),
+        ev.CommitmentKind.SUBCONTRACT,
+        "Acme",
+        ref or uuid.uuid4().hex[:6],
+        category,
+        None,
+        frozenset({M1}),
+        eur(amount),
+        (),
+        by,
+    )
+
+
+def baselined() -> Scenario:
+    return Scenario().given(baseline())
+
+
+# --- events, for the handlers' given streams ----------------------------------------------------------------
+
+
+def baselined_event(project_id: uuid.UUID = PID) -> ev.BudgetBaselined:
+    """100,000.00 EUR: 60,000.00 labour, 40,000.00 subcontracting, baselined by fiona."""
+    return ev.BudgetBaselined(
+        project_id=project_id,
+        total=eur("100000.00"),
+        categories=[
+            CategoryAmount(category=CostCategory.LABOUR, amount=eur("60000.00")),
+            CategoryAmount(category=CostCategory.SUBCONTRACTING, amount=eur("40000.00")),
+        ],
+        phasing=[],
+        baselined_by="fiona",
+    )
+
+
+def source_added(source_id: uuid.UUID, project_id: uuid.UUID = PID) -> ev.FundingSourceAdded:
+    return ev.FundingSourceAdded(project_id=project_id, source_id=source_id, name="EU grant", kind=ev.FundingKind.GRANT)
+
+
+def secured(
+    source_id: uuid.UUID, tranche_id: uuid.UUID, amount: str, available_on: date, project_id: uuid.UUID = PID
+) -> ev.FundingSecured:
+    return ev.FundingSecured(
+        project_id=project_id,
+        source_id=source_id,
+        tranche_id=tranche_id,
+        amount=eur(amount),
+        available_on=available_on,
+    )
+
+
+def policy_set(policy: ev.OverrunPolicy, project_id: uuid.UUID = PID) -> ev.OverrunPolicySet:
+    return ev.OverrunPolicySet(project_id=project_id, policy=policy, set_by="carl")
+
+
+def change_requested(
+    change_id: uuid.UUID, amount: str, by: str, project_id: uuid.UUID = PID
+) -> ev.BudgetChangeRequested:
+    return ev.BudgetChangeRequested(
+        project_id=project_id,
+        change_id=change_id,
+        category=CostCategory.SUBCONTRACTING,
+        amount=eur(amount),
+        reason="extra module",
+        requested_by=by,
+    )
+
+
+# --- the handlers' reading interface ------------------------------------------------------------------------
+
+
+@dataclass
+class FakeBudgetFacts:
+    """:class:`budget.handlers.BudgetFacts` over a dict of the projects this service would know."""
+
+    projects: dict[uuid.UUID, domain.KnownProject] = field(default_factory=dict)
+
+    def knows(
+        self,
+        project_id: uuid.UUID = PID,
+        *,
+        currency: str = "EUR",
+        status: str = "active",
+        milestones: Sequence[uuid.UUID] = (M1,),
+    ) -> FakeBudgetFacts:
+        self.projects[project_id] = domain.KnownProject(currency, status, frozenset(milestones))
+        return self
+
+    async def known_project(self, project_id: uuid.UUID) -> domain.KnownProject | None:
+        return self.projects.get(project_id)
