@@ -1,12 +1,81 @@
-"""Request bodies and helpers for tests of the projects service."""
+"""Tests of the projects service: one given / when / then harness for its aggregate with its builders, and the
+request bodies and helpers of its HTTP tests."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
 from sqlalchemy import text
+
+from projects import domain
+from shared.events import DomainEvent
+
+# --- the project aggregate: given commands (or events), when a command, then events or an error -------------------
+
+NOW = datetime(2027, 6, 15, 9, 0, tzinfo=UTC)
+PID = domain.ProjectId(uuid.UUID(int=1))
+
+
+class Scenario:
+    """given(commands...).when(command) -> events, with the state folded along the way and every event kept in
+    ``history`` (the events a handler test gives its executor)."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+        self.state = domain.Project()
+        self.history: list[DomainEvent] = []
+
+    def given(self, *commands: domain.Command) -> Scenario:
+        for command in commands:
+            self.when(command)
+        return self
+
+    def given_events(self, *events: DomainEvent) -> Scenario:
+        for event in events:
+            self._apply(event)
+        return self
+
+    def when(self, command: domain.Command) -> Sequence[DomainEvent]:
+        events = domain.decide(self.state, command, self.now)
+        for event in events:
+            self._apply(event)
+        return events
+
+    def _apply(self, event: DomainEvent) -> None:
+        self.state = domain.evolve(self.state, event)
+        self.history.append(event)
+
+
+REGISTER = domain.RegisterProject(
+    project_id=PID,
+    portfolio_id="digital",
+    programme_id=None,
+    code="CRM",
+    name="CRM",
+    objectives="",
+    sponsor="dora",
+    manager="max",
+    planned_start=date(2027, 1, 4),
+    planned_end=date(2027, 12, 17),
+    currency="EUR",
+    registered_by="pat.pmo",
+)
+"""Project CRM in EUR, sponsored by dora, managed by max, registered by pat.pmo."""
+APPROVE = domain.ApproveProject("dora", date(2027, 1, 5))
+START = domain.StartProject(date(2027, 1, 6))
+
+
+def registration(**overrides: Any) -> domain.RegisterProject:
+    """:data:`REGISTER` with ``overrides``."""
+    return replace(REGISTER, **overrides)
+
+
+# --- HTTP ---------------------------------------------------------------------------------------------------------
 
 
 def project_body(**overrides: Any) -> dict[str, Any]:

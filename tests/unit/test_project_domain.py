@@ -13,43 +13,21 @@ from shared.contracts.projects import MilestonePlanned, ProjectRegistered
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
 from shared.events import DomainEvent
 from shared.money import Money
+from tests.projects_support import PID, Scenario, registration
 
 NOW = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
-PID = domain.ProjectId(uuid.UUID(int=1))
 
 
 def given(*events: DomainEvent) -> domain.Project:
-    state = domain.Project()
-    for event in events:
-        state = domain.evolve(state, event)
-    return state
+    return Scenario(NOW).given_events(*events).state
 
 
 def when(state: domain.Project, command: domain.Command) -> Sequence[DomainEvent]:
     return domain.decide(state, command, NOW)
 
 
-def register(**overrides: object) -> domain.RegisterProject:
-    fields: dict[str, object] = dict(
-        project_id=PID,
-        portfolio_id="digital",
-        programme_id=None,
-        code="CRM",
-        name="CRM",
-        objectives="",
-        sponsor="dora",
-        manager="max",
-        planned_start=date(2027, 1, 4),
-        planned_end=date(2027, 12, 17),
-        currency="EUR",
-        registered_by="pat.pmo",
-    )
-    fields.update(overrides)
-    return domain.RegisterProject(**fields)  # type: ignore[arg-type]
-
-
 def registered() -> ProjectRegistered:
-    (event,) = when(given(), register())
+    (event,) = when(given(), registration())
     assert isinstance(event, ProjectRegistered)
     return event
 
@@ -72,12 +50,12 @@ def test_registering_a_new_project_records_it_as_proposed() -> None:
 
 def test_a_project_cannot_be_registered_twice() -> None:
     with pytest.raises(RuleViolationError, match="already registered"):
-        when(given(registered()), register())
+        when(given(registered()), registration())
 
 
 def test_planned_end_before_start_is_invalid() -> None:
     with pytest.raises(InvalidCommandError) as error:
-        when(given(), register(planned_end=date(2027, 1, 3)))
+        when(given(), registration(planned_end=date(2027, 1, 3)))
     assert error.value.field == "planned_end"
 
 

@@ -4,8 +4,7 @@ then events or error."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -13,51 +12,12 @@ import pytest
 from projects import domain
 from shared.contracts import projects as ev
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
-from shared.events import DomainEvent
 from shared.money import Money
+from tests.projects_support import APPROVE, NOW, PID, REGISTER, START, Scenario
 
-NOW = datetime(2027, 6, 15, 9, 0, tzinfo=UTC)
 TODAY = NOW.date()
-PID = domain.ProjectId(uuid.UUID(int=1))
 M1 = domain.MilestoneId(uuid.UUID(int=11))
 M2 = domain.MilestoneId(uuid.UUID(int=12))
-
-
-class Scenario:
-    """given(events...).when(command) -> events, with the state folded along the way."""
-
-    def __init__(self) -> None:
-        self.state = domain.Project()
-
-    def given(self, *commands: domain.Command) -> Scenario:
-        for command in commands:
-            for event in domain.decide(self.state, command, NOW):
-                self.state = domain.evolve(self.state, event)
-        return self
-
-    def when(self, command: domain.Command) -> Sequence[DomainEvent]:
-        events = domain.decide(self.state, command, NOW)
-        for event in events:
-            self.state = domain.evolve(self.state, event)
-        return events
-
-
-REGISTER = domain.RegisterProject(
-    project_id=PID,
-    portfolio_id="digital",
-    programme_id=None,
-    code="CRM",
-    name="CRM",
-    objectives="",
-    sponsor="dora",
-    manager="max",
-    planned_start=date(2027, 1, 4),
-    planned_end=date(2027, 12, 17),
-    currency="EUR",
-    registered_by="pat.pmo",
-)
-APPROVE = domain.ApproveProject("dora", date(2027, 1, 5))
-START = domain.StartProject(date(2027, 1, 6))
 
 
 def plan(mid: uuid.UUID = M1, due: date = date(2027, 3, 31), amount: str = "1000.00") -> domain.PlanMilestone:

@@ -55,6 +55,7 @@ async def _on_project(
     view: views.View = views.project_view,
     *,
     status_code: int = 200,
+    new_stream: bool = False,
 ) -> Outcome:
     return await executor.execute(
         ctx,
@@ -63,6 +64,7 @@ async def _on_project(
         command=command,
         respond=lambda state, events, version: view(state, version),
         status_code=status_code,
+        new_stream=new_stream,
     )
 
 
@@ -158,15 +160,7 @@ async def register_project(
         currency=currency,
         registered_by=ctx.metadata.actor,
     )
-    return await executor.execute(
-        ctx,
-        aggregate=domain.PROJECT,
-        stream_id=domain.stream_id(project_id),
-        command=command,
-        respond=lambda state, events, version: views.project_view(state, version),
-        status_code=201,
-        new_stream=True,
-    )
+    return await _on_project(executor, ctx, project_id, command, status_code=201, new_stream=True)
 
 
 async def approve_project(
