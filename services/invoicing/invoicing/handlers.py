@@ -53,23 +53,6 @@ class InvoiceFacts(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class NewInvoice:
-    """A supplier invoice as it arrives: everything but its id, who received it and the facts it is matched
-    against."""
-
-    project_id: UUID
-    vendor: str
-    number: str
-    issued_on: date
-    received_on: date | None
-    due_on: date
-    currency: str
-    commitment_reference: str
-    lines: tuple[domain.LineInput, ...]
-    total: Money
-
-
 def _invoice_view(state: domain.Invoice | None, events: Sequence[RecordedEvent], version: int) -> dict[str, Any]:
     assert state is not None  # every command but a refused one leaves an invoice
     return views.invoice_view(state, version)
@@ -103,7 +86,7 @@ async def _facts_of(facts: InvoiceFacts, invoice_id: UUID) -> domain.MatchFacts:
 
 
 async def receive_invoice(
-    executor: Executor, facts: InvoiceFacts, ctx: CommandContext, invoice: NewInvoice
+    executor: Executor, facts: InvoiceFacts, ctx: CommandContext, invoice: domain.InvoiceDocument
 ) -> CommandOutcome[Any]:
     """Receive ``invoice`` under a new id, received by the acting person, and match it at once with the facts
     known now (201)."""
@@ -116,20 +99,8 @@ async def receive_invoice(
         commitment_reference=invoice.commitment_reference,
         sheets=frozenset(ref.sheet_id for line in invoice.lines for ref in line.bills),
     )
-    command = domain.ReceiveInvoice(
-        invoice_id=invoice_id,
-        project_id=invoice.project_id,
-        vendor=invoice.vendor,
-        number=invoice.number,
-        issued_on=invoice.issued_on,
-        received_on=invoice.received_on,
-        due_on=invoice.due_on,
-        currency=invoice.currency,
-        commitment_reference=invoice.commitment_reference,
-        lines=invoice.lines,
-        total=invoice.total,
-        received_by=ctx.metadata.actor,
-        facts=await facts.match_facts(key),
+    command = domain.ReceiveInvoice.of(
+        invoice, invoice_id=invoice_id, received_by=ctx.metadata.actor, facts=await facts.match_facts(key)
     )
     return await _run(executor, ctx, invoice_id, command, status_code=201, new_stream=True)
 

@@ -32,7 +32,7 @@ def _dual_control(rt: ServiceRuntime) -> domain.DualControl:
     return domain.DualControl(MappingProxyType(dict(thresholds)))
 
 
-def _new_invoice(body: m.InvoiceBody) -> handlers.NewInvoice:
+def _document(body: m.InvoiceBody) -> domain.InvoiceDocument:
     lines = tuple(
         domain.LineInput(
             description=line.description,
@@ -45,7 +45,7 @@ def _new_invoice(body: m.InvoiceBody) -> handlers.NewInvoice:
         )
         for line in body.lines
     )
-    return handlers.NewInvoice(
+    return domain.InvoiceDocument(
         project_id=body.project_id,
         vendor=body.vendor,
         number=body.number,
@@ -65,7 +65,7 @@ async def receive(body: m.InvoiceBody, ctx: Command, rt: Runtime) -> JSONRespons
     ``invoice-received`` then ``invoice-matched`` or ``invoice-mismatched``. A fact not known yet (a work sheet not
     approved yet, a commitment not consumed yet) matches it again when it arrives. The same vendor and number twice
     is refused (409); credit notes go to ``POST /invoices/{invoice_id}/credit-notes``."""
-    outcome = await handlers.receive_invoice(rt.executor, SqlInvoiceFacts(rt.engine), ctx, _new_invoice(body))
+    outcome = await handlers.receive_invoice(rt.executor, SqlInvoiceFacts(rt.engine), ctx, _document(body))
     return _created(outcome)
 
 

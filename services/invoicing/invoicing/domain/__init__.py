@@ -53,7 +53,7 @@ from invoicing.domain.policy import (
     evolve_policy,
     policy_stream_id,
 )
-from invoicing.domain.receipt import MAX_TAX_RATE, LineInput, ReceiveInvoice
+from invoicing.domain.receipt import MAX_TAX_RATE, InvoiceDocument, LineInput, ReceiveInvoice
 
 __all__ = [
     "AWAITING_DECISION",
@@ -74,6 +74,7 @@ __all__ = [
     "DualControl",
     "EarlierBilling",
     "Invoice",
+    "InvoiceDocument",
     "InvoiceEvent",
     "InvoiceStatus",
     "LineInput",

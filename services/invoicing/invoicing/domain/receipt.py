@@ -8,9 +8,10 @@ work once. It is then matched at once (:mod:`invoicing.domain.matching`) with th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from invoicing.domain.invoice import require_currency
@@ -34,8 +35,10 @@ class LineInput:
 
 
 @dataclass(frozen=True)
-class ReceiveInvoice:
-    invoice_id: UUID
+class InvoiceDocument:
+    """A supplier invoice as the vendor sent it: what :class:`ReceiveInvoice` records, before the invoice has an id,
+    a receiver and the facts it is matched against. ``received_on`` None: the day it is received."""
+
     project_id: UUID
     vendor: str
     number: str
@@ -46,8 +49,19 @@ class ReceiveInvoice:
     commitment_reference: str
     lines: tuple[LineInput, ...]
     total: Money
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiveInvoice(InvoiceDocument):
+    invoice_id: UUID
     received_by: str
     facts: MatchFacts
+
+    @classmethod
+    def of(cls, document: InvoiceDocument, *, invoice_id: UUID, received_by: str, facts: MatchFacts) -> ReceiveInvoice:
+        """Receive ``document`` as invoice ``invoice_id``."""
+        content: dict[str, Any] = {f.name: getattr(document, f.name) for f in fields(InvoiceDocument)}
+        return cls(**content, invoice_id=invoice_id, received_by=received_by, facts=facts)
 
 
 def receive(command: ReceiveInvoice, now: datetime) -> InvoiceReceived:
