@@ -33,7 +33,45 @@ async def refused(response: httpx.Response, status: int, field: str | None = Non
     return problem
 
 
+EVERY_EVENT = [
+    "project-registered",
+    "project-approved",
+    "project-started",
+    "milestone-planned",
+    "milestone-planned",
+    "milestone-rescheduled",
+    "milestone-progress-reported",
+    "milestone-reached",
+    "status-reported",
+    "kpi-defined",
+    "kpi-measured",
+    "partner-registered",
+    "communication-logged",
+    "follow-up-closed",
+    "gate-decided",
+    "project-put-on-hold",
+    "project-resumed",
+    "project-put-on-hold",
+    "project-terminated",
+]
+"""What the life below records, in order."""
+
+
 async def test_a_project_lives_through_every_command_and_each_event_reaches_kafka(client, kafka) -> None:
+    pid = await register_in_a_programme_of_a_new_portfolio(client)
+    base = f"/projects/{pid}"
+    await approve_and_start(client, base)
+    await plan_reschedule_progress_and_reach_two_milestones(client, base)
+    await file_a_status_report_whose_overall_is_its_worst_dimension(client, base)
+    await measure_a_kpi_below_its_target(client, base)
+    await log_a_communication_and_close_its_overdue_follow_up(client, base)
+    await hold_at_a_gate_resume_hold_again_and_terminate(client, base)
+    await the_view_shows_the_terminated_project_and_its_milestones(client, base)
+    await the_audit_trail_lists_every_event_with_its_actor(client, base)
+    await every_event_reaches_kafka_in_order_as_a_cloudevent_of_the_project(kafka, pid)
+
+
+async def register_in_a_programme_of_a_new_portfolio(client: httpx.AsyncClient) -> str:
     pf = await portfolio(client)
     programme = await ok(
         await client.post(
@@ -43,11 +81,15 @@ async def test_a_project_lives_through_every_command_and_each_event_reaches_kafk
     )
     project = await register(client, programme_id=programme["grouping_id"], planned_start=str(TODAY - timedelta(60)))
     assert project["portfolio_id"] == pf  # taken from the programme
-    pid = project["project_id"]
-    base = f"/projects/{pid}"
+    return str(project["project_id"])
 
+
+async def approve_and_start(client: httpx.AsyncClient, base: str) -> None:
     await ok(await client.post(f"{base}/approve", json={}))
     await ok(await client.post(f"{base}/start", json={}))
+
+
+async def plan_reschedule_progress_and_reach_two_milestones(client: httpx.AsyncClient, base: str) -> None:
     m1 = await ok(await client.post(f"{base}/milestones", json=milestone_body(due_date=str(TODAY - timedelta(5)))), 201)
     m2 = await ok(
         await client.post(
@@ -74,6 +116,9 @@ async def test_a_project_lives_through_every_command_and_each_event_reaches_kafk
         await client.post(f"{base}/milestones/{m1['milestone_id']}/reached", json={"acceptance_note": "signed"})
     )
     assert reached["status"] == "reached" and reached["reached_on"] == str(TODAY)
+
+
+async def file_a_status_report_whose_overall_is_its_worst_dimension(client: httpx.AsyncClient, base: str) -> None:
     report = await ok(
         await client.post(
             f"{base}/status-reports",
@@ -91,6 +136,9 @@ async def test_a_project_lives_through_every_command_and_each_event_reaches_kafk
         201,
     )
     assert report["overall"] == "red"
+
+
+async def measure_a_kpi_below_its_target(client: httpx.AsyncClient, base: str) -> None:
     kpi = await ok(
         await client.post(
             f"{base}/kpis",
@@ -106,6 +154,9 @@ async def test_a_project_lives_through_every_command_and_each_event_reaches_kafk
     )
     measured = await ok(await client.post(f"{base}/kpis/{kpi['kpi_id']}/measurements", json={"value": "76.5"}), 201)
     assert measured["measurements"][-1]["target_met"] is False
+
+
+async def log_a_communication_and_close_its_overdue_follow_up(client: httpx.AsyncClient, base: str) -> None:
     partner = await ok(
         await client.post(
             f"{base}/partners",
@@ -130,6 +181,9 @@ async def test_a_project_lives_through_every_command_and_each_event_reaches_kafk
     assert [c["communication_id"] for c in overdue] == [comm["communication_id"]]
     await ok(await client.post(f"{base}/communications/{comm['communication_id']}/close-follow-up", json={}))
     assert (await client.get(f"{base}/communications", params={"follow_up_overdue_on": str(TODAY)})).json() == []
+
+
+async def hold_at_a_gate_resume_hold_again_and_terminate(client: httpx.AsyncClient, base: str) -> None:
     held = await ok(
         await client.post(
             f"{base}/gate-decisions",
@@ -144,39 +198,26 @@ async def test_a_project_lives_through_every_command_and_each_event_reaches_kafk
     final = await ok(await client.post(f"{base}/terminate", json={"reason": "business case gone"}))
     assert final["status"] == "terminated"
 
+
+async def the_view_shows_the_terminated_project_and_its_milestones(client: httpx.AsyncClient, base: str) -> None:
     view = await ok(await client.get(base))
     assert view["status"] == "terminated" and view["status_reason"] == "business case gone"
     assert [m["name"] for m in view["milestones"]] == ["Design approved", "Build"]
     assert view["milestones"][1]["reschedules"][0]["reason"] == "vendor delay"
 
+
+async def the_audit_trail_lists_every_event_with_its_actor(client: httpx.AsyncClient, base: str) -> None:
     audit = (await client.get(f"{base}/events", params={"limit": 100})).json()
     types = [e["type"] for e in audit["items"]]
-    expected = [
-        "project-registered",
-        "project-approved",
-        "project-started",
-        "milestone-planned",
-        "milestone-planned",
-        "milestone-rescheduled",
-        "milestone-progress-reported",
-        "milestone-reached",
-        "status-reported",
-        "kpi-defined",
-        "kpi-measured",
-        "partner-registered",
-        "communication-logged",
-        "follow-up-closed",
-        "gate-decided",
-        "project-put-on-hold",
-        "project-resumed",
-        "project-put-on-hold",
-        "project-terminated",
-    ]
-    assert types == expected
+    assert types == EVERY_EVENT
     assert all(
         e["actor"] == ("pat.pmo" if e["type"] == "project-registered" else "dora.director") and e["correlation_id"]
         for e in audit["items"]
     )
+
+
+async def every_event_reaches_kafka_in_order_as_a_cloudevent_of_the_project(kafka: Any, pid: str) -> None:
+    expected = EVERY_EVENT
 
     async def all_on_kafka() -> list[Any]:
         records = [r for r in await read_topic(kafka, "pmo.projects.v1", expect=0, timeout=1) if r.key == pid.encode()]
