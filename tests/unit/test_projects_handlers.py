@@ -4,7 +4,7 @@ programmes known to the facts), when a handler runs, then the events it appended
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -54,19 +54,10 @@ def appended_since(executor: InMemoryExecutor, before: list[DomainEvent]) -> lis
 
 
 async def registration(executor: InMemoryExecutor, facts: FakeGroupings, **overrides: Any) -> Any:
-    fields: dict[str, Any] = dict(
-        code="CRM",
-        name="CRM replacement",
-        objectives="",
-        sponsor="dora",
-        manager="max",
-        planned_start=date(2027, 1, 4),
-        planned_end=date(2027, 12, 17),
-        currency="EUR",
-        portfolio_id=None,
-        programme_id=None,
-    )
-    return await handlers.register_project(executor, facts, acting_as("pat.pmo"), **(fields | overrides))
+    """Project CRM (:data:`REGISTER`'s fields) registered by pat.pmo, in no portfolio unless ``overrides`` say."""
+    fields = {k: v for k, v in asdict(REGISTER).items() if k not in ("project_id", "registered_by")}
+    fields |= {"portfolio_id": None} | overrides
+    return await handlers.register_project(executor, facts, acting_as("pat.pmo"), **fields)
 
 
 # --- portfolios, programmes and registration (the handlers that read facts) -----------------------------------
@@ -273,19 +264,16 @@ async def test_an_unknown_milestone_is_not_found() -> None:
 # --- status reports, KPIs, partners --------------------------------------------------------------------------
 
 
+async def file_report(executor: InMemoryExecutor, **overrides: Any) -> Any:
+    """A status report of today's meeting, all green unless ``overrides`` say."""
+    dimensions = {d: ev.Rag.GREEN for d in ("schedule", "cost", "scope", "quality", "resources")}
+    fields: dict[str, Any] = {"meeting_date": TODAY, "narrative": "", **dimensions} | overrides
+    return await handlers.file_status_report(executor, DIRECTOR, PID, **fields)
+
+
 async def test_a_status_report_is_answered_with_its_overall_rag() -> None:
-    outcome = await handlers.file_status_report(
-        active(),
-        DIRECTOR,
-        PID,
-        meeting_date=TODAY,
-        schedule=ev.Rag.GREEN,
-        cost=ev.Rag.AMBER,
-        scope=ev.Rag.GREEN,
-        quality=ev.Rag.RED,
-        resources=ev.Rag.GREEN,
-        narrative="quality issue",
-        risks=["test environment late"],
+    outcome = await file_report(
+        active(), cost=ev.Rag.AMBER, quality=ev.Rag.RED, narrative="quality issue", risks=["test environment late"]
     )
     assert outcome.status_code == 201
     assert outcome.body["overall"] == "red" and outcome.body["risks"] == ["test environment late"]
@@ -293,18 +281,7 @@ async def test_a_status_report_is_answered_with_its_overall_rag() -> None:
 
 async def test_a_status_report_on_a_proposed_project_is_refused() -> None:
     with pytest.raises(RuleViolationError, match="files no status report"):
-        await handlers.file_status_report(
-            given(REGISTER),
-            DIRECTOR,
-            PID,
-            meeting_date=TODAY,
-            schedule=ev.Rag.GREEN,
-            cost=ev.Rag.GREEN,
-            scope=ev.Rag.GREEN,
-            quality=ev.Rag.GREEN,
-            resources=ev.Rag.GREEN,
-            narrative="",
-        )
+        await file_report(given(REGISTER))
 
 
 async def test_a_kpi_measurement_says_whether_the_target_is_met_and_unknown_kpis_are_not_found() -> None:
