@@ -78,6 +78,21 @@ async def rated_person(client: httpx.AsyncClient, **overrides: Any) -> tuple[str
 async def test_a_person_is_allocated_works_and_is_paid_for_and_each_event_reaches_kafka_with_exact_costs(
     client, kafka
 ) -> None:
+    resource, rid, base = await a_person_with_a_rate_changing_last_week(client)
+    project, other_project, milestone, over_weeks = await allocated_to_two_projects_past_capacity_in_two_weeks(
+        client, base
+    )
+    sid = await a_week_worked_approved_corrected_and_approved_again(client, base, project, milestone)
+    await the_queries_show_the_approved_cost_who_is_allocated_and_the_weeks_over(
+        client, resource, rid, project, milestone, sid, over_weeks
+    )
+    await every_event_reaches_kafka_in_order_keyed_by_project_with_exact_costs_and_no_name(
+        kafka, rid, project, other_project, milestone, over_weeks
+    )
+
+
+async def a_person_with_a_rate_changing_last_week(client: httpx.AsyncClient) -> tuple[dict[str, Any], str, str]:
+    """Grace Hopper at 80.00 EUR an hour, 90.00 from last Thursday on; returns the resource, its id and URL."""
     resource = await register_resource(client, name="Grace Hopper", role="developer")
     rid, base = resource["resource_id"], f"/resources/{resource['resource_id']}"
     assert resource["name"] == "Grace Hopper" and resource["version"] == 1
@@ -98,6 +113,14 @@ async def test_a_person_is_allocated_works_and_is_paid_for_and_each_event_reache
         ),
         201,
     )
+    return resource, rid, base
+
+
+async def allocated_to_two_projects_past_capacity_in_two_weeks(
+    client: httpx.AsyncClient, base: str
+) -> tuple[str, str, str, list[str]]:
+    """30 h a week on a milestone of one project, then 20 h on another overlapping two weeks; returns the two
+    projects, the milestone and the weeks over capacity."""
     project, other_project, milestone = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
     first = await ok(
         await client.post(
@@ -130,7 +153,14 @@ async def test_a_person_is_allocated_works_and_is_paid_for_and_each_event_reache
         (over_weeks[0], "50", "10"),
         (over_weeks[1], "50", "10"),
     ]
+    return project, other_project, milestone, over_weeks
 
+
+async def a_week_worked_approved_corrected_and_approved_again(
+    client: httpx.AsyncClient, base: str, project: str, milestone: str
+) -> str:
+    """Last week's 40 hours approved at the rates in force each day, then corrected to 32 hours and approved
+    again; returns the sheet id."""
     sheet = await ok(
         await client.post(
             f"{base}/work-sheets",
@@ -159,7 +189,20 @@ async def test_a_person_is_allocated_works_and_is_paid_for_and_each_event_reache
     assert corrected["version"] == 2 and corrected["approved_version"] == 1
     final = await ok(await client.post(f"{base}/work-sheets/{sid}/approve", json={"version": 2}, headers=MAX))
     assert final["approved_version"] == 2 and final["approved_cost"] == {"amount": "2640.00", "currency": "EUR"}
+    return str(sid)
 
+
+async def the_queries_show_the_approved_cost_who_is_allocated_and_the_weeks_over(
+    client: httpx.AsyncClient,
+    resource: dict[str, Any],
+    rid: str,
+    project: str,
+    milestone: str,
+    sid: str,
+    over_weeks: list[str],
+) -> None:
+    """The project's approved cost (32 h, per milestone, per resource with her name), who is allocated to it, the
+    resource in its department, the approved sheet, and the capacity grid with the two weeks over."""
     costs = await ok(await client.get(f"/projects/{project}/costs"))
     assert costs["totals"] == [{"currency": "EUR", "hours": "32", "cost": {"amount": "2640.00", "currency": "EUR"}}]
     assert [(m["milestone_id"], m["cost"]["amount"]) for m in costs["by_milestone"]] == [(milestone, "2640.00")]
@@ -199,6 +242,10 @@ async def test_a_person_is_allocated_works_and_is_paid_for_and_each_event_reache
     )
     assert over["total"] == 2
 
+
+async def every_event_reaches_kafka_in_order_keyed_by_project_with_exact_costs_and_no_name(
+    kafka: Any, rid: str, project: str, other_project: str, milestone: str, over_weeks: list[str]
+) -> None:
     expected = [
         ("resource-registered", f"resource:{rid}"),
         ("rate-set", f"resource:{rid}"),

@@ -58,6 +58,20 @@ async def events(client: httpx.AsyncClient) -> list[tuple[Any, ...]]:
 
 
 async def test_erasing_a_person_leaves_every_event_and_cost_intact_and_the_name_gone(client, kafka) -> None:
+    body, key, rid, base, project, rate = await a_person_registered_rated_skilled_allocated_and_paid_for(client)
+    before_events, costs_before = await names_live_only_in_the_erasable_table(client, project)
+    after_events = await erasing_appends_only_the_erasure_and_leaves_no_name_anywhere(client, base, rid, before_events)
+    await costs_allocations_and_sheets_stay_with_a_null_name(client, base, rid, project, rate, costs_before)
+    await neither_a_replayed_registration_nor_an_update_brings_the_name_back(client, body, key, base, rid, after_events)
+    await every_event_reaches_kafka_with_the_approved_cost_and_never_the_name(kafka, rid)
+
+
+async def a_person_registered_rated_skilled_allocated_and_paid_for(
+    client: httpx.AsyncClient,
+) -> tuple[dict[str, Any], dict[str, str], str, str, str, dict[str, Any]]:
+    """Ada registered (with an Idempotency-Key), at 92.50 EUR an hour, with a skill, allocated to a project's
+    milestone, her 30 hours of last week approved; returns the registration body and key, her id and URL, the
+    project and the rate."""
     key = {"Idempotency-Key": str(uuid.uuid4())}
     body = {
         "kind": "person",
@@ -100,8 +114,13 @@ async def test_erasing_a_person_leaves_every_event_and_cost_intact_and_the_name_
             headers=auth_header(APPROVER, "resource-manager"),
         )
     )
+    return body, key, rid, base, project, rate
 
-    # names and contact details are only in the erasable table, nowhere else
+
+async def names_live_only_in_the_erasable_table(
+    client: httpx.AsyncClient, project: str
+) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
+    """Names and contact details are only in ``people``; returns the events and the project's costs so far."""
     dump = await every_row_as_text(client)
     assert [line.split(":")[0] for line in dump.splitlines() if NAME in line] == ["people"]
     assert all(p not in line for p in PERSONAL for line in dump.splitlines() if not line.startswith("people:"))
@@ -109,10 +128,15 @@ async def test_erasing_a_person_leaves_every_event_and_cost_intact_and_the_name_
     costs_before = await ok(await client.get(f"/projects/{project}/costs"))
     assert costs_before["totals"][0]["cost"] == {"amount": "2775.00", "currency": "EUR"}  # 30 h x 92.50
     assert costs_before["by_resource"][0]["name"] == NAME
+    return before_events, costs_before
 
+
+async def erasing_appends_only_the_erasure_and_leaves_no_name_anywhere(
+    client: httpx.AsyncClient, base: str, rid: str, before_events: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """``personal-data-erased`` (the id only) follows the untouched history; no table holds the name any more."""
     erased = await client.delete(f"{base}/personal-data")
     assert erased.status_code == 204 and erased.content == b""
-
     after_events = await events(client)
     assert after_events[: len(before_events)] == before_events  # history untouched
     (erasure,) = after_events[len(before_events) :]
@@ -125,7 +149,13 @@ async def test_erasing_a_person_leaves_every_event_and_cost_intact_and_the_name_
     assert all(p not in dump for p in PERSONAL), [
         line for line in dump.splitlines() if any(p in line for p in PERSONAL)
     ]
+    return after_events
 
+
+async def costs_allocations_and_sheets_stay_with_a_null_name(
+    client: httpx.AsyncClient, base: str, rid: str, project: str, rate: dict[str, Any], costs_before: dict[str, Any]
+) -> None:
+    """Every cost, allocation and sheet of the person stays as it was, under her id, with a null name."""
     costs_after = await ok(await client.get(f"/projects/{project}/costs"))
     assert costs_after["totals"] == costs_before["totals"]
     assert costs_after["by_milestone"] == costs_before["by_milestone"]
@@ -144,7 +174,16 @@ async def test_erasing_a_person_leaves_every_event_and_cost_intact_and_the_name_
     sheets = await ok(await client.get(f"{base}/work-sheets"))
     assert sheets["items"][0]["approved_cost"] == {"amount": "2775.00", "currency": "EUR"}
 
-    # a replayed registration does not bring the name back; nor does an update; erasing again records nothing
+
+async def neither_a_replayed_registration_nor_an_update_brings_the_name_back(
+    client: httpx.AsyncClient,
+    body: dict[str, Any],
+    key: dict[str, str],
+    base: str,
+    rid: str,
+    after_events: list[tuple[Any, ...]],
+) -> None:
+    """A replayed registration answers without the name; an update is refused; erasing again records nothing."""
     replay = await client.post("/resources", json=body, headers=key)
     assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
     assert replay.json()["resource_id"] == rid and replay.json()["name"] is None
@@ -155,7 +194,9 @@ async def test_erasing_a_person_leaves_every_event_and_cost_intact_and_the_name_
     dump = await every_row_as_text(client)
     assert all(p not in dump for p in PERSONAL)
 
-    # on Kafka: every event of the resource, the approved cost among them, and never the name
+
+async def every_event_reaches_kafka_with_the_approved_cost_and_never_the_name(kafka: Any, rid: str) -> None:
+    """On Kafka: every event of the resource, the approved cost among them, and never the name."""
     expected = [
         "resource-registered",
         "rate-set",
