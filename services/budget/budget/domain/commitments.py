@@ -110,23 +110,8 @@ def decide(state: Budget, project_id: UUID, command: CommitmentCommand) -> list[
             pending = _awaiting(state, command.commitment_id)
             if same_person(command.approved_by, pending.requested_by):
                 raise SeparationOfDutiesError("a commitment is approved by someone other than its requester")
-            return [
-                BudgetCommitted(
-                    project_id=project_id,
-                    commitment_id=pending.commitment_id,
-                    kind=pending.kind,
-                    vendor=pending.vendor,
-                    reference=pending.reference,
-                    category=pending.category,
-                    milestone_id=pending.milestone_id,
-                    amount=pending.amount,
-                    expected_invoices=list(pending.expected_invoices),
-                    overrun=overrun(state, pending.category, pending.amount),
-                    policy=state.policy,
-                    requested_by=pending.requested_by,
-                    approved_by=command.approved_by,
-                )
-            ]
+            over = overrun(state, pending.category, pending.amount)
+            return [_committed_event(state, project_id, pending, over, approved_by=command.approved_by)]
         case RefuseCommitment():
             pending = _awaiting(state, command.commitment_id)
             if same_person(command.refused_by, pending.requested_by):
@@ -214,20 +199,27 @@ def _commit(state: Budget, project_id: UUID, command: Commit) -> DomainEvent:
             overrun=over,
             requested_by=command.requested_by,
         )
+    return _committed_event(state, project_id, command, over, approved_by=None)
+
+
+def _committed_event(
+    state: Budget, project_id: UUID, terms: Commit | Commitment, over: Overrun | None, *, approved_by: str | None
+) -> BudgetCommitted:
+    """``budget-committed`` for the terms of a new commitment or of one that waited for approval."""
     return BudgetCommitted(
         project_id=project_id,
-        commitment_id=command.commitment_id,
-        kind=command.kind,
-        vendor=command.vendor,
-        reference=command.reference,
-        category=command.category,
-        milestone_id=command.milestone_id,
-        amount=command.amount,
-        expected_invoices=list(command.expected_invoices),
+        commitment_id=terms.commitment_id,
+        kind=terms.kind,
+        vendor=terms.vendor,
+        reference=terms.reference,
+        category=terms.category,
+        milestone_id=terms.milestone_id,
+        amount=terms.amount,
+        expected_invoices=list(terms.expected_invoices),
         overrun=over,
         policy=state.policy,
-        requested_by=command.requested_by,
-        approved_by=None,
+        requested_by=terms.requested_by,
+        approved_by=approved_by,
     )
 
 
