@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from budget.bootstrap import create_app
 from budget.settings import Settings
-from shared.kafka import from_record
+from shared.kafka import KafkaOptions, from_record
 from tests.projects_support import milestone_body, register
 from tests.support import auth_header, eventually, read_topic
 
@@ -98,15 +98,41 @@ async def test_a_baseline_is_refused_for_an_unknown_project_and_accepted_once_it
     assert response.headers["etag"] == '"1"'
 
 
+EXPECTED_EVENTS = [
+    "budget-baselined",
+    "budget-change-requested",
+    "budget-change-approved",
+    "funding-source-added",
+    "funding-secured",
+    "funding-secured",
+    "funding-withdrawn",
+    "budget-committed",
+    "budget-committed",
+    "overrun-policy-set",
+]
+"""What the budget's life below publishes, in order."""
+
+
 async def test_budget_life_with_change_funding_commitments_and_its_events_on_kafka(client, budget, kafka) -> None:
     pid, mid = await known_project(client, budget)
     base = f"/budgets/{pid}"
+    await baseline_phased_on_the_milestone_once(budget, base, mid)
+    await a_change_approved_by_someone_other_than_its_requester(budget, base)
+    await funding_counted_by_date_until_a_tranche_is_withdrawn(budget, base)
+    await commitments_warned_then_blocked_past_the_category_budget(budget, base, mid)
+    await the_budget_shows_the_overrun_and_lists_the_commitments(budget, base, mid)
+    await its_events_are_on_kafka_in_order(kafka, pid)
+
+
+async def baseline_phased_on_the_milestone_once(budget: httpx.AsyncClient, base: str, mid: str) -> None:
     body = baseline_body()
     body["phasing"] = [{"milestone_id": mid, "amount": eur("100000.00")}]
     assert (await budget.post(f"{base}/baseline", json=body)).status_code == 201
     again = await budget.post(f"{base}/baseline", json=baseline_body())
     assert again.status_code == 409
 
+
+async def a_change_approved_by_someone_other_than_its_requester(budget: httpx.AsyncClient, base: str) -> None:
     change = (
         await budget.post(
             f"{base}/change-requests",
@@ -124,6 +150,8 @@ async def test_budget_life_with_change_funding_commitments_and_its_events_on_kaf
     approved = await budget.post(f"{base}/change-requests/{change['change_id']}/approve", json={})
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
 
+
+async def funding_counted_by_date_until_a_tranche_is_withdrawn(budget: httpx.AsyncClient, base: str) -> None:
     source = (await budget.post(f"{base}/funding-sources", json={"name": "Client", "kind": "client"})).json()
     t1 = (
         await budget.post(
@@ -146,6 +174,10 @@ async def test_budget_life_with_change_funding_commitments_and_its_events_on_kaf
     assert withdrawn.status_code == 200
     assert (await budget.get(f"{base}/funding", params={"on": str(TODAY)})).json()["available"] == eur("0.00")
 
+
+async def commitments_warned_then_blocked_past_the_category_budget(
+    budget: httpx.AsyncClient, base: str, mid: str
+) -> None:
     po = {
         "kind": "subcontract",
         "vendor": "Acme",
@@ -168,6 +200,10 @@ async def test_budget_life_with_change_funding_commitments_and_its_events_on_kaf
     )
     assert blocked.status_code == 409 and blocked.headers["content-type"] == "application/problem+json"
 
+
+async def the_budget_shows_the_overrun_and_lists_the_commitments(
+    budget: httpx.AsyncClient, base: str, mid: str
+) -> None:
     view = (await budget.get(base)).json()
     sub = next(c for c in view["categories"] if c["category"] == "subcontracting")
     assert (sub["budget"], sub["committed"], sub["remaining"]) == (eur("45000.00"), eur("50000.00"), eur("-5000.00"))
@@ -175,18 +211,9 @@ async def test_budget_life_with_change_funding_commitments_and_its_events_on_kaf
     listed = (await budget.get(f"{base}/commitments", params={"vendor": "Acme", "milestone_id": mid})).json()
     assert listed["total"] == 2
 
-    expected = [
-        "budget-baselined",
-        "budget-change-requested",
-        "budget-change-approved",
-        "funding-source-added",
-        "funding-secured",
-        "funding-secured",
-        "funding-withdrawn",
-        "budget-committed",
-        "budget-committed",
-        "overrun-policy-set",
-    ]
+
+async def its_events_are_on_kafka_in_order(kafka: KafkaOptions, pid: str) -> None:
+    expected = EXPECTED_EVENTS
 
     async def on_topic() -> list[Any]:
         records = [r for r in await read_topic(kafka, "pmo.budget.v1", expect=0, timeout=1) if r.key == pid.encode()]

@@ -250,12 +250,17 @@ async def test_an_overrun_under_the_block_policy_is_refused_and_appends_nothing(
     assert len(executor.appended(STREAM)) == 2
 
 
-async def test_a_commitment_awaiting_approval_is_decided_by_someone_else() -> None:
+async def awaiting_approval() -> tuple[InMemoryExecutor, uuid.UUID]:
+    """A budget whose policy requires approval, and paul's commitment over the subcontracting budget."""
     executor = baselined_budget()
     executor.given(STREAM, policy_set(OverrunPolicy.REQUIRE_APPROVAL))
     waiting = await commit(executor, "50000.00")
     assert waiting.body["status"] == "awaiting_approval"
-    commitment_id = uuid.UUID(waiting.body["commitment_id"])
+    return executor, uuid.UUID(waiting.body["commitment_id"])
+
+
+async def test_a_commitment_awaiting_approval_is_decided_by_someone_else() -> None:
+    executor, commitment_id = await awaiting_approval()
     with pytest.raises(SeparationOfDutiesError):
         await handlers.approve_commitment(executor, known(), PAUL, PID, commitment_id)
     approved = await handlers.approve_commitment(executor, known(), FIONA, PID, commitment_id)
@@ -265,12 +270,8 @@ async def test_a_commitment_awaiting_approval_is_decided_by_someone_else() -> No
 
 
 async def test_a_refused_commitment_is_not_committed() -> None:
-    executor = baselined_budget()
-    executor.given(STREAM, policy_set(OverrunPolicy.REQUIRE_APPROVAL))
-    waiting = await commit(executor, "50000.00")
-    refused = await handlers.refuse_commitment(
-        executor, known(), FIONA, PID, uuid.UUID(waiting.body["commitment_id"]), "no budget"
-    )
+    executor, commitment_id = await awaiting_approval()
+    refused = await handlers.refuse_commitment(executor, known(), FIONA, PID, commitment_id, "no budget")
     assert refused.body["status"] == "refused"
 
 
