@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from reporting.api import alerts, portfolio, reports
+from reporting.api import alerts, explain, portfolio, reports
 
 router = APIRouter()
 router.include_router(portfolio.router)
+router.include_router(explain.router)  # before reports: its /explain/... paths are more specific
 router.include_router(reports.router)
 router.include_router(alerts.router)
