@@ -23,19 +23,13 @@ from shared.errors import (
     SeparationOfDutiesError,
 )
 from shared.events import DomainEvent
-from shared.money import Money
 from tests.fakes import CONTEXT, FixedClock, InMemoryExecutor, acting_as
+from tests.resources_support import PROJECT, RID, eur
 
 TODAY = FixedClock().now().date()  # Monday 2027-03-01
 W08 = date(2027, 2, 22)  # Monday of 2027-W08, last week
-RID = uuid.UUID(int=1)
 STREAM = domain.stream_id(RID)
-PROJECT = uuid.UUID(int=100)
 ADA, MAX = acting_as("ada"), acting_as("max.manager")
-
-
-def eur(amount: str) -> Money:
-    return Money.of(amount, "EUR")
 
 
 @dataclass

@@ -8,6 +8,7 @@ currency.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -95,7 +96,20 @@ def policy_view(department: str, policy: OverAllocationPolicy) -> dict[str, Any]
     return {"department": department, "policy": policy.value}
 
 
-def _page(items: list[Any], total: int, paging: PageParams) -> dict[str, Any]:
+async def _page(
+    engine: AsyncEngine,
+    paging: PageParams,
+    params: dict[str, Any],
+    count: str,
+    rows: str,
+    item: Callable[[Any], Any],
+) -> dict[str, Any]:
+    """One page of ``rows`` (a query ordered and ready for ``LIMIT`` / ``OFFSET``), each row shaped by ``item``,
+    with the ``count`` of the whole list."""
+    params = {**params, "limit": paging.limit, "offset": paging.offset}
+    async with engine.connect() as conn:
+        total = (await conn.execute(text(count), params)).scalar_one()
+        items = [item(r) for r in await conn.execute(text(f"{rows} LIMIT :limit OFFSET :offset"), params)]
     return {"items": items, "total": total, "limit": paging.limit, "offset": paging.offset}
 
 
@@ -143,18 +157,15 @@ async def list_resources(
 ) -> dict[str, Any]:
     """Resources by name (erased ones last), filtered by kind, role and department."""
     where, params = _where({"r.kind": kind, "r.role": role, "r.department": department})
-    params |= {"limit": paging.limit, "offset": paging.offset}
-    async with engine.connect() as conn:
-        total = (await conn.execute(text(f"SELECT count(*) FROM resources r WHERE {where}"), params)).scalar_one()
-        rows = await conn.execute(
-            text(
-                "SELECT r.doc, p.name FROM resources r LEFT JOIN people p USING (resource_id) "
-                f"WHERE {where} ORDER BY p.name NULLS LAST, r.resource_id LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        )
-        items = [{**r.doc, "name": r.name} for r in rows]
-    return _page(items, total, paging)
+    return await _page(
+        engine,
+        paging,
+        params,
+        f"SELECT count(*) FROM resources r WHERE {where}",
+        "SELECT r.doc, p.name FROM resources r LEFT JOIN people p USING (resource_id) "
+        f"WHERE {where} ORDER BY p.name NULLS LAST, r.resource_id",
+        lambda r: {**r.doc, "name": r.name},
+    )
 
 
 async def resource_doc(engine: AsyncEngine, resource_id: uuid.UUID) -> dict[str, Any]:
@@ -196,19 +207,16 @@ async def list_allocations(
     if active_on is not None:
         where += " AND a.starts_on <= :day AND a.ends_on >= :day"
         params["day"] = active_on
-    params |= {"limit": paging.limit, "offset": paging.offset}
-    async with engine.connect() as conn:
-        total = (await conn.execute(text(f"SELECT count(*) FROM allocations a WHERE {where}"), params)).scalar_one()
-        rows = await conn.execute(
-            text(
-                "SELECT a.doc, p.name, r.role, r.department FROM allocations a "
-                "JOIN resources r USING (resource_id) LEFT JOIN people p USING (resource_id) "
-                f"WHERE {where} ORDER BY a.project_id, a.starts_on, a.allocation_id LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        )
-        items = [{**r.doc, "name": r.name, "role": r.role, "department": r.department} for r in rows]
-    return _page(items, total, paging)
+    return await _page(
+        engine,
+        paging,
+        params,
+        f"SELECT count(*) FROM allocations a WHERE {where}",
+        "SELECT a.doc, p.name, r.role, r.department FROM allocations a "
+        "JOIN resources r USING (resource_id) LEFT JOIN people p USING (resource_id) "
+        f"WHERE {where} ORDER BY a.project_id, a.starts_on, a.allocation_id",
+        lambda r: {**r.doc, "name": r.name, "role": r.role, "department": r.department},
+    )
 
 
 _GRID = """
@@ -249,33 +257,32 @@ async def capacity(
     if (last - first) // timedelta(days=7) >= MAX_WEEKS:
         raise InvalidCommandError(f"ask for at most {MAX_WEEKS} weeks at a time", field="to_week")
     where, params = _where({"r.resource_id": resource_id, "r.department": department})
-    params |= {"first": first, "last": last, "limit": paging.limit, "offset": paging.offset}
+    params |= {"first": first, "last": last}
     grid = _GRID.format(where=where)
     only = "WHERE g.allocated > g.capacity" if over_only else ""
-    async with engine.connect() as conn:
-        total = (await conn.execute(text(f"{grid} SELECT count(*) FROM grid g {only}"), params)).scalar_one()
-        rows = await conn.execute(
-            text(
-                f"{grid} SELECT g.*, p.name FROM grid g LEFT JOIN people p USING (resource_id) {only} "
-                "ORDER BY g.department, g.resource_id, g.week_start LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        )
-        items = [
-            {
-                "resource_id": str(r.resource_id),
-                "name": r.name,
-                "department": r.department,
-                "week": domain.iso_week(r.week_start),
-                "week_start": r.week_start.isoformat(),
-                "capacity_hours": _dec(r.capacity),
-                "allocated_hours": _dec(r.allocated),
-                "available_hours": _dec(max(r.capacity - r.allocated, Decimal(0))),
-                "over_hours": _dec(max(r.allocated - r.capacity, Decimal(0))),
-            }
-            for r in rows
-        ]
-    return _page(items, total, paging)
+    return await _page(
+        engine,
+        paging,
+        params,
+        f"{grid} SELECT count(*) FROM grid g {only}",
+        f"{grid} SELECT g.*, p.name FROM grid g LEFT JOIN people p USING (resource_id) {only} "
+        "ORDER BY g.department, g.resource_id, g.week_start",
+        _capacity_week,
+    )
+
+
+def _capacity_week(row: Any) -> dict[str, Any]:
+    return {
+        "resource_id": str(row.resource_id),
+        "name": row.name,
+        "department": row.department,
+        "week": domain.iso_week(row.week_start),
+        "week_start": row.week_start.isoformat(),
+        "capacity_hours": _dec(row.capacity),
+        "allocated_hours": _dec(row.allocated),
+        "available_hours": _dec(max(row.capacity - row.allocated, Decimal(0))),
+        "over_hours": _dec(max(row.allocated - row.capacity, Decimal(0))),
+    }
 
 
 # --- work sheets and costs ----------------------------------------------------------------------------------
@@ -286,17 +293,14 @@ async def list_work_sheets(engine: AsyncEngine, paging: PageParams, filters: dic
     if "week" in filters:
         week_param(filters["week"], "week")
     where, params = _where(filters)
-    params |= {"limit": paging.limit, "offset": paging.offset}
-    async with engine.connect() as conn:
-        total = (await conn.execute(text(f"SELECT count(*) FROM work_sheets WHERE {where}"), params)).scalar_one()
-        rows = await conn.execute(
-            text(
-                f"SELECT doc FROM work_sheets WHERE {where} ORDER BY week_start DESC, sheet_id "
-                "LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        )
-        return _page([r.doc for r in rows], total, paging)
+    return await _page(
+        engine,
+        paging,
+        params,
+        f"SELECT count(*) FROM work_sheets WHERE {where}",
+        f"SELECT doc FROM work_sheets WHERE {where} ORDER BY week_start DESC, sheet_id",
+        lambda r: r.doc,
+    )
 
 
 async def work_sheet(engine: AsyncEngine, resource_id: uuid.UUID, sheet_id: uuid.UUID) -> dict[str, Any]:
