@@ -76,7 +76,11 @@ Responder = Callable[[S, Sequence[RecordedEvent], int], dict[str, Any]]
 
 class Executor(Protocol):
     """The port handlers run commands through: :class:`CommandExecutor` against the database, an in-memory fake in
-    handler tests (``tests/fakes.py``)."""
+    handler tests (``tests/fakes.py``). ``clock`` is the one commands are decided by (a day a caller leaves out is
+    its today)."""
+
+    @property
+    def clock(self) -> Clock: ...
 
     async def execute(
         self,
@@ -91,6 +95,39 @@ class Executor(Protocol):
     ) -> CommandOutcome[Any]: ...
 
     async def state_of(self, aggregate: Aggregate[Any, Any], stream_id: str) -> tuple[Any, int]: ...
+
+
+View = Callable[[S, int], dict[str, Any]]
+"""The answer to a command from the aggregate's state after it and its version (most answers need no more)."""
+
+
+def by_state(view: View[S]) -> Responder[S]:
+    """A responder answering with ``view(state, version)``."""
+    return lambda state, events, version: view(state, version)
+
+
+async def run_on(
+    executor: Executor,
+    ctx: CommandContext,
+    aggregate: Aggregate[S, Any],
+    stream_id: str,
+    command: Any,
+    respond: Responder[S],
+    *,
+    status_code: int = 200,
+    new_stream: bool = False,
+) -> CommandOutcome[S]:
+    """Run ``command`` on one aggregate's stream and answer with ``respond(state, events, version)`` (often
+    :func:`by_state` of a view): what every handler does."""
+    return await executor.execute(
+        ctx,
+        aggregate=aggregate,
+        stream_id=stream_id,
+        command=command,
+        respond=respond,
+        status_code=status_code,
+        new_stream=new_stream,
+    )
 
 
 class _LostIdempotencyRace(Exception):

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from budget import domain, views
-from shared.commands import Clock, CommandContext, CommandOutcome, Executor
+from shared.commands import Clock, CommandContext, CommandOutcome, Executor, by_state, run_on
 from shared.contracts.budget import (
     CategoryAmount,
     CommitmentKind,
@@ -52,13 +52,8 @@ async def _run(
     view: views.View = views.budget_view,
     status_code: int = 200,
 ) -> Outcome:
-    return await executor.execute(
-        ctx,
-        aggregate=domain.BUDGET,
-        stream_id=domain.stream_id(project_id),
-        command=command,
-        respond=lambda state, events, version: view(state, version),
-        status_code=status_code,
+    return await run_on(
+        executor, ctx, domain.BUDGET, domain.stream_id(project_id), command, by_state(view), status_code=status_code
     )
 
 

@@ -10,7 +10,6 @@ caller go through here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -18,10 +17,10 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from invoicing import domain, views
-from shared.commands import CommandContext, CommandOutcome, Executor
+from shared.commands import CommandContext, CommandOutcome, Executor, by_state, run_on
 from shared.contracts.invoicing import CreditLine
 from shared.errors import ConcurrencyError, NotFoundError
-from shared.events import EventMetadata, RecordedEvent
+from shared.events import EventMetadata
 from shared.ids import new_id
 from shared.money import Money
 
@@ -53,7 +52,7 @@ class InvoiceFacts(Protocol):
         ...
 
 
-def _invoice_view(state: domain.Invoice | None, events: Sequence[RecordedEvent], version: int) -> dict[str, Any]:
+def _invoice_view(state: domain.Invoice | None, version: int) -> dict[str, Any]:
     assert state is not None  # every command but a refused one leaves an invoice
     return views.invoice_view(state, version)
 
@@ -67,12 +66,13 @@ async def _run(
     status_code: int = 200,
     new_stream: bool = False,
 ) -> CommandOutcome[Any]:
-    return await executor.execute(
+    return await run_on(
+        executor,
         ctx,
-        aggregate=domain.INVOICE,
-        stream_id=domain.stream_id(invoice_id),
-        command=command,
-        respond=_invoice_view,
+        domain.INVOICE,
+        domain.stream_id(invoice_id),
+        command,
+        by_state(_invoice_view),
         status_code=status_code,
         new_stream=new_stream,
     )

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from projects import domain, views
-from shared.commands import Clock, CommandContext, CommandOutcome, Executor
+from shared.commands import CommandContext, CommandOutcome, Executor, by_state, run_on
 from shared.contracts.projects import Channel, GateOutcome, KpiDirection, PartnerKind, Rag
 from shared.errors import InvalidCommandError, NotFoundError
 from shared.ids import new_id
@@ -27,13 +27,6 @@ GroupingKind = Literal["portfolio", "programme"]
 # --- ports --------------------------------------------------------------------------------------------------
 
 
-class ClockedExecutor(Executor, Protocol):
-    """The executor port with the clock its commands are decided by: a day a caller leaves out is its today."""
-
-    @property
-    def clock(self) -> Clock: ...
-
-
 class GroupingFacts(Protocol):
     """What registering a project or creating a programme needs to know about portfolios and programmes."""
 
@@ -43,12 +36,12 @@ class GroupingFacts(Protocol):
         ...
 
 
-def _today(executor: ClockedExecutor, day: date | None) -> date:
+def _today(executor: Executor, day: date | None) -> date:
     return day or executor.clock.now().date()
 
 
 async def _on_project(
-    executor: ClockedExecutor,
+    executor: Executor,
     ctx: CommandContext,
     project_id: uuid.UUID,
     command: domain.Command,
@@ -57,12 +50,13 @@ async def _on_project(
     status_code: int = 200,
     new_stream: bool = False,
 ) -> Outcome:
-    return await executor.execute(
+    return await run_on(
+        executor,
         ctx,
-        aggregate=domain.PROJECT,
-        stream_id=domain.stream_id(project_id),
-        command=command,
-        respond=lambda state, events, version: view(state, version),
+        domain.PROJECT,
+        domain.stream_id(project_id),
+        command,
+        by_state(view),
         status_code=status_code,
         new_stream=new_stream,
     )
@@ -80,7 +74,7 @@ async def _existing(facts: GroupingFacts, kind: GroupingKind, grouping_id: str, 
 
 
 async def create_portfolio(
-    executor: ClockedExecutor, ctx: CommandContext, *, portfolio_id: str, name: str, description: str
+    executor: Executor, ctx: CommandContext, *, portfolio_id: str, name: str, description: str
 ) -> Outcome:
     """Create a portfolio (201); its id is a slug chosen by the caller."""
     return await executor.execute(
@@ -94,7 +88,7 @@ async def create_portfolio(
 
 
 async def create_programme(
-    executor: ClockedExecutor,
+    executor: Executor,
     facts: GroupingFacts,
     ctx: CommandContext,
     *,
@@ -119,7 +113,7 @@ async def create_programme(
 
 
 async def register_project(
-    executor: ClockedExecutor,
+    executor: Executor,
     facts: GroupingFacts,
     ctx: CommandContext,
     *,
@@ -164,7 +158,7 @@ async def register_project(
 
 
 async def approve_project(
-    executor: ClockedExecutor, ctx: CommandContext, project_id: uuid.UUID, *, approved_on: date | None, note: str
+    executor: Executor, ctx: CommandContext, project_id: uuid.UUID, *, approved_on: date | None, note: str
 ) -> Outcome:
     """proposed -> approved, by the acting user."""
     command = domain.ApproveProject(ctx.metadata.actor, _today(executor, approved_on), note)
@@ -172,28 +166,28 @@ async def approve_project(
 
 
 async def start_project(
-    executor: ClockedExecutor, ctx: CommandContext, project_id: uuid.UUID, *, started_on: date | None
+    executor: Executor, ctx: CommandContext, project_id: uuid.UUID, *, started_on: date | None
 ) -> Outcome:
     """approved -> active."""
     return await _on_project(executor, ctx, project_id, domain.StartProject(_today(executor, started_on)))
 
 
 async def put_project_on_hold(
-    executor: ClockedExecutor, ctx: CommandContext, project_id: uuid.UUID, *, reason: str, on: date | None
+    executor: Executor, ctx: CommandContext, project_id: uuid.UUID, *, reason: str, on: date | None
 ) -> Outcome:
     """active -> on_hold, with a reason."""
     return await _on_project(executor, ctx, project_id, domain.PutProjectOnHold(reason, _today(executor, on)))
 
 
 async def resume_project(
-    executor: ClockedExecutor, ctx: CommandContext, project_id: uuid.UUID, *, on: date | None, note: str
+    executor: Executor, ctx: CommandContext, project_id: uuid.UUID, *, on: date | None, note: str
 ) -> Outcome:
     """on_hold -> active."""
     return await _on_project(executor, ctx, project_id, domain.ResumeProject(_today(executor, on), note))
 
 
 async def complete_project(
-    executor: ClockedExecutor, ctx: CommandContext, project_id: uuid.UUID, *, completed_on: date | None, note: str
+    executor: Executor, ctx: CommandContext, project_id: uuid.UUID, *, completed_on: date | None, note: str
 ) -> Outcome:
     """active -> completed, once every milestone is reached or missed."""
     command = domain.CompleteProject(_today(executor, completed_on), note)
@@ -201,14 +195,14 @@ async def complete_project(
 
 
 async def terminate_project(
-    executor: ClockedExecutor, ctx: CommandContext, project_id: uuid.UUID, *, reason: str, on: date | None
+    executor: Executor, ctx: CommandContext, project_id: uuid.UUID, *, reason: str, on: date | None
 ) -> Outcome:
     """Any open state -> terminated (final), with a reason."""
     return await _on_project(executor, ctx, project_id, domain.TerminateProject(reason, _today(executor, on)))
 
 
 async def record_gate_decision(
-    executor: ClockedExecutor,
+    executor: Executor,
     ctx: CommandContext,
     project_id: uuid.UUID,
     *,
@@ -234,7 +228,7 @@ def _milestone_view(milestone_id: uuid.UUID) -> views.View:
 
 
 async def plan_milestone(
-    executor: ClockedExecutor,
+    executor: Executor,
     ctx: CommandContext,
     project_id: uuid.UUID,
     *,
@@ -250,7 +244,7 @@ async def plan_milestone(
 
 
 async def reschedule_milestone(
-    executor: ClockedExecutor,
+    executor: Executor,
     ctx: CommandContext,
     project_id: uuid.UUID,
     milestone_id: uuid.UUID,
@@ -264,7 +258,7 @@ async def reschedule_milestone(
 
 
 async def report_milestone_progress(
-    executor: ClockedExecutor,
+    executor: Executor,
     ctx: CommandContext,
     project_id: uuid.UUID,
     milestone_id: uuid.UUID,
@@ -279,7 +273,7 @@ async def report_milestone_progress(
 
 
 async def mark_milestone_reached(
-    executor: ClockedExecutor,
+    executor: Executor,
     ctx: CommandContext,
     project_id: uuid.UUID,
     milestone_id: uuid.UUID,
@@ -295,7 +289,7 @@ async def mark_milestone_reached(
 
 
 async def mark_milestone_missed(
-    executor: ClockedExecutor, ctx: CommandContext, project_id: uuid.UUID, milestone_id: uuid.UUID, *, reason: str
+    executor: Executor, ctx: CommandContext, project_id: uuid.UUID, milestone_id: uuid.UUID, *, reason: str
 ) -> Outcome:
     """Mark a milestone whose due date has passed as missed."""
     command = domain.MarkMilestoneMissed(milestone_id, reason)
@@ -306,7 +300,7 @@ async def mark_milestone_missed(
 
 
 async def file_status_report(
-    executor: ClockedExecutor,
+    executor: Executor,
     ctx: CommandContext,
     project_id: uuid.UUID,
     *,
@@ -345,7 +339,7 @@ async def file_status_report(
 
 
 async def define_kpi(
-    executor: ClockedExecutor,
+    executor: Executor,
     ctx: CommandContext,
     project_id: uuid.UUID,
     *,
@@ -363,7 +357,7 @@ async def define_kpi(
 
 
 async def measure_kpi(
-    executor: ClockedExecutor,
+    executor: Executor,
     ctx: CommandContext,
     project_id: uuid.UUID,
     kpi_id: uuid.UUID,
@@ -379,7 +373,7 @@ async def measure_kpi(
 
 
 async def register_partner(
-    executor: ClockedExecutor,
+    executor: Executor,
     ctx: CommandContext,
     project_id: uuid.UUID,
     *,
@@ -400,7 +394,7 @@ def _communication_view(communication_id: uuid.UUID) -> views.View:
 
 
 async def log_communication(
-    executor: ClockedExecutor,
+    executor: Executor,
     ctx: CommandContext,
     project_id: uuid.UUID,
     *,
@@ -418,7 +412,7 @@ async def log_communication(
 
 
 async def close_follow_up(
-    executor: ClockedExecutor,
+    executor: Executor,
     ctx: CommandContext,
     project_id: uuid.UUID,
     communication_id: uuid.UUID,

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from resources import domain
 from resources.projections import PERSONAL_DATA, PersonalData
 from resources.views import allocation_view, policy_view, resource_view, role_rates_view, sheet_view
-from shared.commands import Clock, CommandContext, CommandOutcome, Executor
+from shared.commands import CommandContext, CommandOutcome, Executor, run_on
 from shared.contracts.resources import AcceptedDeliverable, OverAllocationPolicy, ResourceKind, SkillLevel, TimeEntry
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
 from shared.events import RecordedEvent
@@ -36,14 +36,6 @@ from shared.ids import new_id
 from shared.money import Money
 
 # --- ports --------------------------------------------------------------------------------------------------
-
-
-class ResourceCommands(Executor, Protocol):
-    """The executor port with the clock it decides by: "today" is the clock's date, for the inputs that default
-    to it."""
-
-    @property
-    def clock(self) -> Clock: ...
 
 
 class ResourceFacts(Protocol):
@@ -118,7 +110,7 @@ Outcome = CommandOutcome[Any]
 # --- helpers ------------------------------------------------------------------------------------------------
 
 
-def _today(executor: ResourceCommands, day: date | None = None) -> date:
+def _today(executor: Executor, day: date | None = None) -> date:
     return day or executor.clock.now().date()
 
 
@@ -150,12 +142,13 @@ async def _run(
     *,
     new_stream: bool = False,
 ) -> Outcome:
-    return await executor.execute(
+    return await run_on(
+        executor,
         ctx,
-        aggregate=domain.RESOURCE,
-        stream_id=domain.stream_id(resource_id),
-        command=command,
-        respond=view,
+        domain.RESOURCE,
+        domain.stream_id(resource_id),
+        command,
+        view,
         status_code=status_code,
         new_stream=new_stream,
     )
@@ -168,7 +161,7 @@ async def _named(facts: ResourceFacts, outcome: Outcome) -> Outcome:
 
 
 async def _on_resource(
-    executor: ResourceCommands,
+    executor: Executor,
     facts: ResourceFacts,
     ctx: CommandContext,
     resource_id: uuid.UUID,
@@ -206,7 +199,7 @@ def _accepted(deliverables: Sequence[Deliverable], actor: str) -> tuple[Accepted
 
 
 async def register_resource(
-    executor: ResourceCommands, facts: ResourceFacts, ctx: CommandContext, registration: Registration
+    executor: Executor, facts: ResourceFacts, ctx: CommandContext, registration: Registration
 ) -> Outcome:
     """Register a person or a subcontractor; its name and contact details are stored apart from the events, in
     the command's transaction. A replayed answer names the first registration."""
@@ -241,7 +234,7 @@ async def replace_personal_data(people: PersonalDataStore, data: PersonalData) -
     return {"resource_id": str(data.resource_id), "name": data.name, "email": data.email, "phone": data.phone}
 
 
-async def erase_personal_data(executor: ResourceCommands, ctx: CommandContext, resource_id: uuid.UUID) -> Outcome:
+async def erase_personal_data(executor: Executor, ctx: CommandContext, resource_id: uuid.UUID) -> Outcome:
     """Forget the person (``personal-data-erased``): every event, allocation and cost stays. Answered with an
     empty body."""
     command = domain.ErasePersonalData(_today(executor))
@@ -249,7 +242,7 @@ async def erase_personal_data(executor: ResourceCommands, ctx: CommandContext, r
 
 
 async def change_profile(
-    executor: ResourceCommands,
+    executor: Executor,
     facts: ResourceFacts,
     ctx: CommandContext,
     resource_id: uuid.UUID,
@@ -262,7 +255,7 @@ async def change_profile(
 
 
 async def change_capacity(
-    executor: ResourceCommands,
+    executor: Executor,
     facts: ResourceFacts,
     ctx: CommandContext,
     resource_id: uuid.UUID,
@@ -279,7 +272,7 @@ async def change_capacity(
 
 
 async def record_skill(
-    executor: ResourceCommands,
+    executor: Executor,
     facts: ResourceFacts,
     ctx: CommandContext,
     resource_id: uuid.UUID,
@@ -292,7 +285,7 @@ async def record_skill(
 
 
 async def record_certification(
-    executor: ResourceCommands,
+    executor: Executor,
     facts: ResourceFacts,
     ctx: CommandContext,
     resource_id: uuid.UUID,
@@ -306,7 +299,7 @@ async def record_certification(
 
 
 async def record_training(
-    executor: ResourceCommands,
+    executor: Executor,
     facts: ResourceFacts,
     ctx: CommandContext,
     resource_id: uuid.UUID,
@@ -324,7 +317,7 @@ async def record_training(
 
 
 async def set_rate(
-    executor: ResourceCommands,
+    executor: Executor,
     facts: ResourceFacts,
     ctx: CommandContext,
     resource_id: uuid.UUID,
@@ -365,7 +358,7 @@ async def set_over_allocation_policy(
 
 
 async def allocate(
-    executor: ResourceCommands,
+    executor: Executor,
     facts: ResourceFacts,
     ctx: CommandContext,
     resource_id: uuid.UUID,
@@ -388,7 +381,7 @@ async def allocate(
 
 
 async def change_allocation(
-    executor: ResourceCommands,
+    executor: Executor,
     facts: ResourceFacts,
     ctx: CommandContext,
     resource_id: uuid.UUID,
@@ -404,7 +397,7 @@ async def change_allocation(
 
 
 async def end_allocation(
-    executor: ResourceCommands,
+    executor: Executor,
     ctx: CommandContext,
     resource_id: uuid.UUID,
     allocation_id: uuid.UUID,
@@ -419,7 +412,7 @@ async def end_allocation(
 
 
 async def submit_work_sheet(
-    executor: ResourceCommands,
+    executor: Executor,
     facts: ResourceFacts,
     ctx: CommandContext,
     resource_id: uuid.UUID,
@@ -444,7 +437,7 @@ async def submit_work_sheet(
 
 
 async def correct_work_sheet(
-    executor: ResourceCommands,
+    executor: Executor,
     facts: ResourceFacts,
     ctx: CommandContext,
     resource_id: uuid.UUID,
@@ -461,7 +454,7 @@ async def correct_work_sheet(
 
 
 async def approve_work_sheet(
-    executor: ResourceCommands,
+    executor: Executor,
     facts: ResourceFacts,
     ctx: CommandContext,
     resource_id: uuid.UUID,
@@ -477,7 +470,7 @@ async def approve_work_sheet(
 
 
 async def reject_work_sheet(
-    executor: ResourceCommands,
+    executor: Executor,
     ctx: CommandContext,
     resource_id: uuid.UUID,
     sheet_id: uuid.UUID,
