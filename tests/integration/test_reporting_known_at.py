@@ -107,3 +107,46 @@ async def test_a_known_at_in_the_future_or_an_as_of_that_is_not_a_date_is_refuse
         answer = await reporting.get(path, params=params, headers=VIEWER)
         assert answer.status_code == 422, answer.text
         assert [e["field"] for e in answer.json()["errors"]] == [field]
+
+
+async def test_a_projects_report_is_identical_after_a_hundred_times_more_unrelated_history(
+    reporting: httpx.AsyncClient, kafka: Any
+) -> None:
+    pid = uuid.uuid4()
+    start = TODAY - timedelta(days=60)
+    at = NOW - timedelta(days=20)
+    own = [
+        registered(start - timedelta(days=2)),
+        started(start),
+        baseline("100000.00"),
+        milestone(1, "50000.00", TODAY + timedelta(days=30)),
+        work("1000.00", start + timedelta(days=10)),
+    ]
+    await publish_facts(kafka, [for_project(f, pid, at + timedelta(seconds=i)) for i, f in enumerate(own)])
+    url = f"/reports/projects/{pid}"
+
+    async def arrived() -> dict[str, Any]:
+        answer = await reporting.get(url, headers=VIEWER)
+        assert answer.status_code == 200 and figure(answer.json(), "ac") == "1000.00", answer.text
+        return dict(answer.json())
+
+    before = await eventually(arrived, timeout=120)
+    others = [uuid.uuid4() for _ in range(20)]
+    unrelated = [
+        for_project(f, other, at + timedelta(seconds=i))
+        for other in others
+        for i, f in enumerate(
+            [registered(start), started(start), baseline("5000.00")]
+            + [work("10.00", start + timedelta(days=d % 50)) for d in range(22)]
+        )
+    ]
+    assert len(unrelated) >= 100 * len(own)
+    await publish_facts(kafka, unrelated)
+
+    async def all_arrived() -> None:
+        portfolio = (await reporting.get("/reports/portfolio", headers=VIEWER)).json()
+        seen = {r["project_id"]: r for r in portfolio["projects"]}
+        assert all(str(o) in seen and seen[str(o)]["ac"] == "220.00" for o in others)
+
+    await eventually(all_arrived, timeout=120)
+    assert (await reporting.get(url, headers=VIEWER)).json() == before
