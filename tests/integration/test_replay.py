@@ -278,7 +278,7 @@ async def books_equal_the_ledger(engine: AsyncEngine) -> bool:
         for r in await conn.execute(
             text(
                 "SELECT project_id, event_id, service, name, version, recorded_at, data FROM facts "
-                "ORDER BY project_id, recorded_at, position"
+                "ORDER BY project_id, recorded_at, service, position"
             )
         ):
             facts.setdefault(r.project_id, []).append(

@@ -514,7 +514,7 @@ def random_history(seed: int) -> tuple[list[Fact], list[Fact]]:
         stream = rnd.choice([s for s in streams.values() if s])
         arrived += [stream.pop(0) for _ in range(min(len(stream), rnd.randint(1, 6)))]
     position = {f.event_id: n for n, f in enumerate(arrived)}
-    ledger_order = sorted(arrived, key=lambda f: (f.recorded_at, position[f.event_id]))
+    ledger_order = sorted(arrived, key=lambda f: (f.recorded_at, f.service, position[f.event_id]))
     return arrived, ledger_order
 
 

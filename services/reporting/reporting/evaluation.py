@@ -71,7 +71,7 @@ async def load_facts_of(
     async with engine.connect() as conn:
         rows = await (await driver(conn)).fetch(
             "SELECT project_id, event_id, service, name, version, recorded_at, data FROM facts "
-            f"{where} ORDER BY project_id, recorded_at, position",
+            f"{where} ORDER BY project_id, recorded_at, service, position",
             *args,
         )
     facts: dict[uuid.UUID, list[Fact]] = {}

@@ -213,7 +213,7 @@ async def rebuild_books(conn: AsyncConnection, project_ids: Sequence[uuid.UUID] 
     rows = await conn.execute(
         text(
             "SELECT project_id, event_id, service, name, version, recorded_at, data FROM facts "
-            f"{where} ORDER BY project_id, recorded_at, position"
+            f"{where} ORDER BY project_id, recorded_at, service, position"
         ),
         {} if project_ids is None else {"p": list(project_ids)},
     )

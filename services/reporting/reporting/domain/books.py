@@ -16,11 +16,11 @@ What is kept, per component:
   few, folded by ``at`` in the ledger's order;
 * status reports: sorted by meeting date, with the latest recorded one per prefix (``at`` bisects).
 
-Order: the ledger folds a project's facts by (recorded time, position), the position being the order the facts
-were stored in. Each fact here gets the key (recorded time in microseconds, number of facts applied before it), and
-every component is kept sorted by that key, so the books do not depend on the order facts arrive in (facts of one
-project come from four topics, one partition each, and a batch of one topic may be applied before an earlier-
-recorded batch of another); equal recorded times fall back to the arrival order, as the position does. Costs
+Order: the ledger folds a project's facts by (recorded time, producing service, position), the position being the
+order the facts were stored in. Each fact here gets the key (recorded time in microseconds, the service's rank, its
+place among that service's facts), and every component is kept sorted by that key, so the books do not depend on
+the order facts arrive in (facts of one project come from four topics, one partition each, and a batch of one topic
+may be applied before an earlier-recorded batch of another): a live consumer and a replay store the same books. Costs
 recorded before the project's registration (which the ledger ignores: no currency yet) wait in ``pending`` until a
 registration recorded before them arrives.
 
@@ -62,11 +62,16 @@ EVIDENCE = 20
 EVIDENCE_PER_DAY = 5
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-Key = tuple[int, int]
+Key = tuple[int, int, int]
 Row = tuple[Key, str, date | None, Decimal | None, UUID | None, Any]
 """One fact as a component keeps it: order key, kind, effective date, amount, event id, other fields (JSON)."""
 ReportRow = tuple[date, Key, str, UUID]
 """A status report: meeting date, order key, overall RAG, event id."""
+
+
+SERVICE_RANK = {"budget": 0, "invoicing": 1, "projects": 2, "resources": 3}
+"""Facts recorded at the same microsecond by different services are taken in this order (the ledger's too:
+``ORDER BY recorded_at, service, position``), so the books do not depend on how the topics interleaved."""
 
 
 def _micros(t: datetime) -> int:
@@ -84,6 +89,8 @@ class Books:
 
     project_id: UUID
     count: int = 0
+    per_service: dict[str, int] = field(default_factory=dict)
+    """Facts applied per producing service: a fact's place among its own service's facts (their topic's order)."""
     registrations: list[Row] = field(default_factory=list)
     lifecycle: list[Row] = field(default_factory=list)
     budget: list[Row] = field(default_factory=list)
@@ -116,7 +123,9 @@ class Books:
         types this version does not know are counted and otherwise ignored, as the ledger ignores them."""
         if event is None:
             event = fact.decode()
-        key: Key = (_micros(fact.recorded_at), self.count)
+        seq = self.per_service.get(fact.service, 0)
+        key: Key = (_micros(fact.recorded_at), SERVICE_RANK.get(fact.service, len(SERVICE_RANK)), seq)
+        self.per_service[fact.service] = seq + 1
         self.count += 1
         if event is not None:
             self._apply(event, fact, key, fact.recorded_at.date())
@@ -432,6 +441,7 @@ class Books:
             {
                 "project_id": str(self.project_id),
                 "count": self.count,
+                "per_service": self.per_service,
                 "registrations": _rows_out(self.registrations),
                 "lifecycle": _rows_out(self.lifecycle),
                 "budget": _rows_out(self.budget),
@@ -451,11 +461,12 @@ class Books:
         return cls(
             project_id=UUID(data["project_id"]),
             count=data["count"],
+            per_service=dict(data.get("per_service", {})),
             registrations=_rows_in(data["registrations"]),
             lifecycle=_rows_in(data["lifecycle"]),
             budget=_rows_in(data["budget"]),
             allocations=_rows_in(data["allocations"]),
-            reports=[(date.fromisoformat(d), (k[0], k[1]), rag, UUID(eid)) for d, k, rag, eid in data["reports"]],
+            reports=[(date.fromisoformat(d), (k[0], k[1], k[2]), rag, UUID(eid)) for d, k, rag, eid in data["reports"]],
             costs=data["costs"],
             pending=_rows_in(data["pending"]),
             resource_categories=dict(data["resource_categories"]),
@@ -474,7 +485,7 @@ ENTITIES = ("milestones", "kpis", "follow_ups", "commitments", "tranches", "invo
 def _row_out(row: Row) -> list[Any]:
     key, kind, day, amount, eid, extra = row
     return [
-        [key[0], key[1]],
+        list(key),
         kind,
         None if day is None else day.isoformat(),
         None if amount is None else str(amount),
@@ -486,7 +497,7 @@ def _row_out(row: Row) -> list[Any]:
 def _row_in(raw: list[Any]) -> Row:
     key, kind, day, amount, eid, extra = raw
     return (
-        (key[0], key[1]),
+        (key[0], key[1], key[2]),
         kind,
         None if day is None else date.fromisoformat(day),
         None if amount is None else Decimal(amount),
