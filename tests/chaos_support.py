@@ -1190,8 +1190,8 @@ def aggregates(service: str) -> tuple[dict[str, Any], tuple[str, ...]]:
     import importlib
 
     bootstrap = importlib.import_module(f"{service}.bootstrap")
-    projections = importlib.import_module(f"{service}.projections")
-    return dict(bootstrap.AGGREGATES), tuple(projections.TABLES)
+    tables = importlib.import_module(f"{service}.tables")  # every service with query tables keeps them there
+    return dict(bootstrap.AGGREGATES), tuple(tables.TABLES)
 
 
 async def rebuilt_equals_live(world: PrivateWorld, service: str) -> int:

@@ -558,7 +558,7 @@ async def test_a_subcontractor_reports_accepted_deliverables_at_their_agreed_amo
 
 async def test_the_query_tables_are_a_projection_rebuilt_equal_from_the_event_table(client) -> None:
     from resources.bootstrap import AGGREGATES
-    from resources.projections import TABLES
+    from resources.tables import TABLES
 
     await ok(await client.put("/departments/eng/over-allocation-policy", json={"policy": "block"}))
     await ok(

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from resources import api, domain, projections
+from resources import api, domain, projections, tables
 from resources.settings import Settings
 from shared.auth import AccessPolicy, Role
 from shared.commands import Aggregate
@@ -37,7 +37,7 @@ SPEC = ServiceSpec(
     ),
     registry=contracts.REGISTRY,
     routers=[api.router],
-    ddl=projections.DDL,
+    ddl=tables.DDL,
     projector=projections.project,
     access=ACCESS,
 )
