@@ -85,9 +85,9 @@ PROFILE_FILE = RESULTS_DIR / "enterprise-portfolio-profile.txt"
 TARGETS = {
     "portfolio_report": "p99 < 150 ms",
     "project_report_2000_facts": "p99 < 20 ms",
-    "project_report_20_facts": "within 20 % of the 2,000-fact project's",
+    "project_report_20_facts": "p99 within 20 % of the 2,000-fact project's",
     "project_report_2000_facts_known_at": "p99 < 20 ms",
-    "project_report_20_facts_known_at": "within 20 % of the 2,000-fact project's",
+    "project_report_20_facts_known_at": "p99 within 20 % of the 2,000-fact project's",
     "s_curve_104_weeks": "< 30 ms",
     "dashboard_portfolio_page": "< 300 ms",
     "catch_up": ">= 20,000 events/s",
@@ -614,7 +614,8 @@ async def read_side(
         light: dict[str, Any] = out.get(f"project_report_20_facts{suffix}", {})
         if big_p99 and light.get("p99_ms"):
             light["ratio_to_2000_facts_p99"] = ratio(light["p99_ms"], big_p99)
-            light["within_target"] = light["p99_ms"] <= 1.2 * big_p99
+            # the same cost whatever the history's length: neither more than 20 % apart
+            light["within_target"] = 0.8 * big_p99 <= light["p99_ms"] <= 1.2 * big_p99
     weeks = len((await reports.s_curve(uuid.UUID(portfolio.regular[0]), rt, as_of=None, format="json"))["points"])
     out["s_curve_104_weeks"] = await timed(f"S-curve, {weeks} points", "s_curve_104_weeks", curve, args, 30)
     out["dashboard_portfolio_page"] = await timed(
