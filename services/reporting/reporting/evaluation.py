@@ -94,6 +94,13 @@ async def load_books_of(engine: AsyncEngine, project_ids: Sequence[uuid.UUID] | 
     return {r["project_id"]: Books.from_json(r["books"]) for r in rows}
 
 
+async def book_versions(engine: AsyncEngine) -> dict[uuid.UUID, int]:
+    """Every project's books version: the number of facts they hold (it only grows)."""
+    async with engine.connect() as conn:
+        rows = await (await driver(conn)).fetch("SELECT project_id, facts FROM project_books")
+    return {r["project_id"]: r["facts"] for r in rows}
+
+
 async def load_thresholds(engine: AsyncEngine, portfolio_id: str | None) -> Thresholds:
     if portfolio_id is None:
         return Thresholds()

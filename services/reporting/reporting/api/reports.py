@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from reporting.domain.evm import Evm, evm
 from reporting.domain.ledger import book
 from reporting.evaluation import (
     BooksOn,
+    book_versions,
     load_books_of,
     load_facts,
     load_facts_of,
@@ -328,37 +330,22 @@ async def portfolio_report(
     day = _as_of(rt, as_of)
     rows: list[dict[str, Any]] = []
     totals: dict[str, dict[str, Decimal]] = {}
-    sources: dict[uuid.UUID, BooksOn]
-    if known_at is None:  # the stored books, one row per project
-        sources = {pid: stored.at for pid, stored in (await load_books_of(rt.engine, None)).items()}
-    else:
+    if known_at is None:
+        headlines = await _current_headlines(rt, day)
+    else:  # what was known then: the facts recorded by then, folded
         known = await load_facts_of(rt.engine, None, _known_at(rt, known_at))
-        sources = {pid: functools.partial(book, pid, facts) for pid, facts in known.items()}
-    for project_id, books_on in sources.items():
-        books = books_on(day)
-        if not books.currency:
+        headlines = [_headline(pid, book(pid, facts, day), day) for pid, facts in known.items()]
+    for h in headlines:
+        if h.row is None:
             continue
-        if portfolio_id is not None and books.portfolio_id != portfolio_id:
+        if portfolio_id is not None and h.row["portfolio_id"] != portfolio_id:
             continue
-        if programme_id is not None and books.programme_id != programme_id:
+        if programme_id is not None and h.row["programme_id"] != programme_id:
             continue
-        result = evm(books, day)
-        row: dict[str, Any] = {
-            "project_id": str(project_id),
-            "code": books.code,
-            "name": books.name,
-            "status": books.status,
-            "portfolio_id": books.portfolio_id,
-            "programme_id": books.programme_id,
-            "currency": books.currency,
-            **{k: result[k].shown(books.currency) for k in ("bac", "pv", "ev", "ac", "cpi", "spi", "eac_cpi", "vac")},
-        }
-        rows.append(row)
-        total = totals.setdefault(
-            books.currency, {"bac": Decimal(0), "pv": Decimal(0), "ev": Decimal(0), "ac": Decimal(0)}
-        )
+        rows.append(dict(h.row))
+        total = totals.setdefault(h.row["currency"], dict.fromkeys(("bac", "pv", "ev", "ac"), Decimal(0)))
         for k in total:
-            total[k] += result.value(k) or Decimal(0)
+            total[k] += h.values[k]
     rows.sort(key=lambda r: str(r["code"]))
     if format == "csv":
         return csv_response(rows, f"portfolio-{day}.csv")
@@ -381,6 +368,62 @@ async def portfolio_report(
         "projects": rows,
         "totals": rollup,
     }
+
+
+@dataclass(frozen=True)
+class _Headline:
+    """A project's line of the portfolio report on a date (``row`` None before its registration arrived) and the
+    exact amounts the totals add up."""
+
+    row: dict[str, Any] | None
+    values: dict[str, Decimal]
+
+
+HEADLINES_KEPT = 50_000
+"""Lines of the portfolio report a reporting process remembers: one per project, books version and date."""
+
+
+def _headline(project_id: uuid.UUID, books: Any, day: date) -> _Headline:
+    if not books.currency:
+        return _Headline(None, {})
+    result = evm(books, day)
+    row = {
+        "project_id": str(project_id),
+        "code": books.code,
+        "name": books.name,
+        "status": books.status,
+        "portfolio_id": books.portfolio_id,
+        "programme_id": books.programme_id,
+        "currency": books.currency,
+        **{k: result[k].shown(books.currency) for k in ("bac", "pv", "ev", "ac", "cpi", "spi", "eac_cpi", "vac")},
+    }
+    return _Headline(row, {k: result.value(k) or Decimal(0) for k in ("bac", "pv", "ev", "ac")})
+
+
+async def _current_headlines(rt: Any, day: date) -> list[_Headline]:
+    """Every project's line on ``day`` from its stored books. A line depends only on the books' version (their
+    count of facts) and the date, so a process remembers it and reads again only the books that changed since:
+    the report's cost is one small query plus the projects whose facts moved."""
+    memo = getattr(rt, "memo", None)
+    kept: OrderedDict[tuple[uuid.UUID, int, date], _Headline] = (
+        memo.setdefault("portfolio-headlines", OrderedDict()) if memo is not None else OrderedDict()
+    )
+    versions = await book_versions(rt.engine)
+    missing = [pid for pid, n in versions.items() if (pid, n, day) not in kept]
+    loaded = await load_books_of(rt.engine, missing) if missing else {}
+    out = []
+    for pid, n in versions.items():
+        key = (pid, n, day)
+        if key in kept:
+            kept.move_to_end(key)
+        elif pid in loaded:
+            kept[key] = _headline(pid, loaded[pid].at(day), day)
+        else:
+            continue  # its books changed between the two queries: on the next report
+        out.append(kept[key])
+    while len(kept) > HEADLINES_KEPT:
+        kept.popitem(last=False)
+    return out
 
 
 async def utilisation_rows(
