@@ -20,9 +20,12 @@ reporting service's own consumers, then its reports timed against the issue's ta
    default settings) run for two windows of ``--enterprise-evaluator-seconds`` (60 s) with no new events: the first
    holds the start-up evaluation of every project (raising the alerts); the second is the figure at rest. The share
    is this process's CPU over the window (nothing else runs in it then).
-4. The read side, called as the routes call it (``portfolio_report``, ``project_report``, ``s_curve``, the
-   dashboard's ``overview``) with that runtime: one untimed first call, then up to ``--enterprise-runs`` calls or
-   ``--enterprise-budget`` seconds per figure (at least 2); p50/p99 (with few runs p99 is the slowest).
+4. The read side, called as the routes call it with that runtime: ``portfolio_report`` as of today,
+   ``project_report`` of the ~2,000-fact and the ~20-fact project as of a random past date and (when the route takes
+   ``known_at``) known at a random past moment, ``s_curve`` of a random project as of today, the dashboard's
+   ``overview`` and its heat map's ``utilisation_rows`` alone: one untimed first call, then up to
+   ``--enterprise-runs`` calls or ``--enterprise-budget`` seconds per figure (at least 2); p50/p99 (with few runs p99
+   is the slowest).
 5. The reference: the same facts' amounts (business date, amount) copied into a plain table, and AC and PV per
    project as of today by one ``GROUP BY`` over it; its totals are checked against the portfolio report's.
 6. With ``--enterprise-profile yes``, one portfolio report under cProfile: the top functions by own time.
