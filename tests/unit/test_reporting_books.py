@@ -20,7 +20,7 @@ from reporting.domain.evm import evm
 from reporting.domain.ledger import Fact, ProjectBook, book
 from reporting.domain.risk import milestone_risks
 from reporting.domain.rules import Thresholds, conditions
-from reporting.evaluation import cpi_history
+from reporting.handlers import cpi_history
 from shared.contracts import budget as b
 from shared.contracts import invoicing as i
 from shared.contracts import projects as p

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from reporting import api, dashboard, evaluation, projections
+from reporting import api, dashboard, evaluation, projections, tables
 from reporting.settings import Settings
 from shared.auth import AccessPolicy, Role
 from shared.contracts import alerts as contracts
@@ -22,7 +22,7 @@ SPEC = ServiceSpec(
     routers=[api.router, dashboard.router],
     public_routers=[dashboard.public],
     session_cookie=True,
-    ddl=projections.DDL,
+    ddl=tables.DDL,
     projector=projections.project,
     projections=[projections.PortfolioProjection(), projections.FactsProjection()],
     access=AccessPolicy(

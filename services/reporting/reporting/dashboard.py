@@ -20,7 +20,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from reporting.api import reports
+from reporting import handlers, queries
+from reporting.queries import reading
 from shared.bounds import Day
 from shared.service import Runtime
 from shared.web import SESSION_COOKIE
@@ -127,7 +128,9 @@ async def logout(request: Request) -> HTMLResponse:
 
 @router.get("/dashboard")
 async def overview(rt: Runtime, as_of: Annotated[Day | None, Query()] = None) -> HTMLResponse:
-    portfolio = await reports.portfolio_report(rt, as_of=as_of, portfolio_id=None, programme_id=None, format="json")
+    _, _, portfolio = await handlers.portfolio_report(
+        *reading(rt), rt.memo, as_of=as_of, portfolio_id=None, programme_id=None, known_at=None
+    )
     day = portfolio["as_of"]
     cards = "".join(
         f"<div class='card'>{e(t['currency'])} BAC<b>{e(t['bac'])}</b>EV {e(t['ev'])} &middot; AC {e(t['ac'])}"
@@ -144,7 +147,7 @@ async def overview(rt: Runtime, as_of: Annotated[Day | None, Query()] = None) ->
         + f"<td>{fig_link(p['project_id'], 'vac', p['vac'])}</td></tr>"
         for p in portfolio["projects"]
     )
-    alerts = await _open_alerts(rt)
+    alerts = await queries.open_alerts(rt.engine)
     alert_rows = "".join(
         f"<tr class='{e(a['severity'])}'><td class='l'>{e(a['severity'])}</td><td class='l'>{e(a['rule'])}</td>"
         f"<td class='l'><a href='/dashboard/projects/{a['project_id']}'>{e(a['title'])}</a></td>"
@@ -165,19 +168,9 @@ async def overview(rt: Runtime, as_of: Annotated[Day | None, Query()] = None) ->
     return page("Portfolio", body)
 
 
-async def _open_alerts(rt: Runtime) -> list[dict[str, Any]]:
-    from sqlalchemy import text
-
-    async with rt.engine.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT * FROM alerts WHERE status = 'open' ORDER BY severity, updated_at DESC LIMIT 200")
-        )
-        return [dict(r._mapping) for r in rows]
-
-
 async def _heat_map(rt: Runtime) -> str:
     today = rt.executor.clock.now().date()
-    rows = await reports.utilisation_rows(rt, today, 8)
+    rows = await handlers.utilisation_rows(queries.Ledger(rt.engine), today, 8)
     weeks = sorted({r["week"] for r in rows})
     people: dict[str, dict[str, dict[str, Any]]] = {}
     for r in rows:
@@ -237,8 +230,8 @@ def svg_lines(points: list[dict[str, Any]], series: list[tuple[str, str]], heigh
 async def project_page(
     project_id: Annotated[uuid.UUID, Path()], rt: Runtime, as_of: Annotated[Day | None, Query()] = None
 ) -> HTMLResponse:
-    report = await reports.project_report(project_id, rt, as_of=as_of, format="json")
-    curve = await reports.s_curve(project_id, rt, as_of=as_of, format="json")
+    _, report = await handlers.project_report(*reading(rt), project_id, as_of, None)
+    _, curve = await handlers.s_curve(*reading(rt), project_id, as_of, None)
     pid, f = str(project_id), report["figures"]
 
     def card(name: str) -> str:
@@ -315,7 +308,7 @@ async def explain_page(
     rt: Runtime,
     as_of: Annotated[Day | None, Query()] = None,
 ) -> HTMLResponse:
-    explained = await reports.explain(project_id, figure, rt, as_of=as_of)
+    explained = await handlers.explain_figure(*reading(rt), project_id, figure, as_of, None)
     inputs = "".join(f"<li>{e(k)} = {e(v or '-')}</li>" for k, v in explained["computed_from"].items())
     events = "".join(
         f"<tr><td class='l'>{e(x['type'] or '')}</td><td class='l'>{e(x['what'])}</td><td>{e(x['amount'] or '')}</td>"

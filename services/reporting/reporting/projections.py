@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from reporting.domain.alerts import Alert, PortfolioThresholds
 from reporting.domain.books import Books
 from reporting.domain.ledger import REGISTRIES, Fact
+from reporting.tables import DDL as DDL  # the tables' definitions, importable from here too
+from reporting.tables import PROJECT_COLUMNS
 from shared.consumer import copy_new_records, copy_records
 from shared.contracts import budget, projects, resources
 from shared.contracts.alerts import AlertRaised
@@ -26,112 +28,10 @@ from shared.kafka import ConsumedEvent, parse_uuid
 
 FACT_TOPICS = (projects.TOPIC, budget.TOPIC, resources.TOPIC, "pmo.invoicing.v1")
 
-DDL = [
-    """
-    CREATE TABLE IF NOT EXISTS facts (
-        position     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        project_id   uuid NOT NULL,
-        event_id     uuid NOT NULL UNIQUE,
-        service      text NOT NULL,
-        name         text NOT NULL,
-        version      integer NOT NULL,
-        recorded_at  timestamptz NOT NULL,
-        data         jsonb NOT NULL
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS facts_project ON facts (project_id, recorded_at, position)",
-    "CREATE TABLE IF NOT EXISTS dirty_projects (project_id uuid PRIMARY KEY)",
-    """
-    CREATE TABLE IF NOT EXISTS project_books (
-        project_id  uuid PRIMARY KEY,
-        books       jsonb NOT NULL,
-        facts       integer NOT NULL,
-        updated_at  timestamptz NOT NULL DEFAULT now()
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS resource_facts (
-        position     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        resource_id  uuid NOT NULL,
-        event_id     uuid NOT NULL UNIQUE,
-        name         text NOT NULL,
-        version      integer NOT NULL,
-        recorded_at  timestamptz NOT NULL,
-        data         jsonb NOT NULL
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS alerts (
-        alert_id        text PRIMARY KEY,
-        project_id      uuid NOT NULL,
-        portfolio_id    text,
-        rule            text NOT NULL,
-        subject         text NOT NULL,
-        status          text NOT NULL,
-        severity        text NOT NULL,
-        title           text NOT NULL,
-        figures         jsonb NOT NULL,
-        evidence        jsonb NOT NULL,
-        acknowledged_by text,
-        raised_at       timestamptz NOT NULL,
-        updated_at      timestamptz NOT NULL,
-        cleared_at      timestamptz,
-        version         integer NOT NULL
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS alerts_project ON alerts (project_id, status)",
-    "CREATE TABLE IF NOT EXISTS thresholds (portfolio_id text PRIMARY KEY, thresholds jsonb NOT NULL)",
-    "ALTER TABLE thresholds ADD COLUMN IF NOT EXISTS pending jsonb, ADD COLUMN IF NOT EXISTS requested_by text",
-    """
-    CREATE TABLE IF NOT EXISTS portfolio_projects (
-        project_id       uuid PRIMARY KEY,
-        portfolio_id     text,
-        programme_id     text,
-        code             text NOT NULL,
-        name             text NOT NULL,
-        status           text NOT NULL,
-        currency         text NOT NULL,
-        planned_start    date NOT NULL,
-        planned_end      date NOT NULL,
-        milestones       integer NOT NULL DEFAULT 0,
-        planned_value    numeric NOT NULL DEFAULT 0,
-        last_event_id    uuid NOT NULL,
-        last_event_at    timestamptz NOT NULL
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS portfolio_milestones (
-        milestone_id   uuid PRIMARY KEY,
-        project_id     uuid NOT NULL,
-        name           text NOT NULL,
-        due_date       date NOT NULL,
-        planned_value  numeric NOT NULL,
-        currency       text NOT NULL,
-        planned_event  uuid NOT NULL
-    )
-    """,
-]
-
-READ_MODEL_TABLES = ("portfolio_projects", "portfolio_milestones", "facts", "project_books")
 FACT_COLUMNS = ("project_id", "event_id", "service", "name", "version", "recorded_at", "data")
 FACT_TYPES = ("uuid", "uuid", "text", "text", "integer", "timestamptz", "jsonb")
 RESOURCE_FACT_COLUMNS = ("resource_id", "event_id", "name", "version", "recorded_at", "data")
 RESOURCE_FACT_TYPES = ("uuid", "uuid", "text", "integer", "timestamptz", "jsonb")
-PROJECT_COLUMNS = (
-    "project_id",
-    "portfolio_id",
-    "programme_id",
-    "code",
-    "name",
-    "status",
-    "currency",
-    "planned_start",
-    "planned_end",
-    "milestones",
-    "planned_value",
-    "last_event_id",
-    "last_event_at",
-)
 EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 MILESTONE_COLUMNS = ("milestone_id", "project_id", "name", "due_date", "planned_value", "currency", "planned_event")
 

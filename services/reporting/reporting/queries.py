@@ -1,0 +1,275 @@
+"""The reporting service's reads over its own tables (:mod:`reporting.tables`): the ledger of facts, the projects'
+books and their versions, thresholds, alerts and the portfolio read model.
+
+:class:`Ledger` implements the handlers' reading interface (:class:`reporting.handlers.ReportingFacts`); the other
+functions are the lists the query routes and the dashboard show, and the evaluator's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from reporting.domain.books import Books
+from reporting.domain.ledger import Fact
+from reporting.domain.rules import Thresholds
+from shared.db import driver
+
+# --- facts and books ----------------------------------------------------------------------------------------
+
+
+async def load_facts(engine: AsyncEngine, project_id: uuid.UUID, known_at: datetime | None = None) -> list[Fact]:
+    return (await load_facts_of(engine, [project_id], known_at)).get(project_id, [])
+
+
+async def load_facts_of(
+    engine: AsyncEngine, project_ids: Sequence[uuid.UUID] | None, known_at: datetime | None = None
+) -> dict[uuid.UUID, list[Fact]]:
+    """The facts of many projects (``None``: of every project) in one query, per project in ledger order;
+    ``known_at``: only those recorded by then (what could be known at that moment)."""
+    conditions: list[str] = []
+    args: list[Any] = []
+    if project_ids is not None:
+        args.append(list(project_ids))
+        conditions.append(f"project_id = ANY(${len(args)}::uuid[])")
+    if known_at is not None:
+        args.append(known_at)
+        conditions.append(f"recorded_at <= ${len(args)}")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    async with engine.connect() as conn:
+        rows = await (await driver(conn)).fetch(
+            "SELECT project_id, event_id, service, name, version, recorded_at, data FROM facts "
+            f"{where} ORDER BY project_id, recorded_at, service, position",
+            *args,
+        )
+    facts: dict[uuid.UUID, list[Fact]] = {}
+    for r in rows:
+        facts.setdefault(r["project_id"], []).append(
+            Fact(r["event_id"], r["service"], r["name"], r["version"], r["recorded_at"], r["data"])
+        )
+    return facts
+
+
+async def load_books_of(engine: AsyncEngine, project_ids: Sequence[uuid.UUID] | None) -> dict[uuid.UUID, Books]:
+    """The stored books of many projects (``None``: of every project), one row each, kept by the facts consumer:
+    what a report or an evaluation as of any date reads (``Books.at``), whatever the length of the history."""
+    where = "" if project_ids is None else "WHERE project_id = ANY($1::uuid[])"
+    args = [] if project_ids is None else [list(project_ids)]
+    async with engine.connect() as conn:
+        rows = await (await driver(conn)).fetch(
+            f"SELECT project_id, books::text AS books FROM project_books {where}", *args
+        )
+    return {r["project_id"]: Books.from_json(r["books"]) for r in rows}
+
+
+async def book_versions(engine: AsyncEngine) -> dict[uuid.UUID, int]:
+    """Every project's books version: the number of facts they hold (it only grows)."""
+    async with engine.connect() as conn:
+        rows = await (await driver(conn)).fetch("SELECT project_id, facts FROM project_books")
+    return {r["project_id"]: r["facts"] for r in rows}
+
+
+async def load_thresholds(engine: AsyncEngine, portfolio_id: str | None) -> Thresholds:
+    if portfolio_id is None:
+        return Thresholds()
+    async with engine.connect() as conn:
+        raw = (
+            await conn.execute(text("SELECT thresholds FROM thresholds WHERE portfolio_id = :p"), {"p": portfolio_id})
+        ).scalar()
+    return Thresholds.of(raw or {})
+
+
+async def open_alerts_of(
+    engine: AsyncEngine, project_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, set[tuple[str, str]]]:
+    """The (rule, subject) of every open alert of ``project_ids``."""
+    open_alerts: dict[uuid.UUID, set[tuple[str, str]]] = {}
+    async with engine.connect() as conn:
+        rows = await (await driver(conn)).fetch(
+            "SELECT project_id, rule, subject FROM alerts WHERE project_id = ANY($1::uuid[]) AND status = 'open'",
+            list(project_ids),
+        )
+    for r in rows:
+        open_alerts.setdefault(r["project_id"], set()).add((r["rule"], r["subject"]))
+    return open_alerts
+
+
+async def resource_ledger(engine: AsyncEngine, known_at: datetime | None) -> list[Fact]:
+    """Every fact from the resources service (about a person or a project) recorded by ``known_at`` (or ever)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT event_id, 'resources' AS service, name, version, recorded_at, data FROM resource_facts "
+                "WHERE CAST(:k AS timestamptz) IS NULL OR recorded_at <= :k "
+                "UNION ALL SELECT event_id, service, name, version, recorded_at, data FROM facts "
+                "WHERE service = 'resources' AND (CAST(:k AS timestamptz) IS NULL OR recorded_at <= :k)"
+            ),
+            {"k": known_at},
+        )
+        return [Fact(r.event_id, r.service, r.name, r.version, r.recorded_at, r.data) for r in rows]
+
+
+async def resource_events(engine: AsyncEngine, resource_id: uuid.UUID, known_at: datetime | None) -> list[Any]:
+    """The events about ``resource_id`` recorded by ``known_at`` (rows: event_id, name, recorded_at, data), in
+    the order they were recorded."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT event_id, name, recorded_at, data FROM resource_facts WHERE resource_id = :r "
+                "AND (CAST(:k AS timestamptz) IS NULL OR recorded_at <= :k) "
+                "UNION ALL SELECT event_id, name, recorded_at, data FROM facts WHERE service = 'resources' "
+                "AND data->>'resource_id' = :rs AND (CAST(:k AS timestamptz) IS NULL OR recorded_at <= :k) "
+                "ORDER BY recorded_at"
+            ),
+            {"r": resource_id, "rs": str(resource_id), "k": known_at},
+        )
+        return list(rows)
+
+
+class Ledger:
+    """The facts the handlers read (:class:`reporting.handlers.ReportingFacts`), over the service's tables."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def facts(self, project_id: uuid.UUID, known_at: datetime | None = None) -> list[Fact]:
+        return await load_facts(self.engine, project_id, known_at)
+
+    async def facts_of(
+        self, project_ids: Sequence[uuid.UUID] | None, known_at: datetime | None = None
+    ) -> dict[uuid.UUID, list[Fact]]:
+        return await load_facts_of(self.engine, project_ids, known_at)
+
+    async def books_of(self, project_ids: Sequence[uuid.UUID] | None) -> dict[uuid.UUID, Books]:
+        return await load_books_of(self.engine, project_ids)
+
+    async def book_versions(self) -> dict[uuid.UUID, int]:
+        return await book_versions(self.engine)
+
+    async def thresholds(self, portfolio_id: str | None) -> Thresholds:
+        return await load_thresholds(self.engine, portfolio_id)
+
+    async def open_alerts_of(self, project_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, set[tuple[str, str]]]:
+        return await open_alerts_of(self.engine, project_ids)
+
+    async def resource_facts(self, known_at: datetime | None) -> list[Fact]:
+        return await resource_ledger(self.engine, known_at)
+
+    async def resource_events(self, resource_id: uuid.UUID, known_at: datetime | None) -> list[Any]:
+        return await resource_events(self.engine, resource_id, known_at)
+
+
+def reading(rt: Any) -> tuple[Ledger, Callable[[], datetime]]:
+    """What a read needs from a runtime: the facts over its engine, and the present by its executor's clock (asked
+    only when needed: a date left out, a ``known_at`` to check)."""
+    return Ledger(rt.engine), lambda: rt.executor.clock.now()
+
+
+# --- lists the routes and the dashboard show ------------------------------------------------------------------
+
+
+async def alerts_page(engine: AsyncEngine, filters: dict[str, Any], limit: int, offset: int) -> tuple[int, list[Any]]:
+    """Alerts matching ``filters`` (column -> value; None: any), newest first: the total and the page's rows."""
+    used = {k: v for k, v in filters.items() if v is not None}
+    where = " AND ".join(["TRUE", *(f"{k}::text = :{k}" for k in used)])
+    params: dict[str, Any] = {**used, "limit": limit, "offset": offset}
+    async with engine.connect() as conn:
+        total = (await conn.execute(text(f"SELECT count(*) FROM alerts WHERE {where}"), params)).scalar_one()
+        rows = (
+            await conn.execute(
+                text(
+                    f"SELECT * FROM alerts WHERE {where} ORDER BY updated_at DESC, alert_id LIMIT :limit OFFSET :offset"
+                ),
+                params,
+            )
+        ).mappings()
+        return total, list(rows)
+
+
+async def open_alerts(engine: AsyncEngine, limit: int = 200) -> list[dict[str, Any]]:
+    """The open alerts, by severity, the latest changed first."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT * FROM alerts WHERE status = 'open' ORDER BY severity, updated_at DESC LIMIT :n"), {"n": limit}
+        )
+        return [dict(r._mapping) for r in rows]
+
+
+async def open_alerts_by_severity(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT severity, count(*) AS n FROM alerts WHERE status = 'open' GROUP BY 1"))
+        return {r.severity: r.n for r in rows}
+
+
+async def thresholds_row(engine: AsyncEngine, portfolio_id: str) -> Any:
+    """A portfolio's row of ``thresholds`` (thresholds, pending, requested_by), or None."""
+    async with engine.connect() as conn:
+        return (
+            await conn.execute(
+                text("SELECT thresholds, pending, requested_by FROM thresholds WHERE portfolio_id = :p"),
+                {"p": portfolio_id},
+            )
+        ).first()
+
+
+async def portfolio_projects(
+    engine: AsyncEngine, portfolio_id: str | None, limit: int, offset: int
+) -> tuple[int, list[Any]]:
+    """Projects of the portfolio read model (of one portfolio, when given), by code: the total and the page."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    clause = "TRUE"
+    if portfolio_id:
+        clause, params["pf"] = "portfolio_id = :pf", portfolio_id
+    async with engine.connect() as conn:
+        total = (
+            await conn.execute(text(f"SELECT count(*) FROM portfolio_projects WHERE {clause}"), params)
+        ).scalar_one()
+        rows = (
+            await conn.execute(
+                text(
+                    f"SELECT * FROM portfolio_projects WHERE {clause} ORDER BY code, project_id "
+                    "LIMIT :limit OFFSET :offset"
+                ),
+                params,
+            )
+        ).mappings()
+        return total, list(rows)
+
+
+async def portfolio_project(engine: AsyncEngine, project_id: uuid.UUID) -> tuple[Any, list[Any]] | None:
+    """One project of the portfolio read model and its milestones by due date; None if it is not there."""
+    async with engine.connect() as conn:
+        row = (
+            (await conn.execute(text("SELECT * FROM portfolio_projects WHERE project_id = :id"), {"id": project_id}))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        milestones = (
+            await conn.execute(
+                text("SELECT * FROM portfolio_milestones WHERE project_id = :id ORDER BY due_date, name"),
+                {"id": project_id},
+            )
+        ).mappings()
+        return row, list(milestones)
+
+
+# --- the evaluator's work list ------------------------------------------------------------------------------
+
+
+async def projects_to_evaluate(engine: AsyncEngine, *, every: bool) -> list[uuid.UUID]:
+    """The projects the facts consumer marked as changed, unmarked; ``every``: every project with books (and
+    every mark dropped)."""
+    async with engine.begin() as conn:
+        if every:
+            await conn.execute(text("DELETE FROM dirty_projects"))
+            rows = await conn.execute(text("SELECT project_id FROM project_books"))
+        else:
+            rows = await conn.execute(text("DELETE FROM dirty_projects RETURNING project_id"))
+        return [r.project_id for r in rows]

@@ -1,0 +1,110 @@
+"""The reporting service's tables: the ledger of facts and the projects' books (fed by the consumers of the other
+services' topics, :mod:`reporting.projections`), the portfolio read model, and the query rows of its own aggregates
+(alerts, thresholds).
+"""
+
+from __future__ import annotations
+
+DDL = [
+    """
+    CREATE TABLE IF NOT EXISTS facts (
+        position     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        project_id   uuid NOT NULL,
+        event_id     uuid NOT NULL UNIQUE,
+        service      text NOT NULL,
+        name         text NOT NULL,
+        version      integer NOT NULL,
+        recorded_at  timestamptz NOT NULL,
+        data         jsonb NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS facts_project ON facts (project_id, recorded_at, position)",
+    "CREATE TABLE IF NOT EXISTS dirty_projects (project_id uuid PRIMARY KEY)",
+    """
+    CREATE TABLE IF NOT EXISTS project_books (
+        project_id  uuid PRIMARY KEY,
+        books       jsonb NOT NULL,
+        facts       integer NOT NULL,
+        updated_at  timestamptz NOT NULL DEFAULT now()
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS resource_facts (
+        position     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        resource_id  uuid NOT NULL,
+        event_id     uuid NOT NULL UNIQUE,
+        name         text NOT NULL,
+        version      integer NOT NULL,
+        recorded_at  timestamptz NOT NULL,
+        data         jsonb NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS alerts (
+        alert_id        text PRIMARY KEY,
+        project_id      uuid NOT NULL,
+        portfolio_id    text,
+        rule            text NOT NULL,
+        subject         text NOT NULL,
+        status          text NOT NULL,
+        severity        text NOT NULL,
+        title           text NOT NULL,
+        figures         jsonb NOT NULL,
+        evidence        jsonb NOT NULL,
+        acknowledged_by text,
+        raised_at       timestamptz NOT NULL,
+        updated_at      timestamptz NOT NULL,
+        cleared_at      timestamptz,
+        version         integer NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS alerts_project ON alerts (project_id, status)",
+    "CREATE TABLE IF NOT EXISTS thresholds (portfolio_id text PRIMARY KEY, thresholds jsonb NOT NULL)",
+    "ALTER TABLE thresholds ADD COLUMN IF NOT EXISTS pending jsonb, ADD COLUMN IF NOT EXISTS requested_by text",
+    """
+    CREATE TABLE IF NOT EXISTS portfolio_projects (
+        project_id       uuid PRIMARY KEY,
+        portfolio_id     text,
+        programme_id     text,
+        code             text NOT NULL,
+        name             text NOT NULL,
+        status           text NOT NULL,
+        currency         text NOT NULL,
+        planned_start    date NOT NULL,
+        planned_end      date NOT NULL,
+        milestones       integer NOT NULL DEFAULT 0,
+        planned_value    numeric NOT NULL DEFAULT 0,
+        last_event_id    uuid NOT NULL,
+        last_event_at    timestamptz NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS portfolio_milestones (
+        milestone_id   uuid PRIMARY KEY,
+        project_id     uuid NOT NULL,
+        name           text NOT NULL,
+        due_date       date NOT NULL,
+        planned_value  numeric NOT NULL,
+        currency       text NOT NULL,
+        planned_event  uuid NOT NULL
+    )
+    """,
+]
+
+READ_MODEL_TABLES = ("portfolio_projects", "portfolio_milestones", "facts", "project_books")
+PROJECT_COLUMNS = (
+    "project_id",
+    "portfolio_id",
+    "programme_id",
+    "code",
+    "name",
+    "status",
+    "currency",
+    "planned_start",
+    "planned_end",
+    "milestones",
+    "planned_value",
+    "last_event_id",
+    "last_event_at",
+)
+"""The columns of ``portfolio_projects``, in the order the portfolio projection copies them."""

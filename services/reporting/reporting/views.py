@@ -1,0 +1,371 @@
+"""The reporting service's answers: reports, portfolio lines and totals, S-curve points, explanations of EVM
+figures, utilisation rows, alerts, thresholds and the portfolio read model, shaped as JSON (or CSV)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi.responses import Response
+
+from reporting import tables
+from reporting.domain import alerts
+from reporting.domain.evm import Evm, evm
+from reporting.domain.ledger import Fact, ProjectBook
+from reporting.domain.rules import Condition, Thresholds, invoice_backing
+from reporting.domain.utilisation import WeekLoad
+from shared.csvsafe import csv_text
+from shared.money import Money, quantize
+
+FIGURES = (
+    "bac",
+    "pv",
+    "ev",
+    "ac",
+    "cv",
+    "sv",
+    "cpi",
+    "spi",
+    "eac_cpi",
+    "eac_cpi_spi",
+    "etc",
+    "vac",
+    "tcpi_bac",
+    "tcpi_eac",
+    "cv_percent",
+    "sv_percent",
+)
+
+
+def format_ratio(value: Decimal) -> str:
+    return format(value.quantize(Decimal("0.0001")), "f")
+
+
+def money(value: Decimal) -> str:
+    return format(value.quantize(Decimal("0.01")), "f")
+
+
+def axes(day: date, known_at: datetime | None) -> dict[str, str | None]:
+    return {"as_of": day.isoformat(), "known_at": None if known_at is None else known_at.isoformat()}
+
+
+def identity(project_id: uuid.UUID, books: ProjectBook) -> dict[str, Any]:
+    """The project as a report names it."""
+    return {
+        "project_id": str(project_id),
+        "code": books.code,
+        "name": books.name,
+        "status": books.status,
+        "portfolio_id": books.portfolio_id,
+        "programme_id": books.programme_id,
+        "currency": books.currency,
+    }
+
+
+def figures_view(result: Evm) -> dict[str, Any]:
+    return {
+        name: {"value": fig.shown(result.currency), "kind": fig.kind, "reason": fig.reason}
+        for name, fig in result.figures.items()
+    }
+
+
+def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
+    """``rows`` as a CSV attachment; every cell goes through :func:`shared.csvsafe.neutralise` (no formulas)."""
+    return Response(
+        csv_text(rows), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+# --- a project's report -------------------------------------------------------------------------------------
+
+
+def project_report(
+    project_id: uuid.UUID,
+    books: ProjectBook,
+    report: Any,
+    day: date,
+    known_at: datetime | None,
+) -> dict[str, Any]:
+    """The project report's JSON: ``report`` is the :class:`reporting.handlers.ProjectReport` on ``day``."""
+    figures = figures_view(report.figures)
+    last_report = books.last_report_on
+    return {
+        **identity(project_id, books),
+        **axes(day, known_at),
+        "figures": figures,
+        "underfunding_risk": [
+            {
+                "milestone_id": str(r.milestone_id),
+                "name": r.name,
+                "due_date": r.due_date.isoformat(),
+                "probability": format_ratio(r.probability),
+                "needed": money(r.needed),
+                "available": money(r.available),
+                "inputs": {
+                    "actual_cost": money(r.actual_cost),
+                    "commitments_due": money(r.commitments_due),
+                    "remaining_planned_value": money(r.remaining_planned_value),
+                    "cpi_used": str(r.cpi_used),
+                    "spread": money(r.spread),
+                },
+                "driver": r.driver,
+            }
+            for r in report.risks
+        ],
+        "status_freshness": {
+            "last_report": last_report.isoformat() if last_report else None,
+            "days_since": (day - last_report).days if last_report else None,
+        },
+        "kpis": [
+            {
+                "kpi_id": str(k.kpi_id),
+                "name": k.name,
+                "unit": k.unit,
+                "target": str(k.target),
+                "direction": k.direction,
+                "review_date": k.review_date.isoformat(),
+                "latest": (str(k.latest[1]) if k.latest else None),
+                "target_met": (k.latest[2] if k.latest else None),
+            }
+            for k in books.kpis.values()
+        ],
+        "budget": {
+            "categories": categories(books),
+            "funding_available": money(
+                sum(
+                    (
+                        t.amount
+                        for t in books.tranches.values()
+                        if t.available_on <= day and (t.withdrawn_on is None or t.withdrawn_on > day)
+                    ),
+                    Decimal(0),
+                )
+            ),
+            "spent": figures["ac"]["value"],
+        },
+        "invoices": invoices(books, day),
+        "conditions": [conditions_view(c) for c in report.conditions],
+    }
+
+
+def conditions_view(c: Condition) -> dict[str, Any]:
+    return {"rule": c.rule, "subject": c.subject, "severity": c.severity, "title": c.title}
+
+
+def categories(books: Any) -> list[dict[str, Any]]:
+    """Budget vs committed vs actual vs remaining per cost category (remaining = budget - max(committed, actual))."""
+    actual = books.actual_by_category()
+    rows = []
+    for category in sorted(set(books.category_budgets) | set(actual)):
+        budget = books.category_budgets.get(category, Decimal(0))
+        committed = sum(
+            (x.amount for x in books.commitments.values() if x.active and x.category == category), Decimal(0)
+        )
+        spent = actual.get(category, Decimal(0))
+        rows.append(
+            {
+                "category": category,
+                "budget": money(budget),
+                "committed": money(committed),
+                "actual": money(spent),
+                "remaining": money(budget - max(committed, spent)),
+            }
+        )
+    return rows
+
+
+def invoices(books: Any, day: date) -> dict[str, Any]:
+    invoiced, backed, ratio = invoice_backing(books)
+    live = [x for x in books.invoices.values() if x.live]
+    unpaid = sum((x.total - x.paid for x in live if not x.fully_paid), Decimal(0))
+    overdue = sum((x.total - x.paid for x in live if not x.fully_paid and x.due_on < day), Decimal(0))
+    return {
+        "invoiced": money(invoiced),
+        "backed": money(backed),
+        "backing_ratio": format_ratio(ratio) if ratio is not None else None,
+        "unpaid": money(unpaid),
+        "overdue": money(overdue),
+        "without_backing": [
+            {
+                "invoice_id": str(x.invoice_id),
+                "vendor": x.vendor,
+                "number": x.number,
+                "net": money(x.net),
+                "backed": money(x.backed or Decimal(0)),
+                "status": x.status,
+            }
+            for x in live
+            if x.matched is False
+        ],
+    }
+
+
+def s_curve_point(books: ProjectBook, week_end: date, currency: str) -> dict[str, Any]:
+    result = evm(books, week_end)
+    return {"date": week_end.isoformat(), **{k: result[k].shown(currency) for k in ("pv", "ev", "ac", "cpi", "spi")}}
+
+
+def explained_figure(
+    project_id: uuid.UUID, figure: str, books: ProjectBook, facts: list[Fact], day: date, known_at: datetime | None
+) -> dict[str, Any]:
+    """An EVM figure with the figures it is computed from and the events behind it."""
+    by_id = {f.event_id: f for f in facts}
+    result = evm(books, day)
+    fig = result[figure]
+    return {
+        "project_id": str(project_id),
+        "figure": figure,
+        **axes(day, known_at),
+        "value": fig.shown(books.currency),
+        "kind": fig.kind,
+        "reason": fig.reason,
+        "computed_from": {name: result[name].shown(books.currency) for name in fig.inputs},
+        "events": [
+            {
+                "event_id": str(e.event_id),
+                "type": by_id[e.event_id].name if e.event_id in by_id else None,
+                "service": by_id[e.event_id].service if e.event_id in by_id else None,
+                "recorded_at": by_id[e.event_id].recorded_at.isoformat() if e.event_id in by_id else None,
+                "what": e.what,
+                "amount": None if e.amount is None else format(e.amount, "f"),
+            }
+            for e in fig.evidence
+        ],
+    }
+
+
+# --- the portfolio report -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A project's line of the portfolio report on a date (``row`` None before its registration arrived) and the
+    exact amounts the totals add up."""
+
+    row: dict[str, Any] | None
+    values: dict[str, Decimal]
+
+
+def headline(project_id: uuid.UUID, books: Any, day: date) -> Headline:
+    if not books.currency:
+        return Headline(None, {})
+    result = evm(books, day)
+    row = {
+        **identity(project_id, books),
+        **{k: result[k].shown(books.currency) for k in ("bac", "pv", "ev", "ac", "cpi", "spi", "eac_cpi", "vac")},
+    }
+    return Headline(row, {k: result.value(k) or Decimal(0) for k in ("bac", "pv", "ev", "ac")})
+
+
+def portfolio_lines(
+    headlines: Iterable[Headline], portfolio_id: str | None, programme_id: str | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The lines of the projects in the portfolio or programme (by code) and their totals per currency."""
+    rows: list[dict[str, Any]] = []
+    totals: dict[str, dict[str, Decimal]] = {}
+    for h in headlines:
+        if h.row is None:
+            continue
+        if portfolio_id is not None and h.row["portfolio_id"] != portfolio_id:
+            continue
+        if programme_id is not None and h.row["programme_id"] != programme_id:
+            continue
+        rows.append(dict(h.row))
+        total = totals.setdefault(h.row["currency"], dict.fromkeys(("bac", "pv", "ev", "ac"), Decimal(0)))
+        for k in total:
+            total[k] += h.values[k]
+    rows.sort(key=lambda r: str(r["code"]))
+    rollup = []
+    for currency, t in sorted(totals.items()):
+        cpi = t["ev"] / t["ac"] if t["ac"] else None
+        spi = t["ev"] / t["pv"] if t["pv"] else None
+        rollup.append(
+            {
+                "currency": currency,
+                **{k: money(v) for k, v in t.items()},
+                "cpi": format_ratio(cpi) if cpi is not None else None,
+                "spi": format_ratio(spi) if spi is not None else None,
+            }
+        )
+    return rows, rollup
+
+
+# --- utilisation, alerts, thresholds, the portfolio read model ----------------------------------------------
+
+
+def utilisation_row(w: WeekLoad) -> dict[str, Any]:
+    return {
+        "resource_id": str(w.resource_id),
+        "role": w.role,
+        "week": w.week,
+        "week_start": w.week_start.isoformat(),
+        "capacity_hours": format(w.capacity, "f"),
+        "allocated_hours": f"{w.allocated:.2f}",
+        "approved_hours": format(w.approved, "f"),
+        "allocation": format_ratio(w.allocation) if w.allocation is not None else None,
+        "utilisation": format_ratio(w.utilisation) if w.utilisation is not None else None,
+        "over_allocated": w.over_allocated,
+    }
+
+
+def alert_item(row: Any) -> dict[str, Any]:
+    return {
+        **{
+            k: (v.isoformat() if hasattr(v, "isoformat") else str(v) if k == "project_id" else v)
+            for k, v in row.items()
+        }
+    }
+
+
+def alert_acknowledged(alert_id: str, state: alerts.Alert) -> dict[str, Any]:
+    return {
+        "alert_id": alert_id,
+        "acknowledged_by": state.acknowledged_by,
+        "status": "open" if state.open else "cleared",
+    }
+
+
+def thresholds_state(portfolio_id: str, state: alerts.PortfolioThresholds) -> dict[str, Any]:
+    return {
+        "portfolio_id": portfolio_id,
+        "thresholds": state.in_force,
+        "change_requested": None
+        if state.pending is None
+        else {"thresholds": state.pending, "requested_by": state.requested_by, "looser": list(state.looser)},
+    }
+
+
+def thresholds_row(portfolio_id: str, row: Any) -> dict[str, Any]:
+    return {
+        "portfolio_id": portfolio_id,
+        "thresholds": Thresholds.of(row.thresholds if row else {}).as_dict(),
+        "configured": row is not None,
+        "change_requested": None
+        if row is None or row.pending is None
+        else {"thresholds": row.pending, "requested_by": row.requested_by},
+    }
+
+
+PORTFOLIO_PROJECT_FIELDS = tuple(c for c in tables.PROJECT_COLUMNS if c not in ("currency", "planned_value"))
+"""The columns of ``portfolio_projects`` a project's line shows as they are (``planned_value`` is Money)."""
+
+
+def portfolio_project(row: Any) -> dict[str, Any]:
+    view = {k: row[k] for k in PORTFOLIO_PROJECT_FIELDS}
+    view["planned_value"] = Money(
+        amount=quantize(Decimal(row["planned_value"]), row["currency"]), currency=row["currency"]
+    )
+    return view
+
+
+def milestone_line(m: Any) -> dict[str, Any]:
+    return {
+        "milestone_id": m["milestone_id"],
+        "name": m["name"],
+        "due_date": m["due_date"],
+        "planned_value": Money(amount=quantize(Decimal(m["planned_value"]), m["currency"]), currency=m["currency"]),
+    }
