@@ -60,8 +60,11 @@ class FakeFacts:
     async def open_alerts_of(self, project_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, set[tuple[str, str]]]:
         return {pid: set(v) for pid, v in self.open.items() if pid in project_ids}
 
-    async def resource_facts(self, known_at: datetime | None) -> list[Fact]:
+    async def resource_facts(self, known_at: datetime | None, *, sheets: bool = True) -> list[Fact]:
         return []
+
+    async def approved_hours(self, weeks: Sequence[str], known_at: datetime | None) -> dict[tuple[uuid.UUID, str], Any]:
+        return {}
 
     async def resource_events(self, resource_id: uuid.UUID, known_at: datetime | None) -> list[Any]:
         return []

@@ -24,7 +24,7 @@ from reporting.domain.evm import Evm, evm
 from reporting.domain.ledger import Fact, ProjectBook, book
 from reporting.domain.risk import MilestoneRisk, milestone_risks
 from reporting.domain.rules import Condition, Thresholds, conditions
-from reporting.domain.utilisation import loads
+from reporting.domain.utilisation import iso_week, loads
 from shared.commands import CommandContext, CommandOutcome, Executor, by_state, run_on
 from shared.errors import InvalidCommandError, NotFoundError
 from shared.events import EventMetadata
@@ -55,7 +55,11 @@ class ReportingFacts(Protocol):
 
     async def open_alerts_of(self, project_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, set[tuple[str, str]]]: ...
 
-    async def resource_facts(self, known_at: datetime | None) -> list[Fact]: ...
+    async def resource_facts(self, known_at: datetime | None, *, sheets: bool = True) -> list[Fact]: ...
+
+    async def approved_hours(
+        self, weeks: Sequence[str], known_at: datetime | None
+    ) -> dict[tuple[uuid.UUID, str], Decimal]: ...
 
     async def resource_events(self, resource_id: uuid.UUID, known_at: datetime | None) -> list[Any]: ...
 
@@ -254,9 +258,11 @@ async def utilisation_rows(
     facts: ReportingFacts, start: date, weeks: int, known_at: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Per person and ISO week from the week of ``start``: capacity, allocated and approved hours, ratios."""
-    found = await facts.resource_facts(known_at)
     monday = start - timedelta(days=start.weekday())
-    return [views.utilisation_row(w) for w in loads(found, [monday + timedelta(weeks=i) for i in range(weeks)])]
+    mondays = [monday + timedelta(weeks=i) for i in range(weeks)]
+    found = await facts.resource_facts(known_at, sheets=False)  # people, capacity, allocations: few
+    approved = await facts.approved_hours([iso_week(m) for m in mondays], known_at)
+    return [views.utilisation_row(w) for w in loads(found, mondays, approved)]
 
 
 # --- commands -----------------------------------------------------------------------------------------------

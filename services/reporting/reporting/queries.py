@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -99,19 +100,44 @@ async def open_alerts_of(
     return open_alerts
 
 
-async def resource_ledger(engine: AsyncEngine, known_at: datetime | None) -> list[Fact]:
-    """Every fact from the resources service (about a person or a project) recorded by ``known_at`` (or ever)."""
+SHEET_EVENTS = ("work-sheet-approved", "work-sheet-approval-reversed")
+
+
+async def resource_ledger(engine: AsyncEngine, known_at: datetime | None, *, sheets: bool = True) -> list[Fact]:
+    """Every fact from the resources service (about a person or a project) recorded by ``known_at`` (or ever);
+    without the work sheets when ``sheets`` is false (see :func:`approved_hours`)."""
     async with engine.connect() as conn:
         rows = await conn.execute(
             text(
                 "SELECT event_id, 'resources' AS service, name, version, recorded_at, data FROM resource_facts "
                 "WHERE CAST(:k AS timestamptz) IS NULL OR recorded_at <= :k "
                 "UNION ALL SELECT event_id, service, name, version, recorded_at, data FROM facts "
-                "WHERE service = 'resources' AND (CAST(:k AS timestamptz) IS NULL OR recorded_at <= :k)"
+                "WHERE service = 'resources' AND (CAST(:k AS timestamptz) IS NULL OR recorded_at <= :k) "
+                "AND (:sheets OR name NOT IN ('work-sheet-approved', 'work-sheet-approval-reversed'))"
             ),
-            {"k": known_at},
+            {"k": known_at, "sheets": sheets},
         )
         return [Fact(r.event_id, r.service, r.name, r.version, r.recorded_at, r.data) for r in rows]
+
+
+async def approved_hours(
+    engine: AsyncEngine, weeks: Sequence[str], known_at: datetime | None
+) -> dict[tuple[uuid.UUID, str], Decimal]:
+    """Approved hours (approvals minus reversals) per resource and ISO week, for ``weeks`` only, summed by the
+    database over the sheets' ``week`` (an expression index): the heat map needs no sheet decoded."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT (data->>'resource_id')::uuid AS resource_id, data->>'week' AS week, "
+                "sum(CASE name WHEN 'work-sheet-approved' THEN 1 ELSE -1 END * (data->>'hours')::numeric) AS hours "
+                "FROM facts WHERE service = 'resources' "
+                "AND name IN ('work-sheet-approved', 'work-sheet-approval-reversed') "
+                "AND data->>'week' = ANY(CAST(:w AS text[])) "
+                "AND (CAST(:k AS timestamptz) IS NULL OR recorded_at <= :k) GROUP BY 1, 2"
+            ),
+            {"w": list(weeks), "k": known_at},
+        )
+        return {(r.resource_id, r.week): r.hours for r in rows}
 
 
 async def resource_events(engine: AsyncEngine, resource_id: uuid.UUID, known_at: datetime | None) -> list[Any]:
@@ -157,8 +183,13 @@ class Ledger:
     async def open_alerts_of(self, project_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, set[tuple[str, str]]]:
         return await open_alerts_of(self.engine, project_ids)
 
-    async def resource_facts(self, known_at: datetime | None) -> list[Fact]:
-        return await resource_ledger(self.engine, known_at)
+    async def resource_facts(self, known_at: datetime | None, *, sheets: bool = True) -> list[Fact]:
+        return await resource_ledger(self.engine, known_at, sheets=sheets)
+
+    async def approved_hours(
+        self, weeks: Sequence[str], known_at: datetime | None
+    ) -> dict[tuple[uuid.UUID, str], Decimal]:
+        return await approved_hours(self.engine, weeks, known_at)
 
     async def resource_events(self, resource_id: uuid.UUID, known_at: datetime | None) -> list[Any]:
         return await resource_events(self.engine, resource_id, known_at)

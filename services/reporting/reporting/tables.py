@@ -19,6 +19,8 @@ DDL = [
     )
     """,
     "CREATE INDEX IF NOT EXISTS facts_project ON facts (project_id, recorded_at, position)",
+    "CREATE INDEX IF NOT EXISTS facts_sheet_week ON facts ((data->>'week')) "
+    "WHERE service = 'resources' AND name IN ('work-sheet-approved', 'work-sheet-approval-reversed')",
     "CREATE TABLE IF NOT EXISTS dirty_projects (project_id uuid PRIMARY KEY)",
     """
     CREATE TABLE IF NOT EXISTS project_books (

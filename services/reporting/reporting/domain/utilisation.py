@@ -8,7 +8,7 @@ Utilisation = approved hours / capacity; allocation = allocated hours / capacity
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -46,12 +46,16 @@ def iso_week(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def loads(facts: Iterable[Fact], weeks: list[date]) -> list[WeekLoad]:
-    """One row per person (not subcontractors) and week starting on each Monday of ``weeks``."""
+def loads(
+    facts: Iterable[Fact], weeks: list[date], approved_hours: Mapping[tuple[UUID, str], Decimal] | None = None
+) -> list[WeekLoad]:
+    """One row per person (not subcontractors) and week starting on each Monday of ``weeks``. Approved hours come
+    from the work-sheet facts among ``facts``, plus ``approved_hours`` per (resource, ISO week) when the caller
+    summed them already (the database does, for the weeks asked, without decoding every sheet)."""
     capacity: dict[UUID, list[tuple[date, Decimal]]] = {}
     roles: dict[UUID, str] = {}
     allocations: dict[UUID, tuple[UUID, Decimal, date, date]] = {}
-    approved: dict[tuple[UUID, str], Decimal] = {}
+    approved: dict[tuple[UUID, str], Decimal] = dict(approved_hours or {})
     for fact in sorted(facts, key=lambda f: f.recorded_at):
         event = fact.decode()
         match event:
