@@ -139,10 +139,11 @@ async def project_facts(
 
 async def books_on(facts: ReportingFacts, now: Now, project_id: uuid.UUID, known_at: datetime | None) -> BooksOn:
     """The project's books on any date: its stored books (kept as facts arrive: the cost does not grow with its
-    history), or, as known at a moment, the ledger's fold of the facts recorded by then."""
+    history), or, as known at a moment, books built from the facts recorded by then (one pass over them, then any
+    number of dates: a report reads nine, its CPI history)."""
     if known_at is not None:
         known = await project_facts(facts, now, project_id, known_at)
-        return lambda day: book(project_id, known, day)
+        return Books.of(project_id, known).at
     stored = (await facts.books_of([project_id])).get(project_id)
     if stored is None or not stored.registrations:
         raise NotFoundError(f"project {project_id} is not known to reporting (yet)")
