@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
+from typing import Any
 from uuid import UUID
 
 from invoicing.domain.invoice import AWAITING_DECISION, Invoice, MatchResult, same_document
@@ -297,31 +298,17 @@ def match_events(invoice: Invoice, facts: MatchFacts, matched_by: str) -> list[D
     result = match(invoice, facts)
     if result == invoice.match:
         return []
+    outcome: dict[str, Any] = {
+        "project_id": invoice.project_id,
+        "invoice_id": invoice.invoice_id,
+        "invoiced": result.invoiced,
+        "backed": result.backed,
+        "lines": list(result.lines),
+        "commitment_id": result.commitment_id,
+        "commitment_remaining": result.commitment_remaining,
+        "tolerance": result.tolerance,
+        "matched_by": matched_by,
+    }
     if result.matched:
-        return [
-            InvoiceMatched(
-                project_id=invoice.project_id,
-                invoice_id=invoice.invoice_id,
-                invoiced=result.invoiced,
-                backed=result.backed,
-                lines=list(result.lines),
-                commitment_id=result.commitment_id,
-                commitment_remaining=result.commitment_remaining,
-                tolerance=result.tolerance,
-                matched_by=matched_by,
-            )
-        ]
-    return [
-        InvoiceMismatched(
-            project_id=invoice.project_id,
-            invoice_id=invoice.invoice_id,
-            invoiced=result.invoiced,
-            backed=result.backed,
-            lines=list(result.lines),
-            commitment_id=result.commitment_id,
-            commitment_remaining=result.commitment_remaining,
-            tolerance=result.tolerance,
-            matched_by=matched_by,
-            discrepancies=list(result.discrepancies),
-        )
-    ]
+        return [InvoiceMatched(**outcome)]
+    return [InvoiceMismatched(**outcome, discrepancies=list(result.discrepancies))]
