@@ -53,11 +53,13 @@ class Gate:
         self.public_paths = public_paths
         self.session_cookie = session_cookie
         self._flat: list[Any] | None = None
+        self._by_shape: dict[tuple[str, int], list[Any]] | None = None
+        self._wild: list[Any] = []
 
     def route_of(self, scope: Scope) -> str | None:
         """The path template of the route ``scope`` addresses (by path, whatever the method), or ``None``."""
         partial = None
-        for route in self._routes():
+        for route in self._candidates(scope.get("path", "")):
             match, _ = route.matches(scope)
             if match is Match.FULL:
                 return str(route.path)
@@ -71,6 +73,24 @@ class Gate:
         if self._flat is None:
             self._flat = list(_flatten(self.app.router.routes))
         return self._flat
+
+    def _candidates(self, path: str) -> list[Any]:
+        """The routes that can match ``path``: those with its first segment and its number of segments (and any whose
+        first segment is a parameter or that take a ``:path`` parameter), in the app's order: a request is matched
+        against a handful of routes, not against every one."""
+        if self._by_shape is None:
+            shapes: dict[tuple[str, int], list[Any]] = {}
+            wild: list[Any] = []
+            for route in self._routes():
+                template = str(route.path)
+                if template.lstrip("/").startswith("{") or ":path}" in template:
+                    wild.append(route)
+                else:
+                    shapes.setdefault(_shape(template), []).append(route)
+            order = {id(route): n for n, route in enumerate(self._routes())}
+            self._by_shape = {key: sorted([*rs, *wild], key=lambda r: order[id(r)]) for key, rs in shapes.items()}
+            self._wild = wild
+        return self._by_shape.get(_shape(path), self._wild)
 
     def admit(self, scope: Scope, headers: Headers) -> None:
         """Raise :class:`AuthError` or :class:`ForbiddenError` unless the request may reach its route; record the
@@ -93,6 +113,12 @@ class Gate:
         state = scope.setdefault("state", {})
         state["actor"] = principal.subject
         state["roles"] = principal.roles
+
+
+def _shape(path: str) -> tuple[str, int]:
+    """A path's first segment and number of segments (``/projects/{id}/hold`` and ``/projects/42/hold`` agree)."""
+    parts = path.strip("/").split("/")
+    return parts[0], len(parts)
 
 
 def _flatten(routes: Sequence[Any]) -> Iterator[Any]:
