@@ -88,7 +88,6 @@ class Books:
     """One project's books (see the module docstring). ``apply`` facts, read ``at`` any date."""
 
     project_id: UUID
-    count: int = 0
     per_service: dict[str, int] = field(default_factory=dict)
     """Facts applied per producing service: a fact's place among its own service's facts (their topic's order)."""
     registrations: list[Row] = field(default_factory=list)
@@ -108,6 +107,11 @@ class Books:
     resource_categories: dict[str, str] = field(default_factory=dict)
     _latest_report: list[int] | None = field(default=None, compare=False, repr=False)
 
+    @property
+    def count(self) -> int:
+        """Facts applied (the books' version: it only grows)."""
+        return sum(self.per_service.values())
+
     # ---- building -------------------------------------------------------------------------------------------------
 
     @classmethod
@@ -126,7 +130,6 @@ class Books:
         seq = self.per_service.get(fact.service, 0)
         key: Key = (_micros(fact.recorded_at), SERVICE_RANK.get(fact.service, len(SERVICE_RANK)), seq)
         self.per_service[fact.service] = seq + 1
-        self.count += 1
         if event is not None:
             self._apply(event, fact, key, fact.recorded_at.date())
 
@@ -440,7 +443,6 @@ class Books:
         return json.dumps(
             {
                 "project_id": str(self.project_id),
-                "count": self.count,
                 "per_service": self.per_service,
                 "registrations": _rows_out(self.registrations),
                 "lifecycle": _rows_out(self.lifecycle),
@@ -460,7 +462,6 @@ class Books:
         data = json.loads(raw) if isinstance(raw, str) else raw
         return cls(
             project_id=UUID(data["project_id"]),
-            count=data["count"],
             per_service=dict(data.get("per_service", {})),
             registrations=_rows_in(data["registrations"]),
             lifecycle=_rows_in(data["lifecycle"]),
