@@ -60,7 +60,9 @@ async def test_a_late_correction_changes_as_of_answers_and_leaves_earlier_known_
 
     async def before_the_correction() -> dict[str, Any]:
         report = await shown(known_at=seen_then.isoformat())
+        # every fact recorded before then has arrived (the services' topics are read independently)
         assert figure(report, "ac") == "1000.00", report["figures"]["ac"]
+        assert figure(report, "bac") == "100000.00", report["figures"]["bac"]
         return report
 
     then = await eventually(before_the_correction, timeout=120)  # a fresh group reads the shared topics first
