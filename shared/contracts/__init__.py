@@ -72,7 +72,7 @@ def asyncapi() -> dict[str, Any]:
                         "key": {
                             "type": "string",
                             "description": "the project id (or "
-                            "portfolio:/resource:/role:/department: ids for events not about one "
+                            "portfolio:/resource:/role:/department:/fx: ids for events not about one "
                             "project)",
                         },
                         "bindingVersion": "0.5.0",

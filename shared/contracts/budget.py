@@ -12,8 +12,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.contracts.common import Booking, MonthAmount
 from shared.events import DomainEvent, EventRegistry
-from shared.money import Money
+from shared.money import DecimalStr, Money
 
 TOPIC = "pmo.budget.v1"
 
@@ -129,6 +130,8 @@ class FundingSecured(DomainEvent):
     tranche_id: UUID
     amount: Money
     available_on: date
+    booked: Booking | None = None
+    """``amount`` in the project's currency when the tranche is in another one (see ``shared.contracts.common``)."""
 
 
 class FundingWithdrawn(DomainEvent):
@@ -194,6 +197,8 @@ class BudgetCommitted(DomainEvent):
     policy: OverrunPolicy
     requested_by: str
     approved_by: str | None
+    booked: Booking | None = None
+    """``amount`` in the project's currency when the commitment is in another one (expected invoices too, pro rata)."""
 
 
 class CommitmentAdjusted(DomainEvent):
@@ -205,6 +210,7 @@ class CommitmentAdjusted(DomainEvent):
     expected_invoices: list[InvoiceExpectation]
     reason: str
     overrun: Overrun | None
+    booked: Booking | None = None
 
 
 class CommitmentCancelled(DomainEvent):
@@ -237,6 +243,61 @@ class OverrunPolicyChangeRequested(DomainEvent):
     requested_by: str
 
 
+# --- exchange rates, planned funding, estimates to complete ----------------------------------------------------
+
+
+class ExchangeRateRecorded(DomainEvent):
+    """From ``effective_on`` on (until a later one), 1 ``base`` = ``rate`` ``quote``. Key ``fx:<base>-<quote>``.
+    The services that book amounts in another currency keep these and record the rate they used on their events."""
+
+    event_name = "exchange-rate-recorded"
+    base: str
+    quote: str
+    rate: DecimalStr
+    effective_on: date
+    source: str
+    recorded_by: str
+    replaces_rate: DecimalStr | None = None
+
+    @property
+    def partition_key(self) -> str:
+        return f"fx:{self.base}-{self.quote}"
+
+
+class FundingPlanned(DomainEvent):
+    """A tranche expected but not yet secured (``funding-secured`` with the same ``tranche_id`` secures it;
+    ``funding-withdrawn`` drops it). It never counts as available; reports show it beside what is."""
+
+    event_name = "funding-planned"
+    project_id: UUID
+    source_id: UUID
+    tranche_id: UUID
+    amount: Money
+    expected_on: date
+    planned_by: str
+    booked: Booking | None = None
+
+
+class CategoryEstimate(_Part):
+    category: CostCategory
+    amount: Money
+
+
+class EstimateToCompleteSubmitted(DomainEvent):
+    """The project manager's estimate of the cost still to come, per category and phased by month, as of a date;
+    replaces the previous one. EAC (bottom-up) = AC + ``total``."""
+
+    event_name = "estimate-to-complete-submitted"
+    project_id: UUID
+    estimate_id: UUID
+    as_of: date
+    categories: list[CategoryEstimate]
+    months: list[MonthAmount]
+    total: Money
+    note: str
+    submitted_by: str
+
+
 REGISTRY = EventRegistry(
     [
         BudgetBaselined,
@@ -254,5 +315,8 @@ REGISTRY = EventRegistry(
         CommitmentCancelled,
         OverrunPolicySet,
         OverrunPolicyChangeRequested,
+        ExchangeRateRecorded,
+        FundingPlanned,
+        EstimateToCompleteSubmitted,
     ]
 )

@@ -17,8 +17,10 @@ from datetime import date
 from enum import StrEnum
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts.budget import CostCategory
+from shared.contracts.common import Booking
 from shared.events import DomainEvent, EventRegistry
 from shared.money import DecimalStr, Money
 
@@ -48,6 +50,10 @@ class MatchCheck(StrEnum):
     """The commitment awaits approval, was refused or was cancelled."""
     ABOVE_COMMITMENT = "above-commitment"
     """The invoice (before tax) exceeds what remains of its commitment after the invoices received before it."""
+    NOT_RECEIVED = "not-received"
+    """A goods or services line cites no receipt, or a receipt not (yet) recorded against the commitment."""
+    ABOVE_RECEIPT = "above-receipt"
+    """A goods or services line exceeds what was received or accepted by more than the tolerance (3-way match)."""
 
 
 class _Part(BaseModel):
@@ -73,6 +79,9 @@ class InvoiceLine(_Part):
     tax_rate: DecimalStr
     tax: Money
     bills: list[WorkReference]
+    receipts: list[UUID] = Field(default_factory=list)
+    """Goods, licences or services without a work sheet: the ``goods-received`` receipts the line bills (3-way
+    match: commitment, receipt, invoice). A line cites work sheets or receipts, not both."""
 
 
 class LineMatch(_Part):
@@ -134,6 +143,8 @@ class InvoiceReceived(DomainEvent):
     tax: Money
     total: Money
     received_by: str
+    booked: Booking | None = None
+    """``net`` in the project's currency when the invoice is in another one, at the rate of its issue date."""
 
 
 class _MatchOutcome(DomainEvent):
@@ -242,6 +253,84 @@ class MatchingToleranceSet(DomainEvent):
     set_by: str
 
 
+# --- goods and services received (the third leg of a 3-way match) --------------------------------------------
+
+
+class GoodsReceived(DomainEvent):
+    """Goods delivered, a licence granted or a service accepted against a commitment: a cost on the accrual basis
+    from ``received_on`` (before any invoice), and what invoice lines citing it are matched against."""
+
+    event_name = "goods-received"
+    project_id: UUID
+    receipt_id: UUID
+    commitment_id: UUID
+    category: CostCategory
+    description: str
+    amount: Money
+    received_on: date
+    received_by: str
+    booked: Booking | None = None
+
+
+class GoodsReceiptReversed(DomainEvent):
+    """A receipt recorded in error or goods returned: its cost is reversed from ``reversed_on``."""
+
+    event_name = "goods-receipt-reversed"
+    project_id: UUID
+    receipt_id: UUID
+    reversed_on: date
+    reason: str
+    reversed_by: str
+
+
+# --- expense claims --------------------------------------------------------------------------------------------
+
+
+class ExpenseClaimed(DomainEvent):
+    """A person's out-of-pocket cost on a project (travel, materials, ...), in the receipt's currency."""
+
+    event_name = "expense-claimed"
+    project_id: UUID
+    expense_id: UUID
+    claimant: str
+    category: CostCategory
+    description: str
+    amount: Money
+    incurred_on: date
+    receipt_reference: str | None
+    milestone_id: UUID | None = None
+    booked: Booking | None = None
+
+
+class ExpenseApproved(DomainEvent):
+    """Approved by someone other than the claimant: a cost (accrual) from ``approved_on``."""
+
+    event_name = "expense-approved"
+    project_id: UUID
+    expense_id: UUID
+    approved_by: str
+    approved_on: date
+
+
+class ExpenseRejected(DomainEvent):
+    event_name = "expense-rejected"
+    project_id: UUID
+    expense_id: UUID
+    rejected_by: str
+    reason: str
+
+
+class ExpenseReimbursed(DomainEvent):
+    """Paid back to the claimant: the cash view of the cost."""
+
+    event_name = "expense-reimbursed"
+    project_id: UUID
+    expense_id: UUID
+    paid_on: date
+    reference: str | None
+    recorded_by: str
+
+
 REGISTRY = EventRegistry(
     [
         InvoiceReceived,
@@ -253,5 +342,11 @@ REGISTRY = EventRegistry(
         CreditNoteReceived,
         InvoicePaid,
         MatchingToleranceSet,
+        GoodsReceived,
+        GoodsReceiptReversed,
+        ExpenseClaimed,
+        ExpenseApproved,
+        ExpenseRejected,
+        ExpenseReimbursed,
     ]
 )

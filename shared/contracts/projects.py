@@ -11,6 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts.common import MonthAmount
 from shared.events import DomainEvent, EventRegistry
 from shared.money import DecimalStr, Money
 
@@ -27,6 +28,25 @@ class GateOutcome(StrEnum):
     CONTINUE = "continue"
     HOLD = "hold"
     TERMINATE = "terminate"
+
+
+class EvTechnique(StrEnum):
+    """How a baseline item earns value and how its planned value is phased (ANSI/EIA-748, Primavera P6):
+
+    * ``0/100``: earned whole when reached; planned whole on the due date;
+    * ``50/50``: half earned when started (progress above 0), the rest when reached; planned half on the start
+      date, half on the due date;
+    * ``percent_complete``: earned as reported; planned linearly from start to due (or by ``months``);
+    * ``weighted_milestones``: earned step by step, each step's weight once the reported progress reaches the
+      step's cumulative weight; planned at each step's date;
+    * ``level_of_effort``: earned as planned (EV = PV) whatever the progress; planned linearly (or by ``months``).
+    """
+
+    ZERO_HUNDRED = "0/100"
+    FIFTY_FIFTY = "50/50"
+    PERCENT_COMPLETE = "percent_complete"
+    WEIGHTED_MILESTONES = "weighted_milestones"
+    LEVEL_OF_EFFORT = "level_of_effort"
 
 
 class KpiDirection(StrEnum):
@@ -153,6 +173,26 @@ class GateSnapshot(BaseModel):
     last_overall_rag: Rag | None
 
 
+class GateFigures(BaseModel):
+    """The reporting service's figures as of the decision (embedded in ``gate-decided``): what the decision to
+    continue or terminate was taken on. ``unavailable`` says why they are missing when reporting could not answer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    as_of: date
+    currency: str
+    ac: DecimalStr | None = None
+    bac: DecimalStr | None = None
+    eac: DecimalStr | None = None
+    vac: DecimalStr | None = None
+    cpi: DecimalStr | None = None
+    spi: DecimalStr | None = None
+    funding_available: DecimalStr | None = None
+    underfunding_risk: DecimalStr | None = None
+    """The highest risk (0..1) among the project's upcoming milestones."""
+    unavailable: str | None = None
+
+
 class GateDecided(DomainEvent):
     """A stage-gate decision with its rationale and the figures known at that moment."""
 
@@ -165,6 +205,7 @@ class GateDecided(DomainEvent):
     decided_by: str
     decided_on: date
     snapshot: GateSnapshot
+    figures: GateFigures | None = None
 
 
 # --- milestones ---------------------------------------------------------------------------------------------
@@ -222,6 +263,74 @@ class MilestoneMissed(DomainEvent):
     project_id: UUID
     milestone_id: UUID
     due_date: date
+    reason: str
+
+
+# --- performance measurement baseline -------------------------------------------------------------------------
+
+
+class WeightedStep(BaseModel):
+    """A step of a weighted-milestones item: ``weight`` percent of the item's budget, planned on ``on``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    weight: DecimalStr
+    on: date
+
+
+class BaselineItem(BaseModel):
+    """One milestone of a performance measurement baseline (PMB): its budget, its dates and how it earns value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    milestone_id: UUID
+    name: str
+    budget: Money
+    start: date
+    due: date
+    technique: EvTechnique
+    steps: list[WeightedStep] = Field(default_factory=list)
+    """``weighted_milestones`` only: weights add up to 100, dates within start..due."""
+    months: list[MonthAmount] = Field(default_factory=list)
+    """Optional for ``percent_complete`` and ``level_of_effort``: the budget phased by month (adds up to it)."""
+
+
+class _Baseline(DomainEvent):
+    project_id: UUID
+    baseline_id: UUID
+    version: int
+    effective_on: date
+    """PV is read from this version for every reported date from this one on (until a later approved version)."""
+    items: list[BaselineItem]
+    total: Money
+    """The PMB: the items' budgets added up (BAC)."""
+    management_reserve: Money
+    """Held beside the PMB; it enters the PMB only through an approved re-baseline."""
+    reason: str
+    proposed_by: str
+
+
+class PerformanceBaselineProposed(_Baseline):
+    """A version of the PMB put to a director (the first one, or a re-baseline)."""
+
+    event_name = "performance-baseline-proposed"
+
+
+class PerformanceBaselineApproved(_Baseline):
+    """A version of the PMB approved by a director (not its proposer): in force from ``effective_on``; kept for
+    ever, as are the versions before it."""
+
+    event_name = "performance-baseline-approved"
+    approved_by: str
+
+
+class PerformanceBaselineRejected(DomainEvent):
+    event_name = "performance-baseline-rejected"
+    project_id: UUID
+    baseline_id: UUID
+    version: int
+    rejected_by: str
     reason: str
 
 
@@ -335,5 +444,8 @@ REGISTRY = EventRegistry(
         PartnerRegistered,
         CommunicationLogged,
         FollowUpClosed,
+        PerformanceBaselineProposed,
+        PerformanceBaselineApproved,
+        PerformanceBaselineRejected,
     ]
 )

@@ -19,6 +19,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.contracts.common import Booking
 from shared.events import DomainEvent, EventRegistry
 from shared.money import DecimalStr, Money
 
@@ -367,6 +368,8 @@ class WorkSheetApproved(DomainEvent):
     hours: DecimalStr
     cost: Money
     cost_by_milestone: list[MilestoneCost]
+    booked: Booking | None = None
+    """``cost`` in the project's currency when the rate is in another one (see ``shared.contracts.common``)."""
 
 
 class WorkSheetApprovalReversed(DomainEvent):
@@ -384,6 +387,7 @@ class WorkSheetApprovalReversed(DomainEvent):
     hours: DecimalStr
     cost: Money
     cost_by_milestone: list[MilestoneCost]
+    booked: Booking | None = None
     reversed_on: date
 
 

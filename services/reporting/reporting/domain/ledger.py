@@ -95,8 +95,11 @@ class TrancheBook:
     tranche_id: UUID
     amount: Decimal
     available_on: date
+    """For a planned tranche: the date it is expected on."""
     withdrawn_on: date | None
     event_id: UUID
+    planned: bool = False
+    """Planned (``funding-planned``), not yet secured: never counted as available."""
 
 
 @dataclass

@@ -1,0 +1,58 @@
+"""Contract parts every producing service uses the same way: the dated exchange rate a cost, commitment or funding
+tranche was booked at, and an amount phased by calendar month.
+
+Currency rule (one for every event): an amount is given in the currency it was entered in (an invoice in the
+supplier's, a work sheet in its rate's, an expense in the receipt's). When that is not the project's currency the
+event also carries ``booked``: the amount in the project's currency, converted once by the producing service at the
+exchange rate in force on the event's business date (``exchange-rate-recorded`` on ``pmo.budget.v1``), with the rate,
+its date and its source, rounded half-even to the project currency's minor unit (:meth:`Booking.of`). Reports add
+booked amounts; they never convert again and never drop an amount: an amount in another currency without a booking
+is listed apart as unconverted.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.money import DecimalStr, Money, quantize
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Booking(_Part):
+    """An amount entered in another currency, booked in the project's at a dated rate:
+    ``amount = round(original x rate, project currency)``; 1 unit of ``original``'s currency = ``rate`` units of
+    ``amount``'s."""
+
+    amount: Money
+    original: Money
+    rate: DecimalStr = Field(gt=0)
+    rate_on: date
+    source: str
+
+    @classmethod
+    def of(cls, original: Money, currency: str, rate: Decimal, rate_on: date, source: str) -> Booking:
+        """Convert ``original`` into ``currency`` at ``rate`` (the one conversion rule; rounded once here)."""
+        booked = Money(amount=quantize(original.amount * rate, currency), currency=currency)
+        return cls(amount=booked, original=original, rate=rate, rate_on=rate_on, source=source)
+
+
+class MonthAmount(_Part):
+    """An amount for one calendar month (``YYYY-MM``)."""
+
+    month: str
+    amount: Money
+
+    @field_validator("month")
+    @classmethod
+    def _month(cls, value: str) -> str:
+        if len(value) != 7 or value[4] != "-" or not (value[:4].isdigit() and value[5:].isdigit()):
+            raise ValueError("month must be YYYY-MM")
+        if not 1 <= int(value[5:]) <= 12:
+            raise ValueError("month must be YYYY-MM with a month 01-12")
+        return value
