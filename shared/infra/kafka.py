@@ -50,6 +50,17 @@ from shared.infra.paths import (
     port_base,
     state_dir,
 )
+from shared.infra.processes import (
+    CHILDREN,
+    exit_status,
+    pid_alive,
+    read_lines,
+    send_signal,
+    tail_file,
+    tail_text,
+    wait_exit,
+    write_atomically,
+)
 
 POM_PATH = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 HOST = "127.0.0.1"
@@ -82,7 +93,6 @@ _PROBE_TIMEOUT = 10.0
 
 # Brokers launched by this interpreter, kept so they are reaped (no zombies) and never garbage-collected
 # while still running (Popen would warn).
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class KafkaInfraError(RuntimeError):
@@ -165,7 +175,7 @@ class LocalKafka:
         with self._locked():
             pid = self._live_pid(forget_stale=True)
             if pid is not None:
-                if self._listeners_line() not in _read_lines(self.server_properties):
+                if self._listeners_line() not in read_lines(self.server_properties):
                     raise KafkaStartError(f"this root's broker (pid {pid}) listens on other ports: stop() it first")
                 self._wait_ready(pid, time.monotonic() + timeout, timeout)
                 return self.bootstrap_servers
@@ -209,8 +219,8 @@ class LocalKafka:
         with self._locked():
             pid = self._live_pid(forget_stale=True)
             if pid is not None:
-                _signal(pid, signal.SIGKILL)
-                if not _wait_exit(pid, 30.0):
+                send_signal(pid, signal.SIGKILL)
+                if not wait_exit(pid, 30.0):
                     raise KafkaInfraError(f"broker pid {pid} survived SIGKILL")
             self._pid_file.unlink(missing_ok=True)
 
@@ -239,7 +249,7 @@ class LocalKafka:
         except subprocess.TimeoutExpired as error:
             raise JarFetchError(f"{shlex.join(command)} took longer than {_FETCH_TIMEOUT:.0f}s") from error
         if result.returncode != 0:
-            output = _tail_text(result.stdout + result.stderr, 60)
+            output = tail_text(result.stdout + result.stderr, 60)
             raise JarFetchError(f"{shlex.join(command)} failed ({result.returncode}):\n{output}")
         if not any(self.lib_dir.glob("kafka_2.13-*.jar")):
             raise JarFetchError(f"{shlex.join(command)} succeeded but left no kafka_2.13 jar in {self.lib_dir}")
@@ -295,7 +305,7 @@ class LocalKafka:
         }
         lines = ["# Written by shared/infra/kafka.py at every launch; edits are lost."]
         lines += [f"{key}={value}" for key, value in settings.items()]
-        _write_atomically(self.server_properties, "\n".join(lines) + "\n")
+        write_atomically(self.server_properties, "\n".join(lines) + "\n")
         log4j = [
             "# Written by shared/infra/kafka.py at every launch; edits are lost.",
             "status = warn",
@@ -317,7 +327,7 @@ class LocalKafka:
         ]
         for index, name in enumerate(_NOISY_LOGGERS):
             log4j += [f"logger.noisy{index}.name = {name}", f"logger.noisy{index}.level = WARN"]
-        _write_atomically(self.log4j_config, "\n".join(log4j) + "\n")
+        write_atomically(self.log4j_config, "\n".join(log4j) + "\n")
 
     def _cluster_id(self) -> str:
         with contextlib.suppress(FileNotFoundError):
@@ -329,7 +339,7 @@ class LocalKafka:
                     cluster_id = line.partition("=")[2].strip()
         while not cluster_id or cluster_id.startswith("-"):  # what Kafka's random-uuid prints
             cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
-        _write_atomically(self._cluster_id_file, cluster_id + "\n")
+        write_atomically(self._cluster_id_file, cluster_id + "\n")
         return cluster_id
 
     def _ensure_formatted(self, java: str) -> None:
@@ -348,7 +358,7 @@ class LocalKafka:
         except subprocess.TimeoutExpired as error:
             raise KafkaStartError(f"formatting {self.data_dir} took longer than {_FORMAT_TIMEOUT:.0f}s") from error
         if result.returncode != 0:
-            output = _tail_text(result.stdout + result.stderr, 40)
+            output = tail_text(result.stdout + result.stderr, 40)
             raise KafkaStartError(f"{shlex.join(command)} failed ({result.returncode}):\n{output}")
 
     # -- process ------------------------------------------------------------------------------------------------
@@ -372,8 +382,8 @@ class LocalKafka:
                 cwd=self.root,
                 start_new_session=True,  # a Ctrl-C in the starting terminal must not reach the broker
             )
-        _CHILDREN[process.pid] = process
-        _write_atomically(self._pid_file, f"{process.pid}\n")
+        CHILDREN[process.pid] = process
+        write_atomically(self._pid_file, f"{process.pid}\n")
         return process.pid
 
     def _wait_ready(self, pid: int, deadline: float, timeout: float) -> None:
@@ -381,9 +391,9 @@ class LocalKafka:
         expected = self._cluster_id()
         problem = f"{self.bootstrap_servers} not accepting connections yet"
         while True:
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 self._pid_file.unlink(missing_ok=True)
-                raise KafkaStartError(f"the broker JVM (pid {pid}) exited{_exit_status(pid)}\n{self._log_tail()}")
+                raise KafkaStartError(f"the broker JVM (pid {pid}) exited{exit_status(pid)}\n{self._log_tail()}")
             if _port_open(self.port):
                 try:
                     cluster_id = _probe_cluster_id(self.bootstrap_servers)
@@ -400,11 +410,11 @@ class LocalKafka:
             time.sleep(0.2)
 
     def _terminate(self, pid: int, grace: float) -> None:
-        _signal(pid, signal.SIGTERM)
-        if _wait_exit(pid, grace):
+        send_signal(pid, signal.SIGTERM)
+        if wait_exit(pid, grace):
             return
-        _signal(pid, signal.SIGKILL)
-        if not _wait_exit(pid, 30.0):
+        send_signal(pid, signal.SIGKILL)
+        if not wait_exit(pid, 30.0):
             raise KafkaInfraError(f"broker pid {pid} survived SIGKILL")
 
     def _live_pid(self, *, forget_stale: bool) -> int | None:
@@ -416,7 +426,7 @@ class LocalKafka:
             pid = int(self._pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             pid = 0
-        if pid > 0 and _pid_alive(pid) and self._is_our_broker(pid):
+        if pid > 0 and pid_alive(pid) and self._is_our_broker(pid):
             return pid
         if forget_stale:
             self._pid_file.unlink(missing_ok=True)
@@ -436,7 +446,7 @@ class LocalKafka:
         parts = []
         for path, lines in ((self._out_log, 30), (self.logs_dir / "server.log", 60)):
             with contextlib.suppress(FileNotFoundError):
-                parts.append(f"--- last lines of {path} ---\n{_tail_file(path, lines)}")
+                parts.append(f"--- last lines of {path} ---\n{tail_file(path, lines)}")
         return "\n".join(parts) or f"(no logs in {self.logs_dir})"
 
     @contextlib.contextmanager
@@ -495,66 +505,6 @@ def _probe_cluster_id(bootstrap_servers: str) -> str | None:
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-probe") as executor:
         return executor.submit(asyncio.run, bounded()).result()
-
-
-def _pid_alive(pid: int) -> bool:
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        return child.poll() is None  # poll() also reaps it
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # an exited process nobody has reaped yet still answers kill(pid, 0)
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
-
-
-def _exit_status(pid: int) -> str:
-    child = _CHILDREN.get(pid)
-    return f" with status {child.returncode}" if child is not None and child.returncode is not None else ""
-
-
-def _wait_exit(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while _pid_alive(pid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def _signal(pid: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signum)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    temporary.replace(path)
-
-
-def _read_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text().splitlines()
-    except FileNotFoundError:
-        return []
-
-
-def _tail_text(text: str, lines: int) -> str:
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _tail_file(path: Path, lines: int) -> str:
-    with path.open("rb") as handle:
-        handle.seek(max(0, path.stat().st_size - 64 * 1024))
-        return _tail_text(handle.read().decode(errors="replace"), lines)
 
 
 def main(argv: list[str] | None = None) -> int:
