@@ -21,6 +21,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from reporting import handlers, queries
+from reporting.domain.amounts import shown, shown_ratio
 from reporting.queries import reading
 from shared.bounds import Day
 from shared.service import Runtime
@@ -198,8 +199,11 @@ async def _heat_map(rt: Runtime) -> str:
     return f"<table class='heat' id='heatmap'><tr><th class='l'>Person</th>{head}</tr>{body}</table>"
 
 
-def svg_lines(points: list[dict[str, Any]], series: list[tuple[str, str]], height: int = 220) -> str:
-    """A small line chart of ``series`` (key, colour) over ``points``."""
+def svg_lines(
+    points: list[dict[str, Any]], series: list[tuple[str, str]], height: int = 220, currency: str | None = None
+) -> str:
+    """A small line chart of ``series`` (key, colour) over ``points``: amounts in ``currency`` (the top of the axis
+    shown by its minor unit), or ratios when no currency is given."""
     width, pad = 640, 36
     values = [Decimal(p[k]) for p in points for k, _ in series if p.get(k) is not None]
     top = max(values, default=Decimal(1)) or Decimal(1)
@@ -217,10 +221,11 @@ def svg_lines(points: list[dict[str, Any]], series: list[tuple[str, str]], heigh
             f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{coords}'>"
             f"<title>{key}</title></polyline>"
         )
+    scale = shown(top, currency) if currency else shown_ratio(top)
     labels = (
         f"<text x='{pad}' y='{height - 10}' font-size='11'>{e(points[0]['date']) if points else ''}</text>"
         f"<text x='{width - pad - 60}' y='{height - 10}' font-size='11'>{e(points[-1]['date']) if points else ''}"
-        f"</text><text x='4' y='{pad}' font-size='11'>{top:.2f}</text>"
+        f"</text><text x='4' y='{pad}' font-size='11'>{e(scale)}</text>"
     )
     legend = "".join(f"<span style='color:{c}'>&#9632; {k.upper()}</span>" for k, c in series)
     return f"<svg width='{width}' height='{height}' role='img'>{lines}{labels}</svg><div class='legend'>{legend}</div>"
@@ -244,7 +249,9 @@ async def project_page(
     figures = "".join(
         card(name) for name in ("bac", "pv", "ev", "ac", "cv", "sv", "cpi", "spi", "eac_cpi", "etc", "vac", "tcpi_bac")
     )
-    s_curve = svg_lines(curve["points"], [("pv", "#457b9d"), ("ev", "#2a9d8f"), ("ac", "#e63946")])
+    s_curve = svg_lines(
+        curve["points"], [("pv", "#457b9d"), ("ev", "#2a9d8f"), ("ac", "#e63946")], currency=curve["currency"]
+    )
     trend = svg_lines(
         [p for p in curve["points"] if p["cpi"] or p["spi"]], [("cpi", "#6a4c93"), ("spi", "#f4a261")], height=160
     )

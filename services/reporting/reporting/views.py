@@ -14,12 +14,13 @@ from fastapi.responses import Response
 
 from reporting import tables
 from reporting.domain import alerts
+from reporting.domain.amounts import shown, shown_ratio
 from reporting.domain.evm import Evm, evm
 from reporting.domain.ledger import Fact, ProjectBook
 from reporting.domain.rules import Condition, Thresholds, invoice_backing
 from reporting.domain.utilisation import WeekLoad
 from shared.csvsafe import csv_text
-from shared.money import Money, quantize
+from shared.money import Money
 
 FIGURES = (
     "bac",
@@ -41,12 +42,8 @@ FIGURES = (
 )
 
 
-def format_ratio(value: Decimal) -> str:
-    return format(value.quantize(Decimal("0.0001")), "f")
-
-
-def money(value: Decimal) -> str:
-    return format(value.quantize(Decimal("0.01")), "f")
+format_ratio = shown_ratio
+"""A ratio as reports show it (4 decimals); amounts go through :func:`reporting.domain.amounts.shown`."""
 
 
 def axes(day: date, known_at: datetime | None) -> dict[str, str | None]:
@@ -93,6 +90,7 @@ def project_report(
     """The project report's JSON: ``report`` is the :class:`reporting.handlers.ProjectReport` on ``day``."""
     figures = figures_view(report.figures)
     last_report = books.last_report_on
+    currency = books.currency
     return {
         **identity(project_id, books),
         **axes(day, known_at),
@@ -103,14 +101,14 @@ def project_report(
                 "name": r.name,
                 "due_date": r.due_date.isoformat(),
                 "probability": format_ratio(r.probability),
-                "needed": money(r.needed),
-                "available": money(r.available),
+                "needed": shown(r.needed, currency),
+                "available": shown(r.available, currency),
                 "inputs": {
-                    "actual_cost": money(r.actual_cost),
-                    "commitments_due": money(r.commitments_due),
-                    "remaining_planned_value": money(r.remaining_planned_value),
+                    "actual_cost": shown(r.actual_cost, currency),
+                    "commitments_due": shown(r.commitments_due, currency),
+                    "remaining_planned_value": shown(r.remaining_planned_value, currency),
                     "cpi_used": str(r.cpi_used),
-                    "spread": money(r.spread),
+                    "spread": shown(r.spread, currency),
                 },
                 "driver": r.driver,
             }
@@ -135,7 +133,7 @@ def project_report(
         ],
         "budget": {
             "categories": categories(books),
-            "funding_available": money(
+            "funding_available": shown(
                 sum(
                     (
                         t.amount
@@ -143,7 +141,8 @@ def project_report(
                         if t.available_on <= day and (t.withdrawn_on is None or t.withdrawn_on > day)
                     ),
                     Decimal(0),
-                )
+                ),
+                currency,
             ),
             "spent": figures["ac"]["value"],
         },
@@ -169,10 +168,10 @@ def categories(books: Any) -> list[dict[str, Any]]:
         rows.append(
             {
                 "category": category,
-                "budget": money(budget),
-                "committed": money(committed),
-                "actual": money(spent),
-                "remaining": money(budget - max(committed, spent)),
+                "budget": shown(budget, books.currency),
+                "committed": shown(committed, books.currency),
+                "actual": shown(spent, books.currency),
+                "remaining": shown(budget - max(committed, spent), books.currency),
             }
         )
     return rows
@@ -184,18 +183,18 @@ def invoices(books: Any, day: date) -> dict[str, Any]:
     unpaid = sum((x.total - x.paid for x in live if not x.fully_paid), Decimal(0))
     overdue = sum((x.total - x.paid for x in live if not x.fully_paid and x.due_on < day), Decimal(0))
     return {
-        "invoiced": money(invoiced),
-        "backed": money(backed),
+        "invoiced": shown(invoiced, books.currency),
+        "backed": shown(backed, books.currency),
         "backing_ratio": format_ratio(ratio) if ratio is not None else None,
-        "unpaid": money(unpaid),
-        "overdue": money(overdue),
+        "unpaid": shown(unpaid, books.currency),
+        "overdue": shown(overdue, books.currency),
         "without_backing": [
             {
                 "invoice_id": str(x.invoice_id),
                 "vendor": x.vendor,
                 "number": x.number,
-                "net": money(x.net),
-                "backed": money(x.backed or Decimal(0)),
+                "net": shown(x.net, books.currency),
+                "backed": shown(x.backed or Decimal(0), books.currency),
                 "status": x.status,
             }
             for x in live
@@ -231,7 +230,7 @@ def explained_figure(
                 "service": by_id[e.event_id].service if e.event_id in by_id else None,
                 "recorded_at": by_id[e.event_id].recorded_at.isoformat() if e.event_id in by_id else None,
                 "what": e.what,
-                "amount": None if e.amount is None else format(e.amount, "f"),
+                "amount": None if e.amount is None else shown(e.amount, books.currency),
             }
             for e in fig.evidence
         ],
@@ -286,7 +285,7 @@ def portfolio_lines(
         rollup.append(
             {
                 "currency": currency,
-                **{k: money(v) for k, v in t.items()},
+                **{k: shown(v, currency) for k, v in t.items()},
                 "cpi": format_ratio(cpi) if cpi is not None else None,
                 "spi": format_ratio(spi) if spi is not None else None,
             }
@@ -356,9 +355,7 @@ PORTFOLIO_PROJECT_FIELDS = tuple(c for c in tables.PROJECT_COLUMNS if c not in (
 
 def portfolio_project(row: Any) -> dict[str, Any]:
     view = {k: row[k] for k in PORTFOLIO_PROJECT_FIELDS}
-    view["planned_value"] = Money(
-        amount=quantize(Decimal(row["planned_value"]), row["currency"]), currency=row["currency"]
-    )
+    view["planned_value"] = Money.of(shown(Decimal(row["planned_value"]), row["currency"]), row["currency"])
     return view
 
 
@@ -367,5 +364,5 @@ def milestone_line(m: Any) -> dict[str, Any]:
         "milestone_id": m["milestone_id"],
         "name": m["name"],
         "due_date": m["due_date"],
-        "planned_value": Money(amount=quantize(Decimal(m["planned_value"]), m["currency"]), currency=m["currency"]),
+        "planned_value": Money.of(shown(Decimal(m["planned_value"]), m["currency"]), m["currency"]),
     }
