@@ -8,7 +8,11 @@ Pure ``decide`` / ``evolve`` over frozen dataclasses, one module per concern:
 * :mod:`~invoicing.domain.approval`: approval (override of a mismatch), dispute, rejection;
 * :mod:`~invoicing.domain.payment`: payments and credit notes;
 * :mod:`~invoicing.domain.lifecycle`: the aggregate itself, ``decide`` and ``evolve`` over all of the above;
-* :mod:`~invoicing.domain.policy`: the project's matching tolerance (an aggregate of its own).
+* :mod:`~invoicing.domain.policy`: the project's matching tolerance (an aggregate of its own);
+* :mod:`~invoicing.domain.goods`: goods receipts (an aggregate of their own), the third leg of a 3-way match;
+* :mod:`~invoicing.domain.expenses`: expense claims (an aggregate of their own);
+* :mod:`~invoicing.domain.currency`: the rate in force and bookings in the project's currency;
+* :mod:`~invoicing.domain.reference`: the projects and commitments other services published, as commands need them.
 
 Separation of duties (:class:`DualControl`): whoever records a payment never approved the invoice; at or above the
 dual-control threshold of the invoice's currency (every invoice unless a threshold is configured) the approver
@@ -17,6 +21,28 @@ below it, at least two. People are compared by :func:`shared.identity.same_perso
 """
 
 from invoicing.domain.approval import ApproveInvoice, DisputeInvoice, RejectInvoice
+from invoicing.domain.currency import ExchangeRate, RecordedRate, in_force
+from invoicing.domain.expenses import (
+    EXPENSE,
+    ApproveExpense,
+    ClaimExpense,
+    Expense,
+    ExpenseCommand,
+    ExpenseEvent,
+    ExpenseStatus,
+    ReimburseExpense,
+    RejectExpense,
+    expense_stream_id,
+)
+from invoicing.domain.goods import (
+    GOODS_RECEIPT,
+    GoodsCommand,
+    GoodsEvent,
+    GoodsReceipt,
+    ReceiveGoods,
+    ReverseGoodsReceipt,
+    receipt_stream_id,
+)
 from invoicing.domain.invoice import (
     AWAITING_DECISION,
     OPEN,
@@ -40,8 +66,12 @@ from invoicing.domain.matching import (
     EarlierBilling,
     MatchFacts,
     MatchInvoice,
+    ReceiptDraw,
+    ReceiptFact,
     SheetFact,
     match,
+    matching_currency,
+    receipt_draws,
 )
 from invoicing.domain.payment import RecordCreditNote, RecordPayment
 from invoicing.domain.policy import (
@@ -54,11 +84,14 @@ from invoicing.domain.policy import (
     policy_stream_id,
 )
 from invoicing.domain.receipt import MAX_TAX_RATE, InvoiceDocument, LineInput, ReceiveInvoice
+from invoicing.domain.reference import OpenCommitment, ProjectFact
 
 __all__ = [
     "AWAITING_DECISION",
     "BACKING_TARGET",
     "DEFAULT_TOLERANCE",
+    "EXPENSE",
+    "GOODS_RECEIPT",
     "INVOICE",
     "MATCHER",
     "MATCHING_POLICY",
@@ -66,13 +99,23 @@ __all__ = [
     "MAX_TOLERANCE",
     "OPEN",
     "RELEASED",
+    "ApproveExpense",
     "ApproveInvoice",
+    "ClaimExpense",
     "Command",
     "CommitmentFact",
     "CreditNote",
     "DisputeInvoice",
     "DualControl",
     "EarlierBilling",
+    "ExchangeRate",
+    "Expense",
+    "ExpenseCommand",
+    "ExpenseEvent",
+    "ExpenseStatus",
+    "GoodsCommand",
+    "GoodsEvent",
+    "GoodsReceipt",
     "Invoice",
     "InvoiceDocument",
     "InvoiceEvent",
@@ -82,12 +125,21 @@ __all__ = [
     "MatchInvoice",
     "MatchResult",
     "MatchingPolicy",
+    "OpenCommitment",
     "Payment",
     "PolicyEvent",
+    "ProjectFact",
+    "ReceiptDraw",
+    "ReceiptFact",
+    "ReceiveGoods",
     "ReceiveInvoice",
     "RecordCreditNote",
     "RecordPayment",
+    "RecordedRate",
+    "ReimburseExpense",
+    "RejectExpense",
     "RejectInvoice",
+    "ReverseGoodsReceipt",
     "SetMatchingTolerance",
     "SheetFact",
     "decide",
@@ -95,8 +147,13 @@ __all__ = [
     "document_key",
     "evolve",
     "evolve_policy",
+    "expense_stream_id",
+    "in_force",
     "match",
+    "matching_currency",
     "policy_stream_id",
+    "receipt_draws",
+    "receipt_stream_id",
     "same_document",
     "stream_id",
 ]

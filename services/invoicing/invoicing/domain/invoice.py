@@ -12,6 +12,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from uuid import UUID
 
+from shared.contracts.common import Booking
 from shared.contracts.invoicing import CreditLine, Discrepancy, InvoiceLine, LineMatch
 from shared.errors import InvalidCommandError, RuleViolationError
 from shared.money import Money
@@ -92,6 +93,8 @@ class Invoice:
     tax: Money
     total: Money
     received_by: str
+    booked: Booking | None = None
+    """``net`` in the project's currency when the invoice is in another one: the invoice is matched in it."""
     status: InvoiceStatus = InvoiceStatus.RECEIVED
     match: MatchResult | None = None
     credit_notes: tuple[CreditNote, ...] = ()
@@ -134,6 +137,9 @@ class Invoice:
 
     def cited_sheets(self) -> frozenset[UUID]:
         return frozenset(ref.sheet_id for line in self.lines for ref in line.bills)
+
+    def cited_receipts(self) -> frozenset[UUID]:
+        return frozenset(receipt for line in self.lines for receipt in line.receipts)
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,7 @@ def _received(event: InvoiceReceived) -> Invoice:
         tax=event.tax,
         total=event.total,
         received_by=event.received_by,
+        booked=event.booked,
     )
 
 

@@ -1,9 +1,12 @@
 """Receiving an invoice: what must add up before it is recorded.
 
 An invoice's lines add up: amount = quantity x unit price, tax = amount x tax rate (0 to 50 %), both half-even to
-the minor unit, and the total is the lines' amounts plus their taxes; everything is in the invoice's currency,
-which is its commitment's currency when the commitment is known. Each line cites the work it bills, each piece of
-work once. It is then matched at once (:mod:`invoicing.domain.matching`) with the facts handed in.
+the minor unit, and the total is the lines' amounts plus their taxes; everything is in the invoice's currency. Each
+line cites either the work it bills (work sheets, deliverables) or the goods receipts it bills, never both, each
+once. When the invoice is not in the project's currency (the known project's, else its commitment's), it is booked
+in it: ``booked`` is its ``net`` at the rate in force on ``issued_on`` (:mod:`invoicing.domain.currency`), refused
+when there is none; a commitment that can be expressed neither in the invoice's currency nor in the one it is booked
+in is refused too. It is then matched at once (:mod:`invoicing.domain.matching`) with the facts handed in.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from invoicing.domain.currency import ExchangeRate, book
 from invoicing.domain.invoice import require_currency
 from invoicing.domain.matching import MatchFacts
 from shared.contracts.invoicing import InvoiceLine, InvoiceReceived, WorkReference
@@ -32,6 +36,7 @@ class LineInput:
     tax_rate: Decimal
     tax: Money
     bills: tuple[WorkReference, ...]
+    receipts: tuple[UUID, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,12 +61,32 @@ class ReceiveInvoice(InvoiceDocument):
     invoice_id: UUID
     received_by: str
     facts: MatchFacts
+    project_currency: str | None = None
+    """The project's currency (None: not known, nothing is converted)."""
+    rate: ExchangeRate | None = None
+    """The invoice's currency -> the project's, in force on ``issued_on``."""
 
     @classmethod
-    def of(cls, document: InvoiceDocument, *, invoice_id: UUID, received_by: str, facts: MatchFacts) -> ReceiveInvoice:
+    def of(
+        cls,
+        document: InvoiceDocument,
+        *,
+        invoice_id: UUID,
+        received_by: str,
+        facts: MatchFacts,
+        project_currency: str | None = None,
+        rate: ExchangeRate | None = None,
+    ) -> ReceiveInvoice:
         """Receive ``document`` as invoice ``invoice_id``."""
         content: dict[str, Any] = {f.name: getattr(document, f.name) for f in fields(InvoiceDocument)}
-        return cls(**content, invoice_id=invoice_id, received_by=received_by, facts=facts)
+        return cls(
+            **content,
+            invoice_id=invoice_id,
+            received_by=received_by,
+            facts=facts,
+            project_currency=project_currency,
+            rate=rate,
+        )
 
 
 def receive(command: ReceiveInvoice, now: datetime) -> InvoiceReceived:
@@ -81,13 +106,6 @@ def receive(command: ReceiveInvoice, now: datetime) -> InvoiceReceived:
         )
     if not command.lines:
         raise InvalidCommandError("an invoice has at least one line", field="lines")
-    commitment = command.facts.commitment
-    if commitment is not None and commitment.amount.currency != currency:
-        raise InvalidCommandError(
-            f"the invoice is in {currency} but commitment {command.commitment_reference} is in "
-            f"{commitment.amount.currency}; nothing is converted",
-            field="currency",
-        )
     lines = [_line(i, line, currency) for i, line in enumerate(command.lines)]
     net = sum((line.amount.amount for line in lines), Decimal(0))
     tax = sum((line.tax.amount for line in lines), Decimal(0))
@@ -99,6 +117,16 @@ def receive(command: ReceiveInvoice, now: datetime) -> InvoiceReceived:
         )
     if command.total.amount <= 0:
         raise InvalidCommandError("an invoice bills something: its total must be greater than zero", field="total")
+    net_money = Money(amount=quantize(net, currency), currency=currency)
+    booked = book(net_money, command.project_currency, command.rate, command.issued_on, "currency")
+    matched_in = booked.amount.currency if booked is not None else currency
+    commitment = command.facts.commitment
+    if commitment is not None and commitment.in_currency(matched_in) is None:
+        raise InvalidCommandError(
+            f"the invoice is in {currency} but commitment {command.commitment_reference} is in "
+            f"{commitment.amount.currency} with no booking in {matched_in}; nothing is converted",
+            field="currency",
+        )
     return InvoiceReceived(
         project_id=command.project_id,
         invoice_id=command.invoice_id,
@@ -110,10 +138,11 @@ def receive(command: ReceiveInvoice, now: datetime) -> InvoiceReceived:
         currency=currency,
         commitment_reference=command.commitment_reference,
         lines=lines,
-        net=Money(amount=quantize(net, currency), currency=currency),
+        net=net_money,
         tax=Money(amount=quantize(tax, currency), currency=currency),
         total=command.total,
         received_by=command.received_by,
+        booked=booked,
     )
 
 
@@ -142,8 +171,19 @@ def _line(i: int, line: LineInput, currency: str) -> InvoiceLine:
             f"amount {line.amount.amount} x tax rate {line.tax_rate} = {expected_tax}, not {line.tax.amount}",
             field=f"{name}.tax",
         )
-    if not line.bills:
-        raise InvalidCommandError("each line cites the work sheets or deliverables it bills", field=f"{name}.bills")
+    if line.bills and line.receipts:
+        raise InvalidCommandError(
+            "a line cites either the work sheets or deliverables it bills or the goods receipts it bills, not both",
+            field=f"{name}.receipts",
+        )
+    if not line.bills and not line.receipts:
+        raise InvalidCommandError(
+            "each line cites the work sheets or deliverables (bills) or the goods receipts (receipts) it bills",
+            field=f"{name}.bills",
+        )
+    for j, receipt in enumerate(line.receipts):
+        if receipt in line.receipts[:j]:
+            raise InvalidCommandError("the same receipt is cited twice on the line", field=f"{name}.receipts.{j}")
     seen: set[tuple[UUID, int | None]] = set()
     for j, ref in enumerate(line.bills):
         if ref.deliverable is not None and ref.deliverable < 0:
@@ -161,4 +201,5 @@ def _line(i: int, line: LineInput, currency: str) -> InvoiceLine:
         tax_rate=line.tax_rate,
         tax=line.tax,
         bills=list(line.bills),
+        receipts=list(line.receipts),
     )
