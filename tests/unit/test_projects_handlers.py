@@ -38,6 +38,13 @@ class FakeGroupings:
         return self.programmes.get(grouping_id)
 
 
+class NoReporting:
+    """A reporting service that cannot answer."""
+
+    async def project_report(self, project_id: uuid.UUID, as_of: date) -> object:
+        raise handlers.ReportingUnavailableError("reporting is down")
+
+
 def given(*commands: domain.Command) -> InMemoryExecutor:
     """An executor holding project PID's events after ``commands``."""
     executor = InMemoryExecutor(clock=FixedClock())
@@ -189,7 +196,14 @@ async def test_an_illegal_transition_is_refused_saying_why() -> None:
 async def test_a_gate_decision_answers_with_the_decision_and_the_projects_new_status() -> None:
     executor = active()
     outcome = await handlers.record_gate_decision(
-        executor, acting_as("dora"), PID, gate="G2", decision=ev.GateOutcome.HOLD, rationale="red", decided_on=None
+        executor,
+        NoReporting(),
+        acting_as("dora"),
+        PID,
+        gate="G2",
+        decision=ev.GateOutcome.HOLD,
+        rationale="red",
+        decided_on=None,
     )
     assert outcome.status_code == 201
     assert outcome.body["project_status"] == "on_hold" and outcome.body["decided_by"] == "dora"

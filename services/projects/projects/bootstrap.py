@@ -22,6 +22,9 @@ ACCESS = AccessPolicy(
         "POST /projects/{project_id}/approve": frozenset(),  # the director only
         "POST /projects/{project_id}/terminate": frozenset(),
         "POST /projects/{project_id}/gate-decisions": frozenset(),
+        "POST /projects/{project_id}/baselines": frozenset({Role.PMO, Role.SERVICE}),
+        "POST /projects/{project_id}/baselines/{version}/approve": frozenset(),  # the director only
+        "POST /projects/{project_id}/baselines/{version}/reject": frozenset(),
     },
 )
 

@@ -15,8 +15,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from projects import domain
-from projects.views import project_view
-from shared.contracts.projects import PortfolioCreated, ProgrammeCreated
+from projects.views import baseline_view, project_view
+from shared.contracts.projects import (
+    PerformanceBaselineApproved,
+    PerformanceBaselineProposed,
+    PerformanceBaselineRejected,
+    PortfolioCreated,
+    ProgrammeCreated,
+)
 from shared.db import driver
 from shared.errors import DuplicateError
 from shared.events import RecordedEvent
@@ -36,6 +42,8 @@ async def project(conn: AsyncConnection, state: Any, version: int, events: Seque
                 await _insert_grouping(
                     conn, "programme", e.programme_id, e.portfolio_id, e.name, e.description, recorded
                 )
+            case PerformanceBaselineProposed() | PerformanceBaselineApproved() | PerformanceBaselineRejected() as e:
+                await _baseline(conn, state, e, recorded)
 
 
 async def _upsert_project(
@@ -67,6 +75,37 @@ async def _upsert_project(
         if exc.constraint_name == "projects_portfolio_code_key":
             raise DuplicateError(f"code {state.code} is already used in this portfolio", field="code") from exc
         raise
+
+
+async def _baseline(
+    conn: AsyncConnection,
+    state: domain.Project,
+    event: PerformanceBaselineProposed | PerformanceBaselineApproved | PerformanceBaselineRejected,
+    recorded: RecordedEvent,
+) -> None:
+    """The version's row: inserted when proposed (``proposed_at``), its status and ``decided_at`` set when approved
+    or rejected; its document is the version as ``state`` (the state after the command, or after the whole stream
+    when rebuilding) holds it."""
+    b = state.baselines[event.version - 1]
+    params = {
+        "p": event.project_id,
+        "v": event.version,
+        "s": b.status.value,
+        "t": recorded.recorded_at,
+        "d": json.dumps(baseline_view(b)),
+    }
+    if isinstance(event, PerformanceBaselineProposed):
+        sql = (
+            "INSERT INTO baselines (project_id, version, status, proposed_at, doc) "
+            "VALUES (:p, :v, :s, :t, CAST(:d AS jsonb)) "
+            "ON CONFLICT (project_id, version) DO UPDATE SET status = excluded.status, doc = excluded.doc"
+        )
+    else:
+        sql = (
+            "UPDATE baselines SET status = :s, decided_at = :t, doc = CAST(:d AS jsonb) "
+            "WHERE project_id = :p AND version = :v"
+        )
+    await conn.execute(text(sql), params)
 
 
 async def _insert_grouping(

@@ -1,12 +1,14 @@
 """The projects service's query tables.
 
 ``projects`` keeps the filterable columns and the whole project view as a document; ``groupings`` keeps the
-portfolios and programmes. Both are projections of the event table (:mod:`projects.projections` writes them).
+portfolios and programmes; ``baselines`` every version of each project's performance measurement baseline with when
+it was proposed and decided (the events' ``recorded_at``). All are projections of the event table
+(:mod:`projects.projections` writes them).
 """
 
 from __future__ import annotations
 
-TABLES = ("projects", "groupings")
+TABLES = ("projects", "groupings", "baselines")
 
 DDL = [
     """
@@ -39,6 +41,17 @@ DDL = [
         description   text NOT NULL,
         created_at    timestamptz NOT NULL,
         PRIMARY KEY (kind, grouping_id)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS baselines (
+        project_id    uuid NOT NULL,
+        version       integer NOT NULL,
+        status        text NOT NULL,
+        proposed_at   timestamptz NOT NULL,
+        decided_at    timestamptz,
+        doc           jsonb NOT NULL,
+        PRIMARY KEY (project_id, version)
     )
     """,
 ]

@@ -35,7 +35,17 @@ def project_view(state: domain.Project, version: int) -> dict[str, Any]:
     view["kpis"] = sorted(view["kpis"].values(), key=lambda k: k["name"])
     view["partners"] = sorted(view["partners"].values(), key=lambda p: p["name"])
     view["communications"] = sorted(view["communications"].values(), key=lambda c: c["on"])
+    view["baselines"] = [
+        {k: v for k, v in b.items() if k in ("version", "status", "effective_on", "total", "management_reserve")}
+        for b in view["baselines"]
+    ]
     return dict(view)
+
+
+def baseline_view(baseline: domain.Baseline) -> dict[str, Any]:
+    """A version of the performance measurement baseline: its items, total (BAC), reserve, status and who proposed
+    and approved or rejected it (a query adds when: ``proposed_at`` and ``decided_at``)."""
+    return dict(jsonable(baseline))
 
 
 def part_view(key: str, item_id: uuid.UUID, id_field: str) -> View:
@@ -138,6 +148,44 @@ async def project_doc(engine: AsyncEngine, project_id: uuid.UUID) -> dict[str, A
     if doc is None:
         raise NotFoundError(f"project {project_id} does not exist")
     return dict(doc)
+
+
+async def baselines(engine: AsyncEngine, project_id: uuid.UUID, limit: int, offset: int) -> dict[str, Any]:
+    """A page of the project's baseline versions, oldest first, each with when it was proposed and decided;
+    NotFoundError for an unknown project."""
+    await project_doc(engine, project_id)
+    params = {"p": project_id, "limit": limit, "offset": offset}
+    async with engine.connect() as conn:
+        total = (await conn.execute(text("SELECT count(*) FROM baselines WHERE project_id = :p"), params)).scalar_one()
+        rows = await conn.execute(
+            text(
+                "SELECT doc, proposed_at, decided_at FROM baselines WHERE project_id = :p ORDER BY version "
+                "LIMIT :limit OFFSET :offset"
+            ),
+            params,
+        )
+        return page([_timed(r) for r in rows], total, limit, offset)
+
+
+async def baseline(engine: AsyncEngine, project_id: uuid.UUID, version: int) -> dict[str, Any]:
+    """One baseline version with when it was proposed and decided; NotFoundError if the project or the version is
+    unknown."""
+    await project_doc(engine, project_id)
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT doc, proposed_at, decided_at FROM baselines WHERE project_id = :p AND version = :v"),
+                {"p": project_id, "v": version},
+            )
+        ).first()
+    if row is None:
+        raise NotFoundError(f"baseline version {version} does not exist on project {project_id}")
+    return _timed(row)
+
+
+def _timed(row: Any) -> dict[str, Any]:
+    decided = row.decided_at.isoformat() if row.decided_at else None
+    return {**row.doc, "proposed_at": row.proposed_at.isoformat(), "decided_at": decided}
 
 
 async def milestone_doc(engine: AsyncEngine, project_id: uuid.UUID, milestone_id: uuid.UUID) -> dict[str, Any]:

@@ -8,9 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 
-from projects import handlers
+from projects import domain, handlers
 from projects.api import models as m
 from projects.queries import Groupings
+from projects.reporting_client import ReportingOverHttp
+from projects.settings import Settings
+from shared.contracts.common import MonthAmount
+from shared.contracts.projects import WeightedStep
 from shared.service import Runtime
 from shared.web import COMMAND_RESPONSES, Command, respond
 
@@ -24,6 +28,15 @@ def _groupings(rt: Runtime) -> Groupings:
 
 
 Facts = Annotated[Groupings, Depends(_groupings)]
+
+
+def _reporting(rt: Runtime) -> ReportingOverHttp:
+    if not isinstance(rt.settings, Settings):  # shared settings alone: no reporting configured
+        return ReportingOverHttp(None, None, timeout=handlers.REPORTING_TIMEOUT_SECONDS)
+    return ReportingOverHttp.from_settings(rt.settings)
+
+
+ReportingClient = Annotated[ReportingOverHttp, Depends(_reporting)]
 
 # --- portfolios and programmes ------------------------------------------------------------------------------
 
@@ -127,18 +140,23 @@ async def terminate(project_id: ProjectIdPath, body: m.TerminateRequest, ctx: Co
 
 @router.post("/projects/{project_id}/gate-decisions", status_code=201, tags=["lifecycle"])
 async def gate_decision(
-    project_id: ProjectIdPath, body: m.GateDecisionRequest, ctx: Command, rt: Runtime
+    project_id: ProjectIdPath, body: m.GateDecisionRequest, ctx: Command, rt: Runtime, reporting: ReportingClient
 ) -> JSONResponse:
     """Record a stage-gate decision (continue, hold, terminate) with its rationale; hold and terminate change the
-    project's status, continue resumes a project on hold. The figures known at that moment are kept with it."""
+    project's status, continue resumes a project on hold. The figures known at that moment are kept with it: the
+    project's own (``snapshot``) and the reporting service's as of the decision date (``figures``: AC, BAC, EAC,
+    VAC, CPI, SPI, funding available, underfunding risk; ``figures.unavailable`` says why when reporting could not
+    answer, which never stops the decision)."""
     outcome = await handlers.record_gate_decision(
         rt.executor,
+        reporting,
         ctx,
         project_id,
         gate=body.gate,
         decision=body.decision,
         rationale=body.rationale,
         decided_on=body.decided_on,
+        timeout=reporting.timeout,
     )
     return respond(outcome, location=f"/projects/{project_id}/gate-decisions")
 
@@ -218,6 +236,57 @@ async def mark_missed(
     """Mark a milestone whose due date has passed as missed (rescheduling reopens it)."""
     outcome = await handlers.mark_milestone_missed(rt.executor, ctx, project_id, milestone_id, reason=body.reason)
     return respond(outcome)
+
+
+# --- performance measurement baselines ----------------------------------------------------------------------
+
+VersionPath = Annotated[int, Path(ge=1, le=1_000_000, description="Baseline version")]
+
+
+def _planned(item: m.BaselineItemRequest) -> domain.PlannedItem:
+    return domain.PlannedItem(
+        milestone_id=item.milestone_id,
+        budget=item.budget,
+        start=item.start,
+        due=item.due,
+        technique=item.technique,
+        steps=tuple(WeightedStep(name=s.name, weight=s.weight, on=s.on) for s in item.steps),
+        months=tuple(MonthAmount(month=x.month, amount=x.amount) for x in item.months),
+    )
+
+
+@router.post("/projects/{project_id}/baselines", status_code=201, response_model=m.BaselineView, tags=["baselines"])
+async def propose_baseline(
+    project_id: ProjectIdPath, body: m.ProposeBaselineRequest, ctx: Command, rt: Runtime
+) -> JSONResponse:
+    """Propose the next version of the project's performance measurement baseline (``performance-baseline-proposed``):
+    one item per milestone with its budget, dates and earned-value technique; the total (BAC) is computed. One
+    proposal is open at a time (409 otherwise)."""
+    outcome = await handlers.propose_baseline(
+        rt.executor,
+        ctx,
+        project_id,
+        effective_on=body.effective_on,
+        items=[_planned(item) for item in body.items],
+        management_reserve=body.management_reserve,
+        reason=body.reason,
+    )
+    return respond(outcome, location=f"/projects/{project_id}/baselines/{outcome.body['version']}")
+
+
+@router.post("/projects/{project_id}/baselines/{version}/approve", response_model=m.BaselineView, tags=["baselines"])
+async def approve_baseline(project_id: ProjectIdPath, version: VersionPath, ctx: Command, rt: Runtime) -> JSONResponse:
+    """A director other than the proposer approves a proposed version (``performance-baseline-approved``): PV is
+    read from it from its ``effective_on`` on."""
+    return respond(await handlers.approve_baseline(rt.executor, ctx, project_id, version))
+
+
+@router.post("/projects/{project_id}/baselines/{version}/reject", response_model=m.BaselineView, tags=["baselines"])
+async def reject_baseline(
+    project_id: ProjectIdPath, version: VersionPath, body: m.RejectBaselineRequest, ctx: Command, rt: Runtime
+) -> JSONResponse:
+    """A director rejects a proposed version with a reason (``performance-baseline-rejected``)."""
+    return respond(await handlers.reject_baseline(rt.executor, ctx, project_id, version, reason=body.reason))
 
 
 # --- status reports, KPIs, partners --------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, field_validator
 
 from shared.bounds import RequestBody
-from shared.contracts.projects import Channel, GateOutcome, KpiDirection, PartnerKind, Rag
+from shared.contracts.projects import Channel, EvTechnique, GateOutcome, KpiDirection, PartnerKind, Rag
+from shared.limits import MAX_BASELINE_ITEMS, MAX_BASELINE_MONTHS, MAX_BASELINE_STEPS
 from shared.money import ExactDecimal, Money, minor_unit
 
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
@@ -86,6 +87,46 @@ class GateDecisionRequest(RequestBody):
     decision: GateOutcome
     rationale: Reason
     decided_on: date | None = None
+
+
+class WeightedStepRequest(RequestBody):
+    name: Text200 = Field(examples=["Design reviewed"])
+    weight: ExactDecimal = Field(gt=0, le=100, max_digits=7, decimal_places=4, examples=["40"])
+    on: date
+
+
+class MonthAmountRequest(RequestBody):
+    month: Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2027-03"])]
+    amount: Money = Field(examples=[{"amount": "30000.00", "currency": "EUR"}])
+
+
+class BaselineItemRequest(RequestBody):
+    """One milestone of the proposed baseline: its budget (in the project's currency, above 0), dates and
+    earned-value technique; ``steps`` for weighted_milestones only (weights adding up to 100, dated within
+    start..due, in order); ``months`` optionally for percent_complete and level_of_effort (adding up to the
+    budget, each month of start..due at most once)."""
+
+    milestone_id: uuid.UUID
+    budget: Money = Field(examples=[{"amount": "120000.00", "currency": "EUR"}])
+    start: date
+    due: date
+    technique: EvTechnique
+    steps: Annotated[list[WeightedStepRequest], Field(max_length=MAX_BASELINE_STEPS)] = []
+    months: Annotated[list[MonthAmountRequest], Field(max_length=MAX_BASELINE_MONTHS)] = []
+
+
+class ProposeBaselineRequest(RequestBody):
+    """The next version of the performance measurement baseline; its total (the BAC) is the items' budgets added
+    up."""
+
+    effective_on: date = Field(description="PV is read from this version from this date on, until a later one")
+    items: Annotated[list[BaselineItemRequest], Field(min_length=1, max_length=MAX_BASELINE_ITEMS)]
+    management_reserve: Money = Field(examples=[{"amount": "20000.00", "currency": "EUR"}])
+    reason: Reason = Field(examples=["Initial baseline"])
+
+
+class RejectBaselineRequest(RequestBody):
+    reason: Reason
 
 
 class PlanMilestoneRequest(RequestBody):
@@ -184,6 +225,23 @@ class MilestoneView(BaseModel):
     reschedules: list[dict[str, Any]]
 
 
+class BaselineView(BaseModel):
+    baseline_id: uuid.UUID
+    version: int
+    effective_on: date
+    items: list[dict[str, Any]]
+    total: Money
+    management_reserve: Money
+    reason: str
+    proposed_by: str
+    status: str
+    approved_by: str | None
+    rejected_by: str | None
+    rejection_reason: str | None
+    proposed_at: str | None = Field(default=None, description="when it was recorded (queries only)")
+    decided_at: str | None = Field(default=None, description="when it was approved or rejected (queries only)")
+
+
 class ProjectView(BaseModel):
     project_id: uuid.UUID
     status: str
@@ -206,6 +264,7 @@ class ProjectView(BaseModel):
     milestones: list[MilestoneView]
     status_reports: list[dict[str, Any]]
     gate_decisions: list[dict[str, Any]]
+    baselines: list[dict[str, Any]] = Field(default=[], description="each version's number, status, date and total")
     kpis: list[dict[str, Any]]
     partners: list[dict[str, Any]]
     communications: list[dict[str, Any]]

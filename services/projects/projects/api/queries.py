@@ -73,8 +73,26 @@ async def list_status_reports(project_id: ProjectIdPath, rt: Runtime, paging: Pa
 
 @router.get("/projects/{project_id}/gate-decisions", tags=["lifecycle"])
 async def list_gate_decisions(project_id: ProjectIdPath, rt: Runtime) -> list[dict[str, Any]]:
-    """Gate decisions in the order they were taken, each with the figures known then."""
+    """Gate decisions in the order they were taken, each with the figures known then: the project's own
+    (``snapshot``) and the reporting service's as of the decision date (``figures``)."""
     return list((await views.project_doc(rt.engine, project_id))["gate_decisions"])
+
+
+@router.get("/projects/{project_id}/baselines", response_model=Page[m.BaselineView], tags=["baselines"])
+async def list_baselines(project_id: ProjectIdPath, rt: Runtime, paging: Paging) -> dict[str, Any]:
+    """Every version of the project's performance measurement baseline, oldest first: proposed, approved or
+    rejected, with who proposed and decided it and when."""
+    return await views.baselines(rt.engine, project_id, paging.limit, paging.offset)
+
+
+@router.get("/projects/{project_id}/baselines/{version}", response_model=m.BaselineView, tags=["baselines"])
+async def get_baseline(
+    project_id: ProjectIdPath,
+    version: Annotated[int, Path(ge=1, le=1_000_000, description="Baseline version")],
+    rt: Runtime,
+) -> dict[str, Any]:
+    """One version of the project's performance measurement baseline with its items."""
+    return await views.baseline(rt.engine, project_id, version)
 
 
 @router.get("/projects/{project_id}/kpis", tags=["kpis"])

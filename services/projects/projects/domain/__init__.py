@@ -3,14 +3,24 @@
 Imports only the standard library and the shared kernel; time and ids come in with the command. Two aggregates:
 
 - the project (:mod:`.project`), one stream per project, whose state (:mod:`.state`) is decided and evolved by
-  four concerns: :mod:`.lifecycle` (lifecycle and stage gates), :mod:`.milestones`, :mod:`.status` (weekly status
-  reports and KPIs) and :mod:`.partners` (partners, stakeholders, communications), after the checks they all
-  share (:mod:`.rules`);
+  five concerns: :mod:`.lifecycle` (lifecycle and stage gates), :mod:`.milestones`, :mod:`.baselines` (the
+  performance measurement baseline's versions), :mod:`.status` (weekly status reports and KPIs) and
+  :mod:`.partners` (partners, stakeholders, communications), after the checks they all share (:mod:`.rules`);
 - the grouping (:mod:`.groupings`): portfolios and programmes.
 
 Every public name is re-exported here: ``from projects import domain; domain.PlanMilestone``.
 """
 
+from projects.domain.baselines import (
+    ApproveBaseline,
+    BaselineCommand,
+    BaselineDecidedError,
+    BaselineEvent,
+    PlannedItem,
+    ProposeBaseline,
+    RejectBaseline,
+    UnknownBaselineError,
+)
 from projects.domain.groupings import (
     GROUPING,
     CreatePortfolio,
@@ -60,6 +70,8 @@ from projects.domain.project import PROJECT, Command, ProjectEvent, decide, evol
 from projects.domain.rules import FutureDateError, ProjectClosedError, ProjectNotFoundError
 from projects.domain.state import (
     FINAL,
+    Baseline,
+    BaselineStatus,
     Communication,
     GateDecision,
     Kpi,
@@ -90,7 +102,13 @@ __all__ = [
     "GROUPING",
     "PROJECT",
     "RAG_ORDER",
+    "ApproveBaseline",
     "ApproveProject",
+    "Baseline",
+    "BaselineCommand",
+    "BaselineDecidedError",
+    "BaselineEvent",
+    "BaselineStatus",
     "CloseFollowUp",
     "Command",
     "Communication",
@@ -124,6 +142,7 @@ __all__ = [
     "PartnerCommand",
     "PartnerEvent",
     "PlanMilestone",
+    "PlannedItem",
     "Project",
     "ProjectAlreadyRegisteredError",
     "ProjectClosedError",
@@ -131,10 +150,12 @@ __all__ = [
     "ProjectId",
     "ProjectNotFoundError",
     "ProjectStatus",
+    "ProposeBaseline",
     "PutProjectOnHold",
     "RecordGateDecision",
     "RegisterPartner",
     "RegisterProject",
+    "RejectBaseline",
     "ReportMilestoneProgress",
     "Reschedule",
     "RescheduleMilestone",
@@ -144,6 +165,7 @@ __all__ = [
     "StatusEvent",
     "StatusReport",
     "TerminateProject",
+    "UnknownBaselineError",
     "UnknownCommunicationError",
     "UnknownKpiError",
     "UnknownMilestoneError",

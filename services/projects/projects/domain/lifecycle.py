@@ -23,6 +23,7 @@ from projects.domain.rules import not_future
 from projects.domain.state import GateDecision, MilestoneStatus, Project, ProjectId, ProjectStatus
 from shared.contracts.projects import (
     GateDecided,
+    GateFigures,
     GateOutcome,
     GateSnapshot,
     ProjectApproved,
@@ -100,6 +101,8 @@ class RecordGateDecision:
     rationale: str
     decided_by: str
     decided_on: date
+    figures: GateFigures | None = None
+    """The reporting service's figures as of ``decided_on`` (or why there are none), gathered by the handler."""
 
 
 LifecycleCommand = (
@@ -236,6 +239,7 @@ def _gate(state: Project, project_id: UUID, command: RecordGateDecision, today: 
             decided_by=command.decided_by,
             decided_on=command.decided_on,
             snapshot=_snapshot(state),
+            figures=command.figures,
         )
     ]
     reason = f"gate {command.gate}: {command.rationale}"
@@ -314,6 +318,7 @@ def evolve(state: Project, event: LifecycleEvent) -> Project:
                 event.decided_by,
                 event.decided_on,
                 event.snapshot,
+                event.figures,
             )
             return replace(state, gate_decisions=(*state.gate_decisions, decision))
         case _:

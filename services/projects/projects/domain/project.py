@@ -1,5 +1,6 @@
-"""The project aggregate: its commands and events are those of its four concerns (lifecycle and gates, milestones,
-status reports and KPIs, partners), each deciding and evolving its part of one :class:`Project` state. Every rule
+"""The project aggregate: its commands and events are those of its five concerns (lifecycle and gates, milestones,
+performance measurement baselines, status reports and KPIs, partners), each deciding and evolving its part of one
+:class:`Project` state. Every rule
 about a project's milestones depends on the project's state, so they change together in one stream.
 
 Completed and terminated projects accept no change at all (:func:`projects.domain.rules.open_project`).
@@ -12,7 +13,8 @@ from datetime import datetime
 from typing import assert_never
 from uuid import UUID
 
-from projects.domain import lifecycle, milestones, partners, status
+from projects.domain import baselines, lifecycle, milestones, partners, status
+from projects.domain.baselines import BaselineCommand, BaselineEvent
 from projects.domain.lifecycle import LifecycleCommand, LifecycleEvent, RegisterProject
 from projects.domain.milestones import MilestoneCommand, MilestoneEvent
 from projects.domain.partners import PartnerCommand, PartnerEvent
@@ -22,8 +24,8 @@ from projects.domain.status import StatusCommand, StatusEvent
 from shared.decider import Decider
 from shared.events import DomainEvent
 
-Command = RegisterProject | LifecycleCommand | MilestoneCommand | StatusCommand | PartnerCommand
-ProjectEvent = LifecycleEvent | MilestoneEvent | StatusEvent | PartnerEvent
+Command = RegisterProject | LifecycleCommand | MilestoneCommand | BaselineCommand | StatusCommand | PartnerCommand
+ProjectEvent = LifecycleEvent | MilestoneEvent | BaselineEvent | StatusEvent | PartnerEvent
 
 
 def decide(state: Project, command: Command, now: datetime) -> Sequence[DomainEvent]:
@@ -36,6 +38,8 @@ def decide(state: Project, command: Command, now: datetime) -> Sequence[DomainEv
         return lifecycle.decide(state, project_id, command, today)
     if isinstance(command, MilestoneCommand):
         return milestones.decide(state, project_id, command, today)
+    if isinstance(command, BaselineCommand):
+        return baselines.decide(state, project_id, command)
     if isinstance(command, StatusCommand):
         return status.decide(state, project_id, command, today)
     if isinstance(command, PartnerCommand):
@@ -51,6 +55,8 @@ def evolve(state: Project, event: DomainEvent) -> Project:
         return lifecycle.evolve(state, event)
     if isinstance(event, MilestoneEvent):
         return milestones.evolve(state, event)
+    if isinstance(event, BaselineEvent):
+        return baselines.evolve(state, event)
     if isinstance(event, StatusEvent):
         return status.evolve(state, event)
     if isinstance(event, PartnerEvent):

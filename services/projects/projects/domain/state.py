@@ -1,6 +1,7 @@
 """The project aggregate's state: one frozen dataclass for the project and one for each of its parts.
 
-The concern modules (``lifecycle``, ``milestones``, ``status``, ``partners``) decide on this state and evolve it;
+The concern modules (``lifecycle``, ``milestones``, ``baselines``, ``status``, ``partners``) decide on this state and
+evolve it;
 this module holds no rule beyond the two figures every concern reads: planned and earned value.
 """
 
@@ -14,7 +15,16 @@ from enum import StrEnum
 from typing import NewType
 from uuid import UUID
 
-from shared.contracts.projects import Channel, GateOutcome, GateSnapshot, KpiDirection, PartnerKind, Rag
+from shared.contracts.projects import (
+    BaselineItem,
+    Channel,
+    GateFigures,
+    GateOutcome,
+    GateSnapshot,
+    KpiDirection,
+    PartnerKind,
+    Rag,
+)
 from shared.immutable import frozen
 from shared.money import Money, quantize
 
@@ -63,6 +73,31 @@ class Milestone:
     accepted_by: str | None = None
     missed_reason: str | None = None
     reschedules: tuple[Reschedule, ...] = ()
+
+
+class BaselineStatus(StrEnum):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A version of the project's performance measurement baseline (PMB): proposed, then approved or rejected;
+    every version is kept."""
+
+    baseline_id: UUID
+    version: int
+    effective_on: date
+    items: tuple[BaselineItem, ...]
+    total: Money
+    management_reserve: Money
+    reason: str
+    proposed_by: str
+    status: BaselineStatus = BaselineStatus.PROPOSED
+    approved_by: str | None = None
+    rejected_by: str | None = None
+    rejection_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +166,7 @@ class GateDecision:
     decided_by: str
     decided_on: date
     snapshot: GateSnapshot
+    figures: GateFigures | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +192,8 @@ class Project:
     milestones: Mapping[UUID, Milestone] = field(default_factory=lambda: frozen({}))
     status_reports: tuple[StatusReport, ...] = ()
     gate_decisions: tuple[GateDecision, ...] = ()
+    baselines: tuple[Baseline, ...] = ()
+    """Every version of the PMB, by version (version N at index N - 1)."""
     kpis: Mapping[UUID, Kpi] = field(default_factory=lambda: frozen({}))
     partners: Mapping[UUID, Partner] = field(default_factory=lambda: frozen({}))
     communications: Mapping[UUID, Communication] = field(default_factory=lambda: frozen({}))
