@@ -29,6 +29,11 @@ PROJECT = uuid.UUID(int=100)
 OTHER_PROJECT = uuid.UUID(int=200)
 M1 = uuid.UUID(int=11)
 M2 = uuid.UUID(int=12)
+M3 = uuid.UUID(int=21)  # a milestone of OTHER_PROJECT
+KNOWN = domain.KnownProject(PROJECT, "EUR", "active", frozenset({M1, M2}))
+"""PROJECT as the service knows it from the projects topic: in EUR, active, with milestones M1 and M2."""
+KNOWN_PROJECTS = {PROJECT: KNOWN, OTHER_PROJECT: domain.KnownProject(OTHER_PROJECT, "EUR", "active", frozenset({M3}))}
+_KNOWN = object()  # a helper's default: the project's facts from KNOWN_PROJECTS
 WARN = domain.DepartmentPolicy("engineering", ev.OverAllocationPolicy.WARN)
 BLOCK = domain.DepartmentPolicy("engineering", ev.OverAllocationPolicy.BLOCK)
 NO_ROLE_RATES = domain.RoleRateCard("developer", ())
@@ -69,10 +74,24 @@ def allocate(
     aid: int = 1,
     project: uuid.UUID = PROJECT,
     policy: domain.DepartmentPolicy = WARN,
+    milestone: uuid.UUID | None = None,
+    known: Any = _KNOWN,
 ) -> domain.Allocate:
     return domain.Allocate(
-        domain.AllocationId(uuid.UUID(int=1000 + aid)), project, None, Decimal(hours), starts_on, ends_on, policy
+        domain.AllocationId(uuid.UUID(int=1000 + aid)),
+        project,
+        milestone,
+        Decimal(hours),
+        starts_on,
+        ends_on,
+        policy,
+        _known(project, known),
     )
+
+
+def _known(project: uuid.UUID, known: Any) -> domain.KnownProject | None:
+    """``known`` as given (``None``: a project the service has not seen), by default KNOWN_PROJECTS'."""
+    return KNOWN_PROJECTS.get(project) if known is _KNOWN else known
 
 
 def allocation_id(aid: int) -> uuid.UUID:
@@ -100,6 +119,7 @@ def submit(
     by: str = "ada",
     deliverables: Sequence[ev.AcceptedDeliverable] = (),
     role_rates: domain.RoleRateCard = NO_ROLE_RATES,
+    known: Any = _KNOWN,
 ) -> domain.SubmitWorkSheet:
     return domain.SubmitWorkSheet(
         domain.SheetId(sheet_id(n)),
@@ -109,6 +129,7 @@ def submit(
         tuple(deliverables),
         by,
         role_rates,
+        _known(project, known),
     )
 
 
@@ -119,14 +140,31 @@ def correct(
     by: str = "ada",
     reason: str = "forgot Friday",
     role_rates: domain.RoleRateCard = NO_ROLE_RATES,
+    project: uuid.UUID = PROJECT,
+    known: Any = _KNOWN,
+    deliverables: Sequence[ev.AcceptedDeliverable] = (),
 ) -> domain.CorrectWorkSheet:
-    return domain.CorrectWorkSheet(sheet_id(n), tuple(entries), (), by, reason, role_rates)
+    """A correction of sheet ``n``, which is on ``project``."""
+    return domain.CorrectWorkSheet(
+        sheet_id(n), tuple(entries), tuple(deliverables), by, reason, role_rates, _known(project, known)
+    )
 
 
 def approve(
-    *, n: int = 1, by: str = "max", role_rates: domain.RoleRateCard = NO_ROLE_RATES, version: int | None = None
+    *,
+    n: int = 1,
+    by: str = "max",
+    role_rates: domain.RoleRateCard = NO_ROLE_RATES,
+    version: int | None = None,
+    project: uuid.UUID = PROJECT,
+    known: Any = _KNOWN,
+    rates: Sequence[domain.ExchangeRate] = (),
+    on: date = TODAY,
 ) -> domain.ApproveWorkSheet:
-    return domain.ApproveWorkSheet(sheet_id(n), by, TODAY, role_rates, version)
+    """An approval of sheet ``n`` (on ``project``) on ``on``, with the exchange rates ``rates`` in force."""
+    return domain.ApproveWorkSheet(
+        sheet_id(n), by, on, role_rates, version, project=_known(project, known), exchange_rates=tuple(rates)
+    )
 
 
 def reject(*, n: int = 1, by: str = "max", reason: str = "wrong project") -> domain.RejectWorkSheet:

@@ -5,6 +5,7 @@ events or error."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -16,6 +17,9 @@ from shared.errors import ConcurrencyError, InvalidCommandError, NotFoundError, 
 from shared.money import Money
 from tests.resources_support import (
     BLOCK,
+    KNOWN,
+    M1,
+    M3,
     NOW,
     OTHER_PROJECT,
     PROJECT,
@@ -300,6 +304,48 @@ def test_a_capacity_change_holds_from_a_monday_and_records_the_weeks_it_leaves_o
     with pytest.raises(InvalidCommandError) as error:
         s.when(domain.ChangeCapacity(Decimal(30), date.fromisocalendar(2027, 13, 2)))
     assert error.value.field == "effective_from"
+
+
+# --- allocations name a project (and milestone) the service knows -------------------------------------------
+
+
+def test_an_allocation_to_a_project_the_service_has_not_seen_is_refused_naming_project_id() -> None:
+    s = person()
+    stranger = uuid.UUID(int=999)
+    with pytest.raises(domain.UnknownProjectError, match="not arrived yet") as error:
+        s.when(allocate("20", week(10), friday(12), project=stranger, known=None))
+    assert error.value.field == "project_id" and s.state.allocations == {}
+
+
+def test_an_allocation_to_a_milestone_of_another_project_is_refused_naming_milestone_id() -> None:
+    s = person()
+    with pytest.raises(domain.UnknownMilestoneError) as error:
+        s.when(allocate("20", week(10), friday(12), milestone=M3))  # M3 is OTHER_PROJECT's
+    assert error.value.field == "milestone_id" and s.state.allocations == {}
+    (event,) = s.when(allocate("20", week(10), friday(12), milestone=M1))
+    assert isinstance(event, ev.ResourceAllocated) and event.milestone_id == M1
+
+
+@pytest.mark.parametrize("status", ["completed", "terminated"])
+def test_a_closed_project_takes_no_new_allocation_but_its_allocations_may_still_be_reduced_and_ended(
+    status: str,
+) -> None:
+    s = person(allocate("20", week(10), friday(20)))
+    closed = replace(KNOWN, status=status)
+    with pytest.raises(domain.ProjectClosedError, match=f"is {status}"):
+        s.when(allocate("10", week(10), friday(12), aid=2, known=closed))
+    (changed,) = s.when(
+        domain.ChangeAllocation(allocation_id(1), Decimal(10), week(10), friday(20), "project closing", WARN)
+    )
+    (ended,) = s.when(domain.EndAllocation(allocation_id(1), friday(14), "project closed"))
+    assert isinstance(changed, ev.AllocationChanged) and isinstance(ended, ev.AllocationEnded)
+    assert list(s.state.allocations) == [allocation_id(1)]
+
+
+@pytest.mark.parametrize("status", ["proposed", "approved", "active", "on_hold"])
+def test_a_project_not_closed_takes_allocations(status: str) -> None:
+    (event,) = person().when(allocate("20", week(10), friday(12), known=replace(KNOWN, status=status)))
+    assert isinstance(event, ev.ResourceAllocated)
 
 
 # --- personal data and contracts ----------------------------------------------------------------------------

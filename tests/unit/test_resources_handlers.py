@@ -5,7 +5,7 @@ appended."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
@@ -23,8 +23,9 @@ from shared.errors import (
     SeparationOfDutiesError,
 )
 from shared.events import DomainEvent
+from shared.money import Money
 from tests.fakes import CONTEXT, FixedClock, InMemoryExecutor, acting_as
-from tests.resources_support import PROJECT, RID, eur
+from tests.resources_support import KNOWN_PROJECTS, M1, OTHER_PROJECT, PROJECT, RID, eur
 
 TODAY = FixedClock().now().date()  # Monday 2027-03-01
 W08 = date(2027, 2, 22)  # Monday of 2027-W08, last week
@@ -40,6 +41,9 @@ class FakeFacts:
     policies: dict[uuid.UUID, domain.DepartmentPolicy] = field(default_factory=dict)
     names: dict[uuid.UUID, str] = field(default_factory=dict)
     anyones_name: str | None = None  # the name of a resource the test does not know the id of
+    projects: dict[uuid.UUID, domain.KnownProject] = field(default_factory=dict)  # consumed from the projects topic
+    rates: list[domain.ExchangeRate] = field(default_factory=list)  # consumed from the budget topic
+    executor: InMemoryExecutor | None = None  # whose streams hold the work sheets (the service's query table)
     asked: list[str] = field(default_factory=list)
 
     async def role_rates(self, resource_id: uuid.UUID) -> domain.RoleRateCard:
@@ -52,6 +56,25 @@ class FakeFacts:
 
     async def name(self, resource_id: uuid.UUID) -> str | None:
         return self.names.get(resource_id, self.anyones_name)
+
+    async def known_project(self, project_id: uuid.UUID) -> domain.KnownProject | None:
+        self.asked.append("known_project")
+        return self.projects.get(project_id)
+
+    async def sheet_project(self, resource_id: uuid.UUID, sheet_id: uuid.UUID) -> uuid.UUID | None:
+        self.asked.append("sheet_project")
+        events = self.executor.appended(domain.stream_id(resource_id)) if self.executor else []
+        submitted = (e for e in events if isinstance(e, ev.WorkSheetSubmitted) and e.sheet_id == sheet_id)
+        return next((e.project_id for e in submitted), None)
+
+    async def exchange_rates(self, currency: str, on: date) -> tuple[domain.ExchangeRate, ...]:
+        """Per pair from or to ``currency``, the latest rate effective on or before ``on`` (as the SQL does)."""
+        self.asked.append(f"exchange_rates {currency} {on}")
+        in_force: dict[tuple[str, str], domain.ExchangeRate] = {}
+        for r in sorted(self.rates, key=lambda r: r.effective_on):
+            if currency in (r.base, r.quote) and r.effective_on <= on:
+                in_force[(r.base, r.quote)] = r
+        return tuple(in_force.values())
 
 
 @dataclass
@@ -97,12 +120,18 @@ def new_events(executor: InMemoryExecutor, before: int, stream: str = STREAM) ->
 
 
 def facts_for(
-    *, policy: ev.OverAllocationPolicy = ev.OverAllocationPolicy.WARN, department: str = "engineering"
+    *,
+    policy: ev.OverAllocationPolicy = ev.OverAllocationPolicy.WARN,
+    department: str = "engineering",
+    executor: InMemoryExecutor | None = None,
 ) -> FakeFacts:
+    """Facts about RID, with PROJECT and OTHER_PROJECT known (EUR, active) and the sheets of ``executor``."""
     return FakeFacts(
         role_cards={RID: domain.RoleRateCard("developer", ())},
         policies={RID: domain.DepartmentPolicy(department, policy)},
         names={RID: "Ada Lovelace"},
+        projects=dict(KNOWN_PROJECTS),
+        executor=executor,
     )
 
 
@@ -238,13 +267,13 @@ async def test_an_allocation_past_capacity_is_recorded_under_a_warn_policy() -> 
     facts = facts_for(policy=ev.OverAllocationPolicy.WARN)
     await handlers.allocate(executor, facts, CONTEXT, RID, PROJECT, None, Period(Decimal(30), W08, TODAY))
     outcome = await handlers.allocate(
-        executor, facts, CONTEXT, RID, uuid.uuid4(), None, Period(Decimal(20), W08, TODAY)
+        executor, facts, CONTEXT, RID, OTHER_PROJECT, None, Period(Decimal(20), W08, TODAY)
     )
     second = new_events(executor, 1)[1]
     assert isinstance(second, ev.ResourceAllocated) and second.over_allocated
     assert outcome.status_code == 201 and outcome.body["allocation_id"] == str(second.allocation_id)
     assert outcome.body["over_allocated"] is True
-    assert facts.asked == ["department_policy", "department_policy"]
+    assert facts.asked == ["department_policy", "known_project"] * 2
 
 
 async def test_an_allocation_past_capacity_is_refused_under_a_block_policy_and_nothing_is_appended() -> None:
@@ -285,7 +314,7 @@ async def test_changing_and_ending_an_allocation() -> None:
 
 async def test_a_work_sheet_is_submitted_by_the_acting_user_and_priced_at_the_roles_rate_on_approval() -> None:
     executor = given(registered())
-    facts = facts_for()
+    facts = facts_for(executor=executor)
     facts.role_cards[RID] = domain.RoleRateCard("developer", (domain.Rate(date(2027, 1, 1), eur("60.00")),))
     submitted = await handlers.submit_work_sheet(executor, facts, ADA, RID, PROJECT, "2027-W08", week_of("8"), ())
     sheet_id = uuid.UUID(submitted.body["sheet_id"])
@@ -296,7 +325,11 @@ async def test_a_work_sheet_is_submitted_by_the_acting_user_and_priced_at_the_ro
     assert (approval.approved_by, approval.approved_on, approval.cost) == ("max.manager", TODAY, eur("2400.00"))
     assert {e.rate_source for e in approval.entries} == {ev.RateSource.ROLE}
     assert approved.body["approved_cost"] == {"amount": "2400.00", "currency": "EUR"}
-    assert facts.asked == ["role_rates", "role_rates"]
+    assert approved.body["approved_booked"] is None and approval.booked is None
+    assert facts.asked == [
+        *("role_rates", "known_project"),  # submission
+        *("sheet_project", "known_project", "role_rates", f"exchange_rates EUR {TODAY}"),  # approval
+    ]
 
 
 async def test_a_sheet_without_a_rate_for_a_day_is_refused_naming_the_entry() -> None:
@@ -317,7 +350,7 @@ async def test_role_rates_read_for_a_role_the_resource_no_longer_has_are_a_concu
 
 async def test_the_submitter_neither_approves_nor_rejects_and_someone_else_rejects_with_a_reason() -> None:
     executor = given(registered(), rate_set("80.00"))
-    facts = facts_for()
+    facts = facts_for(executor=executor)
     submitted = await handlers.submit_work_sheet(executor, facts, ADA, RID, PROJECT, "2027-W08", week_of("8"), ())
     sheet_id = uuid.UUID(submitted.body["sheet_id"])
     with pytest.raises(SeparationOfDutiesError):
@@ -332,7 +365,7 @@ async def test_the_submitter_neither_approves_nor_rejects_and_someone_else_rejec
 async def test_a_correction_is_submitted_by_the_acting_user_and_deliverables_are_accepted_by_them() -> None:
     vendor = registered().model_copy(update={"kind": ev.ResourceKind.SUBCONTRACTOR, "vendor_id": "acme"})
     executor = given(vendor, rate_set("50.00"))
-    facts = facts_for()
+    facts = facts_for(executor=executor)
     deliverable = Deliverable(None, "data migration", eur("4000.00"), date(2027, 2, 24))
     submitted = await handlers.submit_work_sheet(executor, facts, ADA, RID, PROJECT, "2027-W08", (), (deliverable,))
     sheet_id = uuid.UUID(submitted.body["sheet_id"])
@@ -344,3 +377,108 @@ async def test_a_correction_is_submitted_by_the_acting_user_and_deliverables_are
     assert isinstance(correction, ev.WorkSheetCorrected)
     assert (correction.submitted_by, correction.deliverables[0].accepted_by) == ("max.manager", "max.manager")
     assert corrected.status_code == 201 and corrected.body["version"] == 2
+
+
+# --- the project is a fact the handler reads: known, open, its milestones ------------------------------------
+
+
+async def test_a_sheet_for_a_project_the_service_has_not_seen_is_refused_naming_project_id_and_nothing_appended() -> (
+    None
+):
+    executor = given(registered(), rate_set("80.00"))
+    stranger = uuid.uuid4()
+    with pytest.raises(domain.UnknownProjectError, match="not arrived yet") as error:
+        await handlers.submit_work_sheet(executor, facts_for(), ADA, RID, stranger, "2027-W08", week_of("8"), ())
+    assert error.value.field == "project_id"
+    assert new_events(executor, 2) == []
+
+
+async def test_an_allocation_to_a_project_the_service_has_not_seen_is_refused_and_nothing_appended() -> None:
+    executor = given(registered())
+    with pytest.raises(domain.UnknownProjectError) as error:
+        await handlers.allocate(executor, facts_for(), CONTEXT, RID, uuid.uuid4(), None, Period(Decimal(8), W08, TODAY))
+    assert error.value.field == "project_id"
+    with pytest.raises(domain.UnknownMilestoneError) as unknown_milestone:
+        await handlers.allocate(executor, facts_for(), CONTEXT, RID, OTHER_PROJECT, M1, Period(Decimal(8), W08, TODAY))
+    assert unknown_milestone.value.field == "milestone_id"
+    assert new_events(executor, 1) == []
+
+
+async def test_a_correction_reads_the_sheets_project_and_is_refused_once_the_project_is_completed() -> None:
+    executor = given(registered(), rate_set("80.00"))
+    facts = facts_for(executor=executor)
+    submitted = await handlers.submit_work_sheet(executor, facts, ADA, RID, PROJECT, "2027-W08", week_of("8"), ())
+    sheet_id = uuid.UUID(submitted.body["sheet_id"])
+    facts.projects[PROJECT] = replace(facts.projects[PROJECT], status="completed")
+    with pytest.raises(domain.ProjectClosedError):
+        await handlers.correct_work_sheet(executor, facts, ADA, RID, sheet_id, week_of("7"), (), "fewer hours")
+    assert [type(e) for e in new_events(executor, 2)] == [ev.WorkSheetSubmitted]
+
+
+# --- a cost in another currency: the rates in force on the approval date are facts the handler reads ---------
+
+
+def usd(amount: str) -> Money:
+    return Money.of(amount, "USD")
+
+
+def fx(base: str, quote: str, rate: str, on: date) -> domain.ExchangeRate:
+    return domain.ExchangeRate(base, quote, Decimal(rate), on, "ECB reference rate")
+
+
+async def a_dollar_sheet(facts: FakeFacts, executor: InMemoryExecutor) -> uuid.UUID:
+    """40 hours of a person costing 120.00 USD an hour, submitted on PROJECT (EUR): 4800.00 USD."""
+    executor.given(
+        STREAM,
+        registered().model_copy(update={"currency": "USD"}),
+        ev.RateSet(resource_id=RID, effective_from=date(2027, 1, 1), hourly_rate=usd("120.00"), replaces_rate=None),
+    )
+    submitted = await handlers.submit_work_sheet(executor, facts, ADA, RID, PROJECT, "2027-W08", week_of("8"), ())
+    return uuid.UUID(submitted.body["sheet_id"])
+
+
+async def test_a_usd_sheet_on_a_eur_project_is_booked_in_eur_at_the_rate_in_force_on_the_approval_date() -> None:
+    executor = InMemoryExecutor()
+    facts = facts_for(executor=executor)
+    facts.rates = [
+        fx("USD", "EUR", "0.9000", date(2027, 1, 4)),
+        fx("USD", "EUR", "0.9215", date(2027, 2, 26)),  # in force on 2027-03-01
+        fx("USD", "EUR", "0.9900", date(2027, 3, 2)),  # from tomorrow
+    ]
+    sheet_id = await a_dollar_sheet(facts, executor)
+    outcome = await handlers.approve_work_sheet(executor, facts, MAX, RID, sheet_id, None, None)
+    (approval,) = new_events(executor, 3)
+    assert isinstance(approval, ev.WorkSheetApproved) and approval.cost == usd("4800.00")
+    # 4800.00 USD x 0.9215 = 4423.20 EUR
+    assert approval.booked is not None and approval.booked.amount == eur("4423.20")
+    assert (approval.booked.rate, approval.booked.rate_on) == (Decimal("0.9215"), date(2027, 2, 26))
+    assert outcome.body["approved_booked"]["amount"] == {"amount": "4423.20", "currency": "EUR"}
+    assert f"exchange_rates EUR {TODAY}" in facts.asked
+
+
+async def test_with_no_rate_in_force_the_approval_is_refused_naming_the_currency_and_nothing_is_appended() -> None:
+    executor = InMemoryExecutor()
+    facts = facts_for(executor=executor)
+    facts.rates = [fx("USD", "EUR", "0.9900", date(2027, 3, 2))]  # only from tomorrow
+    sheet_id = await a_dollar_sheet(facts, executor)
+    with pytest.raises(domain.NoExchangeRateError, match=r"no USD->EUR exchange rate .* in force on 2027-03-01") as e:
+        await handlers.approve_work_sheet(executor, facts, MAX, RID, sheet_id, None, None)
+    assert e.value.field == "currency"
+    assert new_events(executor, 3) == []
+
+
+async def test_approving_a_correction_reverses_the_booking_approved_before_and_books_the_new_version_anew() -> None:
+    executor = InMemoryExecutor()
+    facts = facts_for(executor=executor)
+    facts.rates = [fx("EUR", "USD", "1.0850", date(2027, 2, 1))]  # only EUR->USD: its inverse is used
+    sheet_id = await a_dollar_sheet(facts, executor)
+    await handlers.approve_work_sheet(executor, facts, MAX, RID, sheet_id, None, None)
+    facts.rates.append(fx("USD", "EUR", "0.9300", date(2027, 3, 1)))  # recorded since: in force today, direct
+    await handlers.correct_work_sheet(executor, facts, ADA, RID, sheet_id, week_of("8", days=4), (), "Friday off")
+    await handlers.approve_work_sheet(executor, facts, MAX, RID, sheet_id, None, None)
+    first, _, reversal, second = new_events(executor, 3)
+    assert isinstance(first, ev.WorkSheetApproved) and first.booked is not None
+    assert first.booked.amount == eur("4423.96")  # 4800.00 / 1.0850 = 4423.963133... -> 4423.96
+    assert isinstance(reversal, ev.WorkSheetApprovalReversed) and reversal.booked == first.booked
+    assert isinstance(second, ev.WorkSheetApproved) and second.booked is not None
+    assert second.booked.amount == eur("3571.20")  # 32 h x 120.00 = 3840.00 USD x 0.9300

@@ -33,12 +33,15 @@ SPEC = ServiceSpec(
     topic=contracts.TOPIC,
     version="0.1.0",
     description=(
-        "People and subcontractors, skills, rates, allocations and work sheets. Publishes on pmo.resources.v1."
+        "People and subcontractors, skills, rates, allocations and work sheets. Publishes on pmo.resources.v1; "
+        "consumes pmo.projects.v1 for the projects and milestones work sheets and allocations may name, and the "
+        "exchange rates of pmo.budget.v1 that book a cost in another currency than the project's."
     ),
     registry=contracts.REGISTRY,
     routers=[api.router],
     ddl=tables.DDL,
     projector=projections.project,
+    projections=[projections.ProjectsReference(), projections.RatesReference()],
     access=ACCESS,
 )
 

@@ -7,7 +7,10 @@ domain command, runs it through the executor port (one command, one transaction)
 
 Commands that need another aggregate's facts carry them: a work sheet command the default rates of the
 resource's role, an allocation command its department's over-allocation policy. The domain refuses the command
-(409, retry) if the resource changed role or department in between.
+(409, retry) if the resource changed role or department in between. Facts consumed from other services' topics
+travel the same way: a new allocation and a sheet's submission or correction carry their project as this service
+knows it (``None`` when it has not seen it: refused, 422), an approval the project (its currency) and the exchange
+rates in force on the approval date.
 
 The acting user (``ctx.metadata.actor``) submits, approves or rejects a work sheet, accepts a deliverable and sets a
 rate: never a field of the input. Names and contact details are never part of a command's stored answer (the
@@ -52,6 +55,20 @@ class ResourceFacts(Protocol):
 
     async def name(self, resource_id: uuid.UUID) -> str | None:
         """The resource's name; ``None`` once erased (or never given)."""
+        ...
+
+    async def known_project(self, project_id: uuid.UUID) -> domain.KnownProject | None:
+        """The project (currency, status, milestones) as consumed from ``pmo.projects.v1``; ``None`` when this
+        service has not seen it."""
+        ...
+
+    async def sheet_project(self, resource_id: uuid.UUID, sheet_id: uuid.UUID) -> uuid.UUID | None:
+        """The project of the resource's work sheet; ``None`` for a sheet it does not have."""
+        ...
+
+    async def exchange_rates(self, currency: str, on: date) -> tuple[domain.ExchangeRate, ...]:
+        """The exchange rates in force on ``on`` (per pair, the latest effective on or before it) from and to
+        ``currency``, as consumed from ``pmo.budget.v1``."""
         ...
 
 
@@ -171,6 +188,14 @@ async def _on_resource(
 ) -> Outcome:
     """A command answered with the resource view and its name."""
     return await _named(facts, await _run(executor, ctx, resource_id, command, view, status_code))
+
+
+async def _project_of_sheet(
+    facts: ResourceFacts, resource_id: uuid.UUID, sheet_id: uuid.UUID
+) -> domain.KnownProject | None:
+    """The known project of the sheet; ``None`` for an unknown sheet (the command then finds no sheet) or project."""
+    project_id = await facts.sheet_project(resource_id, sheet_id)
+    return None if project_id is None else await facts.known_project(project_id)
 
 
 def _subject(raw: str | None) -> str | None:
@@ -376,6 +401,7 @@ async def allocate(
         period.starts_on,
         period.ends_on,
         await facts.department_policy(resource_id),
+        await facts.known_project(project_id),
     )
     return await _run(executor, ctx, resource_id, command, _allocation(allocation_id), 201)
 
@@ -421,7 +447,8 @@ async def submit_work_sheet(
     entries: Sequence[TimeEntry],
     deliverables: Sequence[Deliverable],
 ) -> Outcome:
-    """Submitted by the acting user, priced at the rates of the resource and of its role as they stand."""
+    """Submitted by the acting user, priced at the rates of the resource and of its role as they stand, for a
+    project this service knows (and its milestones)."""
     sheet_id = domain.SheetId(new_id())
     actor = ctx.metadata.actor
     command = domain.SubmitWorkSheet(
@@ -432,6 +459,7 @@ async def submit_work_sheet(
         _accepted(deliverables, actor),
         actor,
         await facts.role_rates(resource_id),
+        await facts.known_project(project_id),
     )
     return await _run(executor, ctx, resource_id, command, _sheet(sheet_id), 201)
 
@@ -448,7 +476,13 @@ async def correct_work_sheet(
 ) -> Outcome:
     actor = ctx.metadata.actor
     command = domain.CorrectWorkSheet(
-        sheet_id, tuple(entries), _accepted(deliverables, actor), actor, reason, await facts.role_rates(resource_id)
+        sheet_id,
+        tuple(entries),
+        _accepted(deliverables, actor),
+        actor,
+        reason,
+        await facts.role_rates(resource_id),
+        await _project_of_sheet(facts, resource_id, sheet_id),
     )
     return await _run(executor, ctx, resource_id, command, _sheet(sheet_id), 201)
 
@@ -462,9 +496,18 @@ async def approve_work_sheet(
     approved_on: date | None,
     version: int | None,
 ) -> Outcome:
-    """Approved by the acting user (not the submitter, not the person), priced at the rates in force."""
+    """Approved by the acting user (not the submitter, not the person), priced at the rates in force; a cost in
+    another currency than the project's booked in it at the exchange rate in force on the approval date."""
+    day = _today(executor, approved_on)
+    project = await _project_of_sheet(facts, resource_id, sheet_id)
     command = domain.ApproveWorkSheet(
-        sheet_id, ctx.metadata.actor, _today(executor, approved_on), await facts.role_rates(resource_id), version
+        sheet_id,
+        ctx.metadata.actor,
+        day,
+        await facts.role_rates(resource_id),
+        version,
+        project=project,
+        exchange_rates=await facts.exchange_rates(project.currency, day) if project else (),
     )
     return await _run(executor, ctx, resource_id, command, _sheet(sheet_id))
 

@@ -10,6 +10,13 @@ Query tables (projections: folding the event table again gives the same rows, ``
   milestone, what the approved cost per project and milestone sums;
 * ``role_rates`` and ``department_policies``.
 
+Reference tables, consumed from other services' topics (a consumer each, registered in ``bootstrap.py``):
+
+* :class:`ProjectsReference`: ``known_projects`` (currency, status) and ``known_milestones`` from
+  ``pmo.projects.v1``: what a work sheet or an allocation may name;
+* :class:`RatesReference`: ``known_rates`` from ``pmo.budget.v1`` (``exchange-rate-recorded``; re-recording a pair
+  and date replaces its rate): what an approval books a cost in another currency at.
+
 ``people`` is not a projection: it holds the names and contact details that events never carry. It is written by
 the registration command (through :data:`PERSONAL_DATA`, in the same transaction as ``resource-registered``) and
 by ``PUT /resources/{id}/personal-data``, and emptied for a resource by ``personal-data-erased``. A rebuild leaves
@@ -31,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resources import domain
 from resources.views import allocation_view, resource_view, sheet_view
+from shared.contracts import budget, projects
 from shared.contracts.resources import (
     AllocationChanged,
     AllocationEnded,
@@ -40,6 +48,7 @@ from shared.contracts.resources import (
     ResourceRegistered,
 )
 from shared.events import RecordedEvent
+from shared.kafka import ConsumedEvent
 
 
 @dataclass(frozen=True)
@@ -259,3 +268,79 @@ async def _project_policy(conn: AsyncConnection, state: domain.DepartmentPolicy,
         ),
         {"d": state.department, "p": state.policy.value, "t": at},
     )
+
+
+# --- reference data from other services' topics --------------------------------------------------------------
+
+
+class ProjectsReference:
+    """Consumes ``pmo.projects.v1`` into ``known_projects`` (with the status the projects service gives it) and
+    ``known_milestones``."""
+
+    name = "resources.projects"
+    topics = (projects.TOPIC,)
+    tables = ("known_projects", "known_milestones")
+
+    async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
+        if (event.name, event.version) not in projects.REGISTRY:
+            return
+        decoded = event.contract(projects.REGISTRY)
+        match decoded:
+            case projects.ProjectRegistered():
+                await conn.execute(
+                    text(
+                        "INSERT INTO known_projects (project_id, currency, status) VALUES (:p, :c, 'proposed') "
+                        "ON CONFLICT (project_id) DO NOTHING"
+                    ),
+                    {"p": decoded.project_id, "c": decoded.currency},
+                )
+            case projects.MilestonePlanned():
+                await conn.execute(
+                    text(
+                        "INSERT INTO known_milestones (milestone_id, project_id) VALUES (:m, :p) "
+                        "ON CONFLICT (milestone_id) DO NOTHING"
+                    ),
+                    {"m": decoded.milestone_id, "p": decoded.project_id},
+                )
+            case projects.ProjectApproved():
+                await _project_status(conn, decoded.project_id, "approved")
+            case projects.ProjectStarted() | projects.ProjectResumed():
+                await _project_status(conn, decoded.project_id, "active")
+            case projects.ProjectPutOnHold():
+                await _project_status(conn, decoded.project_id, "on_hold")
+            case projects.ProjectCompleted():
+                await _project_status(conn, decoded.project_id, "completed")
+            case projects.ProjectTerminated():
+                await _project_status(conn, decoded.project_id, "terminated")
+
+
+async def _project_status(conn: AsyncConnection, project_id: UUID, status: str) -> None:
+    await conn.execute(
+        text("UPDATE known_projects SET status = :s WHERE project_id = :p"), {"s": status, "p": project_id}
+    )
+
+
+_RATE_RECORDED = (budget.ExchangeRateRecorded.event_name, budget.ExchangeRateRecorded.event_version)
+
+
+class RatesReference:
+    """Consumes the exchange rates of ``pmo.budget.v1`` into ``known_rates``: one row per pair and date, a rate
+    recorded again for the same pair and date replacing it (the pair's events keep their order on its key)."""
+
+    name = "resources.rates"
+    topics = (budget.TOPIC,)
+    tables = ("known_rates",)
+
+    async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
+        if (event.name, event.version) != _RATE_RECORDED:
+            return
+        rate = event.contract(budget.REGISTRY)
+        if not isinstance(rate, budget.ExchangeRateRecorded):
+            return
+        await conn.execute(
+            text(
+                "INSERT INTO known_rates (base, quote, effective_on, rate, source) VALUES (:b, :q, :e, :r, :s) "
+                "ON CONFLICT (base, quote, effective_on) DO UPDATE SET rate = excluded.rate, source = excluded.source"
+            ),
+            {"b": rate.base, "q": rate.quote, "e": rate.effective_on, "r": rate.rate, "s": rate.source},
+        )

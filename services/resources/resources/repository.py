@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -45,6 +46,44 @@ class ResourceTables:
         if row is None:
             return domain.DepartmentPolicy()
         return domain.DepartmentPolicy(row.department, OverAllocationPolicy(row.policy or OverAllocationPolicy.WARN))
+
+    async def known_project(self, project_id: uuid.UUID) -> domain.KnownProject | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text("SELECT currency, status FROM known_projects WHERE project_id = :p"), {"p": project_id}
+                )
+            ).first()
+            if row is None:
+                return None
+            milestones = await conn.execute(
+                text("SELECT milestone_id FROM known_milestones WHERE project_id = :p"), {"p": project_id}
+            )
+            return domain.KnownProject(
+                project_id, str(row.currency), str(row.status), frozenset(m.milestone_id for m in milestones)
+            )
+
+    async def sheet_project(self, resource_id: uuid.UUID, sheet_id: uuid.UUID) -> uuid.UUID | None:
+        async with self.engine.connect() as conn:
+            project_id = (
+                await conn.execute(
+                    text("SELECT project_id FROM work_sheets WHERE sheet_id = :s AND resource_id = :r"),
+                    {"s": sheet_id, "r": resource_id},
+                )
+            ).scalar()
+        return None if project_id is None else uuid.UUID(str(project_id))
+
+    async def exchange_rates(self, currency: str, on: date) -> tuple[domain.ExchangeRate, ...]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT DISTINCT ON (base, quote) base, quote, rate, effective_on, source FROM known_rates "
+                    "WHERE (base = :c OR quote = :c) AND effective_on <= :on "
+                    "ORDER BY base, quote, effective_on DESC"
+                ),
+                {"c": currency, "on": on},
+            )
+            return tuple(domain.ExchangeRate(r.base, r.quote, r.rate, r.effective_on, r.source) for r in rows)
 
     async def name(self, resource_id: uuid.UUID) -> str | None:
         async with self.engine.connect() as conn:

@@ -1,5 +1,12 @@
 """The resources service's own tables: the query tables its projector writes (``TABLES``, rebuilt from the events
-by ``CommandExecutor.rebuild``) and ``people`` (names and contacts, never in an event); see ``projections.py``."""
+by ``CommandExecutor.rebuild``), ``people`` (names and contacts, never in an event); see ``projections.py``; and the
+reference tables consumed from other services' topics (``REFERENCE_TABLES``, rebuilt by replaying those topics):
+
+* ``known_projects`` / ``known_milestones`` from ``pmo.projects.v1``: the projects (currency, status) and their
+  milestones a work sheet or an allocation may name;
+* ``known_rates`` from ``pmo.budget.v1`` (``exchange-rate-recorded``): the dated exchange rates an approval books a
+  cost in another currency at.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,8 @@ TABLES = (
     "role_rates",
     "department_policies",
 )
+
+REFERENCE_TABLES = ("known_projects", "known_milestones", "known_rates")
 
 DDL = [
     """
@@ -117,6 +126,31 @@ DDL = [
         PRIMARY KEY (role, effective_from)
     )
     """,
+    """
+    CREATE TABLE IF NOT EXISTS known_projects (
+        project_id  uuid PRIMARY KEY,
+        currency    text NOT NULL,
+        status      text NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS known_milestones (
+        milestone_id uuid PRIMARY KEY,
+        project_id   uuid NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS known_milestones_project ON known_milestones (project_id)",
+    """
+    CREATE TABLE IF NOT EXISTS known_rates (
+        base         text NOT NULL,
+        quote        text NOT NULL,
+        effective_on date NOT NULL,
+        rate         numeric NOT NULL,
+        source       text NOT NULL,
+        PRIMARY KEY (base, quote, effective_on)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS known_rates_quote ON known_rates (quote, base, effective_on)",
     """
     CREATE TABLE IF NOT EXISTS department_policies (
         department  text PRIMARY KEY,

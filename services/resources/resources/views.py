@@ -78,6 +78,7 @@ def sheet_view(state: domain.Resource, sheet: domain.WorkSheet) -> dict[str, Any
         "deliverables": jsonable(latest.deliverables),
         "approved_version": sheet.approved_version,
         "approved_cost": jsonable(in_force.cost) if in_force else None,
+        "approved_booked": jsonable(in_force.booked) if in_force and in_force.booked else None,
         "versions": jsonable(sheet.versions),
     }
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from resources.domain import parse_iso_week
 from shared.bounds import RequestBody
+from shared.contracts.common import Booking
 from shared.contracts.resources import OverAllocationPolicy, ResourceKind, SkillLevel
 from shared.money import ExactDecimal, Money, minor_unit
 
@@ -221,6 +222,11 @@ class WorkSheetView(BaseModel):
     deliverables: list[dict[str, Any]]
     approved_version: int | None
     approved_cost: Money | None
+    approved_booked: Booking | None = Field(
+        default=None,
+        description="the approved cost in the project's currency, when the rate is in another one: converted at the "
+        "exchange rate in force on the approval date",
+    )
     versions: list[dict[str, Any]]
 
 

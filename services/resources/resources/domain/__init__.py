@@ -10,8 +10,10 @@ Imports only the standard library and the shared kernel; time and ids come in wi
 * ``department-policy`` (:mod:`.department_policy`), one per department: what an over-allocation does there.
 
 A command that needs another aggregate's facts (a role's default rates, a department's policy) carries them; the
-decision checks that they still describe this resource (its current role, its current department). Weeks are ISO
-weeks (:mod:`.weeks`).
+decision checks that they still describe this resource (its current role, its current department). Likewise the
+facts it holds about other services' aggregates, consumed from their topics: the projects and milestones a sheet
+or an allocation names (:mod:`.projects`) and the exchange rates a cost in another currency is booked at
+(:mod:`.currency`). Weeks are ISO weeks (:mod:`.weeks`).
 
 Every public name is re-exported here: ``from resources import domain; domain.X``.
 """
@@ -32,6 +34,7 @@ from resources.domain.allocation import (
     over_allocation,
 )
 from resources.domain.checks import HOURS_DECIMALS, MAX_DAY_HOURS, MAX_TRAINING_HOURS, MAX_WEEK_HOURS
+from resources.domain.currency import ExchangeRate, NoExchangeRateError, book, rate_in_force
 from resources.domain.department_policy import (
     DEPARTMENT_POLICY,
     DepartmentPolicy,
@@ -39,6 +42,17 @@ from resources.domain.department_policy import (
     department_stream,
 )
 from resources.domain.pricing import NoRateInForceError, Priced, price
+from resources.domain.projects import (
+    CLOSED,
+    KnownProject,
+    ProjectClosedError,
+    ProjectFactsMismatchError,
+    UnknownMilestoneError,
+    UnknownProjectError,
+    known_project,
+    milestone_of,
+    open_project,
+)
 from resources.domain.rates import ROLE_RATE, Rate, RoleRateCard, SetRoleRate, rate_on, role_rate_stream
 from resources.domain.resource import (
     RESOURCE,
@@ -83,6 +97,7 @@ from resources.domain.work_sheet import (
 )
 
 __all__ = [
+    "CLOSED",
     "DEPARTMENT_POLICY",
     "HOURS_DECIMALS",
     "MAX_ALLOCATION_DAYS",
@@ -113,10 +128,15 @@ __all__ = [
     "DepartmentPolicy",
     "EndAllocation",
     "ErasePersonalData",
+    "ExchangeRate",
+    "KnownProject",
+    "NoExchangeRateError",
     "NoRateInForceError",
     "NotReviewableError",
     "OverAllocationBlockedError",
     "Priced",
+    "ProjectClosedError",
+    "ProjectFactsMismatchError",
     "Rate",
     "RecordCertification",
     "RecordSkill",
@@ -137,17 +157,24 @@ __all__ = [
     "Skill",
     "SubmitWorkSheet",
     "Training",
+    "UnknownMilestoneError",
+    "UnknownProjectError",
     "WorkSheet",
     "WorkSheetCommand",
     "WorkSheetEvent",
     "WorkSheetNotFoundError",
+    "book",
     "decide",
     "department_stream",
     "evolve",
     "iso_week",
+    "known_project",
+    "milestone_of",
+    "open_project",
     "over_allocation",
     "parse_iso_week",
     "price",
+    "rate_in_force",
     "rate_on",
     "role_rate_stream",
     "stream_id",

@@ -4,7 +4,9 @@ Allocations live on the ``resource`` aggregate so that over-allocation is comput
 allocations at once. An allocation of H hours per week counts, in each week, H x (its working days, Monday to
 Friday, in that week) / 5; a week is over-allocated when the resource's allocations, all projects together, exceed
 the capacity in force on its Monday. What an over-allocation does is its department's policy
-(:mod:`resources.domain.department_policy`), which the command carries.
+(:mod:`resources.domain.department_policy`), which the command carries. A new allocation names a project this
+service knows and that is not closed, and (optionally) one of its milestones (:mod:`resources.domain.projects`);
+changing or ending an existing one does not ask again, so people can be released from a closed project.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from uuid import UUID
 
 from resources.domain.checks import MAX_WEEK_HOURS, check_hours
 from resources.domain.department_policy import DepartmentPolicy
+from resources.domain.projects import KnownProject, milestone_of, open_project
 from resources.domain.weeks import WORKDAYS_PER_WEEK, iso_week, week_start, weeks
 from shared.contracts.resources import (
     AllocationChanged,
@@ -108,6 +111,8 @@ class Allocate:
     starts_on: date
     ends_on: date
     policy: DepartmentPolicy
+    project: KnownProject | None
+    """The project's facts as this service knows them (``None``: not seen)."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,7 @@ def _allocate(state: Resource, rid: UUID, command: Allocate) -> ResourceAllocate
     _check_policy(state, command.policy)
     if command.allocation_id in state.allocations:
         raise RuleViolationError(f"allocation {command.allocation_id} already exists")
+    milestone_of(open_project(command.project_id, command.project), command.milestone_id, "milestone_id")
     _check_period(command.hours_per_week, command.starts_on, command.ends_on)
     allocation = Allocation(
         command.allocation_id,

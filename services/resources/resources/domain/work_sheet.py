@@ -3,7 +3,10 @@ submitted, then approved (priced at the rates in force) or rejected, and correct
 
 Work sheets live on the ``resource`` aggregate so that the rates in force, the 24-hours-a-day limit across a
 person's sheets and the approval of corrections are decided on one consistent state. A sheet command carries the
-default rates of the resource's role and the decision checks they are still its role's.
+default rates of the resource's role and the decision checks they are still its role's; it also carries the
+facts of its project as consumed from ``pmo.projects.v1`` (:mod:`.projects`): a sheet is submitted or corrected
+only for a known project that is not closed, citing its milestones; an approval books a cost whose rate is in
+another currency than the project's at the rate in force on the approval date (:mod:`.currency`).
 
 Versions::
 
@@ -16,17 +19,21 @@ Versions::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, NewType, assert_never
 from uuid import UUID
 
 from resources.domain.checks import not_blank, not_future
+from resources.domain.currency import ExchangeRate, book
 from resources.domain.pricing import price
+from resources.domain.projects import KnownProject, known_project, milestone_of, open_project
 from resources.domain.rates import RoleRateCard
 from resources.domain.sheet_content import sheet_content
 from resources.domain.weeks import iso_week
+from shared.contracts.common import Booking
 from shared.contracts.resources import (
     AcceptedDeliverable,
     CostedEntry,
@@ -85,6 +92,7 @@ class SheetVersion:
     costed_entries: tuple[CostedEntry, ...] = ()
     cost: Money | None = None
     cost_by_milestone: tuple[MilestoneCost, ...] = ()
+    booked: Booking | None = None  # the cost in the project's currency, when the rate is in another one
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,8 @@ class SubmitWorkSheet:
     deliverables: tuple[AcceptedDeliverable, ...]
     submitted_by: str
     role_rates: RoleRateCard
+    project: KnownProject | None
+    """The project's facts as this service knows them (``None``: not seen)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +150,8 @@ class CorrectWorkSheet:
     submitted_by: str
     reason: str
     role_rates: RoleRateCard
+    project: KnownProject | None
+    """The facts of the sheet's project as this service knows them (``None``: not seen)."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,11 @@ class ApproveWorkSheet:
     approved_on: date
     role_rates: RoleRateCard
     expected_version: int | None = None
+    _: KW_ONLY
+    project: KnownProject | None
+    """The facts of the sheet's project (its currency) as this service knows them (``None``: not seen)."""
+    exchange_rates: tuple[ExchangeRate, ...] = ()
+    """The exchange rates in force on ``approved_on`` to and from the project's currency."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +218,7 @@ def _submit(state: Resource, rid: UUID, command: SubmitWorkSheet, today: date) -
     not_blank(command.submitted_by, "submitted_by")
     if command.sheet_id in state.sheets:
         raise RuleViolationError(f"work sheet {command.sheet_id} already exists")
+    _for_project(open_project(command.project_id, command.project), command.entries, command.deliverables)
     existing = state.sheet_for(command.week_start, command.project_id)
     if existing is not None:
         raise RuleViolationError(
@@ -231,6 +249,7 @@ def _correct(state: Resource, rid: UUID, command: CorrectWorkSheet, today: date)
     not_blank(command.submitted_by, "submitted_by")
     not_blank(command.reason, "reason")
     sheet = _sheet(state, command.sheet_id)
+    _for_project(open_project(sheet.project_id, command.project), command.entries, command.deliverables)
     entries, hours = sheet_content(
         state, sheet.sheet_id, sheet.week_start, command.entries, command.deliverables, command.role_rates, today
     )
@@ -264,6 +283,8 @@ def _approve(state: Resource, rid: UUID, command: ApproveWorkSheet, today: date)
         )
     _check_role(state, command.role_rates)
     priced = price(state, latest.entries, latest.deliverables, command.role_rates)
+    project = known_project(sheet.project_id, command.project)
+    booked = book(priced.cost, project.currency, command.exchange_rates, command.approved_on)
     events: list[DomainEvent] = []
     week = iso_week(sheet.week_start)
     replaced = sheet.in_force
@@ -281,6 +302,7 @@ def _approve(state: Resource, rid: UUID, command: ApproveWorkSheet, today: date)
                 hours=replaced.hours,
                 cost=replaced.cost,
                 cost_by_milestone=list(replaced.cost_by_milestone),
+                booked=replaced.booked,
                 reversed_on=command.approved_on,
             )
         )
@@ -304,9 +326,20 @@ def _approve(state: Resource, rid: UUID, command: ApproveWorkSheet, today: date)
             hours=latest.hours,
             cost=priced.cost,
             cost_by_milestone=list(priced.by_milestone),
+            booked=booked,
         )
     )
     return events
+
+
+def _for_project(
+    project: KnownProject, entries: Sequence[TimeEntry], deliverables: Sequence[AcceptedDeliverable]
+) -> None:
+    """Every milestone the sheet cites is one of its project's."""
+    for i, entry in enumerate(entries):
+        milestone_of(project, entry.milestone_id, f"entries.{i}.milestone_id")
+    for i, deliverable in enumerate(deliverables):
+        milestone_of(project, deliverable.milestone_id, f"deliverables.{i}.milestone_id")
 
 
 def _reject(state: Resource, rid: UUID, command: RejectWorkSheet, today: date) -> WorkSheetRejected:
@@ -401,6 +434,7 @@ def evolve_work_sheet(state: Resource, event: WorkSheetEvent) -> Resource:
                 costed_entries=tuple(event.entries),
                 cost=event.cost,
                 cost_by_milestone=tuple(event.cost_by_milestone),
+                booked=event.booked,
             )
             return _with_sheet(state, replace(_with_version(sheet, approved), approved_version=event.version))
         case WorkSheetRejected():
