@@ -15,9 +15,13 @@ from shared.contracts import budget as contracts
 from shared.service import ServiceSpec, build_app
 
 FINANCE = frozenset({Role.FINANCE})
+RATES = frozenset({Role.FINANCE, Role.PMO})
+ESTIMATORS = frozenset({Role.PMO, Role.FINANCE, Role.RESOURCE_MANAGER})
 ACCESS = AccessPolicy(
     writers=frozenset({Role.FINANCE, Role.SERVICE}),
     routes={
+        "PUT /exchange-rates/{base}/{quote}/{effective_on}": RATES,
+        "POST /budgets/{project_id}/estimates": ESTIMATORS,
         "POST /budgets/{project_id}/change-requests/{change_id}/approve": FINANCE,
         "POST /budgets/{project_id}/change-requests/{change_id}/reject": FINANCE,
         "POST /budgets/{project_id}/commitments/{commitment_id}/approve": FINANCE,
@@ -26,13 +30,17 @@ ACCESS = AccessPolicy(
         "POST /budgets/{project_id}/overrun-policy/approve": FINANCE,
     },
 )
+"""Finance (and machine clients) write budgets, funding and commitments; finance and the PMO keep the exchange
+rates; an estimate to complete is submitted by the project's manager, whatever their role but viewer (checked by the
+handler), or by the PMO; approvals are finance's. The director may do all."""
 
 SPEC = ServiceSpec(
     name="budget",
     topic=contracts.TOPIC,
     version="0.1.0",
-    description="Budgets (baseline, change requests), funding tranches and commitments. Publishes on "
-    "pmo.budget.v1; consumes pmo.projects.v1 for the projects and milestones it may budget.",
+    description="Budgets (baseline, change requests), funding tranches (planned and secured), commitments, "
+    "estimates to complete and exchange rates. Publishes on pmo.budget.v1; consumes pmo.projects.v1 for the projects "
+    "and milestones it may budget.",
     registry=contracts.REGISTRY,
     routers=[api.router],
     ddl=tables.DDL,
@@ -42,7 +50,9 @@ SPEC = ServiceSpec(
 )
 
 
-AGGREGATES: Mapping[str, Aggregate[Any, Any]] = {aggregate.stream_type: aggregate for aggregate in (domain.BUDGET,)}
+AGGREGATES: Mapping[str, Aggregate[Any, Any]] = {
+    aggregate.stream_type: aggregate for aggregate in (domain.BUDGET, domain.EXCHANGE_RATE)
+}
 """Every aggregate by stream type, as ``CommandExecutor.rebuild`` needs them."""
 
 

@@ -1,7 +1,7 @@
 """The budget service's projections (tables in :mod:`budget.tables`).
 
-* :func:`project`: the query tables ``budgets`` and ``commitments``, written from the budget's state in the
-  command's transaction;
+* :func:`project`: the query tables ``budgets``, ``commitments`` and ``estimates``, written from the budget's state
+  and events, and ``exchange_rates`` from an exchange-rate stream's events, in the command's transaction;
 * :class:`ProjectsReference`: ``known_projects`` / ``known_milestones``, consumed from ``pmo.projects.v1`` (a
   budget is only baselined for a project this service has seen registered).
 """
@@ -16,16 +16,51 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from budget import domain
-from budget.views import budget_view
+from budget.views import budget_view, commitment_json, estimate_document
 from shared.contracts import projects
+from shared.contracts.budget import EstimateToCompleteSubmitted, ExchangeRateRecorded
 from shared.events import RecordedEvent
-from shared.jsonable import jsonable
 from shared.kafka import ConsumedEvent
 
 
 async def project(conn: AsyncConnection, state: Any, version: int, events: Sequence[RecordedEvent]) -> None:
-    """Write the budget's query rows from its new state (inside the command's transaction)."""
-    assert isinstance(state, domain.Budget)
+    """Write the query rows of a command's aggregate from its new state and events (inside the command's
+    transaction)."""
+    match state:
+        case domain.Budget():
+            await _project_budget(conn, state, version, events)
+        case domain.ExchangeRatePair():
+            await _project_rates(conn, events)
+
+
+async def _project_rates(conn: AsyncConnection, events: Sequence[RecordedEvent]) -> None:
+    for recorded in events:
+        event = recorded.event
+        if not isinstance(event, ExchangeRateRecorded):
+            continue
+        await conn.execute(
+            text(
+                "INSERT INTO exchange_rates (base, quote, effective_on, rate, source, recorded_by, recorded_at, "
+                "replaces_rate) VALUES (:b, :q, :on, :r, :s, :by, :t, :replaces) ON CONFLICT (base, quote, "
+                "effective_on) DO UPDATE SET rate = excluded.rate, source = excluded.source, recorded_by = "
+                "excluded.recorded_by, recorded_at = excluded.recorded_at, replaces_rate = excluded.replaces_rate"
+            ),
+            {
+                "b": event.base,
+                "q": event.quote,
+                "on": event.effective_on,
+                "r": event.rate,
+                "s": event.source,
+                "by": event.recorded_by,
+                "t": recorded.recorded_at,
+                "replaces": event.replaces_rate,
+            },
+        )
+
+
+async def _project_budget(
+    conn: AsyncConnection, state: domain.Budget, version: int, events: Sequence[RecordedEvent]
+) -> None:
     view = budget_view(state, version)
     await conn.execute(
         text(
@@ -56,9 +91,25 @@ async def project(conn: AsyncConnection, state: Any, version: int, events: Seque
                 "s": c.status.value,
                 "a": c.amount.amount,
                 "cur": c.amount.currency,
-                "d": json.dumps(jsonable(c)),
+                "d": json.dumps(commitment_json(state, c)),
             },
         )
+    for recorded in events:
+        if isinstance(recorded.event, EstimateToCompleteSubmitted):
+            estimate = recorded.event
+            await conn.execute(
+                text(
+                    "INSERT INTO estimates (estimate_id, project_id, as_of, recorded_at, doc) VALUES (:id, :p, :a, "
+                    ":t, :d) ON CONFLICT (estimate_id) DO NOTHING"
+                ),
+                {
+                    "id": estimate.estimate_id,
+                    "p": estimate.project_id,
+                    "a": estimate.as_of,
+                    "t": recorded.recorded_at,
+                    "d": json.dumps(estimate_document(estimate, recorded.recorded_at)),
+                },
+            )
 
 
 class ProjectsReference:
@@ -76,10 +127,10 @@ class ProjectsReference:
             case projects.ProjectRegistered():
                 await conn.execute(
                     text(
-                        "INSERT INTO known_projects (project_id, code, currency, status) VALUES (:p, :c, :cur, "
-                        "'proposed') ON CONFLICT (project_id) DO NOTHING"
+                        "INSERT INTO known_projects (project_id, code, currency, status, manager) VALUES (:p, :c, "
+                        ":cur, 'proposed', :m) ON CONFLICT (project_id) DO NOTHING"
                     ),
-                    {"p": decoded.project_id, "c": decoded.code, "cur": decoded.currency},
+                    {"p": decoded.project_id, "c": decoded.code, "cur": decoded.currency, "m": decoded.manager},
                 )
             case projects.ProjectCompleted() | projects.ProjectTerminated():
                 status = "completed" if isinstance(decoded, projects.ProjectCompleted) else "terminated"

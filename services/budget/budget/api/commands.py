@@ -6,18 +6,22 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from budget import handlers
 from budget.api import models as m
 from budget.queries import SqlBudgetFacts
-from shared.contracts.budget import CategoryAmount, InvoiceExpectation, PhaseAmount
+from shared.auth import Role
+from shared.bounds import Day
+from shared.contracts.budget import CategoryAmount, CategoryEstimate, InvoiceExpectation, PhaseAmount
+from shared.contracts.common import MonthAmount
 from shared.service import Runtime
 from shared.web import COMMAND_RESPONSES, Command, respond
 
 router = APIRouter(responses=COMMAND_RESPONSES, tags=["budget"])
 ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
+CurrencyPath = Annotated[m.CurrencyCode, Path(description="ISO 4217 currency code", examples=["EUR"])]
 
 
 async def budget_facts(rt: Runtime) -> handlers.BudgetFacts:
@@ -98,10 +102,45 @@ async def secure_funding(
     return _created(outcome, project_id)
 
 
+@router.post("/budgets/{project_id}/funding-sources/{source_id}/planned-tranches", status_code=201)
+async def plan_funding(
+    project_id: ProjectIdPath,
+    source_id: uuid.UUID,
+    body: m.PlannedTrancheBody,
+    ctx: Command,
+    rt: Runtime,
+    facts: Facts,
+) -> JSONResponse:
+    """A tranche expected from a source but not secured yet (``funding-planned``): it never counts as available.
+    Secure it with ``POST /budgets/{project_id}/tranches/{tranche_id}/secure``, drop it with ``.../withdraw``."""
+    outcome = await handlers.plan_funding(
+        rt.executor, facts, ctx, project_id, source_id, amount=body.amount, expected_on=body.expected_on
+    )
+    return _created(outcome, project_id)
+
+
+@router.post("/budgets/{project_id}/tranches/{tranche_id}/secure")
+async def secure_planned_funding(
+    project_id: ProjectIdPath,
+    tranche_id: uuid.UUID,
+    body: m.SecureTrancheBody,
+    ctx: Command,
+    rt: Runtime,
+    facts: Facts,
+) -> JSONResponse:
+    """Secure a planned tranche for the amount and date actually secured (``funding-secured``, same tranche id)."""
+    outcome = await handlers.secure_planned_funding(
+        rt.executor, facts, ctx, project_id, tranche_id, amount=body.amount, available_on=body.available_on
+    )
+    return respond(outcome)
+
+
 @router.post("/budgets/{project_id}/tranches/{tranche_id}/withdraw")
 async def withdraw_funding(
     project_id: ProjectIdPath, tranche_id: uuid.UUID, body: m.WithdrawBody, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
+    """Withdraw a tranche whole from ``withdrawn_on`` on (``funding-withdrawn``; a planned one with
+    ``was_available=false``)."""
     outcome = await handlers.withdraw_funding(
         rt.executor, facts, ctx, project_id, tranche_id, withdrawn_on=body.withdrawn_on, reason=body.reason
     )
@@ -127,8 +166,10 @@ async def reschedule_funding(
 async def commit(
     project_id: ProjectIdPath, body: m.CommitmentBody, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
-    """Commit a purchase order or subcontract against a category (and optionally a milestone). An overrun of the
-    category follows the project's policy: warn (default), block (409) or require approval."""
+    """Commit a purchase order or subcontract against a category (and optionally a milestone), in any ISO 4217
+    currency: in another one than the project's it is booked (``booked``) at the rate in force today, and 422 naming
+    ``amount.currency`` when there is none. An overrun of the category (booked amounts) follows the project's policy:
+    warn (default), block (409) or require approval."""
     outcome = await handlers.commit(
         rt.executor,
         facts,
@@ -222,3 +263,49 @@ async def approve_policy(
 ) -> JSONResponse:
     """Approve the looser overrun policy requested (finance): never by whoever requested it (409)."""
     return respond(await handlers.approve_overrun_policy(rt.executor, facts, ctx, project_id))
+
+
+def _for_any_project(request: Request) -> bool:
+    """The caller may act on every project, not only those it manages (the PMO, the director)."""
+    roles: frozenset[Role] = getattr(request.state, "roles", frozenset())
+    return Role.PMO in roles or Role.DIRECTOR in roles
+
+
+@router.post("/budgets/{project_id}/estimates", status_code=201)
+async def submit_estimate(
+    project_id: ProjectIdPath, body: m.EstimateBody, request: Request, ctx: Command, rt: Runtime, facts: Facts
+) -> JSONResponse:
+    """The estimate to complete (``estimate-to-complete-submitted``), by the project's manager or the PMO: per
+    category and by month in the project's currency; ``total`` is the categories' sum and the months must add up to
+    it (422 naming ``months``). ``as_of`` (default today) is neither in the future nor before the budget's
+    baseline."""
+    outcome = await handlers.submit_estimate(
+        rt.executor,
+        facts,
+        ctx,
+        project_id,
+        as_of=body.as_of,
+        categories=[CategoryEstimate(category=c.category, amount=c.amount) for c in body.categories],
+        months=[MonthAmount(month=mo.month, amount=mo.amount) for mo in body.months],
+        note=body.note,
+        for_any_project=_for_any_project(request),
+    )
+    return respond(outcome, location=f"/budgets/{project_id}/estimates")
+
+
+@router.put("/exchange-rates/{base}/{quote}/{effective_on}")
+async def record_exchange_rate(
+    base: CurrencyPath,
+    quote: CurrencyPath,
+    effective_on: Annotated[Day, Path(description="the first day the rate is in force", examples=["2027-03-01"])],
+    body: m.ExchangeRateBody,
+    ctx: Command,
+    rt: Runtime,
+) -> JSONResponse:
+    """From ``effective_on`` on (until a later date's), 1 ``base`` = ``rate`` ``quote`` (``exchange-rate-recorded``,
+    key ``fx:<base>-<quote>``; finance and the PMO). Recording the pair and date again replaces its rate
+    (``replaces_rate``); the same rate from the same source again appends nothing (``recorded: false``)."""
+    outcome = await handlers.record_exchange_rate(
+        rt.executor, ctx, base=base, quote=quote, effective_on=effective_on, rate=body.rate, source=body.source
+    )
+    return respond(outcome, location=f"/exchange-rates/{base}/{quote}")

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from budget import handlers, views
+from budget.api.commands import CurrencyPath, Facts
+from budget.api.models import CurrencyCode
 from shared.bounds import Day
 from shared.contracts.budget import CommitmentKind, CostCategory
 from shared.service import Runtime
@@ -31,7 +33,8 @@ async def funding_available(
     rt: Runtime,
     on: Annotated[Day | None, Query(description="the date to look at; defaults to today")] = None,
 ) -> dict[str, Any]:
-    """Funding available on a date: tranches available by then and not withdrawn by then."""
+    """Funding on a date, planned and secured apart (totals booked in the project's currency): ``available``
+    (secured tranches available by then and not withdrawn by then), ``secured_later`` and ``planned``."""
     return await handlers.funding_on(rt.executor, rt.executor.clock, project_id, on)
 
 
@@ -58,3 +61,29 @@ async def list_commitments(
         vendor=vendor,
         milestone_id=milestone_id,
     )
+
+
+@router.get("/budgets/{project_id}/estimates")
+async def list_estimates(project_id: ProjectIdPath, rt: Runtime, paging: Paging) -> dict[str, Any]:
+    """The project's estimates to complete, the latest submitted first."""
+    return await views.estimates_page(rt.engine, project_id, limit=paging.limit, offset=paging.offset)
+
+
+@router.get("/exchange-rates")
+async def exchange_rate_in_force(
+    base: Annotated[CurrencyCode, Query(description="convert from this currency")],
+    quote: Annotated[CurrencyCode, Query(description="into this one")],
+    rt: Runtime,
+    facts: Facts,
+    on: Annotated[Day | None, Query(description="the date to look at; defaults to today")] = None,
+) -> dict[str, Any]:
+    """The rate converting ``base`` into ``quote`` on a date: the latest recorded with ``effective_on`` on or before
+    it, with its source and date; when only ``quote``->``base`` is recorded, its inverse (1 / rate, 80 significant
+    digits, ``inverse_of``). 404 when there is none."""
+    return await handlers.exchange_rate_on(facts, rt.executor.clock, base, quote, on)
+
+
+@router.get("/exchange-rates/{base}/{quote}")
+async def exchange_rate_history(base: CurrencyPath, quote: CurrencyPath, rt: Runtime, paging: Paging) -> dict[str, Any]:
+    """The ``base``->``quote`` rates recorded, latest effective date first."""
+    return await views.exchange_rates_page(rt.engine, base, quote, limit=paging.limit, offset=paging.offset)

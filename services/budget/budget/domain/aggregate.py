@@ -8,17 +8,18 @@ from datetime import datetime
 from typing import assert_never
 from uuid import UUID
 
-from budget.domain import baseline, commitments, funding, overrun_policy
+from budget.domain import baseline, commitments, estimates, funding, overrun_policy
 from budget.domain.baseline import BaselineBudget, BaselineEvent, ChangeCommand, NoBaselineError
 from budget.domain.commitments import CommitmentCommand, CommitmentEvent
+from budget.domain.estimates import EstimateCommand, EstimateEvent
 from budget.domain.funding import FundingCommand, FundingEvent
 from budget.domain.overrun_policy import PolicyCommand, PolicyEvent
 from budget.domain.state import Budget
 from shared.decider import Decider
 from shared.events import DomainEvent
 
-Command = BaselineBudget | ChangeCommand | FundingCommand | CommitmentCommand | PolicyCommand
-BudgetEvent = BaselineEvent | FundingEvent | CommitmentEvent | PolicyEvent
+Command = BaselineBudget | ChangeCommand | FundingCommand | CommitmentCommand | PolicyCommand | EstimateCommand
+BudgetEvent = BaselineEvent | FundingEvent | CommitmentEvent | PolicyEvent | EstimateEvent
 
 
 def decide(state: Budget, command: Command, now: datetime) -> Sequence[DomainEvent]:
@@ -36,6 +37,8 @@ def decide(state: Budget, command: Command, now: datetime) -> Sequence[DomainEve
         return commitments.decide(state, project_id, command)
     if isinstance(command, PolicyCommand):
         return overrun_policy.decide(state, project_id, command)
+    if isinstance(command, EstimateCommand):
+        return estimates.decide(state, project_id, command, now)
     assert_never(command)
 
 
@@ -51,6 +54,8 @@ def evolve(state: Budget, event: DomainEvent) -> Budget:
         return commitments.evolve(state, event)
     if isinstance(event, PolicyEvent):
         return overrun_policy.evolve(state, event)
+    if isinstance(event, EstimateEvent):
+        return estimates.evolve(state, event)
     assert_never(event)
 
 

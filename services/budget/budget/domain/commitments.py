@@ -2,19 +2,24 @@
 
 A commitment that takes its category past its budget follows the project's overrun policy
 (:mod:`budget.domain.overrun_policy`): ``warn`` commits and records the overrun in the event, ``block`` refuses it,
-``require_approval`` waits for someone other than the requester. Amounts are in the budget's currency; the expected
-invoices add up to at most the commitment; a vendor's reference is committed once per project.
+``require_approval`` waits for someone other than the requester. A commitment may be in any currency: its expected
+invoices are in the same one and add up to at most the commitment; when it is not the budget's currency, it is
+booked at the rate in force on the day it is committed (or adjusted: the adjusted amount is booked on the day of the
+adjustment; a commitment that waited for approval, on the day it is approved) and every check (category budget,
+overrun, remaining) reads the booked amount. A vendor's reference is committed once per project.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from decimal import Decimal
 from typing import assert_never
 from uuid import UUID
 
-from budget.domain.state import Budget, Commitment, CommitmentStatus, in_currency, positive
+from budget.domain.conversion import Converted, RateInForce, book
+from budget.domain.state import Budget, Commitment, CommitmentStatus, positive
 from shared.contracts.budget import (
     BudgetCommitted,
     CommitmentAdjusted,
@@ -48,12 +53,19 @@ class Commit:
     amount: Money
     expected_invoices: tuple[InvoiceExpectation, ...]
     requested_by: str
+    booked_on: date | None = None
+    """The day the commitment is recorded: an amount in another currency is booked at the rate in force then."""
+    rate: RateInForce | None = None
+    """The rate converting ``amount``'s currency into the budget's on ``booked_on`` (None: the same currency, or
+    none is in force)."""
 
 
 @dataclass(frozen=True)
 class ApproveCommitment:
     commitment_id: UUID
     approved_by: str
+    booked_on: date | None = None
+    rate: RateInForce | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,8 @@ class AdjustCommitment:
     amount: Money
     expected_invoices: tuple[InvoiceExpectation, ...]
     reason: str
+    booked_on: date | None = None
+    rate: RateInForce | None = None
 
 
 @dataclass(frozen=True)
@@ -110,8 +124,9 @@ def decide(state: Budget, project_id: UUID, command: CommitmentCommand) -> list[
             pending = _awaiting(state, command.commitment_id)
             if same_person(command.approved_by, pending.requested_by):
                 raise SeparationOfDutiesError("a commitment is approved by someone other than its requester")
-            over = overrun(state, pending.category, pending.amount)
-            return [_committed_event(state, project_id, pending, over, approved_by=command.approved_by)]
+            converted = book(pending.amount, state.currency, command.rate, command.booked_on, "amount")
+            over = overrun(state, pending.category, converted.booked)
+            return [_committed_event(state, project_id, pending, converted, over, approved_by=command.approved_by)]
         case RefuseCommitment():
             pending = _awaiting(state, command.commitment_id)
             if same_person(command.refused_by, pending.requested_by):
@@ -126,11 +141,16 @@ def decide(state: Budget, project_id: UUID, command: CommitmentCommand) -> list[
             ]
         case AdjustCommitment():
             commitment = _committed(state, command.commitment_id)
-            in_currency(state, command.amount, "amount")
+            if command.amount.currency != commitment.amount.currency:
+                raise InvalidCommandError(
+                    f"the commitment is in {commitment.amount.currency}; it is adjusted in that currency",
+                    field="amount.currency",
+                )
             positive(command.amount, "amount")
-            _expectations(state, command.expected_invoices, command.amount)
-            over = overrun(state, commitment.category, command.amount, leaving_out=commitment.commitment_id)
-            increase = command.amount.amount > commitment.amount.amount
+            _expectations(command.expected_invoices, command.amount)
+            converted = book(command.amount, state.currency, command.rate, command.booked_on, "amount")
+            over = overrun(state, commitment.category, converted.booked, leaving_out=commitment.commitment_id)
+            increase = converted.booked.amount > commitment.booked.amount
             if over is not None and increase and state.policy is not OverrunPolicy.WARN:
                 raise OverrunRefusedError(
                     f"the {commitment.category.value} budget would be exceeded by {over.over_by} "
@@ -145,6 +165,7 @@ def decide(state: Budget, project_id: UUID, command: CommitmentCommand) -> list[
                     expected_invoices=list(command.expected_invoices),
                     reason=command.reason,
                     overrun=over,
+                    booked=converted.booking,
                 )
             ]
         case CancelCommitment():
@@ -164,9 +185,9 @@ def decide(state: Budget, project_id: UUID, command: CommitmentCommand) -> list[
 def _commit(state: Budget, project_id: UUID, command: Commit) -> DomainEvent:
     if command.commitment_id in state.commitments:
         raise RuleViolationError(f"commitment {command.commitment_id} already exists")
-    in_currency(state, command.amount, "amount")
     positive(command.amount, "amount")
-    _expectations(state, command.expected_invoices, command.amount)
+    _expectations(command.expected_invoices, command.amount)
+    converted = book(command.amount, state.currency, command.rate, command.booked_on, "amount")
     if command.milestone_id is not None and command.milestone_id not in command.known_milestones:
         raise InvalidCommandError(
             f"milestone {command.milestone_id} is not planned on this project", field="milestone_id"
@@ -179,7 +200,7 @@ def _commit(state: Budget, project_id: UUID, command: Commit) -> DomainEvent:
     )
     if duplicate:
         raise RuleViolationError(f"{command.vendor} {command.reference} is already committed on this project")
-    over = overrun(state, command.category, command.amount)
+    over = overrun(state, command.category, converted.booked)
     if over is not None and state.policy is OverrunPolicy.BLOCK:
         raise OverrunRefusedError(
             f"the {command.category.value} budget ({over.category_budget}) would be exceeded by "
@@ -199,11 +220,17 @@ def _commit(state: Budget, project_id: UUID, command: Commit) -> DomainEvent:
             overrun=over,
             requested_by=command.requested_by,
         )
-    return _committed_event(state, project_id, command, over, approved_by=None)
+    return _committed_event(state, project_id, command, converted, over, approved_by=None)
 
 
 def _committed_event(
-    state: Budget, project_id: UUID, terms: Commit | Commitment, over: Overrun | None, *, approved_by: str | None
+    state: Budget,
+    project_id: UUID,
+    terms: Commit | Commitment,
+    converted: Converted,
+    over: Overrun | None,
+    *,
+    approved_by: str | None,
 ) -> BudgetCommitted:
     """``budget-committed`` for the terms of a new commitment or of one that waited for approval."""
     return BudgetCommitted(
@@ -220,12 +247,13 @@ def _committed_event(
         policy=state.policy,
         requested_by=terms.requested_by,
         approved_by=approved_by,
+        booked=converted.booking,
     )
 
 
 def overrun(state: Budget, category: CostCategory, amount: Money, *, leaving_out: UUID | None = None) -> Overrun | None:
-    """How far committing ``amount`` more (besides ``leaving_out``'s current amount) takes ``category`` past its
-    budget; None within budget."""
+    """How far committing ``amount`` (booked, in the budget's currency) more (besides ``leaving_out``'s current
+    booked amount) takes ``category`` past its budget; None within budget."""
     budget = state.category_budget(category)
     after = state.committed(category, leaving_out=leaving_out) + amount
     if after.amount <= budget.amount:
@@ -233,9 +261,14 @@ def overrun(state: Budget, category: CostCategory, amount: Money, *, leaving_out
     return Overrun(category=category, category_budget=budget, committed_after=after, over_by=after - budget)
 
 
-def _expectations(state: Budget, expected: Sequence[InvoiceExpectation], amount: Money) -> None:
+def _expectations(expected: Sequence[InvoiceExpectation], amount: Money) -> None:
+    """Expected invoices in the commitment's currency, each positive, adding up to at most the commitment."""
     for i, e in enumerate(expected):
-        in_currency(state, e.amount, f"expected_invoices.{i}.amount")
+        if e.amount.currency != amount.currency:
+            raise InvalidCommandError(
+                f"expected invoices are in the commitment's currency {amount.currency}",
+                field=f"expected_invoices.{i}.amount.currency",
+            )
         positive(e.amount, f"expected_invoices.{i}.amount")
     total = sum((e.amount.amount for e in expected), Decimal(0))
     if total > amount.amount:
@@ -274,9 +307,10 @@ def evolve(state: Budget, event: CommitmentEvent) -> Budget:
         case CommitmentAwaitingApproval():
             return _with_commitment(state, _recorded(event, CommitmentStatus.AWAITING_APPROVAL))
         case BudgetCommitted():
-            return _with_commitment(
-                state, replace(_recorded(event, CommitmentStatus.COMMITTED), approved_by=event.approved_by)
+            committed = replace(
+                _recorded(event, CommitmentStatus.COMMITTED), approved_by=event.approved_by, booking=event.booked
             )
+            return _with_commitment(state, committed)
         case CommitmentApprovalRefused():
             return _with_status(state, event.commitment_id, CommitmentStatus.REFUSED)
         case CommitmentAdjusted():
@@ -285,6 +319,7 @@ def evolve(state: Budget, event: CommitmentEvent) -> Budget:
                 amount=event.amount,
                 expected_invoices=tuple(event.expected_invoices),
                 overrun=event.overrun,
+                booking=event.booked,
             )
             return _with_commitment(state, adjusted)
         case CommitmentCancelled():

@@ -1,7 +1,13 @@
-"""Funding: sources, and the tranches they secure with the date each becomes available.
+"""Funding: sources, and the tranches they secure with the date each becomes available, or plan with the date
+each is expected.
 
-Funding available on a date = tranches available by then and not withdrawn by then (:meth:`Tranche.available`);
-a withdrawal keeps the history (the tranche still counts before the withdrawal date).
+Funding available on a date = secured tranches available by then and not withdrawn by then
+(:meth:`Tranche.available`); a withdrawal keeps the history (the tranche still counts before the withdrawal date).
+A planned tranche (``funding-planned``) never counts as available: it is secured later under the same tranche id
+(``funding-secured``, with the amount and date actually secured) or dropped (``funding-withdrawn`` with
+``was_available=false``); rescheduling it moves its expected date. A tranche in another currency than the budget's
+is booked at the rate in force on its available (or expected) date and counts for the booked amount; a reschedule
+keeps that booking (an amount is converted once).
 """
 
 from __future__ import annotations
@@ -11,9 +17,11 @@ from datetime import date
 from typing import assert_never
 from uuid import UUID
 
-from budget.domain.state import Budget, FundingSource, Tranche, in_currency, positive
+from budget.domain.conversion import RateInForce, book
+from budget.domain.state import Budget, FundingSource, Tranche, positive
 from shared.contracts.budget import (
     FundingKind,
+    FundingPlanned,
     FundingRescheduled,
     FundingSecured,
     FundingSourceAdded,
@@ -36,10 +44,36 @@ class AddFundingSource:
 
 @dataclass(frozen=True)
 class SecureFunding:
+    """Secure a new tranche from ``source_id``; ``rate``: the rate in force on ``available_on`` converting the
+    amount's currency into the budget's (None when they are the same or there is none)."""
+
     source_id: UUID
     tranche_id: UUID
     amount: Money
     available_on: date
+    rate: RateInForce | None = None
+
+
+@dataclass(frozen=True)
+class PlanFunding:
+    """Plan a tranche from ``source_id``, expected on ``expected_on`` (``rate``: in force on that date)."""
+
+    source_id: UUID
+    tranche_id: UUID
+    amount: Money
+    expected_on: date
+    planned_by: str
+    rate: RateInForce | None = None
+
+
+@dataclass(frozen=True)
+class SecurePlannedFunding:
+    """Secure the planned tranche ``tranche_id`` for ``amount``, available from ``available_on``."""
+
+    tranche_id: UUID
+    amount: Money
+    available_on: date
+    rate: RateInForce | None = None
 
 
 @dataclass(frozen=True)
@@ -56,8 +90,10 @@ class RescheduleFunding:
     reason: str
 
 
-FundingCommand = AddFundingSource | SecureFunding | WithdrawFunding | RescheduleFunding
-FundingEvent = FundingSourceAdded | FundingSecured | FundingWithdrawn | FundingRescheduled
+FundingCommand = (
+    AddFundingSource | SecureFunding | PlanFunding | SecurePlannedFunding | WithdrawFunding | RescheduleFunding
+)
+FundingEvent = FundingSourceAdded | FundingSecured | FundingPlanned | FundingWithdrawn | FundingRescheduled
 
 
 # --- errors -------------------------------------------------------------------------------------------------
@@ -73,6 +109,10 @@ class UnknownTrancheError(NotFoundError):
 
 class TrancheWithdrawnError(RuleViolationError):
     """The tranche was withdrawn: it can be neither withdrawn again nor rescheduled."""
+
+
+class TrancheSecuredError(RuleViolationError):
+    """The tranche is secured already: only a planned one is secured."""
 
 
 # --- decide -------------------------------------------------------------------------------------------------
@@ -92,10 +132,9 @@ def decide(state: Budget, project_id: UUID, command: FundingCommand) -> list[Dom
                 )
             ]
         case SecureFunding():
-            if command.source_id not in state.sources:
-                raise UnknownFundingSourceError(f"funding source {command.source_id} does not exist", field="source_id")
-            in_currency(state, command.amount, "amount")
+            _new_tranche(state, command.source_id, command.tranche_id)
             positive(command.amount, "amount")
+            converted = book(command.amount, state.currency, command.rate, command.available_on, "amount")
             return [
                 FundingSecured(
                     project_id=project_id,
@@ -103,6 +142,38 @@ def decide(state: Budget, project_id: UUID, command: FundingCommand) -> list[Dom
                     tranche_id=command.tranche_id,
                     amount=command.amount,
                     available_on=command.available_on,
+                    booked=converted.booking,
+                )
+            ]
+        case PlanFunding():
+            _new_tranche(state, command.source_id, command.tranche_id)
+            positive(command.amount, "amount")
+            converted = book(command.amount, state.currency, command.rate, command.expected_on, "amount")
+            return [
+                FundingPlanned(
+                    project_id=project_id,
+                    source_id=command.source_id,
+                    tranche_id=command.tranche_id,
+                    amount=command.amount,
+                    expected_on=command.expected_on,
+                    planned_by=command.planned_by,
+                    booked=converted.booking,
+                )
+            ]
+        case SecurePlannedFunding():
+            tranche = _live_tranche(state, command.tranche_id)
+            if not tranche.planned:
+                raise TrancheSecuredError(f"tranche {tranche.tranche_id} is secured already")
+            positive(command.amount, "amount")
+            converted = book(command.amount, state.currency, command.rate, command.available_on, "amount")
+            return [
+                FundingSecured(
+                    project_id=project_id,
+                    source_id=tranche.source_id,
+                    tranche_id=tranche.tranche_id,
+                    amount=command.amount,
+                    available_on=command.available_on,
+                    booked=converted.booking,
                 )
             ]
         case WithdrawFunding():
@@ -113,7 +184,7 @@ def decide(state: Budget, project_id: UUID, command: FundingCommand) -> list[Dom
                     tranche_id=tranche.tranche_id,
                     amount=tranche.amount,
                     withdrawn_on=command.withdrawn_on,
-                    was_available=tranche.available_on <= command.withdrawn_on,
+                    was_available=tranche.available(command.withdrawn_on),
                     reason=command.reason,
                 )
             ]
@@ -134,6 +205,13 @@ def decide(state: Budget, project_id: UUID, command: FundingCommand) -> list[Dom
             assert_never(command)
 
 
+def _new_tranche(state: Budget, source_id: UUID, tranche_id: UUID) -> None:
+    if source_id not in state.sources:
+        raise UnknownFundingSourceError(f"funding source {source_id} does not exist", field="source_id")
+    if tranche_id in state.tranches:
+        raise RuleViolationError(f"tranche {tranche_id} already exists")
+
+
 def _live_tranche(state: Budget, tranche_id: UUID) -> Tranche:
     tranche = state.tranches.get(tranche_id)
     if tranche is None:
@@ -152,7 +230,13 @@ def evolve(state: Budget, event: FundingEvent) -> Budget:
             source = FundingSource(event.source_id, event.name, event.kind)
             return replace(state, sources=frozen({**state.sources, source.source_id: source}))
         case FundingSecured():
-            return _with_tranche(state, Tranche(event.tranche_id, event.source_id, event.amount, event.available_on))
+            tranche = Tranche(event.tranche_id, event.source_id, event.amount, event.available_on, booking=event.booked)
+            return _with_tranche(state, tranche)
+        case FundingPlanned():
+            tranche = Tranche(
+                event.tranche_id, event.source_id, event.amount, event.expected_on, booking=event.booked, planned=True
+            )
+            return _with_tranche(state, tranche)
         case FundingWithdrawn():
             tranche = replace(
                 state.tranches[event.tranche_id], withdrawn_on=event.withdrawn_on, withdrawal_reason=event.reason

@@ -18,6 +18,8 @@ class KnownProject:
     currency: str
     status: str
     milestones: frozenset[UUID]
+    manager: str | None = None
+    """The project's manager (a subject) as registered; None for a project learnt before it was kept."""
 
 
 class UnknownProjectError(NotFoundError):
