@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 from budget import domain
 from shared.contracts import budget as ev
@@ -21,6 +22,21 @@ M1 = uuid.UUID(int=11)
 
 def eur(amount: str) -> Money:
     return Money.of(amount, "EUR")
+
+
+def usd(amount: str) -> Money:
+    return Money.of(amount, "USD")
+
+
+def recorded_rate(base: str, quote: str, rate: str, effective_on: date, source: str = "ECB") -> domain.RecordedRate:
+    return domain.RecordedRate(base, quote, Decimal(rate), effective_on, source)
+
+
+def rate_in_force(base: str, quote: str, rate: str, effective_on: date, source: str = "ECB") -> domain.RateInForce:
+    """A recorded ``base``->``quote`` rate, as the handlers hand it to a command."""
+    found = domain.in_force(base, quote, recorded_rate(base, quote, rate, effective_on, source), None)
+    assert found is not None
+    return found
 
 
 class Scenario:
@@ -66,7 +82,11 @@ def commit(
     ref: str | None = None,
     cid: uuid.UUID | None = None,
     by: str = "paul",
+    *,
+    money: Money | None = None,
+    rate: domain.RateInForce | None = None,
 ) -> domain.Commit:
+    """A commitment of ``amount`` EUR (or of ``money``, booked on NOW's day at ``rate``)."""
     return domain.Commit(
         cid or uuid.uuid4(),
         ev.CommitmentKind.SUBCONTRACT,
@@ -75,9 +95,11 @@ def commit(
         category,
         None,
         frozenset({M1}),
-        eur(amount),
+        money or eur(amount),
         (),
         by,
+        NOW.date(),
+        rate,
     )
 
 
@@ -138,11 +160,18 @@ def change_requested(
 # --- the handlers' reading interface ------------------------------------------------------------------------
 
 
+BASELINED_ON = date(2027, 1, 4)
+"""The day the fakes' budgets were baselined."""
+
+
 @dataclass
 class FakeBudgetFacts:
-    """:class:`budget.handlers.BudgetFacts` over a dict of the projects this service would know."""
+    """:class:`budget.handlers.BudgetFacts` over dicts of the projects this service would know, the rates it would
+    have recorded and the days budgets were baselined."""
 
     projects: dict[uuid.UUID, domain.KnownProject] = field(default_factory=dict)
+    rates: list[domain.RecordedRate] = field(default_factory=list)
+    baselined: dict[uuid.UUID, date] = field(default_factory=dict)
 
     def knows(
         self,
@@ -151,9 +180,29 @@ class FakeBudgetFacts:
         currency: str = "EUR",
         status: str = "active",
         milestones: Sequence[uuid.UUID] = (M1,),
+        manager: str | None = "mia.manager",
+        baselined_on: date | None = BASELINED_ON,
     ) -> FakeBudgetFacts:
-        self.projects[project_id] = domain.KnownProject(currency, status, frozenset(milestones))
+        self.projects[project_id] = domain.KnownProject(currency, status, frozenset(milestones), manager)
+        if baselined_on is not None:
+            self.baselined[project_id] = baselined_on
+        return self
+
+    def rate(self, base: str, quote: str, rate: str, effective_on: date, source: str = "ECB") -> FakeBudgetFacts:
+        """Record a rate (replacing the pair's rate of that date)."""
+        kept = [r for r in self.rates if (r.base, r.quote, r.effective_on) != (base, quote, effective_on)]
+        self.rates = [*kept, recorded_rate(base, quote, rate, effective_on, source)]
         return self
 
     async def known_project(self, project_id: uuid.UUID) -> domain.KnownProject | None:
         return self.projects.get(project_id)
+
+    async def rate_in_force(self, base: str, quote: str, on: date) -> domain.RateInForce | None:
+        return domain.in_force(base, quote, self._latest(base, quote, on), self._latest(quote, base, on))
+
+    def _latest(self, base: str, quote: str, on: date) -> domain.RecordedRate | None:
+        candidates = [r for r in self.rates if (r.base, r.quote) == (base, quote) and r.effective_on <= on]
+        return max(candidates, key=lambda r: r.effective_on, default=None)
+
+    async def baselined_on(self, project_id: uuid.UUID) -> date | None:
+        return self.baselined.get(project_id)
