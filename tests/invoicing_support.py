@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from invoicing import domain
+from invoicing import domain, handlers
 from shared.contracts import budget, resources
 from shared.contracts.invoicing import WorkReference
 from shared.events import DomainEvent, EventMetadata, RecordedEvent
@@ -155,6 +156,69 @@ def receive(
         received_by=by,
         facts=facts,
     )
+
+
+# --- the handlers' reading port ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeInvoiceFacts:
+    """:class:`invoicing.handlers.InvoiceFacts` over the executor's streams (as the query tables project them) and
+    one set of match facts for every invoice; records the keys it was asked about. ``projects``, ``commitments``
+    and ``rates`` are what the reference consumers would have stored."""
+
+    executor: Any
+    known: domain.MatchFacts = field(default_factory=lambda: facts(sheet(S1, "4000.00")))
+    asked: list[handlers.InvoiceKey] = field(default_factory=list)
+    projects: dict[uuid.UUID, domain.ProjectFact] = field(default_factory=dict)
+    commitments: dict[uuid.UUID, domain.OpenCommitment] = field(default_factory=dict)
+    rates: list[domain.RecordedRate] = field(default_factory=list)
+
+    async def invoice_key(self, invoice_id: uuid.UUID) -> handlers.InvoiceKey | None:
+        events = self.executor.appended(domain.stream_id(invoice_id))
+        state: domain.Invoice | None = None
+        for event in events:
+            state = domain.evolve(state, event)
+        if state is None:
+            return None
+        return handlers.InvoiceKey(
+            invoice_id=invoice_id,
+            project_id=state.project_id,
+            vendor=state.vendor,
+            currency=state.currency,
+            commitment_reference=state.commitment_reference,
+            sheets=state.cited_sheets(),
+            received_position=1,
+            status=state.status.value,
+            receipts=state.cited_receipts(),
+            matched_currency=domain.matching_currency(state),
+        )
+
+    async def match_facts(self, key: handlers.InvoiceKey) -> domain.MatchFacts:
+        self.asked.append(key)
+        return self.known
+
+    async def project(self, project_id: uuid.UUID) -> domain.ProjectFact | None:
+        return self.projects.get(project_id)
+
+    async def project_currency(self, project_id: uuid.UUID, commitment_reference: str, vendor: str) -> str | None:
+        project = self.projects.get(project_id)
+        if project is not None:
+            return project.currency
+        commitment = self.known.commitment
+        if commitment is None:
+            return None
+        return commitment.booked.currency if commitment.booked is not None else commitment.amount.currency
+
+    async def rate(self, base: str, quote: str, on: date) -> domain.ExchangeRate | None:
+        def latest(b: str, q: str) -> domain.RecordedRate | None:
+            found = [r for r in self.rates if r.base == b and r.quote == q and r.effective_on <= on]
+            return max(found, key=lambda r: r.effective_on, default=None)
+
+        return domain.in_force(base, quote, latest(base, quote), latest(quote, base))
+
+    async def commitment(self, commitment_id: uuid.UUID) -> domain.OpenCommitment | None:
+        return self.commitments.get(commitment_id)
 
 
 # --- HTTP bodies ----------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ reads, then the events appended and the answer, or the error (and nothing append
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from types import MappingProxyType
@@ -24,42 +24,10 @@ from shared.errors import (
     SeparationOfDutiesError,
 )
 from tests.fakes import InMemoryExecutor, acting_as
-from tests.invoicing_support import NOW, PID, S1, VENDOR, eur, facts, line, receive, sheet
+from tests.invoicing_support import NOW, PID, S1, VENDOR, FakeInvoiceFacts, eur, facts, line, receive, sheet
 
 RECEIVER, APPROVER, PAYER = "rita.receiver", "paul.finance", "erp"
 NO_THRESHOLD = domain.DualControl()
-
-
-@dataclass
-class FakeInvoiceFacts:
-    """:class:`invoicing.handlers.InvoiceFacts` over the executor's streams (as the query tables project them) and
-    one set of match facts for every invoice; records the keys it was asked about."""
-
-    executor: InMemoryExecutor
-    known: domain.MatchFacts = field(default_factory=lambda: facts(sheet(S1, "4000.00")))
-    asked: list[handlers.InvoiceKey] = field(default_factory=list)
-
-    async def invoice_key(self, invoice_id: uuid.UUID) -> handlers.InvoiceKey | None:
-        events = self.executor.appended(domain.stream_id(invoice_id))
-        state: domain.Invoice | None = None
-        for event in events:
-            state = domain.evolve(state, event)
-        if state is None:
-            return None
-        return handlers.InvoiceKey(
-            invoice_id=invoice_id,
-            project_id=state.project_id,
-            vendor=state.vendor,
-            currency=state.currency,
-            commitment_reference=state.commitment_reference,
-            sheets=state.cited_sheets(),
-            received_position=1,
-            status=state.status.value,
-        )
-
-    async def match_facts(self, key: handlers.InvoiceKey) -> domain.MatchFacts:
-        self.asked.append(key)
-        return self.known
 
 
 @pytest.fixture

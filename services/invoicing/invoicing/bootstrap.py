@@ -17,6 +17,11 @@ from shared.contracts import invoicing as contracts
 from shared.service import ServiceRuntime, ServiceSpec, build_app
 
 FINANCE = frozenset({Role.FINANCE})
+STEWARDS = frozenset({Role.PMO, Role.FINANCE, Role.RESOURCE_MANAGER})
+"""Who reaches the goods-receipt and expense-decision routes: the handler then lets through pmo, finance and the
+project's own manager (whatever their role but viewer and service), and refuses the others with 403."""
+PEOPLE = frozenset({Role.PMO, Role.FINANCE, Role.RESOURCE_MANAGER})
+"""Who claims expenses: every person (viewers only read; machine clients incur no expenses)."""
 
 
 async def _matcher(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
@@ -32,6 +37,12 @@ ACCESS = AccessPolicy(
         "POST /invoices/{invoice_id}/dispute": FINANCE,
         "POST /invoices/{invoice_id}/reject": FINANCE,
         "PUT /projects/{project_id}/invoicing-tolerance": FINANCE,
+        "POST /projects/{project_id}/receipts": STEWARDS,
+        "POST /projects/{project_id}/receipts/{receipt_id}/reverse": STEWARDS,
+        "POST /projects/{project_id}/expenses": PEOPLE,
+        "POST /projects/{project_id}/expenses/{expense_id}/approve": STEWARDS,
+        "POST /projects/{project_id}/expenses/{expense_id}/reject": STEWARDS,
+        "POST /projects/{project_id}/expenses/{expense_id}/reimburse": FINANCE,
     },
 )
 
@@ -39,20 +50,27 @@ SPEC = ServiceSpec(
     name="invoicing",
     topic=contracts.TOPIC,
     version="0.1.0",
-    description="Supplier invoices matched to the work done (approved work sheets and deliverables) and to their "
-    "commitment, approved, credited and paid. Publishes on pmo.invoicing.v1; consumes pmo.resources.v1 and "
-    "pmo.budget.v1 for the facts it matches against.",
+    description="Supplier invoices matched to the work done (approved work sheets and deliverables) or the goods "
+    "received and to their commitment, approved, credited and paid; goods receipts; expense claims. Publishes on "
+    "pmo.invoicing.v1; consumes pmo.resources.v1, pmo.budget.v1 (commitments, exchange rates) and pmo.projects.v1 "
+    "(projects, milestones) for the facts it matches and books against.",
     registry=contracts.REGISTRY,
     routers=[api.router],
     ddl=tables.DDL,
     projector=projections.project,
-    projections=[projections.ResourcesReference(), projections.BudgetReference()],
+    projections=[
+        projections.ResourcesReference(),
+        projections.BudgetReference(),
+        projections.RatesReference(),
+        projections.ProjectsReference(),
+    ],
     access=ACCESS,
     background=[_matcher],
 )
 
 AGGREGATES: Mapping[str, Aggregate[Any, Any]] = {
-    aggregate.stream_type: aggregate for aggregate in (domain.INVOICE, domain.MATCHING_POLICY)
+    aggregate.stream_type: aggregate
+    for aggregate in (domain.INVOICE, domain.MATCHING_POLICY, domain.GOODS_RECEIPT, domain.EXPENSE)
 }
 """Every aggregate by stream type, as ``CommandExecutor.rebuild`` needs them."""
 

@@ -17,10 +17,13 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from invoicing import domain, views
+from shared.auth import ForbiddenError, Role
 from shared.commands import CommandContext, CommandOutcome, Executor, by_state, run_on
+from shared.contracts.budget import CostCategory
 from shared.contracts.invoicing import CreditLine
 from shared.errors import ConcurrencyError, NotFoundError
 from shared.events import EventMetadata
+from shared.identity import same_person
 from shared.ids import new_id
 from shared.money import Money
 
@@ -37,6 +40,9 @@ class InvoiceKey:
     sheets: frozenset[UUID]
     received_position: int | None = None
     status: str = domain.InvoiceStatus.RECEIVED.value
+    receipts: frozenset[UUID] = frozenset()
+    matched_currency: str | None = None
+    """The currency the invoice is matched in (the project's when it is booked in it); None: its own."""
 
 
 class InvoiceFacts(Protocol):
@@ -47,8 +53,25 @@ class InvoiceFacts(Protocol):
         ...
 
     async def match_facts(self, key: InvoiceKey) -> domain.MatchFacts:
-        """The approved sheets the invoice cites, its commitment with what the invoices received before it drew on
-        it, the work those earlier invoices bill, and the project's tolerance."""
+        """The approved sheets and goods receipts the invoice cites, its commitment with what the invoices received
+        before it drew on it, the work and receipts those earlier invoices bill, and the project's tolerance."""
+        ...
+
+    async def project(self, project_id: UUID) -> domain.ProjectFact | None:
+        """The project as ``pmo.projects.v1`` said (currency, status, manager, milestones); None if not seen."""
+        ...
+
+    async def project_currency(self, project_id: UUID, commitment_reference: str, vendor: str) -> str | None:
+        """The known project's currency, else the one of the commitment the invoice draws on (its booking's, when
+        it is booked: a commitment is in the project's currency or booked in it); None when neither is known."""
+        ...
+
+    async def rate(self, base: str, quote: str, on: date) -> domain.ExchangeRate | None:
+        """The ``base``->``quote`` rate in force on ``on`` (or the inverse of ``quote``->``base``); None if none."""
+        ...
+
+    async def commitment(self, commitment_id: UUID) -> domain.OpenCommitment | None:
+        """The commitment as ``pmo.budget.v1`` said; None if not seen."""
         ...
 
 
@@ -91,6 +114,10 @@ async def receive_invoice(
     """Receive ``invoice`` under a new id, received by the acting person, and match it at once with the facts
     known now (201)."""
     invoice_id = new_id()
+    project_currency = await facts.project_currency(invoice.project_id, invoice.commitment_reference, invoice.vendor)
+    rate = None
+    if project_currency is not None and project_currency != invoice.currency:
+        rate = await facts.rate(invoice.currency, project_currency, invoice.issued_on)
     key = InvoiceKey(
         invoice_id=invoice_id,
         project_id=invoice.project_id,
@@ -98,9 +125,16 @@ async def receive_invoice(
         currency=invoice.currency,
         commitment_reference=invoice.commitment_reference,
         sheets=frozenset(ref.sheet_id for line in invoice.lines for ref in line.bills),
+        receipts=frozenset(r for line in invoice.lines for r in line.receipts),
+        matched_currency=project_currency or invoice.currency,
     )
     command = domain.ReceiveInvoice.of(
-        invoice, invoice_id=invoice_id, received_by=ctx.metadata.actor, facts=await facts.match_facts(key)
+        invoice,
+        invoice_id=invoice_id,
+        received_by=ctx.metadata.actor,
+        facts=await facts.match_facts(key),
+        project_currency=project_currency,
+        rate=rate,
     )
     return await _run(executor, ctx, invoice_id, command, status_code=201, new_stream=True)
 
@@ -223,3 +257,194 @@ async def rematch(
             if attempt == attempts - 1:
                 raise
     return None
+
+
+# --- goods receipts and expense claims --------------------------------------------------------------------------
+
+STEWARDS = frozenset({Role.DIRECTOR, Role.PMO, Role.FINANCE})
+"""Who records goods receipts and decides on expense claims on any project, besides the project's own manager."""
+
+
+def require_steward(project: domain.ProjectFact | None, actor: str, roles: frozenset[Role], action: str) -> None:
+    """Refuse (403) ``action`` unless the caller is pmo, finance or director, or the project's manager. A project not
+    known lets the command go on to be refused with 422 on ``project_id``."""
+    if roles & STEWARDS or project is None or same_person(actor, project.manager):
+        return
+    raise ForbiddenError(f"{action} is for pmo, finance or the project's manager ({project.manager})")
+
+
+def _receipt_view(state: domain.GoodsReceipt | None, version: int) -> dict[str, Any]:
+    assert state is not None  # every command but a refused one leaves a receipt
+    return views.goods_receipt_view(state, version)
+
+
+def _expense_view(state: domain.Expense | None, version: int) -> dict[str, Any]:
+    assert state is not None  # every command but a refused one leaves a claim
+    return views.expense_view(state, version)
+
+
+async def _require_on_project(executor: Executor, aggregate: Any, stream_id: str, project_id: UUID, what: str) -> None:
+    """404 unless the stream exists and belongs to ``project_id``."""
+    try:
+        state, _ = await executor.state_of(aggregate, stream_id)
+    except NotFoundError:
+        state = None
+    if state is None or state.project_id != project_id:
+        raise NotFoundError(f"{what} does not exist on project {project_id}")
+
+
+@dataclass(frozen=True)
+class GoodsInput:
+    commitment_id: UUID
+    category: CostCategory
+    description: str
+    amount: Money
+    received_on: date | None
+
+
+async def receive_goods(
+    executor: Executor,
+    facts: InvoiceFacts,
+    ctx: CommandContext,
+    roles: frozenset[Role],
+    project_id: UUID,
+    goods: GoodsInput,
+) -> CommandOutcome[Any]:
+    """Record goods (a licence, a service) received against an open commitment of the project, under a new id,
+    received by the acting person (201); booked in the project's currency at the rate of ``received_on`` when the
+    commitment is in another one."""
+    project = await facts.project(project_id)
+    require_steward(project, ctx.metadata.actor, roles, "recording a goods receipt")
+    received_on = goods.received_on or executor.clock.now().date()
+    rate = None
+    if project is not None and goods.amount.currency != project.currency:
+        rate = await facts.rate(goods.amount.currency, project.currency, received_on)
+    receipt_id = new_id()
+    command = domain.ReceiveGoods(
+        receipt_id=receipt_id,
+        project_id=project_id,
+        commitment_id=goods.commitment_id,
+        category=goods.category,
+        description=goods.description,
+        amount=goods.amount,
+        received_on=received_on,
+        received_by=ctx.metadata.actor,
+        project=project,
+        commitment=await facts.commitment(goods.commitment_id),
+        rate=rate,
+    )
+    return await run_on(
+        executor,
+        ctx,
+        domain.GOODS_RECEIPT,
+        domain.receipt_stream_id(receipt_id),
+        command,
+        by_state(_receipt_view),
+        status_code=201,
+        new_stream=True,
+    )
+
+
+async def reverse_goods_receipt(
+    executor: Executor,
+    facts: InvoiceFacts,
+    ctx: CommandContext,
+    roles: frozenset[Role],
+    project_id: UUID,
+    receipt_id: UUID,
+    *,
+    reason: str,
+    reversed_on: date | None,
+) -> CommandOutcome[Any]:
+    """Reverse a goods receipt of the project (recorded in error, goods returned), as the acting person."""
+    require_steward(await facts.project(project_id), ctx.metadata.actor, roles, "reversing a goods receipt")
+    stream = domain.receipt_stream_id(receipt_id)
+    await _require_on_project(executor, domain.GOODS_RECEIPT, stream, project_id, f"goods receipt {receipt_id}")
+    command = domain.ReverseGoodsReceipt(reason=reason, reversed_by=ctx.metadata.actor, reversed_on=reversed_on)
+    return await run_on(executor, ctx, domain.GOODS_RECEIPT, stream, command, by_state(_receipt_view))
+
+
+@dataclass(frozen=True)
+class ExpenseInput:
+    category: CostCategory
+    description: str
+    amount: Money
+    incurred_on: date
+    receipt_reference: str | None
+    milestone_id: UUID | None
+
+
+async def claim_expense(
+    executor: Executor,
+    facts: InvoiceFacts,
+    ctx: CommandContext,
+    project_id: UUID,
+    expense: ExpenseInput,
+    *,
+    receipt_threshold: Decimal,
+) -> CommandOutcome[Any]:
+    """Claim an expense under a new id for the acting person (the claimant is always the caller) (201)."""
+    project = await facts.project(project_id)
+    rate = None
+    if project is not None and expense.amount.currency != project.currency:
+        rate = await facts.rate(expense.amount.currency, project.currency, expense.incurred_on)
+    expense_id = new_id()
+    command = domain.ClaimExpense(
+        expense_id=expense_id,
+        project_id=project_id,
+        claimant=ctx.metadata.actor,
+        category=expense.category,
+        description=expense.description,
+        amount=expense.amount,
+        incurred_on=expense.incurred_on,
+        receipt_reference=expense.receipt_reference,
+        project=project,
+        milestone_id=expense.milestone_id,
+        rate=rate,
+        receipt_threshold=receipt_threshold,
+    )
+    return await run_on(
+        executor,
+        ctx,
+        domain.EXPENSE,
+        domain.expense_stream_id(expense_id),
+        command,
+        by_state(_expense_view),
+        status_code=201,
+        new_stream=True,
+    )
+
+
+async def decide_expense(
+    executor: Executor,
+    facts: InvoiceFacts,
+    ctx: CommandContext,
+    roles: frozenset[Role],
+    project_id: UUID,
+    expense_id: UUID,
+    command: domain.ApproveExpense | domain.RejectExpense,
+) -> CommandOutcome[Any]:
+    """Approve or reject a claim of the project (pmo, finance or the project's manager; never the claimant)."""
+    action = "approving" if isinstance(command, domain.ApproveExpense) else "rejecting"
+    require_steward(await facts.project(project_id), ctx.metadata.actor, roles, f"{action} an expense")
+    stream = domain.expense_stream_id(expense_id)
+    await _require_on_project(executor, domain.EXPENSE, stream, project_id, f"expense {expense_id}")
+    return await run_on(executor, ctx, domain.EXPENSE, stream, command, by_state(_expense_view))
+
+
+async def reimburse_expense(
+    executor: Executor,
+    ctx: CommandContext,
+    project_id: UUID,
+    expense_id: UUID,
+    *,
+    paid_on: date | None,
+    reference: str | None,
+) -> CommandOutcome[Any]:
+    """Record that an approved claim was paid back (finance), the acting person recording it."""
+    stream = domain.expense_stream_id(expense_id)
+    await _require_on_project(executor, domain.EXPENSE, stream, project_id, f"expense {expense_id}")
+    command = domain.ReimburseExpense(
+        paid_on=paid_on or executor.clock.now().date(), reference=reference, recorded_by=ctx.metadata.actor
+    )
+    return await run_on(executor, ctx, domain.EXPENSE, stream, command, by_state(_expense_view))

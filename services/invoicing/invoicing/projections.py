@@ -1,10 +1,14 @@
 """The invoicing service's write side of its tables (:mod:`invoicing.tables` holds their DDL).
 
 * :func:`project`: the query rows of the aggregate a command just changed (``invoices``, ``invoice_citations``,
-  ``project_policies``), in the command's transaction, and what the matcher must look at again;
+  ``invoice_receipts``, ``project_policies``, ``goods_receipts``, ``expenses``), in the command's transaction, and
+  what the matcher must look at again;
 * :class:`ResourcesReference` and :class:`BudgetReference`: the consumers of ``pmo.resources.v1`` and
   ``pmo.budget.v1`` that keep the reference data invoices are matched against (``approved_sheets``,
-  ``known_commitments``) and ask for the invoices depending on a changed fact to be matched again.
+  ``known_commitments``) and ask for the invoices depending on a changed fact to be matched again;
+* :class:`RatesReference` (``known_rates`` from ``pmo.budget.v1``) and :class:`ProjectsReference`
+  (``known_projects``, ``known_milestones`` from ``pmo.projects.v1``): what bookings and expense claims and goods
+  receipts need.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from invoicing import domain
 from invoicing.tables import Rematch, commitment_key, commitment_queue_key, number_key, vendor_key
-from invoicing.views import invoice_view
-from shared.contracts import budget, resources
-from shared.contracts.invoicing import CreditNoteReceived, InvoiceReceived, InvoiceRejected
+from invoicing.views import expense_view, goods_receipt_view, invoice_view
+from shared.contracts import budget, projects, resources
+from shared.contracts.invoicing import CreditNoteReceived, ExpenseClaimed, InvoiceReceived, InvoiceRejected
 from shared.errors import DuplicateError
 from shared.events import RecordedEvent
 from shared.jsonable import jsonable
@@ -64,6 +68,12 @@ async def project(conn: AsyncConnection, state: Any, version: int, events: Seque
             correlation_id=last.metadata.correlation_id,
         )
         return
+    if isinstance(state, domain.GoodsReceipt):
+        await _upsert_receipt(conn, state, version, events)
+        return
+    if isinstance(state, domain.Expense):
+        await _upsert_expense(conn, state, version, events)
+        return
     assert isinstance(state, domain.Invoice)
     received = next((r for r in events if isinstance(r.event, InvoiceReceived)), None)
     await _upsert_invoice(conn, state, version, received, events[-1])
@@ -84,12 +94,29 @@ async def project(conn: AsyncConnection, state: Any, version: int, events: Seque
                 "delivs": [ref.deliverable for line in state.lines for ref in line.bills],
             },
         )
+        await conn.execute(text("DELETE FROM invoice_receipts WHERE invoice_id = :i"), {"i": state.invoice_id})
+        cited = [(line.line, n, r) for line in state.lines for n, r in enumerate(line.receipts)]
+        await conn.execute(
+            text(
+                "INSERT INTO invoice_receipts (invoice_id, line, position, receipt_id) "
+                "SELECT :i, l, n, r FROM unnest(CAST(:lines AS integer[]), CAST(:positions AS integer[]), "
+                "CAST(:receipts AS uuid[])) AS t(l, n, r)"
+            ),
+            {
+                "i": state.invoice_id,
+                "lines": [c[0] for c in cited],
+                "positions": [c[1] for c in cited],
+                "receipts": [c[2] for c in cited],
+            },
+        )
         # A fact committed while this invoice was being received may have missed it: match once more.
         await enqueue(conn, Rematch.INVOICE, str(state.invoice_id), **cause)
     if any(isinstance(r.event, (InvoiceRejected, CreditNoteReceived)) for r in events):
         # The work it bills and its share of the commitment may be free again for the invoices after it.
         for sheet_id in sorted(state.cited_sheets()):
             await enqueue(conn, Rematch.SHEET, str(sheet_id), **cause)
+        for receipt_id in sorted(state.cited_receipts()):
+            await enqueue(conn, Rematch.RECEIPT, str(receipt_id), **cause)
         key = commitment_queue_key(state.project_id, state.commitment_reference)
         await enqueue(conn, Rematch.COMMITMENT, key, **cause)
 
@@ -102,15 +129,17 @@ async def _upsert_invoice(
     last: RecordedEvent,
 ) -> None:
     backed = state.match.backed.amount if state.match is not None else 0
+    matched = state.match.invoiced if state.match is not None else state.invoiced
     try:
         await conn.execute(
             text(
                 "INSERT INTO invoices (invoice_id, project_id, vendor, vendor_key, number, number_key, status, "
                 "issued_on, due_on, currency, commitment_reference, commitment_key, net, backed, total, credited, "
-                "paid, due, received_position, version, updated_at, doc) VALUES (:id, :p, :vendor, :vk, :number, "
-                ":nk, :status, :issued, :due_on, :cur, :ref, :ck, :net, :backed, :total, :credited, :paid, :due, "
-                ":pos, :v, :t, :doc) "
+                "paid, due, received_position, version, updated_at, doc, matched_currency, matched_net) "
+                "VALUES (:id, :p, :vendor, :vk, :number, :nk, :status, :issued, :due_on, :cur, :ref, :ck, :net, "
+                ":backed, :total, :credited, :paid, :due, :pos, :v, :t, :doc, :mcur, :mnet) "
                 "ON CONFLICT (invoice_id) DO UPDATE SET status = excluded.status, net = excluded.net, "
+                "matched_currency = excluded.matched_currency, matched_net = excluded.matched_net, "
                 "backed = excluded.backed, credited = excluded.credited, paid = excluded.paid, due = excluded.due, "
                 "version = excluded.version, updated_at = excluded.updated_at, doc = excluded.doc"
             ),
@@ -137,6 +166,8 @@ async def _upsert_invoice(
                 "v": version,
                 "t": last.recorded_at,
                 "doc": json.dumps(invoice_view(state, version)),
+                "mcur": matched.currency,
+                "mnet": matched.amount,
             },
         )
     except IntegrityError as exc:
@@ -147,6 +178,65 @@ async def _upsert_invoice(
                 field="number",
             ) from exc
         raise
+
+
+async def _upsert_receipt(
+    conn: AsyncConnection, state: domain.GoodsReceipt, version: int, events: Sequence[RecordedEvent]
+) -> None:
+    booked = state.booked.amount if state.booked is not None else None
+    await conn.execute(
+        text(
+            "INSERT INTO goods_receipts (receipt_id, project_id, commitment_id, amount, currency, booked_amount, "
+            "booked_currency, received_on, status, version, doc) VALUES (:r, :p, :c, :a, :cur, :ba, :bc, :on, :s, "
+            ":v, :doc) ON CONFLICT (receipt_id) DO UPDATE SET status = excluded.status, version = excluded.version, "
+            "doc = excluded.doc"
+        ),
+        {
+            "r": state.receipt_id,
+            "p": state.project_id,
+            "c": state.commitment_id,
+            "a": state.amount.amount,
+            "cur": state.amount.currency,
+            "ba": booked.amount if booked is not None else None,
+            "bc": booked.currency if booked is not None else None,
+            "on": state.received_on,
+            "s": state.status,
+            "v": version,
+            "doc": json.dumps(goods_receipt_view(state, version)),
+        },
+    )
+    last = events[-1]
+    # The invoices citing the receipt are backed by it from now on (or no longer).
+    await enqueue(
+        conn,
+        Rematch.RECEIPT,
+        str(state.receipt_id),
+        cause=str(last.event_id),
+        correlation_id=last.metadata.correlation_id,
+    )
+
+
+async def _upsert_expense(
+    conn: AsyncConnection, state: domain.Expense, version: int, events: Sequence[RecordedEvent]
+) -> None:
+    claimed = next((r for r in events if isinstance(r.event, ExpenseClaimed)), None)
+    await conn.execute(
+        text(
+            "INSERT INTO expenses (expense_id, project_id, claimant, status, incurred_on, claimed_at, version, doc) "
+            "VALUES (:e, :p, :who, :s, :on, :at, :v, :doc) ON CONFLICT (expense_id) DO UPDATE SET "
+            "status = excluded.status, version = excluded.version, doc = excluded.doc"
+        ),
+        {
+            "e": state.expense_id,
+            "p": state.project_id,
+            "who": state.claimant,
+            "s": state.status.value,
+            "on": state.incurred_on,
+            "at": (claimed or events[-1]).recorded_at,
+            "v": version,
+            "doc": json.dumps(expense_view(state, version)),
+        },
+    )
 
 
 # --- reference data consumed from other services -------------------------------------------------------------
@@ -169,12 +259,12 @@ class ResourcesReference:
                 await conn.execute(
                     text(
                         "INSERT INTO approved_sheets (sheet_id, project_id, resource_id, vendor_id, version, week, "
-                        "cost, currency, deliverables, in_force, approved_on) VALUES (:s, :p, :r, :vendor, :v, :w, "
-                        ":cost, :cur, :d, true, :on) "
+                        "cost, currency, deliverables, in_force, approved_on, booked) VALUES (:s, :p, :r, :vendor, "
+                        ":v, :w, :cost, :cur, :d, true, :on, :booked) "
                         "ON CONFLICT (sheet_id) DO UPDATE SET project_id = excluded.project_id, "
                         "vendor_id = excluded.vendor_id, version = excluded.version, week = excluded.week, "
                         "cost = excluded.cost, currency = excluded.currency, deliverables = excluded.deliverables, "
-                        "in_force = true, approved_on = excluded.approved_on "
+                        "in_force = true, approved_on = excluded.approved_on, booked = excluded.booked "
                         "WHERE approved_sheets.version <= excluded.version"
                     ),
                     {
@@ -188,6 +278,7 @@ class ResourcesReference:
                         "cur": decoded.cost.currency,
                         "d": json.dumps(jsonable(decoded.deliverables)),
                         "on": decoded.approved_on,
+                        "booked": None if decoded.booked is None else json.dumps(jsonable(decoded.booked)),
                     },
                 )
                 sheet_id = decoded.sheet_id
@@ -236,10 +327,11 @@ class BudgetReference:
                 await conn.execute(
                     text(
                         "INSERT INTO known_commitments (commitment_id, project_id, vendor, reference, amount, "
-                        "currency, status) VALUES (:c, :p, :vendor, :ref, :a, :cur, :s) "
-                        "ON CONFLICT (commitment_id) DO UPDATE SET vendor = excluded.vendor, "
+                        "currency, status, booked_amount, booked_currency) VALUES (:c, :p, :vendor, :ref, :a, :cur, "
+                        ":s, :ba, :bc) ON CONFLICT (commitment_id) DO UPDATE SET vendor = excluded.vendor, "
                         "reference = excluded.reference, amount = excluded.amount, currency = excluded.currency, "
-                        "status = excluded.status"
+                        "status = excluded.status, booked_amount = excluded.booked_amount, "
+                        "booked_currency = excluded.booked_currency"
                     ),
                     {
                         "c": decoded.commitment_id,
@@ -249,13 +341,22 @@ class BudgetReference:
                         "a": decoded.amount.amount,
                         "cur": decoded.amount.currency,
                         "s": status,
+                        **_booked(decoded),
                     },
                 )
             case budget.CommitmentAdjusted():
                 commitment_id = decoded.commitment_id
                 await conn.execute(
-                    text("UPDATE known_commitments SET amount = :a, currency = :cur WHERE commitment_id = :c"),
-                    {"a": decoded.amount.amount, "cur": decoded.amount.currency, "c": decoded.commitment_id},
+                    text(
+                        "UPDATE known_commitments SET amount = :a, currency = :cur, booked_amount = :ba, "
+                        "booked_currency = :bc WHERE commitment_id = :c"
+                    ),
+                    {
+                        "a": decoded.amount.amount,
+                        "cur": decoded.amount.currency,
+                        "c": decoded.commitment_id,
+                        **_booked(decoded),
+                    },
                 )
             case budget.CommitmentCancelled() | budget.CommitmentApprovalRefused():
                 commitment_id = decoded.commitment_id
@@ -280,3 +381,80 @@ class BudgetReference:
                 cause=str(event.event_id),
                 correlation_id=event.metadata.correlation_id,
             )
+
+
+def _booked(
+    event: budget.BudgetCommitted | budget.CommitmentAwaitingApproval | budget.CommitmentAdjusted,
+) -> dict[str, Any]:
+    booked = getattr(event, "booked", None)
+    return {
+        "ba": booked.amount.amount if booked is not None else None,
+        "bc": booked.amount.currency if booked is not None else None,
+    }
+
+
+class RatesReference:
+    """Consumes the exchange rates of ``pmo.budget.v1`` (``exchange-rate-recorded``) into ``known_rates``: one rate
+    per pair and day, a later recording for the same day replacing the earlier one."""
+
+    name = "invoicing.rates"
+    topics = (budget.TOPIC,)
+    tables = ("known_rates",)
+
+    async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
+        if event.name != budget.ExchangeRateRecorded.event_name or (event.name, event.version) not in budget.REGISTRY:
+            return
+        decoded = budget.REGISTRY.decode(event.name, event.version, event.data)
+        if not isinstance(decoded, budget.ExchangeRateRecorded):
+            return
+        await conn.execute(
+            text(
+                "INSERT INTO known_rates (base, quote, effective_on, rate, source) VALUES (:b, :q, :on, :r, :s) "
+                "ON CONFLICT (base, quote, effective_on) DO UPDATE SET rate = excluded.rate, source = excluded.source"
+            ),
+            {"b": decoded.base, "q": decoded.quote, "on": decoded.effective_on, "r": decoded.rate, "s": decoded.source},
+        )
+
+
+class ProjectsReference:
+    """Consumes ``pmo.projects.v1`` into ``known_projects`` (currency, status, manager) and ``known_milestones``."""
+
+    name = "invoicing.projects"
+    topics = (projects.TOPIC,)
+    tables = ("known_projects", "known_milestones")
+    _STATUS: dict[str, str] = {
+        projects.ProjectApproved.event_name: "approved",
+        projects.ProjectStarted.event_name: "active",
+        projects.ProjectPutOnHold.event_name: "on_hold",
+        projects.ProjectResumed.event_name: "active",
+        projects.ProjectCompleted.event_name: "completed",
+        projects.ProjectTerminated.event_name: "terminated",
+    }
+    _NAMES = frozenset({projects.ProjectRegistered.event_name, projects.MilestonePlanned.event_name, *_STATUS})
+
+    async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
+        if event.name not in self._NAMES or (event.name, event.version) not in projects.REGISTRY:
+            return
+        decoded = projects.REGISTRY.decode(event.name, event.version, event.data)
+        match decoded:
+            case projects.ProjectRegistered():
+                await conn.execute(
+                    text(
+                        "INSERT INTO known_projects (project_id, currency, status, manager) VALUES (:p, :cur, "
+                        "'proposed', :m) ON CONFLICT (project_id) DO NOTHING"
+                    ),
+                    {"p": decoded.project_id, "cur": decoded.currency, "m": decoded.manager},
+                )
+            case projects.MilestonePlanned():
+                await conn.execute(
+                    text(
+                        "INSERT INTO known_milestones (milestone_id, project_id) VALUES (:m, :p) "
+                        "ON CONFLICT (milestone_id) DO NOTHING"
+                    ),
+                    {"m": decoded.milestone_id, "p": decoded.project_id},
+                )
+            case _:
+                await conn.execute(
+                    text("UPDATE known_projects SET status = :s WHERE project_id = :p"),
+                    {"s": self._STATUS[event.name], "p": getattr(decoded, "project_id", None)},
+                )

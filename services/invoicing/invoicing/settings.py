@@ -8,8 +8,8 @@ from shared.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    """The shared settings, how often the matcher looks for invoices to match again, and from which totals
-    receipt, approval and payment need different people."""
+    """The shared settings, how often the matcher looks for invoices to match again, from which totals receipt,
+    approval and payment need different people, and above which amount an expense needs its receipt."""
 
     matcher_poll_interval: float = Field(
         default=0.2, gt=0, le=60, description="seconds the matcher waits when nothing is left to match again"
@@ -18,4 +18,11 @@ class Settings(ServiceSettings):
         default_factory=dict,
         description='per currency (JSON, e.g. {"EUR": "10000"}), the invoice total from which receipt, approval '
         "and payment are three different people; a currency not named: every invoice (threshold 0)",
+    )
+    expense_receipt_threshold: Decimal = Field(
+        default=Decimal(0),
+        ge=0,
+        le=Decimal(10) ** 12,
+        description="the amount in the project's currency above which an expense claim needs a receipt reference "
+        "(0: every claim)",
     )

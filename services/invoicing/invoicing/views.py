@@ -1,5 +1,6 @@
-"""What the invoicing API answers: the invoice and the policy as documents (state -> dict), and the read-side
-queries over the service's query tables (lists, one invoice, a project's summary)."""
+"""What the invoicing API answers: the invoice, the policy, a goods receipt and an expense claim as documents
+(state -> dict), and the read-side queries over the service's query tables (lists, one invoice, a project's summary,
+a project's goods receipts and expenses)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def invoice_view(state: domain.Invoice, version: int) -> dict[str, Any]:
         "received_on": state.received_on.isoformat(),
         "due_on": state.due_on.isoformat(),
         "currency": state.currency,
+        "booked": jsonable(state.booked),
         "commitment_reference": state.commitment_reference,
         "lines": jsonable(state.lines),
         "net": jsonable(state.net),
@@ -65,6 +67,115 @@ def invoice_view(state: domain.Invoice, version: int) -> dict[str, Any]:
         "credit_notes": jsonable(state.credit_notes),
         "payments": jsonable(state.payments),
     }
+
+
+def goods_receipt_view(state: domain.GoodsReceipt, version: int) -> dict[str, Any]:
+    """A goods receipt as the API serves it."""
+    return {
+        "receipt_id": str(state.receipt_id),
+        "project_id": str(state.project_id),
+        "commitment_id": str(state.commitment_id),
+        "version": version,
+        "status": state.status,
+        "category": state.category.value,
+        "description": state.description,
+        "amount": jsonable(state.amount),
+        "booked": jsonable(state.booked),
+        "received_on": state.received_on.isoformat(),
+        "received_by": state.received_by,
+        "reversed_on": jsonable(state.reversed_on),
+        "reversal_reason": state.reversal_reason,
+        "reversed_by": state.reversed_by,
+    }
+
+
+def expense_view(state: domain.Expense, version: int) -> dict[str, Any]:
+    """An expense claim as the API serves it."""
+    return {
+        "expense_id": str(state.expense_id),
+        "project_id": str(state.project_id),
+        "version": version,
+        "status": state.status.value,
+        "claimant": state.claimant,
+        "category": state.category.value,
+        "description": state.description,
+        "amount": jsonable(state.amount),
+        "booked": jsonable(state.booked),
+        "in_project_currency": jsonable(state.in_project_currency),
+        "incurred_on": state.incurred_on.isoformat(),
+        "receipt_reference": state.receipt_reference,
+        "milestone_id": jsonable(state.milestone_id),
+        "approved_by": state.approved_by,
+        "approved_on": jsonable(state.approved_on),
+        "rejected_by": state.rejected_by,
+        "rejection_reason": state.rejection_reason,
+        "paid_on": jsonable(state.paid_on),
+        "payment_reference": state.payment_reference,
+        "reimbursed_by": state.reimbursed_by,
+    }
+
+
+async def list_expenses(
+    engine: AsyncEngine,
+    project_id: UUID,
+    *,
+    limit: int,
+    offset: int,
+    status: domain.ExpenseStatus | None = None,
+) -> dict[str, Any]:
+    """A page of the project's expense claims (optionally with one status), oldest claim first."""
+    where = "project_id = :p" + (" AND status = :s" if status is not None else "")
+    params: dict[str, Any] = {"p": project_id, "s": status.value if status else None, "limit": limit, "offset": offset}
+    async with engine.connect() as conn:
+        total = (await conn.execute(text(f"SELECT count(*) FROM expenses WHERE {where}"), params)).scalar_one()
+        rows = await conn.execute(
+            text(f"SELECT doc FROM expenses WHERE {where} ORDER BY claimed_at, expense_id LIMIT :limit OFFSET :offset"),
+            params,
+        )
+        items = [r.doc for r in rows]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+async def expense_document(engine: AsyncEngine, project_id: UUID, expense_id: UUID) -> dict[str, Any] | None:
+    """The expense claim as :func:`expense_view` served it last; None if the project has no such claim."""
+    async with engine.connect() as conn:
+        doc = (
+            await conn.execute(
+                text("SELECT doc FROM expenses WHERE expense_id = :e AND project_id = :p"),
+                {"e": expense_id, "p": project_id},
+            )
+        ).scalar()
+    return None if doc is None else dict(doc)
+
+
+async def list_goods_receipts(engine: AsyncEngine, project_id: UUID, *, limit: int, offset: int) -> dict[str, Any]:
+    """A page of the project's goods receipts, in the order they were received."""
+    params: dict[str, Any] = {"p": project_id, "limit": limit, "offset": offset}
+    async with engine.connect() as conn:
+        total = (
+            await conn.execute(text("SELECT count(*) FROM goods_receipts WHERE project_id = :p"), params)
+        ).scalar_one()
+        rows = await conn.execute(
+            text(
+                "SELECT doc FROM goods_receipts WHERE project_id = :p ORDER BY received_on, receipt_id "
+                "LIMIT :limit OFFSET :offset"
+            ),
+            params,
+        )
+        items = [r.doc for r in rows]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+async def goods_receipt_document(engine: AsyncEngine, project_id: UUID, receipt_id: UUID) -> dict[str, Any] | None:
+    """The goods receipt as :func:`goods_receipt_view` served it last; None if the project has no such receipt."""
+    async with engine.connect() as conn:
+        doc = (
+            await conn.execute(
+                text("SELECT doc FROM goods_receipts WHERE receipt_id = :r AND project_id = :p"),
+                {"r": receipt_id, "p": project_id},
+            )
+        ).scalar()
+    return None if doc is None else dict(doc)
 
 
 def policy_view(project_id: UUID, state: domain.MatchingPolicy, version: int) -> dict[str, Any]:
@@ -138,24 +249,31 @@ async def invoice_document(engine: AsyncEngine, invoice_id: UUID, *, on: date) -
 
 async def summary(engine: AsyncEngine, project_id: UUID, *, on: date) -> dict[str, Any]:
     """Per currency: what is invoiced (before tax, after credit notes; rejected and fully credited invoices left
-    out), how much of it is backed by approved work and the ratio (target: at least 0.90), what is still due on the
-    open invoices and how much of that is overdue ``on`` the day given; with the invoices per status and the
-    project's tolerance."""
+    out), how much of it is backed by approved work or goods received and the ratio (target: at least 0.90), what is
+    still due on the open invoices and how much of that is overdue ``on`` the day given; with the invoices per status
+    and the project's tolerance. Invoiced and backed count in the currency each invoice is matched in (a converted
+    invoice: the project's), what is due in the invoice's own (it is paid in it)."""
     params = {"p": project_id, "on": on, "released": list(RELEASED), "open": list(OPEN)}
+    live = "status <> ALL(CAST(:released AS text[]))"
+    due = "status = ANY(CAST(:open AS text[]))"
     async with engine.connect() as conn:
-        rows = (
+        backing = (
             await conn.execute(
                 text(
-                    "SELECT currency, "
-                    "count(*) FILTER (WHERE status <> ALL(CAST(:released AS text[]))) AS invoices, "
-                    "coalesce(sum(net) FILTER (WHERE status <> ALL(CAST(:released AS text[]))), 0) AS invoiced, "
-                    "coalesce(sum(backed) FILTER (WHERE status <> ALL(CAST(:released AS text[]))), 0) AS backed, "
-                    "coalesce(sum(due) FILTER (WHERE status = ANY(CAST(:open AS text[]))), 0) AS open, "
-                    "coalesce(sum(due) FILTER (WHERE status = ANY(CAST(:open AS text[])) AND due_on < :on), 0) "
-                    "AS overdue, "
-                    "count(*) FILTER (WHERE status = ANY(CAST(:open AS text[])) AND due_on < :on AND due > 0) "
-                    "AS overdue_invoices "
-                    "FROM invoices WHERE project_id = :p GROUP BY currency ORDER BY currency"
+                    "SELECT coalesce(matched_currency, currency) AS currency, count(*) AS invoices, "
+                    "coalesce(sum(coalesce(matched_net, net)), 0) AS invoiced, coalesce(sum(backed), 0) AS backed "
+                    f"FROM invoices WHERE project_id = :p AND {live} GROUP BY 1"
+                ),
+                params,
+            )
+        ).all()
+        dues = (
+            await conn.execute(
+                text(
+                    f"SELECT currency, coalesce(sum(due) FILTER (WHERE {due}), 0) AS open, "
+                    f"coalesce(sum(due) FILTER (WHERE {due} AND due_on < :on), 0) AS overdue, "
+                    f"count(*) FILTER (WHERE {due} AND due_on < :on AND due > 0) AS overdue_invoices "
+                    "FROM invoices WHERE project_id = :p GROUP BY currency"
                 ),
                 params,
             )
@@ -168,21 +286,25 @@ async def summary(engine: AsyncEngine, project_id: UUID, *, on: date) -> dict[st
         tolerance = (
             await conn.execute(text("SELECT tolerance FROM project_policies WHERE project_id = :p"), params)
         ).scalar()
+    backed_by = {r.currency: r for r in backing}
+    due_by = {r.currency: r for r in dues}
     currencies = []
-    for r in rows:
-        invoiced, backed = Decimal(r.invoiced), Decimal(r.backed)
+    for currency in sorted(set(backed_by) | set(due_by)):
+        b, d = backed_by.get(currency), due_by.get(currency)
+        invoiced = Decimal(b.invoiced) if b is not None else Decimal(0)
+        backed = Decimal(b.backed) if b is not None else Decimal(0)
         ratio = (backed / invoiced).quantize(RATIO, rounding=ROUND_HALF_EVEN) if invoiced else None
         currencies.append(
             {
-                "currency": r.currency,
-                "invoices": r.invoices,
-                "invoiced": _money(invoiced, r.currency),
-                "backed": _money(backed, r.currency),
+                "currency": currency,
+                "invoices": b.invoices if b is not None else 0,
+                "invoiced": _money(invoiced, currency),
+                "backed": _money(backed, currency),
                 "backing_ratio": None if ratio is None else format(ratio, "f"),
                 "below_target": bool(invoiced) and backed < invoiced * domain.BACKING_TARGET,
-                "open": _money(Decimal(r.open), r.currency),
-                "overdue": _money(Decimal(r.overdue), r.currency),
-                "overdue_invoices": r.overdue_invoices,
+                "open": _money(Decimal(d.open) if d is not None else Decimal(0), currency),
+                "overdue": _money(Decimal(d.overdue) if d is not None else Decimal(0), currency),
+                "overdue_invoices": d.overdue_invoices if d is not None else 0,
             }
         )
     return {

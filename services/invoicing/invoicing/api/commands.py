@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from invoicing import domain, handlers
 from invoicing.api import models as m
 from invoicing.queries import SqlInvoiceFacts
+from shared.auth import Role
 from shared.commands import CommandOutcome
 from shared.contracts.invoicing import CreditLine, WorkReference
 from shared.service import Runtime, ServiceRuntime
@@ -20,6 +22,16 @@ from shared.web import COMMAND_RESPONSES, Command, respond
 router = APIRouter(responses=COMMAND_RESPONSES, tags=["invoicing"])
 InvoiceIdPath = Annotated[uuid.UUID, Path(description="Invoice id")]
 ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
+ReceiptIdPath = Annotated[uuid.UUID, Path(description="Goods receipt id")]
+ExpenseIdPath = Annotated[uuid.UUID, Path(description="Expense claim id")]
+
+
+def _roles(request: Request) -> frozenset[Role]:
+    """The caller's roles, as the edge read them from the token."""
+    return frozenset(getattr(request.state, "roles", frozenset()))
+
+
+Roles = Annotated[frozenset[Role], Depends(_roles)]
 
 
 def _created(outcome: CommandOutcome[Any], invoice_id: uuid.UUID | None = None) -> JSONResponse:
@@ -42,6 +54,7 @@ def _document(body: m.InvoiceBody) -> domain.InvoiceDocument:
             tax_rate=line.tax_rate,
             tax=line.tax,
             bills=tuple(WorkReference(sheet_id=b.sheet_id, deliverable=b.deliverable) for b in line.bills),
+            receipts=tuple(line.receipts),
         )
         for line in body.lines
     )
@@ -136,3 +149,113 @@ async def set_tolerance(project_id: ProjectIdPath, body: m.ToleranceBody, ctx: C
     """The share of a line's amount that may go unbacked on the project (finance; default 0.02, at most 0.10). The
     project's invoices awaiting a decision are matched again."""
     return respond(await handlers.set_tolerance(rt.executor, ctx, project_id, body.tolerance))
+
+
+@router.post("/projects/{project_id}/receipts", status_code=201)
+async def receive_goods(
+    project_id: ProjectIdPath, body: m.GoodsReceiptBody, ctx: Command, roles: Roles, rt: Runtime
+) -> JSONResponse:
+    """Record goods, a licence or a service received against an open commitment of the project (pmo, finance or the
+    project's manager): ``goods-received``, booked in the project's currency at the rate of ``received_on`` when the
+    commitment is in another one. Invoice lines cite it in ``receipts`` (3-way match); the invoices citing it are
+    matched again. A project or commitment this service has not seen: 422 naming the field."""
+    goods = handlers.GoodsInput(
+        commitment_id=body.commitment_id,
+        category=body.category,
+        description=body.description,
+        amount=body.amount,
+        received_on=body.received_on,
+    )
+    outcome = await handlers.receive_goods(rt.executor, SqlInvoiceFacts(rt.engine), ctx, roles, project_id, goods)
+    return respond(outcome, location=f"/projects/{project_id}/receipts/{outcome.body['receipt_id']}")
+
+
+@router.post("/projects/{project_id}/receipts/{receipt_id}/reverse")
+async def reverse_goods_receipt(
+    project_id: ProjectIdPath,
+    receipt_id: ReceiptIdPath,
+    body: m.ReversalBody,
+    ctx: Command,
+    roles: Roles,
+    rt: Runtime,
+) -> JSONResponse:
+    """Reverse a goods receipt (recorded in error, goods returned) with a reason: ``goods-receipt-reversed``; the
+    invoices citing it are matched again (it backs nothing any more)."""
+    outcome = await handlers.reverse_goods_receipt(
+        rt.executor,
+        SqlInvoiceFacts(rt.engine),
+        ctx,
+        roles,
+        project_id,
+        receipt_id,
+        reason=body.reason,
+        reversed_on=body.reversed_on,
+    )
+    return respond(outcome)
+
+
+@router.post("/projects/{project_id}/expenses", status_code=201)
+async def claim_expense(project_id: ProjectIdPath, body: m.ExpenseBody, ctx: Command, rt: Runtime) -> JSONResponse:
+    """Claim an expense on the project for yourself (the claimant is the token's subject): ``expense-claimed``,
+    booked in the project's currency at the rate of ``incurred_on`` when it is in another one. A receipt reference
+    is required above ``PMO_EXPENSE_RECEIPT_THRESHOLD`` (0 by default: always)."""
+    expense = handlers.ExpenseInput(
+        category=body.category,
+        description=body.description,
+        amount=body.amount,
+        incurred_on=body.incurred_on,
+        receipt_reference=body.receipt_reference,
+        milestone_id=body.milestone_id,
+    )
+    threshold = getattr(rt.settings, "expense_receipt_threshold", Decimal(0))
+    outcome = await handlers.claim_expense(
+        rt.executor, SqlInvoiceFacts(rt.engine), ctx, project_id, expense, receipt_threshold=threshold
+    )
+    return respond(outcome, location=f"/projects/{project_id}/expenses/{outcome.body['expense_id']}")
+
+
+@router.post("/projects/{project_id}/expenses/{expense_id}/approve")
+async def approve_expense(
+    project_id: ProjectIdPath,
+    expense_id: ExpenseIdPath,
+    body: m.ExpenseDecisionBody,
+    ctx: Command,
+    roles: Roles,
+    rt: Runtime,
+) -> JSONResponse:
+    """Approve a claimed expense (pmo, finance or the project's manager; never the claimant: 409 separation of
+    duties): ``expense-approved``, a cost from today."""
+    command = domain.ApproveExpense(approved_by=ctx.metadata.actor)
+    outcome = await handlers.decide_expense(
+        rt.executor, SqlInvoiceFacts(rt.engine), ctx, roles, project_id, expense_id, command
+    )
+    return respond(outcome)
+
+
+@router.post("/projects/{project_id}/expenses/{expense_id}/reject")
+async def reject_expense(
+    project_id: ProjectIdPath,
+    expense_id: ExpenseIdPath,
+    body: m.ReasonBody,
+    ctx: Command,
+    roles: Roles,
+    rt: Runtime,
+) -> JSONResponse:
+    """Reject a claimed expense with a reason (pmo, finance or the project's manager; never the claimant)."""
+    command = domain.RejectExpense(rejected_by=ctx.metadata.actor, reason=body.reason)
+    outcome = await handlers.decide_expense(
+        rt.executor, SqlInvoiceFacts(rt.engine), ctx, roles, project_id, expense_id, command
+    )
+    return respond(outcome)
+
+
+@router.post("/projects/{project_id}/expenses/{expense_id}/reimburse")
+async def reimburse_expense(
+    project_id: ProjectIdPath, expense_id: ExpenseIdPath, body: m.ReimbursementBody, ctx: Command, rt: Runtime
+) -> JSONResponse:
+    """Record that an approved expense was paid back (finance; neither the claimant nor its approver):
+    ``expense-reimbursed``, the cash view of the cost."""
+    outcome = await handlers.reimburse_expense(
+        rt.executor, ctx, project_id, expense_id, paid_on=body.paid_on, reference=body.reference
+    )
+    return respond(outcome)

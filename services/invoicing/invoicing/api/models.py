@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from shared.bounds import RequestBody
+from shared.contracts.budget import CostCategory
 from shared.money import ExactDecimal, Money
 
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -32,7 +33,14 @@ class LineBody(RequestBody):
         description="from 0 to 0.50"
     )
     tax: Money = Field(description="amount x tax rate, half-even to the minor unit")
-    bills: Annotated[list[WorkReferenceBody], Field(min_length=1, max_length=100)]
+    bills: Annotated[list[WorkReferenceBody], Field(max_length=100)] = Field(
+        default_factory=list, description="the approved work the line bills (or receipts, never both)"
+    )
+    receipts: Annotated[list[uuid.UUID], Field(max_length=100)] = Field(
+        default_factory=list,
+        description="goods, licences or services without a work sheet: the goods receipts the line bills, drawn on "
+        "in this order (3-way match; or bills, never both)",
+    )
 
 
 class InvoiceBody(RequestBody):
@@ -87,3 +95,39 @@ class ToleranceBody(RequestBody):
     tolerance: Annotated[ExactDecimal, Field(max_digits=6, decimal_places=4, examples=["0.02"])] = Field(
         description="the share of a line's amount that may go unbacked, from 0 to 0.10"
     )
+
+
+Description = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class GoodsReceiptBody(RequestBody):
+    commitment_id: uuid.UUID = Field(description="an open commitment of the project (pmo.budget.v1)")
+    category: CostCategory = Field(description="a cost category (not contingency)")
+    description: Description
+    amount: Money = Field(description="in the commitment's currency, more than zero", examples=[EUR])
+    received_on: date | None = Field(default=None, description="defaults to today; never in the future")
+
+
+class ReversalBody(RequestBody):
+    reason: Reason
+    reversed_on: date | None = Field(default=None, description="defaults to today")
+
+
+class ExpenseBody(RequestBody):
+    category: CostCategory = Field(description="a cost category (not contingency)")
+    description: Description
+    amount: Money = Field(description="in any ISO 4217 currency, more than zero", examples=[EUR])
+    incurred_on: date = Field(description="never in the future")
+    receipt_reference: Annotated[str | None, Field(max_length=100)] = Field(
+        default=None, description="required above PMO_EXPENSE_RECEIPT_THRESHOLD in the project's currency (0: always)"
+    )
+    milestone_id: uuid.UUID | None = Field(default=None, description="a milestone of the project")
+
+
+class ExpenseDecisionBody(RequestBody):
+    pass
+
+
+class ReimbursementBody(RequestBody):
+    paid_on: date | None = Field(default=None, description="defaults to today")
+    reference: Annotated[str | None, Field(max_length=100)] = None

@@ -18,6 +18,8 @@ from shared.web import COMMAND_RESPONSES, Paging
 router = APIRouter(responses={404: COMMAND_RESPONSES[404]}, tags=["invoicing"])
 InvoiceIdPath = Annotated[uuid.UUID, Path(description="Invoice id")]
 ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
+ReceiptIdPath = Annotated[uuid.UUID, Path(description="Goods receipt id")]
+ExpenseIdPath = Annotated[uuid.UUID, Path(description="Expense claim id")]
 On = Annotated[Day | None, Query(description="the day overdue is judged on; defaults to today")]
 
 
@@ -67,3 +69,35 @@ async def summary(project_id: ProjectIdPath, rt: Runtime, on: On = None) -> dict
     out), how much of it is backed by approved work and the ratio (target: at least 0.90), what is still due on the
     open invoices and how much of that is overdue; with the invoices per status and the project's tolerance."""
     return await views.summary(rt.engine, project_id, on=_today(rt, on))
+
+
+@router.get("/projects/{project_id}/expenses")
+async def list_expenses(
+    project_id: ProjectIdPath, rt: Runtime, paging: Paging, status: domain.ExpenseStatus | None = None
+) -> dict[str, Any]:
+    """The project's expense claims with their status (claimed, approved, rejected, reimbursed), oldest first."""
+    return await views.list_expenses(rt.engine, project_id, limit=paging.limit, offset=paging.offset, status=status)
+
+
+@router.get("/projects/{project_id}/expenses/{expense_id}")
+async def get_expense(project_id: ProjectIdPath, expense_id: ExpenseIdPath, rt: Runtime) -> JSONResponse:
+    """One expense claim: amount, booking in the project's currency, status, who decided and when."""
+    doc = await views.expense_document(rt.engine, project_id, expense_id)
+    if doc is None:
+        raise NotFoundError(f"expense {expense_id} does not exist on project {project_id}")
+    return JSONResponse(doc, headers={"ETag": f'"{doc["version"]}"'})
+
+
+@router.get("/projects/{project_id}/receipts")
+async def list_goods_receipts(project_id: ProjectIdPath, rt: Runtime, paging: Paging) -> dict[str, Any]:
+    """The project's goods receipts (received or reversed), in the order they were received."""
+    return await views.list_goods_receipts(rt.engine, project_id, limit=paging.limit, offset=paging.offset)
+
+
+@router.get("/projects/{project_id}/receipts/{receipt_id}")
+async def get_goods_receipt(project_id: ProjectIdPath, receipt_id: ReceiptIdPath, rt: Runtime) -> JSONResponse:
+    """One goods receipt."""
+    doc = await views.goods_receipt_document(rt.engine, project_id, receipt_id)
+    if doc is None:
+        raise NotFoundError(f"goods receipt {receipt_id} does not exist on project {project_id}")
+    return JSONResponse(doc, headers={"ETag": f'"{doc["version"]}"'})
