@@ -7,13 +7,18 @@ lists every event behind a figure); the books are what reports read.
 
 What is kept, per component:
 
-* amounts that only add up (approved work-sheet cost and its reversals): cumulative sums per currency and cost
-  category by effective date (``at`` bisects for the date), with the latest few event ids of each day as evidence;
-  their number grows with the calendar, not with the facts;
+* amounts that only add up (approved work-sheet cost and its reversals, approved expenses, goods received and their
+  reversals, expenses reimbursed): cumulative sums per currency and kind of cost and category (``labour``,
+  ``expense:travel``, ``goods:materials``, ``cash:expense``) by effective date (``at`` bisects for the date), with
+  the latest few event ids of each day as evidence; their number grows with the calendar, not with the facts. An
+  expense's approval and reimbursement and a receipt's reversal take the amount and category of their claim or
+  receipt (``claims``, ``receipts``: one short entry each; the same service publishes both, in order);
+* amounts in another currency than the project's without a booking (``foreign``): kept as they came (rare), listed
+  by ``at`` as unconverted;
 * entities (milestones, commitments, funding tranches, invoices, KPIs, follow-ups): their versions, each with its
   order key and effective date, folded by ``at`` in the ledger's order; they are bounded by the entity's life;
-* the project's registrations, lifecycle transitions, budget baselines and approved changes, allocation checks:
-  few, folded by ``at`` in the ledger's order;
+* the project's registrations, lifecycle transitions, budget baselines and approved changes, approved performance
+  baselines, estimates to complete, allocation checks: few, folded by ``at`` in the ledger's order;
 * status reports: sorted by meeting date, with the latest recorded one per prefix (``at`` bisects).
 
 Order: the ledger folds a project's facts by (recorded time, producing service, position), the position being the
@@ -43,19 +48,31 @@ from uuid import UUID
 from reporting.domain.ledger import (
     Amount,
     CommitmentBook,
+    EstimateBook,
     Fact,
     InvoiceBook,
     KpiBook,
     MilestoneBook,
+    PmbItem,
+    PmbVersion,
     ProjectBook,
     TrancheBook,
     apply_allocation,
+    booked_terms,
+    effective,
+    later_estimate,
+    received_invoice,
+    sheet_category,
+    unconverted_label,
+    with_version,
 )
 from shared.contracts import budget as b
 from shared.contracts import invoicing as i
 from shared.contracts import projects as p
 from shared.contracts import resources as r
+from shared.contracts.common import Booking
 from shared.events import DomainEvent
+from shared.money import Money
 
 EVIDENCE = 20
 """Events kept behind a summed figure (the latest ones); the explain endpoint folds the ledger to list them all."""
@@ -80,7 +97,11 @@ def _micros(t: datetime) -> int:
 
 CostDay = list[Any]
 """Approved cost up to and including a day, kept as read from JSON (decoded only where ``at`` needs it):
-``[day (ISO), {category: cumulative amount}, cumulative count, [[event id, amount], ...] (the day's latest)]``."""
+``[day (ISO), {kind and category: cumulative amount}, cumulative count, [[event id, amount, kind], ...] (the day's
+latest)]``."""
+EXPENSE, GOODS, CASH = "expense:", "goods:", "cash:"
+"""Prefixes of the cumulative sums of approved expenses, goods received and cash paid (work sheets: none)."""
+REIMBURSED = CASH + "expense"
 
 
 @dataclass
@@ -105,6 +126,14 @@ class Books:
     costs: dict[str, list[CostDay]] = field(default_factory=dict)
     pending: list[Row] = field(default_factory=list)
     resource_categories: dict[str, str] = field(default_factory=dict)
+    pmb: list[Row] = field(default_factory=list)
+    estimates: list[Row] = field(default_factory=list)
+    foreign: list[Row] = field(default_factory=list)
+    """Costs in another currency than the project's without a booking (listed, never added)."""
+    claims: dict[str, list[str]] = field(default_factory=dict)
+    """Expense claims: ``[amount, currency (booked, else entered), category, label]``."""
+    receipts: dict[str, list[Any]] = field(default_factory=dict)
+    """Goods receipts: ``[amount, currency, category, label, reversed]``."""
     _latest_report: list[int] | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -174,6 +203,25 @@ class Books:
                 self._entity(self.milestones, e.milestone_id, (key, "reached", e.reached_on, None, eid, None))
             case p.MilestoneMissed():
                 self._entity(self.milestones, e.milestone_id, (key, "missed", e.due_date, None, eid, None))
+            case p.PerformanceBaselineApproved():
+                extra = {
+                    "version": e.version,
+                    "reserve": str(e.management_reserve.amount),
+                    "items": [
+                        [
+                            str(x.milestone_id),
+                            x.name,
+                            str(x.budget.amount),
+                            x.start.isoformat(),
+                            x.due.isoformat(),
+                            x.technique.value,
+                            [[s.on.isoformat(), str(s.weight)] for s in x.steps],
+                            [[m.month, str(m.amount.amount)] for m in x.months],
+                        ]
+                        for x in e.items
+                    ],
+                }
+                insort(self.pmb, (key, "pmb", e.effective_on, e.total.amount, eid, extra))
             case p.StatusReported():
                 insort(self.reports, (e.meeting_date, key, e.overall.value, eid))
                 self._latest_report = None
@@ -199,32 +247,74 @@ class Books:
                     "category": e.category.value,
                     "reference": e.reference,
                     "expected": [[x.on.isoformat(), str(x.amount.amount)] for x in e.expected_invoices],
+                    **_booking(e.amount, e.booked),
                 }
                 self._entity(
                     self.commitments, e.commitment_id, (key, "committed", recorded, e.amount.amount, eid, extra)
                 )
             case b.CommitmentAdjusted():
-                expected = [[x.on.isoformat(), str(x.amount.amount)] for x in e.expected_invoices]
-                row = (key, "adjusted", recorded, e.amount.amount, eid, expected)
+                extra = {
+                    "expected": [[x.on.isoformat(), str(x.amount.amount)] for x in e.expected_invoices],
+                    **_booking(e.amount, e.booked),
+                }
+                row = (key, "adjusted", recorded, e.amount.amount, eid, extra)
                 self._entity(self.commitments, e.commitment_id, row)
             case b.CommitmentCancelled():
                 self._entity(self.commitments, e.commitment_id, (key, "cancelled", recorded, None, eid, None))
             case b.FundingSecured():
-                row = (key, "secured", e.available_on, e.amount.amount, eid, None)
+                row = (key, "secured", e.available_on, e.amount.amount, eid, _booking(e.amount, e.booked))
                 self._entity(self.tranches, e.tranche_id, row)
+            case b.FundingPlanned():
+                row = (key, "planned", e.expected_on, e.amount.amount, eid, _booking(e.amount, e.booked))
+                self._entity(self.tranches, e.tranche_id, row)
+            case b.EstimateToCompleteSubmitted():
+                extra = {
+                    "currency": e.total.currency,
+                    "categories": [[c.category.value, str(c.amount.amount)] for c in e.categories],
+                    "months": [[m.month, str(m.amount.amount)] for m in e.months],
+                    "by": e.submitted_by,
+                }
+                insort(self.estimates, (key, "estimate", e.as_of, e.total.amount, eid, extra))
             case b.FundingWithdrawn():
                 self._entity(self.tranches, e.tranche_id, (key, "withdrawn", e.withdrawn_on, None, eid, None))
             case b.FundingRescheduled():
                 self._entity(self.tranches, e.tranche_id, (key, "rescheduled", e.available_on, None, eid, None))
             case r.WorkSheetApproved():
-                category = "subcontracting" if e.kind is r.ResourceKind.SUBCONTRACTOR else "labour"
+                value, currency = effective(e.cost, e.booked)
                 label = f"work sheet {e.sheet_id} v{e.version}"
-                extra = [e.cost.currency, label, str(e.resource_id)]
-                self._cost((key, category, e.approved_on, e.cost.amount, eid, extra))
+                extra = [currency, label, str(e.resource_id)]
+                self._cost((key, sheet_category(e.kind), e.approved_on, value, eid, extra))
             case r.WorkSheetApprovalReversed():
+                value, currency = effective(e.cost, e.booked)
                 label = f"work sheet {e.sheet_id} v{e.version} reversed"
-                extra = [e.cost.currency, label, str(e.resource_id)]
-                self._cost((key, "reversal", e.reversed_on, -e.cost.amount, eid, extra))
+                extra = [currency, label, str(e.resource_id)]
+                self._cost((key, "reversal", e.reversed_on, -value, eid, extra))
+            case i.ExpenseClaimed():
+                value, currency = effective(e.amount, e.booked)
+                self.claims[str(e.expense_id)] = [str(value), currency, e.category.value, f"expense {e.expense_id}"]
+            case i.ExpenseApproved():
+                claim = self.claims.get(str(e.expense_id))
+                if claim is not None:
+                    claimed, currency, category, label = claim
+                    extra = [currency, f"{label} approved", ""]
+                    self._cost((key, EXPENSE + category, e.approved_on, Decimal(claimed), eid, extra))
+            case i.ExpenseReimbursed():
+                claim = self.claims.get(str(e.expense_id))
+                if claim is not None:
+                    claimed, currency, _, label = claim
+                    extra = [currency, f"{label} reimbursed", ""]
+                    self._cost((key, REIMBURSED, e.paid_on, Decimal(claimed), eid, extra))
+            case i.GoodsReceived():
+                value, currency = effective(e.amount, e.booked)
+                label = f"goods receipt {e.receipt_id}"
+                self.receipts[str(e.receipt_id)] = [str(value), currency, e.category.value, label, False]
+                self._cost((key, GOODS + e.category.value, e.received_on, value, eid, [currency, label, ""]))
+            case i.GoodsReceiptReversed():
+                kept = self.receipts.get(str(e.receipt_id))
+                if kept is not None and not kept[4]:
+                    kept[4] = True
+                    extra = [kept[1], f"{kept[3]} reversed", ""]
+                    self._cost((key, GOODS + kept[2], e.reversed_on, -Decimal(kept[0]), eid, extra))
             case i.InvoiceReceived():
                 extra = {
                     "currency": e.currency,
@@ -233,6 +323,9 @@ class Books:
                     "due_on": e.due_on.isoformat(),
                     "total": str(e.total.amount),
                     "reference": e.commitment_reference,
+                    "booked": None
+                    if e.booked is None
+                    else [str(e.booked.amount.amount), e.booked.amount.currency, str(e.booked.rate)],
                 }
                 self._entity(self.invoices, e.invoice_id, (key, "received", e.received_on, e.net.amount, eid, extra))
             case i.InvoiceMatched() | i.InvoiceMismatched():
@@ -248,7 +341,7 @@ class Books:
             case i.CreditNoteReceived():
                 self._entity(self.invoices, e.invoice_id, (key, "credit", e.issued_on, e.net.amount, eid, None))
             case i.InvoicePaid():
-                row = (key, "paid", e.paid_on, e.total_paid.amount, eid, e.fully_paid)
+                row = (key, "paid", e.paid_on, e.total_paid.amount, eid, [e.fully_paid, str(e.amount.amount)])
                 self._entity(self.invoices, e.invoice_id, row)
             case r.ResourceAllocated() | r.AllocationChanged() | r.AllocationEnded():
                 extra = {
@@ -271,12 +364,17 @@ class Books:
         if first is None or row[0] < first:
             insort(self.pending, row)  # the ledger has no currency for it (yet)
             return
-        _key, category, day, amount, eid, (currency, _, resource) = row
+        key, category, day, amount, eid, (currency, label, resource) = row
         assert day is not None and amount is not None and eid is not None  # built so in _apply
-        if category == "reversal":  # its sheet's category, known from an approval the ledger counted (or labour)
+        if category == "reversal":  # its sheet's category, known from an approval (or labour)
             category = self.resource_categories.get(resource, "labour")
-        elif currency == self.registrations[-1][5]["currency"]:
+        elif resource:
             self.resource_categories[resource] = category
+        cash = category.startswith(CASH)
+        if currency != self.registrations[-1][5]["currency"]:
+            if not cash:  # listed, never added (the cash side of an unconverted expense is not listed twice)
+                insort(self.foreign, (key, category, day, amount, eid, [currency, label]))
+            return
         days = self.costs.setdefault(currency, [])
         iso = day.isoformat()  # ISO dates sort as the dates do
         index = bisect_right(days, iso, key=lambda d: d[0])
@@ -286,10 +384,12 @@ class Books:
         else:
             index -= 1
         today = days[index]
-        today[3] = [*today[3], [str(eid), str(amount)]][-EVIDENCE_PER_DAY:]
+        if not cash:
+            kind = "expense" if category.startswith(EXPENSE) else "goods" if category.startswith(GOODS) else "work"
+            today[3] = [*today[3], [str(eid), str(amount), kind]][-EVIDENCE_PER_DAY:]
         for later in days[index:]:
             later[1][category] = str(Decimal(later[1].get(category, "0")) + amount)
-            later[2] += 1
+            later[2] += 0 if cash else 1
 
     def _release_pending(self) -> None:
         first = self._first_registration()
@@ -313,15 +413,30 @@ class Books:
         bk.follow_ups = {
             UUID(k): x for k, x in _ordered((*_follow_up(rows, as_of), k) for k, rows in self.follow_ups.items())
         }
-        bk.commitments = {
-            UUID(k): x for k, x in _ordered(_commitment(k, rows, as_of) for k, rows in self.commitments.items())
-        }
-        bk.tranches = {UUID(k): x for k, x in _ordered(_tranche(k, rows, as_of) for k, rows in self.tranches.items())}
         first = self._first_registration()
-        bk.invoices = {
+        foreign = Foreign(bk.currency, first)
+        bk.commitments = {
             UUID(k): x
-            for k, x in _ordered(_invoice(k, rows, as_of, bk.currency, first) for k, rows in self.invoices.items())
+            for k, x in _ordered(_commitment(k, rows, as_of, foreign) for k, rows in self.commitments.items())
         }
+        bk.tranches = {
+            UUID(k): x for k, x in _ordered(_tranche(k, rows, as_of, foreign) for k, rows in self.tranches.items())
+        }
+        bk.invoices = {
+            UUID(k): x for k, x in _ordered(_invoice(k, rows, as_of, foreign) for k, rows in self.invoices.items())
+        }
+        bk.pmb = []
+        for _, _, day, total, eid, extra in self.pmb:
+            assert day is not None and total is not None and eid is not None
+            bk.pmb = with_version(bk.pmb, _pmb_version(day, total, eid, extra))
+        bk.estimate = _estimate(self.estimates, as_of, foreign)
+        for key, category, day, amount, eid, (currency, label) in self.foreign:
+            assert day is not None and amount is not None and eid is not None
+            if day <= as_of:
+                text = unconverted_label(label, amount, currency, bk.currency)
+                plain = category.removeprefix(EXPENSE).removeprefix(GOODS)
+                foreign.found.append((key, Amount(amount, eid, day, text, plain)))
+        bk.unconverted = [amount for _, amount in sorted(foreign.found, key=lambda found: found[0])]
         for row in self.allocations:
             x = row[5]
             apply_allocation(
@@ -424,17 +539,22 @@ class Books:
         index = bisect_right(days, as_of.isoformat(), key=lambda d: d[0])
         if not index:
             return
-        bk.work_cost = {category: Decimal(v) for category, v in days[index - 1][1].items()}
+        for category, v in days[index - 1][1].items():
+            if category.startswith(EXPENSE):
+                bk.expense_cost[category.removeprefix(EXPENSE)] = Decimal(v)
+            elif category.startswith(GOODS):
+                bk.goods_cost[category.removeprefix(GOODS)] = Decimal(v)
+            elif category == REIMBURSED:
+                bk.expenses_reimbursed = Decimal(v)
+            else:
+                bk.work_cost[category] = Decimal(v)
         bk.cost_count = days[index - 1][2]
         evidence: list[list[str]] = []
         for n in range(index - 1, -1, -1):
-            evidence[:0] = [[days[n][0], eid, v] for eid, v in days[n][3]]
+            evidence[:0] = [[days[n][0], *kept] for kept in days[n][3]]
             if len(evidence) >= EVIDENCE:
                 break
-        bk.cost_evidence = [
-            Amount(Decimal(v), UUID(eid), date.fromisoformat(on), "reversal" if v.startswith("-") else "work sheet")
-            for on, eid, v in evidence[-EVIDENCE:]
-        ]
+        bk.cost_evidence = [_evidence(kept) for kept in evidence[-EVIDENCE:]]
 
     # ---- storing --------------------------------------------------------------------------------------------------
 
@@ -453,6 +573,11 @@ class Books:
                 "costs": self.costs,
                 "pending": _rows_out(self.pending),
                 "resource_categories": self.resource_categories,
+                "pmb": _rows_out(self.pmb),
+                "estimates": _rows_out(self.estimates),
+                "foreign": _rows_out(self.foreign),
+                "claims": self.claims,
+                "receipts": self.receipts,
             },
             separators=(",", ":"),
         )
@@ -471,6 +596,11 @@ class Books:
             costs=data["costs"],
             pending=_rows_in(data["pending"]),
             resource_categories=dict(data["resource_categories"]),
+            pmb=_rows_in(data.get("pmb", [])),  # books stored before these parts existed have none
+            estimates=_rows_in(data.get("estimates", [])),
+            foreign=_rows_in(data.get("foreign", [])),
+            claims=dict(data.get("claims", {})),
+            receipts=dict(data.get("receipts", {})),
             milestones=_entities_in(data["milestones"]),
             kpis=_entities_in(data["kpis"]),
             follow_ups=_entities_in(data["follow_ups"]),
@@ -543,7 +673,48 @@ def _follow_up(rows: list[Row], as_of: date) -> tuple[Key | None, tuple[date, da
     return created, state
 
 
-def _commitment(key: str, rows: list[Row], as_of: date) -> tuple[Key | None, CommitmentBook | None, str]:
+@dataclass
+class Foreign:
+    """What an entity's fold needs to tell amounts in another currency (the project's currency and its first
+    registration: the ledger takes amounts recorded before it as they are), and the unconverted ones it found, with
+    their order keys."""
+
+    currency: str
+    registered: Key | None
+    found: list[tuple[Key, Amount]] = field(default_factory=list)
+
+    def unconvertible(self, key: Key, currency: str) -> bool:
+        return self.registered is not None and key > self.registered and currency != self.currency
+
+    def listed(self, key: Key, amount: Amount) -> None:
+        self.found.append((key, amount))
+
+
+def _booking(amount: Money, booked: Booking | None) -> dict[str, Any]:
+    """An amount's currencies and booking as an entity's row keeps them (the row's amount: as entered)."""
+    return {
+        "currency": effective(amount, booked)[1],
+        "entered": amount.currency,
+        "booked": None if booked is None else str(booked.amount.amount),
+    }
+
+
+def _booked(extra: Any) -> Decimal | None:
+    raw = extra.get("booked") if isinstance(extra, dict) else None
+    return None if raw is None else Decimal(raw)
+
+
+def _currency_of(extra: Any, default: str) -> tuple[str, str]:
+    """(the currency an entity's amount counts in, the one it was entered in); rows stored before bookings existed
+    have neither: the project's."""
+    if not isinstance(extra, dict) or "currency" not in extra:
+        return default, default
+    return extra["currency"], extra["entered"]
+
+
+def _commitment(
+    key: str, rows: list[Row], as_of: date, foreign: Foreign
+) -> tuple[Key | None, CommitmentBook | None, str]:
     c: CommitmentBook | None = None
     created: Key | None = None
     for k, kind, day, amount, eid, extra in rows:
@@ -552,25 +723,48 @@ def _commitment(key: str, rows: list[Row], as_of: date) -> tuple[Key | None, Com
             continue
         if kind == "committed":
             assert amount is not None
+            currency, entered = _currency_of(extra, foreign.currency)
+            if foreign.unconvertible(k, currency):
+                what = unconverted_label(f"commitment {extra['reference']}", amount, entered, foreign.currency)
+                foreign.listed(k, Amount(amount, eid, day, what, extra["category"]))
+                continue
             expected = [(date.fromisoformat(on), Decimal(v)) for on, v in extra["expected"]]
-            c = CommitmentBook(UUID(key), extra["category"], amount, expected, True, eid, extra["reference"])
+            value, expected = booked_terms(amount, expected, _booked(extra))
+            c = CommitmentBook(UUID(key), extra["category"], value, expected, True, eid, extra["reference"])
             created = created or k
         elif c is not None and kind == "adjusted":
             assert amount is not None
-            c.amount, c.expected = amount, [(date.fromisoformat(on), Decimal(v)) for on, v in extra]
+            currency, entered = _currency_of(extra, foreign.currency)
+            if foreign.unconvertible(k, currency):
+                what = unconverted_label(f"commitment {c.reference} adjusted", amount, entered, foreign.currency)
+                foreign.listed(k, Amount(amount, eid, day, what, c.category))
+                continue
+            listed = extra["expected"] if isinstance(extra, dict) else extra
+            expected = [(date.fromisoformat(on), Decimal(v)) for on, v in listed]
+            c.amount, c.expected = booked_terms(amount, expected, _booked(extra))
         elif c is not None and kind == "cancelled":
             c.active = False
     return created, c, key
 
 
-def _tranche(key: str, rows: list[Row], as_of: date) -> tuple[Key | None, TrancheBook | None, str]:
+def _tranche(key: str, rows: list[Row], as_of: date, foreign: Foreign) -> tuple[Key | None, TrancheBook | None, str]:
     t: TrancheBook | None = None
     created: Key | None = None
-    for k, kind, day, amount, eid, _ in rows:
+    for k, kind, day, amount, eid, extra in rows:
         assert day is not None and eid is not None
-        if kind == "secured":
+        if kind in ("secured", "planned"):
             assert amount is not None
-            t, created = TrancheBook(UUID(key), amount, day, None, eid), created or k
+            planned = kind == "planned"
+            if planned and t is not None and not t.planned:
+                continue  # already secured: a plan for it changes nothing
+            currency, entered = _currency_of(extra, foreign.currency)
+            if foreign.unconvertible(k, currency):
+                what = unconverted_label(f"{kind} funding tranche {key}", amount, entered, foreign.currency)
+                foreign.listed(k, Amount(amount, eid, day, what, "funding"))
+                continue
+            value = _booked(extra)
+            t = TrancheBook(UUID(key), amount if value is None else value, day, None, eid, planned)
+            created = created or k
         elif t is not None and kind == "rescheduled":
             t.available_on = day
         elif t is not None and kind == "withdrawn" and day <= as_of:
@@ -578,9 +772,7 @@ def _tranche(key: str, rows: list[Row], as_of: date) -> tuple[Key | None, Tranch
     return created, t, key
 
 
-def _invoice(
-    key: str, rows: list[Row], as_of: date, currency: str, registered: Key | None
-) -> tuple[Key | None, InvoiceBook | None, str]:
+def _invoice(key: str, rows: list[Row], as_of: date, foreign: Foreign) -> tuple[Key | None, InvoiceBook | None, str]:
     x: InvoiceBook | None = None
     created: Key | None = None
     for k, kind, day, amount, eid, extra in rows:
@@ -589,9 +781,20 @@ def _invoice(
             continue
         if kind == "received":
             assert amount is not None
-            if registered is None or k < registered or extra["currency"] != currency:
+            if foreign.registered is None or k < foreign.registered:
                 continue
-            x = InvoiceBook(
+            booked = extra.get("booked")
+            currency = extra["currency"]
+            if currency != foreign.currency and (booked is None or booked[1] != foreign.currency):
+                what = unconverted_label(
+                    f"invoice {extra['vendor']} {extra['number']}", amount, currency, foreign.currency
+                )
+                foreign.listed(k, Amount(amount, eid, day, what, "invoice"))
+                continue
+            booking = None
+            if booked is not None and currency != foreign.currency:
+                booking = (Decimal(booked[0]), Decimal(booked[2]))
+            x = received_invoice(
                 UUID(key),
                 extra["vendor"],
                 extra["number"],
@@ -600,6 +803,8 @@ def _invoice(
                 Decimal(extra["total"]),
                 eid,
                 extra["reference"],
+                currency,
+                booking,
             )
             created = created or k
         elif x is None:
@@ -615,9 +820,56 @@ def _invoice(
             x.status = kind
         elif kind == "credit":
             assert amount is not None
-            x.credited_net += amount
+            x.credited_net += x.converted(amount)
         elif kind == "paid":
             assert amount is not None
-            x.paid, x.fully_paid, x.paid_event = amount, bool(extra), eid
-            x.status = "paid" if extra else "partly_paid"
+            fully, paid = (extra[0], Decimal(extra[1])) if isinstance(extra, list) else (extra, amount)
+            x.record_payment(paid, amount, bool(fully), eid)
     return created, x, key
+
+
+def _pmb_version(effective_on: date, total: Decimal, event_id: UUID, extra: Any) -> PmbVersion:
+    items = tuple(
+        PmbItem(
+            UUID(mid),
+            name,
+            Decimal(budget),
+            date.fromisoformat(start),
+            date.fromisoformat(due),
+            technique,
+            tuple((date.fromisoformat(on), Decimal(weight)) for on, weight in steps),
+            tuple((month, Decimal(value)) for month, value in months),
+        )
+        for mid, name, budget, start, due, technique, steps, months in extra["items"]
+    )
+    return PmbVersion(extra["version"], effective_on, total, Decimal(extra["reserve"]), items, event_id)
+
+
+def _estimate(rows: list[Row], as_of: date, foreign: Foreign) -> EstimateBook | None:
+    found: EstimateBook | None = None
+    for k, _, day, total, eid, extra in rows:
+        assert day is not None and total is not None and eid is not None
+        if day > as_of:
+            continue
+        if foreign.unconvertible(k, extra["currency"]):
+            what = unconverted_label("estimate to complete", total, extra["currency"], foreign.currency)
+            foreign.listed(k, Amount(total, eid, day, what, "estimate"))
+            continue
+        categories: dict[str, Decimal] = {}
+        for category, value in extra["categories"]:
+            categories[category] = categories.get(category, Decimal(0)) + Decimal(value)
+        months: dict[str, Decimal] = {}
+        for month, value in extra["months"]:
+            months[month] = months.get(month, Decimal(0)) + Decimal(value)
+        found = later_estimate(found, EstimateBook(day, total, categories, months, extra["by"], eid))
+    return found
+
+
+def _evidence(kept: list[str]) -> Amount:
+    """A cost's evidence as a day keeps it: ``[day, event id, amount]`` (and its kind, since expenses and goods)."""
+    on, eid, value, *kind = kept
+    what = kind[0] if kind else "work"
+    label = {"work": "work sheet", "expense": "expense", "goods": "goods receipt"}[what]
+    if value.startswith("-"):
+        label += " reversed"
+    return Amount(Decimal(value), UUID(eid), date.fromisoformat(on), label)
