@@ -1,5 +1,6 @@
-"""Helpers for tests of the resources service: a given/when/then scenario over the domain, request bodies and
-HTTP helpers."""
+"""Helpers for tests of the resources service: a given/when/then scenario over the domain, request bodies, HTTP
+helpers, and the facts the service consumes from other topics (a project with its milestones, an exchange rate):
+published on Kafka as their services would, or applied straight through the service's consumer."""
 
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ import httpx
 from sqlalchemy import text
 
 from resources import domain
+from shared.contracts import budget as budget_ev
+from shared.contracts import projects as projects_ev
 from shared.contracts import resources as ev
-from shared.events import DomainEvent
+from shared.events import DomainEvent, EventMetadata, RecordedEvent
+from shared.kafka import KafkaOptions, from_record, new_producer, to_record
 from shared.money import Money
+from tests.support import eventually
 
 # --- domain -------------------------------------------------------------------------------------------------
 
@@ -211,6 +216,7 @@ async def resources_client(infra: Any, schema: str) -> AsyncIterator[httpx.Async
         database_url=infra.database_url,
         kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
         db_schema=schema,
+        kafka_group_prefix=f"test-{uuid.uuid4().hex[:8]}",  # its consumers read every partition of their topics
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -255,3 +261,175 @@ async def event_count(client: httpx.AsyncClient) -> int:
 async def stored_events(client: httpx.AsyncClient) -> list[Any]:
     async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
         return list((await conn.execute(text("SELECT name, partition_key, data FROM events ORDER BY position"))).all())
+
+
+# --- the facts the service consumes: projects and milestones, exchange rates -----------------------------------
+
+
+def project_events(
+    project_id: uuid.UUID, milestone_ids: Sequence[uuid.UUID], currency: str = "EUR", status: str = "proposed"
+) -> list[DomainEvent]:
+    """``project-registered`` in ``currency``, a ``milestone-planned`` per milestone and the lifecycle events that
+    lead to ``status`` (``proposed``, ``active``, ``completed`` or ``terminated``), as the projects service
+    publishes them."""
+    today = date.today()
+    events: list[DomainEvent] = [
+        projects_ev.ProjectRegistered(
+            project_id=project_id,
+            portfolio_id=None,
+            programme_id=None,
+            code=f"P-{project_id.hex[:8]}",
+            name="Test project",
+            objectives="tested",
+            sponsor="sam.sponsor",
+            manager="mia.manager",
+            planned_start=today - timedelta(days=90),
+            planned_end=today + timedelta(days=270),
+            currency=currency,
+        ),
+        *(
+            projects_ev.MilestonePlanned(
+                project_id=project_id,
+                milestone_id=m,
+                name=f"milestone {i + 1}",
+                due_date=today + timedelta(days=30 * (i + 1)),
+                planned_value=Money.of("1000", currency),
+                acceptance_criteria="accepted",
+            )
+            for i, m in enumerate(milestone_ids)
+        ),
+    ]
+    if status != "proposed":
+        events.append(
+            projects_ev.ProjectApproved(project_id=project_id, approved_by="dora", approved_on=today, note="")
+        )
+        events.append(projects_ev.ProjectStarted(project_id=project_id, started_on=today))
+    if status == "completed":
+        events.append(projects_ev.ProjectCompleted(project_id=project_id, completed_on=today, note="done"))
+    if status == "terminated":
+        events.append(projects_ev.ProjectTerminated(project_id=project_id, reason="stopped", on=today))
+    return events
+
+
+def rate_recorded(base: str, quote: str, rate_: str, effective_on: date) -> budget_ev.ExchangeRateRecorded:
+    """``exchange-rate-recorded`` as the budget service publishes it."""
+    return budget_ev.ExchangeRateRecorded(
+        base=base,
+        quote=quote,
+        rate=Decimal(rate_),
+        effective_on=effective_on,
+        source="ECB reference rate",
+        recorded_by="fiona.finance",
+    )
+
+
+def _recorded(service: str, event: DomainEvent, stream_id: str, version: int) -> RecordedEvent:
+    return RecordedEvent(
+        event_id=uuid.uuid4(),
+        stream_id=stream_id,
+        stream_type=stream_id.split("-")[0],
+        version=version,
+        position=version,
+        name=event.event_name,
+        schema_version=event.event_version,
+        partition_key=event.partition_key,
+        data=event.model_dump(mode="json"),
+        metadata=EventMetadata(actor=f"{service}-tester", correlation_id=f"corr-{uuid.uuid4().hex[:8]}"),
+        recorded_at=datetime.now(UTC),
+    )
+
+
+async def publish(
+    kafka: KafkaOptions, service: str, topic: str, events: Sequence[DomainEvent], stream: str
+) -> list[uuid.UUID]:
+    """Produce ``events`` on ``topic`` in order, as ``service``'s relay would (CloudEvents binary mode); returns
+    their event ids."""
+    recorded = [_recorded(service, event, stream, version) for version, event in enumerate(events, start=1)]
+    producer = new_producer(kafka)
+    await producer.start()
+    try:
+        for r in recorded:
+            key, value, headers = to_record(service, r)
+            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+    return [r.event_id for r in recorded]
+
+
+async def consumed(client: httpx.AsyncClient, consumer: str, event_ids: Sequence[uuid.UUID]) -> None:
+    """Wait until the service's ``consumer`` has applied every one of ``event_ids`` (its inbox holds them), hence
+    every record before them on their partitions."""
+
+    async def applied() -> None:
+        found = await _scalar(
+            client,
+            "SELECT count(*) FROM inbox WHERE consumer = :c AND event_id = ANY(:ids)",
+            c=consumer,
+            ids=list(event_ids),
+        )
+        assert found == len(event_ids)
+
+    await eventually(applied, timeout=30)
+
+
+async def _scalar(client: httpx.AsyncClient, sql: str, **params: Any) -> Any:
+    async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
+        return (await conn.execute(text(sql), params)).scalar()
+
+
+async def project_known(
+    client: httpx.AsyncClient,
+    kafka: KafkaOptions | None = None,
+    *,
+    milestones: int = 1,
+    currency: str = "EUR",
+    status: str = "active",
+    project_id: uuid.UUID | None = None,
+) -> tuple[str, list[str]]:
+    """A new project (``project_id``, else a random id) with ``milestones`` milestones, made known to the service;
+    returns its id and its milestones'.
+
+    With ``kafka``: published on ``pmo.projects.v1`` and awaited until the service's consumer has it (the real
+    path). Without: its events applied straight through the service's consumer (:class:`ProjectsReference`), in
+    one transaction, as the consumer applies a batch."""
+    from resources.projections import ProjectsReference
+
+    project_id, milestone_ids = project_id or uuid.uuid4(), [uuid.uuid4() for _ in range(milestones)]
+    events = project_events(project_id, milestone_ids, currency, status)
+    if kafka is not None:
+        await consumed(
+            client,
+            "resources.projects",
+            await publish(kafka, "projects", projects_ev.TOPIC, events, f"project-{project_id}"),
+        )
+        found = await _scalar(client, "SELECT status FROM known_projects WHERE project_id = :p", p=project_id)
+        planned = await _scalar(client, "SELECT count(*) FROM known_milestones WHERE project_id = :p", p=project_id)
+        assert (found, planned) == (status, milestones)
+    else:
+        reference = ProjectsReference()
+        async with client.app.state.runtime.engine.begin() as conn:  # type: ignore[attr-defined]
+            for version, event in enumerate(events, start=1):
+                key, value, headers = to_record(
+                    "projects", _recorded("projects", event, f"project-{project_id}", version)
+                )
+                await reference.apply(conn, from_record(projects_ev.TOPIC, 0, version, key, value, headers))
+    return str(project_id), [str(m) for m in milestone_ids]
+
+
+async def rate_known(
+    client: httpx.AsyncClient, kafka: KafkaOptions, base: str, quote: str, rate_: str, effective_on: date
+) -> None:
+    """``exchange-rate-recorded`` published on ``pmo.budget.v1``, awaited until the service has applied it (and so
+    every rate recorded before it for the pair: the pair's key keeps them on one partition, in order)."""
+    event = rate_recorded(base, quote, rate_, effective_on)
+    await consumed(
+        client, "resources.rates", await publish(kafka, "budget", budget_ev.TOPIC, [event], f"fx-{base}-{quote}")
+    )
+    rate = await _scalar(
+        client,
+        "SELECT rate FROM known_rates WHERE base = :b AND quote = :q AND effective_on = :e",
+        b=base,
+        q=quote,
+        e=effective_on,
+    )
+    assert rate == Decimal(rate_)

@@ -20,6 +20,7 @@ from tests.resources_support import (
     SUBMITTER,
     event_count,
     iso_week,
+    project_known,
     register_resource,
     resource_body,
     resources_client,
@@ -80,7 +81,7 @@ async def test_a_person_is_allocated_works_and_is_paid_for_and_each_event_reache
 ) -> None:
     resource, rid, base = await a_person_with_a_rate_changing_last_week(client)
     project, other_project, milestone, over_weeks = await allocated_to_two_projects_past_capacity_in_two_weeks(
-        client, base
+        client, kafka, base
     )
     sid = await a_week_worked_approved_corrected_and_approved_again(client, base, project, milestone)
     await the_queries_show_the_approved_cost_who_is_allocated_and_the_weeks_over(
@@ -117,11 +118,13 @@ async def a_person_with_a_rate_changing_last_week(client: httpx.AsyncClient) -> 
 
 
 async def allocated_to_two_projects_past_capacity_in_two_weeks(
-    client: httpx.AsyncClient, base: str
+    client: httpx.AsyncClient, kafka: Any, base: str
 ) -> tuple[str, str, str, list[str]]:
-    """30 h a week on a milestone of one project, then 20 h on another overlapping two weeks; returns the two
-    projects, the milestone and the weeks over capacity."""
-    project, other_project, milestone = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    """30 h a week on a milestone of one project, then 20 h on another overlapping two weeks (both projects
+    published on pmo.projects.v1 and consumed first); returns the two projects, the milestone and the weeks over
+    capacity."""
+    project, (milestone,) = await project_known(client, kafka)
+    other_project, _ = await project_known(client, kafka, milestones=0)
     first = await ok(
         await client.post(
             f"{base}/allocations",
@@ -305,7 +308,7 @@ async def every_event_reaches_kafka_in_order_keyed_by_project_with_exact_costs_a
         (
             [
                 {"day": str(LAST_WEEK), "hours": "16"},
-                {"day": str(LAST_WEEK), "hours": "9", "milestone_id": str(uuid.uuid4())},
+                {"day": str(LAST_WEEK), "hours": "9", "milestone_id": "<the project's milestone>"},
             ],
             LAST_WEEK,
             "entries.1.hours",
@@ -318,8 +321,10 @@ async def test_bad_work_sheet_input_is_a_422_problem_naming_the_field_and_append
     client, entries, week, field
 ) -> None:
     rid, base = await rated_person(client)
+    project, (milestone,) = await project_known(client)
+    entries = [{**e, "milestone_id": milestone} if "milestone_id" in e else e for e in entries]
     before = await event_count(client)
-    body = {"project_id": str(uuid.uuid4()), "week": iso_week(week), "entries": entries}
+    body = {"project_id": project, "week": iso_week(week), "entries": entries}
     await refused(await client.post(f"{base}/work-sheets", json=body), 422, field)
     assert await event_count(client) == before
     assert (await ok(await client.get("/work-sheets", params={"resource_id": rid})))["total"] == 0
@@ -338,12 +343,9 @@ async def test_a_day_without_a_rate_is_a_422_naming_the_entry_and_appends_nothin
         ),
         201,
     )
+    project, _ = await project_known(client)
     before = await event_count(client)
-    body = {
-        "project_id": str(uuid.uuid4()),
-        "week": iso_week(LAST_WEEK),
-        "entries": week_entries(LAST_WEEK, days=2),
-    }
+    body = {"project_id": project, "week": iso_week(LAST_WEEK), "entries": week_entries(LAST_WEEK, days=2)}
     problem = await refused(await client.post(f"{base}/work-sheets", json=body), 422, "entries.0.day")
     assert "no cost rate in force" in problem["detail"]
     assert await event_count(client) == before
@@ -386,7 +388,7 @@ async def test_a_day_without_a_rate_is_a_422_naming_the_entry_and_appends_nothin
         (
             "allocations",
             {
-                "project_id": str(uuid.uuid4()),
+                "project_id": "<a known project>",
                 "hours_per_week": "-8",
                 "starts_on": "2027-01-04",
                 "ends_on": "2027-02-26",
@@ -396,7 +398,7 @@ async def test_a_day_without_a_rate_is_a_422_naming_the_entry_and_appends_nothin
         (
             "allocations",
             {
-                "project_id": str(uuid.uuid4()),
+                "project_id": "<a known project>",
                 "hours_per_week": "8",
                 "starts_on": "2027-03-01",
                 "ends_on": "2027-02-26",
@@ -410,6 +412,8 @@ async def test_bad_resource_input_is_a_422_problem_naming_the_field_and_appends_
     client, path, body, field
 ) -> None:
     _, base = await rated_person(client)
+    if "project_id" in body:
+        body = {**body, "project_id": (await project_known(client))[0]}
     before = await event_count(client)
     await refused(await client.post(f"{base}/{path}", json=body), 422, field)
     assert await event_count(client) == before
@@ -452,7 +456,8 @@ async def test_a_stale_if_match_gets_409_with_the_current_version_and_appends_no
 
 async def test_approval_by_the_submitter_is_a_409_and_a_retried_approval_appends_nothing(client) -> None:
     _, base = await rated_person(client)
-    body = {"project_id": str(uuid.uuid4()), "week": iso_week(LAST_WEEK), "entries": week_entries(LAST_WEEK)}
+    project, _ = await project_known(client)
+    body = {"project_id": project, "week": iso_week(LAST_WEEK), "entries": week_entries(LAST_WEEK)}
     sheet = await ok(await client.post(f"{base}/work-sheets", json=body), 201)  # submitted by rita.rm
     assert sheet["submitted_by"] == SUBMITTER
     url = f"{base}/work-sheets/{sheet['sheet_id']}/approve"
@@ -479,7 +484,8 @@ async def test_approval_by_the_submitter_is_a_409_and_a_retried_approval_appends
 async def test_only_a_resource_manager_approves_and_reads_contact_details(client) -> None:
     rid, base = await rated_person(client)
     timesheets = auth_header("timesheet-app", "service")
-    body = {"project_id": str(uuid.uuid4()), "week": iso_week(LAST_WEEK), "entries": week_entries(LAST_WEEK)}
+    project, _ = await project_known(client)
+    body = {"project_id": project, "week": iso_week(LAST_WEEK), "entries": week_entries(LAST_WEEK)}
     sheet = await ok(await client.post(f"{base}/work-sheets", json=body, headers=timesheets), 201)
     url = f"{base}/work-sheets/{sheet['sheet_id']}/approve"
     for role in ("service", "viewer", "pmo", "finance"):
@@ -506,7 +512,7 @@ async def test_a_department_that_blocks_over_allocation_gets_409_and_nothing_is_
     assert (await ok(await client.get(f"/departments/{department}/over-allocation-policy")))["policy"] == "block"
     _, base = await rated_person(client, department=department)
     allocation = {
-        "project_id": str(uuid.uuid4()),
+        "project_id": (await project_known(client))[0],
         "hours_per_week": "30",
         "starts_on": "2030-01-07",
         "ends_on": "2030-02-01",
@@ -515,7 +521,8 @@ async def test_a_department_that_blocks_over_allocation_gets_409_and_nothing_is_
     before = await event_count(client)
     problem = await refused(
         await client.post(
-            f"{base}/allocations", json={**allocation, "project_id": str(uuid.uuid4()), "hours_per_week": "11"}
+            f"{base}/allocations",
+            json={**allocation, "project_id": (await project_known(client))[0], "hours_per_week": "11"},
         ),
         409,
     )
@@ -529,7 +536,7 @@ async def test_a_subcontractor_reports_accepted_deliverables_at_their_agreed_amo
         client, kind="subcontractor", vendor_id="acme", name="Acme Ltd", email=None, phone=None
     )
     base = f"/resources/{vendor['resource_id']}"
-    project, milestone = str(uuid.uuid4()), str(uuid.uuid4())
+    project, (milestone,) = await project_known(client)
     sheet = await ok(
         await client.post(
             f"{base}/work-sheets",
@@ -570,7 +577,7 @@ async def test_the_query_tables_are_a_projection_rebuilt_equal_from_the_event_ta
     )
     for i in range(2):
         _rid, base = await rated_person(client, department="eng")
-        project = str(uuid.uuid4())
+        project, _ = await project_known(client)
         await ok(
             await client.post(
                 f"{base}/allocations",
@@ -630,8 +637,9 @@ async def test_a_resource_manager_neither_sets_her_own_rate_nor_approves_her_own
         await client.post(f"{base}/rates", json=rate, headers=auth_header("RITA.rm", "resource-manager")), 409
     )
     await ok(await client.post(f"{base}/rates", json=rate, headers=MAX), 201)
+    project, _ = await project_known(client)
     before = await event_count(client)
-    body = {"project_id": str(uuid.uuid4()), "week": iso_week(LAST_WEEK), "entries": week_entries(LAST_WEEK, "12")}
+    body = {"project_id": project, "week": iso_week(LAST_WEEK), "entries": week_entries(LAST_WEEK, "12")}
     sheet = await ok(
         await client.post(f"{base}/work-sheets", json=body, headers=auth_header("timeclock", "service")), 201
     )
@@ -650,7 +658,7 @@ async def test_who_accepted_a_deliverable_is_the_caller_never_a_field_of_the_bod
         "amount": {"amount": "4000.00", "currency": "EUR"},
         "accepted_on": str(LAST_WEEK + timedelta(days=2)),
     }
-    body = {"project_id": str(uuid.uuid4()), "week": iso_week(LAST_WEEK), "deliverables": [deliverable]}
+    body = {"project_id": (await project_known(client))[0], "week": iso_week(LAST_WEEK), "deliverables": [deliverable]}
     url = f"/resources/{vendor['resource_id']}/work-sheets"
     smuggled = {**body, "deliverables": [{**deliverable, "accepted_by": "the.sponsor"}]}
     await refused(await client.post(url, json=smuggled), 422, "deliverables.0.accepted_by")

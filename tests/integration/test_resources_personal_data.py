@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from shared.kafka import from_record
-from tests.resources_support import APPROVER, register_resource, resources_client
+from tests.resources_support import APPROVER, project_known, register_resource, resources_client
 from tests.support import auth_header, eventually, read_topic
 
 pytestmark = pytest.mark.integration
@@ -87,7 +87,7 @@ async def a_person_registered_rated_skilled_allocated_and_paid_for(
     rid = registered["resource_id"]
     base = f"/resources/{rid}"
     assert registered["name"] == NAME
-    project, milestone = str(uuid.uuid4()), str(uuid.uuid4())
+    project, (milestone,) = await project_known(client)
     rate = {"hourly_rate": {"amount": "92.50", "currency": "EUR"}, "effective_from": "2020-01-01"}
     await ok(await client.post(f"{base}/rates", json=rate), 201)
     await ok(await client.post(f"{base}/skills", json={"skill": "Analytical engines", "level": "expert"}), 201)
