@@ -50,7 +50,9 @@ async def on_topic(kafka: KafkaOptions, key: str, count: int) -> list[Any]:
     return [from_record(r.topic, r.partition, r.offset, r.key, r.value, r.headers) for r in records]
 
 
-async def test_a_rate_is_recorded_replaced_read_back_in_force_or_inverted_and_published(budget, kafka) -> None:
+async def test_a_rate_is_recorded_replaced_read_back_in_force_or_inverted_and_published(
+    budget: httpx.AsyncClient, kafka: KafkaOptions
+) -> None:
     source = f"ECB reference rate {uuid.uuid4().hex[:6]}"  # tells this test's records apart on the shared topic
     url = f"/exchange-rates/USD/EUR/{RATE_DAY}"
     first = await budget.put(url, json={"rate": "0.9215", "source": source})
@@ -114,17 +116,19 @@ async def test_a_rate_is_recorded_replaced_read_back_in_force_or_inverted_and_pu
         ("/exchange-rates/USD/EUR/2300-01-01", {"rate": "1.08", "source": "ECB"}, "effective_on"),
     ],
 )
-async def test_a_bad_rate_is_422_naming_the_field_and_appends_nothing(budget, path, body, field) -> None:
+async def test_a_bad_rate_is_422_naming_the_field_and_appends_nothing(
+    budget: httpx.AsyncClient, path: str, body: dict[str, Any], field: str
+) -> None:
     response = await budget.put(path, json=body)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert any(e["field"] == field for e in response.json()["errors"]), response.json()
-    async with budget.app.state.runtime.engine.connect() as conn:
+    async with budget.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
         assert (await conn.execute(text("SELECT count(*) FROM events"))).scalar() == 0
 
 
 async def test_a_usd_commitment_on_a_eur_project_is_booked_at_the_recorded_rate_and_published_with_it(
-    client, budget, kafka
+    client: httpx.AsyncClient, budget: httpx.AsyncClient, kafka: KafkaOptions
 ) -> None:
     pid, _ = await known_project(client, budget)
     base = f"/budgets/{pid}"
@@ -169,7 +173,9 @@ async def test_a_usd_commitment_on_a_eur_project_is_booked_at_the_recorded_rate_
     }
 
 
-async def test_funding_is_planned_secured_in_another_currency_and_withdrawn(client, budget) -> None:
+async def test_funding_is_planned_secured_in_another_currency_and_withdrawn(
+    client: httpx.AsyncClient, budget: httpx.AsyncClient
+) -> None:
     pid, _ = await known_project(client, budget)
     base = f"/budgets/{pid}"
     assert (await budget.post(f"{base}/baseline", json=baseline_body())).status_code == 201
@@ -210,7 +216,9 @@ async def test_funding_is_planned_secured_in_another_currency_and_withdrawn(clie
     assert names[-4:] == ["funding-planned", "funding-planned", "funding-secured", "funding-withdrawn"]
 
 
-async def test_an_estimate_to_complete_by_the_manager_or_the_pmo_reaches_the_topic(client, budget, kafka) -> None:
+async def test_an_estimate_to_complete_by_the_manager_or_the_pmo_reaches_the_topic(
+    client: httpx.AsyncClient, budget: httpx.AsyncClient, kafka: KafkaOptions
+) -> None:
     pid, _ = await known_project(client, budget)  # managed by max.manager
     base = f"/budgets/{pid}"
     assert (await budget.post(f"{base}/baseline", json=baseline_body())).status_code == 201
