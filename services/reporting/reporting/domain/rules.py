@@ -13,14 +13,15 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from reporting.domain.amounts import shown
 from reporting.domain.evm import Evm
 from reporting.domain.ledger import CommitmentBook, ProjectBook
-from reporting.domain.risk import MilestoneRisk
+from reporting.domain.risk import RISK_LIMIT, MilestoneRisk
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    underfunding_risk: Decimal = Decimal("0.05")
+    underfunding_risk: Decimal = RISK_LIMIT
     invoice_backing: Decimal = Decimal("0.9")
     cpi_below: Decimal = Decimal("0.9")
     spi_below: Decimal = Decimal("0.9")
@@ -80,12 +81,19 @@ def conditions(
                     "underfunding-risk",
                     f"milestone:{risk.milestone_id}",
                     "critical" if risk.probability > Decimal("0.5") else "warning",
-                    f"milestone {risk.name} may not be funded by {risk.due_date}: {risk.driver}",
+                    f"milestone {risk.name} {'is overdue and not funded' if risk.overdue else 'may not be funded'} "
+                    f"(due {risk.due_date}): {risk.driver}",
                     {
                         "probability": str(risk.probability),
-                        "needed": f"{risk.needed:.2f}",
-                        "available": f"{risk.available:.2f}",
+                        "needed": shown(risk.needed, books.currency),
+                        "available": shown(risk.available, books.currency),
                         "threshold": str(thresholds.underfunding_risk),
+                        "due_date": risk.due_date.isoformat(),
+                        "overdue": risk.overdue,
+                        "on_hold": risk.on_hold,
+                        "funding_needed_p95": shown(risk.funding_needed, books.currency),
+                        "shortfall": shown(risk.shortfall, books.currency),
+                        "planned_funding": shown(risk.planned_funding, books.currency),
                     },
                     risk.evidence,
                 )
@@ -121,8 +129,12 @@ def conditions(
                     "vac-overrun",
                     project,
                     "critical",
-                    f"forecast overrun: VAC {vac:.2f} is {vac / bac * 100:.1f} % of BAC",
-                    {"vac": f"{vac:.2f}", "bac": f"{bac:.2f}", "threshold_share": str(thresholds.vac_below_bac_share)},
+                    f"forecast overrun: VAC {shown(vac, books.currency)} is {vac / bac * 100:.1f} % of BAC",
+                    {
+                        "vac": shown(vac, books.currency),
+                        "bac": shown(bac, books.currency),
+                        "threshold_share": str(thresholds.vac_below_bac_share),
+                    },
                     _ids(figures, "bac", "ev", "ac"),
                 )
             )
@@ -136,8 +148,13 @@ def conditions(
                         "commitments-above-budget",
                         f"{project}:category:{category}",
                         "warning",
-                        f"{category} commitments {committed:.2f} exceed the budget {budget:.2f}",
-                        {"category": category, "committed": f"{committed:.2f}", "budget": f"{budget:.2f}"},
+                        f"{category} commitments {shown(committed, books.currency)} exceed the budget "
+                        f"{shown(budget, books.currency)}",
+                        {
+                            "category": category,
+                            "committed": shown(committed, books.currency),
+                            "budget": shown(budget, books.currency),
+                        },
                         tuple(c.event_id for c in books.commitments.values() if c.active and c.category == category),
                     )
                 )
@@ -231,8 +248,12 @@ def commitments_without_budget(books: ProjectBook) -> list[Condition]:
                 "commitment-without-budget",
                 f"{project}:category:{category}",
                 "critical",
-                f"{committed:.2f} committed to {category}, which has no budget",
-                {"category": category, "committed": f"{committed:.2f}", "budget": "0.00"},
+                f"{shown(committed, books.currency)} committed to {category}, which has no budget",
+                {
+                    "category": category,
+                    "committed": shown(committed, books.currency),
+                    "budget": shown(Decimal(0), books.currency),
+                },
                 tuple(c.event_id for c in commitments),
             )
         )
@@ -257,10 +278,10 @@ def invoice_conditions(books: ProjectBook, as_of: date, thresholds: Thresholds) 
                 "invoice-backing-below-target",
                 project,
                 "warning",
-                f"only {ratio * 100:.1f} % of invoiced {invoiced:.2f} is backed by approved work",
+                f"only {ratio * 100:.1f} % of invoiced {shown(invoiced, books.currency)} is backed by approved work",
                 {
-                    "invoiced": f"{invoiced:.2f}",
-                    "backed": f"{backed:.2f}",
+                    "invoiced": shown(invoiced, books.currency),
+                    "backed": shown(backed, books.currency),
                     "ratio": f"{ratio:.4f}",
                     "threshold": str(thresholds.invoice_backing),
                 },
@@ -278,8 +299,8 @@ def invoice_conditions(books: ProjectBook, as_of: date, thresholds: Thresholds) 
                     f"invoice {x.vendor} {x.number} due {x.due_on} is unpaid",
                     {
                         "due_on": x.due_on.isoformat(),
-                        "total": f"{x.total:.2f}",
-                        "paid": f"{x.paid:.2f}",
+                        "total": shown(x.total, books.currency),
+                        "paid": shown(x.paid, books.currency),
                         "days_overdue": (as_of - x.due_on).days,
                     },
                     (x.received_event,),
@@ -291,8 +312,12 @@ def invoice_conditions(books: ProjectBook, as_of: date, thresholds: Thresholds) 
                     "invoice-paid-without-backing",
                     subject,
                     "critical",
-                    f"invoice {x.vendor} {x.number} paid {x.paid:.2f} without full backing",
-                    {"paid": f"{x.paid:.2f}", "backed": f"{x.backed or 0:.2f}", "net": f"{x.net:.2f}"},
+                    f"invoice {x.vendor} {x.number} paid {shown(x.paid, books.currency)} without full backing",
+                    {
+                        "paid": shown(x.paid, books.currency),
+                        "backed": shown(x.backed or Decimal(0), books.currency),
+                        "net": shown(x.net, books.currency),
+                    },
                     tuple(e for e in (x.match_event, x.paid_event) if e is not None),
                 )
             )
@@ -303,7 +328,7 @@ def invoice_conditions(books: ProjectBook, as_of: date, thresholds: Thresholds) 
                     subject,
                     "warning",
                     f"invoice {x.vendor} {x.number} exceeds what remains of its commitment",
-                    {"net": f"{x.net:.2f}"},
+                    {"net": shown(x.net, books.currency)},
                     tuple(e for e in (x.match_event,) if e is not None),
                 )
             )
