@@ -102,12 +102,16 @@ def facts(
     commitment: domain.CommitmentFact | None = STANDARD_COMMITMENT,
     billed_before: tuple[domain.EarlierBilling, ...] = (),
     tolerance: str = "0.02",
+    receipts: Sequence[domain.ReceiptFact] = (),
+    drawn_before: tuple[domain.ReceiptDraw, ...] = (),
 ) -> domain.MatchFacts:
     return domain.MatchFacts(
         sheets=MappingProxyType({s.sheet_id: s for s in sheets}),
         commitment=commitment,
         billed_before=billed_before,
         tolerance=Decimal(tolerance),
+        receipts=MappingProxyType({r.receipt_id: r for r in receipts}),
+        drawn_before=drawn_before,
     )
 
 
@@ -128,9 +132,46 @@ def line(
     )
 
 
+def goods_line(amount: str, *receipts: uuid.UUID, tax_rate: str = "0.20", currency: str = "EUR") -> domain.LineInput:
+    """A line of one unit billing ``amount`` of goods or services, citing the goods ``receipts``."""
+    net = Money.of(amount, currency)
+    return domain.LineInput(
+        description="Licences",
+        quantity=Decimal(1),
+        unit_price=net,
+        amount=net,
+        tax_rate=Decimal(tax_rate),
+        tax=Money(amount=quantize(net.amount * Decimal(tax_rate), currency), currency=currency),
+        bills=(),
+        receipts=receipts,
+    )
+
+
+def goods(
+    receipt_id: uuid.UUID,
+    amount: str,
+    *,
+    currency: str = "EUR",
+    booked: str | None = None,
+    project: uuid.UUID = PID,
+    commitment_id: uuid.UUID = C1,
+    in_force: bool = True,
+) -> domain.ReceiptFact:
+    return domain.ReceiptFact(
+        receipt_id=receipt_id,
+        project_id=project,
+        commitment_id=commitment_id,
+        amount=Money.of(amount, currency),
+        booked=None if booked is None else eur(booked),
+        in_force=in_force,
+    )
+
+
 def receive(
     *lines: domain.LineInput,
     facts: domain.MatchFacts,
+    project_currency: str | None = None,
+    rate: domain.ExchangeRate | None = None,
     invoice_id: uuid.UUID | None = None,
     number: str = "INV-1",
     currency: str = "EUR",
@@ -155,6 +196,8 @@ def receive(
         total=total or Money.of(gross, currency),
         received_by=by,
         facts=facts,
+        project_currency=project_currency,
+        rate=rate,
     )
 
 
