@@ -260,3 +260,37 @@ async def test_an_estimate_to_complete_by_the_manager_or_the_pmo_reaches_the_top
     submitted = [e for e in events if e.name == "estimate-to-complete-submitted"]
     assert len(submitted) == 2 and submitted[0].data["total"] == eur("42500.50")
     assert submitted[0].data["months"] == [{"month": month, "amount": eur("42500.50")}]
+
+
+async def test_the_query_tables_with_rates_bookings_and_estimates_are_rebuilt_equal_from_the_event_table(
+    client: httpx.AsyncClient, budget: httpx.AsyncClient
+) -> None:
+    from budget.bootstrap import AGGREGATES
+    from budget.tables import TABLES
+
+    pid, _ = await known_project(client, budget)
+    base = f"/budgets/{pid}"
+    assert (await budget.post(f"{base}/baseline", json=baseline_body())).status_code == 201
+    for day, rate in ((RATE_DAY - timedelta(5), "0.91"), (RATE_DAY, "0.9"), (RATE_DAY, "0.92")):
+        assert (await budget.put(f"/exchange-rates/USD/EUR/{day}", json={"rate": rate, "source": "ECB"})).is_success
+    po = {"kind": "purchase_order", "vendor": "Globex Inc.", "category": "materials", "reference": "PO-R"}
+    assert (await budget.post(f"{base}/commitments", json={**po, "amount": usd("100.00")})).status_code == 201
+    source = (await budget.post(f"{base}/funding-sources", json={"name": "Grant", "kind": "grant"})).json()
+    planned = f"{base}/funding-sources/{source['source_id']}/planned-tranches"
+    assert (await budget.post(planned, json={"amount": usd("10.00"), "expected_on": str(TODAY)})).status_code == 201
+    body = {"categories": [{"category": "labour", "amount": eur("5.00")}]}
+    body["months"] = [{"month": TODAY.strftime("%Y-%m"), "amount": eur("5.00")}]
+    assert (await budget.post(f"{base}/estimates", json=body, headers=PAT)).status_code == 201
+
+    runtime = budget.app.state.runtime  # type: ignore[attr-defined]
+
+    async def snapshot() -> dict[str, list[Any]]:
+        async with runtime.engine.connect() as conn:
+            return {
+                t: [tuple(r) for r in await conn.execute(text(f"SELECT * FROM {t} ORDER BY 1, 2, 3"))] for t in TABLES
+            }
+
+    live = await snapshot()
+    assert len(live["exchange_rates"]) == 2 and len(live["estimates"]) == 1
+    assert await runtime.executor.rebuild(AGGREGATES, TABLES) == 2  # the budget and the USD-EUR pair
+    assert await snapshot() == live

@@ -128,7 +128,8 @@ class ProjectsReference:
                 await conn.execute(
                     text(
                         "INSERT INTO known_projects (project_id, code, currency, status, manager) VALUES (:p, :c, "
-                        ":cur, 'proposed', :m) ON CONFLICT (project_id) DO NOTHING"
+                        ":cur, 'proposed', :m) ON CONFLICT (project_id) DO UPDATE SET manager = "
+                        "coalesce(known_projects.manager, excluded.manager)"
                     ),
                     {"p": decoded.project_id, "c": decoded.code, "cur": decoded.currency, "m": decoded.manager},
                 )
