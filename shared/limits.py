@@ -33,6 +33,14 @@ def max_amount(currency: str) -> Decimal:
     return Decimal(MAX_AMOUNT_MAJOR_UNITS * factor)
 
 
+MAX_EXCHANGE_RATE = Decimal(10**9)
+"""Exchange rates lie below this (1 unit of the base currency worth a billion of the quote currency's units): far
+above any rate between ISO 4217 currencies, and small enough that a bounded amount times a rate stays exact."""
+
+MAX_RATE_DIGITS = 12
+"""An exchange rate has at most this many significant digits, and none past the 12th decimal place."""
+
+
 # --- text, lists, events ------------------------------------------------------------------------------------
 
 MAX_NAME = 200
@@ -43,6 +51,13 @@ MAX_LIST = 500
 """Items in any list of a request."""
 MAX_SUBJECT = 200
 """A token's subject (the acting user), after normalisation."""
+
+MAX_BASELINE_ITEMS = 100
+"""Items (milestones) in one version of a performance measurement baseline."""
+MAX_BASELINE_STEPS = 20
+"""Steps of one weighted-milestones baseline item."""
+MAX_BASELINE_MONTHS = 120
+"""Months one baseline item is phased over (ten years)."""
 
 MAX_EVENT_BYTES = 256 * 1024
 """Largest event an append accepts (its data and metadata as JSON): a quarter of Kafka's default record limit
@@ -69,3 +84,6 @@ MAX_QUERY_STRING_BYTES = 4096
 """The query string of a URL."""
 MAX_PATH_BYTES = 2048
 """The path of a URL."""
+MAX_SERVICE_ANSWER_BYTES = 2_000_000
+"""Largest answer a service reads from another over HTTP (the projects service's one call: reporting's project
+report for a gate decision); a longer one is treated as no answer."""

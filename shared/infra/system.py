@@ -139,9 +139,10 @@ class System:
         logs = state_dir() / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         base = port_base()
+        chosen = {name: (ports or {}).get(name) or base + SERVICE_PORT_OFFSETS[name] for name in SERVICES}
+        env = {"PMO_REPORTING_URL": f"http://127.0.0.1:{chosen['reporting']}", **(env or {})}  # for gate figures
         for name in SERVICES:
-            port = (ports or {}).get(name) or base + SERVICE_PORT_OFFSETS[name]
-            self.start_service(name, port, logs / f"{name}.log", env)
+            self.start_service(name, chosen[name], logs / f"{name}.log", env)
         self.wait_ready(timeout)
 
     def start_service(self, name: str, port: int, log_path: Path, env: Mapping[str, str] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -46,8 +47,9 @@ def test_compose_runs_the_same_kafka_as_the_native_runner_in_kraft_mode() -> Non
 
 
 def test_every_pmo_variable_in_compose_is_a_known_setting() -> None:
-    known = {f"PMO_{name.upper()}" for name in ServiceSettings.model_fields}
     for name in SERVICES:
+        settings = importlib.import_module(f"{name}.settings").Settings
+        known = {f"PMO_{field.upper()}" for field in (*ServiceSettings.model_fields, *settings.model_fields)}
         for variable in compose()["services"][name]["environment"]:
             if variable.startswith("PMO_"):
                 assert variable in known, variable
