@@ -5,7 +5,7 @@ without an estimate to complete; the window's bounds; the answer's rounding by t
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -13,10 +13,13 @@ import pytest
 from reporting import views
 from reporting.domain import cashflow
 from reporting.domain.amounts import shown
+from reporting.domain.books import Books
 from reporting.domain.cashflow import Estimate, Inputs, MonthRow
 from reporting.domain.ledger import ProjectBook
+from shared.contracts import budget as b
 from shared.errors import InvalidCommandError
-from tests.reporting_support import PID
+from shared.money import Money
+from tests.reporting_support import PID, baseline, fact, milestone, progress, reached, registered, started, work
 
 AS_OF = date(2027, 3, 15)
 SPAN = ("2027-01", "2027-04")
@@ -163,3 +166,62 @@ def test_the_answer_rounds_every_amount_by_the_currency_and_leaves_future_actual
         "forecast": "1100",
     }
     assert (answer["from"], answer["to"], answer["truncated"]) == ("2027-01", "2027-04", False)
+
+
+def test_from_a_projects_books_the_same_four_months() -> None:
+    """The books of a project registered for 2027 with BAC 1,000 on four milestones (100, 200, 300, 400 due at the
+    ends of January to April), a subcontract expecting invoices of 150 (15 Feb) and 250 (10 Apr), work sheets of 80
+    (10 Jan), 220 (20 Feb) and 50 (5 Mar), M1 reached and M2 75 % done (EV 250 on 15 March)."""
+    commitment = fact(
+        b.BudgetCommitted(
+            project_id=PID,
+            commitment_id=PID,
+            kind=b.CommitmentKind.SUBCONTRACT,
+            vendor="Acme",
+            reference="PO-7",
+            category=b.CostCategory.SUBCONTRACTING,
+            milestone_id=None,
+            amount=Money.of("400.00", "EUR"),
+            expected_invoices=[
+                b.InvoiceExpectation(on=date(2027, 2, 15), amount=Money.of("150.00", "EUR")),
+                b.InvoiceExpectation(on=date(2027, 4, 10), amount=Money.of("250.00", "EUR")),
+            ],
+            overrun=None,
+            policy=b.OverrunPolicy.WARN,
+            requested_by="pm",
+            approved_by=None,
+        ),
+        date(2026, 12, 1),
+    )
+    facts = [
+        registered(),
+        started(),
+        baseline("1000.00"),
+        *(milestone(i, pv, due) for i, pv, due in ((1, "100.00", date(2027, 1, 31)), (2, "200.00", date(2027, 2, 28)))),
+        *(milestone(i, pv, due) for i, pv, due in ((3, "300.00", date(2027, 3, 31)), (4, "400.00", date(2027, 4, 30)))),
+        commitment,
+        work("80.00", date(2027, 1, 10)),
+        work("220.00", date(2027, 2, 20)),
+        work("50.00", date(2027, 3, 5)),
+        reached(1, "100.00", date(2027, 1, 30)),
+        progress(2, "75", date(2027, 3, 1)),
+    ]
+    facts = sorted(facts, key=lambda f: f.recorded_at)
+    assert facts[0].recorded_at < datetime(2027, 1, 1, tzinfo=UTC)
+    books = Books.of(PID, facts)
+    inputs, span = cashflow.inputs_of(books.at, AS_OF)
+    assert span == ("2027-01", "2027-12")  # planned 2027-01-04 to 2027-12-17
+    assert (inputs.bac, inputs.ev, inputs.estimate) == (Decimal(1000), Decimal(250), None)
+    flow = cashflow.report(inputs, span, AS_OF, "2027-01", "2027-05")
+    rows = flow.months
+    assert column(rows, "baseline") == [100, 200, 300, 400, 0]
+    assert column(rows, "committed") == [0, 150, 0, 250, 0]
+    assert column(rows, "actual") == [80, 220, 50, None, None]
+    assert column(rows, "cash") == [80, 220, 50, None, None]  # people's work is paid as it is done
+    assert [shown(x, "EUR") for x in column(rows, "forecast") if x is not None] == [
+        "80.00",
+        "220.00",
+        "371.43",
+        "428.57",
+        "0.00",
+    ]

@@ -4,20 +4,22 @@ memory of lines, alert thresholds and the evaluator's raise and clear."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from reporting import handlers
+from reporting import handlers, views
 from reporting.domain.books import Books
 from reporting.domain.ledger import Fact
 from reporting.domain.rules import Thresholds
 from shared.contracts.alerts import AlertCleared, AlertRaised, AlertThresholdsChangeRequested, AlertThresholdsSet
 from shared.errors import InvalidCommandError, NotFoundError
 from tests.fakes import InMemoryExecutor, acting_as
-from tests.reporting_support import PID, baseline, milestone, registered, started, work
+from tests.reporting_support import PID, baseline, for_project, milestone, progress, registered, started, work
 
 DAY = date(2027, 3, 1)
 
@@ -25,10 +27,19 @@ DAY = date(2027, 3, 1)
 class FakeFacts:
     """:class:`reporting.handlers.ReportingFacts` over facts held in memory; counts the books it loads."""
 
-    def __init__(self, facts: Sequence[Fact] = (), open_alerts: set[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        facts: Sequence[Fact] = (),
+        open_alerts: set[tuple[str, str]] | None = None,
+        *,
+        others: Mapping[uuid.UUID, Sequence[Fact]] | None = None,
+        rates: Mapping[tuple[str, str], Decimal] | None = None,
+    ) -> None:
         self.ledger = {PID: list(facts)} if facts else {}
+        self.ledger.update({pid: list(f) for pid, f in (others or {}).items()})
         self.open = {PID: open_alerts} if open_alerts else {}
         self.books_loaded: list[uuid.UUID] = []
+        self.rates = dict(rates or {})
 
     async def facts(self, project_id: uuid.UUID, known_at: datetime | None = None) -> list[Fact]:
         return (await self.facts_of([project_id], known_at)).get(project_id, [])
@@ -68,6 +79,9 @@ class FakeFacts:
 
     async def resource_events(self, resource_id: uuid.UUID, known_at: datetime | None) -> list[Any]:
         return []
+
+    async def rate(self, base: str, quote: str, on: date) -> Decimal | None:
+        return self.rates.get((base, quote))
 
 
 def now() -> datetime:
@@ -142,3 +156,94 @@ async def test_evaluating_raises_the_conditions_that_hold_and_clears_those_that_
 
 async def test_evaluating_a_project_without_facts_appends_nothing() -> None:
     assert await handlers.evaluate(InMemoryExecutor(), FakeFacts(), PID, DAY) == 0
+
+
+def elsewhere(project_id: uuid.UUID, currency: str, facts: Sequence[Fact]) -> list[Fact]:
+    """``facts`` (of the builders, in EUR) for another project, in ``currency``."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: (currency if k == "currency" else walk(v)) for k, v in value.items()}
+        return [walk(v) for v in value] if isinstance(value, list) else value
+
+    return [replace(f, data=walk(for_project(f, project_id, f.recorded_at).data)) for f in facts]
+
+
+USD_PROJECT, JPY_PROJECT = uuid.UUID(int=2), uuid.UUID(int=3)
+
+
+def three_currencies(rates: Mapping[tuple[str, str], Decimal]) -> FakeFacts:
+    """EUR: BAC 1,000, AC 900, EV 0. USD: BAC 2,000, AC 500, EV 500 (M1 of 2,000 at 25 %). JPY: BAC 100,000."""
+    usd = [
+        registered(),
+        started(),
+        baseline("2000"),
+        milestone(1, "2000", date(2027, 6, 30)),
+        progress(1, "25", date(2027, 2, 1)),
+        work("500", date(2027, 2, 1)),
+    ]
+    jpy = [registered(), started(), baseline("100000")]
+    return FakeFacts(
+        a_project_over_budget(),
+        others={USD_PROJECT: elsewhere(USD_PROJECT, "USD", usd), JPY_PROJECT: elsewhere(JPY_PROJECT, "JPY", jpy)},
+        rates=rates,
+    )
+
+
+async def test_the_portfolio_rolls_up_in_its_reporting_currency_at_the_rates_in_force() -> None:
+    facts = three_currencies({("USD", "EUR"): Decimal("0.9")})
+    _, rows, answer = await handlers.portfolio_report(
+        facts, now, None, as_of=DAY, portfolio_id=None, programme_id=None, known_at=None, currency="EUR"
+    )
+    rollup = answer["rollup"]
+    # BAC 1,000 + 2,000 x 0.9; AC 900 + 500 x 0.9; EV 0 + 500 x 0.9; CPI 450 / 1,350
+    assert (rollup["currency"], rollup["projects"]) == ("EUR", 2)
+    assert (rollup["bac"], rollup["ac"], rollup["ev"], rollup["pv"]) == ("2800.00", "1350.00", "450.00", "0.00")
+    assert (rollup["cpi"], rollup["spi"]) == ("0.3333", None)
+    assert rollup["rates"] == [{"from": "USD", "to": "EUR", "rate": "0.9"}]
+    assert [(x["project_id"], x["currency"]) for x in rollup["unconverted"]] == [(str(JPY_PROJECT), "JPY")]
+    assert "no JPY-EUR exchange rate in force on 2027-03-01" in rollup["unconverted"][0]["reason"]
+    by_currency = {r["currency"]: r for r in rows}
+    assert (by_currency["USD"]["exchange_rate"], by_currency["USD"]["bac_reporting"]) == ("0.9", "1800.00")
+    assert (by_currency["EUR"]["exchange_rate"], by_currency["EUR"]["bac_reporting"]) == ("1", "1000.00")
+    assert (by_currency["JPY"]["exchange_rate"], by_currency["JPY"]["bac_reporting"]) == (None, None)
+    assert {t["currency"] for t in answer["totals"]} == {"EUR", "USD", "JPY"}  # per currency, as before
+
+
+async def test_another_reporting_currency_converts_what_it_has_rates_for_and_lists_the_rest() -> None:
+    facts = three_currencies({("USD", "EUR"): Decimal("0.9"), ("JPY", "USD"): Decimal("0.0067")})
+    _, _, answer = await handlers.portfolio_report(
+        facts, now, None, as_of=DAY, portfolio_id=None, programme_id=None, known_at=None, currency="USD"
+    )
+    rollup = answer["rollup"]
+    # USD 2,000 + JPY 100,000 x 0.0067 = 670 ; the EUR project has no EUR-USD rate
+    assert (rollup["bac"], rollup["projects"]) == ("2670.00", 2)
+    assert [x["currency"] for x in rollup["unconverted"]] == ["EUR"]
+
+
+async def test_a_reporting_currency_that_is_not_iso_4217_is_refused_naming_currency() -> None:
+    with pytest.raises(InvalidCommandError) as refused:
+        await handlers.portfolio_report(
+            FakeFacts(), now, None, as_of=DAY, portfolio_id=None, programme_id=None, known_at=None, currency="XXX"
+        )
+    assert refused.value.field == "currency"
+
+
+async def test_every_evm_figure_is_in_the_report_and_can_be_explained() -> None:
+    _, report = await handlers.project_report(FakeFacts(a_project_over_budget()), now, PID, None, None)
+    assert set(report["figures"]) == set(views.FIGURES)
+    assert report["figures"]["eac_bottom_up"] == {
+        "value": None,
+        "kind": "money",
+        "reason": "no estimate to complete submitted yet",
+    }
+    explained = await handlers.explain_figure(FakeFacts(a_project_over_budget()), now, PID, "tcpi_bottom_up", DAY, None)
+    assert explained["value"] is None and explained["reason"] == "no estimate to complete submitted yet"
+
+
+async def test_the_report_says_when_the_plan_and_the_budget_disagree() -> None:
+    _, agreeing = await handlers.project_report(FakeFacts(a_project_over_budget()), now, PID, None, None)
+    assert agreeing["plan_check"] is None  # milestones 1,000 = BAC 1,000
+    short = [*a_project_over_budget()[:3], milestone(1, "800.00", date(2027, 6, 30))]
+    _, disagreeing = await handlers.project_report(FakeFacts(short), now, PID, None, None)
+    assert "does not match" in disagreeing["plan_check"] and "800" in disagreeing["plan_check"]

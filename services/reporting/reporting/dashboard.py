@@ -130,7 +130,13 @@ async def logout(request: Request) -> HTMLResponse:
 @router.get("/dashboard")
 async def overview(rt: Runtime, as_of: Annotated[Day | None, Query()] = None) -> HTMLResponse:
     _, _, portfolio = await handlers.portfolio_report(
-        *reading(rt), rt.memo, as_of=as_of, portfolio_id=None, programme_id=None, known_at=None
+        *reading(rt),
+        rt.memo,
+        as_of=as_of,
+        portfolio_id=None,
+        programme_id=None,
+        known_at=None,
+        currency=queries.reporting_currency(rt),
     )
     day = portfolio["as_of"]
     cards = "".join(
@@ -138,6 +144,15 @@ async def overview(rt: Runtime, as_of: Annotated[Day | None, Query()] = None) ->
         f"<br>CPI <span class='{ratio_class(t['cpi'])}'>{e(t['cpi'] or '-')}</span> &middot; SPI "
         f"<span class='{ratio_class(t['spi'])}'>{e(t['spi'] or '-')}</span></div>"
         for t in portfolio["totals"]
+    )
+    rolled = portfolio["rollup"]
+    left_out = ", ".join(f"{x['code']} ({x['currency']})" for x in rolled["unconverted"])
+    cards += (
+        f"<div class='card' id='rollup'>All in {e(rolled['currency'])} BAC<b>{e(rolled['bac'])}</b>EV "
+        f"{e(rolled['ev'])} &middot; AC {e(rolled['ac'])}<br>CPI <span class='{ratio_class(rolled['cpi'])}'>"
+        f"{e(rolled['cpi'] or '-')}</span> &middot; {rolled['projects']} projects"
+        + (f"<br><span class='warn'>no rate: {e(left_out)}</span>" if left_out else "")
+        + "</div>"
     )
     rows = "".join(
         f"<tr><td class='l'><a href='/dashboard/projects/{p['project_id']}'>{e(p['code'])}</a></td>"
@@ -231,12 +246,39 @@ def svg_lines(
     return f"<svg width='{width}' height='{height}' role='img'>{lines}{labels}</svg><div class='legend'>{legend}</div>"
 
 
+CARDS = (
+    "bac",
+    "pv",
+    "ev",
+    "ac",
+    "cv",
+    "sv",
+    "cpi",
+    "spi",
+    "eac_cpi",
+    "eac_cpi_spi",
+    "etc",
+    "vac",
+    "tcpi_bac",
+    "eac_bottom_up",
+    "etc_bottom_up",
+    "vac_bottom_up",
+    "tcpi_bottom_up",
+    "bac_original",
+    "pv_original",
+    "sv_original",
+    "management_reserve",
+)
+"""The figures of a project's page, in this order (each links to its explanation)."""
+
+
 @router.get("/dashboard/projects/{project_id}")
 async def project_page(
     project_id: Annotated[uuid.UUID, Path()], rt: Runtime, as_of: Annotated[Day | None, Query()] = None
 ) -> HTMLResponse:
     _, report = await handlers.project_report(*reading(rt), project_id, as_of, None)
     _, curve = await handlers.s_curve(*reading(rt), project_id, as_of, None)
+    _, flow = await handlers.cash_flow(*reading(rt), project_id, as_of, None)
     pid, f = str(project_id), report["figures"]
 
     def card(name: str) -> str:
@@ -246,9 +288,7 @@ async def project_page(
             f"{fig_link(pid, name, f[name]['value'])}</b>{e(f[name]['reason'] or '')}</div>"
         )
 
-    figures = "".join(
-        card(name) for name in ("bac", "pv", "ev", "ac", "cv", "sv", "cpi", "spi", "eac_cpi", "etc", "vac", "tcpi_bac")
-    )
+    figures = "".join(card(name) for name in CARDS if name in f)
     s_curve = svg_lines(
         curve["points"], [("pv", "#457b9d"), ("ev", "#2a9d8f"), ("ac", "#e63946")], currency=curve["currency"]
     )
@@ -297,15 +337,44 @@ async def project_page(
         f"<p>{e(report['name'])} &middot; {e(report['status'])} &middot; {e(report['currency'])} &middot; as of "
         f"{e(report['as_of'])} &middot; last status report: {e(report['status_freshness']['last_report'] or 'none')}"
         f"</p><div class='cards' id='figures'>{figures}</div>"
-        f"<h2>S-curve</h2><div id='s-curve'>{s_curve}</div><h2>CPI and SPI</h2>{trend}"
+        + (f"<p class='warn' id='plan-check'>Plan check: {e(report['plan_check'])}</p>" if report["plan_check"] else "")
+        + f"<h2>S-curve</h2><div id='s-curve'>{s_curve}</div><h2>CPI and SPI</h2>{trend}"
         f"<h2>Funding and spend</h2>{funding}<table><tr><th class='l'>Category</th><th>Budget</th>"
         f"<th>Committed</th><th>Actual</th><th>Remaining</th></tr>{categories}</table>"
         f"<h2>Upcoming milestones and underfunding risk</h2><table id='risks'><tr><th class='l'>Milestone</th>"
         f"<th>Due</th><th>Needed</th><th>Available</th><th>Risk</th><th class='l'>Why</th></tr>{risks}</table>"
         f"<h2>Supplier invoices</h2>{invoices}"
+        f"<h2>Cash flow and forecast by month</h2>{cash_flow_section(flow)}"
         f"<h2>Alert conditions</h2><ul>{conditions or '<li>none</li>'}</ul>"
     )
     return page(f"{report['code']} {report['name']}", body)
+
+
+def cash_flow_section(flow: dict[str, Any]) -> str:
+    """The cash flow's cumulative baseline, actual and forecast as a chart, and its months as a table."""
+    points = [
+        {
+            "date": m["month"],
+            "baseline": m["baseline_cumulative"],
+            "actual": m["actual_cumulative"],
+            "forecast": m["forecast_cumulative"],
+        }
+        for m in flow["months"]
+    ]
+    chart = svg_lines(
+        points, [("baseline", "#457b9d"), ("actual", "#e63946"), ("forecast", "#f4a261")], currency=flow["currency"]
+    )
+    columns = ("baseline", "committed", "actual", "cash", "forecast")
+    rows = "".join(
+        f"<tr><td class='l'>{e(m['month'])}</td>" + "".join(f"<td>{e(m[c] or '')}</td>" for c in columns) + "</tr>"
+        for m in flow["months"]
+    )
+    rule = flow["forecast"]
+    return (
+        f"<div id='cash-flow'>{chart}<p>Forecast: {e(rule['rule'])} (to {e(rule['cut_off'])})</p>"
+        f"<table><tr><th class='l'>Month</th>{''.join(f'<th>{c.capitalize()}</th>' for c in columns)}</tr>{rows}"
+        f"</table></div>"
+    )
 
 
 @router.get("/dashboard/projects/{project_id}/explain/{figure}")

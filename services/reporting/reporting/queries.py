@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -194,11 +194,20 @@ class Ledger:
     async def resource_events(self, resource_id: uuid.UUID, known_at: datetime | None) -> list[Any]:
         return await resource_events(self.engine, resource_id, known_at)
 
+    async def rate(self, base: str, quote: str, on: date) -> Decimal | None:
+        return None  # TEMPORARY until reporting.rates.rate_in_force lands
+
 
 def reading(rt: Any) -> tuple[Ledger, Callable[[], datetime]]:
     """What a read needs from a runtime: the facts over its engine, and the present by its executor's clock (asked
     only when needed: a date left out, a ``known_at`` to check)."""
     return Ledger(rt.engine), lambda: rt.executor.clock.now()
+
+
+def reporting_currency(rt: Any) -> str:
+    """The portfolio's reporting currency of a runtime (``PMO_REPORTING_CURRENCY``; EUR when its settings have
+    none)."""
+    return str(getattr(rt.settings, "reporting_currency", "EUR"))
 
 
 # --- lists the routes and the dashboard show ------------------------------------------------------------------

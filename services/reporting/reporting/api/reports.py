@@ -10,10 +10,11 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 
 from reporting import handlers, queries
 from reporting.queries import reading
-from reporting.views import csv_response
+from reporting.views import CASH_FLOW_AMOUNTS, csv_response
 from shared.bounds import Day, Instant
 from shared.service import Runtime, ServiceRuntime
 from shared.web import COMMAND_RESPONSES
@@ -58,6 +59,48 @@ async def s_curve(
     return curve
 
 
+MONTH = r"^(19[0-9]{2}|2[01][0-9]{2})-(0[1-9]|1[0-2])$"
+FromMonth = Annotated[
+    str | None,
+    Query(alias="from", pattern=MONTH, description="first month, YYYY-MM (default: the project's start)"),
+]
+ToMonth = Annotated[
+    str | None,
+    Query(alias="to", pattern=MONTH, description="last month, YYYY-MM; at most 120 months after from (default: the "
+          "later of the project's end and its last forecast month)"),
+]  # fmt: skip
+
+
+@router.get("/reports/projects/{project_id}/cashflow")
+async def cash_flow(
+    project_id: ProjectIdPath,
+    rt: Runtime,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+    from_month: FromMonth = None,
+    to_month: ToMonth = None,
+) -> dict[str, Any]:
+    """The time-phased forecast and cash flow per month (at most 120): planned value of the baseline, commitments'
+    expected invoices, accrual and cash actual cost, and the forecast (the latest estimate to complete, else BAC - EV
+    spread by the baseline's phasing), in the project's currency, as of a date and as known at a moment."""
+    _, flow = await handlers.cash_flow(*reading(rt), project_id, as_of, known_at, from_month, to_month)
+    return flow
+
+
+@router.get("/reports/projects/{project_id}/cashflow.csv")
+async def cash_flow_csv(
+    project_id: ProjectIdPath,
+    rt: Runtime,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+    from_month: FromMonth = None,
+    to_month: ToMonth = None,
+) -> Response:
+    """The cash flow's months as CSV (one row a month; ``actual`` and ``cash`` empty after the report's month)."""
+    day, flow = await handlers.cash_flow(*reading(rt), project_id, as_of, known_at, from_month, to_month)
+    return csv_response(flow["months"], f"cashflow-{project_id}-{day}.csv", ["month", *CASH_FLOW_AMOUNTS])
+
+
 @router.get("/reports/projects/{project_id}/explain/{figure}")
 async def explain(
     project_id: ProjectIdPath,
@@ -78,9 +121,14 @@ async def portfolio_report(
     programme_id: Annotated[str | None, Query(max_length=64)] = None,
     format: Format = "json",
     known_at: KnownAt = None,
+    currency: Annotated[
+        str | None,
+        Query(pattern="^[A-Z]{3}$", description="ISO 4217 currency of the roll-up (default: PMO_REPORTING_CURRENCY)"),
+    ] = None,
 ) -> Any:
-    """Every project's headline figures as of a date (and as known at a moment), and the totals per currency
-    (portfolio or programme)."""
+    """Every project's headline figures as of a date (and as known at a moment), the totals per currency, and their
+    roll-up in the reporting currency at the exchange rates in force on the date (a project whose currency has no
+    rate listed under ``unconverted``), of the portfolio or programme."""
     day, rows, report = await handlers.portfolio_report(
         *reading(rt),
         getattr(rt, "memo", None),
@@ -88,6 +136,7 @@ async def portfolio_report(
         portfolio_id=portfolio_id,
         programme_id=programme_id,
         known_at=known_at,
+        currency=currency or queries.reporting_currency(rt),
     )
     if format == "csv":
         return csv_response(rows, f"portfolio-{day}.csv")

@@ -285,7 +285,7 @@ def inputs_of(books_on: Callable[[date], ProjectBook], as_of: date) -> tuple[Inp
         e = books.estimate
         estimate = Estimate(e.as_of, dict(e.months), e.total, e.submitted_by, str(e.event_id))
     inputs = Inputs(
-        pv=lambda day: evm.evm(book(day), day).value("pv") or ZERO,
+        pv=lambda day: evm.planned_value(book(day), day),
         ac=lambda day: cost(day)[0],
         cash=lambda day: cost(day)[1],
         expected=expected,
@@ -300,7 +300,7 @@ def inputs_of(books_on: Callable[[date], ProjectBook], as_of: date) -> tuple[Inp
         *(item.due for version in books.pmb[-1:] for item in version.items),
         *(d for d, _ in expected),
     ]
-    last = max(month_of(max(ends)), *(estimate.months if estimate else ()))
+    last = max([month_of(max(ends)), *(estimate.months if estimate else ())])
     return inputs, (month_of(min(starts)), last)
 
 
