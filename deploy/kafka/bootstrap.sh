@@ -24,8 +24,8 @@ declare -A OWN=(
 declare -A CONSUMES=(
   [projects]=""
   [budget]="pmo.projects.v1"
-  [resources]=""
-  [invoicing]="pmo.resources.v1 pmo.budget.v1"
+  [resources]="pmo.projects.v1 pmo.budget.v1"
+  [invoicing]="pmo.projects.v1 pmo.resources.v1 pmo.budget.v1"
   [reporting]="pmo.projects.v1 pmo.budget.v1 pmo.resources.v1 pmo.invoicing.v1"
 )
 
