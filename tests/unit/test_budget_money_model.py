@@ -77,6 +77,14 @@ def test_an_amount_in_another_currency_is_booked_rounded_once_half_even_to_the_p
     assert domain.book(eur("1.00"), "KWD", to_kwd, TODAY, "a").booked == Money.of("0.334", "KWD")
 
 
+def test_a_booking_is_multiplied_exactly_before_its_one_rounding() -> None:
+    # 100,550,000,000,000.05 IDR x 0.999999999999 = 100,549,999,999,899.49999999999995 VND -> 100,549,999,999,899.
+    # Multiplied in the default 28 digits it would read ...899.5000000000000 and round to even, ...900.
+    to_vnd = rate_in_force("IDR", "VND", "0.999999999999", date(2027, 1, 1))
+    converted = domain.book(Money.of("100550000000000.05", "IDR"), "VND", to_vnd, TODAY, "amount")
+    assert converted.booked == Money.of("100549999999899", "VND")
+
+
 def test_an_amount_in_the_projects_currency_is_not_booked() -> None:
     converted = domain.book(eur("10.00"), "EUR", None, TODAY, "amount")
     assert converted.booking is None and converted.booked == eur("10.00")
