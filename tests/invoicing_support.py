@@ -305,10 +305,20 @@ def invoice_body(project_id: str, *lines: dict[str, Any], **overrides: Any) -> d
 
 
 def work_sheet_approved(
-    project_id: uuid.UUID, sheet_id: uuid.UUID, cost: str, *, vendor: str | None = VENDOR, version: int = 1
+    project_id: uuid.UUID,
+    sheet_id: uuid.UUID,
+    cost: str,
+    *,
+    vendor: str | None = VENDOR,
+    version: int = 1,
+    currency: str = "EUR",
 ) -> resources.WorkSheetApproved:
     """A subcontractor's week approved: 40 hours at a rate making ``cost`` (one entry, no deliverable)."""
     hours = Decimal(40)
+
+    def eur(amount: str) -> Money:  # the sheet's currency
+        return Money.of(amount, currency)
+
     return resources.WorkSheetApproved(
         resource_id=uuid.uuid4(),
         sheet_id=sheet_id,
