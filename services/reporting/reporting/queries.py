@@ -195,7 +195,10 @@ class Ledger:
         return await resource_events(self.engine, resource_id, known_at)
 
     async def rate(self, base: str, quote: str, on: date) -> Decimal | None:
-        return None  # TEMPORARY until reporting.rates.rate_in_force lands
+        """None for now: reporting keeps no exchange rates yet, so a project in another currency than the roll-up's
+        is listed as unconverted (never guessed). To read ``reporting.rates.rate_in_force(session, base, quote, on)``
+        once the rates consumed from pmo.budget.v1 are kept."""
+        return None
 
 
 def reading(rt: Any) -> tuple[Ledger, Callable[[], datetime]]:
