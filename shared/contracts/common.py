@@ -13,11 +13,15 @@ is listed apart as unconverted.
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.money import DecimalStr, Money, quantize
+
+_EXACT = Context(prec=80)
+"""Wide enough that a bounded amount times a rate of up to 40 digits is exact (an inverse rate of 80 digits is
+rounded once more, at its 80th digit, far below any minor unit)."""
 
 
 class _Part(BaseModel):
@@ -38,7 +42,8 @@ class Booking(_Part):
     @classmethod
     def of(cls, original: Money, currency: str, rate: Decimal, rate_on: date, source: str) -> Booking:
         """Convert ``original`` into ``currency`` at ``rate`` (the one conversion rule; rounded once here)."""
-        booked = Money(amount=quantize(original.amount * rate, currency), currency=currency)
+        exact = _EXACT.multiply(original.amount, rate)  # the default 28 digits would round before quantize does
+        booked = Money(amount=quantize(exact, currency), currency=currency)
         return cls(amount=booked, original=original, rate=rate, rate_on=rate_on, source=source)
 
 

@@ -103,7 +103,11 @@ class Discrepancy(_Part):
     * ``above-commitment``: ``invoiced`` (the invoice), ``limit`` (what remained of the commitment) and ``over_by``;
     * ``billed-twice``: ``sheet_id`` / ``deliverable`` and ``other_invoice_id`` (this invoice's own id when the work
       is billed on two of its lines);
-    * the other checks name the sheet (per line) or the commitment (per invoice) in question.
+    * ``above-receipt``: the figures of ``under-backed``, for a line citing goods receipts;
+    * ``billed-twice``, ``not-received`` on a goods line: ``receipt_id`` (and ``other_invoice_id``);
+    * the other checks name the sheet or receipt (per line) or the commitment (per invoice) in question.
+
+    A converted invoice (``invoice-received.booked``) is matched in the project's currency: its figures are in it.
     """
 
     check: MatchCheck
@@ -117,6 +121,8 @@ class Discrepancy(_Part):
     backed: Money | None = None
     limit: Money | None = None
     over_by: Money | None = None
+    receipt_id: UUID | None = None
+    """The goods receipt in question (a line citing receipts)."""
 
 
 class CreditLine(_Part):
