@@ -147,6 +147,9 @@ async def test_the_cash_flow_of_a_project_with_a_baseline_a_commitment_and_work_
     )
     assert flow["forecast"]["basis"] == "baseline-phasing" and flow["forecast"]["remaining"] == "750.00"
 
+    page = await answer(reporting, f"/dashboard/projects/{pid}", as_of=AS_OF)
+    assert page.status_code == 200 and "id='cash-flow'" in page.text and "<td>371.43</td>" in page.text
+
     csv_answer = await answer(reporting, f"{url}.csv", as_of=AS_OF, **{"from": "2027-02", "to": "2027-04"})
     assert csv_answer.status_code == 200 and csv_answer.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(csv_answer.text)))
