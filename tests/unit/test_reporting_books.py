@@ -509,7 +509,7 @@ class History:
         every technique, steps and months; versions approved again, effective dates before and after others'."""
         rnd = self.rnd
         milestones = [*rnd.sample(self.milestones, min(len(self.milestones), rnd.randint(0, 4))), uuid.uuid4()]
-        items = []
+        items: list[p.BaselineItem] = []
         for mid in milestones:
             start = self.day(today, 30)
             due = start + timedelta(days=rnd.randint(0, 90))

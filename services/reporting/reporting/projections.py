@@ -1,6 +1,8 @@
 """Read models of the reporting service, fed from Kafka by :class:`shared.consumer.ProjectionConsumer`.
 
-Each projection decodes other services' events with their published contracts (``shared.contracts``) only.
+Each projection decodes other services' events with their published contracts (``shared.contracts``) only. The facts
+consumer also keeps the exchange rates recorded on the budget topic (``exchange-rate-recorded``, key
+``fx:<base>-<quote>``: about no project) in ``fx_rates``, which :mod:`reporting.rates` reads.
 """
 
 from __future__ import annotations
@@ -126,6 +128,36 @@ async def rebuild_books(conn: AsyncConnection, project_ids: Sequence[uuid.UUID] 
     return len(projects)
 
 
+def _is_rate(event: ConsumedEvent) -> bool:
+    return (
+        event.service == "budget"
+        and event.name == budget.ExchangeRateRecorded.event_name
+        and (event.name, event.version) in budget.REGISTRY
+    )
+
+
+async def store_rates(conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
+    """Exchange rates into ``fx_rates``, one row per event (a second copy changes nothing: keyed by the event id)."""
+    recorded = [(e, e.contract(budget.REGISTRY)) for e in events]
+    rates = [(e, r) for e, r in recorded if isinstance(r, budget.ExchangeRateRecorded)]
+    await conn.execute(
+        text(
+            "INSERT INTO fx_rates (event_id, base, quote, effective_on, rate, source, recorded_at) "
+            "SELECT * FROM unnest(CAST(:e AS uuid[]), CAST(:b AS text[]), CAST(:q AS text[]), CAST(:d AS date[]), "
+            "CAST(:r AS numeric[]), CAST(:s AS text[]), CAST(:t AS timestamptz[])) ON CONFLICT (event_id) DO NOTHING"
+        ),
+        {
+            "e": [e.event_id for e, _ in rates],
+            "b": [r.base for _, r in rates],
+            "q": [r.quote for _, r in rates],
+            "d": [r.effective_on for _, r in rates],
+            "r": [r.rate for _, r in rates],
+            "s": [r.source for _, r in rates],
+            "t": [e.time for e, _ in rates],
+        },
+    )
+
+
 class FactsProjection:
     """Every event about a project, from every service's topic, into the ``facts`` ledger (the audit source the
     explanations fold) and, in the same transaction, into the project's books (``project_books``: one row per
@@ -139,7 +171,7 @@ class FactsProjection:
 
     name = "reporting.facts"
     topics = FACT_TOPICS
-    tables = ("facts", "dirty_projects", "resource_facts", "project_books")
+    tables = ("facts", "dirty_projects", "resource_facts", "project_books", "fx_rates")
     idempotent = True
 
     async def apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
@@ -147,9 +179,13 @@ class FactsProjection:
         COPY, or, when the batch holds an event already in the ledger (a relay's re-publish, a re-delivery), by one
         ``INSERT ... ON CONFLICT (event_id) DO NOTHING`` that skips it as :meth:`apply` would."""
         facts, resource_facts, projects_ = [], [], set()
+        rates: list[ConsumedEvent] = []
         kept: dict[uuid.UUID, uuid.UUID] = {}  # event id -> project id of the facts this batch writes
         for event in events:
             _check_contract(event)
+            if _is_rate(event):
+                rates.append(event)
+                continue
             if event.key.startswith("resource:") and event.service == "resources":
                 resource = parse_uuid(event.key.removeprefix("resource:"))
                 resource_facts.append((resource, event.event_id, event.name, event.version, event.time, _json(event)))
@@ -183,9 +219,14 @@ class FactsProjection:
             await copy_new_records(
                 conn, "resource_facts", RESOURCE_FACT_COLUMNS, RESOURCE_FACT_TYPES, resource_facts, returning="event_id"
             )
+        if rates:
+            await store_rates(conn, rates)
 
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
         _check_contract(event)
+        if _is_rate(event):
+            await store_rates(conn, [event])
+            return
         if event.key.startswith("resource:") and event.service == "resources":
             await conn.execute(
                 text(

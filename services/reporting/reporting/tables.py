@@ -1,6 +1,7 @@
 """The reporting service's tables: the ledger of facts and the projects' books (fed by the consumers of the other
-services' topics, :mod:`reporting.projections`), the portfolio read model, and the query rows of its own aggregates
-(alerts, thresholds).
+services' topics, :mod:`reporting.projections`), the exchange rates recorded on the budget topic (``fx_rates``: one row
+per ``exchange-rate-recorded``, read by :mod:`reporting.rates` for portfolio roll-ups), the portfolio read model, and
+the query rows of its own aggregates (alerts, thresholds).
 """
 
 from __future__ import annotations
@@ -30,6 +31,18 @@ DDL = [
         updated_at  timestamptz NOT NULL DEFAULT now()
     )
     """,
+    """
+    CREATE TABLE IF NOT EXISTS fx_rates (
+        event_id      uuid PRIMARY KEY,
+        base          text NOT NULL,
+        quote         text NOT NULL,
+        effective_on  date NOT NULL,
+        rate          numeric NOT NULL,
+        source        text NOT NULL,
+        recorded_at   timestamptz NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS fx_rates_pair ON fx_rates (base, quote, effective_on, recorded_at)",
     """
     CREATE TABLE IF NOT EXISTS resource_facts (
         position     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -93,7 +106,7 @@ DDL = [
     """,
 ]
 
-READ_MODEL_TABLES = ("portfolio_projects", "portfolio_milestones", "facts", "project_books")
+READ_MODEL_TABLES = ("portfolio_projects", "portfolio_milestones", "facts", "project_books", "fx_rates")
 PROJECT_COLUMNS = (
     "project_id",
     "portfolio_id",
