@@ -37,6 +37,7 @@ def risks(facts: list, as_of: date = DAY) -> list:  # type: ignore[type-arg]
 def test_cost_needed_counts_actual_cost_and_remaining_value_at_the_cost_performance_seen() -> None:
     facts = [
         registered(),
+        started(),
         baseline("100000.00"),
         milestone(1, "40000.00", date(2027, 3, 1)),
         milestone(2, "60000.00", date(2027, 4, 30)),
@@ -45,7 +46,8 @@ def test_cost_needed_counts_actual_cost_and_remaining_value_at_the_cost_performa
         secured("200000.00", date(2027, 1, 1)),
     ]
     # EV = 20000, AC = 25000, CPI = 0.8. For M2 (due 30 April): remaining = 20000 + 60000 = 80000 -> 100000 at CPI.
-    (m2,) = risks(facts)  # M1 is overdue: no longer "upcoming", but its remaining value counts for M2
+    m1, m2 = risks(facts)  # M1 is overdue: still assessed (on today), and its remaining value counts for M2
+    assert m1.overdue and m1.assessed_on == DAY and m1.remaining_planned_value == Decimal("20000")
     assert m2.needed == Decimal("125000") and m2.available == Decimal("200000.00")
     assert m2.remaining_planned_value == Decimal("80000") and m2.cpi_used == Decimal("0.8")
     assert m2.spread == Decimal("100000") * DEFAULT_CV
@@ -58,6 +60,7 @@ def test_cost_needed_counts_actual_cost_and_remaining_value_at_the_cost_performa
 def test_a_shortfall_without_uncertainty_is_certain_and_an_even_bet_at_the_edge() -> None:
     short = [
         registered(),
+        started(),
         milestone(1, "1000.00", date(2027, 4, 1)),
         progress(1, "100", date(2027, 3, 1)),
         work("5000.00", date(2027, 3, 1)),
@@ -65,7 +68,7 @@ def test_a_shortfall_without_uncertainty_is_certain_and_an_even_bet_at_the_edge(
     ]
     (risk,) = risks(short)
     assert risk.spread == 0 and risk.probability == Decimal(1)  # nothing left to forecast; 5000 > 100
-    even = [registered(), milestone(1, "1000.00", date(2027, 4, 1)), secured("1000.00", date(2027, 1, 1))]
+    even = [registered(), started(), milestone(1, "1000.00", date(2027, 4, 1)), secured("1000.00", date(2027, 1, 1))]
     (risk,) = risks(even)
     assert risk.needed == risk.available and risk.probability == Decimal("0.5")
 
@@ -77,7 +80,7 @@ def test_the_spread_comes_from_the_cpi_history_once_there_is_enough() -> None:
 
 
 def test_tranches_available_after_the_due_date_do_not_count() -> None:
-    facts = [registered(), milestone(1, "1000.00", date(2027, 4, 1)), secured("5000.00", date(2027, 4, 2))]
+    facts = [registered(), started(), milestone(1, "1000.00", date(2027, 4, 1)), secured("5000.00", date(2027, 4, 2))]
     (risk,) = risks(facts)
     assert risk.available == 0 and risk.probability == Decimal(1)
 

@@ -18,16 +18,17 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from reporting import views
-from reporting.domain import alerts
+from reporting.domain import alerts, cashflow
 from reporting.domain.books import Books
 from reporting.domain.evm import Evm, evm
 from reporting.domain.ledger import Fact, ProjectBook, book
-from reporting.domain.risk import MilestoneRisk, milestone_risks
+from reporting.domain.risk import RISK_LIMIT, MilestoneRisk, assessed, milestone_risks, still_open
 from reporting.domain.rules import Condition, Thresholds, conditions
 from reporting.domain.utilisation import iso_week, loads
 from shared.commands import CommandContext, CommandOutcome, Executor, by_state, run_on
 from shared.errors import InvalidCommandError, NotFoundError
 from shared.events import EventMetadata
+from shared.money import minor_unit
 
 Now = Callable[[], datetime]
 """The present by the executor's clock (asked only when a read needs it: a date left out, a ``known_at``)."""
@@ -62,6 +63,10 @@ class ReportingFacts(Protocol):
     ) -> dict[tuple[uuid.UUID, str], Decimal]: ...
 
     async def resource_events(self, resource_id: uuid.UUID, known_at: datetime | None) -> list[Any]: ...
+
+    async def rate(self, base: str, quote: str, on: date) -> Decimal | None:
+        """1 ``base`` = this many ``quote`` on ``on`` (the exchange rate in force then), or None without one."""
+        ...
 
 
 # --- a project's figures (pure) -----------------------------------------------------------------------------
@@ -101,9 +106,20 @@ def report_on(books_on: BooksOn, as_of: date, thresholds: Thresholds) -> Project
     """Figures, milestone risks and the alert conditions of one project as of a date (pure)."""
     books = books_on(as_of)
     figures = evm(books, as_of)
-    ac = figures.value("ac") or Decimal(0)
-    risks = milestone_risks(books, as_of, ac, figures.value("cpi"), cpi_history(books_on, as_of))
+    risks = project_risks(books_on, books, figures, as_of, thresholds.underfunding_risk)
     return ProjectReport(books, figures, risks, conditions(books, figures, risks, as_of, thresholds))
+
+
+def project_risks(
+    books_on: BooksOn, books: ProjectBook, figures: Evm, as_of: date, limit: Decimal = RISK_LIMIT
+) -> list[MilestoneRisk]:
+    """The underfunding risk of the project's open milestones (none, and no CPI history read, for a project that
+    cannot spend any more or has no open milestone); ``limit``: the alert threshold the funding needed is computed for
+    (default 5 %)."""
+    if not assessed(books) or not still_open(books):
+        return []
+    ac = figures.value("ac") or Decimal(0)
+    return milestone_risks(books, as_of, ac, figures.value("cpi"), cpi_history(books_on, as_of), limit)
 
 
 def report(project_id: uuid.UUID, facts: list[Fact], as_of: date, thresholds: Thresholds) -> ProjectReport:
@@ -123,6 +139,15 @@ def checked_known_at(now: Now, known_at: datetime | None) -> datetime | None:
     if known_at is not None and known_at > now() + timedelta(seconds=1):
         raise InvalidCommandError("known_at must not be in the future", field="known_at")
     return known_at
+
+
+def checked_currency(currency: str) -> str:
+    """``currency`` if it is an ISO 4217 code (else 422 naming ``currency``)."""
+    try:
+        minor_unit(currency)
+    except ValueError as exc:
+        raise InvalidCommandError(str(exc), field="currency") from exc
+    return currency
 
 
 async def project_facts(
@@ -183,6 +208,24 @@ async def s_curve(
     }
 
 
+async def cash_flow(
+    facts: ReportingFacts,
+    now: Now,
+    project_id: uuid.UUID,
+    as_of: date | None,
+    known_at: datetime | None,
+    first: str | None = None,
+    last: str | None = None,
+) -> tuple[date, dict[str, Any]]:
+    """The project's time-phased forecast and cash flow per month (``first`` to ``last``, ``YYYY-MM``; at most
+    120 months), as of a business date and as known at a moment; with the date."""
+    cashflow.check_range(first, last)
+    day = as_of_day(now, as_of)
+    on = await books_on(facts, now, project_id, known_at)
+    inputs, span = cashflow.inputs_of(on, day)
+    return day, views.cash_flow(project_id, on(day), cashflow.report(inputs, span, day, first, last), day, known_at)
+
+
 async def explain_figure(
     facts: ReportingFacts,
     now: Now,
@@ -208,24 +251,53 @@ async def portfolio_report(
     portfolio_id: str | None,
     programme_id: str | None,
     known_at: datetime | None,
+    currency: str = "EUR",
 ) -> tuple[date, list[dict[str, Any]], dict[str, Any]]:
-    """Every project's headline figures on a date (as known at a moment) and the totals per currency (of a
-    portfolio or programme): the date, the lines, and the whole answer."""
+    """Every project's headline figures on a date (as known at a moment), the totals per currency and their roll-up
+    in the reporting ``currency`` at the rates in force on the date (of a portfolio or programme): the date, the
+    lines, and the whole answer."""
+    checked_currency(currency)
     day = as_of_day(now, as_of)
     if known_at is None:
         headlines = await current_headlines(facts, memo, day)
     else:  # what was known then: the facts recorded by then, folded
         known = await facts.facts_of(None, checked_known_at(now, known_at))
-        headlines = [views.headline(pid, book(pid, found, day), day) for pid, found in known.items()]
-    rows, rollup = views.portfolio_lines(headlines, portfolio_id, programme_id)
+        headlines = [headline(pid, Books.of(pid, found).at, day) for pid, found in known.items()]
+    limits = await risk_limits(facts, headlines, portfolio_id)
+    rows, rollup = views.portfolio_lines(headlines, portfolio_id, programme_id, limits)
+    scope = views.in_scope(headlines, portfolio_id, programme_id)
+    currencies = {h.row["currency"] for h in scope if h.row is not None} - {currency}
+    rates = {c: await facts.rate(c, currency, day) for c in sorted(currencies)}
+    rows = views.converted_columns(rows, scope, currency, rates)
     answer = {
         **views.axes(day, known_at),
         "portfolio_id": portfolio_id,
         "programme_id": programme_id,
         "projects": rows,
         "totals": rollup,
+        "rollup": views.rollup(scope, currency, rates, day),
+        "underfunding_risk": views.underfunding_share(rollup),
     }
     return day, rows, answer
+
+
+def headline(project_id: uuid.UUID, on: BooksOn, day: date) -> views.Headline:
+    """A project's line of the portfolio report with its open milestones' underfunding risk, computed at the default
+    limit so the line holds whatever the thresholds (each portfolio's own applies when the lines are summed)."""
+    books = on(day)
+    if not books.currency or not assessed(books):
+        return views.headline(project_id, books, day)
+    return views.headline(project_id, books, day, project_risks(on, books, evm(books, day), day))
+
+
+async def risk_limits(
+    facts: ReportingFacts, headlines: Sequence[views.Headline], portfolio_id: str | None
+) -> dict[str | None, Decimal]:
+    """The underfunding-risk threshold of each portfolio with a milestone assessed among ``headlines``."""
+    portfolios = {h.row["portfolio_id"] for h in headlines if h.row is not None and h.risks}
+    if portfolio_id is not None:
+        portfolios &= {portfolio_id}
+    return {pf: (await facts.thresholds(pf)).underfunding_risk for pf in portfolios}
 
 
 async def current_headlines(
@@ -246,7 +318,7 @@ async def current_headlines(
         if key in kept:
             kept.move_to_end(key)
         elif pid in loaded:
-            kept[key] = views.headline(pid, loaded[pid].at(day), day)
+            kept[key] = headline(pid, loaded[pid].at, day)
         else:
             continue  # its books changed between the two queries: on the next report
         out.append(kept[key])

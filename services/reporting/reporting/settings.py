@@ -1,12 +1,25 @@
 """Settings of the reporting service (``PMO_`` environment variables)."""
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from shared.money import minor_unit
 from shared.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    """The shared settings, plus how often alerts are evaluated."""
+    """The shared settings, plus how often alerts are evaluated and the portfolio's reporting currency."""
+
+    reporting_currency: str = Field(
+        default="EUR",
+        description="ISO 4217 currency the portfolio report rolls every project up in (converted at the exchange "
+        "rate in force on the report's date); a report may ask for another with ?currency=",
+    )
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        minor_unit(value)  # ValueError for a code that is not ISO 4217
+        return value
 
     evaluation_interval: float = Field(
         default=0.2, gt=0, le=60, description="seconds between evaluations of changed projects"
