@@ -19,7 +19,10 @@ from typing import Any
 
 import httpx
 
-from shared.auth import mint_token
+from shared.demo import money
+from shared.demo.api import Api, DemoError, ok, retry
+
+__all__ = ["DemoError", "load_demo"]
 
 PORTFOLIO = "enterprise"
 PROGRAMMES = {"digital": "Digital channels", "operations": "Operations excellence", "growth": "Market growth"}
@@ -49,11 +52,9 @@ PEOPLE = [
     ("Frances Allen", "tester", 70),
     ("Tim Berners-Lee", "designer", 75),
 ]
+CHANGE = 5000
+"""The approved labour change every project's budget carries (its PMB includes it in the build)."""
 SUBCONTRACTORS = [("Acme Consulting", "acme"), ("Globex Integration", "globex"), ("Initech Services", "initech")]
-
-
-class DemoError(RuntimeError):
-    pass
 
 
 def _monday(day: date) -> date:
@@ -65,56 +66,20 @@ def _iso_week(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-class _Api:
-    def __init__(self, urls: Mapping[str, str]) -> None:
-        self.urls = urls
-        self.clients: dict[str, httpx.Client] = {}
-
-    def as_(self, service: str, subject: str, role: str) -> httpx.Client:
-        key = f"{service}|{subject}|{role}"
-        if key not in self.clients:
-            token = mint_token(subject, [role], ttl_seconds=3600)
-            self.clients[key] = httpx.Client(
-                base_url=self.urls[service], timeout=30, headers={"Authorization": f"Bearer {token}"}
-            )
-        return self.clients[key]
-
-    def close(self) -> None:
-        for client in self.clients.values():
-            client.close()
-
-
-def _ok(response: httpx.Response, *expected: int) -> dict[str, Any]:
-    if response.status_code not in (expected or (200, 201)):
-        raise DemoError(
-            f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text}"
-        )
-    return dict(response.json()) if response.content else {}
-
-
-def _retry(call: Any, timeout: float = 60.0) -> dict[str, Any]:
-    """Retry while the other service has not consumed the project yet (404)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = call()
-        if response.status_code != 404 or time.monotonic() > deadline:
-            return _ok(response)
-        time.sleep(0.2)
-
-
 def load_demo(urls: Mapping[str, str], today: date | None = None, seed: int = 7) -> str:
     """Load the demo portfolio into the running services at ``urls`` (service name -> base URL)."""
     today = today or date.today()
     rng = random.Random(seed)
-    api = _Api(urls)
+    api = Api(urls)
     try:
         pmo = api.as_("projects", "pat.pmo", "pmo")
         director = api.as_("projects", "dora.director", "director")
         if any(p["grouping_id"] == PORTFOLIO for p in pmo.get("/portfolios", params={"limit": 500}).json()["items"]):
             return f"portfolio {PORTFOLIO} already exists: the demo is not loaded again"
-        _ok(pmo.post("/portfolios", json={"portfolio_id": PORTFOLIO, "name": "Enterprise portfolio"}))
+        ok(pmo.post("/portfolios", json={"portfolio_id": PORTFOLIO, "name": "Enterprise portfolio"}))
         for slug, name in PROGRAMMES.items():
-            _ok(pmo.post(f"/portfolios/{PORTFOLIO}/programmes", json={"programme_id": slug, "name": name}))
+            ok(pmo.post(f"/portfolios/{PORTFOLIO}/programmes", json={"programme_id": slug, "name": name}))
+        money.record_rates(api, today)
         people = _resources(api, today, rng)
         counts = {"projects": 0, "work_sheets": 0, "status_reports": 0}
         for index, (code, name) in enumerate(PROJECT_NAMES):
@@ -129,11 +94,11 @@ def load_demo(urls: Mapping[str, str], today: date | None = None, seed: int = 7)
         api.close()
 
 
-def _resources(api: _Api, today: date, rng: random.Random) -> list[dict[str, Any]]:
+def _resources(api: Api, today: date, rng: random.Random) -> list[dict[str, Any]]:
     rm = api.as_("resources", "rita.rm", "resource-manager")
     people = []
     for name, role, rate in PEOPLE:
-        person = _ok(
+        person = ok(
             rm.post(
                 "/resources",
                 json={
@@ -148,7 +113,7 @@ def _resources(api: _Api, today: date, rng: random.Random) -> list[dict[str, Any
             ),
             201,
         )
-        _ok(
+        ok(
             rm.post(
                 f"/resources/{person['resource_id']}/rates",
                 json={
@@ -159,7 +124,7 @@ def _resources(api: _Api, today: date, rng: random.Random) -> list[dict[str, Any
         )
         people.append({**person, "rate": rate, "kind": "person"})
     for name, vendor in SUBCONTRACTORS:
-        sub = _ok(
+        sub = ok(
             rm.post(
                 "/resources",
                 json={
@@ -179,7 +144,7 @@ def _resources(api: _Api, today: date, rng: random.Random) -> list[dict[str, Any
 
 
 def _project(
-    api: _Api,
+    api: Api,
     pmo: httpx.Client,
     director: httpx.Client,
     index: int,
@@ -191,7 +156,7 @@ def _project(
 ) -> dict[str, int]:
     programme = list(PROGRAMMES)[index % 3]
     start = today - timedelta(days=70 + 10 * index)
-    project = _ok(
+    project = ok(
         pmo.post(
             "/projects",
             json={
@@ -211,14 +176,14 @@ def _project(
     )
     pid = project["project_id"]
     base = f"/projects/{pid}"
-    _ok(director.post(f"{base}/approve", json={"approved_on": str(start)}))
-    _ok(pmo.post(f"{base}/start", json={"started_on": str(start)}))
+    ok(director.post(f"{base}/approve", json={"approved_on": str(start)}))
+    ok(pmo.post(f"{base}/start", json={"started_on": str(start)}))
     values = [rng.choice([40, 60, 80, 120]) * 1000 for _ in range(4)]
     dues = [start + timedelta(days=45 + 75 * i) for i in range(4)]
     milestones = []
     for i, (value, due) in enumerate(zip(values, dues, strict=True)):
         milestones.append(
-            _ok(
+            ok(
                 pmo.post(
                     f"{base}/milestones",
                     json={
@@ -237,12 +202,12 @@ def _project(
     for m, due, value in zip(milestones, dues, values, strict=True):
         if due <= today and not (behind or overspent):
             reached = {"reached_on": str(due)}  # accepted by the sponsor, who signs it off
-            _ok(director.post(f"{base}/milestones/{m['milestone_id']}/reached", json=reached))
+            ok(director.post(f"{base}/milestones/{m['milestone_id']}/reached", json=reached))
             earned += value
         elif due <= today + timedelta(days=75):
             percent = 30 if behind else 25 if overspent else rng.choice([40, 50, 60])
             progress = {"percent_complete": str(percent), "as_of": str(today - timedelta(days=1))}
-            _ok(pmo.post(f"{base}/milestones/{m['milestone_id']}/progress", json=progress))
+            ok(pmo.post(f"{base}/milestones/{m['milestone_id']}/progress", json=progress))
             earned += value * percent // 100
             if behind or overspent:
                 break
@@ -252,7 +217,7 @@ def _project(
     for week in range(4):
         meeting = last - timedelta(weeks=week)
         cost = "red" if index in (0, 5) else rng.choice(["green", "green", "amber"])
-        _ok(
+        ok(
             pmo.post(
                 f"{base}/status-reports",
                 json={
@@ -272,7 +237,7 @@ def _project(
         )
         reports += 1
     if index in (8, 11):  # a marketing KPI below its 80 % target at review
-        kpi = _ok(
+        kpi = ok(
             pmo.post(
                 f"{base}/kpis",
                 json={
@@ -285,14 +250,14 @@ def _project(
             ),
             201,
         )
-        _ok(
+        ok(
             pmo.post(
                 f"{base}/kpis/{kpi['kpi_id']}/measurements",
                 json={"value": "76.5" if index == 8 else "84", "measured_on": str(today - timedelta(3))},
             ),
             201,
         )
-    partner = _ok(
+    partner = ok(
         pmo.post(
             f"{base}/partners",
             json={
@@ -305,7 +270,7 @@ def _project(
         201,
     )
     follow_up = today - timedelta(days=4) if index == 6 else today + timedelta(days=7)
-    _ok(
+    ok(
         pmo.post(
             f"{base}/communications",
             json={
@@ -318,26 +283,39 @@ def _project(
         ),
         201,
     )
-    committed = _budget(api, pid, index, values, dues, today)
+    committed, materials = _budget(api, pid, index, values, dues, today)
+    money.baseline(api, pid, index, milestones, values, dues, start, CHANGE, sum(values) // 10, today)
     spend = earned * 13 // 10 if overspent else earned * 9 // 10  # what the work done cost
     sheets, delivered = _work(api, pid, index, milestones, today, rng, people, spend, committed)
     if delivered is not None:
         _invoice(api, pid, index, today, *delivered)
+    if index in money.LICENCES:
+        money.licences(api, pid, index, materials, today)
+    if index in money.EXPENSES:
+        money.expense(api, pid, index, today)
+    if index in money.ESTIMATES:
+        remaining = sum(values) + CHANGE - earned
+        factor = 13 if overspent else 10  # the overspent projects' managers expect the overrun to go on
+        money.estimate(api, pid, remaining * factor * 6 // 100, remaining * factor * 4 // 100, today)
     return {"projects": 1, "status_reports": reports, "work_sheets": sheets}
 
 
-def _budget(api: _Api, pid: str, index: int, values: list[int], dues: list[date], today: date) -> int:
-    """Baseline, funding, a subcontract commitment and an approved change; returns the commitment's amount."""
+def _budget(api: Api, pid: str, index: int, values: list[int], dues: list[date], today: date) -> tuple[int, int]:
+    """Baseline (the milestones' planned value by category, and a 10 % contingency: the management reserve),
+    funding, a subcontract commitment and an approved change; returns the commitment's amount and the materials
+    budget."""
     finance = api.as_("budget", "fiona.finance", "finance")
     controller = api.as_("budget", "carl.controller", "finance")
-    total = sum(values) * 11 // 10
-    labour, sub = total * 6 // 10, total * 3 // 10
-    contingency = total - labour - sub
+    planned = sum(values)
+    contingency = planned // 10
+    total = planned + contingency
+    sub, materials, travel = planned * 3 // 10, planned // 10, planned // 20
+    labour = planned - sub - materials - travel
 
     def eur(amount: int) -> dict[str, str]:
         return {"amount": f"{amount}.00", "currency": "EUR"}
 
-    _retry(
+    retry(
         lambda: finance.post(
             f"/budgets/{pid}/baseline",
             json={
@@ -345,22 +323,24 @@ def _budget(api: _Api, pid: str, index: int, values: list[int], dues: list[date]
                 "categories": [
                     {"category": "labour", "amount": eur(labour)},
                     {"category": "subcontracting", "amount": eur(sub)},
+                    {"category": "materials", "amount": eur(materials)},
+                    {"category": "travel", "amount": eur(travel)},
                     {"category": "contingency", "amount": eur(contingency)},
                 ],
             },
         )
     )
-    source = _ok(
+    source = ok(
         finance.post(f"/budgets/{pid}/funding-sources", json={"name": "Corporate budget", "kind": "internal"}), 201
     )
     underfunded = index in (3, 7)  # funding arrives too late and too thin for the next milestones
     for value, due in zip(values, dues, strict=True):  # a tranche a month ahead of each milestone, with margin
         amount = value * 4 // 10 if underfunded else value * 14 // 10
         tranche = {"amount": eur(amount), "available_on": str(due - timedelta(days=30))}
-        _ok(finance.post(f"/budgets/{pid}/funding-sources/{source['source_id']}/tranches", json=tranche), 201)
+        ok(finance.post(f"/budgets/{pid}/funding-sources/{source['source_id']}/tranches", json=tranche), 201)
     vendor = SUBCONTRACTORS[index % 3]
     amount = sub + (sub // 5 if index == 9 else -sub // 4)  # one commitment above the category budget
-    _ok(
+    ok(
         finance.post(
             f"/budgets/{pid}/commitments",
             json={
@@ -377,19 +357,19 @@ def _budget(api: _Api, pid: str, index: int, values: list[int], dues: list[date]
         ),
         201,
     )
-    change = _ok(
+    change = ok(
         finance.post(
             f"/budgets/{pid}/change-requests",
-            json={"category": "labour", "amount": eur(5000), "reason": "additional analysis"},
+            json={"category": "labour", "amount": eur(CHANGE), "reason": "additional analysis"},
         ),
         201,
     )
-    _ok(controller.post(f"/budgets/{pid}/change-requests/{change['change_id']}/approve", json={}))
-    return amount
+    ok(controller.post(f"/budgets/{pid}/change-requests/{change['change_id']}/approve", json={}))
+    return amount, materials
 
 
 def _work(
-    api: _Api,
+    api: Api,
     pid: str,
     index: int,
     milestones: list[dict[str, Any]],
@@ -413,7 +393,7 @@ def _work(
             "starts_on": str(last_monday - timedelta(weeks=6)),
             "ends_on": str(last_monday + timedelta(weeks=8)),
         }
-        _retry(lambda p=person, a=allocation: lead.post(f"/resources/{p['resource_id']}/allocations", json=a))
+        retry(lambda p=person, a=allocation: lead.post(f"/resources/{p['resource_id']}/allocations", json=a))
     sheets, staff_cost = 0, 0
     milestone = milestones[0]["milestone_id"]
     for week in range(3):
@@ -425,8 +405,8 @@ def _work(
                 for d, h in enumerate(hours)
             ]
             body = {"project_id": pid, "week": _iso_week(monday), "entries": entries}
-            sheet = _ok(lead.post(f"/resources/{person['resource_id']}/work-sheets", json=body), 201)
-            _ok(approver.post(f"/resources/{person['resource_id']}/work-sheets/{sheet['sheet_id']}/approve", json={}))
+            sheet = retry(lambda p=person, b=body: lead.post(f"/resources/{p['resource_id']}/work-sheets", json=b))
+            ok(approver.post(f"/resources/{person['resource_id']}/work-sheets/{sheet['sheet_id']}/approve", json={}))
             staff_cost += sum(hours) * person["rate"]
             sheets += 1
     rest = min(spend - staff_cost, committed * 8 // 10)  # the subcontractor's share, within its commitment
@@ -440,14 +420,14 @@ def _work(
             "accepted_on": str(last_monday + timedelta(days=2)),
         }
         body = {"project_id": pid, "week": _iso_week(last_monday), "deliverables": [deliverable]}
-        sheet = _ok(lead.post(f"/resources/{vendor['resource_id']}/work-sheets", json=body), 201)
-        _ok(approver.post(f"/resources/{vendor['resource_id']}/work-sheets/{sheet['sheet_id']}/approve", json={}))
+        sheet = retry(lambda: lead.post(f"/resources/{vendor['resource_id']}/work-sheets", json=body))
+        ok(approver.post(f"/resources/{vendor['resource_id']}/work-sheets/{sheet['sheet_id']}/approve", json={}))
         sheets += 1
         delivered = (vendor["vendor"], sheet["sheet_id"], rest)
     return sheets, delivered
 
 
-def _invoice(api: _Api, pid: str, index: int, today: date, vendor: str, sheet_id: str, delivered: int) -> None:
+def _invoice(api: Api, pid: str, index: int, today: date, vendor: str, sheet_id: str, delivered: int) -> None:
     """The subcontractor invoices its deliverable: matched, approved and paid; three projects go wrong on purpose."""
     clerk = api.as_("invoicing", "ivan.ap", "service")
     finance = api.as_("invoicing", "fiona.finance", "finance")
@@ -481,7 +461,7 @@ def _invoice(api: _Api, pid: str, index: int, today: date, vendor: str, sheet_id
         ],
         "total": eur(net + tax),
     }
-    invoice = _ok(clerk.post("/invoices", json=body), 201)
+    invoice = ok(clerk.post("/invoices", json=body), 201)
     url = f"/invoices/{invoice['invoice_id']}"
     deadline = time.monotonic() + 60
     while (status := clerk.get(url).json()["status"]) != "matched" and time.monotonic() < deadline:
@@ -491,5 +471,5 @@ def _invoice(api: _Api, pid: str, index: int, today: date, vendor: str, sheet_id
     if overdue:
         return
     approval = {"override_reason": "agreed extra scope with the vendor"} if status != "matched" else {}
-    _ok(finance.post(f"{url}/approve", json=approval))
-    _ok(treasury.post(f"{url}/payments", json={"amount": eur(net + tax), "paid_on": str(today)}), 201)
+    ok(finance.post(f"{url}/approve", json=approval))
+    ok(treasury.post(f"{url}/payments", json={"amount": eur(net + tax), "paid_on": str(today)}), 201)
