@@ -1,14 +1,44 @@
 """EVM formulas with hand-computed cases: positive and negative variances, zero and undefined cases, exact
-decimals, and figures as of a past date."""
+decimals, and figures as of a past date; every kind of cost on the accrual basis and the cash view beside it,
+amounts in another currency (booked, or listed as unconverted), planned funding, and the bottom-up forecast from the
+estimate to complete."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from decimal import Decimal
 
+from reporting.domain.books import Books
 from reporting.domain.evm import evm
-from reporting.domain.ledger import book
-from tests.reporting_support import PID, baseline, change, milestone, progress, reached, registered, work
+from reporting.domain.ledger import Fact, book
+from shared.contracts import resources as r
+from tests.reporting_support import (
+    PID,
+    baseline,
+    booking,
+    change,
+    committed,
+    estimate,
+    eur,
+    expense_approved,
+    expense_claimed,
+    expense_reimbursed,
+    funding_planned,
+    funding_secured,
+    goods_received,
+    goods_reversed,
+    invoice_approved,
+    invoice_matched,
+    invoice_paid,
+    invoice_received,
+    milestone,
+    progress,
+    reached,
+    registered,
+    usd,
+    work,
+)
 
 MARCH = date(2027, 3, 15)
 
@@ -109,3 +139,145 @@ def test_money_stays_exact_before_rounding_at_the_edge() -> None:
     assert result["ev"].value == Decimal("0.025")
     assert result["ev"].shown("EUR") == "0.02"  # half-even
     assert result["cpi"].shown("EUR") == "2.5000"
+
+
+# --- every kind of cost, bookings, the cash view, estimates to complete -------------------------------------------
+
+
+def costs() -> list[Fact]:
+    """A person's week (1000.00), a subcontractor's (2000.00), an expense (120.00) approved 5 March and reimbursed
+    20 March, licences received 6 March (2000.00) and returned 25 March, and a supplier invoice of 1000.00 + 200.00
+    tax, approved and half paid (600.00 on 18 March)."""
+    return [
+        registered(),
+        baseline("100000.00"),
+        work("1000.00", date(2027, 3, 1)),
+        work("2000.00", date(2027, 3, 2), kind=r.ResourceKind.SUBCONTRACTOR),
+        expense_claimed(EXPENSE, eur("120.00"), date(2027, 3, 3)),
+        expense_approved(EXPENSE, date(2027, 3, 5)),
+        expense_reimbursed(EXPENSE, date(2027, 3, 20)),
+        goods_received(RECEIPT, eur("2000.00"), date(2027, 3, 6)),
+        goods_reversed(RECEIPT, date(2027, 3, 25)),
+        invoice_received(INVOICE, "1000.00", date(2027, 4, 10), date(2027, 3, 8), tax="200.00"),
+        invoice_approved(INVOICE, "1200.00", date(2027, 3, 9)),
+        invoice_paid(INVOICE, "600.00", "600.00", date(2027, 3, 18)),
+    ]
+
+
+EXPENSE, RECEIPT, INVOICE = uuid.UUID(int=501), uuid.UUID(int=502), uuid.UUID(int=503)
+
+
+def test_actual_cost_adds_every_kind_on_the_accrual_basis() -> None:
+    """15 March: sheets 3000 + expense 120 + goods 2000 + the invoice's unbacked net 1000 = 6120; 4 March: sheets
+    only (the expense is approved on the 5th); 26 March: the goods are returned: 4120."""
+    assert book(PID, costs(), date(2027, 3, 4)).actual_by_kind()["expenses"] == 0
+    assert figures(costs(), date(2027, 3, 4))["ac"] == "3000.00"
+    on = book(PID, costs(), MARCH)
+    assert on.actual_by_kind() == {
+        "work_sheets": Decimal("3000.00"),
+        "expenses": Decimal("120.00"),
+        "goods_received": Decimal("2000.00"),
+        "invoices_beyond_backing": Decimal("1000.00"),
+    }
+    assert figures(costs())["ac"] == "6120.00"
+    assert on.actual_by_category() == {
+        "labour": Decimal("1000.00"),
+        "subcontracting": Decimal("3000.00"),  # the subcontractor's sheet and the invoice (no commitment known)
+        "travel": Decimal("120.00"),
+        "materials": Decimal("2000.00"),
+    }
+    assert figures(costs(), date(2027, 3, 26))["ac"] == "4120.00"
+
+
+def test_goods_and_work_backing_an_invoice_are_not_counted_twice() -> None:
+    """The invoice is matched: 700.00 of its 1000.00 backed by the receipt and the sheets: AC adds only 300.00."""
+    facts = [*costs(), invoice_matched(INVOICE, "1000.00", "700.00", date(2027, 3, 9), matched=False)]
+    assert figures(facts)["ac"] == "5420.00"  # 3000 + 120 + 2000 + 300
+
+
+def test_the_cash_view_counts_what_was_paid() -> None:
+    """25 March: payroll 1000 (the person's sheet; the subcontractor is paid through invoices) + the reimbursed
+    expense 120 + the net share of the invoice's payment 600 x 1000 / 1200 = 500 -> 1620. 19 March: 1000 + 500."""
+    assert book(PID, costs(), date(2027, 3, 25)).cash_cost == Decimal("1620.00")
+    assert book(PID, costs(), date(2027, 3, 19)).cash_cost == Decimal("1500.00")
+    assert book(PID, costs(), date(2027, 3, 17)).cash_cost == Decimal("1000.00")
+
+
+def test_amounts_in_another_currency_count_at_their_booking() -> None:
+    """A USD 1000.00 work sheet booked at 0.9234 -> 923.40 EUR; a USD 1087.50 invoice booked at 0.92 -> 1000.50 EUR,
+    its payment of USD 500 converted at the same rate (460.00)."""
+    invoice = uuid.UUID(int=601)
+    facts = [
+        registered(),
+        work("1000.00", date(2027, 3, 1), currency="USD", booked=booking(usd("1000.00"), "0.9234")),
+        invoice_received(
+            invoice,
+            "1087.50",
+            date(2027, 4, 1),
+            date(2027, 3, 2),
+            currency="USD",
+            booked=booking(usd("1087.50"), "0.92"),
+        ),
+        invoice_approved(invoice, "1087.50", date(2027, 3, 3)),
+        invoice_paid(invoice, "500.00", "587.50", date(2027, 3, 4), currency="USD"),
+    ]
+    books = book(PID, facts, MARCH)
+    assert books.work_cost == {"labour": Decimal("923.40")}
+    assert books.invoices[invoice].net == Decimal("1000.50") and books.invoices[invoice].paid == Decimal("460.0000")
+    assert figures(facts)["ac"] == "1923.90"
+    assert books.unconverted == []
+    assert Books.of(PID, facts).at(MARCH).invoices == books.invoices
+
+
+def test_an_amount_in_another_currency_without_a_booking_is_listed_never_added() -> None:
+    facts = [registered(), work("1000.00", date(2027, 3, 1)), work("500.00", date(2027, 3, 2), currency="USD")]
+    books = book(PID, facts, MARCH)
+    assert books.actual_cost == Decimal("1000.00")
+    (listed,) = books.unconverted
+    assert listed.value == Decimal("500.00") and listed.event_id == facts[2].event_id
+    assert "500.00 USD without a booking in EUR" in listed.label and listed.label.startswith("work sheet")
+    assert Books.of(PID, facts).at(MARCH).unconverted == books.unconverted
+
+
+def test_a_booked_commitment_expects_its_invoices_pro_rata() -> None:
+    """USD 1000 booked at 0.90 -> 900.00 EUR; its expected invoice of USD 400 -> 400 x 900 / 1000 = 360."""
+    cid = uuid.UUID(int=701)
+    facts = [
+        registered(),
+        committed(cid, usd("1000.00"), [(date(2027, 5, 1), "400.00")], booked=booking(usd("1000.00"), "0.90")),
+    ]
+    c = book(PID, facts, MARCH).commitments[cid]
+    assert (c.amount, c.expected) == (Decimal("900.00"), [(date(2027, 5, 1), Decimal("360"))])
+
+
+def test_a_planned_tranche_is_secured_later_under_the_same_id() -> None:
+    tranche = uuid.UUID(int=801)
+    planned = [registered(), funding_planned(tranche, "30000.00", date(2027, 6, 1))]
+    t = book(PID, planned, MARCH).tranches[tranche]
+    assert (t.planned, t.amount, t.available_on) == (True, Decimal("30000.00"), date(2027, 6, 1))
+    secured = [*planned, funding_secured(tranche, eur("25000.00"), date(2027, 5, 15))]
+    t = book(PID, secured, MARCH).tranches[tranche]
+    assert (t.planned, t.amount, t.available_on) == (False, Decimal("25000.00"), date(2027, 5, 15))
+
+
+def test_bottom_up_forecast_from_the_estimate_to_complete() -> None:
+    """The portfolio at AC 50000, BAC 100000, EV 55000, with an estimate of 40000 + 5000 as of 10 March:
+    ETC 45000, EAC 95000, VAC 5000, TCPI (100000 - 55000) / (95000 - 50000) = 1.0000. A later estimate (as of
+    20 March, 30000) is not yet in force on 15 March."""
+    facts = [*portfolio("50000.00"), estimate("40000.00", "5000.00", date(2027, 3, 10))]
+    facts.append(estimate("25000.00", "5000.00", date(2027, 3, 20)))
+    f = figures(facts)
+    assert (f["etc_bottom_up"], f["eac_bottom_up"], f["vac_bottom_up"]) == ("45000.00", "95000.00", "5000.00")
+    assert f["tcpi_bottom_up"] == "1.0000"
+    later = figures(facts, date(2027, 3, 21))
+    assert later["eac_bottom_up"] == "80000.00" and later["tcpi_bottom_up"] == "1.5000"  # 45000 / 30000
+    estimate_book = book(PID, facts, MARCH).estimate
+    assert estimate_book is not None
+    assert estimate_book.categories == {"labour": Decimal("40000.00"), "travel": Decimal("5000.00")}
+    assert estimate_book.months == {"2027-05": Decimal("40000.00"), "2027-06": Decimal("5000.00")}
+
+
+def test_without_an_estimate_the_bottom_up_figures_say_why() -> None:
+    result = evm(book(PID, portfolio("50000.00"), MARCH), MARCH)
+    assert result["eac_bottom_up"].value is None
+    assert result["tcpi_bottom_up"].reason == "no estimate to complete submitted yet"
