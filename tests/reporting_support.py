@@ -499,6 +499,8 @@ def for_project(fact_: Fact, project_id: uuid.UUID, recorded_at: datetime) -> Fa
     data = {**fact_.data, "project_id": str(project_id)}
     if "milestone_id" in data and data["milestone_id"] is not None:
         data["milestone_id"] = str(uuid.uuid5(project_id, str(data["milestone_id"])))
+    if "items" in data:  # a performance baseline's items name milestones too
+        data["items"] = [{**x, "milestone_id": str(uuid.uuid5(project_id, x["milestone_id"]))} for x in data["items"]]
     return replace(fact_, data=data, recorded_at=recorded_at)
 
 
