@@ -6,12 +6,15 @@ estimate to complete."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import cast
 
 from reporting.domain.books import Books
 from reporting.domain.evm import evm
 from reporting.domain.ledger import Fact, book
+from reporting.explanations import explain_actual_cost
+from reporting.handlers import ReportingFacts
 from shared.contracts import resources as r
 from tests.reporting_support import (
     PID,
@@ -281,3 +284,32 @@ def test_without_an_estimate_the_bottom_up_figures_say_why() -> None:
     result = evm(book(PID, portfolio("50000.00"), MARCH), MARCH)
     assert result["eac_bottom_up"].value is None
     assert result["tcpi_bottom_up"].reason == "no estimate to complete submitted yet"
+
+
+class LedgerOf:
+    """The facts an explanation reads (the rest of :class:`reporting.handlers.ReportingFacts` is not needed)."""
+
+    def __init__(self, facts: list[Fact]) -> None:
+        self.known = facts
+
+    async def facts(self, project_id: uuid.UUID, known_at: datetime | None = None) -> list[Fact]:
+        return self.known
+
+
+async def test_actual_cost_is_explained_by_kind_with_the_cash_view_and_what_was_not_converted() -> None:
+    facts = [*costs(), work("300.00", date(2027, 3, 10), currency="USD")]
+    now = lambda: datetime(2027, 4, 1, tzinfo=UTC)  # noqa: E731
+    explained = await explain_actual_cost(cast(ReportingFacts, LedgerOf(facts)), now, PID, MARCH, None)
+    assert explained["computed_from"] == {
+        "ac": "6120.00",
+        "work_sheets": "3000.00",
+        "expenses": "120.00",
+        "goods_received": "2000.00",
+        "invoices_beyond_backing": "1000.00",
+        "cash_cost": "1000.00",
+        "rule": explained["computed_from"]["rule"],
+    }
+    assert [e["type"] for e in explained["by_kind"]["expenses"]] == ["expense-approved"]
+    assert [e["type"] for e in explained["by_kind"]["goods_received"]] == ["goods-received"]
+    assert [e["type"] for e in explained["by_kind"]["invoices_beyond_backing"]] == ["invoice-approved"]
+    assert [(u["type"], u["amount"]) for u in explained["unconverted"]] == [("work-sheet-approved", "300.00")]

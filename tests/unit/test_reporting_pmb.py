@@ -26,8 +26,9 @@ M5    level of effort         5900.00  2027-01-01  2027-02-28  by month: January
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import cast
 
 import pytest
 
@@ -35,6 +36,8 @@ from reporting.domain.books import Books
 from reporting.domain.evm import earned_value, evm, item_planned, plan_check, planned_value
 from reporting.domain.ledger import Fact, ProjectBook, book
 from reporting.domain.rules import Thresholds, conditions
+from reporting.explanations import explain_planned_value
+from reporting.handlers import ReportingFacts
 from shared.contracts.projects import EvTechnique as T
 from tests.reporting_support import (
     PID,
@@ -301,3 +304,36 @@ def test_without_a_pmb_the_milestones_must_add_up_to_bac() -> None:
     )
     agreed = [*facts, change("5000.00", "100000.00", date(2027, 1, 10))]
     assert plan_check(at(agreed, date(2027, 2, 1))) is None
+
+
+# --- the explanation of planned value ---------------------------------------------------------------------------
+
+
+class LedgerOf:
+    """The facts an explanation reads (the rest of :class:`reporting.handlers.ReportingFacts` is not needed)."""
+
+    def __init__(self, facts: list[Fact]) -> None:
+        self.known = facts
+
+    async def facts(self, project_id: uuid.UUID, known_at: datetime | None = None) -> list[Fact]:
+        return [f for f in self.known if known_at is None or f.recorded_at <= known_at]
+
+
+async def test_planned_value_is_explained_item_by_item_from_the_version_in_force() -> None:
+    facts = [*rebaselined(), milestone(9, "7000.00", date(2027, 2, 1))]
+    ledger = cast(ReportingFacts, LedgerOf(facts))
+    now = lambda: datetime(2027, 4, 1, tzinfo=UTC)  # noqa: E731
+    explained = await explain_planned_value(ledger, now, PID, date(2027, 3, 15), None)
+    assert explained["computed_from"]["pv"] == "31900.00" and explained["computed_from"]["version"] == 2
+    assert [v["version"] for v in explained["computed_from"]["versions"]] == [1, 2]
+    m3 = next(x for x in explained["items"] if x["name"] == "M3")
+    assert (m3["technique"], m3["budget"], m3["planned"], m3["earned"]) == (
+        "percent_complete",
+        "12000.00",
+        "3000.00",
+        "2400.00",
+    )
+    assert [m["name"] for m in explained["not_in_baseline"]] == ["M9"]
+    assert explained["events"][0]["type"] == "performance-baseline-approved"
+    earlier = await explain_planned_value(ledger, now, PID, date(2027, 3, 14), None)
+    assert (earlier["computed_from"]["version"], earlier["computed_from"]["pv"]) == (1, "30300.00")

@@ -1,6 +1,9 @@
 """The explanations of every reported figure besides the EVM ones (the EVM ones: :func:`reporting.handlers.
 explain_figure`): an open milestone's underfunding risk, a row of the category table, the invoice backing, a KPI's
-attainment, a person's week of utilisation, each with the numbers it is computed from and the events behind them.
+attainment, a person's week of utilisation, each with the numbers it is computed from and the events behind them;
+and, beside the EVM explanations, planned value item by item (which baseline version, each item's technique, budget,
+span, planned and earned value) and actual cost by kind (work sheets, expenses, goods received, invoices beyond their
+backing; the cash view; amounts left unconverted).
 
 Explanations fold the project's whole ledger (every event is listed, not the latest few the stored books keep);
 they answer on both time axes like the reports. Use cases like :mod:`reporting.handlers`, reading through its
@@ -14,13 +17,14 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from reporting.domain.amounts import shown
+from reporting.domain.evm import item_earned, item_planned, planned_value, version_in_force
 from reporting.domain.ledger import Fact, ProjectBook, book
 from reporting.domain.rules import invoice_backing
 from reporting.handlers import Now, ReportingFacts, as_of_day, checked_known_at, project_facts, report, utilisation_rows
 from reporting.views import format_ratio
 from shared.bounds import iso_week
 from shared.errors import InvalidCommandError, NotFoundError
-from shared.money import quantize
 
 
 class _Ledger:
@@ -34,7 +38,7 @@ class _Ledger:
         self._by_id = {f.event_id: f for f in facts}
 
     def money(self, value: Decimal) -> str:
-        return format(quantize(value, self.books.currency), "f") if self.books.currency else format(value, "f")
+        return shown(value, self.books.currency) if self.books.currency else format(value, "f")
 
     def event(self, event_id: uuid.UUID | None, what: str, amount: Decimal | None = None) -> dict[str, Any]:
         fact = self._by_id.get(event_id) if event_id is not None else None
@@ -80,14 +84,16 @@ async def explain_risk(
     risk = next((r for r in result.risks if r.milestone_id == milestone_id), None)
     if risk is None:
         raise NotFoundError(f"milestone {milestone_id} is not an open milestone of project {project_id} on that date")
-    books, d = ledger.books, risk.due_date
+    books, d = ledger.books, risk.assessed_on  # its due date, or the report's date once it is overdue
     open_due = [m for m in books.milestones.values() if m.reached_on is None and not m.missed and m.due_date <= d]
     commitments = [c for c in books.commitments.values() if c.active]
     tranches = [
-        t for t in books.tranches.values() if t.available_on <= d and (t.withdrawn_on is None or t.withdrawn_on > d)
+        t
+        for t in books.tranches.values()
+        if not t.planned and t.available_on <= d and (t.withdrawn_on is None or t.withdrawn_on > d)
     ]
     return {
-        **ledger.head(f"underfunding risk of milestone {risk.name} due {d.isoformat()}", known_at),
+        **ledger.head(f"underfunding risk of milestone {risk.name} due {risk.due_date.isoformat()}", known_at),
         "probability": format_ratio(risk.probability),
         "alert_above": format_ratio(thresholds.underfunding_risk),
         "computed_from": {
@@ -98,6 +104,12 @@ async def explain_risk(
             "remaining_planned_value": ledger.money(risk.remaining_planned_value),
             "cpi_used": str(risk.cpi_used),
             "spread": ledger.money(risk.spread),
+            "forecast": ledger.money(risk.forecast),
+            "to_come": ledger.money(risk.to_come),
+            "cv": format_ratio(risk.cv),
+            "funding_needed_p95": ledger.money(risk.funding_needed),
+            "shortfall": ledger.money(risk.shortfall),
+            "planned_funding": ledger.money(risk.planned_funding),
         },
         "driver": risk.driver,
         "events": [
@@ -112,7 +124,14 @@ async def explain_risk(
                 for on, amount in c.expected
                 if ledger.day < on <= d
             ),
-            *(ledger.event(t.event_id, f"tranche available {t.available_on.isoformat()}", t.amount) for t in tranches),
+            *(
+                ledger.event(
+                    t.event_id,
+                    f"tranche {'planned for' if t.planned else 'available'} {t.available_on.isoformat()}",
+                    t.amount,
+                )
+                for t in tranches
+            ),
         ],
     }
 
@@ -292,3 +311,101 @@ async def _resource_facts(
             }
         )
     return out
+
+
+async def explain_planned_value(
+    facts: ReportingFacts, now: Now, project_id: uuid.UUID, as_of: date | None, known_at: datetime | None
+) -> dict[str, Any]:
+    """PV on the date: the performance baseline version it comes from and each item's technique, budget, span,
+    planned and earned value; the milestones no version includes (they plan and earn nothing until re-baselined).
+    Without a PMB: the milestones due by the date at their planned value."""
+    ledger = await _ledger(facts, now, project_id, as_of, known_at)
+    books, day = ledger.books, ledger.day
+    version = version_in_force(books, day)
+    pv = planned_value(books, day)
+    if version is None:
+        due = [m for m in books.milestones.values() if m.due_date <= day]
+        return {
+            **ledger.head("planned value", known_at),
+            "computed_from": {
+                "pv": ledger.money(pv),
+                "rule": "no performance baseline approved: the planned value of the milestones due by the date",
+            },
+            "events": [
+                ledger.event(m.planned_event, f"milestone {m.name} due {m.due_date}", m.planned_value) for m in due
+            ],
+        }
+    planned_ids = {x.milestone_id for x in version.items}
+    return {
+        **ledger.head("planned value", known_at),
+        "computed_from": {
+            "pv": ledger.money(pv),
+            "bac": ledger.money(version.total),
+            "version": version.version,
+            "effective_on": version.effective_on.isoformat(),
+            "versions": [{"version": v.version, "effective_on": v.effective_on.isoformat()} for v in books.pmb],
+            "rule": "the version in force on the date (the first one before its effective date), item by item by "
+            "its earned-value technique",
+        },
+        "items": [
+            {
+                "milestone_id": str(x.milestone_id),
+                "name": x.name,
+                "technique": x.technique,
+                "budget": ledger.money(x.budget),
+                "start": x.start.isoformat(),
+                "due": x.due.isoformat(),
+                "planned": ledger.money(item_planned(x, day)),
+                "earned": ledger.money(item_earned(x, books.milestones.get(x.milestone_id), day)),
+            }
+            for x in version.items
+        ],
+        "not_in_baseline": [
+            {"milestone_id": str(m.milestone_id), "name": m.name, "planned_value": ledger.money(m.planned_value)}
+            for m in books.milestones.values()
+            if m.milestone_id not in planned_ids
+        ],
+        "events": [ledger.event(version.event_id, f"performance baseline v{version.version} approved", version.total)],
+    }
+
+
+async def explain_actual_cost(
+    facts: ReportingFacts, now: Now, project_id: uuid.UUID, as_of: date | None, known_at: datetime | None
+) -> dict[str, Any]:
+    """AC on the date by kind of cost (accrual basis), the cash view beside it, and the amounts in another currency
+    left unconverted (no booking), each with the events behind it."""
+    ledger = await _ledger(facts, now, project_id, as_of, known_at)
+    books = ledger.books
+    kinds = books.actual_by_kind()
+    evidence: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+    for a in books.cost_evidence:
+        kind = (
+            "expenses"
+            if a.label.startswith("expense")
+            else "goods_received"
+            if a.label.startswith("goods")
+            else "work_sheets"
+        )
+        evidence[kind].append(ledger.event(a.event_id, a.label, a.value))
+    evidence["invoices_beyond_backing"] = [
+        ledger.event(
+            x.approved_event, f"invoice {x.vendor} {x.number} beyond the work and goods it cites", x.unbacked_cost
+        )
+        for x in books.approved_invoices()
+    ]
+    return {
+        **ledger.head("actual cost", known_at),
+        "computed_from": {
+            "ac": ledger.money(sum(kinds.values(), Decimal(0))),
+            **{kind: ledger.money(value) for kind, value in kinds.items()},
+            "cash_cost": ledger.money(books.cash_cost),
+            "rule": "accrual: work sheets from approval, expenses from approval, goods from receipt, invoices (net, "
+            "after credit notes) beyond the work sheets and receipts backing them from approval; cash: invoices paid "
+            "(net share), expenses reimbursed, people's work sheets from approval",
+        },
+        "by_kind": evidence,
+        "unconverted": [
+            {**ledger.event(a.event_id, a.label), "amount": format(a.value, "f"), "on": a.on.isoformat()}
+            for a in books.unconverted
+        ],
+    }
