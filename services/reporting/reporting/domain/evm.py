@@ -50,11 +50,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from uuid import UUID
 
+from reporting.domain.amounts import shown, shown_ratio
 from reporting.domain.ledger import MilestoneBook, PmbItem, PmbVersion, ProjectBook
-from shared.money import quantize
 
 RATIO = Decimal("0.0001")
 
@@ -83,8 +83,8 @@ class Figure:
         if self.value is None:
             return None
         if self.kind == "money":
-            return format(quantize(self.value, currency), "f")
-        return format(self.value.quantize(RATIO, rounding=ROUND_HALF_EVEN), "f")
+            return shown(self.value, currency)
+        return shown_ratio(self.value)
 
 
 @dataclass(frozen=True)
@@ -280,8 +280,8 @@ class PlanDisagreement:
 
     @property
     def words(self) -> str:
-        plan, budget = quantize(self.plan, self.currency), quantize(self.budget, self.currency)
-        apart = quantize(abs(self.plan - self.budget), self.currency)
+        plan, budget = shown(self.plan, self.currency), shown(self.budget, self.currency)
+        apart = shown(abs(self.plan - self.budget), self.currency)
         return (
             f"{self.plan_is} ({plan} {self.currency}) does not match {self.budget_is} ({budget} {self.currency}): "
             f"{apart} apart"
