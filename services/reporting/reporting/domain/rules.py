@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from reporting.domain.amounts import shown
-from reporting.domain.evm import Evm
+from reporting.domain.evm import Evm, plan_disagreement
 from reporting.domain.ledger import CommitmentBook, ProjectBook
 from reporting.domain.risk import RISK_LIMIT, MilestoneRisk
 
@@ -159,6 +159,7 @@ def conditions(
                     )
                 )
     out.extend(commitments_without_budget(books))
+    out.extend(plan_disagrees(books, as_of))
     if books.status == "active":
         last = books.last_report_on if books.last_report_on and books.last_report_on <= as_of else None
         since = last or books.active_since or books.registered_on
@@ -333,6 +334,22 @@ def invoice_conditions(books: ProjectBook, as_of: date, thresholds: Thresholds) 
                 )
             )
     return out
+
+
+def plan_disagrees(books: ProjectBook, as_of: date) -> list[Condition]:
+    """The plan (the PMB in force, or the milestones' planned value) and the budget disagree
+    (:func:`reporting.domain.evm.plan_disagreement`), for a project not completed or terminated."""
+    found = plan_disagreement(books, as_of)
+    if found is None or books.status in ("completed", "terminated"):
+        return []
+    figures = {
+        "plan": shown(found.plan, books.currency),
+        "budget": shown(found.budget, books.currency),
+        "difference": shown(found.plan - found.budget, books.currency),
+        "plan_is": found.plan_is,
+        "budget_is": found.budget_is,
+    }
+    return [Condition("plan-disagrees", f"project:{books.project_id}", "warning", found.words, figures, found.evidence)]
 
 
 def _ids(figures: Evm, *names: str) -> tuple[UUID, ...]:
