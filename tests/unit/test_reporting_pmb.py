@@ -292,7 +292,8 @@ def test_a_pmb_that_disagrees_with_the_budget_says_so_with_both_figures() -> Non
 
 
 def test_without_a_pmb_the_milestones_must_add_up_to_bac() -> None:
-    """Milestones 40000 + 60000 against a baseline of 95000 (the BAC EVM uses): 5000 apart."""
+    """Milestones 40000 + 60000 against a baseline of 95000 without contingency: 5000 apart (the reserve, when the
+    budget holds one, stays beside the plan: compared with BAC less contingency, as a PMB is)."""
     facts = [
         registered(),
         baseline("95000.00"),
@@ -300,7 +301,8 @@ def test_without_a_pmb_the_milestones_must_add_up_to_bac() -> None:
         milestone(2, "60000.00", date(2027, 5, 31)),
     ]
     assert plan_check(at(facts, date(2027, 2, 1))) == (
-        "the milestones' planned value (100000.00 EUR) does not match the budget's BAC (95000.00 EUR): 5000.00 apart"
+        "the milestones' planned value (100000.00 EUR) does not match the budget's BAC less its contingency "
+        "(95000.00 EUR): 5000.00 apart"
     )
     agreed = [*facts, change("5000.00", "100000.00", date(2027, 1, 10))]
     assert plan_check(at(agreed, date(2027, 2, 1))) is None

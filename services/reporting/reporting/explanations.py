@@ -87,11 +87,7 @@ async def explain_risk(
     books, d = ledger.books, risk.assessed_on  # its due date, or the report's date once it is overdue
     open_due = [m for m in books.milestones.values() if m.reached_on is None and not m.missed and m.due_date <= d]
     commitments = [c for c in books.commitments.values() if c.active]
-    tranches = [
-        t
-        for t in books.tranches.values()
-        if not t.planned and t.available_on <= d and (t.withdrawn_on is None or t.withdrawn_on > d)
-    ]
+    tranches = books.tranches_available(d)
     return {
         **ledger.head(f"underfunding risk of milestone {risk.name} due {risk.due_date.isoformat()}", known_at),
         "probability": format_ratio(risk.probability),

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from reporting.domain.books import Books
 from reporting.domain.ledger import Fact
 from reporting.domain.rules import Thresholds
+from reporting.rates import rate_in_force
 from shared.db import driver
 
 # --- facts and books ----------------------------------------------------------------------------------------
@@ -195,10 +196,9 @@ class Ledger:
         return await resource_events(self.engine, resource_id, known_at)
 
     async def rate(self, base: str, quote: str, on: date) -> Decimal | None:
-        """None for now: reporting keeps no exchange rates yet, so a project in another currency than the roll-up's
-        is listed as unconverted (never guessed). To read ``reporting.rates.rate_in_force(session, base, quote, on)``
-        once the rates consumed from pmo.budget.v1 are kept."""
-        return None
+        """1 ``base`` in ``quote`` on ``on`` (:func:`reporting.rates.rate_in_force`), None without one either way."""
+        async with self.engine.connect() as conn:
+            return await rate_in_force(conn, base, quote, on)
 
 
 def reading(rt: Any) -> tuple[Ledger, Callable[[], datetime]]:

@@ -160,17 +160,7 @@ def project_report(
         ],
         "budget": {
             "categories": categories(books),
-            "funding_available": shown(
-                sum(
-                    (
-                        t.amount
-                        for t in books.tranches.values()
-                        if t.available_on <= day and (t.withdrawn_on is None or t.withdrawn_on > day)
-                    ),
-                    Decimal(0),
-                ),
-                currency,
-            ),
+            "funding_available": shown(books.funding_available(day), currency),
             "spent": figures["ac"]["value"],
         },
         "invoices": invoices(books, day),

@@ -71,3 +71,21 @@ async def explain_utilisation(
 ) -> dict[str, Any]:
     """One person's week of utilisation: capacity, allocated and approved hours, and the events behind them."""
     return await explanations.explain_utilisation(*reading(rt), resource_id, week, known_at)
+
+
+@router.get("/reports/projects/{project_id}/explain/pv/by-item")
+async def explain_planned_value(
+    project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, known_at: KnownAt = None
+) -> dict[str, Any]:
+    """PV item by item: the performance baseline version in force, each item's technique, budget, span, planned and
+    earned value, and the milestones no version includes."""
+    return await explanations.explain_planned_value(*reading(rt), project_id, as_of, known_at)
+
+
+@router.get("/reports/projects/{project_id}/explain/ac/by-kind")
+async def explain_actual_cost(
+    project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, known_at: KnownAt = None
+) -> dict[str, Any]:
+    """AC by kind of cost (work sheets, expenses, goods received, invoices beyond their backing) on the accrual
+    basis, the cash view beside it, and the amounts left unconverted."""
+    return await explanations.explain_actual_cost(*reading(rt), project_id, as_of, known_at)

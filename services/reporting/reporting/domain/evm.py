@@ -38,9 +38,9 @@ CV % = CV / EV, SV % = SV / PV. With the project manager's estimate to complete 
 ``as_of`` on or before the date): ETC (bottom-up) = its total, EAC (bottom-up) = AC + ETC, VAC (bottom-up) = BAC -
 EAC (bottom-up), TCPI (bottom-up) = (BAC - EV) / (EAC (bottom-up) - AC).
 
-The plan check (:func:`plan_check`): with a PMB, its total must equal the budget's BAC (baseline + approved changes)
-less its contingency category (the reserve is held beside the PMB); without one, the milestones' planned value must
-add up to the budget's BAC (the BAC EVM then uses), else EV can never reach BAC.
+The plan check (:func:`plan_check`): the PMB's total (without a PMB: the milestones' planned value) must equal the
+budget's BAC (baseline + approved changes) less its contingency category (the reserve is held beside the plan), else
+EV can never reach what the budget holds for the work.
 
 A figure that is undefined is ``None`` with a reason, never a division error or a made-up number. Money is rounded
 half-even to the currency's minor unit when reported (computations keep full precision); ratios to 4 decimals.
@@ -297,13 +297,13 @@ def plan_disagreement(book: ProjectBook, on: date | None = None) -> PlanDisagree
     bac = book.baseline.value + book.changes_total
     budget_events = (book.baseline.event_id, *(a.event_id for a in book.change_evidence))
     version = (version_in_force(book, on) if on is not None else book.pmb[-1]) if book.pmb else None
+    budgeted = bac - book.category_budgets.get("contingency", Decimal(0))  # the reserve is held beside the plan
     if version is not None:
-        contingency = book.category_budgets.get("contingency", Decimal(0))
-        if version.total == bac - contingency:
+        if version.total == budgeted:
             return None
         return PlanDisagreement(
             version.total,
-            bac - contingency,
+            budgeted,
             f"the performance baseline v{version.version}",
             "the budget's BAC less its contingency",
             book.currency,
@@ -312,13 +312,13 @@ def plan_disagreement(book: ProjectBook, on: date | None = None) -> PlanDisagree
     if not book.milestones:
         return None
     planned = sum((m.planned_value for m in book.milestones.values()), Decimal(0))
-    if planned == bac:
+    if planned == budgeted:
         return None
     return PlanDisagreement(
         planned,
-        bac,
+        budgeted,
         "the milestones' planned value",
-        "the budget's BAC",
+        "the budget's BAC less its contingency",
         book.currency,
         (*(m.planned_event for m in book.milestones.values()), *budget_events),
     )

@@ -293,6 +293,22 @@ class ProjectBook:
         """Accrued cost of work sheets, expenses and goods received (invoices beyond them: :attr:`invoiced_cost`)."""
         return sum((*self.work_cost.values(), *self.expense_cost.values(), *self.goods_cost.values()), Decimal(0))
 
+    def tranches_counting(self, day: date) -> list[TrancheBook]:
+        """Tranches (secured or planned) that count on ``day``: available (expected) by then, not withdrawn by then."""
+        return [
+            t
+            for t in self.tranches.values()
+            if t.available_on <= day and (t.withdrawn_on is None or t.withdrawn_on > day)
+        ]
+
+    def tranches_available(self, day: date) -> list[TrancheBook]:
+        """Secured tranches available on ``day`` (planned ones never count as available): the one rule of funding
+        available, used by reports, explanations and the underfunding risk."""
+        return [t for t in self.tranches_counting(day) if not t.planned]
+
+    def funding_available(self, day: date) -> Decimal:
+        return sum((t.amount for t in self.tranches_available(day)), Decimal(0))
+
     def approved_invoices(self) -> list[InvoiceBook]:
         """Live approved invoices with a part not backed by work sheets or receipts (a cost of its own)."""
         return [x for x in self.invoices.values() if x.live and x.approved_event is not None and x.unbacked_cost > 0]

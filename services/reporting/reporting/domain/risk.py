@@ -55,7 +55,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from reporting.domain.amounts import shown
-from reporting.domain.ledger import MilestoneBook, ProjectBook, TrancheBook
+from reporting.domain.ledger import MilestoneBook, ProjectBook
 
 RISK_LIMIT = Decimal("0.05")
 """The default alert threshold: a milestone is at risk above it; its funding needed is the (1 - it) quantile."""
@@ -185,7 +185,7 @@ def milestone_risks(
         to_come = max(forecast, committed)
         needed = actual_cost + to_come
         spread = to_come * cv
-        counted = [t for t in books.tranches.values() if _counts_on(t, e)]
+        counted = books.tranches_counting(e)
         secured, planned = [t for t in counted if not t.planned], [t for t in counted if t.planned]
         available = sum((t.amount for t in secured), Decimal(0))
         planned_funding = sum((t.amount for t in planned), Decimal(0))
@@ -249,11 +249,6 @@ def exceedance(needed: Decimal, available: Decimal, spread: Decimal) -> Decimal:
     z = float((available - needed) / spread)
     probability = 1 - 0.5 * (1 + math.erf(z / math.sqrt(2)))
     return Decimal(str(round(probability, 6)))
-
-
-def _counts_on(t: TrancheBook, day: date) -> bool:
-    """A tranche (secured or planned) counts on ``day`` once available (expected) and until its withdrawal date."""
-    return t.available_on <= day and (t.withdrawn_on is None or t.withdrawn_on > day)
 
 
 def _driver(
