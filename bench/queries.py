@@ -100,7 +100,9 @@ async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {"as_of": AS_OF.isoformat(), "facts_per_project": per_project, "sizes": {}}
     async with fresh_schema(endpoints.database_url, "queries", pool_size=2, max_overflow=0) as (engine, schema):
         await migrate(engine, schema, projections.DDL)
-        rt = types.SimpleNamespace(engine=engine, memo={})  # as the service holds it: its process memory too
+        rt = types.SimpleNamespace(  # as the service holds it: its process memory too, its settings
+            engine=engine, memo={}, settings=types.SimpleNamespace(reporting_currency="EUR")
+        )
         for size in sizes:
             fill_started = time.perf_counter()
             ids = await fill(engine, size, args.query_work_sheets)
