@@ -23,7 +23,7 @@ from uuid import UUID
 
 from invoicing.domain.currency import ExchangeRate, book
 from invoicing.domain.goods import require_cost_category
-from invoicing.domain.reference import ProjectFact, known_milestone, known_project
+from invoicing.domain.reference import ProjectFact, known_milestone, open_project
 from shared.contracts.budget import CostCategory
 from shared.contracts.common import Booking
 from shared.contracts.invoicing import ExpenseApproved, ExpenseClaimed, ExpenseReimbursed, ExpenseRejected
@@ -108,7 +108,7 @@ ExpenseEvent = ExpenseClaimed | ExpenseApproved | ExpenseRejected | ExpenseReimb
 
 
 def _claim(command: ClaimExpense, today: date) -> ExpenseClaimed:
-    project = known_project(command.project, command.project_id)
+    project = open_project(command.project, command.project_id)
     known_milestone(project, command.milestone_id)
     require_cost_category(command.category)
     if command.amount.amount <= 0:

@@ -17,7 +17,7 @@ from typing import assert_never
 from uuid import UUID
 
 from invoicing.domain.currency import ExchangeRate, book
-from invoicing.domain.reference import OpenCommitment, ProjectFact, known_project
+from invoicing.domain.reference import OpenCommitment, ProjectFact, open_project
 from shared.contracts.budget import CostCategory
 from shared.contracts.common import Booking
 from shared.contracts.invoicing import GoodsReceiptReversed, GoodsReceived
@@ -88,7 +88,7 @@ def require_cost_category(category: CostCategory) -> None:
 
 
 def _receive(command: ReceiveGoods, today: date) -> GoodsReceived:
-    project = known_project(command.project, command.project_id)
+    project = open_project(command.project, command.project_id)
     commitment = command.commitment
     if commitment is None or commitment.commitment_id != command.commitment_id:
         raise InvalidCommandError(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from shared.errors import InvalidCommandError
+from shared.errors import InvalidCommandError, RuleViolationError
 from shared.money import Money
 
 
@@ -43,6 +43,19 @@ def known_project(project: ProjectFact | None, project_id: UUID) -> ProjectFact:
             field="project_id",
         )
     return project
+
+
+CLOSED = frozenset({"completed", "terminated"})
+
+
+def open_project(project: ProjectFact | None, project_id: UUID) -> ProjectFact:
+    """:func:`known_project`, and refused (409) once the project is completed or terminated: a closed project takes
+    no new cost (no new expense claim, no new goods receipt), as it takes no new work sheet in the resources
+    service; what was claimed or received before it closed is still approved, reimbursed, reversed or invoiced."""
+    known = known_project(project, project_id)
+    if known.status in CLOSED:
+        raise RuleViolationError(f"project {project_id} is {known.status}: it takes no new cost")
+    return known
 
 
 def known_milestone(project: ProjectFact, milestone_id: UUID | None) -> None:
