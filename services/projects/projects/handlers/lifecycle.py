@@ -1,0 +1,102 @@
+"""A project's lifecycle: registering it, then approving, starting, holding, resuming, completing, terminating it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from projects import domain
+from projects.handlers.groupings import GroupingFacts, existing_portfolio
+from projects.handlers.running import Outcome, on_project, today
+from shared.commands import CommandContext, Executor
+from shared.errors import InvalidCommandError
+from shared.ids import new_id
+
+
+async def register_project(
+    executor: Executor,
+    facts: GroupingFacts,
+    ctx: CommandContext,
+    *,
+    code: str,
+    name: str,
+    objectives: str,
+    sponsor: str,
+    manager: str,
+    planned_start: date,
+    planned_end: date,
+    currency: str,
+    portfolio_id: str | None,
+    programme_id: str | None,
+) -> Outcome:
+    """Register a project (201, status ``proposed``), registered by the acting user. A portfolio given must exist;
+    a programme given must exist and belong to the portfolio given, which defaults to the programme's."""
+    if portfolio_id is not None:
+        await existing_portfolio(facts, "portfolio", portfolio_id, field="portfolio_id")
+    if programme_id is not None:
+        owner = await existing_portfolio(facts, "programme", programme_id, field="programme_id")
+        if portfolio_id is not None and owner != portfolio_id:
+            raise InvalidCommandError(
+                f"programme {programme_id} belongs to portfolio {owner}, not {portfolio_id}", field="programme_id"
+            )
+        portfolio_id = owner
+    project_id = domain.ProjectId(new_id())
+    command = domain.RegisterProject(
+        project_id=project_id,
+        portfolio_id=portfolio_id,
+        programme_id=programme_id,
+        code=code,
+        name=name,
+        objectives=objectives,
+        sponsor=sponsor,
+        manager=manager,
+        planned_start=planned_start,
+        planned_end=planned_end,
+        currency=currency,
+        registered_by=ctx.metadata.actor,
+    )
+    return await on_project(executor, ctx, project_id, command, status_code=201, new_stream=True)
+
+
+async def approve_project(
+    executor: Executor, ctx: CommandContext, project_id: uuid.UUID, *, approved_on: date | None, note: str
+) -> Outcome:
+    """proposed -> approved, by the acting user."""
+    command = domain.ApproveProject(ctx.metadata.actor, today(executor, approved_on), note)
+    return await on_project(executor, ctx, project_id, command)
+
+
+async def start_project(
+    executor: Executor, ctx: CommandContext, project_id: uuid.UUID, *, started_on: date | None
+) -> Outcome:
+    """approved -> active."""
+    return await on_project(executor, ctx, project_id, domain.StartProject(today(executor, started_on)))
+
+
+async def put_project_on_hold(
+    executor: Executor, ctx: CommandContext, project_id: uuid.UUID, *, reason: str, on: date | None
+) -> Outcome:
+    """active -> on_hold, with a reason."""
+    return await on_project(executor, ctx, project_id, domain.PutProjectOnHold(reason, today(executor, on)))
+
+
+async def resume_project(
+    executor: Executor, ctx: CommandContext, project_id: uuid.UUID, *, on: date | None, note: str
+) -> Outcome:
+    """on_hold -> active."""
+    return await on_project(executor, ctx, project_id, domain.ResumeProject(today(executor, on), note))
+
+
+async def complete_project(
+    executor: Executor, ctx: CommandContext, project_id: uuid.UUID, *, completed_on: date | None, note: str
+) -> Outcome:
+    """active -> completed, once every milestone is reached or missed."""
+    command = domain.CompleteProject(today(executor, completed_on), note)
+    return await on_project(executor, ctx, project_id, command)
+
+
+async def terminate_project(
+    executor: Executor, ctx: CommandContext, project_id: uuid.UUID, *, reason: str, on: date | None
+) -> Outcome:
+    """Any open state -> terminated (final), with a reason."""
+    return await on_project(executor, ctx, project_id, domain.TerminateProject(reason, today(executor, on)))
