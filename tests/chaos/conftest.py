@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.chaos_support import DIRECTOR, FIGURES, Ledger, PrivateWorld, Workload, clients_for
+from tests.support.chaos import DIRECTOR, FIGURES, Ledger, PrivateWorld, Workload, clients_for
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.chaos_support import (
+from tests.support.chaos import (
     DIRECTOR,
     FIGURES,
     PROBLEM,

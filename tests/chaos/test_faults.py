@@ -3,7 +3,7 @@ suite's own, broken on purpose while commands flow.
 
 After each scenario every command that got a 2xx answer is reflected exactly once in the read models, every event
 reached every consumer of its topic exactly once, and the read models equal a fresh replay of the topics
-(:func:`tests.chaos_support.verify`). Commands whose answer was lost (no answer, 5xx) are retried with their
+(:func:`tests.support.chaos.verify`). Commands whose answer was lost (no answer, 5xx) are retried with their
 ``Idempotency-Key`` first, as a client would.
 """
 
@@ -24,7 +24,8 @@ from sqlalchemy import text
 
 from shared.infra.system import SERVICES
 from shared.kafka import DLQ_TOPIC, new_producer
-from tests.chaos_support import (
+from tests.support import set_topic_limit
+from tests.support.chaos import (
     FIGURES,
     PROBLEM,
     TOPICS,
@@ -50,7 +51,6 @@ from tests.chaos_support import (
     wait_until,
     work_sheets,
 )
-from tests.support import set_topic_limit
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
 

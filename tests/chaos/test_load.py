@@ -9,7 +9,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.chaos_support import (
+from tests.support.chaos import (
     FIGURES,
     PROBLEM,
     Ledger,

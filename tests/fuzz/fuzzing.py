@@ -574,7 +574,7 @@ async def _consume_from_now_on(infra: Endpoints, db_schema: str, projections: An
     from shared import consumer as consumer_module
     from shared.db import migrate
     from shared.kafka import KafkaOptions
-    from tests.chaos_support import end_offsets
+    from tests.support.chaos import end_offsets
 
     topics = sorted({t for p in projections for t in p.topics})
     if not topics:

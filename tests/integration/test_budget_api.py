@@ -14,8 +14,8 @@ from sqlalchemy import text
 from budget.bootstrap import create_app
 from budget.settings import Settings
 from shared.kafka import KafkaOptions, from_record
-from tests.projects_support import milestone_body, register
 from tests.support import auth_header, eventually, read_topic
+from tests.support.projects import milestone_body, register
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()

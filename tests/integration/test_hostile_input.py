@@ -21,8 +21,8 @@ from sqlalchemy import text
 
 from shared.db import create_engine
 from shared.limits import MAX_EVENT_BYTES
-from tests.projects_support import project_body
 from tests.support import auth_header
+from tests.support.projects import project_body
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,8 @@ from invoicing.settings import Settings
 from invoicing.tables import TABLES
 from shared.contracts import budget, resources
 from shared.kafka import KafkaOptions, from_record
-from tests.invoicing_support import (
+from tests.support import auth_header, eventually, read_topic
+from tests.support.invoicing import (
     DUE,
     ISSUED,
     TODAY,
@@ -29,7 +30,6 @@ from tests.invoicing_support import (
     work_sheet_approval_reversed,
     work_sheet_approved,
 )
-from tests.support import auth_header, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 RITA = auth_header("rita.finance", "finance")  # receives the invoices (the fixture's default)

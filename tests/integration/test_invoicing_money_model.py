@@ -21,7 +21,8 @@ from invoicing.settings import Settings
 from shared.contracts import budget, projects, resources
 from shared.kafka import KafkaOptions, from_record
 from shared.money import Money
-from tests.invoicing_support import (
+from tests.support import auth_header, eventually, read_topic
+from tests.support.invoicing import (
     DUE,
     ISSUED,
     TODAY,
@@ -30,7 +31,6 @@ from tests.invoicing_support import (
     publish,
     work_sheet_approved,
 )
-from tests.support import auth_header, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 RITA = auth_header("rita.finance", "finance")

@@ -20,8 +20,8 @@ import uvicorn
 
 from shared.kafka import from_record
 from tests.integration.conftest import service_client
-from tests.projects_support import event_count, milestone_body, register
 from tests.support import auth_header, eventually, read_topic
+from tests.support.projects import event_count, milestone_body, register
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()

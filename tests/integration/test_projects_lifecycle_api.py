@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from shared.kafka import from_record
-from tests.projects_support import event_count, milestone_body, portfolio, project_body, register
 from tests.support import auth_header, eventually, read_topic
+from tests.support.projects import event_count, milestone_body, portfolio, project_body, register
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()

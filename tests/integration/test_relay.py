@@ -215,8 +215,8 @@ async def test_a_committed_command_wakes_its_services_relay_instead_of_waiting_f
     from sqlalchemy import text
 
     from tests.integration.conftest import service_client
-    from tests.projects_support import portfolio
     from tests.support import auth_header
+    from tests.support.projects import portfolio
 
     async with AsyncExitStack() as stack:
         client = await service_client(

@@ -23,7 +23,8 @@ from reporting.domain.ledger import Fact
 from shared.contracts import budget as b
 from shared.money import Money
 from tests.integration.conftest import service_client
-from tests.reporting_support import (
+from tests.support import auth_header, eventually
+from tests.support.reporting import (
     baseline,
     fact,
     for_project,
@@ -35,7 +36,6 @@ from tests.reporting_support import (
     started,
     work,
 )
-from tests.support import auth_header, eventually
 
 pytestmark = pytest.mark.integration
 

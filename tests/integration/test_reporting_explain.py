@@ -16,7 +16,8 @@ import pytest
 from shared.contracts import budget as b
 from shared.contracts import projects as p
 from tests.integration.conftest import service_client
-from tests.reporting_support import (
+from tests.support import auth_header, eventually
+from tests.support.reporting import (
     PID,
     baseline,
     eur,
@@ -31,7 +32,6 @@ from tests.reporting_support import (
     started,
     work,
 )
-from tests.support import auth_header, eventually
 
 pytestmark = pytest.mark.integration
 

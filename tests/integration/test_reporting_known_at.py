@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.integration.conftest import service_client
-from tests.reporting_support import baseline, for_project, milestone, publish_facts, registered, started, work
 from tests.support import auth_header, eventually
+from tests.support.reporting import baseline, for_project, milestone, publish_facts, registered, started, work
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,8 @@ import pytest
 from reporting.rates import rate_in_force
 from shared.contracts.projects import EvTechnique as T
 from tests.integration.conftest import service_client
-from tests.reporting_support import (
+from tests.support import auth_header, eventually
+from tests.support.reporting import (
     booking,
     budget_with_contingency,
     eur,
@@ -37,7 +38,6 @@ from tests.reporting_support import (
     started,
     usd,
 )
-from tests.support import auth_header, eventually
 
 pytestmark = pytest.mark.integration
 

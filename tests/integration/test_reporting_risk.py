@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from tests.integration.conftest import service_client
-from tests.reporting_support import for_project, milestone, publish_facts, registered, secured, started
 from tests.support import auth_header, eventually
+from tests.support.reporting import for_project, milestone, publish_facts, registered, secured, started
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import text
 
 from shared.kafka import from_record
-from tests.resources_support import (
+from tests.support import auth_header, eventually, read_topic
+from tests.support.resources import (
     APPROVER,
     SUBMITTER,
     event_count,
@@ -25,7 +26,6 @@ from tests.resources_support import (
     resource_body,
     resources_client,
 )
-from tests.support import auth_header, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()

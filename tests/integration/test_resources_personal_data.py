@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from shared.kafka import from_record
-from tests.resources_support import APPROVER, project_known, register_resource, resources_client
 from tests.support import auth_header, eventually, read_topic
+from tests.support.resources import APPROVER, project_known, register_resource, resources_client
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()

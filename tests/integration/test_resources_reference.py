@@ -18,7 +18,8 @@ import pytest
 from shared.contracts import projects as projects_ev
 from shared.kafka import KafkaOptions, from_record
 from shared.money import MINOR_UNITS
-from tests.resources_support import (
+from tests.support import auth_header, eventually, read_topic
+from tests.support.resources import (
     APPROVER,
     consumed,
     event_count,
@@ -29,7 +30,6 @@ from tests.resources_support import (
     register_resource,
     resources_client,
 )
-from tests.support import auth_header, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()

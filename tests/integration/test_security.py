@@ -17,8 +17,8 @@ from fastapi import FastAPI
 
 from shared.auth import ALL_ROLES, MisconfiguredError, Role, mint_token
 from shared.settings import ServiceSettings
-from tests.projects_support import register
 from tests.support import auth_header
+from tests.support.projects import register
 
 pytestmark = pytest.mark.integration
 
@@ -263,7 +263,7 @@ async def test_an_over_long_authorization_header_is_refused(client: httpx.AsyncC
 
 
 async def test_the_recorded_actor_is_the_canonical_subject(client: httpx.AsyncClient) -> None:
-    from tests.projects_support import project_body
+    from tests.support.projects import project_body
 
     created = await client.post("/projects", json=project_body(), headers=signed({"sub": " \uff44ora.director "}))
     assert created.status_code == 201, created.text

@@ -12,7 +12,7 @@ from budget import domain, handlers
 from shared.contracts import budget as ev
 from shared.contracts.budget import CategoryAmount, CommitmentKind, CostCategory, OverrunPolicy, PhaseAmount
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError, SeparationOfDutiesError
-from tests.budget_support import (
+from tests.support.budget import (
     M1,
     PID,
     FakeBudgetFacts,
@@ -23,7 +23,7 @@ from tests.budget_support import (
     secured,
     source_added,
 )
-from tests.fakes import InMemoryExecutor, acting_as
+from tests.support.fakes import InMemoryExecutor, acting_as
 
 STREAM = domain.stream_id(PID)
 FIONA, PAUL = acting_as("fiona"), acting_as("paul")

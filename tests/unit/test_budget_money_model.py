@@ -17,7 +17,7 @@ from shared.contracts.budget import CategoryEstimate, CostCategory, OverrunPolic
 from shared.contracts.common import MonthAmount
 from shared.errors import InvalidCommandError, NotFoundError
 from shared.money import Money
-from tests.budget_support import (
+from tests.support.budget import (
     BASELINED_ON,
     NOW,
     PID,
@@ -33,7 +33,7 @@ from tests.budget_support import (
     source_added,
     usd,
 )
-from tests.fakes import InMemoryExecutor, acting_as
+from tests.support.fakes import InMemoryExecutor, acting_as
 
 STREAM = domain.stream_id(PID)
 TODAY = NOW.date()  # 2027-03-01, the fakes' clock too

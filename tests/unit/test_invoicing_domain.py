@@ -15,7 +15,7 @@ from shared.contracts import invoicing as ev
 from shared.contracts.invoicing import CreditLine, MatchCheck
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
 from shared.money import Money
-from tests.invoicing_support import NOW, PID, S1, Scenario, commitment, eur, facts, line, receive, sheet
+from tests.support.invoicing import NOW, PID, S1, Scenario, commitment, eur, facts, line, receive, sheet
 
 RECEIVER = "rita.receiver"
 FINANCE = "paul.finance"

@@ -23,8 +23,8 @@ from shared.errors import (
     RuleViolationError,
     SeparationOfDutiesError,
 )
-from tests.fakes import InMemoryExecutor, acting_as
-from tests.invoicing_support import NOW, PID, S1, VENDOR, FakeInvoiceFacts, eur, facts, line, receive, sheet
+from tests.support.fakes import InMemoryExecutor, acting_as
+from tests.support.invoicing import NOW, PID, S1, VENDOR, FakeInvoiceFacts, eur, facts, line, receive, sheet
 
 RECEIVER, APPROVER, PAYER = "rita.receiver", "paul.finance", "erp"
 NO_THRESHOLD = domain.DualControl()

@@ -13,7 +13,7 @@ from shared.contracts import invoicing as ev
 from shared.contracts.invoicing import MatchCheck, WorkReference
 from shared.events import DomainEvent
 from shared.money import Money
-from tests.invoicing_support import (
+from tests.support.invoicing import (
     C1,
     PID,
     S1,

@@ -20,8 +20,8 @@ from shared.contracts.common import Booking
 from shared.contracts.invoicing import MatchCheck
 from shared.errors import InvalidCommandError, RuleViolationError, SeparationOfDutiesError
 from shared.money import Money
-from tests.fakes import InMemoryExecutor, acting_as
-from tests.invoicing_support import (
+from tests.support.fakes import InMemoryExecutor, acting_as
+from tests.support.invoicing import (
     C1,
     PID,
     S1,

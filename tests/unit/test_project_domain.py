@@ -13,7 +13,7 @@ from shared.contracts.projects import MilestonePlanned, ProjectRegistered
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
 from shared.events import DomainEvent
 from shared.money import Money
-from tests.projects_support import PID, Scenario, registration
+from tests.support.projects import PID, Scenario, registration
 
 NOW = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
 

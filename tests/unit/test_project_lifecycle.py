@@ -13,7 +13,7 @@ from projects import domain
 from shared.contracts import projects as ev
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
 from shared.money import Money
-from tests.projects_support import APPROVE, NOW, PID, REGISTER, START, Scenario
+from tests.support.projects import APPROVE, NOW, PID, REGISTER, START, Scenario
 
 TODAY = NOW.date()
 M1 = domain.MilestoneId(uuid.UUID(int=11))

@@ -26,8 +26,8 @@ from shared.contracts import projects as ev
 from shared.contracts.common import MonthAmount
 from shared.errors import InvalidCommandError, SeparationOfDutiesError
 from shared.money import Money
-from tests.fakes import FixedClock, InMemoryExecutor, acting_as
-from tests.projects_support import APPROVE, NOW, PID, REGISTER, START, Scenario, registration
+from tests.support.fakes import FixedClock, InMemoryExecutor, acting_as
+from tests.support.projects import APPROVE, NOW, PID, REGISTER, START, Scenario, registration
 
 TODAY = NOW.date()  # 2027-06-15
 DESIGN = domain.MilestoneId(uuid.UUID(int=21))

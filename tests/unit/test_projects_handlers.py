@@ -16,8 +16,8 @@ from shared.contracts import projects as ev
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError, SeparationOfDutiesError
 from shared.events import DomainEvent
 from shared.money import Money
-from tests.fakes import CONTEXT, FixedClock, InMemoryExecutor, acting_as
-from tests.projects_support import APPROVE, PID, REGISTER, START, Scenario
+from tests.support.fakes import CONTEXT, FixedClock, InMemoryExecutor, acting_as
+from tests.support.projects import APPROVE, PID, REGISTER, START, Scenario
 
 STREAM = domain.stream_id(PID)
 CLOCK = FixedClock()

@@ -742,7 +742,7 @@ def test_the_books_on_any_date_give_what_the_ledger_fold_gives(seed: int) -> Non
 
 
 def test_the_evidence_kept_is_bounded_and_the_latest() -> None:
-    from tests.reporting_support import registered, work
+    from tests.support.reporting import registered, work
 
     facts = [registered(), *(work("10.00", T0 + timedelta(days=n)) for n in range(200))]
     books = Books.of(uuid.UUID(int=1), facts)

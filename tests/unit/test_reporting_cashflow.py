@@ -19,7 +19,7 @@ from reporting.domain.ledger import ProjectBook
 from shared.contracts import budget as b
 from shared.errors import InvalidCommandError
 from shared.money import Money
-from tests.reporting_support import PID, baseline, fact, milestone, progress, reached, registered, started, work
+from tests.support.reporting import PID, baseline, fact, milestone, progress, reached, registered, started, work
 
 AS_OF = date(2027, 3, 15)
 SPAN = ("2027-01", "2027-04")

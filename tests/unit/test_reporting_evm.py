@@ -16,7 +16,7 @@ from reporting.domain.ledger import Fact, book
 from reporting.explanations import explain_actual_cost
 from reporting.handlers import ReportingFacts
 from shared.contracts import resources as r
-from tests.reporting_support import (
+from tests.support.reporting import (
     PID,
     baseline,
     booking,

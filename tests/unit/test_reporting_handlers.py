@@ -18,8 +18,8 @@ from reporting.domain.ledger import Fact
 from reporting.domain.rules import Thresholds
 from shared.contracts.alerts import AlertCleared, AlertRaised, AlertThresholdsChangeRequested, AlertThresholdsSet
 from shared.errors import InvalidCommandError, NotFoundError
-from tests.fakes import InMemoryExecutor, acting_as
-from tests.reporting_support import PID, baseline, for_project, milestone, progress, registered, started, work
+from tests.support.fakes import InMemoryExecutor, acting_as
+from tests.support.reporting import PID, baseline, for_project, milestone, progress, registered, started, work
 
 DAY = date(2027, 3, 1)
 

@@ -39,7 +39,7 @@ from reporting.domain.rules import Thresholds, conditions
 from reporting.explanations import explain_planned_value
 from reporting.handlers import ReportingFacts
 from shared.contracts.projects import EvTechnique as T
-from tests.reporting_support import (
+from tests.support.reporting import (
     PID,
     baseline,
     budget_with_contingency,

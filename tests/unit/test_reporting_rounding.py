@@ -21,7 +21,7 @@ from reporting.domain.books import Books
 from reporting.domain.ledger import Fact
 from reporting.domain.rules import Thresholds
 from shared.csvsafe import csv_text
-from tests.reporting_support import PID, baseline, milestone, progress, registered, secured, started, work
+from tests.support.reporting import PID, baseline, milestone, progress, registered, secured, started, work
 
 DAY = date(2027, 3, 1)
 

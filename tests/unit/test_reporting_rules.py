@@ -13,7 +13,7 @@ from reporting.domain.risk import DEFAULT_CV, coefficient_of_variation, mileston
 from reporting.domain.rules import Thresholds, conditions
 from shared.contracts import projects as p
 from shared.contracts.alerts import AlertCleared, AlertRaised, AlertUpdated
-from tests.reporting_support import (
+from tests.support.reporting import (
     PID,
     baseline,
     fact,
@@ -220,7 +220,7 @@ def test_an_alert_is_raised_once_updated_when_its_figures_change_and_cleared_whe
 
 
 def test_invoices_add_to_actual_cost_only_beyond_the_work_they_cite_and_raise_their_alerts() -> None:
-    from tests.reporting_support import invoice_approved, invoice_matched, invoice_paid, invoice_received
+    from tests.support.reporting import invoice_approved, invoice_matched, invoice_paid, invoice_received
 
     backed, short = uuid.uuid4(), uuid.uuid4()
     facts = [

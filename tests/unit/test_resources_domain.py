@@ -15,7 +15,7 @@ from resources import domain
 from shared.contracts import resources as ev
 from shared.errors import ConcurrencyError, InvalidCommandError, NotFoundError, RuleViolationError
 from shared.money import Money
-from tests.resources_support import (
+from tests.support.resources import (
     BLOCK,
     KNOWN,
     M1,

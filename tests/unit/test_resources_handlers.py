@@ -24,8 +24,8 @@ from shared.errors import (
 )
 from shared.events import DomainEvent
 from shared.money import Money
-from tests.fakes import CONTEXT, FixedClock, InMemoryExecutor, acting_as
-from tests.resources_support import KNOWN_PROJECTS, M1, OTHER_PROJECT, PROJECT, RID, eur
+from tests.support.fakes import CONTEXT, FixedClock, InMemoryExecutor, acting_as
+from tests.support.resources import KNOWN_PROJECTS, M1, OTHER_PROJECT, PROJECT, RID, eur
 
 TODAY = FixedClock().now().date()  # Monday 2027-03-01
 W08 = date(2027, 2, 22)  # Monday of 2027-W08, last week

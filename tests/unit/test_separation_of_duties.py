@@ -26,8 +26,9 @@ from shared.contracts import resources as res
 from shared.errors import RuleViolationError, SeparationOfDutiesError
 from shared.identity import same_person
 from shared.money import Money
-from tests import reporting_support, resources_support
-from tests.invoicing_support import S1, Scenario, commitment, facts, line, receive, sheet
+from tests.support import reporting as reporting_support
+from tests.support import resources as resources_support
+from tests.support.invoicing import S1, Scenario, commitment, facts, line, receive, sheet
 from tests.unit import test_budget_domain as budget_domain
 from tests.unit import test_project_lifecycle as project_lifecycle
 

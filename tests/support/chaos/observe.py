@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import create_engine
 from shared.kafka import KafkaOptions
-from tests.chaos_support.common import BOOKKEEPING_COLUMNS, TOPICS, Consumer, consumers, specs
-from tests.chaos_support.world import PrivateWorld
+from tests.support.chaos.common import BOOKKEEPING_COLUMNS, TOPICS, Consumer, consumers, specs
+from tests.support.chaos.world import PrivateWorld
 
 # --- Kafka ---------------------------------------------------------------------------------------------------
 

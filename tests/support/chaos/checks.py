@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.chaos_support.common import FIGURES, TOPICS, consumers
-from tests.chaos_support.observe import _rows, _scalar, live_digests, replay_digests, wait_quiet
-from tests.chaos_support.workload import Ledger
-from tests.chaos_support.world import PrivateWorld
+from tests.support.chaos.common import FIGURES, TOPICS, consumers
+from tests.support.chaos.observe import _rows, _scalar, live_digests, replay_digests, wait_quiet
+from tests.support.chaos.workload import Ledger
+from tests.support.chaos.world import PrivateWorld
 
 # --- the checks after every scenario -------------------------------------------------------------------------
 

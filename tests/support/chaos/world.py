@@ -21,7 +21,7 @@ from shared.infra.kafka import LocalKafka
 from shared.infra.postgres import LocalPostgres
 from shared.infra.system import SERVICES, Endpoints, System, create_database, local_kafka
 from shared.kafka import KafkaOptions
-from tests.chaos_support.common import free_ports
+from tests.support.chaos.common import free_ports
 
 # --- the private world ---------------------------------------------------------------------------------------
 

@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import create_engine
 from shared.kafka import KafkaOptions
-from tests.chaos_support.common import specs
-from tests.chaos_support.observe import _rows, _scalar, header, read_topic, table_digests
-from tests.chaos_support.workload import Sent
-from tests.chaos_support.world import PrivateWorld
+from tests.support.chaos.common import specs
+from tests.support.chaos.observe import _rows, _scalar, header, read_topic, table_digests
+from tests.support.chaos.workload import Sent
+from tests.support.chaos.world import PrivateWorld
 
 # --- holding a service at a chosen point ---------------------------------------------------------------------
 

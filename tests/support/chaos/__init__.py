@@ -12,8 +12,8 @@ and every consumer has caught up and checks what the issue asks of every fault s
 
 from __future__ import annotations
 
-from tests.chaos_support.checks import UUID_KEY, Verdict, check_commands, check_events, verify
-from tests.chaos_support.common import (
+from tests.support.chaos.checks import UUID_KEY, Verdict, check_commands, check_events, verify
+from tests.support.chaos.common import (
     BOOKKEEPING_COLUMNS,
     DIRECTOR,
     FIGURES,
@@ -28,7 +28,7 @@ from tests.chaos_support.common import (
     specs,
     token,
 )
-from tests.chaos_support.faults import (
+from tests.support.chaos.faults import (
     aggregates,
     append_outbox,
     blocked_on,
@@ -42,7 +42,7 @@ from tests.chaos_support.faults import (
     wait_until,
     work_sheets,
 )
-from tests.chaos_support.observe import (
+from tests.support.chaos.observe import (
     _rows,
     _scalar,
     consumer_lag,
@@ -56,8 +56,8 @@ from tests.chaos_support.observe import (
     table_digests,
     wait_quiet,
 )
-from tests.chaos_support.workload import KnownProject, Ledger, LoadFigures, Sent, Workload, clients_for, eur
-from tests.chaos_support.world import PrivateInfra, PrivateWorld, wait_ready
+from tests.support.chaos.workload import KnownProject, Ledger, LoadFigures, Sent, Workload, clients_for, eur
+from tests.support.chaos.world import PrivateInfra, PrivateWorld, wait_ready
 
 __all__ = [
     "BOOKKEEPING_COLUMNS",

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from shared.infra.system import SERVICES
-from tests.chaos_support.common import DIRECTOR, percentile
-from tests.chaos_support.world import PrivateWorld
+from tests.support.chaos.common import DIRECTOR, percentile
+from tests.support.chaos.world import PrivateWorld
 
 # --- commands and their answers ------------------------------------------------------------------------------
 
