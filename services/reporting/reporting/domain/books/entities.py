@@ -1,0 +1,235 @@
+"""The entity components of the books (milestones, KPIs, follow-ups, commitments, funding tranches, invoices): each
+entity's rows folded on a date as the ledger folds its facts, and listed in the order the ledger created them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from reporting.domain.books.keys import Key, Row
+from reporting.domain.ledger import (
+    Amount,
+    CommitmentBook,
+    InvoiceBook,
+    KpiBook,
+    MilestoneBook,
+    TrancheBook,
+    booked_terms,
+    received_invoice,
+    unconverted_label,
+)
+
+
+def ordered(folded: Iterable[tuple[Key | None, Any, str]]) -> list[tuple[str, Any]]:
+    """Entities that exist on the date, in the order the ledger's fold first created them."""
+    present = [(created, key, x) for created, x, key in folded if created is not None and x is not None]
+    return [(key, x) for _, key, x in sorted(present, key=lambda t: t[0])]
+
+
+@dataclass
+class Foreign:
+    """What an entity's fold needs to tell amounts in another currency (the project's currency and its first
+    registration: the ledger takes amounts recorded before it as they are), and the unconverted ones it found, with
+    their order keys."""
+
+    currency: str
+    registered: Key | None
+    found: list[tuple[Key, Amount]] = field(default_factory=list)
+
+    def unconvertible(self, key: Key, currency: str) -> bool:
+        return self.registered is not None and key > self.registered and currency != self.currency
+
+    def listed(self, key: Key, amount: Amount) -> None:
+        self.found.append((key, amount))
+
+
+def folded_milestone(key: str, rows: list[Row], as_of: date) -> tuple[Key | None, MilestoneBook | None, str]:
+    m: MilestoneBook | None = None
+    created: Key | None = None
+    for k, kind, day, amount, eid, extra in rows:
+        assert day is not None and eid is not None
+        if kind == "planned":
+            assert amount is not None
+            m = MilestoneBook(UUID(key), extra, day, amount, eid)
+            created = created or k
+        elif m is None:
+            continue  # the ledger cannot fold it either (a milestone never planned)
+        elif kind == "rescheduled":
+            m.due_date = day
+        elif day > as_of:
+            continue
+        elif kind == "progress":
+            assert amount is not None
+            m.percent, m.progress_event = amount, eid
+        elif kind == "reached":
+            m.reached_on, m.reached_event = day, eid
+        elif kind == "missed":
+            m.missed = True
+    return created, m, key
+
+
+def folded_kpi(key: str, rows: list[Row], as_of: date) -> tuple[Key | None, KpiBook | None, str]:
+    kpi: KpiBook | None = None
+    created: Key | None = None
+    for k, kind, day, amount, eid, extra in rows:
+        assert amount is not None and eid is not None
+        if kind == "defined":
+            name, unit, direction, review = extra
+            kpi = KpiBook(UUID(key), name, unit, amount, direction, date.fromisoformat(review))
+            created = created or k
+        elif kpi is not None and day is not None and day <= as_of:
+            if kpi.latest is None or day > kpi.latest[0]:
+                kpi.latest = (day, amount, bool(extra), eid)
+            kpi.measured += 1
+    return created, kpi, key
+
+
+def folded_follow_up(rows: list[Row], as_of: date) -> tuple[Key | None, tuple[date, date | None, UUID] | None]:
+    state: tuple[date, date | None, UUID] | None = None
+    created: Key | None = None
+    for k, kind, day, _, eid, extra in rows:
+        assert day is not None and eid is not None
+        if day > as_of:
+            continue
+        if kind == "logged":
+            state, created = (date.fromisoformat(extra), None, eid), created or k
+        elif state is not None:
+            state = (state[0], day, state[2])
+    return created, state
+
+
+def folded_commitment(
+    key: str, rows: list[Row], as_of: date, foreign: Foreign
+) -> tuple[Key | None, CommitmentBook | None, str]:
+    c: CommitmentBook | None = None
+    created: Key | None = None
+    for k, kind, day, amount, eid, extra in rows:
+        assert day is not None and eid is not None
+        if day > as_of:
+            continue
+        if kind == "committed":
+            assert amount is not None
+            currency, entered = _currency_of(extra, foreign.currency)
+            if foreign.unconvertible(k, currency):
+                what = unconverted_label(f"commitment {extra['reference']}", amount, entered, foreign.currency)
+                foreign.listed(k, Amount(amount, eid, day, what, extra["category"]))
+                continue
+            expected = [(date.fromisoformat(on), Decimal(v)) for on, v in extra["expected"]]
+            value, expected = booked_terms(amount, expected, _booked(extra))
+            c = CommitmentBook(UUID(key), extra["category"], value, expected, True, eid, extra["reference"])
+            created = created or k
+        elif c is not None and kind == "adjusted":
+            assert amount is not None
+            currency, entered = _currency_of(extra, foreign.currency)
+            if foreign.unconvertible(k, currency):
+                what = unconverted_label(f"commitment {c.reference} adjusted", amount, entered, foreign.currency)
+                foreign.listed(k, Amount(amount, eid, day, what, c.category))
+                continue
+            listed = extra["expected"] if isinstance(extra, dict) else extra
+            expected = [(date.fromisoformat(on), Decimal(v)) for on, v in listed]
+            c.amount, c.expected = booked_terms(amount, expected, _booked(extra))
+        elif c is not None and kind == "cancelled":
+            c.active = False
+    return created, c, key
+
+
+def folded_tranche(
+    key: str, rows: list[Row], as_of: date, foreign: Foreign
+) -> tuple[Key | None, TrancheBook | None, str]:
+    t: TrancheBook | None = None
+    created: Key | None = None
+    for k, kind, day, amount, eid, extra in rows:
+        assert day is not None and eid is not None
+        if kind in ("secured", "planned"):
+            assert amount is not None
+            planned = kind == "planned"
+            if planned and t is not None and not t.planned:
+                continue  # already secured: a plan for it changes nothing
+            currency, entered = _currency_of(extra, foreign.currency)
+            if foreign.unconvertible(k, currency):
+                what = unconverted_label(f"{kind} funding tranche {key}", amount, entered, foreign.currency)
+                foreign.listed(k, Amount(amount, eid, day, what, "funding"))
+                continue
+            value = _booked(extra)
+            t = TrancheBook(UUID(key), amount if value is None else value, day, None, eid, planned)
+            created = created or k
+        elif t is not None and kind == "rescheduled":
+            t.available_on = day
+        elif t is not None and kind == "withdrawn" and day <= as_of:
+            t.withdrawn_on = day
+    return created, t, key
+
+
+def folded_invoice(
+    key: str, rows: list[Row], as_of: date, foreign: Foreign
+) -> tuple[Key | None, InvoiceBook | None, str]:
+    x: InvoiceBook | None = None
+    created: Key | None = None
+    for k, kind, day, amount, eid, extra in rows:
+        assert day is not None and eid is not None
+        if day > as_of:
+            continue
+        if kind == "received":
+            assert amount is not None
+            if foreign.registered is None or k < foreign.registered:
+                continue
+            booked = extra.get("booked")
+            currency = extra["currency"]
+            if currency != foreign.currency and (booked is None or booked[1] != foreign.currency):
+                what = unconverted_label(
+                    f"invoice {extra['vendor']} {extra['number']}", amount, currency, foreign.currency
+                )
+                foreign.listed(k, Amount(amount, eid, day, what, "invoice"))
+                continue
+            booking = None
+            if booked is not None and currency != foreign.currency:
+                booking = (Decimal(booked[0]), Decimal(booked[2]))
+            x = received_invoice(
+                UUID(key),
+                extra["vendor"],
+                extra["number"],
+                date.fromisoformat(extra["due_on"]),
+                amount,
+                Decimal(extra["total"]),
+                eid,
+                extra["reference"],
+                currency,
+                booking,
+            )
+            created = created or k
+        elif x is None:
+            continue
+        elif kind == "matched":
+            x.backed, x.match_event = amount, eid
+            x.matched, x.checks = bool(extra[0]), tuple(extra[1])
+            if x.status in ("received", "matched", "mismatched"):
+                x.status = "matched" if x.matched else "mismatched"
+        elif kind == "approved":
+            x.status, x.approved_on, x.approved_event = "approved", day, eid
+        elif kind in ("disputed", "rejected"):
+            x.status = kind
+        elif kind == "credit":
+            assert amount is not None
+            x.credited_net += x.converted(amount)
+        elif kind == "paid":
+            assert amount is not None
+            fully, paid = (extra[0], Decimal(extra[1])) if isinstance(extra, list) else (extra, amount)
+            x.record_payment(paid, amount, bool(fully), eid)
+    return created, x, key
+
+
+def _booked(extra: Any) -> Decimal | None:
+    raw = extra.get("booked") if isinstance(extra, dict) else None
+    return None if raw is None else Decimal(raw)
+
+
+def _currency_of(extra: Any, default: str) -> tuple[str, str]:
+    """(the currency an entity's amount counts in, the one it was entered in); rows stored before bookings existed
+    have neither: the project's."""
+    if not isinstance(extra, dict) or "currency" not in extra:
+        return default, default
+    return extra["currency"], extra["entered"]

@@ -1,0 +1,175 @@
+"""Reading the books on a date (:meth:`Books.at`): every component folded as the ledger folds the same facts, the
+project's identity, budget, status reports, performance baselines and estimates here, the entities and costs in their
+own modules."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from reporting.domain.books.costs import EVIDENCE, EXPENSE, GOODS, read_costs
+from reporting.domain.books.entities import (
+    Foreign,
+    folded_commitment,
+    folded_follow_up,
+    folded_invoice,
+    folded_kpi,
+    folded_milestone,
+    folded_tranche,
+    ordered,
+)
+from reporting.domain.books.keys import Row
+from reporting.domain.ledger import (
+    Amount,
+    EstimateBook,
+    PmbItem,
+    PmbVersion,
+    ProjectBook,
+    apply_allocation,
+    later_estimate,
+    unconverted_label,
+    with_version,
+)
+
+if TYPE_CHECKING:
+    from reporting.domain.books.book import Books
+
+
+def book_at(books: Books, as_of: date) -> ProjectBook:
+    """The project's books on ``as_of`` (:meth:`Books.at`): the same as the ledger's fold of the same facts on
+    that date."""
+    bk = ProjectBook(project_id=books.project_id)
+    _identity(books, bk, as_of)
+    _budget(books, bk, as_of)
+    bk.milestones = {
+        UUID(k): m for k, m in ordered(folded_milestone(k, rows, as_of) for k, rows in books.milestones.items())
+    }
+    _reports(books, bk, as_of)
+    bk.kpis = {UUID(k): x for k, x in ordered(folded_kpi(k, rows, as_of) for k, rows in books.kpis.items())}
+    bk.follow_ups = {
+        UUID(k): x for k, x in ordered((*folded_follow_up(rows, as_of), k) for k, rows in books.follow_ups.items())
+    }
+    first = books.first_registration()
+    foreign = Foreign(bk.currency, first)
+    bk.commitments = {
+        UUID(k): x
+        for k, x in ordered(folded_commitment(k, rows, as_of, foreign) for k, rows in books.commitments.items())
+    }
+    bk.tranches = {
+        UUID(k): x for k, x in ordered(folded_tranche(k, rows, as_of, foreign) for k, rows in books.tranches.items())
+    }
+    bk.invoices = {
+        UUID(k): x for k, x in ordered(folded_invoice(k, rows, as_of, foreign) for k, rows in books.invoices.items())
+    }
+    bk.pmb = []
+    for _, _, day, total, eid, extra in books.pmb:
+        assert day is not None and total is not None and eid is not None
+        bk.pmb = with_version(bk.pmb, _pmb_version(day, total, eid, extra))
+    bk.estimate = _estimate(books.estimates, as_of, foreign)
+    for key, category, day, amount, eid, (currency, label) in books.foreign:
+        assert day is not None and amount is not None and eid is not None
+        if day <= as_of:
+            text = unconverted_label(label, amount, currency, bk.currency)
+            plain = category.removeprefix(EXPENSE).removeprefix(GOODS)
+            foreign.found.append((key, Amount(amount, eid, day, text, plain)))
+    bk.unconverted = [amount for _, amount in sorted(foreign.found, key=lambda found: found[0])]
+    for row in books.allocations:
+        x = row[5]
+        apply_allocation(
+            bk,
+            UUID(x["resource"]),
+            None if x["from"] is None else date.fromisoformat(x["from"]),
+            None if x["to"] is None else date.fromisoformat(x["to"]),
+            [(w, Decimal(h)) for w, h in x["over"]],
+            row[4],  # type: ignore[arg-type]
+        )
+    read_costs(bk, books.costs, as_of)
+    return bk
+
+
+def _identity(books: Books, bk: ProjectBook, as_of: date) -> None:
+    events = sorted([*books.registrations, *books.lifecycle], key=lambda row: row[0])
+    for _, kind, day, _, _, extra in events:
+        assert day is not None
+        if kind == "registered":
+            bk.code, bk.name, bk.currency = extra["code"], extra["name"], extra["currency"]
+            bk.portfolio_id, bk.programme_id = extra["portfolio_id"], extra["programme_id"]
+            bk.planned_start = date.fromisoformat(extra["planned_start"])
+            bk.planned_end = date.fromisoformat(extra["planned_end"])
+            bk.status, bk.registered_on = "proposed", day
+        elif day <= as_of:
+            if kind in ("started", "resumed"):
+                bk.status, bk.active_since = "active", day
+            else:
+                bk.status = kind
+
+
+def _budget(books: Books, bk: ProjectBook, as_of: date) -> None:
+    changes: list[Amount] = []
+    for _, kind, day, amount, eid, extra in books.budget:
+        assert day is not None and amount is not None and eid is not None
+        if kind == "baseline":
+            bk.baseline = Amount(amount, eid, day, "baseline")
+            bk.category_budgets = {c: Decimal(a) for c, a in extra}
+        elif day <= as_of:
+            changes.append(Amount(amount, eid, day, extra[0]))
+            bk.category_budgets[extra[0]] = Decimal(extra[1])
+    bk.changes_total = sum((a.value for a in changes), Decimal(0))
+    bk.change_count = len(changes)
+    bk.change_evidence = changes[-EVIDENCE:]
+
+
+def _reports(books: Books, bk: ProjectBook, as_of: date) -> None:
+    index = bisect_right(books.reports, as_of, key=lambda row: row[0])
+    if not index:
+        return
+    if books.latest_reports is None:
+        latest, best = [], 0
+        for n, row in enumerate(books.reports):
+            best = n if row[1] > books.reports[best][1] else best
+            latest.append(best)
+        books.latest_reports = latest
+    last = books.reports[books.latest_reports[index - 1]]
+    bk.last_report_on = books.reports[index - 1][0]
+    bk.last_report_rag, bk.last_report_event = last[2], last[3]
+    bk.report_count = index
+
+
+def _pmb_version(effective_on: date, total: Decimal, event_id: UUID, extra: Any) -> PmbVersion:
+    items = tuple(
+        PmbItem(
+            UUID(mid),
+            name,
+            Decimal(budget),
+            date.fromisoformat(start),
+            date.fromisoformat(due),
+            technique,
+            tuple((date.fromisoformat(on), Decimal(weight)) for on, weight in steps),
+            tuple((month, Decimal(value)) for month, value in months),
+        )
+        for mid, name, budget, start, due, technique, steps, months in extra["items"]
+    )
+    return PmbVersion(extra["version"], effective_on, total, Decimal(extra["reserve"]), items, event_id)
+
+
+def _estimate(rows: list[Row], as_of: date, foreign: Foreign) -> EstimateBook | None:
+    found: EstimateBook | None = None
+    for k, _, day, total, eid, extra in rows:
+        assert day is not None and total is not None and eid is not None
+        if day > as_of:
+            continue
+        if foreign.unconvertible(k, extra["currency"]):
+            what = unconverted_label("estimate to complete", total, extra["currency"], foreign.currency)
+            foreign.listed(k, Amount(total, eid, day, what, "estimate"))
+            continue
+        categories: dict[str, Decimal] = {}
+        for category, value in extra["categories"]:
+            categories[category] = categories.get(category, Decimal(0)) + Decimal(value)
+        months: dict[str, Decimal] = {}
+        for month, value in extra["months"]:
+            months[month] = months.get(month, Decimal(0)) + Decimal(value)
+        found = later_estimate(found, EstimateBook(day, total, categories, months, extra["by"], eid))
+    return found
