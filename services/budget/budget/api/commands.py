@@ -39,7 +39,7 @@ def _expected(lines: list[m.InvoiceExpectationBody]) -> tuple[InvoiceExpectation
     return tuple(InvoiceExpectation(on=e.on, amount=e.amount) for e in lines)
 
 
-@router.post("/budgets/{project_id}/baseline", status_code=201)
+@router.post("/budgets/{project_id}/baseline", operation_id="baselineBudget", status_code=201)
 async def baseline(
     project_id: ProjectIdPath, body: m.BaselineRequest, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -57,7 +57,7 @@ async def baseline(
     return _created(outcome, project_id)
 
 
-@router.post("/budgets/{project_id}/change-requests", status_code=201)
+@router.post("/budgets/{project_id}/change-requests", operation_id="requestBudgetChange", status_code=201)
 async def request_change(
     project_id: ProjectIdPath, body: m.ChangeRequestBody, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -68,7 +68,7 @@ async def request_change(
     return _created(outcome, project_id)
 
 
-@router.post("/budgets/{project_id}/change-requests/{change_id}/approve")
+@router.post("/budgets/{project_id}/change-requests/{change_id}/approve", operation_id="approveBudgetChange")
 async def approve_change(
     project_id: ProjectIdPath, change_id: uuid.UUID, body: m.DecideChange, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -76,14 +76,14 @@ async def approve_change(
     return respond(await handlers.approve_change(rt.executor, facts, ctx, project_id, change_id))
 
 
-@router.post("/budgets/{project_id}/change-requests/{change_id}/reject")
+@router.post("/budgets/{project_id}/change-requests/{change_id}/reject", operation_id="rejectBudgetChange")
 async def reject_change(
     project_id: ProjectIdPath, change_id: uuid.UUID, body: m.DecideChange, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
     return respond(await handlers.reject_change(rt.executor, facts, ctx, project_id, change_id, body.reason))
 
 
-@router.post("/budgets/{project_id}/funding-sources", status_code=201)
+@router.post("/budgets/{project_id}/funding-sources", operation_id="addFundingSource", status_code=201)
 async def add_funding_source(
     project_id: ProjectIdPath, body: m.FundingSourceBody, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -91,7 +91,9 @@ async def add_funding_source(
     return _created(outcome, project_id)
 
 
-@router.post("/budgets/{project_id}/funding-sources/{source_id}/tranches", status_code=201)
+@router.post(
+    "/budgets/{project_id}/funding-sources/{source_id}/tranches", operation_id="secureFunding", status_code=201
+)
 async def secure_funding(
     project_id: ProjectIdPath, source_id: uuid.UUID, body: m.TrancheBody, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -102,7 +104,9 @@ async def secure_funding(
     return _created(outcome, project_id)
 
 
-@router.post("/budgets/{project_id}/funding-sources/{source_id}/planned-tranches", status_code=201)
+@router.post(
+    "/budgets/{project_id}/funding-sources/{source_id}/planned-tranches", operation_id="planFunding", status_code=201
+)
 async def plan_funding(
     project_id: ProjectIdPath,
     source_id: uuid.UUID,
@@ -119,7 +123,7 @@ async def plan_funding(
     return _created(outcome, project_id)
 
 
-@router.post("/budgets/{project_id}/tranches/{tranche_id}/secure")
+@router.post("/budgets/{project_id}/tranches/{tranche_id}/secure", operation_id="securePlannedFunding")
 async def secure_planned_funding(
     project_id: ProjectIdPath,
     tranche_id: uuid.UUID,
@@ -135,7 +139,7 @@ async def secure_planned_funding(
     return respond(outcome)
 
 
-@router.post("/budgets/{project_id}/tranches/{tranche_id}/withdraw")
+@router.post("/budgets/{project_id}/tranches/{tranche_id}/withdraw", operation_id="withdrawFunding")
 async def withdraw_funding(
     project_id: ProjectIdPath, tranche_id: uuid.UUID, body: m.WithdrawBody, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -147,7 +151,7 @@ async def withdraw_funding(
     return respond(outcome)
 
 
-@router.post("/budgets/{project_id}/tranches/{tranche_id}/reschedule")
+@router.post("/budgets/{project_id}/tranches/{tranche_id}/reschedule", operation_id="rescheduleFunding")
 async def reschedule_funding(
     project_id: ProjectIdPath,
     tranche_id: uuid.UUID,
@@ -162,7 +166,7 @@ async def reschedule_funding(
     return respond(outcome)
 
 
-@router.post("/budgets/{project_id}/commitments", status_code=201)
+@router.post("/budgets/{project_id}/commitments", operation_id="createCommitment", status_code=201)
 async def commit(
     project_id: ProjectIdPath, body: m.CommitmentBody, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -186,7 +190,7 @@ async def commit(
     return _created(outcome, project_id)
 
 
-@router.post("/budgets/{project_id}/commitments/{commitment_id}/approve")
+@router.post("/budgets/{project_id}/commitments/{commitment_id}/approve", operation_id="approveCommitment")
 async def approve_commitment(
     project_id: ProjectIdPath,
     commitment_id: uuid.UUID,
@@ -198,7 +202,7 @@ async def approve_commitment(
     return respond(await handlers.approve_commitment(rt.executor, facts, ctx, project_id, commitment_id))
 
 
-@router.post("/budgets/{project_id}/commitments/{commitment_id}/refuse")
+@router.post("/budgets/{project_id}/commitments/{commitment_id}/refuse", operation_id="refuseCommitment")
 async def refuse_commitment(
     project_id: ProjectIdPath,
     commitment_id: uuid.UUID,
@@ -211,7 +215,7 @@ async def refuse_commitment(
     return respond(outcome)
 
 
-@router.post("/budgets/{project_id}/commitments/{commitment_id}/adjust")
+@router.post("/budgets/{project_id}/commitments/{commitment_id}/adjust", operation_id="adjustCommitment")
 async def adjust_commitment(
     project_id: ProjectIdPath,
     commitment_id: uuid.UUID,
@@ -233,7 +237,7 @@ async def adjust_commitment(
     return respond(outcome)
 
 
-@router.post("/budgets/{project_id}/commitments/{commitment_id}/cancel")
+@router.post("/budgets/{project_id}/commitments/{commitment_id}/cancel", operation_id="cancelCommitment")
 async def cancel_commitment(
     project_id: ProjectIdPath,
     commitment_id: uuid.UUID,
@@ -246,7 +250,7 @@ async def cancel_commitment(
     return respond(outcome)
 
 
-@router.put("/budgets/{project_id}/overrun-policy")
+@router.put("/budgets/{project_id}/overrun-policy", operation_id="setOverrunPolicy")
 async def set_policy(
     project_id: ProjectIdPath, body: m.PolicyBody, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -257,7 +261,7 @@ async def set_policy(
     return respond(await handlers.set_overrun_policy(rt.executor, facts, ctx, project_id, body.policy))
 
 
-@router.post("/budgets/{project_id}/overrun-policy/approve")
+@router.post("/budgets/{project_id}/overrun-policy/approve", operation_id="approveOverrunPolicy")
 async def approve_policy(
     project_id: ProjectIdPath, body: m.DecideChange, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -271,7 +275,7 @@ def _for_any_project(request: Request) -> bool:
     return Role.PMO in roles or Role.DIRECTOR in roles
 
 
-@router.post("/budgets/{project_id}/estimates", status_code=201)
+@router.post("/budgets/{project_id}/estimates", operation_id="submitEstimate", status_code=201)
 async def submit_estimate(
     project_id: ProjectIdPath, body: m.EstimateBody, request: Request, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -293,7 +297,7 @@ async def submit_estimate(
     return respond(outcome, location=f"/budgets/{project_id}/estimates")
 
 
-@router.put("/exchange-rates/{base}/{quote}/{effective_on}")
+@router.put("/exchange-rates/{base}/{quote}/{effective_on}", operation_id="recordExchangeRate")
 async def record_exchange_rate(
     base: CurrencyPath,
     quote: CurrencyPath,

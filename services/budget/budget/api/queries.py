@@ -20,14 +20,14 @@ router = APIRouter(responses={404: COMMAND_RESPONSES[404]}, tags=["budget"])
 ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
 
 
-@router.get("/budgets/{project_id}")
+@router.get("/budgets/{project_id}", operation_id="getBudget")
 async def get_budget(project_id: ProjectIdPath, rt: Runtime) -> JSONResponse:
     """Baseline, BAC, and per category: budget vs committed vs remaining; change requests, funding, commitments."""
     doc = await views.budget_document(rt.engine, project_id)
     return JSONResponse(doc, headers={"ETag": f'"{doc["version"]}"'})
 
 
-@router.get("/budgets/{project_id}/funding")
+@router.get("/budgets/{project_id}/funding", operation_id="getFundingAvailable")
 async def funding_available(
     project_id: ProjectIdPath,
     rt: Runtime,
@@ -38,7 +38,7 @@ async def funding_available(
     return await handlers.funding_on(rt.executor, rt.executor.clock, project_id, on)
 
 
-@router.get("/budgets/{project_id}/commitments")
+@router.get("/budgets/{project_id}/commitments", operation_id="listCommitments")
 async def list_commitments(
     project_id: ProjectIdPath,
     rt: Runtime,
@@ -63,13 +63,13 @@ async def list_commitments(
     )
 
 
-@router.get("/budgets/{project_id}/estimates")
+@router.get("/budgets/{project_id}/estimates", operation_id="listEstimates")
 async def list_estimates(project_id: ProjectIdPath, rt: Runtime, paging: Paging) -> dict[str, Any]:
     """The project's estimates to complete, the latest submitted first."""
     return await views.estimates_page(rt.engine, project_id, limit=paging.limit, offset=paging.offset)
 
 
-@router.get("/exchange-rates")
+@router.get("/exchange-rates", operation_id="getExchangeRateInForce")
 async def exchange_rate_in_force(
     base: Annotated[CurrencyCode, Query(description="convert from this currency")],
     quote: Annotated[CurrencyCode, Query(description="into this one")],
@@ -83,7 +83,7 @@ async def exchange_rate_in_force(
     return await handlers.exchange_rate_on(facts, rt.executor.clock, base, quote, on)
 
 
-@router.get("/exchange-rates/{base}/{quote}")
+@router.get("/exchange-rates/{base}/{quote}", operation_id="listExchangeRates")
 async def exchange_rate_history(base: CurrencyPath, quote: CurrencyPath, rt: Runtime, paging: Paging) -> dict[str, Any]:
     """The ``base``->``quote`` rates recorded, latest effective date first."""
     return await views.exchange_rates_page(rt.engine, base, quote, limit=paging.limit, offset=paging.offset)

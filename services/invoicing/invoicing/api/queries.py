@@ -27,7 +27,7 @@ def _today(rt: ServiceRuntime, on: date | None) -> date:
     return on or rt.executor.clock.now().date()
 
 
-@router.get("/invoices")
+@router.get("/invoices", operation_id="listInvoices")
 async def list_invoices(
     rt: Runtime,
     paging: Paging,
@@ -54,7 +54,7 @@ async def list_invoices(
     )
 
 
-@router.get("/invoices/{invoice_id}")
+@router.get("/invoices/{invoice_id}", operation_id="getInvoice")
 async def get_invoice(invoice_id: InvoiceIdPath, rt: Runtime, on: On = None) -> JSONResponse:
     """One invoice: its lines, the latest match result with its discrepancies, decisions, credit notes, payments."""
     doc = await views.invoice_document(rt.engine, invoice_id, on=_today(rt, on))
@@ -63,7 +63,7 @@ async def get_invoice(invoice_id: InvoiceIdPath, rt: Runtime, on: On = None) -> 
     return JSONResponse(doc, headers={"ETag": f'"{doc["version"]}"'})
 
 
-@router.get("/projects/{project_id}/invoicing-summary")
+@router.get("/projects/{project_id}/invoicing-summary", operation_id="getInvoicingSummary")
 async def summary(project_id: ProjectIdPath, rt: Runtime, on: On = None) -> dict[str, Any]:
     """Per currency: what is invoiced (before tax, after credit notes; rejected and fully credited invoices left
     out), how much of it is backed by approved work and the ratio (target: at least 0.90), what is still due on the
@@ -71,7 +71,7 @@ async def summary(project_id: ProjectIdPath, rt: Runtime, on: On = None) -> dict
     return await views.summary(rt.engine, project_id, on=_today(rt, on))
 
 
-@router.get("/projects/{project_id}/expenses")
+@router.get("/projects/{project_id}/expenses", operation_id="listExpenses")
 async def list_expenses(
     project_id: ProjectIdPath, rt: Runtime, paging: Paging, status: domain.ExpenseStatus | None = None
 ) -> dict[str, Any]:
@@ -79,7 +79,7 @@ async def list_expenses(
     return await views.list_expenses(rt.engine, project_id, limit=paging.limit, offset=paging.offset, status=status)
 
 
-@router.get("/projects/{project_id}/expenses/{expense_id}")
+@router.get("/projects/{project_id}/expenses/{expense_id}", operation_id="getExpense")
 async def get_expense(project_id: ProjectIdPath, expense_id: ExpenseIdPath, rt: Runtime) -> JSONResponse:
     """One expense claim: amount, booking in the project's currency, status, who decided and when."""
     doc = await views.expense_document(rt.engine, project_id, expense_id)
@@ -88,13 +88,13 @@ async def get_expense(project_id: ProjectIdPath, expense_id: ExpenseIdPath, rt: 
     return JSONResponse(doc, headers={"ETag": f'"{doc["version"]}"'})
 
 
-@router.get("/projects/{project_id}/receipts")
+@router.get("/projects/{project_id}/receipts", operation_id="listGoodsReceipts")
 async def list_goods_receipts(project_id: ProjectIdPath, rt: Runtime, paging: Paging) -> dict[str, Any]:
     """The project's goods receipts (received or reversed), in the order they were received."""
     return await views.list_goods_receipts(rt.engine, project_id, limit=paging.limit, offset=paging.offset)
 
 
-@router.get("/projects/{project_id}/receipts/{receipt_id}")
+@router.get("/projects/{project_id}/receipts/{receipt_id}", operation_id="getGoodsReceipt")
 async def get_goods_receipt(project_id: ProjectIdPath, receipt_id: ReceiptIdPath, rt: Runtime) -> JSONResponse:
     """One goods receipt."""
     doc = await views.goods_receipt_document(rt.engine, project_id, receipt_id)

@@ -41,7 +41,9 @@ ReportingClient = Annotated[ReportingOverHttp, Depends(_reporting)]
 # --- portfolios and programmes ------------------------------------------------------------------------------
 
 
-@router.post("/portfolios", status_code=201, response_model=m.GroupingView, tags=["portfolios"])
+@router.post(
+    "/portfolios", operation_id="createPortfolio", status_code=201, response_model=m.GroupingView, tags=["portfolios"]
+)
 async def create_portfolio(body: m.CreatePortfolioRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """Create a portfolio; its id is a lowercase slug chosen by the caller."""
     outcome = await handlers.create_portfolio(
@@ -51,7 +53,11 @@ async def create_portfolio(body: m.CreatePortfolioRequest, ctx: Command, rt: Run
 
 
 @router.post(
-    "/portfolios/{portfolio_id}/programmes", status_code=201, response_model=m.GroupingView, tags=["portfolios"]
+    "/portfolios/{portfolio_id}/programmes",
+    operation_id="createProgramme",
+    status_code=201,
+    response_model=m.GroupingView,
+    tags=["portfolios"],
 )
 async def create_programme(
     portfolio_id: Annotated[str, Path(max_length=64)],
@@ -76,7 +82,9 @@ async def create_programme(
 # --- projects -----------------------------------------------------------------------------------------------
 
 
-@router.post("/projects", status_code=201, response_model=m.ProjectView, tags=["projects"])
+@router.post(
+    "/projects", operation_id="createProject", status_code=201, response_model=m.ProjectView, tags=["projects"]
+)
 async def register_project(body: m.RegisterProjectRequest, ctx: Command, rt: Runtime, facts: Facts) -> JSONResponse:
     """Register a project (status ``proposed``). Its code is unique within its portfolio; a programme given must
     belong to the portfolio given (the portfolio defaults to the programme's)."""
@@ -98,32 +106,42 @@ async def register_project(body: m.RegisterProjectRequest, ctx: Command, rt: Run
     return respond(outcome, location=f"/projects/{outcome.body['project_id']}")
 
 
-@router.post("/projects/{project_id}/approve", response_model=m.ProjectView, tags=["lifecycle"])
+@router.post(
+    "/projects/{project_id}/approve", operation_id="approveProject", response_model=m.ProjectView, tags=["lifecycle"]
+)
 async def approve(project_id: ProjectIdPath, body: m.ApproveRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """proposed -> approved."""
     outcome = await handlers.approve_project(rt.executor, ctx, project_id, approved_on=body.approved_on, note=body.note)
     return respond(outcome)
 
 
-@router.post("/projects/{project_id}/start", response_model=m.ProjectView, tags=["lifecycle"])
+@router.post(
+    "/projects/{project_id}/start", operation_id="startProject", response_model=m.ProjectView, tags=["lifecycle"]
+)
 async def start(project_id: ProjectIdPath, body: m.StartRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """approved -> active."""
     return respond(await handlers.start_project(rt.executor, ctx, project_id, started_on=body.started_on))
 
 
-@router.post("/projects/{project_id}/hold", response_model=m.ProjectView, tags=["lifecycle"])
+@router.post(
+    "/projects/{project_id}/hold", operation_id="putProjectOnHold", response_model=m.ProjectView, tags=["lifecycle"]
+)
 async def hold(project_id: ProjectIdPath, body: m.HoldRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """active -> on_hold, with a reason."""
     return respond(await handlers.put_project_on_hold(rt.executor, ctx, project_id, reason=body.reason, on=body.on))
 
 
-@router.post("/projects/{project_id}/resume", response_model=m.ProjectView, tags=["lifecycle"])
+@router.post(
+    "/projects/{project_id}/resume", operation_id="resumeProject", response_model=m.ProjectView, tags=["lifecycle"]
+)
 async def resume(project_id: ProjectIdPath, body: m.ResumeRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """on_hold -> active."""
     return respond(await handlers.resume_project(rt.executor, ctx, project_id, on=body.on, note=body.note))
 
 
-@router.post("/projects/{project_id}/complete", response_model=m.ProjectView, tags=["lifecycle"])
+@router.post(
+    "/projects/{project_id}/complete", operation_id="completeProject", response_model=m.ProjectView, tags=["lifecycle"]
+)
 async def complete(project_id: ProjectIdPath, body: m.CompleteRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """active -> completed, once every milestone is reached or missed."""
     outcome = await handlers.complete_project(
@@ -132,13 +150,20 @@ async def complete(project_id: ProjectIdPath, body: m.CompleteRequest, ctx: Comm
     return respond(outcome)
 
 
-@router.post("/projects/{project_id}/terminate", response_model=m.ProjectView, tags=["lifecycle"])
+@router.post(
+    "/projects/{project_id}/terminate",
+    operation_id="terminateProject",
+    response_model=m.ProjectView,
+    tags=["lifecycle"],
+)
 async def terminate(project_id: ProjectIdPath, body: m.TerminateRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """Any open state -> terminated (final), with a reason."""
     return respond(await handlers.terminate_project(rt.executor, ctx, project_id, reason=body.reason, on=body.on))
 
 
-@router.post("/projects/{project_id}/gate-decisions", status_code=201, tags=["lifecycle"])
+@router.post(
+    "/projects/{project_id}/gate-decisions", operation_id="recordGateDecision", status_code=201, tags=["lifecycle"]
+)
 async def gate_decision(
     project_id: ProjectIdPath, body: m.GateDecisionRequest, ctx: Command, rt: Runtime, reporting: ReportingClient
 ) -> JSONResponse:
@@ -164,7 +189,13 @@ async def gate_decision(
 # --- milestones ---------------------------------------------------------------------------------------------
 
 
-@router.post("/projects/{project_id}/milestones", status_code=201, response_model=m.MilestoneView, tags=["milestones"])
+@router.post(
+    "/projects/{project_id}/milestones",
+    operation_id="planMilestone",
+    status_code=201,
+    response_model=m.MilestoneView,
+    tags=["milestones"],
+)
 async def plan_milestone(
     project_id: ProjectIdPath, body: m.PlanMilestoneRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
@@ -182,7 +213,10 @@ async def plan_milestone(
 
 
 @router.post(
-    "/projects/{project_id}/milestones/{milestone_id}/reschedule", response_model=m.MilestoneView, tags=["milestones"]
+    "/projects/{project_id}/milestones/{milestone_id}/reschedule",
+    operation_id="rescheduleMilestone",
+    response_model=m.MilestoneView,
+    tags=["milestones"],
 )
 async def reschedule_milestone(
     project_id: ProjectIdPath, milestone_id: MilestoneIdPath, body: m.RescheduleRequest, ctx: Command, rt: Runtime
@@ -195,7 +229,10 @@ async def reschedule_milestone(
 
 
 @router.post(
-    "/projects/{project_id}/milestones/{milestone_id}/progress", response_model=m.MilestoneView, tags=["milestones"]
+    "/projects/{project_id}/milestones/{milestone_id}/progress",
+    operation_id="reportMilestoneProgress",
+    response_model=m.MilestoneView,
+    tags=["milestones"],
 )
 async def report_progress(
     project_id: ProjectIdPath, milestone_id: MilestoneIdPath, body: m.ProgressRequest, ctx: Command, rt: Runtime
@@ -214,7 +251,10 @@ async def report_progress(
 
 
 @router.post(
-    "/projects/{project_id}/milestones/{milestone_id}/reached", response_model=m.MilestoneView, tags=["milestones"]
+    "/projects/{project_id}/milestones/{milestone_id}/reached",
+    operation_id="markMilestoneReached",
+    response_model=m.MilestoneView,
+    tags=["milestones"],
 )
 async def mark_reached(
     project_id: ProjectIdPath, milestone_id: MilestoneIdPath, body: m.ReachedRequest, ctx: Command, rt: Runtime
@@ -228,7 +268,10 @@ async def mark_reached(
 
 
 @router.post(
-    "/projects/{project_id}/milestones/{milestone_id}/missed", response_model=m.MilestoneView, tags=["milestones"]
+    "/projects/{project_id}/milestones/{milestone_id}/missed",
+    operation_id="markMilestoneMissed",
+    response_model=m.MilestoneView,
+    tags=["milestones"],
 )
 async def mark_missed(
     project_id: ProjectIdPath, milestone_id: MilestoneIdPath, body: m.MissedRequest, ctx: Command, rt: Runtime
@@ -255,7 +298,13 @@ def _planned(item: m.BaselineItemRequest) -> domain.PlannedItem:
     )
 
 
-@router.post("/projects/{project_id}/baselines", status_code=201, response_model=m.BaselineView, tags=["baselines"])
+@router.post(
+    "/projects/{project_id}/baselines",
+    operation_id="proposeBaseline",
+    status_code=201,
+    response_model=m.BaselineView,
+    tags=["baselines"],
+)
 async def propose_baseline(
     project_id: ProjectIdPath, body: m.ProposeBaselineRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
@@ -274,14 +323,24 @@ async def propose_baseline(
     return respond(outcome, location=f"/projects/{project_id}/baselines/{outcome.body['version']}")
 
 
-@router.post("/projects/{project_id}/baselines/{version}/approve", response_model=m.BaselineView, tags=["baselines"])
+@router.post(
+    "/projects/{project_id}/baselines/{version}/approve",
+    operation_id="approveBaseline",
+    response_model=m.BaselineView,
+    tags=["baselines"],
+)
 async def approve_baseline(project_id: ProjectIdPath, version: VersionPath, ctx: Command, rt: Runtime) -> JSONResponse:
     """A director other than the proposer approves a proposed version (``performance-baseline-approved``): PV is
     read from it from its ``effective_on`` on."""
     return respond(await handlers.approve_baseline(rt.executor, ctx, project_id, version))
 
 
-@router.post("/projects/{project_id}/baselines/{version}/reject", response_model=m.BaselineView, tags=["baselines"])
+@router.post(
+    "/projects/{project_id}/baselines/{version}/reject",
+    operation_id="rejectBaseline",
+    response_model=m.BaselineView,
+    tags=["baselines"],
+)
 async def reject_baseline(
     project_id: ProjectIdPath, version: VersionPath, body: m.RejectBaselineRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
@@ -292,7 +351,7 @@ async def reject_baseline(
 # --- status reports, KPIs, partners --------------------------------------------------------------------------
 
 
-@router.post("/projects/{project_id}/status-reports", status_code=201, tags=["status"])
+@router.post("/projects/{project_id}/status-reports", operation_id="fileStatusReport", status_code=201, tags=["status"])
 async def file_status_report(
     project_id: ProjectIdPath, body: m.StatusReportRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
@@ -318,7 +377,7 @@ async def file_status_report(
     return respond(outcome, location=f"/projects/{project_id}/status-reports")
 
 
-@router.post("/projects/{project_id}/kpis", status_code=201, tags=["kpis"])
+@router.post("/projects/{project_id}/kpis", operation_id="defineKpi", status_code=201, tags=["kpis"])
 async def define_kpi(project_id: ProjectIdPath, body: m.KpiRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """Define a KPI with its target and direction (at least / at most) and review date."""
     outcome = await handlers.define_kpi(
@@ -334,7 +393,9 @@ async def define_kpi(project_id: ProjectIdPath, body: m.KpiRequest, ctx: Command
     return respond(outcome, location=f"/projects/{project_id}/kpis/{outcome.body['kpi_id']}")
 
 
-@router.post("/projects/{project_id}/kpis/{kpi_id}/measurements", status_code=201, tags=["kpis"])
+@router.post(
+    "/projects/{project_id}/kpis/{kpi_id}/measurements", operation_id="measureKpi", status_code=201, tags=["kpis"]
+)
 async def measure_kpi(
     project_id: ProjectIdPath, kpi_id: uuid.UUID, body: m.MeasurementRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
@@ -345,7 +406,7 @@ async def measure_kpi(
     return respond(outcome)
 
 
-@router.post("/projects/{project_id}/partners", status_code=201, tags=["partners"])
+@router.post("/projects/{project_id}/partners", operation_id="registerPartner", status_code=201, tags=["partners"])
 async def register_partner(
     project_id: ProjectIdPath, body: m.PartnerRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
@@ -356,7 +417,9 @@ async def register_partner(
     return respond(outcome)
 
 
-@router.post("/projects/{project_id}/communications", status_code=201, tags=["partners"])
+@router.post(
+    "/projects/{project_id}/communications", operation_id="logCommunication", status_code=201, tags=["partners"]
+)
 async def log_communication(
     project_id: ProjectIdPath, body: m.CommunicationRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
@@ -374,7 +437,11 @@ async def log_communication(
     return respond(outcome)
 
 
-@router.post("/projects/{project_id}/communications/{communication_id}/close-follow-up", tags=["partners"])
+@router.post(
+    "/projects/{project_id}/communications/{communication_id}/close-follow-up",
+    operation_id="closeFollowUp",
+    tags=["partners"],
+)
 async def close_follow_up(
     project_id: ProjectIdPath, communication_id: uuid.UUID, body: m.CloseFollowUpRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:

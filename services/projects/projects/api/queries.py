@@ -20,19 +20,24 @@ ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
 Filter = Annotated[str | None, Query(max_length=200)]
 
 
-@router.get("/portfolios", response_model=Page[m.GroupingView], tags=["portfolios"])
+@router.get("/portfolios", operation_id="listPortfolios", response_model=Page[m.GroupingView], tags=["portfolios"])
 async def list_portfolios(rt: Runtime, paging: Paging) -> dict[str, Any]:
     return await views.groupings(rt.engine, "portfolio", None, paging.limit, paging.offset)
 
 
-@router.get("/portfolios/{portfolio_id}/programmes", response_model=Page[m.GroupingView], tags=["portfolios"])
+@router.get(
+    "/portfolios/{portfolio_id}/programmes",
+    operation_id="listProgrammes",
+    response_model=Page[m.GroupingView],
+    tags=["portfolios"],
+)
 async def list_programmes(
     rt: Runtime, paging: Paging, portfolio_id: Annotated[str, Path(max_length=64)]
 ) -> dict[str, Any]:
     return await views.groupings(rt.engine, "programme", portfolio_id, paging.limit, paging.offset)
 
 
-@router.get("/projects", response_model=Page[m.ProjectView], tags=["projects"])
+@router.get("/projects", operation_id="listProjects", response_model=Page[m.ProjectView], tags=["projects"])
 async def list_projects(
     rt: Runtime,
     paging: Paging,
@@ -46,46 +51,66 @@ async def list_projects(
     return await views.projects(rt.engine, filters, paging.limit, paging.offset)
 
 
-@router.get("/projects/{project_id}", response_model=m.ProjectView, tags=["projects"])
+@router.get("/projects/{project_id}", operation_id="getProject", response_model=m.ProjectView, tags=["projects"])
 async def get_project(project_id: ProjectIdPath, rt: Runtime) -> JSONResponse:
     """One project with its milestones, status reports, gate decisions, KPIs and partners. ``ETag`` = version."""
     doc = await views.project_doc(rt.engine, project_id)
     return JSONResponse(doc, headers={"ETag": f'"{doc["version"]}"'})
 
 
-@router.get("/projects/{project_id}/milestones", response_model=list[m.MilestoneView], tags=["milestones"])
+@router.get(
+    "/projects/{project_id}/milestones",
+    operation_id="listMilestones",
+    response_model=list[m.MilestoneView],
+    tags=["milestones"],
+)
 async def list_milestones(project_id: ProjectIdPath, rt: Runtime) -> list[dict[str, Any]]:
     """The project's milestones by due date."""
     return list((await views.project_doc(rt.engine, project_id))["milestones"])
 
 
-@router.get("/projects/{project_id}/milestones/{milestone_id}", response_model=m.MilestoneView, tags=["milestones"])
+@router.get(
+    "/projects/{project_id}/milestones/{milestone_id}",
+    operation_id="getMilestone",
+    response_model=m.MilestoneView,
+    tags=["milestones"],
+)
 async def get_milestone(project_id: ProjectIdPath, milestone_id: uuid.UUID, rt: Runtime) -> dict[str, Any]:
     return await views.milestone_doc(rt.engine, project_id, milestone_id)
 
 
-@router.get("/projects/{project_id}/status-reports", tags=["status"])
+@router.get("/projects/{project_id}/status-reports", operation_id="listStatusReports", tags=["status"])
 async def list_status_reports(project_id: ProjectIdPath, rt: Runtime, paging: Paging) -> dict[str, Any]:
     """Status reports, newest meeting first."""
     reports = list(reversed((await views.project_doc(rt.engine, project_id))["status_reports"]))
     return views.page_of(reports, paging.limit, paging.offset)
 
 
-@router.get("/projects/{project_id}/gate-decisions", tags=["lifecycle"])
+@router.get("/projects/{project_id}/gate-decisions", operation_id="listGateDecisions", tags=["lifecycle"])
 async def list_gate_decisions(project_id: ProjectIdPath, rt: Runtime) -> list[dict[str, Any]]:
     """Gate decisions in the order they were taken, each with the figures known then: the project's own
     (``snapshot``) and the reporting service's as of the decision date (``figures``)."""
     return list((await views.project_doc(rt.engine, project_id))["gate_decisions"])
 
 
-@router.get("/projects/{project_id}/baselines", response_model=Page[m.BaselineView], tags=["baselines"])
+@router.get(
+    "/projects/{project_id}/baselines",
+    operation_id="listBaselines",
+    response_model=Page[m.BaselineView],
+    tags=["baselines"],
+)
 async def list_baselines(project_id: ProjectIdPath, rt: Runtime, paging: Paging) -> dict[str, Any]:
     """Every version of the project's performance measurement baseline, oldest first: proposed, approved or
     rejected, with who proposed and decided it and when."""
     return await views.baselines(rt.engine, project_id, paging.limit, paging.offset)
 
 
-@router.get("/projects/{project_id}/baselines/{version}", response_model=m.BaselineView, tags=["baselines"])
+@router.get(
+    "/projects/{project_id}/baselines/{version}",
+    operation_id="getBaseline",
+    response_model=m.BaselineView,
+    tags=["baselines"],
+)
 async def get_baseline(
     project_id: ProjectIdPath,
     version: Annotated[int, Path(ge=1, le=1_000_000, description="Baseline version")],
@@ -95,18 +120,18 @@ async def get_baseline(
     return await views.baseline(rt.engine, project_id, version)
 
 
-@router.get("/projects/{project_id}/kpis", tags=["kpis"])
+@router.get("/projects/{project_id}/kpis", operation_id="listKpis", tags=["kpis"])
 async def list_kpis(project_id: ProjectIdPath, rt: Runtime) -> list[dict[str, Any]]:
     """KPIs with their measurements and whether the latest meets the target."""
     return list((await views.project_doc(rt.engine, project_id))["kpis"])
 
 
-@router.get("/projects/{project_id}/partners", tags=["partners"])
+@router.get("/projects/{project_id}/partners", operation_id="listPartners", tags=["partners"])
 async def list_partners(project_id: ProjectIdPath, rt: Runtime) -> list[dict[str, Any]]:
     return list((await views.project_doc(rt.engine, project_id))["partners"])
 
 
-@router.get("/projects/{project_id}/communications", tags=["partners"])
+@router.get("/projects/{project_id}/communications", operation_id="listCommunications", tags=["partners"])
 async def list_communications(
     project_id: ProjectIdPath,
     rt: Runtime,
@@ -116,7 +141,9 @@ async def list_communications(
     return await views.communications(rt.engine, project_id, follow_up_overdue_on)
 
 
-@router.get("/projects/{project_id}/events", response_model=Page[m.AuditEntry], tags=["audit"])
+@router.get(
+    "/projects/{project_id}/events", operation_id="listProjectEvents", response_model=Page[m.AuditEntry], tags=["audit"]
+)
 async def project_events(project_id: ProjectIdPath, rt: Runtime, paging: Paging) -> dict[str, Any]:
     """The project's events, oldest first: who did what and when (the audit trail)."""
     return await views.project_events(rt.engine, project_id, paging.limit, paging.offset)

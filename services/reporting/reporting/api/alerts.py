@@ -31,7 +31,7 @@ class ThresholdsBody(RequestBody):
     invoice_backing: Annotated[str, Field(pattern=r"^0(\.\d{1,4})?$|^1(\.0{1,4})?$", examples=["0.9"])] = "0.9"
 
 
-@router.get("/alerts")
+@router.get("/alerts", operation_id="listAlerts")
 async def list_alerts(
     rt: Runtime,
     paging: Paging,
@@ -59,7 +59,7 @@ async def list_alerts(
     return {"items": items, "total": total, "limit": paging.limit, "offset": paging.offset}
 
 
-@router.post("/alerts/{alert_id}/acknowledge")
+@router.post("/alerts/{alert_id}/acknowledge", operation_id="acknowledgeAlert")
 async def acknowledge(
     alert_id: Annotated[str, Path(pattern="^[0-9a-f]{24}$")], body: AcknowledgeBody, ctx: Command, rt: Runtime
 ) -> JSONResponse:
@@ -70,7 +70,7 @@ async def acknowledge(
 PortfolioId = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 
 
-@router.put("/portfolios/{portfolio_id}/alert-thresholds")
+@router.put("/portfolios/{portfolio_id}/alert-thresholds", operation_id="setAlertThresholds")
 async def set_thresholds(portfolio_id: PortfolioId, body: ThresholdsBody, ctx: Command, rt: Runtime) -> JSONResponse:
     """The alert thresholds of a portfolio's projects (defaults: risk 5 %, CPI/SPI 0.9, VAC -5 % of BAC, 7 days).
 
@@ -81,12 +81,12 @@ async def set_thresholds(portfolio_id: PortfolioId, body: ThresholdsBody, ctx: C
     return respond(await handlers.set_thresholds(rt.executor, ctx, portfolio_id, values))
 
 
-@router.post("/portfolios/{portfolio_id}/alert-thresholds/approve")
+@router.post("/portfolios/{portfolio_id}/alert-thresholds/approve", operation_id="approveAlertThresholds")
 async def approve_thresholds(portfolio_id: PortfolioId, ctx: Command, rt: Runtime) -> JSONResponse:
     """Another person than the requester approves the loosening waiting for this portfolio; it applies at once."""
     return respond(await handlers.approve_thresholds(rt.executor, ctx, portfolio_id))
 
 
-@router.get("/portfolios/{portfolio_id}/alert-thresholds")
+@router.get("/portfolios/{portfolio_id}/alert-thresholds", operation_id="getAlertThresholds")
 async def get_thresholds(portfolio_id: Annotated[str, Path(max_length=64)], rt: Runtime) -> dict[str, Any]:
     return views.thresholds_row(portfolio_id, await queries.thresholds_row(rt.engine, portfolio_id))

@@ -17,7 +17,7 @@ from shared.web import COMMAND_RESPONSES
 router = APIRouter(tags=["reports"], responses={404: COMMAND_RESPONSES[404]})
 
 
-@router.get("/reports/projects/{project_id}/explain/risk/{milestone_id}")
+@router.get("/reports/projects/{project_id}/explain/risk/{milestone_id}", operation_id="explainMilestoneRisk")
 async def explain_risk(
     project_id: ProjectIdPath,
     milestone_id: Annotated[uuid.UUID, Path(description="An open milestone")],
@@ -30,7 +30,7 @@ async def explain_risk(
     return await explanations.explain_risk(*reading(rt), project_id, milestone_id, as_of, known_at)
 
 
-@router.get("/reports/projects/{project_id}/explain/categories/{category}")
+@router.get("/reports/projects/{project_id}/explain/categories/{category}", operation_id="explainCategory")
 async def explain_category(
     project_id: ProjectIdPath,
     category: Annotated[str, Path(pattern="^[a-z_]{1,32}$")],
@@ -42,7 +42,7 @@ async def explain_category(
     return await explanations.explain_category(*reading(rt), project_id, category, as_of, known_at)
 
 
-@router.get("/reports/projects/{project_id}/explain/invoice-backing")
+@router.get("/reports/projects/{project_id}/explain/invoice-backing", operation_id="explainInvoiceBacking")
 async def explain_invoice_backing(
     project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, known_at: KnownAt = None
 ) -> dict[str, Any]:
@@ -50,7 +50,7 @@ async def explain_invoice_backing(
     return await explanations.explain_invoice_backing(*reading(rt), project_id, as_of, known_at)
 
 
-@router.get("/reports/projects/{project_id}/explain/kpis/{kpi_id}")
+@router.get("/reports/projects/{project_id}/explain/kpis/{kpi_id}", operation_id="explainKpi")
 async def explain_kpi(
     project_id: ProjectIdPath,
     kpi_id: Annotated[uuid.UUID, Path()],
@@ -62,7 +62,7 @@ async def explain_kpi(
     return await explanations.explain_kpi(*reading(rt), project_id, kpi_id, as_of, known_at)
 
 
-@router.get("/reports/utilisation/explain")
+@router.get("/reports/utilisation/explain", operation_id="explainUtilisation")
 async def explain_utilisation(
     rt: Runtime,
     resource_id: Annotated[uuid.UUID, Query()],
@@ -73,7 +73,7 @@ async def explain_utilisation(
     return await explanations.explain_utilisation(*reading(rt), resource_id, week, known_at)
 
 
-@router.get("/reports/projects/{project_id}/explain/pv/by-item")
+@router.get("/reports/projects/{project_id}/explain/pv/by-item", operation_id="explainPlannedValueByItem")
 async def explain_planned_value(
     project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, known_at: KnownAt = None
 ) -> dict[str, Any]:
@@ -82,7 +82,7 @@ async def explain_planned_value(
     return await explanations.explain_planned_value(*reading(rt), project_id, as_of, known_at)
 
 
-@router.get("/reports/projects/{project_id}/explain/ac/by-kind")
+@router.get("/reports/projects/{project_id}/explain/ac/by-kind", operation_id="explainActualCostByKind")
 async def explain_actual_cost(
     project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, known_at: KnownAt = None
 ) -> dict[str, Any]:

@@ -44,7 +44,7 @@ class PortfolioProjectDetail(PortfolioProject):
     milestone_plan: list[MilestoneLine]
 
 
-@router.get("/portfolio/projects", response_model=Page[PortfolioProject])
+@router.get("/portfolio/projects", operation_id="listPortfolioProjects", response_model=Page[PortfolioProject])
 async def portfolio_projects(
     rt: Runtime, paging: Paging, portfolio_id: Annotated[str | None, Query(max_length=64)] = None
 ) -> dict[str, Any]:
@@ -56,6 +56,7 @@ async def portfolio_projects(
 
 @router.get(
     "/portfolio/projects/{project_id}",
+    operation_id="getPortfolioProject",
     response_model=PortfolioProjectDetail,
     responses={404: COMMAND_RESPONSES[404]},
 )

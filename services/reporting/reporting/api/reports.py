@@ -34,7 +34,7 @@ KnownAt = Annotated[
 Format = Annotated[str, Query(pattern="^(json|csv)$", description="json (default) or csv")]
 
 
-@router.get("/reports/projects/{project_id}")
+@router.get("/reports/projects/{project_id}", operation_id="getProjectReport")
 async def project_report(
     project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, format: Format = "json", known_at: KnownAt = None
 ) -> Any:
@@ -47,7 +47,7 @@ async def project_report(
     return report
 
 
-@router.get("/reports/projects/{project_id}/s-curve")
+@router.get("/reports/projects/{project_id}/s-curve", operation_id="getSCurve")
 async def s_curve(
     project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, format: Format = "json", known_at: KnownAt = None
 ) -> Any:
@@ -71,7 +71,7 @@ ToMonth = Annotated[
 ]  # fmt: skip
 
 
-@router.get("/reports/projects/{project_id}/cashflow")
+@router.get("/reports/projects/{project_id}/cashflow", operation_id="getCashFlow")
 async def cash_flow(
     project_id: ProjectIdPath,
     rt: Runtime,
@@ -87,7 +87,7 @@ async def cash_flow(
     return flow
 
 
-@router.get("/reports/projects/{project_id}/cashflow.csv")
+@router.get("/reports/projects/{project_id}/cashflow.csv", operation_id="getCashFlowCsv")
 async def cash_flow_csv(
     project_id: ProjectIdPath,
     rt: Runtime,
@@ -101,7 +101,7 @@ async def cash_flow_csv(
     return csv_response(flow["months"], f"cashflow-{project_id}-{day}.csv", ["month", *CASH_FLOW_AMOUNTS])
 
 
-@router.get("/reports/projects/{project_id}/explain/{figure}")
+@router.get("/reports/projects/{project_id}/explain/{figure}", operation_id="explainFigure")
 async def explain(
     project_id: ProjectIdPath,
     figure: Annotated[str, Path(pattern="^[a-z_]+$")],
@@ -113,7 +113,7 @@ async def explain(
     return await handlers.explain_figure(*reading(rt), project_id, figure, as_of, known_at)
 
 
-@router.get("/reports/portfolio")
+@router.get("/reports/portfolio", operation_id="getPortfolioReport")
 async def portfolio_report(
     rt: Runtime,
     as_of: AsOf = None,
@@ -150,7 +150,7 @@ async def utilisation_rows(
     return await handlers.utilisation_rows(queries.Ledger(rt.engine), start, weeks, known_at)
 
 
-@router.get("/reports/utilisation")
+@router.get("/reports/utilisation", operation_id="getUtilisationReport")
 async def utilisation(
     rt: Runtime,
     from_date: Annotated[

@@ -43,7 +43,9 @@ def _deliverables(body: Sequence[m.DeliverableRequest]) -> tuple[handlers.Delive
 # --- resources ----------------------------------------------------------------------------------------------
 
 
-@router.post("/resources", status_code=201, response_model=m.ResourceView, tags=["resources"])
+@router.post(
+    "/resources", operation_id="registerResource", status_code=201, response_model=m.ResourceView, tags=["resources"]
+)
 async def register_resource(body: m.RegisterResourceRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """Register a person or a subcontractor (a vendor supplying people or deliverables; ``vendor_id`` required).
     The name and contact details are stored apart from the events (``resource-registered`` carries none)."""
@@ -63,7 +65,12 @@ async def register_resource(body: m.RegisterResourceRequest, ctx: Command, rt: R
     return respond(outcome, location=f"/resources/{outcome.body['resource_id']}")
 
 
-@router.put("/resources/{resource_id}/personal-data", response_model=m.PersonalDataView, tags=["personal data"])
+@router.put(
+    "/resources/{resource_id}/personal-data",
+    operation_id="updatePersonalData",
+    response_model=m.PersonalDataView,
+    tags=["personal data"],
+)
 async def update_personal_data(resource_id: ResourceIdPath, body: m.PersonalDataRequest, rt: Runtime) -> dict[str, Any]:
     """Replace the name and contact details (not event-sourced: they stay out of the events). Refused once
     erased."""
@@ -73,7 +80,11 @@ async def update_personal_data(resource_id: ResourceIdPath, body: m.PersonalData
 
 
 @router.delete(
-    "/resources/{resource_id}/personal-data", status_code=204, response_class=Response, tags=["personal data"]
+    "/resources/{resource_id}/personal-data",
+    operation_id="erasePersonalData",
+    status_code=204,
+    response_class=Response,
+    tags=["personal data"],
 )
 async def erase_personal_data(resource_id: ResourceIdPath, ctx: Command, rt: Runtime) -> Response:
     """Forget the person: their name and contact details are deleted (``personal-data-erased``, which carries
@@ -85,7 +96,12 @@ async def erase_personal_data(resource_id: ResourceIdPath, ctx: Command, rt: Run
     return Response(status_code=204, headers=headers)
 
 
-@router.post("/resources/{resource_id}/profile", response_model=m.ResourceView, tags=["resources"])
+@router.post(
+    "/resources/{resource_id}/profile",
+    operation_id="changeResourceProfile",
+    response_model=m.ResourceView,
+    tags=["resources"],
+)
 async def change_profile(
     resource_id: ResourceIdPath, body: m.ProfileRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
@@ -97,7 +113,12 @@ async def change_profile(
     )
 
 
-@router.post("/resources/{resource_id}/capacity", response_model=m.ResourceView, tags=["resources"])
+@router.post(
+    "/resources/{resource_id}/capacity",
+    operation_id="changeResourceCapacity",
+    response_model=m.ResourceView,
+    tags=["resources"],
+)
 async def change_capacity(
     resource_id: ResourceIdPath, body: m.CapacityRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
@@ -110,7 +131,13 @@ async def change_capacity(
     )
 
 
-@router.post("/resources/{resource_id}/skills", status_code=201, response_model=m.ResourceView, tags=["skills"])
+@router.post(
+    "/resources/{resource_id}/skills",
+    operation_id="recordSkill",
+    status_code=201,
+    response_model=m.ResourceView,
+    tags=["skills"],
+)
 async def record_skill(resource_id: ResourceIdPath, body: m.SkillRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """Record a skill at a level (again with another level as it grows)."""
     return respond(
@@ -120,7 +147,13 @@ async def record_skill(resource_id: ResourceIdPath, body: m.SkillRequest, ctx: C
     )
 
 
-@router.post("/resources/{resource_id}/certifications", status_code=201, response_model=m.ResourceView, tags=["skills"])
+@router.post(
+    "/resources/{resource_id}/certifications",
+    operation_id="recordCertification",
+    status_code=201,
+    response_model=m.ResourceView,
+    tags=["skills"],
+)
 async def record_certification(
     resource_id: ResourceIdPath, body: m.CertificationRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
@@ -132,7 +165,13 @@ async def record_certification(
     )
 
 
-@router.post("/resources/{resource_id}/trainings", status_code=201, response_model=m.ResourceView, tags=["skills"])
+@router.post(
+    "/resources/{resource_id}/trainings",
+    operation_id="recordTraining",
+    status_code=201,
+    response_model=m.ResourceView,
+    tags=["skills"],
+)
 async def record_training(
     resource_id: ResourceIdPath, body: m.TrainingRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
@@ -155,7 +194,13 @@ async def record_training(
 # --- rates and policies -------------------------------------------------------------------------------------
 
 
-@router.post("/resources/{resource_id}/rates", status_code=201, response_model=m.ResourceView, tags=["rates"])
+@router.post(
+    "/resources/{resource_id}/rates",
+    operation_id="setResourceRate",
+    status_code=201,
+    response_model=m.ResourceView,
+    tags=["rates"],
+)
 async def set_rate(resource_id: ResourceIdPath, body: m.RateRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """Set the resource's hourly cost rate from a date on (in the resource's currency). Costs already approved keep
     the rate they were approved with. Nobody sets their own rate (409 when the resource is the caller's subject)."""
@@ -164,14 +209,21 @@ async def set_rate(resource_id: ResourceIdPath, body: m.RateRequest, ctx: Comman
     )
 
 
-@router.post("/roles/{role}/rates", status_code=201, response_model=m.RoleRatesView, tags=["rates"])
+@router.post(
+    "/roles/{role}/rates", operation_id="setRoleRate", status_code=201, response_model=m.RoleRatesView, tags=["rates"]
+)
 async def set_role_rate(role: SlugPath, body: m.RateRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """Set a role's default hourly rate from a date on: used on days a resource of that role has no rate."""
     outcome = await handlers.set_role_rate(rt.executor, ctx, role, body.hourly_rate, body.effective_from)
     return respond(outcome, location=f"/roles/{role}/rates")
 
 
-@router.put("/departments/{department}/over-allocation-policy", response_model=m.PolicyView, tags=["allocations"])
+@router.put(
+    "/departments/{department}/over-allocation-policy",
+    operation_id="setOverAllocationPolicy",
+    response_model=m.PolicyView,
+    tags=["allocations"],
+)
 async def set_policy(department: SlugPath, body: m.PolicyRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """``warn`` (default): an allocation past capacity is accepted and its event lists the weeks and hours over;
     ``block``: it is refused (409)."""
@@ -182,7 +234,11 @@ async def set_policy(department: SlugPath, body: m.PolicyRequest, ctx: Command, 
 
 
 @router.post(
-    "/resources/{resource_id}/allocations", status_code=201, response_model=m.AllocationView, tags=["allocations"]
+    "/resources/{resource_id}/allocations",
+    operation_id="allocateResource",
+    status_code=201,
+    response_model=m.AllocationView,
+    tags=["allocations"],
 )
 async def allocate(resource_id: ResourceIdPath, body: m.AllocationRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """Allocate the resource to a project (optionally a milestone), hours per week over a period. Past capacity in
@@ -196,6 +252,7 @@ async def allocate(resource_id: ResourceIdPath, body: m.AllocationRequest, ctx: 
 
 @router.post(
     "/resources/{resource_id}/allocations/{allocation_id}/change",
+    operation_id="changeAllocation",
     response_model=m.AllocationView,
     tags=["allocations"],
 )
@@ -214,7 +271,10 @@ async def change_allocation(
 
 
 @router.post(
-    "/resources/{resource_id}/allocations/{allocation_id}/end", response_model=m.AllocationView, tags=["allocations"]
+    "/resources/{resource_id}/allocations/{allocation_id}/end",
+    operation_id="endAllocation",
+    response_model=m.AllocationView,
+    tags=["allocations"],
 )
 async def end_allocation(
     resource_id: ResourceIdPath,
@@ -233,7 +293,11 @@ async def end_allocation(
 
 
 @router.post(
-    "/resources/{resource_id}/work-sheets", status_code=201, response_model=m.WorkSheetView, tags=["work sheets"]
+    "/resources/{resource_id}/work-sheets",
+    operation_id="submitWorkSheet",
+    status_code=201,
+    response_model=m.WorkSheetView,
+    tags=["work sheets"],
 )
 async def submit_work_sheet(
     resource_id: ResourceIdPath, body: m.WorkSheetRequest, ctx: Command, rt: Runtime
@@ -256,6 +320,7 @@ async def submit_work_sheet(
 
 @router.post(
     "/resources/{resource_id}/work-sheets/{sheet_id}/corrections",
+    operation_id="correctWorkSheet",
     status_code=201,
     response_model=m.WorkSheetView,
     tags=["work sheets"],
@@ -280,7 +345,10 @@ async def correct_work_sheet(
 
 
 @router.post(
-    "/resources/{resource_id}/work-sheets/{sheet_id}/approve", response_model=m.WorkSheetView, tags=["work sheets"]
+    "/resources/{resource_id}/work-sheets/{sheet_id}/approve",
+    operation_id="approveWorkSheet",
+    response_model=m.WorkSheetView,
+    tags=["work sheets"],
 )
 async def approve_work_sheet(
     resource_id: ResourceIdPath, sheet_id: SheetIdPath, body: m.ApproveRequest, ctx: Command, rt: Runtime
@@ -295,7 +363,10 @@ async def approve_work_sheet(
 
 
 @router.post(
-    "/resources/{resource_id}/work-sheets/{sheet_id}/reject", response_model=m.WorkSheetView, tags=["work sheets"]
+    "/resources/{resource_id}/work-sheets/{sheet_id}/reject",
+    operation_id="rejectWorkSheet",
+    response_model=m.WorkSheetView,
+    tags=["work sheets"],
 )
 async def reject_work_sheet(
     resource_id: ResourceIdPath, sheet_id: SheetIdPath, body: m.RejectRequest, ctx: Command, rt: Runtime

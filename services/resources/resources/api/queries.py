@@ -25,7 +25,7 @@ WeekQuery = Annotated[str | None, Query(pattern=r"^\d{4}-W\d{2}$", examples=["20
 # --- resources ----------------------------------------------------------------------------------------------
 
 
-@router.get("/resources", response_model=Page[m.ResourceView], tags=["resources"])
+@router.get("/resources", operation_id="listResources", response_model=Page[m.ResourceView], tags=["resources"])
 async def list_resources(
     rt: Runtime, paging: Paging, kind: Filter = None, role: Filter = None, department: Filter = None
 ) -> dict[str, Any]:
@@ -33,7 +33,7 @@ async def list_resources(
     return await views.list_resources(rt.engine, paging, kind=kind, role=role, department=department)
 
 
-@router.get("/resources/{resource_id}", response_model=m.ResourceView, tags=["resources"])
+@router.get("/resources/{resource_id}", operation_id="getResource", response_model=m.ResourceView, tags=["resources"])
 async def get_resource(resource_id: ResourceIdPath, rt: Runtime) -> JSONResponse:
     """One resource with its capacities, rates, skills, certifications, trainings and allocations, and its name
     (null once erased; contact details: ``/personal-data``). ``ETag`` = version."""
@@ -41,13 +41,23 @@ async def get_resource(resource_id: ResourceIdPath, rt: Runtime) -> JSONResponse
     return JSONResponse(body, headers={"ETag": f'"{body["version"]}"'})
 
 
-@router.get("/resources/{resource_id}/personal-data", response_model=m.PersonalDataView, tags=["personal data"])
+@router.get(
+    "/resources/{resource_id}/personal-data",
+    operation_id="getPersonalData",
+    response_model=m.PersonalDataView,
+    tags=["personal data"],
+)
 async def get_personal_data(resource_id: ResourceIdPath, rt: Runtime) -> dict[str, Any]:
     """Name and contact details (resource managers only); nulls once erased."""
     return await views.contact_details(rt.engine, resource_id)
 
 
-@router.get("/resources/{resource_id}/allocations", response_model=list[m.AllocationView], tags=["allocations"])
+@router.get(
+    "/resources/{resource_id}/allocations",
+    operation_id="listResourceAllocations",
+    response_model=list[m.AllocationView],
+    tags=["allocations"],
+)
 async def list_resource_allocations(resource_id: ResourceIdPath, rt: Runtime) -> list[dict[str, Any]]:
     """The resource's allocations by start date, each with the over-allocation recorded by its last event."""
     return list((await views.resource_doc(rt.engine, resource_id))["allocations"])
@@ -56,7 +66,7 @@ async def list_resource_allocations(resource_id: ResourceIdPath, rt: Runtime) ->
 # --- allocations and capacity -------------------------------------------------------------------------------
 
 
-@router.get("/allocations", response_model=Page[m.AllocationView], tags=["allocations"])
+@router.get("/allocations", operation_id="listAllocations", response_model=Page[m.AllocationView], tags=["allocations"])
 async def list_allocations(
     rt: Runtime,
     paging: Paging,
@@ -76,7 +86,7 @@ async def list_allocations(
     )
 
 
-@router.get("/capacity", response_model=Page[m.CapacityWeek], tags=["allocations"])
+@router.get("/capacity", operation_id="getCapacity", response_model=Page[m.CapacityWeek], tags=["allocations"])
 async def capacity(
     rt: Runtime,
     paging: Paging,
@@ -101,7 +111,7 @@ async def capacity(
 # --- work sheets and costs ----------------------------------------------------------------------------------
 
 
-@router.get("/work-sheets", response_model=Page[m.WorkSheetView], tags=["work sheets"])
+@router.get("/work-sheets", operation_id="listWorkSheets", response_model=Page[m.WorkSheetView], tags=["work sheets"])
 async def list_work_sheets(
     rt: Runtime,
     paging: Paging,
@@ -115,7 +125,12 @@ async def list_work_sheets(
     return await views.list_work_sheets(rt.engine, paging, filters)
 
 
-@router.get("/resources/{resource_id}/work-sheets", response_model=Page[m.WorkSheetView], tags=["work sheets"])
+@router.get(
+    "/resources/{resource_id}/work-sheets",
+    operation_id="listResourceWorkSheets",
+    response_model=Page[m.WorkSheetView],
+    tags=["work sheets"],
+)
 async def list_resource_work_sheets(
     resource_id: ResourceIdPath, rt: Runtime, paging: Paging, status: Filter = None
 ) -> dict[str, Any]:
@@ -123,13 +138,20 @@ async def list_resource_work_sheets(
     return await views.list_work_sheets(rt.engine, paging, {"resource_id": resource_id, "status": status})
 
 
-@router.get("/resources/{resource_id}/work-sheets/{sheet_id}", response_model=m.WorkSheetView, tags=["work sheets"])
+@router.get(
+    "/resources/{resource_id}/work-sheets/{sheet_id}",
+    operation_id="getWorkSheet",
+    response_model=m.WorkSheetView,
+    tags=["work sheets"],
+)
 async def get_work_sheet(resource_id: ResourceIdPath, sheet_id: uuid.UUID, rt: Runtime) -> dict[str, Any]:
     """A sheet with every version: entries, who submitted and reviewed it, the rates and costs approved."""
     return await views.work_sheet(rt.engine, resource_id, sheet_id)
 
 
-@router.get("/projects/{project_id}/costs", response_model=m.ProjectCosts, tags=["costs"])
+@router.get(
+    "/projects/{project_id}/costs", operation_id="getProjectCosts", response_model=m.ProjectCosts, tags=["costs"]
+)
 async def project_costs(
     project_id: uuid.UUID, rt: Runtime, from_week: WeekQuery = None, to_week: WeekQuery = None
 ) -> dict[str, Any]:
@@ -141,12 +163,17 @@ async def project_costs(
 # --- rates and policies -------------------------------------------------------------------------------------
 
 
-@router.get("/roles/{role}/rates", response_model=m.RoleRatesView, tags=["rates"])
+@router.get("/roles/{role}/rates", operation_id="getRoleRates", response_model=m.RoleRatesView, tags=["rates"])
 async def get_role_rates(role: SlugPath, rt: Runtime) -> dict[str, Any]:
     """A role's default hourly rates by effective date (empty if none is set)."""
     return await views.role_rates(rt.engine, role)
 
 
-@router.get("/departments/{department}/over-allocation-policy", response_model=m.PolicyView, tags=["allocations"])
+@router.get(
+    "/departments/{department}/over-allocation-policy",
+    operation_id="getOverAllocationPolicy",
+    response_model=m.PolicyView,
+    tags=["allocations"],
+)
 async def get_policy(department: SlugPath, rt: Runtime) -> dict[str, Any]:
     return await views.department_policy(rt.engine, department)
