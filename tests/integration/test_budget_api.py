@@ -15,6 +15,7 @@ from budget.bootstrap import create_app
 from budget.settings import Settings
 from shared.kafka import KafkaOptions, from_record
 from tests.support import auth_header, eventually, read_topic
+from tests.support.money import money
 from tests.support.projects import milestone_body, register
 
 pytestmark = pytest.mark.integration
@@ -46,16 +47,12 @@ async def budget(infra) -> AsyncIterator[httpx.AsyncClient]:
     await app.state.runtime.engine.dispose()
 
 
-def eur(amount: str) -> dict[str, str]:
-    return {"amount": amount, "currency": "EUR"}
-
-
 def baseline_body(total: str = "100000.00", labour: str = "60000.00", sub: str = "40000.00") -> dict[str, Any]:
     return {
-        "total": eur(total),
+        "total": money(total),
         "categories": [
-            {"category": "labour", "amount": eur(labour)},
-            {"category": "subcontracting", "amount": eur(sub)},
+            {"category": "labour", "amount": money(labour)},
+            {"category": "subcontracting", "amount": money(sub)},
         ],
     }
 
@@ -94,7 +91,7 @@ async def test_a_baseline_is_refused_for_an_unknown_project_and_accepted_once_it
         return response
 
     response = await eventually(accepted, timeout=30)
-    assert response.json()["bac"] == eur("100000.00")
+    assert response.json()["bac"] == money("100000.00")
     assert response.headers["etag"] == '"1"'
 
 
@@ -126,7 +123,7 @@ async def test_budget_life_with_change_funding_commitments_and_its_events_on_kaf
 
 async def baseline_phased_on_the_milestone_once(budget: httpx.AsyncClient, base: str, mid: str) -> None:
     body = baseline_body()
-    body["phasing"] = [{"milestone_id": mid, "amount": eur("100000.00")}]
+    body["phasing"] = [{"milestone_id": mid, "amount": money("100000.00")}]
     assert (await budget.post(f"{base}/baseline", json=body)).status_code == 201
     again = await budget.post(f"{base}/baseline", json=baseline_body())
     assert again.status_code == 409
@@ -138,7 +135,7 @@ async def a_change_approved_by_someone_other_than_its_requester(budget: httpx.As
             f"{base}/change-requests",
             json={
                 "category": "subcontracting",
-                "amount": eur("5000.00"),
+                "amount": money("5000.00"),
                 "reason": "extra module",
             },
             headers=PAUL,
@@ -156,23 +153,23 @@ async def funding_counted_by_date_until_a_tranche_is_withdrawn(budget: httpx.Asy
     t1 = (
         await budget.post(
             f"{base}/funding-sources/{source['source_id']}/tranches",
-            json={"amount": eur("60000.00"), "available_on": str(TODAY - timedelta(1))},
+            json={"amount": money("60000.00"), "available_on": str(TODAY - timedelta(1))},
         )
     ).json()
     await budget.post(
         f"{base}/funding-sources/{source['source_id']}/tranches",
-        json={"amount": eur("45000.00"), "available_on": str(TODAY + timedelta(60))},
+        json={"amount": money("45000.00"), "available_on": str(TODAY + timedelta(60))},
     )
     funding = (await budget.get(f"{base}/funding", params={"on": str(TODAY)})).json()
-    assert funding["available"] == eur("60000.00")
+    assert funding["available"] == money("60000.00")
     later = (await budget.get(f"{base}/funding", params={"on": str(TODAY + timedelta(60))})).json()
-    assert later["available"] == eur("105000.00")
+    assert later["available"] == money("105000.00")
     withdrawn = await budget.post(
         f"{base}/tranches/{t1['tranche_id']}/withdraw",
         json={"withdrawn_on": str(TODAY), "reason": "client delayed payment"},
     )
     assert withdrawn.status_code == 200
-    assert (await budget.get(f"{base}/funding", params={"on": str(TODAY)})).json()["available"] == eur("0.00")
+    assert (await budget.get(f"{base}/funding", params={"on": str(TODAY)})).json()["available"] == money("0.00")
 
 
 async def commitments_warned_then_blocked_past_the_category_budget(
@@ -184,19 +181,19 @@ async def commitments_warned_then_blocked_past_the_category_budget(
         "reference": "PO-1",
         "category": "subcontracting",
         "milestone_id": mid,
-        "amount": eur("40000.00"),
-        "expected_invoices": [{"on": str(TODAY + timedelta(30)), "amount": eur("40000.00")}],
+        "amount": money("40000.00"),
+        "expected_invoices": [{"on": str(TODAY + timedelta(30)), "amount": money("40000.00")}],
     }
     first = await budget.post(f"{base}/commitments", json=po)
     assert first.status_code == 201 and first.json()["overrun"] is None
     overrun = await budget.post(
-        f"{base}/commitments", json={**po, "reference": "PO-2", "amount": eur("10000.00"), "expected_invoices": []}
+        f"{base}/commitments", json={**po, "reference": "PO-2", "amount": money("10000.00"), "expected_invoices": []}
     )
     assert overrun.status_code == 201
-    assert overrun.json()["overrun"]["over_by"] == eur("5000.00")  # 50000 committed vs 45000 budget
+    assert overrun.json()["overrun"]["over_by"] == money("5000.00")  # 50000 committed vs 45000 budget
     await budget.put(f"{base}/overrun-policy", json={"policy": "block"})
     blocked = await budget.post(
-        f"{base}/commitments", json={**po, "reference": "PO-3", "amount": eur("1.00"), "expected_invoices": []}
+        f"{base}/commitments", json={**po, "reference": "PO-3", "amount": money("1.00"), "expected_invoices": []}
     )
     assert blocked.status_code == 409 and blocked.headers["content-type"] == "application/problem+json"
 
@@ -206,8 +203,12 @@ async def the_budget_shows_the_overrun_and_lists_the_commitments(
 ) -> None:
     view = (await budget.get(base)).json()
     sub = next(c for c in view["categories"] if c["category"] == "subcontracting")
-    assert (sub["budget"], sub["committed"], sub["remaining"]) == (eur("45000.00"), eur("50000.00"), eur("-5000.00"))
-    assert view["bac"] == eur("105000.00")
+    assert (sub["budget"], sub["committed"], sub["remaining"]) == (
+        money("45000.00"),
+        money("50000.00"),
+        money("-5000.00"),
+    )
+    assert view["bac"] == money("105000.00")
     listed = (await budget.get(f"{base}/commitments", params={"vendor": "Acme", "milestone_id": mid})).json()
     assert listed["total"] == 2
 
@@ -227,7 +228,7 @@ async def its_events_are_on_kafka_in_order(kafka: KafkaOptions, pid: str) -> Non
         dict(r.headers)["ce_type"] == f"pmo.budget.{n}.v1".encode() for r, n in zip(records, expected, strict=True)
     )
     committed = events[expected.index("budget-committed") + 1].data
-    assert committed["overrun"]["over_by"] == eur("5000.00") and committed["amount"] == eur("10000.00")
+    assert committed["overrun"]["over_by"] == money("5000.00") and committed["amount"] == money("10000.00")
 
 
 @pytest.mark.parametrize(
@@ -236,7 +237,7 @@ async def its_events_are_on_kafka_in_order(kafka: KafkaOptions, pid: str) -> Non
         (baseline_body(labour="1.00"), "categories"),
         ({**baseline_body(), "total": {"amount": "100000.001", "currency": "EUR"}}, "total"),
         ({**baseline_body(), "total": {"amount": 100000.0, "currency": "EUR"}}, "total"),
-        ({**baseline_body(), "categories": [{"category": "bribes", "amount": eur("1.00")}]}, "categories.0.category"),
+        ({**baseline_body(), "categories": [{"category": "bribes", "amount": money("1.00")}]}, "categories.0.category"),
         ({**baseline_body(), "total": {"amount": "100000.00", "currency": "USD"}}, "total.currency"),
     ],
 )
@@ -258,7 +259,7 @@ async def test_a_looser_overrun_policy_needs_a_second_finance_user(client, budge
     assert loose.status_code == 200 and loose.json()["policy"] == "require_approval"
     assert loose.json()["policy_change_requested"] == {"policy": "warn", "requested_by": "fiona.finance"}
     po = {"kind": "purchase_order", "vendor": "Acme", "reference": "PO-X", "category": "materials"}
-    big = await budget.post(f"{base}/commitments", json={**po, "amount": eur("5000000.00"), "expected_invoices": []})
+    big = await budget.post(f"{base}/commitments", json={**po, "amount": money("5000000.00"), "expected_invoices": []})
     assert big.status_code == 201 and big.json()["status"] == "awaiting_approval", big.text
     fullwidth_fiona = auth_header("\uff46iona.finance", "finance")
     own = await budget.post(f"{base}/overrun-policy/approve", json={}, headers=fullwidth_fiona)

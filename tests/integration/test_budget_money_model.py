@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import text
 
 from shared.kafka import KafkaOptions, from_record
-from tests.integration.test_budget_api import baseline_body, budget, eur, known_project
+from tests.integration.test_budget_api import baseline_body, budget, known_project
 from tests.support import auth_header, eventually, read_topic
+from tests.support.money import money
 
 pytestmark = pytest.mark.integration
 __all__ = ["budget"]  # the fixture, shared with test_budget_api
@@ -23,10 +24,6 @@ TODAY = date.today()
 RATE_DAY = TODAY - timedelta(10)
 PAUL = auth_header("paul.finance", "finance")
 PAT = auth_header("pat.pmo", "pmo")
-
-
-def usd(amount: str) -> dict[str, str]:
-    return {"amount": amount, "currency": "USD"}
 
 
 async def events_of(budget: httpx.AsyncClient, stream_id: str) -> list[str]:
@@ -135,7 +132,9 @@ async def test_a_usd_commitment_on_a_eur_project_is_booked_at_the_recorded_rate_
     assert (await budget.post(f"{base}/baseline", json=baseline_body())).status_code == 201
     po = {"kind": "purchase_order", "vendor": "Globex Inc.", "category": "subcontracting", "expected_invoices": []}
 
-    no_rate = await budget.post(f"{base}/commitments", json={**po, "reference": "PO-US-0", "amount": usd("10.00")})
+    no_rate = await budget.post(
+        f"{base}/commitments", json={**po, "reference": "PO-US-0", "amount": money("10.00", "USD")}
+    )
     assert no_rate.status_code == 422 and no_rate.json()["errors"][0]["field"] == "amount.currency"
     assert "no USD->EUR rate in force on" in no_rate.json()["detail"]
     assert await events_of(budget, f"budget-{pid}") == ["budget-baselined"]
@@ -147,26 +146,26 @@ async def test_a_usd_commitment_on_a_eur_project_is_booked_at_the_recorded_rate_
         json={
             **po,
             "reference": "PO-US-1",
-            "amount": usd("43000.00"),
-            "expected_invoices": [{"on": str(TODAY + timedelta(30)), "amount": usd("43000.00")}],
+            "amount": money("43000.00", "USD"),
+            "expected_invoices": [{"on": str(TODAY + timedelta(30)), "amount": money("43000.00", "USD")}],
         },
     )
     assert committed.status_code == 201, committed.text
     # 43,000.00 USD x 0.92 = 39,560.00 EUR: within the 40,000.00 subcontracting budget though 43,000 is not
-    assert committed.json()["booked"] == eur("39560.00") and committed.json()["overrun"] is None
+    assert committed.json()["booked"] == money("39560.00") and committed.json()["overrun"] is None
     view = (await budget.get(base)).json()
     sub = next(c for c in view["categories"] if c["category"] == "subcontracting")
-    assert (sub["committed"], sub["remaining"]) == (eur("39560.00"), eur("440.00"))
+    assert (sub["committed"], sub["remaining"]) == (money("39560.00"), money("440.00"))
     await budget.put(f"{base}/overrun-policy", json={"policy": "block"})
-    blocked = await budget.post(f"{base}/commitments", json={**po, "reference": "PO-EU-2", "amount": eur("440.01")})
+    blocked = await budget.post(f"{base}/commitments", json={**po, "reference": "PO-EU-2", "amount": money("440.01")})
     assert blocked.status_code == 409  # 39,560.00 + 440.01 passes the budget by 0.01
 
     events = await on_topic(kafka, pid, 3)
     assert [e.name for e in events] == ["budget-baselined", "budget-committed", "overrun-policy-set"]
-    assert events[1].data["amount"] == usd("43000.00")
+    assert events[1].data["amount"] == money("43000.00", "USD")
     assert events[1].data["booked"] == {
-        "amount": eur("39560.00"),
-        "original": usd("43000.00"),
+        "amount": money("39560.00"),
+        "original": money("43000.00", "USD"),
         "rate": "0.92",
         "rate_on": str(RATE_DAY),
         "source": source,
@@ -183,22 +182,22 @@ async def test_funding_is_planned_secured_in_another_currency_and_withdrawn(
     source = (await budget.post(f"{base}/funding-sources", json={"name": "US client", "kind": "client"})).json()
     planned = await budget.post(
         f"{base}/funding-sources/{source['source_id']}/planned-tranches",
-        json={"amount": usd("50000.00"), "expected_on": str(TODAY + timedelta(30))},
+        json={"amount": money("50000.00", "USD"), "expected_on": str(TODAY + timedelta(30))},
     )
     assert planned.status_code == 201, planned.text
-    assert planned.json()["status"] == "planned" and planned.json()["booked"] == eur("40000.00")  # 50,000 / 1.25
+    assert planned.json()["status"] == "planned" and planned.json()["booked"] == money("40000.00")  # 50,000 / 1.25
     tranche = planned.json()["tranche_id"]
     dropped = (
         await budget.post(
             f"{base}/funding-sources/{source['source_id']}/planned-tranches",
-            json={"amount": eur("7000.00"), "expected_on": str(TODAY + timedelta(60))},
+            json={"amount": money("7000.00"), "expected_on": str(TODAY + timedelta(60))},
         )
     ).json()
     funding = (await budget.get(f"{base}/funding", params={"on": str(TODAY + timedelta(90))})).json()
-    assert funding["available"] == eur("0.00") and funding["planned"] == eur("47000.00")
+    assert funding["available"] == money("0.00") and funding["planned"] == money("47000.00")
 
     secured = await budget.post(
-        f"{base}/tranches/{tranche}/secure", json={"amount": usd("45000.00"), "available_on": str(TODAY)}
+        f"{base}/tranches/{tranche}/secure", json={"amount": money("45000.00", "USD"), "available_on": str(TODAY)}
     )
     assert secured.status_code == 200 and secured.json()["status"] == "secured", secured.text
     withdrawn = await budget.post(
@@ -207,9 +206,9 @@ async def test_funding_is_planned_secured_in_another_currency_and_withdrawn(
     )
     assert withdrawn.status_code == 200
     funding = (await budget.get(f"{base}/funding", params={"on": str(TODAY)})).json()
-    assert funding["available"] == eur("36000.00") and funding["planned"] == eur("0.00")  # 45,000 / 1.25
+    assert funding["available"] == money("36000.00") and funding["planned"] == money("0.00")  # 45,000 / 1.25
     again = await budget.post(
-        f"{base}/tranches/{tranche}/secure", json={"amount": usd("45000.00"), "available_on": str(TODAY)}
+        f"{base}/tranches/{tranche}/secure", json={"amount": money("45000.00", "USD"), "available_on": str(TODAY)}
     )
     assert again.status_code == 409
     names = await events_of(budget, f"budget-{pid}")
@@ -225,20 +224,20 @@ async def test_an_estimate_to_complete_by_the_manager_or_the_pmo_reaches_the_top
     month = TODAY.strftime("%Y-%m")
     body = {
         "categories": [
-            {"category": "labour", "amount": eur("30000.00")},
-            {"category": "materials", "amount": eur("12500.50")},
+            {"category": "labour", "amount": money("30000.00")},
+            {"category": "materials", "amount": money("12500.50")},
         ],
-        "months": [{"month": month, "amount": eur("42500.50")}],
+        "months": [{"month": month, "amount": money("42500.50")}],
         "note": "after the design review",
     }
     not_adding_up = await budget.post(
-        f"{base}/estimates", json={**body, "months": [{"month": month, "amount": eur("42500.49")}]}, headers=PAT
+        f"{base}/estimates", json={**body, "months": [{"month": month, "amount": money("42500.49")}]}, headers=PAT
     )
     assert not_adding_up.status_code == 422 and not_adding_up.json()["errors"][0]["field"] == "months"
     future = await budget.post(f"{base}/estimates", json={**body, "as_of": str(TODAY + timedelta(1))}, headers=PAT)
     assert future.status_code == 422 and future.json()["errors"][0]["field"] == "as_of"
     bad_month = await budget.post(
-        f"{base}/estimates", json={**body, "months": [{"month": "2027-13", "amount": eur("42500.50")}]}, headers=PAT
+        f"{base}/estimates", json={**body, "months": [{"month": "2027-13", "amount": money("42500.50")}]}, headers=PAT
     )
     assert bad_month.status_code == 422 and bad_month.json()["errors"][0]["field"].startswith("months.0.month")
     not_the_manager = await budget.post(f"{base}/estimates", json=body, headers=PAUL)
@@ -249,7 +248,7 @@ async def test_an_estimate_to_complete_by_the_manager_or_the_pmo_reaches_the_top
         f"{base}/estimates", json=body, headers=auth_header("max.manager", "resource-manager")
     )
     assert by_manager.status_code == 201, by_manager.text
-    assert by_manager.json()["total"] == eur("42500.50") and by_manager.json()["as_of"] == str(TODAY)
+    assert by_manager.json()["total"] == money("42500.50") and by_manager.json()["as_of"] == str(TODAY)
     by_pmo = await budget.post(f"{base}/estimates", json={**body, "note": "revised"}, headers=PAT)
     assert by_pmo.status_code == 201
     listed = (await budget.get(f"{base}/estimates")).json()
@@ -258,8 +257,8 @@ async def test_an_estimate_to_complete_by_the_manager_or_the_pmo_reaches_the_top
 
     events = await on_topic(kafka, pid, 3)
     submitted = [e for e in events if e.name == "estimate-to-complete-submitted"]
-    assert len(submitted) == 2 and submitted[0].data["total"] == eur("42500.50")
-    assert submitted[0].data["months"] == [{"month": month, "amount": eur("42500.50")}]
+    assert len(submitted) == 2 and submitted[0].data["total"] == money("42500.50")
+    assert submitted[0].data["months"] == [{"month": month, "amount": money("42500.50")}]
 
 
 async def test_the_query_tables_with_rates_bookings_and_estimates_are_rebuilt_equal_from_the_event_table(
@@ -274,12 +273,14 @@ async def test_the_query_tables_with_rates_bookings_and_estimates_are_rebuilt_eq
     for day, rate in ((RATE_DAY - timedelta(5), "0.91"), (RATE_DAY, "0.9"), (RATE_DAY, "0.92")):
         assert (await budget.put(f"/exchange-rates/USD/EUR/{day}", json={"rate": rate, "source": "ECB"})).is_success
     po = {"kind": "purchase_order", "vendor": "Globex Inc.", "category": "materials", "reference": "PO-R"}
-    assert (await budget.post(f"{base}/commitments", json={**po, "amount": usd("100.00")})).status_code == 201
+    assert (await budget.post(f"{base}/commitments", json={**po, "amount": money("100.00", "USD")})).status_code == 201
     source = (await budget.post(f"{base}/funding-sources", json={"name": "Grant", "kind": "grant"})).json()
     planned = f"{base}/funding-sources/{source['source_id']}/planned-tranches"
-    assert (await budget.post(planned, json={"amount": usd("10.00"), "expected_on": str(TODAY)})).status_code == 201
-    body = {"categories": [{"category": "labour", "amount": eur("5.00")}]}
-    body["months"] = [{"month": TODAY.strftime("%Y-%m"), "amount": eur("5.00")}]
+    assert (
+        await budget.post(planned, json={"amount": money("10.00", "USD"), "expected_on": str(TODAY)})
+    ).status_code == 201
+    body = {"categories": [{"category": "labour", "amount": money("5.00")}]}
+    body["months"] = [{"month": TODAY.strftime("%Y-%m"), "amount": money("5.00")}]
     assert (await budget.post(f"{base}/estimates", json=body, headers=PAT)).status_code == 201
 
     runtime = budget.app.state.runtime  # type: ignore[attr-defined]

@@ -25,11 +25,12 @@ from tests.support.invoicing import (
     budget_committed,
     invoice_body,
     line_body,
-    money,
-    publish,
     work_sheet_approval_reversed,
     work_sheet_approved,
 )
+from tests.support.money import money
+from tests.support.publishing import publish
+from tests.support.stored import event_count, scalar
 
 pytestmark = pytest.mark.integration
 RITA = auth_header("rita.finance", "finance")  # receives the invoices (the fixture's default)
@@ -62,21 +63,12 @@ async def invoicing(infra) -> AsyncIterator[httpx.AsyncClient]:
     await app.state.runtime.engine.dispose()
 
 
-async def scalar(client: httpx.AsyncClient, sql: str, **params: Any) -> Any:
-    async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
-        return (await conn.execute(text(sql), params)).scalar()
-
-
-async def event_count(client: httpx.AsyncClient) -> int:
-    return int(await scalar(client, "SELECT count(*) FROM events"))
-
-
 async def commitment_known(
     client: httpx.AsyncClient, kafka: KafkaOptions, project_id: uuid.UUID, amount: str = "10000.00"
 ) -> uuid.UUID:
     """A commitment PO-1 with Acme on the project, published on pmo.budget.v1 and consumed."""
     cid = uuid.uuid4()
-    await publish(kafka, "budget", budget.TOPIC, budget_committed(project_id, cid, amount), f"budget-{project_id}")
+    await publish(kafka, "budget", budget.TOPIC, [budget_committed(project_id, cid, amount)], f"budget-{project_id}")
 
     async def consumed() -> None:
         assert await scalar(client, "SELECT count(*) FROM known_commitments WHERE commitment_id = :c", c=cid) == 1
@@ -90,7 +82,8 @@ async def sheet_approved(
 ) -> uuid.UUID:
     """``work-sheet-approved`` published on pmo.resources.v1; returns its event id."""
     event = work_sheet_approved(project_id, sheet_id, cost)
-    return await publish(kafka, "resources", resources.TOPIC, event, f"resource-{event.resource_id}")
+    (event_id,) = await publish(kafka, "resources", resources.TOPIC, [event], f"resource-{event.resource_id}")
+    return event_id
 
 
 async def sheet_consumed(client: httpx.AsyncClient, sheet_id: uuid.UUID) -> None:
@@ -364,7 +357,7 @@ async def test_duplicates_stale_if_match_and_idempotent_retries(invoicing, kafka
     stale = await invoicing.post(
         f"/invoices/{iid}/dispute", json={"reason": "where is the work?"}, headers={**PAUL, "If-Match": '"1"'}
     )
-    assert stale.status_code == 409 and stale.json()["current_version"] == 2
+    assert stale.status_code == 412 and stale.json()["current_version"] == 2
     disputed = await invoicing.post(
         f"/invoices/{iid}/dispute", json={"reason": "where is the work?"}, headers={**PAUL, "If-Match": '"2"'}
     )
@@ -497,7 +490,7 @@ async def test_a_corrected_work_sheet_matches_its_invoices_again(invoicing, kafk
     pid, sheet_id = uuid.uuid4(), uuid.uuid4()
     await commitment_known(invoicing, kafka, pid)
     first = work_sheet_approved(pid, sheet_id, "4000.00")
-    await publish(kafka, "resources", resources.TOPIC, first, f"resource-{first.resource_id}")
+    await publish(kafka, "resources", resources.TOPIC, [first], f"resource-{first.resource_id}")
     await sheet_consumed(invoicing, sheet_id)
     invoice = await receive(invoicing, invoice_body(str(pid), line_body("4000.00", str(sheet_id))))
     assert invoice["status"] == "matched"
@@ -507,7 +500,7 @@ async def test_a_corrected_work_sheet_matches_its_invoices_again(invoicing, kafk
         update={"resource_id": first.resource_id, "replaces_version": 1}
     )
     for event in (work_sheet_approval_reversed(first, superseded_by=2), corrected):
-        await publish(kafka, "resources", resources.TOPIC, event, f"resource-{first.resource_id}")
+        await publish(kafka, "resources", resources.TOPIC, [event], f"resource-{first.resource_id}")
 
     async def rematched() -> dict[str, Any]:
         doc = (await invoicing.get(f"/invoices/{invoice['invoice_id']}")).json()

@@ -22,15 +22,10 @@ from shared.contracts import budget, projects, resources
 from shared.kafka import KafkaOptions, from_record
 from shared.money import Money
 from tests.support import auth_header, eventually, read_topic
-from tests.support.invoicing import (
-    DUE,
-    ISSUED,
-    TODAY,
-    budget_committed,
-    money,
-    publish,
-    work_sheet_approved,
-)
+from tests.support.invoicing import DUE, ISSUED, TODAY, budget_committed, work_sheet_approved
+from tests.support.money import money
+from tests.support.publishing import publish
+from tests.support.stored import event_count, scalar
 
 pytestmark = pytest.mark.integration
 RITA = auth_header("rita.finance", "finance")
@@ -68,15 +63,6 @@ async def invoicing(infra: Any) -> AsyncIterator[httpx.AsyncClient]:
     await app.state.runtime.engine.dispose()
 
 
-async def scalar(client: httpx.AsyncClient, sql: str, **params: Any) -> Any:
-    async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
-        return (await conn.execute(text(sql), params)).scalar()
-
-
-async def event_count(client: httpx.AsyncClient) -> int:
-    return int(await scalar(client, "SELECT count(*) FROM events"))
-
-
 async def until(client: httpx.AsyncClient, sql: str, expected: Any, **params: Any) -> None:
     async def check() -> None:
         assert await scalar(client, sql, **params) == expected
@@ -112,7 +98,7 @@ async def project_known(
         acceptance_criteria="Live",
     )
     for event in (registered, planned):
-        await publish(kafka, "projects", projects.TOPIC, event, f"project-{pid}")
+        await publish(kafka, "projects", projects.TOPIC, [event], f"project-{pid}")
     await until(client, "SELECT count(*) FROM known_milestones WHERE milestone_id = :m", 1, m=mid)
     return pid, mid
 
@@ -122,7 +108,7 @@ async def rate_known(client: httpx.AsyncClient, kafka: KafkaOptions, base: str, 
     event = budget.ExchangeRateRecorded(
         base=base, quote=quote, rate=Decimal(rate), effective_on=RATE_FROM, source="ECB", recorded_by="paul.finance"
     )
-    await publish(kafka, "budget", budget.TOPIC, event, f"exchange-rate-{base}-{quote}")
+    await publish(kafka, "budget", budget.TOPIC, [event], f"exchange-rate-{base}-{quote}")
     await until(
         client,
         "SELECT count(*) FROM known_rates WHERE base = :b AND quote = :q AND rate = :r",
@@ -138,7 +124,7 @@ async def commitment_known(
 ) -> uuid.UUID:
     cid = uuid.uuid4()
     event = budget_committed(pid, cid, amount, currency=currency)
-    await publish(kafka, "budget", budget.TOPIC, event, f"budget-{pid}")
+    await publish(kafka, "budget", budget.TOPIC, [event], f"budget-{pid}")
     await until(client, "SELECT count(*) FROM known_commitments WHERE commitment_id = :c", 1, c=cid)
     return cid
 
@@ -208,7 +194,7 @@ async def test_an_invoice_in_another_currency_is_booked_at_the_recorded_rate_and
     await commitment_known(invoicing, kafka, pid, "100000.00", "SEK")
     sheet_id = uuid.uuid4()
     approved = work_sheet_approved(pid, sheet_id, "24938.00", currency="SEK")  # 4000.00 NZD x 6.2345 SEK of work
-    await publish(kafka, "resources", resources.TOPIC, approved, f"resource-{approved.resource_id}")
+    await publish(kafka, "resources", resources.TOPIC, [approved], f"resource-{approved.resource_id}")
     await until(invoicing, "SELECT count(*) FROM approved_sheets WHERE sheet_id = :s", 1, s=sheet_id)
 
     before = await event_count(invoicing)

@@ -21,7 +21,8 @@ import uvicorn
 from shared.kafka import from_record
 from tests.integration.conftest import service_client
 from tests.support import auth_header, eventually, read_topic
-from tests.support.projects import event_count, milestone_body, register
+from tests.support.projects import milestone_body, register
+from tests.support.stored import event_count
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()

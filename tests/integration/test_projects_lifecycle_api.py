@@ -12,7 +12,8 @@ import pytest
 
 from shared.kafka import from_record
 from tests.support import auth_header, eventually, read_topic
-from tests.support.projects import event_count, milestone_body, portfolio, project_body, register
+from tests.support.projects import milestone_body, portfolio, project_body, register
+from tests.support.stored import event_count
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()

@@ -21,13 +21,10 @@ from shared.kafka import from_record, new_producer, to_record
 from shared.money import Money
 from shared.replay import replay
 from tests.support import auth_header, eventually, read_topic
+from tests.support.money import money
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()
-
-
-def eur(amount: str) -> dict[str, str]:
-    return {"amount": amount, "currency": "EUR"}
 
 
 async def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
@@ -109,14 +106,14 @@ async def test_figures_alerts_as_of_explain_and_replay(
     m1 = await ok(
         await projects.post(
             f"/projects/{pid}/milestones",
-            json={"name": "Design", "due_date": str(TODAY - timedelta(10)), "planned_value": eur("40000.00")},
+            json={"name": "Design", "due_date": str(TODAY - timedelta(10)), "planned_value": money("40000.00")},
         ),
         201,
     )
     await ok(
         await projects.post(
             f"/projects/{pid}/milestones",
-            json={"name": "Build", "due_date": str(TODAY + timedelta(30)), "planned_value": eur("60000.00")},
+            json={"name": "Build", "due_date": str(TODAY + timedelta(30)), "planned_value": money("60000.00")},
         ),
         201,
     )
@@ -128,10 +125,10 @@ async def test_figures_alerts_as_of_explain_and_replay(
             await budget.post(
                 f"/budgets/{pid}/baseline",
                 json={
-                    "total": eur("100000.00"),
+                    "total": money("100000.00"),
                     "categories": [
-                        {"category": "labour", "amount": eur("60000.00")},
-                        {"category": "subcontracting", "amount": eur("40000.00")},
+                        {"category": "labour", "amount": money("60000.00")},
+                        {"category": "subcontracting", "amount": money("40000.00")},
                     ],
                 },
             ),
@@ -145,7 +142,7 @@ async def test_figures_alerts_as_of_explain_and_replay(
     await ok(
         await budget.post(
             f"/budgets/{pid}/funding-sources/{source['source_id']}/tranches",
-            json={"amount": eur("30000.00"), "available_on": str(TODAY - timedelta(20))},
+            json={"amount": money("30000.00"), "available_on": str(TODAY - timedelta(20))},
         ),
         201,
     )
@@ -196,7 +193,7 @@ async def test_figures_alerts_as_of_explain_and_replay(
     await ok(
         await budget.post(
             f"/budgets/{pid}/funding-sources/{source['source_id']}/tranches",
-            json={"amount": eur("200000.00"), "available_on": str(TODAY)},
+            json={"amount": money("200000.00"), "available_on": str(TODAY)},
         ),
         201,
     )

@@ -17,10 +17,10 @@ from shared.contracts import budget as b
 from shared.contracts import projects as p
 from tests.integration.conftest import service_client
 from tests.support import auth_header, eventually
+from tests.support.money import eur
 from tests.support.reporting import (
     PID,
     baseline,
-    eur,
     fact,
     for_project,
     invoice_matched,

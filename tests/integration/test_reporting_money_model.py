@@ -18,10 +18,10 @@ from reporting.rates import rate_in_force
 from shared.contracts.projects import EvTechnique as T
 from tests.integration.conftest import service_client
 from tests.support import auth_header, eventually
+from tests.support.money import eur, usd
 from tests.support.reporting import (
     booking,
     budget_with_contingency,
-    eur,
     exchange_rate,
     expense_approved,
     expense_claimed,
@@ -36,7 +36,6 @@ from tests.support.reporting import (
     publish_facts,
     registered,
     started,
-    usd,
 )
 
 pytestmark = pytest.mark.integration

@@ -19,13 +19,13 @@ from tests.support import auth_header, eventually, read_topic
 from tests.support.resources import (
     APPROVER,
     SUBMITTER,
-    event_count,
     iso_week,
     project_known,
     register_resource,
     resource_body,
     resources_client,
 )
+from tests.support.stored import event_count
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()
@@ -439,14 +439,14 @@ async def test_bad_registration_is_a_422_problem_and_leaves_neither_event_nor_na
         assert (await conn.execute(text("SELECT count(*) FROM people"))).scalar_one() == 0
 
 
-async def test_a_stale_if_match_gets_409_with_the_current_version_and_appends_nothing(client) -> None:
+async def test_a_stale_if_match_gets_412_with_the_current_version_and_appends_nothing(client) -> None:
     _rid, base = await rated_person(client)  # version 2
     body = {"skill": "Kafka", "level": "basic"}
     first = await client.post(f"{base}/skills", json=body, headers={"If-Match": '"2"'})
     assert first.status_code == 201 and first.headers["etag"] == '"3"'
     before = await event_count(client)
     problem = await refused(
-        await client.post(f"{base}/skills", json={"skill": "Rust", "level": "basic"}, headers={"If-Match": '"2"'}), 409
+        await client.post(f"{base}/skills", json={"skill": "Rust", "level": "basic"}, headers={"If-Match": '"2"'}), 412
     )
     assert problem["current_version"] == 3
     assert await event_count(client) == before

@@ -19,17 +19,17 @@ from shared.contracts import projects as projects_ev
 from shared.kafka import KafkaOptions, from_record
 from shared.money import MINOR_UNITS
 from tests.support import auth_header, eventually, read_topic
+from tests.support.publishing import publish
 from tests.support.resources import (
     APPROVER,
     consumed,
-    event_count,
     iso_week,
     project_known,
-    publish,
     rate_known,
     register_resource,
     resources_client,
 )
+from tests.support.stored import event_count
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()

@@ -100,7 +100,7 @@ async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 20.0
 async def read_topic(kafka: KafkaOptions, topic: str, expect: int, timeout: float = 20.0) -> list[Any]:
     """Every record of ``topic`` from the beginning: at least up to the end offsets seen when called, and waiting
     until at least ``expect`` records arrived (or ``timeout``)."""
-    from aiokafka import TopicPartition  # type: ignore[import-untyped]
+    from aiokafka import TopicPartition
 
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **kafka.client_kwargs())
     await consumer.start()

@@ -12,20 +12,14 @@ from decimal import Decimal
 from budget import domain
 from shared.contracts import budget as ev
 from shared.contracts.budget import CategoryAmount, CostCategory, PhaseAmount
-from shared.events import DomainEvent
 from shared.money import Money
+from tests.support import scenario
+from tests.support.money import eur
 
 NOW = datetime(2027, 3, 1, tzinfo=UTC)
+TODAY = NOW.date()  # 2027-03-01, the fakes' clock too
 PID = uuid.UUID(int=1)
 M1 = uuid.UUID(int=11)
-
-
-def eur(amount: str) -> Money:
-    return Money.of(amount, "EUR")
-
-
-def usd(amount: str) -> Money:
-    return Money.of(amount, "USD")
 
 
 def recorded_rate(base: str, quote: str, rate: str, effective_on: date, source: str = "ECB") -> domain.RecordedRate:
@@ -39,24 +33,11 @@ def rate_in_force(base: str, quote: str, rate: str, effective_on: date, source: 
     return found
 
 
-class Scenario:
-    """The budget folded from the commands given; ``when`` decides one more and returns its events."""
+class Scenario(scenario.Scenario[domain.Budget, domain.Command]):
+    """The budget folded from the commands given, decided at NOW; ``when`` decides one more and returns its events."""
 
     def __init__(self) -> None:
-        self.state = domain.Budget()
-        self.events: list[DomainEvent] = []
-
-    def given(self, *commands: domain.Command) -> Scenario:
-        for command in commands:
-            self.when(command)
-        return self
-
-    def when(self, command: domain.Command) -> Sequence[DomainEvent]:
-        events = domain.decide(self.state, command, NOW)
-        for event in events:
-            self.state = domain.evolve(self.state, event)
-        self.events.extend(events)
-        return events
+        super().__init__(domain.BUDGET, NOW)
 
 
 def baseline(

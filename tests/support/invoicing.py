@@ -14,9 +14,9 @@ from typing import Any
 from invoicing import domain, handlers
 from shared.contracts import budget, resources
 from shared.contracts.invoicing import WorkReference
-from shared.events import DomainEvent, EventMetadata, RecordedEvent
-from shared.kafka import KafkaOptions, new_producer, to_record
 from shared.money import Money, quantize
+from tests.support import scenario
+from tests.support.money import eur, money
 
 NOW = datetime(2027, 3, 1, tzinfo=UTC)
 PID = uuid.UUID(int=1)
@@ -29,34 +29,20 @@ ISSUED = TODAY - timedelta(days=3)
 DUE = TODAY + timedelta(days=27)
 
 
-def eur(amount: str) -> Money:
-    return Money.of(amount, "EUR")
-
-
 # --- domain scenarios -----------------------------------------------------------------------------------------
 
 
-class Scenario:
-    """Given commands (or events), when a command, then events or an error."""
+class Scenario(scenario.Scenario[domain.Invoice | None, domain.Command]):
+    """An invoice given commands (or events), decided at NOW: when a command, then events or an error."""
 
     def __init__(self) -> None:
-        self.state: domain.Invoice | None = None
+        super().__init__(domain.INVOICE, NOW)
 
     @property
     def invoice(self) -> domain.Invoice:
+        """The invoice received so far (a scenario before its receipt has none)."""
         assert self.state is not None
         return self.state
-
-    def given(self, *commands: domain.Command) -> Scenario:
-        for command in commands:
-            self.when(command)
-        return self
-
-    def when(self, command: domain.Command) -> list[DomainEvent]:
-        events = list(domain.decide(self.state, command, NOW))
-        for event in events:
-            self.state = domain.evolve(self.state, event)
-        return events
 
 
 def sheet(
@@ -267,10 +253,6 @@ class FakeInvoiceFacts:
 # --- HTTP bodies ----------------------------------------------------------------------------------------------
 
 
-def money(amount: str, currency: str = "EUR") -> dict[str, str]:
-    return {"amount": amount, "currency": currency}
-
-
 def line_body(amount: str, *sheets: str, tax_rate: str = "0.20", tax: str | None = None) -> dict[str, Any]:
     computed = (Decimal(amount) * Decimal(tax_rate)).quantize(Decimal("0.01"))
     return {
@@ -316,7 +298,7 @@ def work_sheet_approved(
     """A subcontractor's week approved: 40 hours at a rate making ``cost`` (one entry, no deliverable)."""
     hours = Decimal(40)
 
-    def eur(amount: str) -> Money:  # the sheet's currency
+    def priced(amount: str) -> Money:  # in the sheet's currency
         return Money.of(amount, currency)
 
     return resources.WorkSheetApproved(
@@ -338,16 +320,16 @@ def work_sheet_approved(
                 day=date(2027, 2, 1),
                 milestone_id=None,
                 hours=hours,
-                hourly_rate=eur(str(Decimal(cost) / hours)),
+                hourly_rate=priced(str(Decimal(cost) / hours)),
                 rate_source=resources.RateSource.RESOURCE,
                 rate_effective_from=date(2027, 1, 1),
-                cost=eur(cost),
+                cost=priced(cost),
             )
         ],
         deliverables=[],
         hours=hours,
-        cost=eur(cost),
-        cost_by_milestone=[resources.MilestoneCost(milestone_id=None, hours=hours, cost=eur(cost))],
+        cost=priced(cost),
+        cost_by_milestone=[resources.MilestoneCost(milestone_id=None, hours=hours, cost=priced(cost))],
     )
 
 
@@ -389,26 +371,20 @@ def budget_committed(
     )
 
 
-async def publish(kafka: KafkaOptions, service: str, topic: str, event: DomainEvent, stream_id: str) -> uuid.UUID:
-    """Produce ``event`` on ``topic`` as ``service`` would (CloudEvents binary mode); returns its event id."""
-    recorded = RecordedEvent(
-        event_id=uuid.uuid4(),
-        stream_id=stream_id,
-        stream_type=stream_id.split("-")[0],
-        version=1,
-        position=1,
-        name=event.event_name,
-        schema_version=event.event_version,
-        partition_key=event.partition_key,
-        data=event.model_dump(mode="json"),
-        metadata=EventMetadata(actor=f"{service}-tester", correlation_id=f"corr-{uuid.uuid4().hex[:8]}"),
-        recorded_at=datetime.now(UTC),
-    )
-    key, value, headers = to_record(service, recorded)
-    producer = new_producer(kafka)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, value=value, key=key, headers=headers)
-    finally:
-        await producer.stop()
-    return recorded.event_id
+# --- the money model: a receipt, a milestone, the project as the service knows it, rates -------------------------
+
+R1 = uuid.UUID(int=51)
+M1 = uuid.UUID(int=71)
+USD_EUR = domain.RecordedRate("USD", "EUR", Decimal("0.9215"), date(2027, 2, 1), "ECB reference rate")
+PROJECT = domain.ProjectFact(PID, "EUR", "active", "max.manager", frozenset({M1}))
+"""PID as the service knows it: in EUR, active, managed by max.manager, with milestone M1."""
+
+
+def rate_on(day: date, *recorded: domain.RecordedRate) -> domain.ExchangeRate | None:
+    """The USD->EUR rate in force on ``day`` among ``recorded`` (direct, else the inverse of EUR->USD)."""
+
+    def latest(base: str, quote: str) -> domain.RecordedRate | None:
+        found = [r for r in recorded if (r.base, r.quote) == (base, quote) and r.effective_on <= day]
+        return max(found, key=lambda r: r.effective_on, default=None)
+
+    return domain.in_force("USD", "EUR", latest("USD", "EUR"), latest("EUR", "USD"))

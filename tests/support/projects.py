@@ -4,16 +4,16 @@ request bodies and helpers of its HTTP tests."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 
 from projects import domain
-from shared.events import DomainEvent
+from tests.support import scenario
+from tests.support.fakes import FixedClock, InMemoryExecutor
+from tests.support.money import eur
 
 # --- the project aggregate: given commands (or events), when a command, then events or an error -------------------
 
@@ -21,34 +21,11 @@ NOW = datetime(2027, 6, 15, 9, 0, tzinfo=UTC)
 PID = domain.ProjectId(uuid.UUID(int=1))
 
 
-class Scenario:
-    """given(commands...).when(command) -> events, with the state folded along the way and every event kept in
-    ``history`` (the events a handler test gives its executor)."""
+class Scenario(scenario.Scenario[domain.Project, domain.Command]):
+    """A project given commands (or events), decided at ``now`` (NOW unless told)."""
 
     def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-        self.state = domain.Project()
-        self.history: list[DomainEvent] = []
-
-    def given(self, *commands: domain.Command) -> Scenario:
-        for command in commands:
-            self.when(command)
-        return self
-
-    def given_events(self, *events: DomainEvent) -> Scenario:
-        for event in events:
-            self._apply(event)
-        return self
-
-    def when(self, command: domain.Command) -> Sequence[DomainEvent]:
-        events = domain.decide(self.state, command, self.now)
-        for event in events:
-            self._apply(event)
-        return events
-
-    def _apply(self, event: DomainEvent) -> None:
-        self.state = domain.evolve(self.state, event)
-        self.history.append(event)
+        super().__init__(domain.PROJECT, now)
 
 
 REGISTER = domain.RegisterProject(
@@ -73,6 +50,38 @@ START = domain.StartProject(date(2027, 1, 6))
 def registration(**overrides: Any) -> domain.RegisterProject:
     """:data:`REGISTER` with ``overrides``."""
     return replace(REGISTER, **overrides)
+
+
+# --- an active project with two milestones, and an executor holding its stream --------------------------------
+
+TODAY = NOW.date()  # 2027-06-15
+
+
+DESIGN = domain.MilestoneId(uuid.UUID(int=21))
+
+
+BUILD = domain.MilestoneId(uuid.UUID(int=22))
+
+
+def planned(s: Scenario) -> Scenario:
+    """An active project CRM (EUR) with two milestones: Design (due 2027-03-31) and Build (due 2027-09-30)."""
+    return s.given(
+        domain.PlanMilestone(DESIGN, "Design", date(2027, 3, 31), eur("120000.00"), "signed"),
+        domain.PlanMilestone(BUILD, "Build", date(2027, 9, 30), eur("80000.00"), "accepted"),
+    )
+
+
+def active() -> Scenario:
+    return planned(Scenario().given(REGISTER, APPROVE, START))
+
+
+STREAM = domain.stream_id(PID)
+
+
+def executor_after(s: Scenario) -> InMemoryExecutor:
+    executor = InMemoryExecutor(clock=FixedClock(NOW))
+    executor.given(STREAM, *s.history)
+    return executor
 
 
 # --- HTTP ---------------------------------------------------------------------------------------------------------
@@ -109,11 +118,6 @@ def milestone_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
-
-
-async def event_count(client: httpx.AsyncClient) -> int:
-    async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
-        return int((await conn.execute(text("SELECT count(*) FROM events"))).scalar_one())
 
 
 REGISTRANT = "pat.pmo"

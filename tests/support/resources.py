@@ -12,16 +12,20 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+import pytest
 
 from resources import domain
 from shared.contracts import budget as budget_ev
 from shared.contracts import projects as projects_ev
 from shared.contracts import resources as ev
-from shared.events import DomainEvent, EventMetadata, RecordedEvent
-from shared.kafka import KafkaOptions, from_record, new_producer, to_record
+from shared.errors import InvalidCommandError
+from shared.events import DomainEvent
+from shared.kafka import KafkaOptions, from_record, to_record
 from shared.money import Money
-from tests.support import eventually
+from tests.support import eventually, scenario
+from tests.support.money import eur
+from tests.support.publishing import publish, recorded
+from tests.support.stored import scalar
 
 # --- domain -------------------------------------------------------------------------------------------------
 
@@ -42,10 +46,6 @@ _KNOWN = object()  # a helper's default: the project's facts from KNOWN_PROJECTS
 WARN = domain.DepartmentPolicy("engineering", ev.OverAllocationPolicy.WARN)
 BLOCK = domain.DepartmentPolicy("engineering", ev.OverAllocationPolicy.BLOCK)
 NO_ROLE_RATES = domain.RoleRateCard("developer", ())
-
-
-def eur(amount: str) -> Money:
-    return Money.of(amount, "EUR")
 
 
 def day(monday: date, weekday: int) -> date:
@@ -176,26 +176,27 @@ def reject(*, n: int = 1, by: str = "max", reason: str = "wrong project") -> dom
     return domain.RejectWorkSheet(sheet_id(n), by, TODAY, reason)
 
 
-class Scenario:
-    """given(commands...).when(command) -> events, with the state folded along the way."""
+class Scenario(scenario.Scenario[domain.Resource, domain.Command]):
+    """A resource given commands, decided at NOW."""
 
     def __init__(self) -> None:
-        self.state = domain.Resource()
-
-    def given(self, *commands: domain.Command) -> Scenario:
-        for command in commands:
-            self.when(command)
-        return self
-
-    def when(self, command: domain.Command) -> list[DomainEvent]:
-        events = domain.decide(self.state, command, NOW)
-        for event in events:
-            self.state = domain.evolve(self.state, event)
-        return events
+        super().__init__(domain.RESOURCE, NOW)
 
 
 def person(*commands: domain.Command) -> Scenario:
     return Scenario().given(register(), *commands)
+
+
+ROLE_DEFAULT = domain.RoleRateCard("developer", (domain.Rate(date(2027, 1, 1), eur("60.00")),))
+
+
+def rated(*commands: domain.Command) -> Scenario:
+    """A person costing 80.00 EUR an hour from 2027-01-01."""
+    return person(rate("80.00"), *commands)
+
+
+def field_of(error: pytest.ExceptionInfo[InvalidCommandError]) -> str | None:
+    return error.value.field
 
 
 # --- HTTP ---------------------------------------------------------------------------------------------------
@@ -251,16 +252,6 @@ async def register_resource(client: httpx.AsyncClient, **overrides: Any) -> dict
 
 def iso_week(monday: date) -> str:
     return domain.iso_week(monday)
-
-
-async def event_count(client: httpx.AsyncClient) -> int:
-    async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
-        return int((await conn.execute(text("SELECT count(*) FROM events"))).scalar_one())
-
-
-async def stored_events(client: httpx.AsyncClient) -> list[Any]:
-    async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
-        return list((await conn.execute(text("SELECT name, partition_key, data FROM events ORDER BY position"))).all())
 
 
 # --- the facts the service consumes: projects and milestones, exchange rates -----------------------------------
@@ -323,45 +314,12 @@ def rate_recorded(base: str, quote: str, rate_: str, effective_on: date) -> budg
     )
 
 
-def _recorded(service: str, event: DomainEvent, stream_id: str, version: int) -> RecordedEvent:
-    return RecordedEvent(
-        event_id=uuid.uuid4(),
-        stream_id=stream_id,
-        stream_type=stream_id.split("-")[0],
-        version=version,
-        position=version,
-        name=event.event_name,
-        schema_version=event.event_version,
-        partition_key=event.partition_key,
-        data=event.model_dump(mode="json"),
-        metadata=EventMetadata(actor=f"{service}-tester", correlation_id=f"corr-{uuid.uuid4().hex[:8]}"),
-        recorded_at=datetime.now(UTC),
-    )
-
-
-async def publish(
-    kafka: KafkaOptions, service: str, topic: str, events: Sequence[DomainEvent], stream: str
-) -> list[uuid.UUID]:
-    """Produce ``events`` on ``topic`` in order, as ``service``'s relay would (CloudEvents binary mode); returns
-    their event ids."""
-    recorded = [_recorded(service, event, stream, version) for version, event in enumerate(events, start=1)]
-    producer = new_producer(kafka)
-    await producer.start()
-    try:
-        for r in recorded:
-            key, value, headers = to_record(service, r)
-            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
-    finally:
-        await producer.stop()
-    return [r.event_id for r in recorded]
-
-
 async def consumed(client: httpx.AsyncClient, consumer: str, event_ids: Sequence[uuid.UUID]) -> None:
     """Wait until the service's ``consumer`` has applied every one of ``event_ids`` (its inbox holds them), hence
     every record before them on their partitions."""
 
     async def applied() -> None:
-        found = await _scalar(
+        found = await scalar(
             client,
             "SELECT count(*) FROM inbox WHERE consumer = :c AND event_id = ANY(:ids)",
             c=consumer,
@@ -370,11 +328,6 @@ async def consumed(client: httpx.AsyncClient, consumer: str, event_ids: Sequence
         assert found == len(event_ids)
 
     await eventually(applied, timeout=30)
-
-
-async def _scalar(client: httpx.AsyncClient, sql: str, **params: Any) -> Any:
-    async with client.app.state.runtime.engine.connect() as conn:  # type: ignore[attr-defined]
-        return (await conn.execute(text(sql), params)).scalar()
 
 
 async def project_known(
@@ -402,15 +355,15 @@ async def project_known(
             "resources.projects",
             await publish(kafka, "projects", projects_ev.TOPIC, events, f"project-{project_id}"),
         )
-        found = await _scalar(client, "SELECT status FROM known_projects WHERE project_id = :p", p=project_id)
-        planned = await _scalar(client, "SELECT count(*) FROM known_milestones WHERE project_id = :p", p=project_id)
+        found = await scalar(client, "SELECT status FROM known_projects WHERE project_id = :p", p=project_id)
+        planned = await scalar(client, "SELECT count(*) FROM known_milestones WHERE project_id = :p", p=project_id)
         assert (found, planned) == (status, milestones)
     else:
         reference = ProjectsReference()
         async with client.app.state.runtime.engine.begin() as conn:  # type: ignore[attr-defined]
             for version, event in enumerate(events, start=1):
                 key, value, headers = to_record(
-                    "projects", _recorded("projects", event, f"project-{project_id}", version)
+                    "projects", recorded("projects", event, f"project-{project_id}", version)
                 )
                 await reference.apply(conn, from_record(projects_ev.TOPIC, 0, version, key, value, headers))
     return str(project_id), [str(m) for m in milestone_ids]
@@ -425,7 +378,7 @@ async def rate_known(
     await consumed(
         client, "resources.rates", await publish(kafka, "budget", budget_ev.TOPIC, [event], f"fx-{base}-{quote}")
     )
-    rate = await _scalar(
+    rate = await scalar(
         client,
         "SELECT rate FROM known_rates WHERE base = :b AND quote = :q AND effective_on = :e",
         b=base,

@@ -12,7 +12,8 @@ from shared.contracts import budget as ev
 from shared.contracts.budget import CostCategory, InvoiceExpectation, OverrunPolicy, PhaseAmount
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
 from shared.money import Money
-from tests.support.budget import M1, Scenario, baseline, baselined, commit, eur
+from tests.support.budget import M1, Scenario, baseline, baselined, commit
+from tests.support.money import eur
 
 # --- baseline -----------------------------------------------------------------------------------------------
 

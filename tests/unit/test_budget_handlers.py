@@ -18,12 +18,12 @@ from tests.support.budget import (
     FakeBudgetFacts,
     baselined_event,
     change_requested,
-    eur,
     policy_set,
     secured,
     source_added,
 )
 from tests.support.fakes import InMemoryExecutor, acting_as
+from tests.support.money import eur
 
 STREAM = domain.stream_id(PID)
 FIONA, PAUL = acting_as("fiona"), acting_as("paul")

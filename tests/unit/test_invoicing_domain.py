@@ -15,7 +15,8 @@ from shared.contracts import invoicing as ev
 from shared.contracts.invoicing import CreditLine, MatchCheck
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
 from shared.money import Money
-from tests.support.invoicing import NOW, PID, S1, Scenario, commitment, eur, facts, line, receive, sheet
+from tests.support.invoicing import NOW, PID, S1, Scenario, commitment, facts, line, receive, sheet
+from tests.support.money import eur
 
 RECEIVER = "rita.receiver"
 FINANCE = "paul.finance"

@@ -24,7 +24,8 @@ from shared.errors import (
     SeparationOfDutiesError,
 )
 from tests.support.fakes import InMemoryExecutor, acting_as
-from tests.support.invoicing import NOW, PID, S1, VENDOR, FakeInvoiceFacts, eur, facts, line, receive, sheet
+from tests.support.invoicing import NOW, PID, S1, VENDOR, FakeInvoiceFacts, facts, line, receive, sheet
+from tests.support.money import eur
 
 RECEIVER, APPROVER, PAYER = "rita.receiver", "paul.finance", "erp"
 NO_THRESHOLD = domain.DualControl()

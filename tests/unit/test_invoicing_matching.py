@@ -13,19 +13,8 @@ from shared.contracts import invoicing as ev
 from shared.contracts.invoicing import MatchCheck, WorkReference
 from shared.events import DomainEvent
 from shared.money import Money
-from tests.support.invoicing import (
-    C1,
-    PID,
-    S1,
-    S2,
-    Scenario,
-    commitment,
-    eur,
-    facts,
-    line,
-    receive,
-    sheet,
-)
+from tests.support.invoicing import C1, PID, S1, S2, Scenario, commitment, facts, line, receive, sheet
+from tests.support.money import eur
 
 E = TypeVar("E", bound=DomainEvent)
 

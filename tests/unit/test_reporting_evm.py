@@ -16,6 +16,7 @@ from reporting.domain.ledger import Fact, book
 from reporting.explanations import explain_actual_cost
 from reporting.handlers import ReportingFacts
 from shared.contracts import resources as r
+from tests.support.money import eur, usd
 from tests.support.reporting import (
     PID,
     baseline,
@@ -23,7 +24,6 @@ from tests.support.reporting import (
     change,
     committed,
     estimate,
-    eur,
     expense_approved,
     expense_claimed,
     expense_reimbursed,
@@ -39,7 +39,6 @@ from tests.support.reporting import (
     progress,
     reached,
     registered,
-    usd,
     work,
 )
 

@@ -29,7 +29,8 @@ from reporting.domain.risk import (
 from reporting.domain.rules import Thresholds, conditions
 from shared.contracts import budget as b
 from shared.contracts import projects as p
-from tests.support.reporting import PID, eur, fact, milestone, progress, registered, secured, started, work
+from tests.support.money import eur
+from tests.support.reporting import PID, fact, milestone, progress, registered, secured, started, work
 from tests.unit.test_reporting_handlers import FakeFacts
 
 DAY = date(2027, 3, 15)

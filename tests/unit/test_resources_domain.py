@@ -14,7 +14,7 @@ import pytest
 from resources import domain
 from shared.contracts import resources as ev
 from shared.errors import ConcurrencyError, InvalidCommandError, NotFoundError, RuleViolationError
-from shared.money import Money
+from tests.support.money import eur, usd
 from tests.support.resources import (
     BLOCK,
     KNOWN,
@@ -29,17 +29,12 @@ from tests.support.resources import (
     Scenario,
     allocate,
     allocation_id,
-    eur,
     person,
     rate,
     register,
 )
 
 JAN4 = date(2027, 1, 4)  # Monday of 2027-W01
-
-
-def usd(amount: str) -> Money:
-    return Money.of(amount, "USD")
 
 
 def week(n: int) -> date:

@@ -23,9 +23,9 @@ from shared.errors import (
     SeparationOfDutiesError,
 )
 from shared.events import DomainEvent
-from shared.money import Money
 from tests.support.fakes import CONTEXT, FixedClock, InMemoryExecutor, acting_as
-from tests.support.resources import KNOWN_PROJECTS, M1, OTHER_PROJECT, PROJECT, RID, eur
+from tests.support.money import eur, usd
+from tests.support.resources import KNOWN_PROJECTS, M1, OTHER_PROJECT, PROJECT, RID
 
 TODAY = FixedClock().now().date()  # Monday 2027-03-01
 W08 = date(2027, 2, 22)  # Monday of 2027-W08, last week
@@ -416,10 +416,6 @@ async def test_a_correction_reads_the_sheets_project_and_is_refused_once_the_pro
 
 
 # --- a cost in another currency: the rates in force on the approval date are facts the handler reads ---------
-
-
-def usd(amount: str) -> Money:
-    return Money.of(amount, "USD")
 
 
 def fx(base: str, quote: str, rate: str, on: date) -> domain.ExchangeRate:

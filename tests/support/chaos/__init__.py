@@ -56,7 +56,7 @@ from tests.support.chaos.observe import (
     table_digests,
     wait_quiet,
 )
-from tests.support.chaos.workload import KnownProject, Ledger, LoadFigures, Sent, Workload, clients_for, eur
+from tests.support.chaos.workload import KnownProject, Ledger, LoadFigures, Sent, Workload, clients_for
 from tests.support.chaos.world import PrivateInfra, PrivateWorld, wait_ready
 
 __all__ = [
@@ -89,7 +89,6 @@ __all__ = [
     "consumers",
     "disputes",
     "end_offsets",
-    "eur",
     "free_ports",
     "freshness",
     "header",

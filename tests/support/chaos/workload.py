@@ -18,6 +18,7 @@ import httpx
 from shared.infra.system import SERVICES
 from tests.support.chaos.common import DIRECTOR, percentile
 from tests.support.chaos.world import PrivateWorld
+from tests.support.money import money
 
 # --- commands and their answers ------------------------------------------------------------------------------
 
@@ -144,10 +145,6 @@ async def clients_for(
         yield clients
 
 
-def eur(amount: str) -> dict[str, str]:
-    return {"amount": amount, "currency": "EUR"}
-
-
 @dataclass
 class KnownProject:
     project_id: str
@@ -214,7 +211,7 @@ class Workload:
 
     def milestone(self, project: KnownProject) -> Sent:
         name = f"M-{uuid.uuid4().hex[:12]}"
-        body = {"name": name, "due_date": str(date.today() + timedelta(days=60)), "planned_value": eur("1000.00")}
+        body = {"name": name, "due_date": str(date.today() + timedelta(days=60)), "planned_value": money("1000.00")}
         return self._sent(
             "milestone",
             "projects",
@@ -226,7 +223,7 @@ class Workload:
         )
 
     def baseline(self, project: KnownProject) -> Sent:
-        body = {"total": eur("100000.00"), "categories": [{"category": "labour", "amount": eur("100000.00")}]}
+        body = {"total": money("100000.00"), "categories": [{"category": "labour", "amount": money("100000.00")}]}
         return self._sent(
             "baseline",
             "budget",
@@ -239,7 +236,7 @@ class Workload:
 
     def change(self, project: KnownProject) -> Sent:
         reason = f"R-{uuid.uuid4().hex[:12]}"
-        body = {"category": "labour", "amount": eur("250.00"), "reason": reason}
+        body = {"category": "labour", "amount": money("250.00"), "reason": reason}
         return self._sent(
             "change",
             "budget",
