@@ -22,7 +22,8 @@ from shared.errors import InvalidCommandError
 from shared.events import DomainEvent
 from shared.kafka import KafkaOptions, from_record, to_record
 from shared.money import Money
-from tests.support import eventually, scenario
+from tests.support import auth_header, eventually, scenario
+from tests.support.http import ok
 from tests.support.money import eur
 from tests.support.publishing import publish, recorded
 from tests.support.stored import scalar
@@ -210,7 +211,6 @@ async def resources_client(infra: Any, schema: str) -> AsyncIterator[httpx.Async
     """The resources service in process against the real PostgreSQL and Kafka, called as a resource manager."""
     from resources.bootstrap import create_app
     from resources.settings import Settings
-    from tests.support import auth_header
 
     settings = Settings(
         env="development",
@@ -252,6 +252,36 @@ async def register_resource(client: httpx.AsyncClient, **overrides: Any) -> dict
 
 def iso_week(monday: date) -> str:
     return domain.iso_week(monday)
+
+
+LAST_WEEK = date.today() - timedelta(days=date.today().weekday() + 7)  # by the calendar: HTTP tests run today
+
+
+NEXT_WEEK = LAST_WEEK + timedelta(days=14)
+
+
+MAX = auth_header(APPROVER, "resource-manager")  # approves; the client's own user submits
+
+
+def week_entries(monday: date, hours: str = "8", days: int = 5, milestone: str | None = None) -> list[dict[str, Any]]:
+    return [
+        {"day": str(monday + timedelta(days=i)), "hours": hours, **({"milestone_id": milestone} if milestone else {})}
+        for i in range(days)
+    ]
+
+
+async def rated_person(client: httpx.AsyncClient, **overrides: Any) -> tuple[str, str]:
+    """A registered person costing 80.00 EUR an hour; returns (resource id, its base URL)."""
+    resource = await register_resource(client, **overrides)
+    rid = resource["resource_id"]
+    await ok(
+        await client.post(
+            f"/resources/{rid}/rates",
+            json={"hourly_rate": {"amount": "80.00", "currency": "EUR"}, "effective_from": "2020-01-01"},
+        ),
+        201,
+    )
+    return rid, f"/resources/{rid}"
 
 
 # --- the facts the service consumes: projects and milestones, exchange rates -----------------------------------
