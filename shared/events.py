@@ -3,12 +3,17 @@
 A domain event is a frozen pydantic model with a kebab-case, past-tense wire name and a schema version.
 An :class:`EventRegistry` maps ``(name, version)`` to its model so that stored and consumed events can be
 decoded; each service publishes its registry's JSON Schemas with the code (``shared.contracts``).
+
+Events evolve (docs/consuming-events.md): building an event in code is strict (an unknown field is a typo and is
+refused), reading one is tolerant (:meth:`EventRegistry.decode` ignores fields it does not know, at every level, and
+validates the ones it does), and a breaking change is a new version whose registry entry upcasts the old one, so a
+reader only ever sees the newest version of an event.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -17,7 +22,10 @@ from pydantic import BaseModel, ConfigDict
 
 
 class DomainEvent(BaseModel):
-    """Base of every event contract. Subclasses set ``event_name`` (kebab-case) and ``event_version``."""
+    """Base of every event contract. Subclasses set ``event_name`` (kebab-case) and ``event_version``.
+
+    Constructing one refuses unknown fields (``extra="forbid"``: a misspelt field is an error where the event is
+    made); decoding one through :class:`EventRegistry` ignores them (tolerant reader)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -82,11 +90,32 @@ class UnknownEventError(LookupError):
     """No contract is registered for an event name and version."""
 
 
+Upcaster = Callable[[Any], DomainEvent]
+"""Turns a decoded event of one version into the next version of the same event."""
+
+
+def open_schema(schema: Any) -> Any:
+    """``schema`` without ``additionalProperties: false`` anywhere: the schema a tolerant reader validates with
+    (a producer may add optional fields without a new version). Other ``additionalProperties`` (maps) are kept."""
+    if isinstance(schema, dict):
+        return {k: open_schema(v) for k, v in schema.items() if not (k == "additionalProperties" and v is False)}
+    if isinstance(schema, list):
+        return [open_schema(v) for v in schema]
+    return schema
+
+
 class EventRegistry:
-    """Maps wire names and versions to event models."""
+    """Maps wire names and versions to event models, and older versions to the newer one they are read as.
+
+    Decoding is tolerant: unknown fields are ignored at every level (the event and its nested parts), known fields
+    are validated as strictly as when the event is built. An event registered with an upcaster
+    (:meth:`register_upcaster`) is decoded into its own model, then upcast version by version: readers get the
+    newest version whatever version was stored or published.
+    """
 
     def __init__(self, events: Iterable[type[DomainEvent]] = ()) -> None:
         self._by_key: dict[tuple[str, int], type[DomainEvent]] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
         for model in events:
             self.register(model)
 
@@ -97,29 +126,52 @@ class EventRegistry:
         self._by_key[key] = model
         return model
 
-    def __iter__(self) -> Any:
+    def register_upcaster(self, old: type[DomainEvent], new: type[DomainEvent], upcast: Upcaster) -> None:
+        """Register ``old`` and ``new`` (``new.event_version == old.event_version + 1``, same name) and read every
+        ``old`` event as ``upcast(old_event)``, an instance of ``new``."""
+        if old.event_name != new.event_name or new.event_version != old.event_version + 1:
+            raise ValueError(f"an upcaster goes from one version of an event to the next, not {old} to {new}")
+        self.register(old)
+        self.register(new)
+        self._upcasters[(old.event_name, old.event_version)] = upcast
+
+    def __iter__(self) -> Iterator[type[DomainEvent]]:
+        """Every registered model, older versions included (their schemas are published for old events)."""
         return iter(self._by_key.values())
 
     def __contains__(self, key: tuple[str, int]) -> bool:
         return key in self._by_key
 
-    def decode(self, name: str, version: int, data: Mapping[str, Any]) -> DomainEvent:
-        """Validate ``data`` into the registered model; raises :class:`UnknownEventError` if none is."""
+    def upcasts(self, name: str, version: int) -> bool:
+        """Whether events ``name`` v``version`` are read as a newer version."""
+        return (name, version) in self._upcasters
+
+    def _model(self, name: str, version: int) -> type[DomainEvent]:
         try:
-            model = self._by_key[(name, version)]
+            return self._by_key[(name, version)]
         except KeyError:
             raise UnknownEventError(f"no contract for event {name} v{version}") from None
-        return model.model_validate(dict(data))
+
+    def _upcast(self, event: DomainEvent) -> DomainEvent:
+        upcast = self._upcasters.get((event.event_name, event.event_version))
+        while upcast is not None:
+            event = upcast(event)
+            upcast = self._upcasters.get((event.event_name, event.event_version))
+        return event
+
+    def decode(self, name: str, version: int, data: Mapping[str, Any]) -> DomainEvent:
+        """Validate ``data`` into the registered model, ignoring unknown fields, and upcast it to the newest
+        version; raises :class:`UnknownEventError` if no model is registered, pydantic's ``ValidationError`` if a
+        known field is missing or invalid."""
+        event = self._model(name, version).model_validate(dict(data), extra="ignore")
+        return self._upcast(event) if self._upcasters else event
 
     def decode_json(self, name: str, version: int, data: str | bytes) -> DomainEvent:
         """:meth:`decode` of the JSON text of ``data``, parsed and validated in one step (pydantic's JSON mode:
         what ``decode(json.loads(data))`` accepts, without building the dict first)."""
-        try:
-            model = self._by_key[(name, version)]
-        except KeyError:
-            raise UnknownEventError(f"no contract for event {name} v{version}") from None
-        return model.model_validate_json(data)
+        event = self._model(name, version).model_validate_json(data, extra="ignore")
+        return self._upcast(event) if self._upcasters else event
 
     def json_schemas(self) -> dict[str, dict[str, Any]]:
-        """JSON Schema of every registered event, keyed ``<name>.v<version>``."""
-        return {f"{m.event_name}.v{m.event_version}": m.model_json_schema() for m in self._by_key.values()}
+        """JSON Schema of every registered event (open to additional properties), keyed ``<name>.v<version>``."""
+        return {f"{m.event_name}.v{m.event_version}": open_schema(m.model_json_schema()) for m in self._by_key.values()}

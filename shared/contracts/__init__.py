@@ -3,7 +3,10 @@
 These models are the only thing services share about each other's facts: a consumer decodes another
 service's events with them, never with that service's domain code. ``python -m shared.contracts docs`` writes a
 JSON Schema per event type and version (``docs/events/``) and the AsyncAPI 3 document of every topic
-(``docs/asyncapi.yaml``); a test keeps both in step with these models.
+(``docs/asyncapi.yaml``); a test keeps both in step with these models. The schemas are open (no
+``additionalProperties: false``): readers ignore fields they do not know. ``python -m shared.contracts snapshot``
+records them in ``shared/contracts/snapshot.json``, against which a unit test refuses a breaking change that keeps
+its version (``shared.contracts.compat``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.contracts import alerts, budget, projects, resources
-from shared.events import EventRegistry
+from shared.events import EventRegistry, open_schema
 
 TOPICS: dict[str, tuple[str, EventRegistry]] = {
     "projects": (projects.TOPIC, projects.REGISTRY),
@@ -40,10 +43,12 @@ def json_schemas() -> dict[tuple[str, str, int], dict[str, Any]]:
     out = {}
     for service, registry in REGISTRIES.items():
         for model in registry:
-            schema = model.model_json_schema(mode="serialization")
+            schema = open_schema(model.model_json_schema(mode="serialization"))
             schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
             schema["$id"] = schema_id(service, model.event_name, model.event_version)
             schema["x-cloudevents-type"] = f"pmo.{service}.{model.event_name}.v{model.event_version}"
+            if registry.upcasts(model.event_name, model.event_version):
+                schema["x-pmo-read-as"] = f"pmo.{service}.{model.event_name}.v{model.event_version + 1}"
             out[(service, model.event_name, model.event_version)] = schema
     return out
 
@@ -57,10 +62,17 @@ def asyncapi() -> dict[str, Any]:
         channel_messages = {}
         for model in registry:
             key = f"{service}.{model.event_name}.v{model.event_version}"
+            description = (model.__doc__ or "").strip()
+            if registry.upcasts(model.event_name, model.event_version):
+                description += (
+                    f"\n\nSuperseded by v{model.event_version + 1}: no longer produced, still on the topic for the "
+                    f"events published before; our consumers read it as v{model.event_version + 1} (upcast)."
+                )
             messages[key] = {
                 "name": f"pmo.{service}.{model.event_name}.v{model.event_version}",
                 "title": model.event_name,
                 "summary": (model.__doc__ or "").strip().split("\n")[0],
+                **({"description": description} if description else {}),
                 "contentType": "application/json",
                 "headers": {"$ref": "#/components/schemas/CloudEventHeaders"},
                 "payload": {

@@ -212,7 +212,10 @@ class GateDecided(DomainEvent):
 
 
 class MilestonePlanned(DomainEvent):
-    """A milestone was added to a project's plan with its due date and planned value."""
+    """A milestone was added to a project's plan with its due date and planned value.
+
+    Version 1: what the projects service published until 2026-12-06, still read everywhere (decoded as
+    :class:`MilestonePlannedV2`, whose ``start_date`` is then the due date). Match on this class to read both."""
 
     event_name = "milestone-planned"
     project_id: UUID
@@ -221,6 +224,24 @@ class MilestonePlanned(DomainEvent):
     due_date: date
     planned_value: Money
     acceptance_criteria: str
+
+
+class MilestonePlannedV2(MilestonePlanned):
+    """A milestone was added to a project's plan with the span of its work (``start_date`` to ``due_date``) and its
+    planned value.
+
+    Version 2 (published since 2026-12-06): ``start_date`` is required; it was missing from version 1, where the
+    planned value could only be scheduled on the due date. A version-1 event is read as this one with
+    ``start_date = due_date`` (a span of one day: what version 1 said)."""
+
+    event_version = 2
+    start_date: date
+    """The day work toward the milestone starts (on or before ``due_date``)."""
+
+
+def _milestone_planned_v2(event: MilestonePlanned) -> MilestonePlannedV2:
+    """Version 1 read as version 2: the span it did not state is the due date alone."""
+    return MilestonePlannedV2(**dict(event), start_date=event.due_date)  # shallow: the parts are reused as they are
 
 
 class MilestoneRescheduled(DomainEvent):
@@ -449,3 +470,4 @@ REGISTRY = EventRegistry(
         PerformanceBaselineRejected,
     ]
 )
+REGISTRY.register_upcaster(MilestonePlanned, MilestonePlannedV2, _milestone_planned_v2)

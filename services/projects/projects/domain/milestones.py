@@ -18,6 +18,7 @@ from projects.domain.state import Milestone, MilestoneId, MilestoneStatus, Proje
 from shared.contracts.projects import (
     MilestoneMissed,
     MilestonePlanned,
+    MilestonePlannedV2,
     MilestoneProgressReported,
     MilestoneReached,
     MilestoneRescheduled,
@@ -37,6 +38,8 @@ class PlanMilestone:
     due_date: date
     planned_value: Money
     acceptance_criteria: str
+    start_date: date | None = None
+    """When work toward it starts; none: the project's planned start, else the due date."""
 
 
 @dataclass(frozen=True)
@@ -98,14 +101,22 @@ def decide(state: Project, project_id: UUID, command: MilestoneCommand, today: d
                 raise RuleViolationError(f"milestone {command.milestone_id} is already planned")
             if state.planned_start and command.due_date < state.planned_start:
                 raise InvalidCommandError("due_date must not be before the project's planned start", field="due_date")
+            start = command.start_date or state.planned_start or command.due_date
+            if start > command.due_date:
+                raise InvalidCommandError("start_date must not be after the due date", field="start_date")
+            if state.planned_start and start < state.planned_start:
+                raise InvalidCommandError(
+                    "start_date must not be before the project's planned start", field="start_date"
+                )
             return [
-                MilestonePlanned(
+                MilestonePlannedV2(
                     project_id=project_id,
                     milestone_id=command.milestone_id,
                     name=command.name,
                     due_date=command.due_date,
                     planned_value=command.planned_value,
                     acceptance_criteria=command.acceptance_criteria,
+                    start_date=start,
                 )
             ]
         case RescheduleMilestone():

@@ -26,10 +26,11 @@ async def plan_milestone(
     due_date: date,
     planned_value: Money,
     acceptance_criteria: str,
+    start_date: date | None = None,
 ) -> Outcome:
     """Plan a milestone (201), answered with the milestone."""
     milestone_id = domain.MilestoneId(new_id())
-    command = domain.PlanMilestone(milestone_id, name, due_date, planned_value, acceptance_criteria)
+    command = domain.PlanMilestone(milestone_id, name, due_date, planned_value, acceptance_criteria, start_date)
     return await on_project(executor, ctx, project_id, command, _milestone_view(milestone_id), status_code=201)
 
 
