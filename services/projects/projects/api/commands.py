@@ -208,6 +208,7 @@ async def plan_milestone(
         due_date=body.due_date,
         planned_value=body.planned_value,
         acceptance_criteria=body.acceptance_criteria,
+        start_date=body.start_date,
     )
     return respond(outcome, location=f"/projects/{project_id}/milestones/{outcome.body['milestone_id']}")
 

@@ -134,6 +134,11 @@ class PlanMilestoneRequest(RequestBody):
     due_date: date
     planned_value: Money = Field(examples=[{"amount": "120000.00", "currency": "EUR"}])
     acceptance_criteria: Text4000 = ""
+    start_date: date | None = Field(
+        None,
+        description="when work toward the milestone starts (on or before due_date); default: the project's "
+        "planned start, else the due date",
+    )
 
 
 class RescheduleRequest(RequestBody):
