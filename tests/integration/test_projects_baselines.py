@@ -21,6 +21,7 @@ import uvicorn
 from shared.kafka import from_record
 from tests.integration.conftest import service_client
 from tests.support import auth_header, eventually, read_topic
+from tests.support.http import ok
 from tests.support.projects import milestone_body, register
 from tests.support.stored import event_count
 
@@ -28,11 +29,6 @@ pytestmark = pytest.mark.integration
 TODAY = date.today()
 DIRK = auth_header("dirk.director", "director")
 """A second director: proposes the baselines below (the client's own director, dora, approves them)."""
-
-
-async def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    return dict(response.json())
 
 
 async def refused(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:

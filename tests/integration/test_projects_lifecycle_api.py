@@ -12,26 +12,12 @@ import pytest
 
 from shared.kafka import from_record
 from tests.support import auth_header, eventually, read_topic
+from tests.support.http import ok, refused
 from tests.support.projects import milestone_body, portfolio, project_body, register
 from tests.support.stored import event_count
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()
-
-
-async def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    return dict(response.json())
-
-
-async def refused(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = dict(response.json())
-    assert problem["status"] == status and problem["detail"]
-    if field is not None:
-        assert field in [e["field"] for e in problem.get("errors", [])], problem
-    return problem
 
 
 EVERY_EVENT = [

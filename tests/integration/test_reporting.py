@@ -21,15 +21,11 @@ from shared.kafka import from_record, new_producer, to_record
 from shared.money import Money
 from shared.replay import replay
 from tests.support import auth_header, eventually, read_topic
+from tests.support.http import ok
 from tests.support.money import money
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()
-
-
-async def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    return dict(response.json())
 
 
 async def approve_work(kafka: Any, project_id: str, cost: str) -> uuid.UUID:

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from shared.kafka import from_record
 from tests.support import auth_header, eventually, read_topic
+from tests.support.http import ok
 from tests.support.resources import APPROVER, project_known, register_resource, resources_client
 
 pytestmark = pytest.mark.integration
@@ -27,11 +28,6 @@ PERSONAL = (NAME, "Lovelace", EMAIL, PHONE)
 async def client(infra, schema) -> AsyncIterator[httpx.AsyncClient]:
     async with resources_client(infra, schema) as c:
         yield c
-
-
-async def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    return dict(response.json())
 
 
 async def every_row_as_text(client: httpx.AsyncClient) -> str:
