@@ -39,7 +39,9 @@ def _expected(lines: list[m.InvoiceExpectationBody]) -> tuple[InvoiceExpectation
     return tuple(InvoiceExpectation(on=e.on, amount=e.amount) for e in lines)
 
 
-@router.post("/budgets/{project_id}/baseline", operation_id="baselineBudget", status_code=201)
+@router.post(
+    "/budgets/{project_id}/baseline", operation_id="baselineBudget", response_model=m.BudgetView, status_code=201
+)
 async def baseline(
     project_id: ProjectIdPath, body: m.BaselineRequest, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -57,7 +59,12 @@ async def baseline(
     return _created(outcome, project_id)
 
 
-@router.post("/budgets/{project_id}/change-requests", operation_id="requestBudgetChange", status_code=201)
+@router.post(
+    "/budgets/{project_id}/change-requests",
+    operation_id="requestBudgetChange",
+    response_model=m.ChangeRequestView,
+    status_code=201,
+)
 async def request_change(
     project_id: ProjectIdPath, body: m.ChangeRequestBody, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -68,7 +75,11 @@ async def request_change(
     return _created(outcome, project_id)
 
 
-@router.post("/budgets/{project_id}/change-requests/{change_id}/approve", operation_id="approveBudgetChange")
+@router.post(
+    "/budgets/{project_id}/change-requests/{change_id}/approve",
+    operation_id="approveBudgetChange",
+    response_model=m.ChangeRequestView,
+)
 async def approve_change(
     project_id: ProjectIdPath, change_id: uuid.UUID, body: m.DecideChange, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -76,14 +87,23 @@ async def approve_change(
     return respond(await handlers.approve_change(rt.executor, facts, ctx, project_id, change_id))
 
 
-@router.post("/budgets/{project_id}/change-requests/{change_id}/reject", operation_id="rejectBudgetChange")
+@router.post(
+    "/budgets/{project_id}/change-requests/{change_id}/reject",
+    operation_id="rejectBudgetChange",
+    response_model=m.ChangeRequestView,
+)
 async def reject_change(
     project_id: ProjectIdPath, change_id: uuid.UUID, body: m.DecideChange, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
     return respond(await handlers.reject_change(rt.executor, facts, ctx, project_id, change_id, body.reason))
 
 
-@router.post("/budgets/{project_id}/funding-sources", operation_id="addFundingSource", status_code=201)
+@router.post(
+    "/budgets/{project_id}/funding-sources",
+    operation_id="addFundingSource",
+    response_model=m.FundingSourceView,
+    status_code=201,
+)
 async def add_funding_source(
     project_id: ProjectIdPath, body: m.FundingSourceBody, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -92,7 +112,10 @@ async def add_funding_source(
 
 
 @router.post(
-    "/budgets/{project_id}/funding-sources/{source_id}/tranches", operation_id="secureFunding", status_code=201
+    "/budgets/{project_id}/funding-sources/{source_id}/tranches",
+    operation_id="secureFunding",
+    response_model=m.TrancheView,
+    status_code=201,
 )
 async def secure_funding(
     project_id: ProjectIdPath, source_id: uuid.UUID, body: m.TrancheBody, ctx: Command, rt: Runtime, facts: Facts
@@ -105,7 +128,10 @@ async def secure_funding(
 
 
 @router.post(
-    "/budgets/{project_id}/funding-sources/{source_id}/planned-tranches", operation_id="planFunding", status_code=201
+    "/budgets/{project_id}/funding-sources/{source_id}/planned-tranches",
+    operation_id="planFunding",
+    response_model=m.TrancheView,
+    status_code=201,
 )
 async def plan_funding(
     project_id: ProjectIdPath,
@@ -123,7 +149,11 @@ async def plan_funding(
     return _created(outcome, project_id)
 
 
-@router.post("/budgets/{project_id}/tranches/{tranche_id}/secure", operation_id="securePlannedFunding")
+@router.post(
+    "/budgets/{project_id}/tranches/{tranche_id}/secure",
+    operation_id="securePlannedFunding",
+    response_model=m.TrancheView,
+)
 async def secure_planned_funding(
     project_id: ProjectIdPath,
     tranche_id: uuid.UUID,
@@ -139,7 +169,9 @@ async def secure_planned_funding(
     return respond(outcome)
 
 
-@router.post("/budgets/{project_id}/tranches/{tranche_id}/withdraw", operation_id="withdrawFunding")
+@router.post(
+    "/budgets/{project_id}/tranches/{tranche_id}/withdraw", operation_id="withdrawFunding", response_model=m.TrancheView
+)
 async def withdraw_funding(
     project_id: ProjectIdPath, tranche_id: uuid.UUID, body: m.WithdrawBody, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -151,7 +183,11 @@ async def withdraw_funding(
     return respond(outcome)
 
 
-@router.post("/budgets/{project_id}/tranches/{tranche_id}/reschedule", operation_id="rescheduleFunding")
+@router.post(
+    "/budgets/{project_id}/tranches/{tranche_id}/reschedule",
+    operation_id="rescheduleFunding",
+    response_model=m.TrancheView,
+)
 async def reschedule_funding(
     project_id: ProjectIdPath,
     tranche_id: uuid.UUID,
@@ -166,7 +202,12 @@ async def reschedule_funding(
     return respond(outcome)
 
 
-@router.post("/budgets/{project_id}/commitments", operation_id="createCommitment", status_code=201)
+@router.post(
+    "/budgets/{project_id}/commitments",
+    operation_id="createCommitment",
+    response_model=m.CommitmentView,
+    status_code=201,
+)
 async def commit(
     project_id: ProjectIdPath, body: m.CommitmentBody, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -190,7 +231,11 @@ async def commit(
     return _created(outcome, project_id)
 
 
-@router.post("/budgets/{project_id}/commitments/{commitment_id}/approve", operation_id="approveCommitment")
+@router.post(
+    "/budgets/{project_id}/commitments/{commitment_id}/approve",
+    operation_id="approveCommitment",
+    response_model=m.CommitmentView,
+)
 async def approve_commitment(
     project_id: ProjectIdPath,
     commitment_id: uuid.UUID,
@@ -202,7 +247,11 @@ async def approve_commitment(
     return respond(await handlers.approve_commitment(rt.executor, facts, ctx, project_id, commitment_id))
 
 
-@router.post("/budgets/{project_id}/commitments/{commitment_id}/refuse", operation_id="refuseCommitment")
+@router.post(
+    "/budgets/{project_id}/commitments/{commitment_id}/refuse",
+    operation_id="refuseCommitment",
+    response_model=m.CommitmentView,
+)
 async def refuse_commitment(
     project_id: ProjectIdPath,
     commitment_id: uuid.UUID,
@@ -215,7 +264,11 @@ async def refuse_commitment(
     return respond(outcome)
 
 
-@router.post("/budgets/{project_id}/commitments/{commitment_id}/adjust", operation_id="adjustCommitment")
+@router.post(
+    "/budgets/{project_id}/commitments/{commitment_id}/adjust",
+    operation_id="adjustCommitment",
+    response_model=m.CommitmentView,
+)
 async def adjust_commitment(
     project_id: ProjectIdPath,
     commitment_id: uuid.UUID,
@@ -237,7 +290,11 @@ async def adjust_commitment(
     return respond(outcome)
 
 
-@router.post("/budgets/{project_id}/commitments/{commitment_id}/cancel", operation_id="cancelCommitment")
+@router.post(
+    "/budgets/{project_id}/commitments/{commitment_id}/cancel",
+    operation_id="cancelCommitment",
+    response_model=m.CommitmentView,
+)
 async def cancel_commitment(
     project_id: ProjectIdPath,
     commitment_id: uuid.UUID,
@@ -250,7 +307,7 @@ async def cancel_commitment(
     return respond(outcome)
 
 
-@router.put("/budgets/{project_id}/overrun-policy", operation_id="setOverrunPolicy")
+@router.put("/budgets/{project_id}/overrun-policy", operation_id="setOverrunPolicy", response_model=m.BudgetView)
 async def set_policy(
     project_id: ProjectIdPath, body: m.PolicyBody, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -261,7 +318,9 @@ async def set_policy(
     return respond(await handlers.set_overrun_policy(rt.executor, facts, ctx, project_id, body.policy))
 
 
-@router.post("/budgets/{project_id}/overrun-policy/approve", operation_id="approveOverrunPolicy")
+@router.post(
+    "/budgets/{project_id}/overrun-policy/approve", operation_id="approveOverrunPolicy", response_model=m.BudgetView
+)
 async def approve_policy(
     project_id: ProjectIdPath, body: m.DecideChange, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -275,7 +334,9 @@ def _for_any_project(request: Request) -> bool:
     return Role.PMO in roles or Role.DIRECTOR in roles
 
 
-@router.post("/budgets/{project_id}/estimates", operation_id="submitEstimate", status_code=201)
+@router.post(
+    "/budgets/{project_id}/estimates", operation_id="submitEstimate", response_model=m.EstimateView, status_code=201
+)
 async def submit_estimate(
     project_id: ProjectIdPath, body: m.EstimateBody, request: Request, ctx: Command, rt: Runtime, facts: Facts
 ) -> JSONResponse:
@@ -297,7 +358,11 @@ async def submit_estimate(
     return respond(outcome, location=f"/budgets/{project_id}/estimates")
 
 
-@router.put("/exchange-rates/{base}/{quote}/{effective_on}", operation_id="recordExchangeRate")
+@router.put(
+    "/exchange-rates/{base}/{quote}/{effective_on}",
+    operation_id="recordExchangeRate",
+    response_model=m.ExchangeRateRecordedView,
+)
 async def record_exchange_rate(
     base: CurrencyPath,
     quote: CurrencyPath,

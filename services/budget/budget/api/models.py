@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.bounds import RequestBody
 from shared.contracts.budget import CommitmentKind, CostCategory, FundingKind, OverrunPolicy
@@ -58,37 +58,81 @@ class PhaseLine(RequestBody):
 
 
 class BaselineRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "total": {"amount": "120000.00", "currency": "EUR"},
+                    "categories": [
+                        {"category": "labour", "amount": {"amount": "90000.00", "currency": "EUR"}},
+                        {"category": "subcontracting", "amount": {"amount": "30000.00", "currency": "EUR"}},
+                    ],
+                }
+            ]
+        }
+    )
+
     total: Money = Field(examples=[EUR])
     categories: Annotated[list[CategoryLine], Field(min_length=1, max_length=6)]
     phasing: Annotated[list[PhaseLine], Field(max_length=500)] = []
 
 
 class ChangeRequestBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "category": "labour",
+                    "amount": {"amount": "15000.00", "currency": "EUR"},
+                    "reason": "Extra integration work agreed with the sponsor",
+                }
+            ]
+        }
+    )
+
     category: CostCategory
     amount: Money = Field(description="positive to add budget, negative to remove it")
     reason: Reason
 
 
 class DecideChange(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{}]})
+
     reason: Annotated[str, Field(max_length=2000)] = ""
 
 
 class FundingSourceBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "IT capital budget 2027", "kind": "internal"}]})
+
     name: Text200
     kind: FundingKind
 
 
 class TrancheBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"amount": {"amount": "60000.00", "currency": "EUR"}, "available_on": "2027-03-01"}]
+        }
+    )
+
     amount: Money
     available_on: date
 
 
 class WithdrawBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"withdrawn_on": "2027-03-01", "reason": "Budget cut decided by the board"}]}
+    )
+
     withdrawn_on: date
     reason: Reason
 
 
 class RescheduleTrancheBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"available_on": "2027-09-01", "reason": "Second half of the grant moved"}]}
+    )
+
     available_on: date
     reason: Reason
 
@@ -99,6 +143,21 @@ class InvoiceExpectationBody(RequestBody):
 
 
 class CommitmentBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "purchase_order",
+                    "vendor": "Acme Consulting Ltd",
+                    "reference": "PO-2027-0042",
+                    "category": "labour",
+                    "milestone_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "amount": {"amount": "24000.00", "currency": "EUR"},
+                }
+            ]
+        }
+    )
+
     kind: CommitmentKind
     vendor: Text200
     reference: Annotated[str, Field(min_length=1, max_length=100, examples=["PO-2027-0042"])]
@@ -109,24 +168,44 @@ class CommitmentBody(RequestBody):
 
 
 class DecideCommitment(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{}]})
+
     reason: Annotated[str, Field(max_length=2000)] = ""
 
 
 class AdjustCommitmentBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"amount": {"amount": "26000.00", "currency": "EUR"}, "reason": "Two more design days ordered"}
+            ]
+        }
+    )
+
     amount: Money
     expected_invoices: Annotated[list[InvoiceExpectationBody], Field(max_length=120)] = []
     reason: Reason
 
 
 class CancelCommitmentBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "Order withdrawn by the vendor"}]})
+
     reason: Reason
 
 
 class PolicyBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"policy": "warn"}]})
+
     policy: OverrunPolicy
 
 
 class PlannedTrancheBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"amount": {"amount": "60000.00", "currency": "EUR"}, "expected_on": "2027-07-01"}]
+        }
+    )
+
     amount: Money = Field(examples=[{"amount": "250000.00", "currency": "USD"}])
     expected_on: date
 
@@ -134,11 +213,19 @@ class PlannedTrancheBody(RequestBody):
 class SecureTrancheBody(RequestBody):
     """What was actually secured for a planned tranche: its amount and the date it becomes available."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"amount": {"amount": "60000.00", "currency": "EUR"}, "available_on": "2027-07-01"}]
+        }
+    )
+
     amount: Money
     available_on: date
 
 
 class ExchangeRateBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"rate": "1.0843", "source": "ECB reference rate"}]})
+
     rate: ExchangeRate = Field(examples=["1.0843"])
     source: Annotated[str, Field(min_length=1, max_length=MAX_NAME, examples=["ECB reference rate"])]
 
@@ -157,7 +244,134 @@ class EstimateBody(RequestBody):
     """The cost still to come: per category (each at most once) and by month (each at most once, not before
     ``as_of``'s month), adding up to the same total; amounts zero or more in the project's currency."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "as_of": "2027-03-01",
+                    "categories": [{"category": "labour", "amount": {"amount": "40000.00", "currency": "EUR"}}],
+                }
+            ]
+        }
+    )
+
     as_of: date | None = Field(default=None, description="defaults to today; not in the future")
     categories: Annotated[list[EstimateCategoryLine], Field(min_length=1, max_length=len(CostCategory))]
     months: Annotated[list[EstimateMonthLine], Field(max_length=360)] = []
     note: Annotated[str, Field(max_length=MAX_TEXT)] = ""
+
+
+# --- responses: what the views answer (budget.views), described for OpenAPI; answers are never re-validated --------
+
+
+class ChangeRequestView(BaseModel):
+    """A budget change request (:func:`budget.views.change_request_view`)."""
+
+    change_id: uuid.UUID
+    category: CostCategory
+    amount: Money
+    reason: str
+    requested_by: str
+    status: str = Field(description="requested, approved or rejected")
+    decided_by: str | None
+    rejection_reason: str | None
+    version: int = Field(description="the budget's version (also its ETag)")
+
+
+class FundingSourceView(BaseModel):
+    source_id: uuid.UUID
+    name: str
+    kind: FundingKind
+    version: int = Field(description="the budget's version (also its ETag)")
+
+
+class TrancheView(BaseModel):
+    """A tranche: ``status`` planned (with ``expected_on``) or secured (with ``available_on``); ``booked`` is what
+    it counts for in the budget's currency."""
+
+    tranche_id: uuid.UUID
+    source_id: uuid.UUID
+    status: Literal["planned", "secured"]
+    amount: Money
+    booked: Money
+    available_on: date | None = Field(default=None, description="a secured tranche's date")
+    expected_on: date | None = Field(default=None, description="a planned tranche's expected date")
+    withdrawn_on: date | None
+    withdrawal_reason: str | None
+    booking: dict[str, Any] | None = Field(description="rate, date and source when converted")
+    version: int | None = Field(default=None, description="the budget's version (command answers only)")
+
+
+class CommitmentView(BaseModel):
+    """A commitment; ``booked`` is null while one in another currency awaits approval."""
+
+    commitment_id: uuid.UUID
+    kind: CommitmentKind
+    vendor: str
+    reference: str
+    category: CostCategory
+    milestone_id: uuid.UUID | None
+    amount: Money
+    expected_invoices: list[dict[str, Any]]
+    status: str
+    requested_by: str
+    overrun: dict[str, Any] | None
+    approved_by: str | None
+    booking: dict[str, Any] | None
+    booked: Money | None
+    version: int | None = Field(default=None, description="the budget's version (command answers only)")
+
+
+class CategoryView(BaseModel):
+    category: CostCategory
+    baseline: Money | None
+    budget: Money
+    committed: Money
+    remaining: Money
+
+
+class BudgetView(BaseModel):
+    """The budget document (:func:`budget.views.budget_view`)."""
+
+    project_id: uuid.UUID
+    currency: str
+    version: int
+    policy: OverrunPolicy
+    policy_change_requested: dict[str, Any] | None
+    baseline_total: Money | None
+    bac: Money
+    committed: Money
+    categories: list[CategoryView]
+    phasing: list[dict[str, Any]]
+    change_requests: list[dict[str, Any]]
+    funding_sources: list[dict[str, Any]]
+    tranches: list[TrancheView]
+    commitments: list[CommitmentView]
+    estimate_to_complete: dict[str, Any] | None
+
+
+class EstimateView(BaseModel):
+    """An estimate to complete: the event's data, with the budget's version (command answers)."""
+
+    project_id: uuid.UUID
+    estimate_id: uuid.UUID
+    as_of: date
+    categories: list[dict[str, Any]]
+    months: list[dict[str, Any]]
+    total: Money
+    note: str
+    submitted_by: str
+    version: int
+
+
+class ExchangeRateRecordedView(BaseModel):
+    """The rate in force from ``effective_on`` after the request; ``recorded`` is false when it changed nothing."""
+
+    base: str
+    quote: str
+    effective_on: date
+    rate: str = Field(description="an exact decimal")
+    source: str
+    recorded: bool
+    replaces_rate: str | None
+    version: int

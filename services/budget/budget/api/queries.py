@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from budget import handlers, views
 from budget.api.commands import CurrencyPath, Facts
-from budget.api.models import CurrencyCode
+from budget.api.models import BudgetView, CurrencyCode
 from shared.bounds import Day
 from shared.contracts.budget import CommitmentKind, CostCategory
 from shared.service import Runtime
@@ -20,7 +20,7 @@ router = APIRouter(responses={404: COMMAND_RESPONSES[404]}, tags=["budget"])
 ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
 
 
-@router.get("/budgets/{project_id}", operation_id="getBudget")
+@router.get("/budgets/{project_id}", operation_id="getBudget", response_model=BudgetView)
 async def get_budget(project_id: ProjectIdPath, rt: Runtime) -> JSONResponse:
     """Baseline, BAC, and per category: budget vs committed vs remaining; change requests, funding, commitments."""
     doc = await views.budget_document(rt.engine, project_id)

@@ -72,7 +72,7 @@ def _document(body: m.InvoiceBody) -> domain.InvoiceDocument:
     )
 
 
-@router.post("/invoices", operation_id="receiveInvoice", status_code=201)
+@router.post("/invoices", operation_id="receiveInvoice", response_model=m.InvoiceView, status_code=201)
 async def receive(body: m.InvoiceBody, ctx: Command, rt: Runtime) -> JSONResponse:
     """Receive a supplier invoice and match it at once against the approved work its lines cite and its commitment:
     ``invoice-received`` then ``invoice-matched`` or ``invoice-mismatched``. A fact not known yet (a work sheet not
@@ -82,14 +82,14 @@ async def receive(body: m.InvoiceBody, ctx: Command, rt: Runtime) -> JSONRespons
     return _created(outcome)
 
 
-@router.post("/invoices/{invoice_id}/match", operation_id="matchInvoice")
+@router.post("/invoices/{invoice_id}/match", operation_id="matchInvoice", response_model=m.InvoiceView)
 async def match_again(invoice_id: InvoiceIdPath, body: m.MatchBody, ctx: Command, rt: Runtime) -> JSONResponse:
     """Match the invoice again now with the facts as they are (matching also runs by itself whenever a fact
     arrives). Appends nothing when the result is unchanged or the invoice was already decided."""
     return respond(await handlers.match_invoice(rt.executor, SqlInvoiceFacts(rt.engine), ctx, invoice_id))
 
 
-@router.post("/invoices/{invoice_id}/approve", operation_id="approveInvoice")
+@router.post("/invoices/{invoice_id}/approve", operation_id="approveInvoice", response_model=m.InvoiceView)
 async def approve(invoice_id: InvoiceIdPath, body: m.ApproveBody, ctx: Command, rt: Runtime) -> JSONResponse:
     """Approve for payment (finance). The approver is the token's subject, never whoever received the invoice
     (at or above the dual-control threshold: every invoice by default; always for an override). A mismatched
@@ -98,19 +98,21 @@ async def approve(invoice_id: InvoiceIdPath, body: m.ApproveBody, ctx: Command, 
     return respond(outcome)
 
 
-@router.post("/invoices/{invoice_id}/dispute", operation_id="disputeInvoice")
+@router.post("/invoices/{invoice_id}/dispute", operation_id="disputeInvoice", response_model=m.InvoiceView)
 async def dispute(invoice_id: InvoiceIdPath, body: m.ReasonBody, ctx: Command, rt: Runtime) -> JSONResponse:
     """Dispute the invoice with the vendor (finance); it can be approved, credited or rejected afterwards."""
     return respond(await handlers.dispute_invoice(rt.executor, ctx, invoice_id, body.reason))
 
 
-@router.post("/invoices/{invoice_id}/reject", operation_id="rejectInvoice")
+@router.post("/invoices/{invoice_id}/reject", operation_id="rejectInvoice", response_model=m.InvoiceView)
 async def reject(invoice_id: InvoiceIdPath, body: m.ReasonBody, ctx: Command, rt: Runtime) -> JSONResponse:
     """Reject the invoice (finance): it will not be paid, and the work it cites is free to be billed again."""
     return respond(await handlers.reject_invoice(rt.executor, ctx, invoice_id, body.reason))
 
 
-@router.post("/invoices/{invoice_id}/payments", operation_id="payInvoice", status_code=201)
+@router.post(
+    "/invoices/{invoice_id}/payments", operation_id="payInvoice", response_model=m.InvoiceView, status_code=201
+)
 async def pay(invoice_id: InvoiceIdPath, body: m.PaymentBody, ctx: Command, rt: Runtime) -> JSONResponse:
     """Record a payment, partial or full, of an approved invoice (``invoice-paid`` with the total paid and what
     remains); never above the amount still due (422). The payer (the token's subject) never approved the invoice
@@ -127,7 +129,9 @@ async def pay(invoice_id: InvoiceIdPath, body: m.PaymentBody, ctx: Command, rt: 
     return _created(outcome, invoice_id)
 
 
-@router.post("/invoices/{invoice_id}/credit-notes", operation_id="creditInvoice", status_code=201)
+@router.post(
+    "/invoices/{invoice_id}/credit-notes", operation_id="creditInvoice", response_model=m.InvoiceView, status_code=201
+)
 async def credit(invoice_id: InvoiceIdPath, body: m.CreditNoteBody, ctx: Command, rt: Runtime) -> JSONResponse:
     """Record the vendor's credit note against the invoice it credits, line by line; an invoice awaiting a decision
     is matched again with what is left of its lines."""
@@ -144,14 +148,18 @@ async def credit(invoice_id: InvoiceIdPath, body: m.CreditNoteBody, ctx: Command
     return _created(outcome, invoice_id)
 
 
-@router.put("/projects/{project_id}/invoicing-tolerance", operation_id="setInvoicingTolerance")
+@router.put(
+    "/projects/{project_id}/invoicing-tolerance", operation_id="setInvoicingTolerance", response_model=m.ToleranceView
+)
 async def set_tolerance(project_id: ProjectIdPath, body: m.ToleranceBody, ctx: Command, rt: Runtime) -> JSONResponse:
     """The share of a line's amount that may go unbacked on the project (finance; default 0.02, at most 0.10). The
     project's invoices awaiting a decision are matched again."""
     return respond(await handlers.set_tolerance(rt.executor, ctx, project_id, body.tolerance))
 
 
-@router.post("/projects/{project_id}/receipts", operation_id="receiveGoods", status_code=201)
+@router.post(
+    "/projects/{project_id}/receipts", operation_id="receiveGoods", response_model=m.GoodsReceiptView, status_code=201
+)
 async def receive_goods(
     project_id: ProjectIdPath, body: m.GoodsReceiptBody, ctx: Command, roles: Roles, rt: Runtime
 ) -> JSONResponse:
@@ -170,7 +178,11 @@ async def receive_goods(
     return respond(outcome, location=f"/projects/{project_id}/receipts/{outcome.body['receipt_id']}")
 
 
-@router.post("/projects/{project_id}/receipts/{receipt_id}/reverse", operation_id="reverseGoodsReceipt")
+@router.post(
+    "/projects/{project_id}/receipts/{receipt_id}/reverse",
+    operation_id="reverseGoodsReceipt",
+    response_model=m.GoodsReceiptView,
+)
 async def reverse_goods_receipt(
     project_id: ProjectIdPath,
     receipt_id: ReceiptIdPath,
@@ -194,7 +206,9 @@ async def reverse_goods_receipt(
     return respond(outcome)
 
 
-@router.post("/projects/{project_id}/expenses", operation_id="claimExpense", status_code=201)
+@router.post(
+    "/projects/{project_id}/expenses", operation_id="claimExpense", response_model=m.ExpenseView, status_code=201
+)
 async def claim_expense(project_id: ProjectIdPath, body: m.ExpenseBody, ctx: Command, rt: Runtime) -> JSONResponse:
     """Claim an expense on the project for yourself (the claimant is the token's subject): ``expense-claimed``,
     booked in the project's currency at the rate of ``incurred_on`` when it is in another one. A receipt reference
@@ -214,7 +228,9 @@ async def claim_expense(project_id: ProjectIdPath, body: m.ExpenseBody, ctx: Com
     return respond(outcome, location=f"/projects/{project_id}/expenses/{outcome.body['expense_id']}")
 
 
-@router.post("/projects/{project_id}/expenses/{expense_id}/approve", operation_id="approveExpense")
+@router.post(
+    "/projects/{project_id}/expenses/{expense_id}/approve", operation_id="approveExpense", response_model=m.ExpenseView
+)
 async def approve_expense(
     project_id: ProjectIdPath,
     expense_id: ExpenseIdPath,
@@ -232,7 +248,9 @@ async def approve_expense(
     return respond(outcome)
 
 
-@router.post("/projects/{project_id}/expenses/{expense_id}/reject", operation_id="rejectExpense")
+@router.post(
+    "/projects/{project_id}/expenses/{expense_id}/reject", operation_id="rejectExpense", response_model=m.ExpenseView
+)
 async def reject_expense(
     project_id: ProjectIdPath,
     expense_id: ExpenseIdPath,
@@ -249,7 +267,11 @@ async def reject_expense(
     return respond(outcome)
 
 
-@router.post("/projects/{project_id}/expenses/{expense_id}/reimburse", operation_id="reimburseExpense")
+@router.post(
+    "/projects/{project_id}/expenses/{expense_id}/reimburse",
+    operation_id="reimburseExpense",
+    response_model=m.ExpenseView,
+)
 async def reimburse_expense(
     project_id: ProjectIdPath, expense_id: ExpenseIdPath, body: m.ReimbursementBody, ctx: Command, rt: Runtime
 ) -> JSONResponse:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.bounds import RequestBody
 from shared.contracts.budget import CostCategory
@@ -44,6 +44,34 @@ class LineBody(RequestBody):
 
 
 class InvoiceBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "project_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "vendor": "acme",
+                    "number": "INV-2027-0117",
+                    "issued_on": "2027-03-01",
+                    "due_on": "2027-03-31",
+                    "currency": "EUR",
+                    "commitment_reference": "PO-2027-0042",
+                    "lines": [
+                        {
+                            "description": "Design sprint, week 9",
+                            "quantity": "5",
+                            "unit_price": {"amount": "800.00", "currency": "EUR"},
+                            "amount": {"amount": "4000.00", "currency": "EUR"},
+                            "tax_rate": "0.20",
+                            "tax": {"amount": "800.00", "currency": "EUR"},
+                            "bills": [{"sheet_id": "9b2e7c1d-4a5f-4e8b-9c3d-2f1a6b7c8d9e"}],
+                        }
+                    ],
+                    "total": {"amount": "4800.00", "currency": "EUR"},
+                }
+            ]
+        }
+    )
+
     project_id: uuid.UUID
     vendor: Annotated[str, Field(min_length=1, max_length=200, examples=["acme"])]
     number: DocumentNumber
@@ -59,20 +87,36 @@ class InvoiceBody(RequestBody):
 
 
 class ApproveBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{}]})
+
     override_reason: Annotated[str | None, Field(max_length=2000)] = Field(
         default=None, description="required to approve a mismatched invoice"
     )
 
 
 class ReasonBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "The hours billed were not worked"}]})
+
     reason: Reason
 
 
 class MatchBody(RequestBody):
-    pass
+    model_config = ConfigDict(json_schema_extra={"examples": [{}]})
 
 
 class PaymentBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "amount": {"amount": "4800.00", "currency": "EUR"},
+                    "paid_on": "2027-03-30",
+                    "reference": "PAY-2027-0117",
+                }
+            ]
+        }
+    )
+
     amount: Money
     paid_on: date
     reference: Annotated[str | None, Field(max_length=100)] = None
@@ -85,6 +129,25 @@ class CreditLineBody(RequestBody):
 
 
 class CreditNoteBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "number": "CN-2027-0003",
+                    "issued_on": "2027-03-10",
+                    "lines": [
+                        {
+                            "line": 1,
+                            "amount": {"amount": "800.00", "currency": "EUR"},
+                            "tax": {"amount": "160.00", "currency": "EUR"},
+                        }
+                    ],
+                    "reason": "One day billed twice",
+                }
+            ]
+        }
+    )
+
     number: DocumentNumber
     issued_on: date
     lines: Annotated[list[CreditLineBody], Field(min_length=1, max_length=500)]
@@ -92,6 +155,8 @@ class CreditNoteBody(RequestBody):
 
 
 class ToleranceBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"tolerance": "0.02"}]})
+
     tolerance: Annotated[ExactDecimal, Field(max_digits=6, decimal_places=4, examples=["0.02"])] = Field(
         description="the share of a line's amount that may go unbacked, from 0 to 0.10"
     )
@@ -101,6 +166,20 @@ Description = Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class GoodsReceiptBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "commitment_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "category": "labour",
+                    "description": "20 laptops delivered",
+                    "amount": {"amount": "24000.00", "currency": "EUR"},
+                    "received_on": "2027-03-01",
+                }
+            ]
+        }
+    )
+
     commitment_id: uuid.UUID = Field(description="an open commitment of the project (pmo.budget.v1)")
     category: CostCategory = Field(description="a cost category (not contingency)")
     description: Description
@@ -109,11 +188,30 @@ class GoodsReceiptBody(RequestBody):
 
 
 class ReversalBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "Delivery returned: wrong model", "reversed_on": "2027-03-01"}]}
+    )
+
     reason: Reason
     reversed_on: date | None = Field(default=None, description="defaults to today")
 
 
 class ExpenseBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "category": "labour",
+                    "description": "Train to the vendor's workshop",
+                    "amount": {"amount": "184.50", "currency": "EUR"},
+                    "incurred_on": "2027-03-01",
+                    "receipt_reference": "RCPT-118",
+                    "milestone_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                }
+            ]
+        }
+    )
+
     category: CostCategory = Field(description="a cost category (not contingency)")
     description: Description
     amount: Money = Field(description="in any ISO 4217 currency, more than zero", examples=[EUR])
@@ -125,9 +223,118 @@ class ExpenseBody(RequestBody):
 
 
 class ExpenseDecisionBody(RequestBody):
-    pass
+    model_config = ConfigDict(json_schema_extra={"examples": [{}]})
 
 
 class ReimbursementBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"paid_on": "2027-03-20", "reference": "PAY-2027-0117"}]})
+
     paid_on: date | None = Field(default=None, description="defaults to today")
     reference: Annotated[str | None, Field(max_length=100)] = None
+
+
+# --- responses: what the views answer (invoicing.views), described for OpenAPI; answers are never re-validated -----
+
+Booking = dict[str, Any]
+"""An amount booked in the project's currency: the converted amount with the rate, its date and source."""
+
+
+class MatchView(BaseModel):
+    outcome: Literal["matched", "mismatched"]
+    invoiced: Money
+    backed: Money
+    lines: list[dict[str, Any]]
+    commitment_id: uuid.UUID | None
+    commitment_remaining: Money | None
+    tolerance: str
+    discrepancies: list[dict[str, Any]]
+    matched_by: str
+
+
+class InvoiceView(BaseModel):
+    """An invoice (:func:`invoicing.views.invoice_view`); the queries add ``overdue``."""
+
+    invoice_id: uuid.UUID
+    project_id: uuid.UUID
+    version: int = Field(description="the invoice's version (also its ETag)")
+    vendor: str
+    number: str
+    status: str
+    issued_on: date
+    received_on: date
+    due_on: date
+    currency: str
+    booked: Booking | None
+    commitment_reference: str
+    lines: list[dict[str, Any]]
+    net: Money
+    tax: Money
+    total: Money
+    invoiced: Money
+    credited: Money
+    paid: Money
+    amount_due: Money
+    match: MatchView | None
+    received_by: str
+    approved_by: str | None
+    override_reason: str | None
+    disputed_by: str | None
+    dispute_reason: str | None
+    rejected_by: str | None
+    rejection_reason: str | None
+    credit_notes: list[dict[str, Any]]
+    payments: list[dict[str, Any]]
+    overdue: bool | None = Field(default=None, description="past due with an amount still due (queries only)")
+
+
+class InvoicePage(BaseModel):
+    items: list[InvoiceView]
+    total: int
+    limit: int
+    offset: int
+
+
+class GoodsReceiptView(BaseModel):
+    receipt_id: uuid.UUID
+    project_id: uuid.UUID
+    commitment_id: uuid.UUID
+    version: int
+    status: str = Field(description="received or reversed")
+    category: CostCategory
+    description: str
+    amount: Money
+    booked: Booking | None
+    received_on: date
+    received_by: str
+    reversed_on: date | None
+    reversal_reason: str | None
+    reversed_by: str | None
+
+
+class ExpenseView(BaseModel):
+    expense_id: uuid.UUID
+    project_id: uuid.UUID
+    version: int
+    status: str = Field(description="claimed, approved, rejected or reimbursed")
+    claimant: str
+    category: CostCategory
+    description: str
+    amount: Money
+    booked: Booking | None
+    in_project_currency: Money
+    incurred_on: date
+    receipt_reference: str | None
+    milestone_id: uuid.UUID | None
+    approved_by: str | None
+    approved_on: date | None
+    rejected_by: str | None
+    rejection_reason: str | None
+    paid_on: date | None
+    payment_reference: str | None
+    reimbursed_by: str | None
+
+
+class ToleranceView(BaseModel):
+    project_id: uuid.UUID
+    tolerance: str = Field(description="the matching tolerance, an exact decimal fraction (0.02 = 2 %)")
+    version: int

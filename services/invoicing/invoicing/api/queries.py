@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from invoicing import domain, views
+from invoicing.api import models as m
 from shared.bounds import Day
 from shared.errors import NotFoundError
 from shared.service import Runtime, ServiceRuntime
@@ -27,7 +28,7 @@ def _today(rt: ServiceRuntime, on: date | None) -> date:
     return on or rt.executor.clock.now().date()
 
 
-@router.get("/invoices", operation_id="listInvoices")
+@router.get("/invoices", operation_id="listInvoices", response_model=None, responses={200: {"model": m.InvoicePage}})
 async def list_invoices(
     rt: Runtime,
     paging: Paging,
@@ -54,7 +55,7 @@ async def list_invoices(
     )
 
 
-@router.get("/invoices/{invoice_id}", operation_id="getInvoice")
+@router.get("/invoices/{invoice_id}", operation_id="getInvoice", response_model=m.InvoiceView)
 async def get_invoice(invoice_id: InvoiceIdPath, rt: Runtime, on: On = None) -> JSONResponse:
     """One invoice: its lines, the latest match result with its discrepancies, decisions, credit notes, payments."""
     doc = await views.invoice_document(rt.engine, invoice_id, on=_today(rt, on))
@@ -79,7 +80,7 @@ async def list_expenses(
     return await views.list_expenses(rt.engine, project_id, limit=paging.limit, offset=paging.offset, status=status)
 
 
-@router.get("/projects/{project_id}/expenses/{expense_id}", operation_id="getExpense")
+@router.get("/projects/{project_id}/expenses/{expense_id}", operation_id="getExpense", response_model=m.ExpenseView)
 async def get_expense(project_id: ProjectIdPath, expense_id: ExpenseIdPath, rt: Runtime) -> JSONResponse:
     """One expense claim: amount, booking in the project's currency, status, who decided and when."""
     doc = await views.expense_document(rt.engine, project_id, expense_id)
@@ -94,7 +95,9 @@ async def list_goods_receipts(project_id: ProjectIdPath, rt: Runtime, paging: Pa
     return await views.list_goods_receipts(rt.engine, project_id, limit=paging.limit, offset=paging.offset)
 
 
-@router.get("/projects/{project_id}/receipts/{receipt_id}", operation_id="getGoodsReceipt")
+@router.get(
+    "/projects/{project_id}/receipts/{receipt_id}", operation_id="getGoodsReceipt", response_model=m.GoodsReceiptView
+)
 async def get_goods_receipt(project_id: ProjectIdPath, receipt_id: ReceiptIdPath, rt: Runtime) -> JSONResponse:
     """One goods receipt."""
     doc = await views.goods_receipt_document(rt.engine, project_id, receipt_id)

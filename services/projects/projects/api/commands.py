@@ -162,7 +162,11 @@ async def terminate(project_id: ProjectIdPath, body: m.TerminateRequest, ctx: Co
 
 
 @router.post(
-    "/projects/{project_id}/gate-decisions", operation_id="recordGateDecision", status_code=201, tags=["lifecycle"]
+    "/projects/{project_id}/gate-decisions",
+    operation_id="recordGateDecision",
+    response_model=m.GateDecisionView,
+    status_code=201,
+    tags=["lifecycle"],
 )
 async def gate_decision(
     project_id: ProjectIdPath, body: m.GateDecisionRequest, ctx: Command, rt: Runtime, reporting: ReportingClient
@@ -352,7 +356,13 @@ async def reject_baseline(
 # --- status reports, KPIs, partners --------------------------------------------------------------------------
 
 
-@router.post("/projects/{project_id}/status-reports", operation_id="fileStatusReport", status_code=201, tags=["status"])
+@router.post(
+    "/projects/{project_id}/status-reports",
+    operation_id="fileStatusReport",
+    response_model=m.StatusReportView,
+    status_code=201,
+    tags=["status"],
+)
 async def file_status_report(
     project_id: ProjectIdPath, body: m.StatusReportRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
@@ -378,7 +388,9 @@ async def file_status_report(
     return respond(outcome, location=f"/projects/{project_id}/status-reports")
 
 
-@router.post("/projects/{project_id}/kpis", operation_id="defineKpi", status_code=201, tags=["kpis"])
+@router.post(
+    "/projects/{project_id}/kpis", operation_id="defineKpi", response_model=m.KpiView, status_code=201, tags=["kpis"]
+)
 async def define_kpi(project_id: ProjectIdPath, body: m.KpiRequest, ctx: Command, rt: Runtime) -> JSONResponse:
     """Define a KPI with its target and direction (at least / at most) and review date."""
     outcome = await handlers.define_kpi(
@@ -395,7 +407,11 @@ async def define_kpi(project_id: ProjectIdPath, body: m.KpiRequest, ctx: Command
 
 
 @router.post(
-    "/projects/{project_id}/kpis/{kpi_id}/measurements", operation_id="measureKpi", status_code=201, tags=["kpis"]
+    "/projects/{project_id}/kpis/{kpi_id}/measurements",
+    operation_id="measureKpi",
+    response_model=m.KpiView,
+    status_code=201,
+    tags=["kpis"],
 )
 async def measure_kpi(
     project_id: ProjectIdPath, kpi_id: uuid.UUID, body: m.MeasurementRequest, ctx: Command, rt: Runtime
@@ -407,7 +423,13 @@ async def measure_kpi(
     return respond(outcome)
 
 
-@router.post("/projects/{project_id}/partners", operation_id="registerPartner", status_code=201, tags=["partners"])
+@router.post(
+    "/projects/{project_id}/partners",
+    operation_id="registerPartner",
+    response_model=m.PartnerView,
+    status_code=201,
+    tags=["partners"],
+)
 async def register_partner(
     project_id: ProjectIdPath, body: m.PartnerRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
@@ -419,7 +441,11 @@ async def register_partner(
 
 
 @router.post(
-    "/projects/{project_id}/communications", operation_id="logCommunication", status_code=201, tags=["partners"]
+    "/projects/{project_id}/communications",
+    operation_id="logCommunication",
+    response_model=m.CommunicationView,
+    status_code=201,
+    tags=["partners"],
 )
 async def log_communication(
     project_id: ProjectIdPath, body: m.CommunicationRequest, ctx: Command, rt: Runtime
@@ -441,6 +467,7 @@ async def log_communication(
 @router.post(
     "/projects/{project_id}/communications/{communication_id}/close-follow-up",
     operation_id="closeFollowUp",
+    response_model=m.CommunicationView,
     tags=["partners"],
 )
 async def close_follow_up(

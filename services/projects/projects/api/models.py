@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.bounds import RequestBody
 from shared.contracts.projects import Channel, EvTechnique, GateOutcome, KpiDirection, PartnerKind, Rag
@@ -21,18 +21,45 @@ Items = Annotated[list[Annotated[str, Field(min_length=1, max_length=1000)]], Fi
 
 
 class CreatePortfolioRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"portfolio_id": "digital", "name": "Digital transformation"}]}
+    )
+
     portfolio_id: Slug
     name: Text200 = Field(examples=["Digital transformation"])
     description: Text4000 = ""
 
 
 class CreateProgrammeRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"programme_id": "customer-experience", "name": "Customer experience"}]}
+    )
+
     programme_id: Slug = Field(examples=["customer-experience"])
     name: Text200 = Field(examples=["Customer experience"])
     description: Text4000 = ""
 
 
 class RegisterProjectRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "CRM-2027",
+                    "name": "CRM replacement",
+                    "sponsor": "dora.director",
+                    "manager": "max.manager",
+                    "planned_start": "2027-03-01",
+                    "planned_end": "2027-12-31",
+                    "currency": "EUR",
+                    "portfolio_id": "digital",
+                    "programme_id": "customer-experience",
+                    "objectives": "Replace the CRM before the licence ends",
+                }
+            ]
+        }
+    )
+
     code: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] = Field(
         examples=["CRM-2027"]
     )
@@ -54,35 +81,64 @@ class RegisterProjectRequest(RequestBody):
 
 
 class ApproveRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"approved_on": "2027-03-01"}]})
+
     approved_on: date | None = Field(default=None, description="defaults to today")
     note: Text4000 = ""
 
 
 class StartRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"started_on": "2027-03-01"}]})
+
     started_on: date | None = Field(default=None, description="defaults to today")
 
 
 class HoldRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "Waiting for the sponsor's funding decision", "on": "2027-03-01"}]}
+    )
+
     reason: Reason
     on: date | None = None
 
 
 class ResumeRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"on": "2027-03-01"}]})
+
     note: Text4000 = ""
     on: date | None = None
 
 
 class CompleteRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"completed_on": "2027-03-01"}]})
+
     completed_on: date | None = None
     note: Text4000 = ""
 
 
 class TerminateRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "The business case no longer holds", "on": "2027-03-01"}]}
+    )
+
     reason: Reason
     on: date | None = None
 
 
 class GateDecisionRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "gate": "G3 - build",
+                    "decision": "continue",
+                    "rationale": "Business case still holds",
+                    "decided_on": "2027-03-01",
+                }
+            ]
+        }
+    )
+
     gate: Text200 = Field(examples=["G3 - build"])
     decision: GateOutcome
     rationale: Reason
@@ -119,6 +175,27 @@ class ProposeBaselineRequest(RequestBody):
     """The next version of the performance measurement baseline; its total (the BAC) is the items' budgets added
     up."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "effective_on": "2027-03-01",
+                    "items": [
+                        {
+                            "milestone_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                            "budget": {"amount": "120000.00", "currency": "EUR"},
+                            "start": "2027-03-01",
+                            "due": "2027-06-30",
+                            "technique": "0/100",
+                        }
+                    ],
+                    "management_reserve": {"amount": "10000.00", "currency": "EUR"},
+                    "reason": "Initial baseline",
+                }
+            ]
+        }
+    )
+
     effective_on: date = Field(description="PV is read from this version from this date on, until a later one")
     items: Annotated[list[BaselineItemRequest], Field(min_length=1, max_length=MAX_BASELINE_ITEMS)]
     management_reserve: Money = Field(examples=[{"amount": "20000.00", "currency": "EUR"}])
@@ -126,10 +203,26 @@ class ProposeBaselineRequest(RequestBody):
 
 
 class RejectBaselineRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "Reserve too high for the risk register"}]})
+
     reason: Reason
 
 
 class PlanMilestoneRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Design approved",
+                    "due_date": "2027-06-30",
+                    "planned_value": {"amount": "12000.00", "currency": "EUR"},
+                    "start_date": "2027-03-01",
+                    "acceptance_criteria": "Design signed off by the sponsor",
+                }
+            ]
+        }
+    )
+
     name: Text200 = Field(examples=["Design approved"])
     due_date: date
     planned_value: Money = Field(examples=[{"amount": "120000.00", "currency": "EUR"}])
@@ -142,11 +235,17 @@ class PlanMilestoneRequest(RequestBody):
 
 
 class RescheduleRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"due_date": "2027-07-31", "reason": "Vendor delivery slipped four weeks"}]}
+    )
+
     due_date: date
     reason: Reason
 
 
 class ProgressRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"percent_complete": "40", "as_of": "2027-03-01"}]})
+
     percent_complete: ExactDecimal = Field(ge=0, le=100, max_digits=6, decimal_places=2, examples=["40"])
     as_of: date | None = None
     correction_reason: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
@@ -155,15 +254,36 @@ class ProgressRequest(RequestBody):
 class ReachedRequest(RequestBody):
     """Who accepted the milestone is the caller (the token's subject), recorded as ``accepted_by``."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reached_on": "2027-03-01"}]})
+
     reached_on: date | None = None
     acceptance_note: Text4000 = ""
 
 
 class MissedRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "Vendor could not deliver in time"}]})
+
     reason: Reason
 
 
 class StatusReportRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "meeting_date": "2027-03-01",
+                    "schedule": "green",
+                    "cost": "green",
+                    "scope": "green",
+                    "quality": "green",
+                    "resources": "green",
+                    "overall": "green",
+                    "narrative": "On track; design review passed",
+                }
+            ]
+        }
+    )
+
     meeting_date: date
     schedule: Rag
     cost: Rag
@@ -179,6 +299,20 @@ class StatusReportRequest(RequestBody):
 
 
 class KpiRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Campaign reach",
+                    "unit": "%",
+                    "target": "80",
+                    "direction": "at_least",
+                    "review_date": "2027-03-01",
+                }
+            ]
+        }
+    )
+
     name: Text200 = Field(examples=["Campaign reach"])
     unit: Annotated[str, Field(min_length=1, max_length=32, examples=["%"])]
     target: ExactDecimal = Field(max_digits=20, decimal_places=6, examples=["80"])
@@ -187,12 +321,20 @@ class KpiRequest(RequestBody):
 
 
 class MeasurementRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"value": "76.5", "measured_on": "2027-03-01"}]})
+
     value: ExactDecimal = Field(max_digits=20, decimal_places=6, examples=["76.5"])
     measured_on: date | None = None
     note: Text4000 = ""
 
 
 class PartnerRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "Acme Consulting Ltd", "kind": "external_partner", "role": "developer"}]
+        }
+    )
+
     name: Text200
     kind: PartnerKind
     organisation: Annotated[str, Field(max_length=200)] = ""
@@ -200,6 +342,20 @@ class PartnerRequest(RequestBody):
 
 
 class CommunicationRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "partner_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "on": "2027-03-01",
+                    "channel": "email",
+                    "summary": "Kick-off call with the vendor",
+                    "follow_up_due": "2027-03-15",
+                }
+            ]
+        }
+    )
+
     partner_id: uuid.UUID
     on: date
     channel: Channel
@@ -208,6 +364,8 @@ class CommunicationRequest(RequestBody):
 
 
 class CloseFollowUpRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"closed_on": "2027-03-01"}]})
+
     closed_on: date | None = None
     note: Text4000 = ""
 
@@ -291,3 +449,69 @@ class AuditEntry(BaseModel):
     actor: str
     correlation_id: str
     data: dict[str, Any]
+
+
+class GateDecisionView(BaseModel):
+    """A gate decision with the project's status after it."""
+
+    decision_id: uuid.UUID
+    gate: str
+    decision: GateOutcome
+    rationale: str
+    decided_by: str
+    decided_on: date
+    snapshot: dict[str, Any]
+    figures: dict[str, Any] | None
+    project_status: str
+
+
+class StatusReportView(BaseModel):
+    report_id: uuid.UUID
+    meeting_date: date
+    schedule: Rag
+    cost: Rag
+    scope: Rag
+    quality: Rag
+    resources: Rag
+    overall: Rag
+    overall_overridden: bool
+    override_reason: str | None
+    narrative: str
+    decisions: list[str]
+    risks: list[str]
+    next_steps: list[str]
+
+
+class MeasurementView(BaseModel):
+    value: str = Field(description="an exact decimal")
+    measured_on: date
+    target_met: bool
+    note: str
+
+
+class KpiView(BaseModel):
+    kpi_id: uuid.UUID
+    name: str
+    unit: str
+    target: str = Field(description="an exact decimal")
+    direction: KpiDirection
+    review_date: date
+    measurements: list[MeasurementView]
+
+
+class PartnerView(BaseModel):
+    partner_id: uuid.UUID
+    name: str
+    kind: PartnerKind
+    organisation: str
+    role: str
+
+
+class CommunicationView(BaseModel):
+    communication_id: uuid.UUID
+    partner_id: uuid.UUID
+    on: date
+    channel: Channel
+    summary: str
+    follow_up_due: date | None
+    follow_up_closed_on: date | None

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from reporting import handlers, queries, views
 from reporting.api.reports import Format
@@ -19,10 +19,32 @@ router = APIRouter(tags=["alerts"], responses=COMMAND_RESPONSES)
 
 
 class AcknowledgeBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"note": "Seen; the sponsor is informed"}]})
+
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+class AlertAcknowledgedView(BaseModel):
+    """The answer to acknowledging an alert (:func:`reporting.views.alerts.alert_acknowledged`)."""
+
+    alert_id: str
+    acknowledged_by: str | None
+    status: Literal["open", "cleared"]
+
+
+class ThresholdsView(BaseModel):
+    """A portfolio's thresholds in force and the looser change awaiting approval, if any."""
+
+    portfolio_id: str
+    thresholds: dict[str, Any]
+    change_requested: dict[str, Any] | None = Field(description="thresholds, requested_by and which are looser")
+
+
 class ThresholdsBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"underfunding_risk": "0.10", "cpi_below": "0.85", "spi_below": "0.9"}]}
+    )
+
     underfunding_risk: Annotated[str, Field(pattern=r"^0(\.\d{1,4})?$|^1(\.0{1,4})?$", examples=["0.05"])] = "0.05"
     cpi_below: Annotated[str, Field(pattern=r"^\d(\.\d{1,4})?$", examples=["0.9"])] = "0.9"
     spi_below: Annotated[str, Field(pattern=r"^\d(\.\d{1,4})?$", examples=["0.9"])] = "0.9"
@@ -59,7 +81,7 @@ async def list_alerts(
     return {"items": items, "total": total, "limit": paging.limit, "offset": paging.offset}
 
 
-@router.post("/alerts/{alert_id}/acknowledge", operation_id="acknowledgeAlert")
+@router.post("/alerts/{alert_id}/acknowledge", operation_id="acknowledgeAlert", response_model=AlertAcknowledgedView)
 async def acknowledge(
     alert_id: Annotated[str, Path(pattern="^[0-9a-f]{24}$")], body: AcknowledgeBody, ctx: Command, rt: Runtime
 ) -> JSONResponse:
@@ -70,7 +92,9 @@ async def acknowledge(
 PortfolioId = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 
 
-@router.put("/portfolios/{portfolio_id}/alert-thresholds", operation_id="setAlertThresholds")
+@router.put(
+    "/portfolios/{portfolio_id}/alert-thresholds", operation_id="setAlertThresholds", response_model=ThresholdsView
+)
 async def set_thresholds(portfolio_id: PortfolioId, body: ThresholdsBody, ctx: Command, rt: Runtime) -> JSONResponse:
     """The alert thresholds of a portfolio's projects (defaults: risk 5 %, CPI/SPI 0.9, VAC -5 % of BAC, 7 days).
 
@@ -81,7 +105,11 @@ async def set_thresholds(portfolio_id: PortfolioId, body: ThresholdsBody, ctx: C
     return respond(await handlers.set_thresholds(rt.executor, ctx, portfolio_id, values))
 
 
-@router.post("/portfolios/{portfolio_id}/alert-thresholds/approve", operation_id="approveAlertThresholds")
+@router.post(
+    "/portfolios/{portfolio_id}/alert-thresholds/approve",
+    operation_id="approveAlertThresholds",
+    response_model=ThresholdsView,
+)
 async def approve_thresholds(portfolio_id: PortfolioId, ctx: Command, rt: Runtime) -> JSONResponse:
     """Another person than the requester approves the loosening waiting for this portfolio; it applies at once."""
     return respond(await handlers.approve_thresholds(rt.executor, ctx, portfolio_id))

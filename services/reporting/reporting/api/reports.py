@@ -87,7 +87,12 @@ async def cash_flow(
     return flow
 
 
-@router.get("/reports/projects/{project_id}/cashflow.csv", operation_id="getCashFlowCsv")
+@router.get(
+    "/reports/projects/{project_id}/cashflow.csv",
+    operation_id="getCashFlowCsv",
+    response_class=Response,
+    responses={200: {"description": "One row a month", "content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 async def cash_flow_csv(
     project_id: ProjectIdPath,
     rt: Runtime,

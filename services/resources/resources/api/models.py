@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from resources.domain import parse_iso_week
 from shared.bounds import RequestBody
@@ -28,12 +28,36 @@ IsoWeek = Annotated[str, Field(pattern=r"^\d{4}-W\d{2}$", examples=["2027-W23"])
 class PersonalDataRequest(RequestBody):
     """Name and contact details: stored apart from the events, erasable."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "Ada Lovelace", "email": "ada@example.org", "phone": "+44 20 7946 0000"}]
+        }
+    )
+
     name: Text200 = Field(examples=["Ada Lovelace"])
     email: Email | None = None
     phone: Phone | None = None
 
 
 class RegisterResourceRequest(PersonalDataRequest):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Ada Lovelace",
+                    "email": "ada@example.org",
+                    "phone": "+44 20 7946 0000",
+                    "kind": "person",
+                    "role": "developer",
+                    "department": "engineering",
+                    "weekly_capacity_hours": "40",
+                    "currency": "EUR",
+                    "subject": "max.manager",
+                }
+            ]
+        }
+    )
+
     kind: ResourceKind
     vendor_id: Slug | None = Field(default=None, description="a subcontractor's vendor (supplier) id")
     role: Slug = Field(examples=["developer"])
@@ -56,23 +80,41 @@ class RegisterResourceRequest(PersonalDataRequest):
 
 
 class ProfileRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"role": "developer", "department": "engineering", "changed_on": "2027-03-01"}]}
+    )
+
     role: Slug
     department: Slug
     changed_on: date | None = Field(default=None, description="defaults to today")
 
 
 class CapacityRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"weekly_capacity_hours": "40", "effective_from": "2027-03-01"}]}
+    )
+
     weekly_capacity_hours: WeekHours
     effective_from: date = Field(description="a Monday: the capacity holds from that ISO week on")
 
 
 class SkillRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"skill": "PostgreSQL", "level": "basic", "acquired_on": "2027-03-01"}]}
+    )
+
     skill: Text200 = Field(examples=["PostgreSQL"])
     level: SkillLevel
     acquired_on: date | None = Field(default=None, description="defaults to today")
 
 
 class CertificationRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"title": "PRINCE2 Practitioner", "obtained_on": "2027-03-01", "expires_on": "2030-03-01"}]
+        }
+    )
+
     title: Text200 = Field(examples=["PRINCE2 Practitioner"])
     issuer: Annotated[str, Field(max_length=200)] = ""
     obtained_on: date
@@ -80,6 +122,14 @@ class CertificationRequest(RequestBody):
 
 
 class TrainingRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"course": "Advanced PostgreSQL", "completed_on": "2027-03-01", "hours": "7.5", "skill": "python"}
+            ]
+        }
+    )
+
     course: Text200
     provider: Annotated[str, Field(max_length=200)] = ""
     completed_on: date | None = Field(default=None, description="defaults to today")
@@ -88,15 +138,37 @@ class TrainingRequest(RequestBody):
 
 
 class RateRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"hourly_rate": {"amount": "95.00", "currency": "EUR"}, "effective_from": "2027-03-01"}]
+        }
+    )
+
     hourly_rate: Money = Field(examples=[{"amount": "85.00", "currency": "EUR"}])
     effective_from: date
 
 
 class PolicyRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"policy": "warn"}]})
+
     policy: OverAllocationPolicy
 
 
 class AllocationRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "project_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "milestone_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "hours_per_week": "20",
+                    "starts_on": "2027-03-01",
+                    "ends_on": "2027-06-30",
+                }
+            ]
+        }
+    )
+
     project_id: uuid.UUID
     milestone_id: uuid.UUID | None = None
     hours_per_week: ExactDecimal = Field(gt=0, le=168, max_digits=5, decimal_places=2, examples=["20"])
@@ -105,6 +177,19 @@ class AllocationRequest(RequestBody):
 
 
 class ChangeAllocationRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "hours_per_week": "16",
+                    "starts_on": "2027-03-01",
+                    "ends_on": "2027-06-30",
+                    "reason": "Shared with the support rota from April",
+                }
+            ]
+        }
+    )
+
     hours_per_week: ExactDecimal = Field(gt=0, le=168, max_digits=5, decimal_places=2)
     starts_on: date
     ends_on: date
@@ -112,6 +197,10 @@ class ChangeAllocationRequest(RequestBody):
 
 
 class EndAllocationRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"ends_on": "2027-05-31", "reason": "Work moved to the vendor"}]}
+    )
+
     ends_on: date | None = Field(default=None, description="the last day; defaults to today")
     reason: Reason
 
@@ -134,6 +223,10 @@ Deliverables = Annotated[list[DeliverableRequest], Field(max_length=50)]
 
 
 class WorkSheetRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"project_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "week": "2027-W23"}]}
+    )
+
     project_id: uuid.UUID
     week: IsoWeek
     entries: Entries = []
@@ -147,17 +240,27 @@ class WorkSheetRequest(RequestBody):
 
 
 class CorrectionRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "Tuesday's hours were booked twice"}]})
+
     entries: Entries = []
     deliverables: Deliverables = []
     reason: Reason
 
 
 class ApproveRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"approved_on": "2027-03-01", "version": 1}]})
+
     approved_on: date | None = Field(default=None, description="defaults to today")
     version: int | None = Field(default=None, ge=1, description="the sheet version reviewed; 409 if not the latest")
 
 
 class RejectRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"reason": "Hours on the wrong project", "rejected_on": "2027-03-01", "version": 1}]
+        }
+    )
+
     reason: Reason
     rejected_on: date | None = Field(default=None, description="defaults to today")
     version: int | None = Field(default=None, ge=1)
