@@ -5,6 +5,8 @@
   amounts within their currency's bound, lists not longer than :data:`~shared.limits.MAX_LIST`), naming the
   field of each violation (``lines.3.description``).
 * :data:`Day` is a business date for query parameters; :func:`iso_week` parses ``2027-W05`` within the range.
+  Dates are only ever read from ``YYYY-MM-DD`` (in a query, a path or a body): pydantic would read ``0`` as
+  1970-01-01. :data:`Whole` is an integer query parameter written in decimal digits only (not ``1.0`` or ``1_000``).
 * :func:`refuse_control_characters` is the one definition of text the system will not store.
 """
 
@@ -16,7 +18,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from shared.limits import MAX_DATE, MAX_LIST, MIN_DATE, max_amount
@@ -74,6 +85,27 @@ def iso_date_only(value: Any) -> Any:
 Day = Annotated[date, BeforeValidator(iso_date_only), AfterValidator(in_date_range)]
 """A business date within the documented range, written ``YYYY-MM-DD`` (for query parameters; request bodies check
 theirs anyway)."""
+
+
+_WHOLE = re.compile(r"^-?[0-9]{1,18}$")
+
+
+def decimal_digits_only(value: Any) -> Any:
+    """An integer given as text must be written in decimal digits (``1.0``, ``+1``, `` 1`` and ``1_000`` are not)."""
+    if isinstance(value, str) and not _WHOLE.match(value):
+        raise ValueError("must be a whole number written in decimal digits")
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(decimal_digits_only)]
+"""An integer query parameter, strictly written."""
+
+
+def _takes_a_date(annotation: Any) -> bool:
+    """Whether a field's type is a date, or a union with a date (not a datetime)."""
+    if annotation is date:
+        return True
+    return any(arg is date for arg in getattr(annotation, "__args__", ()))
 
 
 def known_at_instant(value: Any) -> Any:
@@ -158,6 +190,15 @@ class RequestBody(BaseModel):
     :mod:`shared.limits` (each violation a validation error at its field)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _dates_as_written(cls, value: Any, info: ValidationInfo) -> Any:
+        """A date field takes ``YYYY-MM-DD`` only (``0`` or ``86400`` is not a date)."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and value is not None and _takes_a_date(field.annotation):
+            return iso_date_only(value)
+        return value
 
     @model_validator(mode="after")
     def _within_limits(self) -> RequestBody:

@@ -4,6 +4,13 @@
 service's domain; this module loads the stream, checks ``If-Match``, appends with optimistic concurrency,
 runs the service's inline projections in the same transaction, and makes ``Idempotency-Key`` retries return
 the first answer without appending anything.
+
+``If-Match`` (RFC 9110, 13.1.1): a stale entity tag is :class:`PreconditionFailedError` (412) and nothing is
+decided; a race lost at the append without a precondition stays :class:`ConcurrencyError` (409).
+
+``Idempotency-Key`` (IETF httpapi idempotency-key draft): a key belongs to its caller and its path (the
+:attr:`CommandContext.idempotency_scope`) and is remembered for :data:`IDEMPOTENCY_RETENTION`; after that the same
+key is a new request, and expired keys are purged as commands are run.
 """
 
 from __future__ import annotations
@@ -11,18 +18,27 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.errors import ConcurrencyError, IdempotencyKeyReusedError, NotFoundError
+from shared.errors import ConcurrencyError, IdempotencyKeyReusedError, NotFoundError, PreconditionFailedError
 from shared.events import DomainEvent, EventMetadata, RecordedEvent
 from shared.eventstore import EventStore, NewEvent
 
 S = TypeVar("S")
 C = TypeVar("C", contravariant=True)
+
+
+IDEMPOTENCY_RETENTION = timedelta(hours=24)
+"""How long an ``Idempotency-Key``'s first answer is kept (and replayed): long enough for any client's retries."""
+IDEMPOTENCY_PURGE_EVERY = 500
+"""Expired keys are deleted once every this many remembered keys (one short statement, after the command)."""
+UNMATCHABLE = -1
+"""``CommandContext.if_match`` for an entity tag no version can match (a weak tag, or one this API never issued):
+the precondition fails whatever the aggregate's version."""
 
 
 class Aggregate(Protocol[S, C]):
@@ -53,6 +69,9 @@ class CommandContext:
 
     metadata: EventMetadata
     if_match: int | None = None
+    """The version the caller read (``If-Match: "3"``); :data:`UNMATCHABLE` for a tag no version has."""
+    if_match_any: bool = False
+    """``If-Match: *``: the aggregate must exist (any version)."""
     idempotency_key: str | None = None
     idempotency_scope: str = ""
     fingerprint: str = ""
@@ -144,8 +163,11 @@ class CommandExecutor:
         *,
         clock: Clock | None = None,
         projector: Projector | None = None,
+        idempotency_retention: timedelta = IDEMPOTENCY_RETENTION,
     ) -> None:
         self.engine = engine
+        self.idempotency_retention = idempotency_retention
+        self._remembered = 0
         self.store = store
         self.clock = clock or SystemClock()
         self.projector = projector
@@ -204,7 +226,21 @@ class CommandExecutor:
         if outcome.events:
             for hook in self.after_commit:
                 hook()
+        if ctx.idempotency_key and not outcome.replayed:
+            self._remembered += 1
+            if self._remembered % IDEMPOTENCY_PURGE_EVERY == 0:
+                await self.purge_expired_keys()
         return outcome
+
+    async def purge_expired_keys(self) -> int:
+        """Delete the idempotency keys older than the retention; the number deleted. (Expired keys are already
+        ignored when read: purging only keeps the table small.)"""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                text("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => :s)"),
+                {"s": self.idempotency_retention.total_seconds()},
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def _execute(
         self,
@@ -221,9 +257,12 @@ class CommandExecutor:
                 state, version = aggregate.initial_state(), 0
             else:
                 state, version = await self.load(conn, aggregate, stream_id)
+            if ctx.if_match_any and version == 0:
+                raise PreconditionFailedError(f"If-Match: * but {stream_id} does not exist", actual=version)
             if ctx.if_match is not None and ctx.if_match != version:
-                raise ConcurrencyError(
-                    f"If-Match expected version {ctx.if_match} but {stream_id} is at version {version}",
+                expected = "a version it never had" if ctx.if_match == UNMATCHABLE else f"version {ctx.if_match}"
+                raise PreconditionFailedError(
+                    f"If-Match expected {expected} but {stream_id} is at version {version}",
                     expected=ctx.if_match,
                     actual=version,
                 )
@@ -274,15 +313,19 @@ class CommandExecutor:
                 count += 1
             return count
 
+    @property
+    def _retention_seconds(self) -> float:
+        return self.idempotency_retention.total_seconds()
+
     async def _earlier_answer(self, ctx: CommandContext) -> CommandOutcome[Any] | None:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
                     text(
                         "SELECT fingerprint, status_code, body, headers FROM idempotency_keys "
-                        "WHERE scope = :s AND key = :k"
+                        "WHERE scope = :s AND key = :k AND created_at >= now() - make_interval(secs => :r)"
                     ),
-                    {"s": ctx.idempotency_scope, "k": ctx.idempotency_key},
+                    {"s": ctx.idempotency_scope, "k": ctx.idempotency_key, "r": self._retention_seconds},
                 )
             ).first()
         if row is None:
@@ -298,7 +341,9 @@ class CommandExecutor:
             await conn.execute(
                 text(
                     "INSERT INTO idempotency_keys (scope, key, fingerprint, status_code, body, headers) "
-                    "VALUES (:s, :k, :f, :c, :b, :h) ON CONFLICT DO NOTHING RETURNING 1"
+                    "VALUES (:s, :k, :f, :c, :b, :h) ON CONFLICT (scope, key) DO UPDATE SET fingerprint = :f, "
+                    "status_code = :c, body = :b, headers = :h, created_at = now() "
+                    "WHERE idempotency_keys.created_at < now() - make_interval(secs => :r) RETURNING 1"
                 ),
                 {
                     "s": ctx.idempotency_scope,
@@ -307,6 +352,7 @@ class CommandExecutor:
                     "c": outcome.status_code,
                     "b": json.dumps(outcome.body),
                     "h": json.dumps({"version": outcome.version}),
+                    "r": self._retention_seconds,
                 },
             )
         ).first()

@@ -33,8 +33,6 @@ from shared.problems import SESSION_COOKIE, FieldError, auth_error, forbidden, p
 
 log = logging.getLogger(__name__)
 
-log = logging.getLogger(__name__)
-
 
 class Gate:
     """Authentication and authorisation of a request from its headers and route alone (no body read yet)."""
@@ -66,6 +64,21 @@ class Gate:
             if match is Match.PARTIAL and partial is None:
                 partial = str(route.path)
         return partial
+
+    def methods_at(self, scope: Scope) -> frozenset[str] | None:
+        """Every method some route declares at the path ``scope`` addresses, or ``None`` when no route has that path
+        (several routes may share a path, one method each)."""
+        found: set[str] = set()
+        matched = False
+        for route in self._candidates(scope.get("path", "")):
+            methods = getattr(route, "methods", None)
+            if methods is None:
+                continue
+            match, _ = route.matches(scope)
+            if match is not Match.NONE:
+                matched = True
+                found.update(methods)
+        return frozenset(found) if matched else None
 
     def _routes(self) -> list[Any]:
         """Every route of the app, flattened (FastAPI may keep included routers as branches), built once all are
@@ -153,6 +166,8 @@ class Edge:
     1. the size of the headers (431), of the path and the query string (414), and a declared ``Content-Length``
        over the body limit (413);
     2. control characters in the path or the query (422, naming the parameter);
+    2b. a method no route declares at a known path (405 with ``Allow``, RFC 9110 15.5.6: which methods a path takes
+        is public in the OpenAPI document, so it is answered before authentication);
     3. authentication and the route's roles (401, 403), before a byte of the body is read;
     4. the body, counted as it arrives (413 as soon as it passes the limit, chunked or not);
     5. a deadline for the whole request (503 when it passes; the database's statement timeout ends the query);
@@ -196,6 +211,8 @@ class Edge:
             logs.correlation_id.set(correlation)
             trace = headers.get("traceparent")
             logs.traceparent.set(trace if trace is not None and _TRACEPARENT.match(trace) else None)
+            if refused is None:
+                refused = self._method_not_allowed(scope)
             if refused is None:
                 try:
                     self.gate.admit(scope, headers)
@@ -259,6 +276,17 @@ class Edge:
                     field = key[:64] if not forbidden_character(key) else repr(key[:64])
                     return _bad_input(field, f"must not contain a {found}")
         return None
+
+    def _method_not_allowed(self, scope: Scope) -> JSONResponse | None:
+        """405 with ``Allow`` (the methods declared at the path) for a method no route at a known path declares."""
+        method = scope.get("method", "GET")
+        methods = self.gate.methods_at(scope)
+        if methods is None or method in methods:
+            return None
+        allow = ", ".join(sorted(methods))
+        refused = problem(405, "Method not allowed", f"{method} is not allowed here; allowed: {allow}")
+        refused.headers["Allow"] = allow
+        return refused
 
     def _counted(self, receive: Receive) -> Receive:
         """``receive`` that stops the request with 413 as soon as the body passes the limit."""

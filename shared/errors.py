@@ -46,6 +46,13 @@ class ConcurrencyError(PMOError):
         self.actual = actual
 
 
+class PreconditionFailedError(ConcurrencyError):
+    """The request's precondition (``If-Match``) does not hold: the aggregate is no longer at the version the caller
+    read (RFC 9110's 412; a race lost without a precondition stays a plain :class:`ConcurrencyError`)."""
+
+    title = "Precondition failed"
+
+
 class DuplicateError(PMOError):
     """A value that must be unique is already taken (e.g. a project code in its portfolio)."""
 

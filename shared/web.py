@@ -24,7 +24,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import logs
 from shared.auth import AccessPolicy, AuthError, ForbiddenError, TokenVerifier
-from shared.commands import CommandContext, CommandOutcome
+from shared.bounds import Whole
+from shared.commands import UNMATCHABLE, CommandContext, CommandOutcome
 from shared.edge import BodyTooLargeError, Edge, Gate
 from shared.errors import (
     InvalidCommandError,
@@ -57,11 +58,17 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 ReadinessCheck = Callable[[], Awaitable[Mapping[str, Any] | None]]
 """Raises when the service cannot take commands; may return a note on a degraded part (shown, still ready)."""
+
+
+_READY = {
+    "type": "object",
+    "properties": {"status": {"enum": ["ready", "degraded"]}, "service": {"type": "string"}},
+    "required": ["status", "service"],
+}
+"""``/readyz``'s answer: ready, or degraded with a note per degraded part (e.g. Kafka's state)."""
 
 
 def create_app(
@@ -118,11 +125,16 @@ def create_app(
     secured = [Depends(HTTPBearer(auto_error=False))]  # documents the scheme; the edge checks the token
     ops = APIRouter(tags=["operations"])
 
-    @ops.get("/healthz", summary="The process is alive")
+    @ops.get("/healthz", summary="The process is alive", operation_id="getHealth")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @ops.get("/readyz", summary="Database and Kafka are reachable", responses={503: {"model": Problem}})
+    @ops.get(
+        "/readyz",
+        summary="Database and Kafka are reachable",
+        operation_id="getReadiness",
+        responses={200: {"content": {"application/json": {"schema": _READY}}}, 503: {"model": Problem}},
+    )
     async def readyz() -> Response:
         failures = []
         notes: dict[str, Any] = {}
@@ -139,7 +151,13 @@ def create_app(
 
     monitoring = APIRouter(tags=["operations"])
 
-    @monitoring.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @monitoring.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        operation_id="getMetrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -168,6 +186,9 @@ def _documented(app: FastAPI) -> dict[str, Any]:
     problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(problem_schema.pop("$defs", {}))
     components["Problem"] = problem_schema
+    for name, component in components.items():  # Money-Input and Money-Output: one title each, as client
+        if name.endswith(("-Input", "-Output")):  # generators name their classes after the title
+            component["title"] = name.replace("-", "")
     problem_content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path, item in schema.get("paths", {}).items():
         for operation in item.values():
@@ -175,6 +196,14 @@ def _documented(app: FastAPI) -> dict[str, Any]:
             if path not in ("/healthz", "/readyz"):
                 responses.setdefault("401", {"description": "Missing, invalid or expired bearer token"})
                 responses.setdefault("403", {"description": "The token's roles do not allow this operation"})
+            if "requestBody" in operation:
+                responses.setdefault("400", {"description": "The body is not JSON, or not a JSON object"})
+                responses.setdefault("413", {"description": "The body is larger than the service takes"})
+            if any(p.get("name", "").lower() == "if-match" for p in operation.get("parameters", [])):
+                responses.setdefault("412", {"description": "If-Match is stale: the aggregate moved on"})
+                for status, response in responses.items():  # a command: its answer's headers (see respond)
+                    if status.startswith("2"):
+                        response.setdefault("headers", {}).update(_command_headers(status))
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400:
                     response["content"] = dict(problem_content)
@@ -190,32 +219,80 @@ def _documented(app: FastAPI) -> dict[str, Any]:
 # --- commands -----------------------------------------------------------------------------------------
 
 
-_ETAG = re.compile(r'^(?:W/)?"?([0-9]{1,9})"?$')
+def _command_headers(status: str) -> dict[str, Any]:
+    """The headers :func:`respond` sets, as OpenAPI documents them on a command's 2xx answer."""
+    headers: dict[str, Any] = {
+        "ETag": {
+            "description": 'The aggregate\'s version after the command, e.g. "3": send it back as If-Match',
+            "required": True,
+            "schema": {"type": "string", "pattern": r'^"[0-9]{1,9}"$'},
+        },
+        "Idempotent-Replayed": {
+            "description": "true when this is the first answer replayed for a retried Idempotency-Key",
+            "schema": {"type": "string", "enum": ["true"]},
+        },
+    }
+    if status == "201":
+        headers["Location"] = {"description": "Where the created resource is read", "schema": {"type": "string"}}
+    return headers
+
+
+IF_MATCH_PATTERN = r'^(\*|(W/)?"[\x21\x23-\x7E\x80-\xFF]{0,64}")$'
+"""``If-Match`` as commands take it: ``*`` or one entity tag (RFC 9110, 8.8.3), e.g. ``"3"`` as ``ETag`` gave it."""
+_IF_MATCH = re.compile(IF_MATCH_PATTERN)
+_OUR_TAG = re.compile(r'^"([0-9]{1,9})"$')
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
-def _parse_if_match(value: str | None) -> int | None:
+def _parse_if_match(value: str | None) -> tuple[int | None, bool]:
+    """``(version, any)`` from ``If-Match``: ``*`` is any existing version; a strong tag this API issued is its
+    version; any other entity tag (weak, or never issued) is :data:`~shared.commands.UNMATCHABLE` (strong
+    comparison fails: 412). Text that is not an entity tag is a 422 naming the header."""
     if value is None:
-        return None
-    match = _ETAG.match(value.strip())
-    if not match:
-        raise InvalidCommandError('If-Match must be an ETag returned by this API, e.g. "3"', field="If-Match")
-    return int(match.group(1))
+        return None, False
+    value = value.strip(" \t")
+    if not _IF_MATCH.match(value):
+        raise InvalidCommandError(
+            'must be * or one entity tag as ETag returned it, e.g. "3" (with the quotes)', field="If-Match"
+        )
+    if value == "*":
+        return None, True
+    ours = _OUR_TAG.match(value)
+    return (int(ours.group(1)) if ours else UNMATCHABLE), False
 
 
 async def command_context(
     request: Request,
-    if_match: Annotated[str | None, Header(description='Aggregate version as returned in ETag, e.g. "3"')] = None,
+    if_match: Annotated[
+        str | None,
+        Header(
+            description='The ETag the caller read, e.g. "3" (or *: the aggregate exists); 412 when it moved on',
+            json_schema_extra={"pattern": IF_MATCH_PATTERN},
+        ),
+    ] = None,
     idempotency_key: Annotated[
         str | None,
-        Header(min_length=1, max_length=200, description="Retries with the same key return the first answer"),
+        Header(
+            min_length=1,
+            max_length=200,
+            description="Retries with the same key (same caller, same path, within 24 hours) return the first answer",
+        ),
     ] = None,
 ) -> CommandContext:
     """What a command request says besides its body: version precondition, idempotency, who and why.
 
     An ``Idempotency-Key`` belongs to the caller: the same key from another user is another key (it neither
-    returns the first user's answer nor collides with it).
+    returns the first user's answer nor collides with it); it is kept for
+    :data:`~shared.commands.IDEMPOTENCY_RETENTION`. ``If-None-Match`` is refused (422): no command creates a
+    resource under a name the client chose and must not overwrite (see docs/security.md).
     """
+    if request.headers.get("if-none-match") is not None:
+        raise InvalidCommandError(
+            "commands do not take If-None-Match: creates make their own ids; send If-Match with the ETag you read "
+            "to avoid overwriting a change",
+            field="If-None-Match",
+        )
+    expected, any_version = _parse_if_match(if_match)
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
         raise InvalidCommandError(
             "Idempotency-Key must be 1 to 200 visible ASCII characters (a UUID is a good key)", field="Idempotency-Key"
@@ -229,7 +306,8 @@ async def command_context(
             correlation_id=getattr(request.state, "correlation_id", None) or str(uuid.uuid4()),
             traceparent=logs.traceparent.get(),
         ),
-        if_match=_parse_if_match(if_match),
+        if_match=expected,
+        if_match_any=any_version,
         idempotency_key=idempotency_key,
         idempotency_scope=f"{actor} {request.url.path}",
         fingerprint=fingerprint,
@@ -250,8 +328,10 @@ def respond(outcome: CommandOutcome[Any], *, location: str | None = None) -> JSO
 
 
 COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body is not JSON, or not a JSON object"},
     404: {"model": Problem, "description": "No such aggregate"},
-    409: {"model": Problem, "description": "Illegal transition or stale If-Match / concurrent change"},
+    409: {"model": Problem, "description": "Illegal transition, or a concurrent change won the race"},
+    412: {"model": Problem, "description": "If-Match is stale: the aggregate moved on (current_version)"},
     422: {"model": Problem, "description": "Invalid input; each field and reason listed"},
     503: {"model": Problem, "description": "Database unavailable; nothing applied"},
 }
@@ -274,8 +354,8 @@ class PageParams(BaseModel):
 
 
 async def page_params(
-    limit: Annotated[int, Query(ge=1, le=500, description="Items per page (at most 500)")] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[Whole, Query(ge=1, le=500, description="Items per page (at most 500)")] = 50,
+    offset: Annotated[Whole, Query(ge=0, le=10_000_000)] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 
