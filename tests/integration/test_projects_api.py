@@ -188,7 +188,7 @@ async def test_events_reach_kafka_as_cloudevents_with_type_subject_and_key(clien
     assert [e.name for e in events] == ["project-registered", "milestone-planned"]
     assert [dict(r.headers)["ce_type"] for r in records] == [
         b"pmo.projects.project-registered.v1",
-        b"pmo.projects.milestone-planned.v1",
+        b"pmo.projects.milestone-planned.v2",
     ]
     assert all(e.subject == f"project-{pid}" and e.service == "projects" for e in events)
     assert events[1].data["planned_value"] == {"amount": "120000.00", "currency": "EUR"}
