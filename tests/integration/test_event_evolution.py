@@ -1,6 +1,7 @@
 """Over the real Kafka and PostgreSQL: an event carrying fields its contract does not know (at the top and in a nested
 part) is applied by every consumer of its topic, not dead-lettered; a ``milestone-planned`` v1 still on the topic is
-applied as v2 is; the projects service publishes v2, with the start given or its default."""
+applied as v2 is; the projects service publishes v2, with the start given or its default, and still reads the v1 events
+of its own event table."""
 
 from __future__ import annotations
 
@@ -211,3 +212,46 @@ async def test_the_projects_service_publishes_milestone_planned_v2_with_its_star
     ]
     for event in events:
         assert isinstance(event.contract(projects.REGISTRY), projects.MilestonePlannedV2)
+
+
+async def test_the_projects_service_reads_a_v1_milestone_planned_of_its_own_event_table(
+    client: httpx.AsyncClient,
+) -> None:
+    project = await client.post(
+        "/projects",
+        json={
+            "code": "EV1",
+            "name": "Evolution",
+            "sponsor": "s",
+            "manager": "m",
+            "currency": "EUR",
+            "planned_start": str(TODAY),
+            "planned_end": str(TODAY + timedelta(days=200)),
+        },
+    )
+    pid = project.json()["project_id"]
+    body = {
+        "name": "Old",
+        "due_date": str(TODAY + timedelta(days=90)),
+        "planned_value": {"amount": "10.00", "currency": "EUR"},
+    }
+    milestone = (await client.post(f"/projects/{pid}/milestones", json=body)).json()
+    async with client.app.state.runtime.engine.begin() as conn:  # type: ignore[attr-defined]
+        # as it was stored before v2: no start_date, version 1 (and a field a later producer would add)
+        changed = await conn.execute(
+            text(
+                "UPDATE events SET schema_version = 1, data = (data - 'start_date') || '{\"added_later\": 1}' "
+                "WHERE stream_id = :s AND name = 'milestone-planned'"
+            ),
+            {"s": f"project-{pid}"},
+        )
+        assert changed.rowcount == 1
+        stored = await client.app.state.runtime.store.read_stream(conn, f"project-{pid}")  # type: ignore[attr-defined]
+    (planned,) = [e.event for e in stored if e.name == "milestone-planned"]
+    assert isinstance(planned, projects.MilestonePlannedV2) and planned.start_date == planned.due_date
+    moved = await client.post(
+        f"/projects/{pid}/milestones/{milestone['milestone_id']}/reschedule",
+        json={"due_date": str(TODAY + timedelta(days=120)), "reason": "vendor late"},
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["due_date"] == str(TODAY + timedelta(days=120))
