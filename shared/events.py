@@ -115,7 +115,7 @@ class EventRegistry:
 
     def __init__(self, events: Iterable[type[DomainEvent]] = ()) -> None:
         self._by_key: dict[tuple[str, int], type[DomainEvent]] = {}
-        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        self._upcasters: dict[tuple[str, int], tuple[type[DomainEvent], Upcaster]] = {}
         for model in events:
             self.register(model)
 
@@ -133,7 +133,7 @@ class EventRegistry:
             raise ValueError(f"an upcaster goes from one version of an event to the next, not {old} to {new}")
         self.register(old)
         self.register(new)
-        self._upcasters[(old.event_name, old.event_version)] = upcast
+        self._upcasters[(old.event_name, old.event_version)] = (new, upcast)
 
     def __iter__(self) -> Iterator[type[DomainEvent]]:
         """Every registered model, older versions included (their schemas are published for old events)."""
@@ -153,10 +153,13 @@ class EventRegistry:
             raise UnknownEventError(f"no contract for event {name} v{version}") from None
 
     def _upcast(self, event: DomainEvent) -> DomainEvent:
-        upcast = self._upcasters.get((event.event_name, event.event_version))
-        while upcast is not None:
+        step = self._upcasters.get((event.event_name, event.event_version))
+        while step is not None:
+            new, upcast = step
             event = upcast(event)
-            upcast = self._upcasters.get((event.event_name, event.event_version))
+            if type(event) is not new:  # a wrong upcaster would otherwise loop or hand readers an old version
+                raise TypeError(f"the upcaster to {new.__name__} returned a {type(event).__name__}")
+            step = self._upcasters.get((event.event_name, event.event_version))
         return event
 
     def decode(self, name: str, version: int, data: Mapping[str, Any]) -> DomainEvent:

@@ -273,6 +273,9 @@ def test_an_upcaster_goes_from_one_version_to_the_next_of_the_same_event() -> No
         registry.register_upcaster(p.MilestonePlanned, p.MilestoneReached, lambda e: e)
     with pytest.raises(ValueError, match="one version of an event to the next"):
         registry.register_upcaster(p.MilestonePlannedV2, p.MilestonePlanned, lambda e: e)
+    registry.register_upcaster(p.MilestonePlanned, p.MilestonePlannedV2, lambda e: e)
+    with pytest.raises(TypeError, match="returned a MilestonePlanned"):
+        registry.decode("milestone-planned", 1, milestone_v1())
 
 
 def test_the_projects_service_produces_v2_with_the_start_given_or_the_projects_planned_start() -> None:
