@@ -24,25 +24,33 @@ Command line: ``python -m shared.infra.kafka start|stop|status``.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import base64
-import concurrent.futures
 import contextlib
 import fcntl
 import hashlib
 import os
-import secrets
 import shlex
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
+from shared.infra.kafka_setup import (
+    HOST,
+    JVM_OPTIONS,
+    JarFetchError,
+    KafkaInfraError,
+    KafkaStartError,
+    cluster_id,
+    fetch_jars,
+    find_java,
+    format_storage,
+    jars_fetched,
+    port_open,
+    probe_cluster_id,
+    write_config,
+)
 from shared.infra.paths import (
     KAFKA_CONTROLLER_PORT_OFFSET,
     KAFKA_PORT_OFFSET,
@@ -57,54 +65,13 @@ from shared.infra.processes import (
     read_lines,
     send_signal,
     tail_file,
-    tail_text,
     wait_exit,
     write_atomically,
 )
 
+__all__ = ["HOST", "POM_PATH", "JarFetchError", "KafkaInfraError", "KafkaStartError", "LocalKafka", "main"]
+
 POM_PATH = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
-HOST = "127.0.0.1"
-
-# The stock kafka-run-class.sh options, with a heap sized for a small test machine instead of 1 GB.
-_JVM_OPTIONS = (
-    "-Xmx512m",
-    "-Xms256m",
-    "-server",
-    "-XX:+UseG1GC",
-    "-XX:MaxGCPauseMillis=20",
-    "-XX:InitiatingHeapOccupancyPercent=35",
-    "-XX:+ExplicitGCInvokesConcurrent",
-    "-Djava.awt.headless=true",
-)
-# Loggers that write a line per segment, request or partition state change at INFO.
-_NOISY_LOGGERS = (
-    "kafka.request.logger",
-    "kafka.network.RequestChannel$",
-    "state.change.logger",
-    "kafka.log.LogCleaner",
-    "org.apache.kafka.storage.internals.log",
-    "org.apache.kafka.common.config.AbstractConfig",
-    "org.apache.kafka.common.utils.AppInfoParser",
-    "org.apache.kafka.clients",
-)
-_FETCH_TIMEOUT = 900.0
-_FORMAT_TIMEOUT = 120.0
-_PROBE_TIMEOUT = 10.0
-
-# Brokers launched by this interpreter, kept so they are reaped (no zombies) and never garbage-collected
-# while still running (Popen would warn).
-
-
-class KafkaInfraError(RuntimeError):
-    """The private Kafka broker could not be prepared, started or stopped."""
-
-
-class JarFetchError(KafkaInfraError):
-    """Maven could not gather the broker's jars."""
-
-
-class KafkaStartError(KafkaInfraError):
-    """The broker did not become ready; the message carries the tail of its logs."""
 
 
 class LocalKafka:
@@ -180,12 +147,26 @@ class LocalKafka:
                 self._wait_ready(pid, time.monotonic() + timeout, timeout)
                 return self.bootstrap_servers
             for port in (self.port, self.controller_port):
-                if _port_open(port):
+                if port_open(port):
                     raise KafkaStartError(f"{HOST}:{port} is already in use by a process that is not this broker")
             self._ensure_jars()
-            java = _java()
-            self._write_config()
-            self._ensure_formatted(java)
+            java = find_java()
+            write_config(
+                self.server_properties,
+                self.log4j_config,
+                listeners=self._listeners_line().partition("=")[2],
+                controller=f"{HOST}:{self.controller_port}",
+                data_dir=self.data_dir,
+            )
+            format_storage(
+                java,
+                self._cluster_id(),
+                lib_dir=self.lib_dir,
+                data_dir=self.data_dir,
+                logs_dir=self.logs_dir,
+                server_properties=self.server_properties,
+                log4j_config=self.log4j_config,
+            )
             pid = self._launch(java)
             try:
                 self._wait_ready(pid, time.monotonic() + timeout, timeout)
@@ -228,138 +209,17 @@ class LocalKafka:
 
     def _ensure_jars(self) -> None:
         digest = hashlib.sha256(self.pom.read_bytes()).hexdigest()
-        if self._jars_fetched(digest):
+        if jars_fetched(self.lib_dir, self._jars_marker, digest):
             return
         if self._live_pid(forget_stale=False) is not None:
             raise KafkaInfraError(f"{self.pom} changed while the broker runs from {self.lib_dir}: stop it first")
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise JarFetchError("Maven (mvn) is not on PATH; it fetches the broker's jars from Maven Central")
-        self._jars_marker.unlink(missing_ok=True)
-        shutil.rmtree(self.lib_dir, ignore_errors=True)
-        self.lib_dir.mkdir(parents=True)
-        command = [
-            mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(self.pom), "dependency:copy-dependencies",
-            f"-DoutputDirectory={self.lib_dir}", "-DincludeScope=runtime",
-        ]  # fmt: skip
-        try:
-            result = subprocess.run(
-                command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=_FETCH_TIMEOUT
-            )
-        except subprocess.TimeoutExpired as error:
-            raise JarFetchError(f"{shlex.join(command)} took longer than {_FETCH_TIMEOUT:.0f}s") from error
-        if result.returncode != 0:
-            output = tail_text(result.stdout + result.stderr, 60)
-            raise JarFetchError(f"{shlex.join(command)} failed ({result.returncode}):\n{output}")
-        if not any(self.lib_dir.glob("kafka_2.13-*.jar")):
-            raise JarFetchError(f"{shlex.join(command)} succeeded but left no kafka_2.13 jar in {self.lib_dir}")
-        self._jars_marker.write_text(digest + "\n")
-
-    def _jars_fetched(self, digest: str) -> bool:
-        try:
-            marker = self._jars_marker.read_text().strip()
-        except FileNotFoundError:
-            return False
-        return marker == digest and any(self.lib_dir.glob("kafka_2.13-*.jar"))
+        fetch_jars(self.pom, self.lib_dir, self._jars_marker, digest)
 
     def _listeners_line(self) -> str:
         return f"listeners=PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}"
 
-    def _write_config(self) -> None:
-        controller = f"{HOST}:{self.controller_port}"
-        listeners = self._listeners_line().partition("=")[2]
-        settings = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.bootstrap.servers": controller,
-            "listeners": listeners,
-            "advertised.listeners": listeners,
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "log.dirs": str(self.data_dir),
-            # One node: internal topics never come up with the default replication factor of 3.
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "default.replication.factor": "1",
-            "min.insync.replicas": "1",
-            "num.partitions": "1",
-            # Small-machine sizing: 50 partitions per internal topic and a 128 MB cleaner buffer are for clusters.
-            "offsets.topic.num.partitions": "1",
-            "transaction.state.log.num.partitions": "1",
-            "share.coordinator.state.topic.num.partitions": "1",
-            "group.initial.rebalance.delay.ms": "0",
-            "log.cleaner.dedupe.buffer.size": "16777216",
-            "num.network.threads": "2",
-            "num.io.threads": "2",
-            "num.recovery.threads.per.data.dir": "1",
-            # After a crash the restarted broker is refused ("another broker is registered with that id") until
-            # its previous incarnation's session expires: 9 s by default; a loopback node can afford 3 s.
-            "broker.heartbeat.interval.ms": "500",
-            "broker.session.timeout.ms": "3000",
-            # Services create their topics explicitly (with their retention); a typo must not create one.
-            "auto.create.topics.enable": "false",
-        }
-        lines = ["# Written by shared/infra/kafka.py at every launch; edits are lost."]
-        lines += [f"{key}={value}" for key, value in settings.items()]
-        write_atomically(self.server_properties, "\n".join(lines) + "\n")
-        log4j = [
-            "# Written by shared/infra/kafka.py at every launch; edits are lost.",
-            "status = warn",
-            "name = pmo-kafka",
-            "shutdownHook = disable",  # else log4j2 closes the file before Kafka logs its shutdown
-            "appender.server.type = RollingFile",
-            "appender.server.name = server",
-            "appender.server.fileName = ${sys:kafka.logs.dir}/server.log",
-            "appender.server.filePattern = ${sys:kafka.logs.dir}/server.log.%i",
-            "appender.server.layout.type = PatternLayout",
-            "appender.server.layout.pattern = [%d] %p %m (%c)%n",
-            "appender.server.policies.type = Policies",
-            "appender.server.policies.size.type = SizeBasedTriggeringPolicy",
-            "appender.server.policies.size.size = 20MB",
-            "appender.server.strategy.type = DefaultRolloverStrategy",
-            "appender.server.strategy.max = 3",
-            "rootLogger.level = INFO",
-            "rootLogger.appenderRef.server.ref = server",
-        ]
-        for index, name in enumerate(_NOISY_LOGGERS):
-            log4j += [f"logger.noisy{index}.name = {name}", f"logger.noisy{index}.level = WARN"]
-        write_atomically(self.log4j_config, "\n".join(log4j) + "\n")
-
     def _cluster_id(self) -> str:
-        with contextlib.suppress(FileNotFoundError):
-            return self._cluster_id_file.read_text().strip()
-        cluster_id = None
-        with contextlib.suppress(FileNotFoundError):  # cluster.id lost but data kept: keep the data's id
-            for line in (self.data_dir / "meta.properties").read_text().splitlines():
-                if line.startswith("cluster.id="):
-                    cluster_id = line.partition("=")[2].strip()
-        while not cluster_id or cluster_id.startswith("-"):  # what Kafka's random-uuid prints
-            cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
-        write_atomically(self._cluster_id_file, cluster_id + "\n")
-        return cluster_id
-
-    def _ensure_formatted(self, java: str) -> None:
-        cluster_id = self._cluster_id()
-        if (self.data_dir / "meta.properties").is_file():
-            return
-        command = [
-            java, "-Xmx256m", f"-Dlog4j2.configurationFile={self.log4j_config}", f"-Dkafka.logs.dir={self.logs_dir}",
-            "-cp", str(self.lib_dir / "*"), "kafka.tools.StorageTool", "format", "--standalone",
-            "--ignore-formatted", f"--cluster-id={cluster_id}", "--config", str(self.server_properties),
-        ]  # fmt: skip
-        try:
-            result = subprocess.run(
-                command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=_FORMAT_TIMEOUT
-            )
-        except subprocess.TimeoutExpired as error:
-            raise KafkaStartError(f"formatting {self.data_dir} took longer than {_FORMAT_TIMEOUT:.0f}s") from error
-        if result.returncode != 0:
-            output = tail_text(result.stdout + result.stderr, 40)
-            raise KafkaStartError(f"{shlex.join(command)} failed ({result.returncode}):\n{output}")
+        return cluster_id(self._cluster_id_file, self.data_dir)
 
     # -- process ------------------------------------------------------------------------------------------------
 
@@ -368,7 +228,7 @@ class LocalKafka:
         if self._out_log.exists():
             self._out_log.replace(self._out_log.with_name("kafka.out.prev"))
         command = [
-            java, *_JVM_OPTIONS, f"-Dkafka.logs.dir={self.logs_dir}", f"-Dlog4j2.configurationFile={self.log4j_config}",
+            java, *JVM_OPTIONS, f"-Dkafka.logs.dir={self.logs_dir}", f"-Dlog4j2.configurationFile={self.log4j_config}",
             "-cp", str(self.lib_dir / "*"), "kafka.Kafka", str(self.server_properties),
         ]  # fmt: skip
         with self._out_log.open("wb") as out:
@@ -394,16 +254,16 @@ class LocalKafka:
             if not pid_alive(pid):
                 self._pid_file.unlink(missing_ok=True)
                 raise KafkaStartError(f"the broker JVM (pid {pid}) exited{exit_status(pid)}\n{self._log_tail()}")
-            if _port_open(self.port):
+            if port_open(self.port):
                 try:
-                    cluster_id = _probe_cluster_id(self.bootstrap_servers)
+                    found = probe_cluster_id(self.bootstrap_servers)
                 except Exception as error:  # whatever the failure, the broker is not ready yet
                     problem = f"metadata request failed: {error!r}"
                 else:
-                    if cluster_id == expected:
+                    if found == expected:
                         return
                     raise KafkaStartError(
-                        f"{self.bootstrap_servers} answers for cluster {cluster_id!r}, not {expected!r} ({self.root})"
+                        f"{self.bootstrap_servers} answers for cluster {found!r}, not {expected!r} ({self.root})"
                     )
             if time.monotonic() >= deadline:
                 raise KafkaStartError(f"broker not ready within {timeout:.0f}s: {problem}\n{self._log_tail()}")
@@ -461,52 +321,6 @@ class LocalKafka:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-# -- helpers ----------------------------------------------------------------------------------------------------
-
-
-def _java() -> str:
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and (Path(java_home) / "bin" / "java").is_file():
-        return str(Path(java_home) / "bin" / "java")
-    java = shutil.which("java")
-    if java is None:
-        raise KafkaInfraError("no java on PATH (and no JAVA_HOME): the broker needs Java 17 or later")
-    return java
-
-
-def _port_open(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
-        return True
-    return False
-
-
-def _probe_cluster_id(bootstrap_servers: str) -> str | None:
-    """One metadata round trip through aiokafka; returns the cluster id the broker reports.
-
-    Runs on a thread of its own so it works whether or not the caller is inside an event loop.
-    """
-
-    async def describe() -> str | None:
-        from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped, unused-ignore]
-
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
-        try:
-            await admin.start()
-            cluster: dict[str, Any] = await admin.describe_cluster()
-        finally:
-            await admin.close()
-        if not cluster.get("brokers"):
-            raise KafkaInfraError("metadata lists no live broker")
-        cluster_id = cluster.get("cluster_id")
-        return str(cluster_id) if cluster_id is not None else None
-
-    async def bounded() -> str | None:
-        return await asyncio.wait_for(describe(), _PROBE_TIMEOUT)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-probe") as executor:
-        return executor.submit(asyncio.run, bounded()).result()
-
-
 def main(argv: list[str] | None = None) -> int:
     """``start`` prints the bootstrap servers once ready; ``status`` prints them and exits 0 when the broker
     accepts connections, prints ``starting`` (exit 1) or ``stopped`` (exit 3) otherwise; ``stop`` prints ``stopped``.
@@ -529,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         if not kafka.is_running():
             print("stopped")
             return 3
-        if not _port_open(kafka.port):
+        if not port_open(kafka.port):
             print("starting")
             return 1
         print(kafka.bootstrap_servers)
