@@ -1,16 +1,16 @@
 """Reporting at enterprise scale (issue 17): a real PMO's portfolio, produced to the topics and read back by the
 reporting service's own consumers, then its reports timed against the issue's targets and a plain SQL reference.
 
-1. A synthetic portfolio (``bench.synthetic.enterprise_history``, valid contract events): ``--enterprise-projects``
-   projects (1,000) with ``--enterprise-weeks`` weeks (104) of history each, about 1,000 facts per project at full
-   size (registration, approval, start; a baseline with categories, funding tranches, subcontracts, a yearly budget
-   change; 6-10 milestones with weekly progress; 3-5 people's and 0-2 vendors' weekly approved work sheets with
-   their costed days; monthly vendor invoices received, matched, approved, paid; weekly status reports; KPIs
-   measured every other week); plus one project with about 2,000 facts and one with about 20. They are produced as
-   CloudEvents records (``shared.kafka.to_record``, keyed by project) to topics of the run's own
-   (``pmo.bench-enterprise-<run>-projects.v1``, ``-budget``, ``-resources``, ``-invoicing``; 3 partitions each),
-   generated in ``--enterprise-workers`` processes while this one sends them (idempotent producer, ``acks=all``,
-   batches of up to 256 KiB).
+1. A synthetic portfolio (``bench.synthetic_enterprise.enterprise_history``, valid contract events; produced by
+   ``bench.enterprise_portfolio``): ``--enterprise-projects`` projects (1,000) with ``--enterprise-weeks`` weeks
+   (104) of history each, about 1,000 facts per project at full size (registration, approval, start; a baseline with
+   categories, funding tranches, subcontracts, a yearly budget change; 6-10 milestones with weekly progress; 3-5
+   people's and 0-2 vendors' weekly approved work sheets with their costed days; monthly vendor invoices received,
+   matched, approved, paid; weekly status reports; KPIs measured every other week); plus one project with about 2,000
+   facts and one with about 20. They are produced as CloudEvents records (``shared.kafka.to_record``, keyed by
+   project) to topics of the run's own (``pmo.bench-enterprise-<run>-projects.v1``, ``-budget``, ``-resources``,
+   ``-invoicing``; 3 partitions each), generated in ``--enterprise-workers`` processes while this one sends them
+   (idempotent producer, ``acks=all``, batches of up to 256 KiB).
 2. Catch-up: the reporting service's runtime (``shared.service.ServiceRuntime`` of ``reporting.bootstrap.SPEC``,
    its read models pointed at the run's topics, a fresh schema, consumer groups of the run's own) runs its
    consumers (every read model of the spec: today ``reporting.facts`` and ``reporting.portfolio``) in this process
@@ -31,6 +31,8 @@ reporting service's own consumers, then its reports timed against the issue's ta
 6. With ``--enterprise-profile yes``, the process's first portfolio report (nothing remembered yet) under cProfile:
    the top functions by own time. The timed portfolio reports come after it (``first_call_ms`` is the next one).
 
+The measurements of steps 2 to 4 and the targets they are held to: ``bench.enterprise_timing``.
+
 Run alone: ``python -m bench.enterprise`` (full size, minutes); a small run: ``python -m bench.enterprise
 --enterprise-projects 50 --enterprise-weeks 8``.
 """
@@ -38,69 +40,37 @@ Run alone: ``python -m bench.enterprise`` (full size, minutes); a small run: ``p
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import dataclasses
 import inspect
 import io
-import logging
 import pstats
 import random
 import resource
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from multiprocessing import get_context
 from typing import Any
 
 import psutil
-from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 from sqlalchemy import text
 
-from bench.common import (
-    RESULTS_DIR,
-    Measurement,
-    RssSampler,
-    delete_topic,
-    fresh_schema,
-    latency_ms,
-    parser,
-    ratio,
-    run_benchmarks,
-    run_id,
-)
-from bench.replay import _cpu, _machine_busy
+from bench.common import RESULTS_DIR, delete_topic, fresh_schema, parser, ratio, run_benchmarks, run_id
+from bench.enterprise_portfolio import PARTITIONS, Portfolio, end_offsets, produce
+from bench.enterprise_timing import catch_up, evaluator_at_rest, timed
 from bench.service_app import on_topics
-from bench.synthetic import Shape, enterprise_history
-from reporting import bootstrap, dashboard, evaluation
+from reporting import bootstrap, dashboard
 from reporting.api import reports
 from reporting.settings import Settings
 from shared.db import driver, migrate
 from shared.infra.system import Endpoints
-from shared.kafka import KafkaOptions, ensure_topics, new_producer, to_record
+from shared.kafka import KafkaOptions, ensure_topics
 from shared.service import ServiceRuntime
 
 NAME = "enterprise"
-PARTITIONS = 3
 SERVICES = ("projects", "budget", "resources", "invoicing")
 PROFILE_FILE = RESULTS_DIR / "enterprise-portfolio-profile.txt"
-TARGETS = {
-    "portfolio_report": "p99 < 150 ms",
-    "project_report_2000_facts": "p99 < 20 ms",
-    "project_report_20_facts": "p99 within 20 % of the 2,000-fact project's",
-    "project_report_2000_facts_known_at": "p99 < 20 ms",
-    "project_report_20_facts_known_at": "p99 within 20 % of the 2,000-fact project's",
-    "s_curve_104_weeks": "< 30 ms",
-    "dashboard_portfolio_page": "< 300 ms",
-    "catch_up": ">= 20,000 events/s",
-    "evaluator_at_rest": "< 5 % of a core",
-    "reference": "none: the reference",
-    "dashboard_heat_map_rows": "part of the dashboard page (< 300 ms in all)",
-}
-Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
-"""(service, key, value, headers) of one Kafka record."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -123,114 +93,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The portfolio, on the run's topics
-
-
-def regular_shape(weeks: int, rng: random.Random) -> Shape:
-    return Shape(
-        weeks, people=rng.choice((3, 4, 4, 5)), vendors=rng.choice((0, 1, 1, 2)), milestones=rng.randint(6, 10)
-    )
-
-
-def generate(first: int, count: int, weeks: int, until: date, seed: int) -> tuple[list[str], list[Record]]:
-    """Projects ``first`` .. ``first + count - 1`` of the portfolio as Kafka records (run in a worker process)."""
-    rng = random.Random(seed)
-    ids: list[str] = []
-    records: list[Record] = []
-    for index in range(first, first + count):
-        history = enterprise_history(
-            index, f"portfolio-{index % 10}", f"programme-{index % 50}", until, regular_shape(weeks, rng), rng
-        )
-        ids.append(str(history[0][1].data["project_id"]))
-        records.extend((service, *to_record(service, event)) for service, event in history)
-    return ids, records
-
-
-def special(index: int, shape: Shape, until: date) -> tuple[str, date, list[Record]]:
-    """One project of a given shape: its id, its planned start and its records."""
-    history = enterprise_history(index, "portfolio-0", None, until, shape, random.Random(index))
-    data = history[0][1].data
-    return (
-        str(data["project_id"]),
-        date.fromisoformat(data["planned_start"]),
-        [(service, *to_record(service, event)) for service, event in history],
-    )
-
-
-@dataclasses.dataclass
-class Portfolio:
-    regular: list[str]
-    big: str
-    big_start: date
-    big_facts: int
-    small: str
-    small_start: date
-    small_facts: int
-    events: int = 0
-
-
-async def produce(kafka: KafkaOptions, topic_of: dict[str, str], args: argparse.Namespace) -> tuple[Portfolio, Any]:
-    """Generate and send the whole portfolio; returns it and the timing."""
-    until = datetime.now(UTC).date()
-    weeks, projects, workers = args.enterprise_weeks, args.enterprise_projects, args.enterprise_workers
-    big_id, big_start, big = special(projects, Shape(weeks, people=11, vendors=2, milestones=10, kpis=3), until)
-    small_id, small_start, small = special(
-        projects + 1, Shape(min(3, weeks), people=1, vendors=0, milestones=3, kpis=0), until
-    )
-    portfolio = Portfolio([], big_id, big_start, len(big), small_id, small_start, len(small))
-    producer = new_producer(kafka, linger_ms=20, max_batch_size=256 * 1024)
-    await producer.start()
-    pending: list[Awaitable[Any]] = []
-
-    async def send(records: Sequence[Record]) -> None:
-        for service, key, value, headers in records:
-            pending.append(await producer.send(topic_of[service], value=value, key=key, headers=headers))
-            if len(pending) >= 5000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        portfolio.events += len(records)
-
-    chunk = 10
-    starts = list(range(0, projects, chunk))
-    started = time.perf_counter()
-    try:
-        await send(big)
-        await send(small)
-        if workers <= 1:
-            for first in starts:
-                ids, records = generate(first, min(chunk, projects - first), weeks, until, first)
-                portfolio.regular.extend(ids)
-                await send(records)
-        else:
-            loop = asyncio.get_running_loop()
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-                futures = [
-                    loop.run_in_executor(pool, generate, first, min(chunk, projects - first), weeks, until, first)
-                    for first in starts
-                ]
-                for future in futures:  # in order; the workers run ahead
-                    ids, records = await future
-                    portfolio.regular.extend(ids)
-                    await send(records)
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-    return portfolio, Measurement(portfolio.events, time.perf_counter() - started)
-
-
-async def end_offsets(kafka: KafkaOptions, topics: Sequence[str]) -> dict[tuple[str, int], int]:
-    consumer = AIOKafkaConsumer(**kafka.client_kwargs())
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
-        ends = await consumer.end_offsets(partitions)
-        return {(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
-    finally:
-        await consumer.stop()
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The reporting service's runtime and its consumers
+# The reporting service's runtime
 
 
 def runtime(
@@ -254,170 +117,8 @@ def runtime(
     return ServiceRuntime(spec, settings)
 
 
-async def catch_up(rt: ServiceRuntime, ends: dict[tuple[str, int], int], events: int) -> dict[str, Any]:
-    """Run every consumer of the runtime from the beginning until each has stored its topics' end offsets."""
-    targets = {
-        c.projection.name: {tp: end for tp, end in ends.items() if tp[0] in c.projection.topics and end}
-        for c in rt.consumers
-    }
-    me = psutil.Process()
-    stop = asyncio.Event()
-    cpu0, machine0 = _cpu(me), _machine_busy()
-    started = time.perf_counter()
-    first: float | None = None
-    with RssSampler({"bench": me.pid}, interval=0.5) as rss:
-        tasks = [asyncio.create_task(c.run(stop)) for c in rt.consumers]
-        try:
-            while True:
-                await asyncio.sleep(0.25)
-                async with rt.engine.connect() as conn:
-                    rows = (
-                        await conn.execute(text("SELECT consumer, topic, partition, next_offset FROM consumer_offsets"))
-                    ).all()
-                stored = {(r.consumer, r.topic, r.partition): r.next_offset for r in rows}
-                if stored and first is None:
-                    first = time.perf_counter()
-                if all(stored.get((name, *tp), 0) >= end for name, want in targets.items() for tp, end in want.items()):
-                    break
-                if all(t.done() for t in tasks):
-                    raise RuntimeError("the consumers stopped before catching up")
-            seconds = time.perf_counter() - started
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
-    cpu = _cpu(me) - cpu0
-    others = _machine_busy() - machine0 - cpu
-    m = Measurement(events, seconds)
-    applied = sum(sum(want.values()) for want in targets.values())
-    print(
-        f"  catch-up of {', '.join(targets)}: {events} events in {seconds:.1f} s = {m.rate:,.0f} events/s "
-        f"(target {TARGETS['catch_up']}); {applied} records read in all"
-    )
-    print(f"  {'':<4}CPU: this process {cpu:.1f} s, the rest of the machine (PostgreSQL, Kafka) {others:.1f} s")
-    return {
-        **m.figures("events"),
-        "records_read": applied,
-        "read_models": list(targets),
-        "seconds_from_first_stored_offset": round(seconds - (first - started), 1) if first else None,
-        "process_cpu_seconds": round(cpu, 1),
-        "other_processes_cpu_seconds": round(others, 1),
-        "peak_rss_mib": rss.peak_mib()["bench"],
-        "target": TARGETS["catch_up"],
-        "within_target": m.rate >= 20_000,
-    }
-
-
-class ErrorCount(logging.Handler):
-    """Keeps the first line of each error logged (the evaluator logs a failed pass and retries)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.errors: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        cause = record.exc_info[1] if record.exc_info else None
-        self.errors.append(f"{type(cause).__name__}: {str(cause).splitlines()[0][:160]}" if cause else record.msg)
-
-    def take(self) -> list[str]:
-        taken, self.errors = self.errors, []
-        return taken
-
-
-async def evaluator_at_rest(rt: ServiceRuntime, seconds: float) -> dict[str, Any]:
-    """The service's evaluator for two windows of ``seconds``: start-up (every project evaluated, alerts raised),
-    then at rest. This process runs nothing else meanwhile."""
-    me = psutil.Process()
-    stop = asyncio.Event()
-    failures = ErrorCount()
-    logging.getLogger(evaluation.__name__).addHandler(failures)
-    task = asyncio.create_task(evaluation.evaluator(rt, stop))
-    windows = []
-    try:
-        for _ in range(2):
-            cpu0, machine0, t0 = _cpu(me), _machine_busy(), time.perf_counter()
-            await asyncio.sleep(seconds)
-            wall = time.perf_counter() - t0
-            cpu = _cpu(me) - cpu0
-            windows.append((wall, cpu, _machine_busy() - machine0 - cpu, failures.take()))
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=600)
-        logging.getLogger(evaluation.__name__).removeHandler(failures)
-    async with rt.engine.connect() as conn:
-        alerts = int((await conn.execute(text("SELECT count(*) FROM alerts WHERE status = 'open'"))).scalar_one())
-    (w1, c1, _, e1), (w2, c2, o2, e2) = windows
-    print(
-        f"  evaluator start-up window: {c1:.1f} s CPU in {w1:.0f} s = {c1 / w1:.1%} of a core; {alerts} open alerts"
-        + (f"; {len(e1)} failed passes: {e1[0]}" if e1 else "")
-    )
-    print(
-        f"  evaluator at rest: {c2:.1f} s CPU in {w2:.0f} s = {c2 / w2:.1%} of a core "
-        f"(target {TARGETS['evaluator_at_rest']}); the rest of the machine {o2:.1f} s"
-        + (f"; {len(e2)} failed passes: {e2[0]}" if e2 else "")
-    )
-    return {
-        "window_seconds": round(w2, 1),
-        "cpu_seconds": round(c2, 2),
-        "cpu_share_of_a_core": round(c2 / w2, 4),
-        "other_processes_cpu_seconds": round(o2, 1),
-        "failed_passes": len(e2),
-        "start_up_window": {
-            "cpu_seconds": round(c1, 2),
-            "cpu_share_of_a_core": round(c1 / w1, 4),
-            "failed_passes": len(e1),
-            **({"failure": e1[0]} if e1 else {}),
-        },
-        "open_alerts": alerts,
-        "target": TARGETS["evaluator_at_rest"],
-        "within_target": c2 / w2 < 0.05,
-    }
-
-
 # ---------------------------------------------------------------------------------------------------------------
-# Timed calls
-
-
-async def timed(
-    label: str, key: str, call: Callable[[], Awaitable[Any]], args: argparse.Namespace, limit_ms: float | None
-) -> dict[str, Any]:
-    """One untimed first call, then timed calls until ``--enterprise-runs`` or ``--enterprise-budget`` (at least 2).
-    A call that raises (a statement timeout) is counted in ``errors`` and kept out of the latencies."""
-    errors: list[str] = []
-
-    async def attempt() -> float | None:
-        t0 = time.perf_counter()
-        try:
-            await call()
-        except Exception as exc:
-            errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
-            return None
-        return time.perf_counter() - t0
-
-    first = await attempt()
-    latencies: list[float] = []
-    calls = 0
-    started = time.perf_counter()
-    while calls < args.enterprise_runs and (calls < 2 or time.perf_counter() - started < args.enterprise_budget):
-        calls += 1
-        seconds = await attempt()
-        if seconds is not None:
-            latencies.append(seconds)
-    out: dict[str, Any] = {
-        "runs": len(latencies),
-        **(latency_ms(latencies) if latencies else {}),
-        "first_call_ms": None if first is None else round(first * 1000, 1),
-        "target": TARGETS[key],
-        "load_average_1m": round(psutil.getloadavg()[0], 2),
-    }
-    if errors:
-        out["errors"] = len(errors)
-        out["error_sample"] = errors[0]
-    shown = f"p50 {out['p50_ms']:9.1f} ms  p99 {out['p99_ms']:9.1f} ms" if latencies else "no call succeeded".ljust(33)
-    failed = f"   {len(errors)} failed: {errors[0]}" if errors else ""
-    print(f"  {label:<52} {len(latencies):>3} runs  {shown}   target {TARGETS[key]}{failed}")
-    if limit_ms is not None:
-        out["within_target"] = bool(latencies) and not errors and out["p99_ms"] < limit_ms
-    return out
+# The first portfolio report under cProfile
 
 
 async def profile_portfolio(call: Callable[[], Awaitable[Any]], top: int = 12) -> tuple[Any, list[dict[str, Any]]]:
