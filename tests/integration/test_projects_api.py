@@ -60,7 +60,7 @@ async def test_end_before_start_is_refused_naming_planned_end(client) -> None:
 
 async def test_a_malformed_json_body_is_a_problem_not_a_500(client) -> None:
     response = await client.post("/projects", content=b"{oops", headers={"content-type": "application/json"})
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
 
 
