@@ -1,0 +1,92 @@
+"""Projects: the registration body, the project view (a document, described here for OpenAPI) and its audit entries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from projects.api.models.fields import Slug, Text200, Text4000
+from projects.api.models.milestones import MilestoneView
+from shared.bounds import RequestBody
+from shared.money import Money, minor_unit
+
+
+class RegisterProjectRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "CRM-2027",
+                    "name": "CRM replacement",
+                    "sponsor": "dora.director",
+                    "manager": "max.manager",
+                    "planned_start": "2027-03-01",
+                    "planned_end": "2027-12-31",
+                    "currency": "EUR",
+                    "portfolio_id": "digital",
+                    "programme_id": "customer-experience",
+                    "objectives": "Replace the CRM before the licence ends",
+                }
+            ]
+        }
+    )
+
+    code: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] = Field(
+        examples=["CRM-2027"]
+    )
+    name: Text200 = Field(examples=["CRM replacement"])
+    objectives: Text4000 = Field(default="", examples=["Replace the legacy CRM by Q4"])
+    sponsor: Text200 = Field(examples=["dora.director"])
+    manager: Text200 = Field(examples=["max.manager"])
+    planned_start: date
+    planned_end: date
+    currency: Annotated[str, Field(min_length=3, max_length=3, examples=["EUR"])]
+    portfolio_id: Slug | None = None
+    programme_id: Slug | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        minor_unit(value)
+        return value
+
+
+class ProjectView(BaseModel):
+    project_id: uuid.UUID
+    status: str
+    portfolio_id: str | None
+    programme_id: str | None
+    code: str
+    name: str
+    objectives: str
+    sponsor: str
+    manager: str
+    currency: str
+    planned_start: date
+    planned_end: date
+    actual_start: date | None
+    actual_end: date | None
+    status_reason: str | None
+    planned_value: Money
+    earned_value: Money
+    version: int
+    milestones: list[MilestoneView]
+    status_reports: list[dict[str, Any]]
+    gate_decisions: list[dict[str, Any]]
+    baselines: list[dict[str, Any]] = Field(default=[], description="each version's number, status, date and total")
+    kpis: list[dict[str, Any]]
+    partners: list[dict[str, Any]]
+    communications: list[dict[str, Any]]
+
+
+class AuditEntry(BaseModel):
+    event_id: uuid.UUID
+    type: str
+    version: int
+    recorded_at: str
+    actor: str
+    correlation_id: str
+    data: dict[str, Any]
