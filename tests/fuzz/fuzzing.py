@@ -13,34 +13,29 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped, unused-ignore]
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.python import asgi
-from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 from sqlalchemy import text
 
-from shared.auth import mint_token
 from shared.db import create_engine
 from shared.infra.system import Endpoints
+from tests.fuzz.checks import CHECKS
+from tests.fuzz.seeders import AUTH, SEEDERS, no_aggregates
 
 # Hypothesis keeps a cache under ``.hypothesis/`` in the working directory: not in the checkout.
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "pmo-fuzz-hypothesis")
@@ -48,8 +43,6 @@ set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "pmo-fuzz-hypothesis")
 SEED = 20251125
 EXAMPLES = 10
 """Cases per operation and generation mode (so up to twice that per operation)."""
-PROBLEM = "application/problem+json"
-AUTH = {"Authorization": f"Bearer {mint_token('dora.director', ['director'], ttl_seconds=3 * 3600)}"}
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 HOSTILE = "hostile"
 """A third pass: valid cases with one text value (body, query or path) replaced by what attackers send."""
@@ -151,7 +144,7 @@ def _fuzz(service: str, infra: Endpoints) -> FuzzResult:
     try:
         api = schemathesis.openapi.from_asgi("/openapi.json", app)  # starts the app's lifespan
         document = app.openapi()
-        result.seeded = SEEDERS.get(service, _nothing)(app, infra, db_schema)
+        result.seeded = SEEDERS.get(service, no_aggregates)(app, infra, db_schema)
         for found in api.get_all_operations():
             if not isinstance(found, Ok):  # an operation schemathesis cannot read: a finding about the document
                 result.errors.append(f"unreadable operation: {_first_line(found.err())}")
@@ -253,319 +246,6 @@ def _text(answer: Any) -> str:
         return str(answer.content.decode(errors="replace"))
     except Exception:  # pragma: no cover
         return ""
-
-
-def _content_type(answer: Any) -> str:
-    value = answer.headers.get("content-type") or [""]
-    return str(value[0] if isinstance(value, list) else value)
-
-
-# --- the checks ----------------------------------------------------------------------------------------------
-
-
-def check_server_error(case: Any, answer: Any, document: dict[str, Any]) -> str | None:
-    """No 5xx (schemathesis' ``not_a_server_error``)."""
-    case.validate_response(answer, checks=[not_a_server_error])
-    return None
-
-
-def check_problem_json(case: Any, answer: Any, document: dict[str, Any]) -> str | None:
-    """Every 4xx and 5xx is RFC 9457 problem+json: the media type, and ``type``, ``title``, ``status`` (the HTTP
-    status) and ``detail`` in the body."""
-    if answer.status_code < 400:
-        return None
-    media_type = _content_type(answer).split(";")[0].strip()
-    if media_type != PROBLEM:
-        return f"content-type {media_type!r}, not {PROBLEM}"
-    try:
-        body = json.loads(answer.content)
-    except ValueError:
-        return "the body is not JSON"
-    if not isinstance(body, dict):
-        return "the body is not a JSON object"
-    wrong = [k for k, kind in (("type", str), ("title", str), ("detail", str)) if not isinstance(body.get(k), kind)]
-    if body.get("status") != answer.status_code:
-        wrong.append("status")
-    return f"problem members missing or wrong: {wrong}" if wrong else None
-
-
-def check_success_schema(case: Any, answer: Any, document: dict[str, Any]) -> str | None:
-    """A 2xx answer conforms to the schema documented for its status (schemathesis' response_schema_conformance)."""
-    if answer.status_code >= 400:
-        return None
-    case.validate_response(answer, checks=[response_schema_conformance])
-    return None
-
-
-def check_error_schema(case: Any, answer: Any, document: dict[str, Any]) -> str | None:
-    """An error answer's body conforms to the schema documented for its status (read as the JSON it is, whatever
-    media type the document gives)."""
-    if answer.status_code < 400:
-        return None
-    responses = document["paths"][case.operation.path][case.method.lower()].get("responses", {})
-    documented = responses.get(str(answer.status_code)) or responses.get("default")
-    if documented is None:
-        return None
-    content = documented.get("content") or {}
-    schema = next((c.get("schema") for c in content.values() if c.get("schema")), None)
-    if schema is None:
-        return None
-    try:
-        body = json.loads(answer.content)
-    except ValueError:
-        return "the body is not JSON"
-    root = {**schema, "components": document.get("components", {})}
-    errors = sorted(jsonschema.Draft202012Validator(root).iter_errors(body), key=lambda e: list(e.path))
-    if errors:
-        name = schema.get("$ref", "").rsplit("/", 1)[-1] or "inline schema"
-        return f"does not match the documented {name}: {errors[0].message[:200]}"
-    return None
-
-
-def check_media_type(case: Any, answer: Any, document: dict[str, Any]) -> str | None:
-    """The answer's media type is one the document lists for its status (schemathesis' content_type_conformance)."""
-    case.validate_response(answer, checks=[content_type_conformance])
-    return None
-
-
-CHECKS: dict[str, Callable[[Any, Any, dict[str, Any]], str | None]] = {
-    "server error": check_server_error,
-    "problem+json": check_problem_json,
-    "success schema": check_success_schema,
-    "error schema": check_error_schema,
-    "media type": check_media_type,
-}
-
-
-# --- aggregates that exist, for half of the cases ------------------------------------------------------------
-
-
-def _nothing(app: Any, infra: Endpoints, db_schema: str) -> dict[str, list[str]]:
-    return {}
-
-
-def _client(app: Any) -> Any:
-    client = asgi.get_client(app)
-    client.headers.update(AUTH)
-    return client
-
-
-def _created(answer: Any, key: str) -> str | None:
-    return str(answer.json()[key]) if answer.status_code in (200, 201) else None
-
-
-def _projects(app: Any, infra: Endpoints, db_schema: str) -> dict[str, list[str]]:
-    known: dict[str, list[str]] = {}
-    with _client(app) as c:
-        c.post("/portfolios", json={"portfolio_id": "fuzz-pf", "name": "Fuzz"})
-        c.post("/portfolios/fuzz-pf/programmes", json={"programme_id": "fuzz-pg", "name": "Fuzz"})
-        known["portfolio_id"] = ["fuzz-pf"]
-        project = c.post(
-            "/projects",
-            json={
-                "code": "FUZZ-1",
-                "name": "Fuzzed",
-                "sponsor": "dora",
-                "manager": "max",
-                "planned_start": "2027-01-04",
-                "planned_end": "2027-12-17",
-                "currency": "EUR",
-                "portfolio_id": "fuzz-pf",
-                "programme_id": "fuzz-pg",
-            },
-        )
-        pid = _created(project, "project_id")
-        if pid is None:
-            return known
-        known["project_id"] = [pid]
-        base = f"/projects/{pid}"
-        steps = {
-            "milestone_id": (
-                "milestones",
-                {"name": "Design", "due_date": "2027-03-31", "planned_value": {"amount": "1000.00", "currency": "EUR"}},
-            ),
-            "kpi_id": (
-                "kpis",
-                {"name": "Reach", "unit": "%", "target": "80", "direction": "at_least", "review_date": "2027-06-30"},
-            ),
-            "partner_id": ("partners", {"name": "ACME", "kind": "external_partner", "role": "supplier"}),
-        }
-        for key, (path, body) in steps.items():
-            made = _created(c.post(f"{base}/{path}", json=body), key)
-            if made:
-                known[key] = [made]
-        if "partner_id" in known:
-            body = {
-                "partner_id": known["partner_id"][0],
-                "on": "2027-01-10",
-                "channel": "email",
-                "summary": "kick-off",
-                "follow_up_due": "2027-02-01",
-            }
-            made = _created(c.post(f"{base}/communications", json=body), "communication_id")
-            if made:
-                known["communication_id"] = [made]
-    return known
-
-
-def _budget(app: Any, infra: Endpoints, db_schema: str) -> dict[str, list[str]]:
-    pid, mid = uuid.uuid4(), uuid.uuid4()
-
-    async def reference() -> None:  # what the budget service would have consumed from pmo.projects.v1
-        engine = create_engine(infra.database_url, db_schema, pool_size=1)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(
-                    text("INSERT INTO known_projects VALUES (:p, 'FUZZ-1', 'EUR', 'proposed')"), {"p": pid}
-                )
-                await conn.execute(
-                    text("INSERT INTO known_milestones VALUES (:m, :p, 'Design', '2027-03-31')"), {"m": mid, "p": pid}
-                )
-        finally:
-            await engine.dispose()
-
-    asyncio.run(reference())
-    known: dict[str, list[str]] = {"project_id": [str(pid)], "milestone_id": [str(mid)]}
-    eur = {"amount": "1000.00", "currency": "EUR"}
-    base = f"/budgets/{pid}"
-    with _client(app) as c:
-        c.post(f"{base}/baseline", json={"total": eur, "categories": [{"category": "labour", "amount": eur}]})
-        made = {
-            "change_id": _created(
-                c.post(f"{base}/change-requests", json={"category": "labour", "amount": eur, "reason": "more"}),
-                "change_id",
-            ),
-            "source_id": _created(
-                c.post(f"{base}/funding-sources", json={"name": "Grant", "kind": "grant"}), "source_id"
-            ),
-            "commitment_id": _created(
-                c.post(
-                    f"{base}/commitments",
-                    json={"kind": "purchase_order", "vendor": "ACME", "reference": "PO-1", "category": "labour",
-                          "amount": {"amount": "100.00", "currency": "EUR"}},
-                ),
-                "commitment_id",
-            ),
-        }  # fmt: skip
-        if made["source_id"]:
-            made["tranche_id"] = _created(
-                c.post(
-                    f"{base}/funding-sources/{made['source_id']}/tranches",
-                    json={"amount": eur, "available_on": "2027-02-01"},
-                ),
-                "tranche_id",
-            )
-    known |= {k: [v] for k, v in made.items() if v}
-    return known
-
-
-def _reporting(app: Any, infra: Endpoints, db_schema: str) -> dict[str, list[str]]:
-    from shared.contracts import budget as b
-    from shared.contracts import projects as p
-    from shared.money import Money
-
-    pid, mid = uuid.uuid4(), uuid.uuid4()
-    today = date.today()
-    eur = Money.of("1000.00", "EUR")
-    facts = [
-        (
-            "projects",
-            p.ProjectRegistered(
-                project_id=pid,
-                portfolio_id="fuzz-pf",
-                programme_id=None,
-                code="FUZZ-1",
-                name="Fuzzed",
-                objectives="",
-                sponsor="dora",
-                manager="max",
-                planned_start=today - timedelta(days=60),
-                planned_end=today + timedelta(days=120),
-                currency="EUR",
-            ),
-        ),
-        (
-            "projects",
-            p.MilestonePlanned(
-                project_id=pid,
-                milestone_id=mid,
-                name="Design",
-                due_date=today,
-                planned_value=eur,
-                acceptance_criteria="",
-            ),
-        ),
-        (
-            "budget",
-            b.BudgetBaselined(
-                project_id=pid,
-                total=eur,
-                categories=[b.CategoryAmount(category=b.CostCategory.LABOUR, amount=eur)],
-                phasing=[],
-                baselined_by="fiona",
-            ),
-        ),
-    ]
-
-    async def store() -> None:  # what the reporting service would have consumed from the topics
-        engine = create_engine(infra.database_url, db_schema, pool_size=1)
-        try:
-            async with engine.begin() as conn:
-                for service, event in facts:
-                    await conn.execute(
-                        text(
-                            "INSERT INTO facts (project_id, event_id, service, name, version, recorded_at, data) "
-                            "VALUES (:p, :e, :s, :n, :v, :t, :d)"
-                        ),
-                        {
-                            "p": pid,
-                            "e": uuid.uuid4(),
-                            "s": service,
-                            "n": event.event_name,
-                            "v": event.event_version,
-                            "t": datetime.now(UTC) - timedelta(days=30),
-                            "d": json.dumps(event.model_dump(mode="json")),
-                        },
-                    )
-        finally:
-            await engine.dispose()
-
-    asyncio.run(store())
-    return {"project_id": [str(pid)], "portfolio_id": ["fuzz-pf"], "figure": ["cpi", "ev", "bac", "vac"]}
-
-
-def _resources(app: Any, infra: Endpoints, db_schema: str) -> dict[str, list[str]]:
-    known: dict[str, list[str]] = {"role": ["developer"], "department": ["engineering"]}
-    with _client(app) as c:
-        made = _created(
-            c.post(
-                "/resources",
-                json={
-                    "name": "Ada Lovelace",
-                    "kind": "person",
-                    "role": "developer",
-                    "department": "engineering",
-                    "weekly_capacity_hours": "40",
-                    "currency": "EUR",
-                },
-            ),
-            "resource_id",
-        )
-        if made:
-            known["resource_id"] = [made]
-            c.post(
-                f"/resources/{made}/rates",
-                json={"hourly_rate": {"amount": "80.00", "currency": "EUR"}, "effective_from": "2020-01-06"},
-            )
-    return known
-
-
-SEEDERS: dict[str, Callable[[Any, Endpoints, str], dict[str, list[str]]]] = {
-    "projects": _projects,
-    "budget": _budget,
-    "reporting": _reporting,
-    "resources": _resources,
-}
 
 
 async def _consume_from_now_on(infra: Endpoints, db_schema: str, projections: Any) -> None:
