@@ -181,7 +181,7 @@ def minor_unit(currency: str) -> int:
     try:
         return MINOR_UNITS[currency]
     except KeyError:
-        raise ValueError(f"'{currency}' is not an ISO 4217 currency code") from None
+        raise ValueError(f"{currency!a} is not an ISO 4217 currency code") from None
 
 
 _ROUNDING = Context(prec=80, rounding=ROUND_HALF_EVEN)
@@ -269,7 +269,7 @@ class Money(BaseModel):
         try:
             return cls(amount=amount, currency=currency)  # validated into a Decimal
         except InvalidOperation as exc:
-            raise ValueError(f"'{amount}' is not a number") from exc
+            raise ValueError(f"{amount!a} is not a number") from exc
 
     @classmethod
     def zero(cls, currency: str) -> Money:

@@ -31,6 +31,12 @@ def test_unknown_currency_is_refused() -> None:
         minor_unit("eur")
 
 
+def test_a_currency_with_a_lone_surrogate_is_a_validation_error_not_a_crash() -> None:
+    """The message names the code escaped: echoing a lone surrogate made pydantic fail to encode it (a 500)."""
+    with pytest.raises(ValidationError, match=r"'\\ud800' is not an ISO 4217 currency code"):
+        Money.model_validate({"amount": "1", "currency": "\ud800"})
+
+
 def test_mixing_currencies_is_an_error() -> None:
     with pytest.raises(ValueError, match="cannot combine"):
         Money.of("1", "EUR") + Money.of("1", "USD")
