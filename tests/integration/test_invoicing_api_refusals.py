@@ -45,11 +45,11 @@ async def test_bad_invoices_are_422_problems_naming_the_field_and_append_nothing
     def body(**overrides: Any) -> dict[str, Any]:
         return invoice_body(str(pid), good, **overrides)
 
-    usd_line = {
+    czk_line = {  # no test records a CZK rate: an invoice in it cannot be booked in the project's EUR
         **good,
-        "unit_price": money("4000.00", "USD"),
-        "amount": money("4000.00", "USD"),
-        "tax": money("800.00", "USD"),
+        "unit_price": money("4000.00", "CZK"),
+        "amount": money("4000.00", "CZK"),
+        "tax": money("800.00", "CZK"),
     }
     cases: list[tuple[str, dict[str, Any], str]] = [
         ("amount is not quantity x price", body(lines=[{**good, "amount": money("3999.00")}]), "lines.0.amount"),
@@ -63,8 +63,8 @@ async def test_bad_invoices_are_422_problems_naming_the_field_and_append_nothing
         ("float amount", body(lines=[{**good, "amount": {"amount": 4000.0, "currency": "EUR"}}]), "lines.0.amount"),
         ("too many decimals", body(lines=[{**good, "unit_price": money("4000.001")}]), "lines.0.unit_price"),
         (
-            "currency unlike the commitment's",
-            invoice_body(str(pid), usd_line, currency="USD", total=money("4800.00", "USD")),
+            "a currency with no exchange rate in force on its issue date",
+            invoice_body(str(pid), czk_line, currency="CZK", total=money("4800.00", "CZK")),
             "currency",
         ),
         ("due before issued", body(due_on=str(ISSUED - timedelta(days=1))), "due_on"),
