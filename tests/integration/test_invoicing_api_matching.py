@@ -43,7 +43,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def invoicing(infra) -> AsyncIterator[httpx.AsyncClient]:
+async def invoicing(infra: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with invoicing_client(infra) as client:
         yield client
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def invoicing(infra) -> AsyncIterator[httpx.AsyncClient]:
+async def invoicing(infra: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with invoicing_client(infra) as client:
         yield client
 
