@@ -13,11 +13,28 @@ is listed apart as unconverted.
 from __future__ import annotations
 
 from datetime import date
-from decimal import Context, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.money import DecimalStr, Money, quantize
+
+RATE_CONTEXT = Context(prec=80, rounding=ROUND_HALF_EVEN)
+"""The context an inverse rate is divided in: 80 significant digits, the width of the system's rounding context."""
+
+
+def converting_rate(direct: Decimal | None, reverse: Decimal | None) -> Decimal | None:
+    """The one rule choosing the rate that converts currency X into P on a day: ``direct``, the X->P rate in force
+    that day (the latest recorded with ``effective_on`` on or before it), whatever its date, when there is one; else
+    ``1 / reverse`` (``reverse``: the P->X rate in force that day) divided in :data:`RATE_CONTEXT`, exact to 80
+    significant digits; None without either (the amount cannot be booked). Every service that books an amount, and
+    reporting's roll-up, use it."""
+    if direct is not None:
+        return direct
+    if reverse is not None and reverse != 0:
+        return RATE_CONTEXT.divide(Decimal(1), reverse)
+    return None
+
 
 _EXACT = Context(prec=80)
 """Wide enough that a bounded amount times a rate of up to 40 digits is exact (an inverse rate of 80 digits is

@@ -12,12 +12,12 @@ never guesses).
 from __future__ import annotations
 
 from datetime import date
-from decimal import Context, Decimal
+from decimal import Decimal
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-INVERSE = Context(prec=80)
+from shared.contracts.common import converting_rate
 
 _IN_FORCE = text(
     "SELECT rate FROM fx_rates WHERE base = :base AND quote = :quote AND effective_on <= :on "
@@ -31,8 +31,6 @@ async def rate_in_force(session: AsyncSession | AsyncConnection, base: str, quot
         return Decimal(1)
     direct = (await session.execute(_IN_FORCE, {"base": base, "quote": quote, "on": on})).scalar()
     if direct is not None:
-        return Decimal(direct)
+        return converting_rate(Decimal(direct), None)
     inverse = (await session.execute(_IN_FORCE, {"base": quote, "quote": base, "on": on})).scalar()
-    if inverse is None or Decimal(inverse) == 0:
-        return None
-    return INVERSE.divide(Decimal(1), Decimal(inverse))
+    return converting_rate(None, None if inverse is None else Decimal(inverse))

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import Decimal
 
-from shared.contracts.common import Booking
+from shared.contracts.common import RATE_CONTEXT, Booking, converting_rate
 from shared.errors import InvalidCommandError
 from shared.limits import max_amount
 from shared.money import Money
 
-INVERSE_CONTEXT = Context(prec=80, rounding=ROUND_HALF_EVEN)
-"""The context ``1 / rate`` is divided in: 80 significant digits, the width of the system's rounding context."""
+INVERSE_CONTEXT = RATE_CONTEXT
 
 
 @dataclass(frozen=True)
@@ -53,12 +52,13 @@ def in_force(base: str, quote: str, direct: RecordedRate | None, reverse: Record
     """The rate converting ``base`` into ``quote``, given the ``base``->``quote`` rate in force (``direct``) and the
     ``quote``->``base`` one (``reverse``) on the same day, either possibly None: ``direct`` when there is one, else
     ``1 / reverse.rate`` (:data:`INVERSE_CONTEXT`), else None."""
+    rate = converting_rate(direct.rate if direct is not None else None, reverse.rate if reverse is not None else None)
+    if rate is None:
+        return None
     if direct is not None:
-        return RateInForce(base, quote, direct.rate, direct.effective_on, direct.source)
-    if reverse is not None:
-        inverse = INVERSE_CONTEXT.divide(Decimal(1), reverse.rate)
-        return RateInForce(base, quote, inverse, reverse.effective_on, reverse.source, inverse_of=reverse)
-    return None
+        return RateInForce(base, quote, rate, direct.effective_on, direct.source)
+    assert reverse is not None
+    return RateInForce(base, quote, rate, reverse.effective_on, reverse.source, inverse_of=reverse)
 
 
 @dataclass(frozen=True)

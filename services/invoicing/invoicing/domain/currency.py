@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import Decimal
 
-from shared.contracts.common import Booking
+from shared.contracts.common import Booking, converting_rate
 from shared.errors import InvalidCommandError
 from shared.money import Money
-
-_INVERSE = Context(prec=80, rounding=ROUND_HALF_EVEN)
 
 
 @dataclass(frozen=True)
@@ -47,13 +45,14 @@ class ExchangeRate:
 def in_force(base: str, quote: str, direct: RecordedRate | None, inverse: RecordedRate | None) -> ExchangeRate | None:
     """The ``base``->``quote`` rate from the direct one in force, else from the inverse one (``quote``->``base``,
     1/rate); None when neither is recorded for the day."""
+    rate = converting_rate(direct.rate if direct is not None else None, inverse.rate if inverse is not None else None)
+    if rate is None:
+        return None
     if direct is not None:
-        return ExchangeRate(base, quote, direct.rate, direct.effective_on, direct.source)
-    if inverse is not None:
-        rate = _INVERSE.divide(Decimal(1), inverse.rate)
-        source = f"1/{format(inverse.rate, 'f')} ({quote}->{base}, {inverse.source})"
-        return ExchangeRate(base, quote, rate, inverse.effective_on, source)
-    return None
+        return ExchangeRate(base, quote, rate, direct.effective_on, direct.source)
+    assert inverse is not None
+    source = f"1/{format(inverse.rate, 'f')} ({quote}->{base}, {inverse.source})"
+    return ExchangeRate(base, quote, rate, inverse.effective_on, source)
 
 
 def book(amount: Money, currency: str | None, rate: ExchangeRate | None, on: date, field: str) -> Booking | None:

@@ -19,13 +19,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import Decimal
 
-from shared.contracts.common import Booking
+from shared.contracts.common import Booking, converting_rate
 from shared.errors import InvalidCommandError
 from shared.money import Money
-
-_INVERSE = Context(prec=80, rounding=ROUND_HALF_EVEN)
 
 
 @dataclass(frozen=True)
@@ -55,12 +53,11 @@ def book(amount: Money, currency: str, rates: Sequence[ExchangeRate], on: date) 
     if amount.currency == currency:
         return None
     direct = rate_in_force(rates, amount.currency, currency, on)
-    if direct is not None:
-        return Booking.of(amount, currency, direct.rate, direct.effective_on, direct.source)
     inverse = rate_in_force(rates, currency, amount.currency, on)
-    if inverse is not None:
-        rate = _INVERSE.divide(Decimal(1), inverse.rate)
-        return Booking.of(amount, currency, rate, inverse.effective_on, inverse.source)
+    rate = converting_rate(direct.rate if direct is not None else None, inverse.rate if inverse is not None else None)
+    used = direct if direct is not None else inverse
+    if rate is not None and used is not None:
+        return Booking.of(amount, currency, rate, used.effective_on, used.source)
     raise NoExchangeRateError(
         f"no {amount.currency}->{currency} exchange rate (nor {currency}->{amount.currency}) in force on {on}: the "
         f"cost in {amount.currency} cannot be booked in the project's currency {currency}; record a rate effective "
