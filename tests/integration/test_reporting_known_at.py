@@ -130,6 +130,7 @@ async def test_a_projects_report_is_identical_after_a_hundred_times_more_unrelat
     async def arrived() -> dict[str, Any]:
         answer = await reporting.get(url, headers=VIEWER)
         assert answer.status_code == 200 and figure(answer.json(), "ac") == "1000.00", answer.text
+        assert figure(answer.json(), "bac") == "100000.00", answer.text  # every topic's facts arrived, not only some
         return dict(answer.json())
 
     before = await eventually(arrived, timeout=120)
