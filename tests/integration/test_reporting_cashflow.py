@@ -206,6 +206,8 @@ async def test_jpy_and_kwd_projects_show_every_amount_with_their_currencys_decim
         assert response.status_code == 200, response.text
         body = dict(response.json())
         assert body["figures"]["ac"]["value"] is not None and Decimal(body["figures"]["ac"]["value"]) > 0
+        # every topic's facts arrived: progress (projects), the baseline (budget), the cost (resources)
+        assert Decimal(body["figures"]["ev"]["value"]) > 0 and body["figures"]["eac_cpi"]["value"] is not None, body
         return body
 
     yen = await eventually(lambda: report(jpy), timeout=120)

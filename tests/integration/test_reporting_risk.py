@@ -77,6 +77,8 @@ async def test_an_overdue_unfunded_milestone_stays_at_risk_with_the_funding_it_n
         listed = (await reporting.get("/alerts", params={"project_id": str(pid), "status": "open"})).json()
         found = [a for a in listed["items"] if a["rule"] == "underfunding-risk"]
         assert found, listed
+        # raised as soon as the milestone was known, updated once the tranche's topic was read too
+        assert "8467.28 more to secure" in found[0]["title"], found[0]
         return dict(found[0])
 
     alert = await eventually(raised, timeout=30)
