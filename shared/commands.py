@@ -95,8 +95,8 @@ Responder = Callable[[S, Sequence[RecordedEvent], int], dict[str, Any]]
 
 class Executor(Protocol):
     """The port handlers run commands through: :class:`CommandExecutor` against the database, an in-memory fake in
-    handler tests (``tests/fakes.py``). ``clock`` is the one commands are decided by (a day a caller leaves out is
-    its today)."""
+    handler tests (``tests/support/fakes.py``). ``clock`` is the one commands are decided by (a day a caller leaves
+    out is its today)."""
 
     @property
     def clock(self) -> Clock: ...

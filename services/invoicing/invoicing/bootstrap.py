@@ -14,6 +14,7 @@ from invoicing.settings import Settings
 from shared.auth import AccessPolicy, Role
 from shared.commands import Aggregate
 from shared.contracts import invoicing as contracts
+from shared.reference_rates import RatesReference
 from shared.service import ServiceRuntime, ServiceSpec, build_app
 
 FINANCE = frozenset({Role.FINANCE})
@@ -61,7 +62,7 @@ SPEC = ServiceSpec(
     projections=[
         projections.ResourcesReference(),
         projections.BudgetReference(),
-        projections.RatesReference(),
+        RatesReference("invoicing"),
         projections.ProjectsReference(),
     ],
     access=ACCESS,

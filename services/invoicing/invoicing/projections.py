@@ -393,29 +393,6 @@ def _booked(
     }
 
 
-class RatesReference:
-    """Consumes the exchange rates of ``pmo.budget.v1`` (``exchange-rate-recorded``) into ``known_rates``: one rate
-    per pair and day, a later recording for the same day replacing the earlier one."""
-
-    name = "invoicing.rates"
-    topics = (budget.TOPIC,)
-    tables = ("known_rates",)
-
-    async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
-        if event.name != budget.ExchangeRateRecorded.event_name or (event.name, event.version) not in budget.REGISTRY:
-            return
-        decoded = budget.REGISTRY.decode(event.name, event.version, event.data)
-        if not isinstance(decoded, budget.ExchangeRateRecorded):
-            return
-        await conn.execute(
-            text(
-                "INSERT INTO known_rates (base, quote, effective_on, rate, source) VALUES (:b, :q, :on, :r, :s) "
-                "ON CONFLICT (base, quote, effective_on) DO UPDATE SET rate = excluded.rate, source = excluded.source"
-            ),
-            {"b": decoded.base, "q": decoded.quote, "on": decoded.effective_on, "r": decoded.rate, "s": decoded.source},
-        )
-
-
 class ProjectsReference:
     """Consumes ``pmo.projects.v1`` into ``known_projects`` (currency, status, manager) and ``known_milestones``."""
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from invoicing import domain
+from shared.reference_rates import KNOWN_RATES_DDL
 
 TABLES = ("invoices", "invoice_citations", "invoice_receipts", "project_policies", "goods_receipts", "expenses")
 """The query tables a rebuild empties and writes again from the event table."""
@@ -85,16 +86,7 @@ DDL = [
         project_id   uuid NOT NULL
     )
     """,
-    """
-    CREATE TABLE IF NOT EXISTS known_rates (
-        base         text NOT NULL,
-        quote        text NOT NULL,
-        effective_on date NOT NULL,
-        rate         numeric NOT NULL,
-        source       text NOT NULL,
-        PRIMARY KEY (base, quote, effective_on)
-    )
-    """,
+    KNOWN_RATES_DDL,
     """
     CREATE TABLE IF NOT EXISTS invoices (
         invoice_id           uuid PRIMARY KEY,

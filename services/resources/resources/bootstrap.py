@@ -12,6 +12,7 @@ from resources.settings import Settings
 from shared.auth import AccessPolicy, Role
 from shared.commands import Aggregate
 from shared.contracts import resources as contracts
+from shared.reference_rates import RatesReference
 from shared.service import ServiceSpec, build_app
 
 MANAGERS = frozenset({Role.RESOURCE_MANAGER})
@@ -41,7 +42,7 @@ SPEC = ServiceSpec(
     routers=[api.router],
     ddl=tables.DDL,
     projector=projections.project,
-    projections=[projections.ProjectsReference(), projections.RatesReference()],
+    projections=[projections.ProjectsReference(), RatesReference("resources")],
     access=ACCESS,
 )
 

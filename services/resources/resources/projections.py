@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resources import domain
 from resources.views import allocation_view, resource_view, sheet_view
-from shared.contracts import budget, projects
+from shared.contracts import projects
 from shared.contracts.resources import (
     AllocationChanged,
     AllocationEnded,
@@ -318,29 +318,3 @@ async def _project_status(conn: AsyncConnection, project_id: UUID, status: str) 
     await conn.execute(
         text("UPDATE known_projects SET status = :s WHERE project_id = :p"), {"s": status, "p": project_id}
     )
-
-
-_RATE_RECORDED = (budget.ExchangeRateRecorded.event_name, budget.ExchangeRateRecorded.event_version)
-
-
-class RatesReference:
-    """Consumes the exchange rates of ``pmo.budget.v1`` into ``known_rates``: one row per pair and date, a rate
-    recorded again for the same pair and date replacing it (the pair's events keep their order on its key)."""
-
-    name = "resources.rates"
-    topics = (budget.TOPIC,)
-    tables = ("known_rates",)
-
-    async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
-        if (event.name, event.version) != _RATE_RECORDED:
-            return
-        rate = event.contract(budget.REGISTRY)
-        if not isinstance(rate, budget.ExchangeRateRecorded):
-            return
-        await conn.execute(
-            text(
-                "INSERT INTO known_rates (base, quote, effective_on, rate, source) VALUES (:b, :q, :e, :r, :s) "
-                "ON CONFLICT (base, quote, effective_on) DO UPDATE SET rate = excluded.rate, source = excluded.source"
-            ),
-            {"b": rate.base, "q": rate.quote, "e": rate.effective_on, "r": rate.rate, "s": rate.source},
-        )

@@ -10,6 +10,8 @@ reference tables consumed from other services' topics (``REFERENCE_TABLES``, reb
 
 from __future__ import annotations
 
+from shared.reference_rates import KNOWN_RATES_DDL
+
 TABLES = (
     "resources",
     "resource_capacities",
@@ -140,16 +142,7 @@ DDL = [
     )
     """,
     "CREATE INDEX IF NOT EXISTS known_milestones_project ON known_milestones (project_id)",
-    """
-    CREATE TABLE IF NOT EXISTS known_rates (
-        base         text NOT NULL,
-        quote        text NOT NULL,
-        effective_on date NOT NULL,
-        rate         numeric NOT NULL,
-        source       text NOT NULL,
-        PRIMARY KEY (base, quote, effective_on)
-    )
-    """,
+    KNOWN_RATES_DDL,
     "CREATE INDEX IF NOT EXISTS known_rates_quote ON known_rates (quote, base, effective_on)",
     """
     CREATE TABLE IF NOT EXISTS department_policies (
