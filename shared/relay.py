@@ -5,7 +5,8 @@ still running (``pg_snapshot_xmin(pg_current_snapshot())``). Every transaction b
 so the set of events it can see there is final: an event whose transaction is still open is invisible *and*
 above the bound, and it is read on a later pass. Events are published in ``(xid, position)`` order and the
 relay stores the last ``(xid, position)`` it published, after Kafka acknowledged it. A crash between publish
-and checkpoint re-publishes that batch (at-least-once); consumers drop the duplicates by event id.
+and checkpoint re-publishes that batch (at-least-once); consumers drop the duplicates by event id. How the records
+are batched so that no event of a project overtakes an earlier one, even when a send fails: :mod:`shared.relay_sending`.
 
 One relay per service publishes at a time: the one holding the service's advisory lock. The others wait.
 
@@ -15,8 +16,9 @@ project's later events are kept off the topic; the rows: :mod:`shared.relay_held
 its partition key (its project), in order, while other projects go on; the checkpoint moves past held events. It
 shows as the ``pmo_relay_held_events`` gauge, an ERROR log line, a notice on ``pmo.dlq.v1`` and ``/readyz``. The
 leader publishes them again when an operator asks (``pmo relay retry`` / ``skip``), in order. Any other error
-(an unreachable broker, authorization, an unknown topic, anything retriable) fails the batch, which is retried as
-it is, so it can hold nothing.
+(an unreachable broker, authorization, an unknown topic, anything retriable) stops the partition it happened on
+for the pass; the batch is read again from the checkpoint, without what Kafka acknowledged of it meanwhile (kept in
+memory by the relay), so it can hold nothing and publishes nothing twice unless the relay restarts.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import relay_held
 from shared.eventstore import recorded_from_row
-from shared.kafka import KafkaOptions, is_permanent_record_error, new_producer, to_record
+from shared.kafka import KafkaOptions, new_producer, to_record
 from shared.metrics import RELAY_BACKLOG, RELAY_PUBLISHED
 from shared.relay_held import Hold
-from shared.relay_holding import ALONE_BYTES, Holding, at_or_after_held, new_hold, record_size, refusal_reason
+from shared.relay_holding import Holding, at_or_after_held, new_hold, refusal_reason
+from shared.relay_sending import Outgoing, batch_bytes, send_in_order
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +102,16 @@ class Relay:
         self.poll_interval = poll_interval
         self.name = name
         self.lock_key = f"pmo-relay:{schema}:{name}"
-        self._producer_factory = producer_factory or (lambda: new_producer(kafka))
+        self._producer_factory = producer_factory or (
+            lambda: new_producer(kafka, max_batch_size=batch_bytes(kafka.max_message_bytes))
+        )
         self.is_leader = False
         self._wake = asyncio.Event()
         self._checkpoint: Checkpoint | None = None  # the leader's own, kept while it leads
-        self._holding = Holding(engine, service=service, topic=topic, name=name)
+        self._holding = Holding(engine, service=service, topic=topic, name=name, record_limit=kafka.max_message_bytes)
         self._restart_producer = False  # the broker refused a record: the producer's sequence is broken
         self._incomplete = True  # the last pass left its batch to be read again (no checkpoint)
+        self._acknowledged: set[Any] = set()  # event ids Kafka acknowledged since the last checkpoint this relay saved
 
     def wake(self) -> None:
         """Look for new events now instead of at the next poll (called after a command in this process commits)."""
@@ -230,66 +236,41 @@ class Relay:
         else:
             RELAY_BACKLOG.labels(self.service).set(0)
         # A project's events from its first held one on are held; those before it (read again after a broker-side
-        # refusal, when they were published already or failed for a passing reason) are sent as usual.
+        # refusal, when they were published already or failed for a passing reason) are sent as usual, except
+        # those this leader saw acknowledged in a pass that did not complete (never twice from one leader).
         holds: list[Hold] = []
-        sent: list[tuple[Any, int, Any]] = []
-        last = rows[-1]
+        outgoing: list[Outgoing] = []
         for row in rows:
-            key, value, headers = to_record(self.service, recorded_from_row(row._mapping))
-            size = record_size(key, value, headers)
+            if row.event_id in self._acknowledged:
+                continue
+            record = Outgoing(row, *to_record(self.service, recorded_from_row(row._mapping)))
             if at_or_after_held(held, row):
-                holds.append(new_hold(row, size, "its project has an earlier held event", cause=False))
-                continue
-            alone = size > ALONE_BYTES
-            if alone and sent:
-                await asyncio.wait([future for *_, future in sent])
-            try:
-                future = await producer.send(self.topic, value=value, key=key, headers=headers)
-            except Exception as exc:
-                if not is_permanent_record_error(exc):
-                    raise  # the cluster, not the record: the batch is retried as it is
-                holds.append(new_hold(row, size, refusal_reason(exc), cause=True))
-                held.setdefault(row.partition_key, (int(row.xid), row.position))
-                continue
-            sent.append((row, size, future))
-            if alone:
-                await asyncio.wait([future])
-                if not future.cancelled() and is_permanent_record_error(future.exception() or Exception()):
-                    last = row  # refused by the broker: the rest of the batch waits for a new producer
-                    break
-        outcomes = await asyncio.gather(*(future for *_, future in sent), return_exceptions=True)
-        published, retry, refused_by_broker = 0, None, False
-        for (row, size, _), outcome in zip(sent, outcomes, strict=True):
-            if not isinstance(outcome, BaseException):
-                published += 1
-                if at_or_after_held(held, row):  # the idempotent producer's sequence makes this impossible
-                    log.error(
-                        "relay %s/%s: event %s of project %s was published ahead of held event",
-                        self.service, self.name, row.event_id, row.partition_key,
-                    )  # fmt: skip
-            elif is_permanent_record_error(outcome):
-                holds.append(new_hold(row, size, refusal_reason(outcome), cause=True))
-                held[row.partition_key] = min(held.get(row.partition_key, (int(row.xid), row.position)),
-                                              (int(row.xid), row.position))  # fmt: skip
-                refused_by_broker = True
-            elif at_or_after_held(held, row):
-                holds.append(new_hold(row, size, "its project has an earlier held event", cause=False))
-            elif retry is None:
-                retry = outcome
+                holds.append(new_hold(row, record.size, "its project has an earlier held event", cause=False))
+            else:
+                outgoing.append(record)
+        outcome = await send_in_order(producer, self.topic, outgoing, record_limit=self.kafka.max_message_bytes)
+        for record, refusal in outcome.refused:
+            holds.append(new_hold(record.item, record.size, refusal_reason(refusal), cause=True))
+        holds.extend(new_hold(r.item, r.size, "its project has an earlier held event", cause=False)
+                     for r in outcome.behind)  # fmt: skip
         if holds:
             await self._holding.hold(holds, leader=self.is_leader)
-        if refused_by_broker:
+        RELAY_PUBLISHED.labels(self.service).inc(len(outcome.published))
+        if outcome.broken:
             self._restart_producer = True
-        self._incomplete = retry is not None
-        if retry is not None:
-            if refused_by_broker:
-                return 0  # refused as out of sequence behind the refused record: read again with a new producer
-            raise retry
+        handled = len(outcome.published) + len(outcome.refused) + len(outcome.behind)
+        self._incomplete = handled < len(outgoing)
+        if self._incomplete:  # read again from the checkpoint: a passing failure, or a partition behind a refusal
+            self._acknowledged.update(r.item.event_id for r in outcome.published)
+            if outcome.transient is not None and not outcome.broken:
+                raise outcome.transient
+            return 0
+        last = rows[-1]
         await self._save_checkpoint(Checkpoint(int(last.xid), last.position))
+        self._acknowledged.clear()
         if self.is_leader:
             self._checkpoint = Checkpoint(int(last.xid), last.position)
-        RELAY_PUBLISHED.labels(self.service).inc(published)
-        return len(rows) if last is rows[-1] else 0
+        return len(rows)
 
     async def tend_held(self, producer: Any) -> None:
         """Announce newly held events on the dead-letter topic, and act on an operator's retry or skip (only after

@@ -1,20 +1,17 @@
 """The relay leader's side of held events: holding what Kafka refuses for good, announcing it on the dead-letter
 topic, and publishing or skipping it when an operator asks (the rows themselves: :mod:`shared.relay_held`).
 
-How a held project's later events are kept off the topic: the events of a batch are sent in order. A record the
-producer refuses itself (past ``max_request_size``) is refused by ``send()``, before any later event is sent: those
-of its project are then not sent at all. A record the broker refuses (past the topic's ``max.message.bytes``) fails
-on its future; so a record larger than :data:`ALONE_BYTES` (the producer's ``batch_size``) is sent *alone*: what was
-sent before it is acknowledged first, and nothing after it is sent until it is acknowledged. If the broker refuses
-it, the relay holds it, checkpoints there and goes on with a new producer (a refused batch leaves the idempotent
-producer's sequence for that partition broken). Retrying held events follows the same rule.
+How a held project's later events are kept off the topic: the records of one partition are sent in order, in
+batches, each once the one before it was acknowledged, and the first failure stops the partition for the pass
+(:mod:`shared.relay_sending`). A record above the record limit is refused by the relay itself: the later events of
+its project are then not sent at all. A record the broker refuses (past the topic's ``max.message.bytes``) fails in
+its batch; a record larger than ``ALONE_BYTES`` is a batch of its own, so the refusal names it. The relay then holds
+it, checkpoints there and goes on with a new producer (a refused batch leaves the idempotent producer's sequence for
+that partition broken). Retrying held events follows the same rule.
 
-Residual case: a broker whose record limit is below ``ALONE_BYTES`` may refuse a batch of small records after later
-ones were handed to the producer. The refused records are all held, each as a cause; the idempotent producer's
-sequence then makes the broker refuse the later batches of that partition (OUT_OF_ORDER_SEQUENCE_NUMBER), but not
-when the refused batch was the producer's first on that partition (the broker has no sequence to check against):
-a later event of the held project could then be published ahead of it. The relay logs that at ERROR ("published
-ahead of held event") and cannot take it back. Keep topic limits far above 16 KiB (the default is 1 MiB).
+Residual case: a broker whose record limit is below the relay's batch size (a quarter of the record limit it is
+configured with, :func:`shared.relay_sending.batch_bytes`) may refuse a batch of several small records: they are all
+held, each as a cause. Keep ``PMO_KAFKA_MAX_MESSAGE_BYTES`` at the topics' ``max.message.bytes`` (1 MiB by default).
 """
 
 from __future__ import annotations
@@ -29,15 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import relay_held
 from shared.eventstore import recorded_from_row
-from shared.kafka import DLQ_TOPIC, is_permanent_record_error, to_record
+from shared.kafka import DLQ_TOPIC, to_record
 from shared.metrics import RELAY_HELD, RELAY_PUBLISHED
 from shared.relay_held import Hold
+from shared.relay_sending import Outgoing, send_in_order
 
 log = logging.getLogger("shared.relay")  # the relay's log lines, wherever in the relay they are written
-
-ALONE_BYTES = 16 * 1024
-"""A record larger than this (the producer's ``batch_size``) is sent alone: what was sent before it is acknowledged
-first, and nothing after it is sent until the broker acknowledged or refused it."""
 
 REQUEST_CHECK_INTERVAL = 0.5
 """Seconds between looks, while some event is held, for an operator's retry or skip."""
@@ -55,8 +49,9 @@ class Holding:
     """One relay's held events, as its leader sees them: which projects are held and from where, what is still to
     be announced, and the operators' requests to act on."""
 
-    def __init__(self, engine: AsyncEngine, *, service: str, topic: str, name: str) -> None:
+    def __init__(self, engine: AsyncEngine, *, service: str, topic: str, name: str, record_limit: int) -> None:
         self.engine = engine
+        self.record_limit = record_limit
         self.service = service
         self.topic = topic
         self.name = name
@@ -139,44 +134,12 @@ class Holding:
                     self.service, self.name, event.event_id, key, event.name, event.requested_by, event.request_reason,
                 )  # fmt: skip
         rest = [e for e in held if e.request != "skip"]
-        sent: list[tuple[relay_held.HeldEvent, Any]] = []
-        refused: str | None = None
-        broken = False
-        for event in rest:  # in order; a large record alone, as in Relay.publish_once
-            record_key, value, headers = to_record(self.service, recorded_from_row(rows[event.event_id]._mapping))
-            alone = record_size(record_key, value, headers) > ALONE_BYTES
-            if alone and sent:
-                await asyncio.wait([f for _, f in sent])
-                if any(f.cancelled() or f.exception() is not None for _, f in sent):
-                    break
-            try:
-                future = await producer.send(self.topic, value=value, key=record_key, headers=headers)
-            except Exception as exc:
-                if not is_permanent_record_error(exc):
-                    await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
-                    raise
-                refused = refusal_reason(exc)
-                break
-            sent.append((event, future))
-            if alone:
-                await asyncio.wait([future])
-                if future.cancelled() or future.exception() is not None:
-                    break
-        outcomes = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
-        out: list[relay_held.HeldEvent] = []
-        transient: BaseException | None = None
-        for (event, _), outcome in zip(sent, outcomes, strict=True):
-            if not isinstance(outcome, BaseException):
-                if refused is not None or transient is not None:
-                    log.error("relay %s/%s: event %s was published ahead of held event", self.service, self.name,
-                              event.event_id)  # fmt: skip
-                out.append(event)
-            elif refused is None and transient is None:
-                if is_permanent_record_error(outcome):
-                    refused = refusal_reason(outcome)
-                    broken = True
-                else:
-                    transient = outcome
+        records = [Outgoing(e, *to_record(self.service, recorded_from_row(rows[e.event_id]._mapping))) for e in rest]
+        outcome = await send_in_order(producer, self.topic, records, record_limit=self.record_limit)
+        out: list[relay_held.HeldEvent] = [r.item for r in outcome.published]
+        refused = refusal_reason(outcome.refused[0][1]) if outcome.refused else None
+        transient = outcome.transient
+        broken = outcome.broken
         async with self.engine.begin() as conn:
             await relay_held.release(conn, self.name, [e.event_id for e in out])
             if transient is None:
@@ -202,10 +165,6 @@ def at_or_after_held(held: dict[str, tuple[int, int]], row: Any) -> bool:
     """Whether ``row`` is its project's first held event or after it."""
     first = held.get(row.partition_key)
     return first is not None and (int(row.xid), row.position) >= first
-
-
-def record_size(key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> int:
-    return len(key) + len(value) + sum(len(k) + len(v) for k, v in headers)
 
 
 def refusal_reason(error: BaseException) -> str:

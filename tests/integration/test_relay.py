@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from dataclasses import replace
 
 import pytest
+from aiokafka.errors import NotLeaderForPartitionError  # type: ignore[import-untyped]
 
 from shared.consumer import ProjectionConsumer
 from shared.db import migrate
 from shared.kafka import from_record, new_producer
 from shared.relay import Checkpoint, Relay
+from shared.relay_sending import ALONE_BYTES, batch_bytes
 from tests.support import (
     COUNTING_DDL,
     META,
@@ -238,3 +241,57 @@ async def test_a_committed_command_wakes_its_services_relay_instead_of_waiting_f
             assert last is not None and done is not None and done >= last
 
         await eventually(published, timeout=5)
+
+
+class DropsSomeBatches:
+    """A real producer, except that some batches fail without being sent, as a batch does that waited for a partition
+    leader longer than the request timeout (the producer would go on with the next batch of that partition)."""
+
+    def __init__(self, kafka, failing: set[int], counted: list[int]) -> None:
+        self.inner = new_producer(kafka, max_batch_size=batch_bytes(kafka.max_message_bytes))
+        self.failing, self.counted = failing, counted  # counted[0]: the batches handed over, by every producer
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def stop(self) -> None:
+        await self.inner.stop()
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    async def send_batch(self, batch, topic: str, *, partition: int) -> asyncio.Future:
+        self.counted[0] += 1
+        if self.counted[0] in self.failing:
+            future = asyncio.get_running_loop().create_future()
+            future.set_exception(NotLeaderForPartitionError())
+            return future
+        return await self.inner.send_batch(batch, topic, partition=partition)
+
+
+async def test_a_batch_failing_unsent_lets_no_later_event_of_its_partition_overtake_it(
+    engine, schema, topic, kafka
+) -> None:
+    """Several batches per partition in one pass (a small record limit); some fail without being sent: every project's
+    events reach the topic once each, in order, nothing published ahead of a failed batch or twice."""
+    small = replace(kafka, max_message_bytes=4 * ALONE_BYTES)  # batches of at most 16 KiB
+    counted = [0]
+    relay = Relay(
+        engine, service="test", topic=topic, kafka=small, schema=schema, batch_size=400,
+        producer_factory=lambda: DropsSomeBatches(small, {2, 5, 9}, counted),  # a new one after each failure
+    )  # fmt: skip
+    projects = [uuid.uuid4().hex for _ in range(8)]
+    for pid in projects:
+        await append(engine, pid, range(1, 41))
+    stop = asyncio.Event()
+    runner = asyncio.create_task(relay.run(stop))
+    try:
+        records = await read_topic(kafka, topic, expect=320, timeout=60)
+    finally:
+        stop.set()
+        await runner
+    assert counted[0] > 9  # the failures happened, and the passes after them went on
+    per_project: dict[str, list[int]] = {}
+    for r in sorted(records, key=lambda r: (r.partition, r.offset)):
+        per_project.setdefault(r.key.decode(), []).append(json.loads(r.value)["seq"])
+    assert per_project == {p: list(range(1, 41)) for p in projects}

@@ -18,6 +18,7 @@ from aiokafka.errors import (  # type: ignore[import-untyped]
     MessageSizeTooLargeError,
     RequestTimedOutError,
 )
+from aiokafka.producer.message_accumulator import BatchBuilder  # type: ignore[import-untyped]
 from prometheus_client import REGISTRY as METRICS
 from sqlalchemy import text
 
@@ -266,7 +267,13 @@ class Unreachable:
     async def stop(self) -> None:
         return None
 
-    async def send(self, topic: str, **_: Any) -> asyncio.Future[Any]:
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1, 2}
+
+    def create_batch(self) -> BatchBuilder:
+        return BatchBuilder(16384, 0)
+
+    async def send_batch(self, batch: BatchBuilder, topic: str, *, partition: int) -> asyncio.Future[Any]:
         self.sends += 1
         if self.on_send:
             raise self.fail()

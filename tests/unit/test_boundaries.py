@@ -48,7 +48,7 @@ RUNTIME = (
     "shared.aio", "shared.auth", "shared.commands", "shared.consumer", "shared.csvsafe", "shared.db", "shared.pg",
     "shared.eventstore", "shared.kafka", "shared.logs", "shared.metrics", "shared.relay", "shared.relay_held",
     "shared.replay", "shared.service", "shared.settings", "shared.web", "shared.edge", "shared.problems",
-    "shared.relay_holding", "shared.reference_rates",
+    "shared.relay_holding", "shared.relay_sending", "shared.reference_rates",
 )  # fmt: skip
 OPERATIONS = ("shared.cli", "shared.demo", "shared.infra")
 
