@@ -25,3 +25,22 @@ RELAY_HELD = Gauge(
 EVALUATOR_LEADER = Gauge(
     "pmo_evaluator_leader", "1 on the reporting replica that evaluates alerts (one per deployment), else 0"
 )
+RELAY_LEADER = Gauge(
+    "pmo_relay_leader", "1 on the replica whose relay publishes the service's events, else 0", ["service"]
+)
+RELAY_OLDEST_UNPUBLISHED_AGE = Gauge(
+    "pmo_relay_oldest_unpublished_age_seconds",
+    "Age of the oldest committed event the relay read and Kafka has not acknowledged yet (0 when none)",
+    ["service"],
+)
+RELAY_LAST_PUBLISH_AGE = Gauge(
+    "pmo_relay_last_publish_age_seconds", "Seconds since Kafka last acknowledged a batch of the relay", ["service"]
+)
+RELAY_STALLED_PARTITIONS = Gauge(
+    "pmo_relay_stalled_partitions",
+    "Partitions whose last batch failed or is late past the delivery timeout",
+    ["service"],
+)
+RELAY_STALL_ALERTS = Counter(
+    "pmo_relay_stall_alerts_total", "Relay stalls that lasted past PMO_RELAY_STALL_ALERT_SECONDS", ["service"]
+)

@@ -26,9 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -40,7 +43,9 @@ from shared.kafka import KafkaOptions, new_producer, to_record
 from shared.metrics import RELAY_BACKLOG, RELAY_PUBLISHED
 from shared.relay_held import Hold
 from shared.relay_holding import Holding, at_or_after_held, new_hold, refusal_reason
-from shared.relay_sending import Outgoing, batch_bytes, send_in_order
+from shared.relay_lanes import Lanes
+from shared.relay_sending import Outgoing, batch_bytes, partition_of
+from shared.relay_stalls import QuietLog, StallWatch
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,17 @@ DDL = [
 
 LEADER_CHECK_INTERVAL = 1.0
 """Seconds between checks, while idle, that the leader's session (which holds the advisory lock) is alive."""
+
+DELIVERY_TIMEOUT = 30.0
+"""Default of ``PMO_RELAY_DELIVERY_TIMEOUT_SECONDS``: a batch unanswered this long marks its partition stalled."""
+
+STALL_ALERT_AFTER = 60.0
+"""Default of ``PMO_RELAY_STALL_ALERT_SECONDS``: a stall this long raises the alert (:mod:`shared.relay_stalls`)."""
+
+AHEAD_BATCHES = 20
+"""While a partition is stalled the others go on until this many batches of events wait past the checkpoint."""
+
+_BEHIND = "its project has an earlier held event"
 
 _READ = text(
     """
@@ -78,6 +94,16 @@ class Checkpoint:
     position: int
 
 
+@dataclass(frozen=True)
+class _Read:
+    """An event read past the checkpoint, kept until the checkpoint passes it."""
+
+    xid: int
+    position: int
+    event_id: Any
+    recorded_at: datetime
+
+
 class Relay:
     """Publishes one service's events to its topic. Run :meth:`run` as a task; set ``stop`` to end it."""
 
@@ -93,6 +119,9 @@ class Relay:
         poll_interval: float = 0.02,
         name: str = "relay",
         producer_factory: Callable[[], Any] | None = None,
+        delivery_timeout: float = DELIVERY_TIMEOUT,
+        stall_alert_after: float = STALL_ALERT_AFTER,
+        max_ahead: int | None = None,
     ) -> None:
         self.engine = engine
         self.service = service
@@ -101,6 +130,8 @@ class Relay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.name = name
+        self.delivery_timeout = delivery_timeout
+        self.max_ahead = max_ahead or AHEAD_BATCHES * batch_size
         self.lock_key = f"pmo-relay:{schema}:{name}"
         self._producer_factory = producer_factory or (
             lambda: new_producer(kafka, max_batch_size=batch_bytes(kafka.max_message_bytes))
@@ -109,16 +140,32 @@ class Relay:
         self._wake = asyncio.Event()
         self._checkpoint: Checkpoint | None = None  # the leader's own, kept while it leads
         self._holding = Holding(engine, service=service, topic=topic, name=name, record_limit=kafka.max_message_bytes)
+        self.watch = StallWatch(service, name, alert_after=stall_alert_after)
         self._restart_producer = False  # the broker refused a record: the producer's sequence is broken
-        self._incomplete = True  # the last pass left its batch to be read again (no checkpoint)
-        self._acknowledged: set[Any] = set()  # event ids Kafka acknowledged since the last checkpoint this relay saved
+        self._lanes: Lanes | None = None
+        self._lanes_producer: Any = None
+        self._window: deque[_Read] = deque()  # read past the checkpoint, in (xid, position) order
+        self._cursor: Checkpoint | None = None  # the last event read (the end of the window)
+        self._done: set[Any] = set()  # ids in the window acknowledged by Kafka or held
+        self._failing = QuietLog()
+
+    @property
+    def _incomplete(self) -> bool:
+        """Some event read is neither acknowledged nor held yet."""
+        return bool(self._window)
 
     def wake(self) -> None:
         """Look for new events now instead of at the next poll (called after a command in this process commits)."""
         self._wake.set()
 
+    def status(self) -> dict[str, Any] | None:
+        """The readiness detail while a partition of the leader is stalled (``/readyz`` stays ready), else None."""
+        detail = self.watch.detail() if self.is_leader else None
+        return None if detail is None else {"relay_stalled": {"leader": True, **detail}}
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Elect, publish until ``stop`` is set; survive database and broker outages by retrying."""
+        """Elect, publish until ``stop`` is set; survive database and broker outages by retrying (with backoff and
+        jitter, logged once per :data:`shared.relay_stalls.QUIET_LOG_SECONDS` while the failure lasts)."""
         backoff = 0.2
         while not stop.is_set():
             try:
@@ -126,10 +173,15 @@ class Relay:
                 backoff = 0.2
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("relay %s/%s failed; retrying in %.1fs", self.service, self.name, backoff)
+            except Exception as exc:
                 self.is_leader = False
-                await _sleep_or_stop(stop, backoff)
+                if self._failing.due():
+                    log.warning(
+                        "relay %s/%s failed (%s: %s; %d more failures not logged); retrying with backoff up to 5s",
+                        self.service, self.name, type(exc).__name__, exc, self._failing.taken(),
+                        exc_info=log.isEnabledFor(logging.DEBUG),
+                    )  # fmt: skip
+                await _sleep_or_stop(stop, backoff / 2 + random.uniform(0, backoff / 2))
                 backoff = min(backoff * 2, 5.0)
 
     async def _lead(self, stop: asyncio.Event) -> None:
@@ -145,7 +197,9 @@ class Relay:
             else:
                 return
             self.is_leader = True
-            self._incomplete = self._holding.announce_due = True
+            self.watch.leading(True)
+            self._holding.announce_due = True
+            self._forget(acknowledged=True)
             try:
                 await self._holding.load()
                 producer = self._producer_factory()
@@ -160,6 +214,8 @@ class Relay:
                         if self._restart_producer:
                             producer = await self._replace(producer)
                             continue
+                        if self._failing.logged_at is not None and not self.watch.stalled:
+                            self._failing.reset()
                         if published < self.batch_size:
                             if time.monotonic() - last_check >= LEADER_CHECK_INTERVAL:
                                 await leader.execute(text("SELECT 1"))  # leadership ends with this session
@@ -167,19 +223,46 @@ class Relay:
                                 last_check = time.monotonic()
                             await self._idle(stop)
                 finally:
-                    await producer.stop()
+                    await self._stop_producer(producer)
             finally:
                 self.is_leader = False
                 self._checkpoint = None
                 self._holding.keys = None
+                self._forget(acknowledged=True)
+                self.watch.leading(False)
                 await self._release(leader)
+
+    def _forget(self, *, acknowledged: bool) -> None:
+        """Read again from the checkpoint; ``acknowledged``: forget too what Kafka acknowledged past it (a new
+        leadership: the next leader may publish it again, at least once)."""
+        self._window.clear()
+        self._cursor = None
+        if acknowledged:
+            self._done.clear()
+
+    async def _stop_producer(self, producer: Any) -> None:
+        """Stop the lanes and the producer, within the delivery timeout each (a stalled partition's batch would keep
+        a producer's flush waiting for ever); what they did not settle is read again from the checkpoint."""
+        if self._lanes is not None and self._lanes_producer is producer:
+            await self._lanes.close(self.delivery_timeout)
+            self._lanes = self._lanes_producer = None
+            self._forget(acknowledged=False)
+        try:
+            await asyncio.wait_for(producer.stop(), self.delivery_timeout)
+        except TimeoutError:
+            sender = getattr(getattr(producer, "_sender", None), "sender_task", None)
+            if sender is not None:  # aiokafka's stop() was cancelled before it stopped its sender
+                sender.cancel()
+            with contextlib.suppress(Exception):
+                await producer.client.close()
+        except Exception:
+            log.debug("relay %s/%s: the producer did not stop cleanly", self.service, self.name, exc_info=True)
 
     async def _replace(self, producer: Any) -> Any:
         """A new producer for one whose idempotent sequence a broker-side refusal broke (every later batch of that
         partition would be refused as out of sequence)."""
         self._restart_producer = False
-        with contextlib.suppress(Exception):
-            await producer.stop()
+        await self._stop_producer(producer)
         fresh = self._producer_factory()
         try:
             await fresh.start()
@@ -207,70 +290,116 @@ class Relay:
         except Exception:
             await leader.invalidate()
 
+    async def _lanes_for(self, producer: Any) -> Lanes:
+        if self._lanes is None or self._lanes_producer is not producer:
+            if self._lanes is not None:
+                await self._lanes.close(self.delivery_timeout)
+                self._forget(acknowledged=False)
+            self._lanes = Lanes(
+                self.topic, record_limit=self.kafka.max_message_bytes, delivery_timeout=self.delivery_timeout,
+                watch=self.watch,
+            )  # fmt: skip
+            self._lanes_producer = producer
+        return self._lanes
+
     async def publish_once(self, producer: Any) -> int:
-        """Publish the next batch of committed events and advance the checkpoint; hold the events Kafka refuses
-        for good and those of their projects. Returns how many events the batch had (0 when it must be read
-        again after a broker-side refusal)."""
-        async with self.engine.connect() as conn:
-            checkpoint = self._checkpoint if self.is_leader and self._checkpoint else await self._load_checkpoint(conn)
-            rows = (
-                await conn.execute(
-                    _READ, {"xid": checkpoint.xid, "position": checkpoint.position, "limit": self.batch_size}
-                )
-            ).all()
-            kept = self._holding.keys
-            held = dict(kept if self.is_leader and kept is not None else await relay_held.held_keys(conn, self.name))
-            await conn.commit()
-        if not rows:
-            RELAY_BACKLOG.labels(self.service).set(0)
-            self._incomplete = False
-            return 0
-        if len(rows) == self.batch_size:  # behind: measure how far (cheap enough once per full batch)
+        """One pass: take in what the partitions' lanes settled; read the next committed events (up to
+        ``batch_size``, while fewer than ``max_ahead`` wait past the checkpoint); hold those of held projects and
+        hand the others to their partitions' lanes (:mod:`shared.relay_lanes`); wait a little for the lanes; move
+        the checkpoint to the last event before the oldest one neither acknowledged nor held. Returns how many
+        events it read."""
+        lanes = await self._lanes_for(producer)
+        await self._take_in(lanes)
+        rows: list[Any] = []
+        held: dict[str, tuple[int, int]] = {}
+        if len(self._window) < self.max_ahead:
             async with self.engine.connect() as conn:
-                backlog = (
+                if self._cursor is None:
+                    leading = self.is_leader and self._checkpoint is not None
+                    self._cursor = self._checkpoint if leading else await self._load_checkpoint(conn)
+                assert self._cursor is not None
+                rows = list(
                     await conn.execute(
-                        text("SELECT count(*) FROM events WHERE position > :p"), {"p": rows[-1].position}
+                        _READ, {"xid": self._cursor.xid, "position": self._cursor.position, "limit": self.batch_size}
                     )
-                ).scalar_one()
-            RELAY_BACKLOG.labels(self.service).set(backlog)
-        else:
-            RELAY_BACKLOG.labels(self.service).set(0)
-        # A project's events from its first held one on are held; those before it (read again after a broker-side
-        # refusal, when they were published already or failed for a passing reason) are sent as usual, except
-        # those this leader saw acknowledged in a pass that did not complete (never twice from one leader).
+                )
+                kept = self._holding.keys
+                held = dict(
+                    kept if self.is_leader and kept is not None else await relay_held.held_keys(conn, self.name)
+                )
+                await conn.commit()
+        if rows:
+            await self._dispatch(rows, held, lanes, producer)
+        lanes.start(producer)
+        await lanes.settle()
+        await self._take_in(lanes)
+        lanes.start(producer)  # a lane that finished goes on with what was read meanwhile
+        await self._advance()
+        await self._measure(rows)
+        return len(rows)
+
+    async def _dispatch(self, rows: list[Any], held: dict[str, tuple[int, int]], lanes: Lanes, producer: Any) -> None:
+        """Put the events read in the window, hold those of held projects, hand the others to their lanes."""
+        partitions = sorted(await producer.partitions_for(self.topic))
         holds: list[Hold] = []
-        outgoing: list[Outgoing] = []
         for row in rows:
-            if row.event_id in self._acknowledged:
+            self._window.append(_Read(int(row.xid), row.position, row.event_id, row.recorded_at))
+            if row.event_id in self._done:  # acknowledged before the window was read again
                 continue
             record = Outgoing(row, *to_record(self.service, recorded_from_row(row._mapping)))
             if at_or_after_held(held, row):
                 holds.append(new_hold(row, record.size, "its project has an earlier held event", cause=False))
             else:
-                outgoing.append(record)
-        outcome = await send_in_order(producer, self.topic, outgoing, record_limit=self.kafka.max_message_bytes)
-        for record, refusal in outcome.refused:
-            holds.append(new_hold(record.item, record.size, refusal_reason(refusal), cause=True))
-        holds.extend(new_hold(r.item, r.size, "its project has an earlier held event", cause=False)
-                     for r in outcome.behind)  # fmt: skip
+                lanes.add(partition_of(record.key, partitions), record)
+        last = rows[-1]
+        self._cursor = Checkpoint(int(last.xid), last.position)
+        await self._hold(holds)
+
+    async def _take_in(self, lanes: Lanes) -> None:
+        """Record what the lanes settled: acknowledged, refused for good (held, with the later events of their
+        projects still in the lanes)."""
+        outcome = lanes.harvest()
+        holds = [new_hold(r.item, r.size, refusal_reason(e), cause=True) for r, e in outcome.refused]
+        holds.extend(new_hold(r.item, r.size, _BEHIND, cause=False) for r in outcome.behind)
         if holds:
-            await self._holding.hold(holds, leader=self.is_leader)
+            behind = lanes.take({r.key for r, _ in outcome.refused} | {r.key for r in outcome.behind})
+            holds.extend(new_hold(r.item, r.size, _BEHIND, cause=False) for r in behind)
+        await self._hold(holds)
+        self._done.update(r.item.event_id for r in outcome.published)
         RELAY_PUBLISHED.labels(self.service).inc(len(outcome.published))
         if outcome.broken:
             self._restart_producer = True
-        handled = len(outcome.published) + len(outcome.refused) + len(outcome.behind)
-        self._incomplete = handled < len(outgoing)
-        if self._incomplete:  # read again from the checkpoint: a passing failure, or a partition behind a refusal
-            self._acknowledged.update(r.item.event_id for r in outcome.published)
-            if outcome.transient is not None and not outcome.broken:
-                raise outcome.transient
-            return 0
-        last = rows[-1]
-        await self._save_checkpoint(Checkpoint(int(last.xid), last.position))
-        self._acknowledged.clear()
-        if self.is_leader:
-            self._checkpoint = Checkpoint(int(last.xid), last.position)
-        return len(rows)
+
+    async def _hold(self, holds: list[Hold]) -> None:
+        if holds:
+            await self._holding.hold(holds, leader=self.is_leader)
+            self._done.update(h.event_id for h in holds)
+
+    async def _advance(self) -> None:
+        """Save the checkpoint at the last event before the oldest one neither acknowledged nor held."""
+        last: _Read | None = None
+        while self._window and self._window[0].event_id in self._done:
+            last = self._window.popleft()
+            self._done.discard(last.event_id)
+        if last is not None:
+            checkpoint = Checkpoint(last.xid, last.position)
+            await self._save_checkpoint(checkpoint)
+            if self.is_leader:
+                self._checkpoint = checkpoint
+
+    async def _measure(self, rows: list[Any]) -> None:
+        """The backlog and stall gauges (the backlog counted in the database once per full batch read)."""
+        waiting = len(self._window) - sum(1 for r in self._window if r.event_id in self._done)
+        if len(rows) == self.batch_size:  # behind: measure how far (cheap enough once per full batch)
+            async with self.engine.connect() as conn:
+                waiting += (
+                    await conn.execute(
+                        text("SELECT count(*) FROM events WHERE position > :p"), {"p": rows[-1].position}
+                    )
+                ).scalar_one()
+        RELAY_BACKLOG.labels(self.service).set(waiting)
+        self.watch.oldest_unpublished = self._window[0].recorded_at if self._window else None
+        self.watch.refresh()
 
     async def tend_held(self, producer: Any) -> None:
         """Announce newly held events on the dead-letter topic, and act on an operator's retry or skip (only after

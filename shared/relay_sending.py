@@ -16,6 +16,7 @@ refuses (:mod:`shared.relay_holding`); a record above the record limit is not se
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,15 @@ class Outcome:
     """The broker refused a batch: the producer's sequence for that partition is broken; it must be replaced."""
 
 
+Late = Callable[[int, float], None]
+"""Called with the partition and the seconds waited when a batch has had no answer within the delivery timeout."""
+
+
+def partition_of(key: bytes, partitions: list[int]) -> int:
+    """The partition the producer's default partitioner gives ``key`` (what the consumers rely on)."""
+    return int(_PARTITIONER(key, partitions, partitions))
+
+
 async def send_in_order(producer: Any, topic: str, records: list[Outgoing], *, record_limit: int) -> Outcome:
     """Publish ``records`` (in their order) to ``topic``: the partitions side by side, each one's records in order,
     stopping at its first failure."""
@@ -79,19 +89,31 @@ async def send_in_order(producer: Any, topic: str, records: list[Outgoing], *, r
     partitions = sorted(await producer.partitions_for(topic))
     by_partition: dict[int, list[Outgoing]] = {}
     for record in records:
-        by_partition.setdefault(_PARTITIONER(record.key, partitions, partitions), []).append(record)
+        by_partition.setdefault(partition_of(record.key, partitions), []).append(record)
     await asyncio.gather(
         *(
-            _send_partition(producer, topic, partition, mine, outcome, record_limit)
+            send_partition(producer, topic, partition, mine, outcome, record_limit=record_limit)
             for partition, mine in by_partition.items()
         )
     )
     return outcome
 
 
-async def _send_partition(
-    producer: Any, topic: str, partition: int, records: list[Outgoing], outcome: Outcome, record_limit: int
+async def send_partition(
+    producer: Any,
+    topic: str,
+    partition: int,
+    records: list[Outgoing],
+    outcome: Outcome,
+    *,
+    record_limit: int,
+    delivery_timeout: float | None = None,
+    late: Late | None = None,
 ) -> None:
+    """Send one partition's ``records`` in order, each batch once the one before it was acknowledged, stopping at the
+    first failure; what became of them goes in ``outcome``. A batch with no answer after ``delivery_timeout`` is
+    reported to ``late`` and *still awaited*: it stays in the producer, which may deliver it yet, so sending its
+    records again would publish them twice or behind later ones."""
     most = batch_bytes(record_limit)
     blocked: set[bytes] = set()
     i = 0
@@ -121,7 +143,8 @@ async def _send_partition(
         if not members:
             continue
         try:
-            await (await producer.send_batch(batch, topic, partition=partition))
+            await _acknowledged(await producer.send_batch(batch, topic, partition=partition), partition,
+                                delivery_timeout, late)  # fmt: skip
         except Exception as exc:  # the partition stops here for this pass
             if is_permanent_record_error(exc):
                 outcome.refused.extend((member, exc) for member in members)
@@ -130,3 +153,14 @@ async def _send_partition(
                 outcome.transient = exc
             return
         outcome.published.extend(members)
+
+
+async def _acknowledged(future: Any, partition: int, delivery_timeout: float | None, late: Late | None) -> None:
+    if delivery_timeout is None or late is None:
+        await future
+        return
+    try:
+        await asyncio.wait_for(asyncio.shield(future), delivery_timeout)
+    except TimeoutError:
+        late(partition, delivery_timeout)
+        await future
