@@ -8,28 +8,36 @@ the project id, so all events of one project stay in order on one partition.
 
 from __future__ import annotations
 
-import asyncio
 import json
+import logging
+import random
 import re
+import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
 from aiokafka.errors import (  # type: ignore[import-untyped]
     CorruptRecordException,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
     RecordTooLargeError,
-    TopicAlreadyExistsError,
 )
 from pydantic_core import from_json
 
 from shared.events import EventMetadata, RecordedEvent
+from shared.kafka_topics import TopicSettings, TopicSettingsError, ensure_topics, prepare_topics
+
+__all__ = [
+    "DLQ_TOPIC", "Backoff", "ConsumedEvent", "ConsumerSettings", "KafkaOptions", "NotACloudEventError",
+    "ProducerSettings", "RepeatFilter", "TopicSettings", "TopicSettingsError", "ce_type", "ensure_topics",
+    "from_record", "is_permanent_record_error", "new_consumer", "new_producer", "parse_uuid", "prepare_topics",
+    "quiet_client_logs", "to_record",
+]  # fmt: skip
 
 if TYPE_CHECKING:
     from shared.events import DomainEvent, EventRegistry
@@ -39,8 +47,33 @@ CE_TYPE = re.compile(r"^pmo\.(?P<service>[a-z]+)\.(?P<name>[a-z0-9-]+)\.v(?P<ver
 
 
 @dataclass(frozen=True)
+class ProducerSettings:
+    """How every producer sends (``PMO_KAFKA_ACKS``, ``PMO_KAFKA_ENABLE_IDEMPOTENCE``, ``PMO_KAFKA_LINGER_MS``,
+    ``PMO_KAFKA_REQUEST_TIMEOUT_MS``, ``PMO_KAFKA_RETRY_BACKOFF_MS``). The relay's order and once-only promises
+    assume the defaults: ``acks=all`` with idempotence."""
+
+    acks: Literal["all", "1", "0"] = "all"
+    enable_idempotence: bool = True
+    linger_ms: int = 5
+    request_timeout_ms: int = 30_000
+    retry_backoff_ms: int = 100
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    """How every consumer group member behaves (``PMO_KAFKA_SESSION_TIMEOUT_MS``,
+    ``PMO_KAFKA_HEARTBEAT_INTERVAL_MS``); ``group_instance`` (the replica id, when one is set explicitly) makes
+    the member static: a restart within the session timeout gets its partitions back without a rebalance."""
+
+    session_timeout_ms: int = 6_000
+    heartbeat_interval_ms: int = 1_000
+    group_instance: str | None = None
+
+
+@dataclass(frozen=True)
 class KafkaOptions:
-    """Client options shared by producers, consumers and the admin client (security included)."""
+    """Client options shared by producers, consumers and the admin client (security included), the client settings
+    an operator may set, and how topics are created."""
 
     bootstrap_servers: str
     security_protocol: str = "PLAINTEXT"
@@ -50,12 +83,27 @@ class KafkaOptions:
     ssl_cafile: str | None = None
     max_message_bytes: int = 1_048_576
     """The producer's ``max_request_size``: a record larger than this is refused by ``send()`` itself."""
+    client_id: str | None = None
+    """Prefix of every client's ``client.id`` (``pmo-<service>-<replica>``), so brokers' request logs and quotas name
+    the replica; ``None`` keeps aiokafka's."""
+    metadata_max_age_ms: int = 10_000
+    """How often clients refresh the cluster metadata: a topic created meanwhile by another service is seen, and a
+    moved leader found, within this time (aiokafka's default is five minutes)."""
+    reconnect_backoff_ms: int = 200
+    reconnect_backoff_max_ms: int = 5_000
+    """A client that failed (Kafka away) starts again after a delay that doubles from the first to the second
+    value, with jitter (:class:`Backoff`), so replicas do not reconnect in step."""
+    producer: ProducerSettings = field(default_factory=ProducerSettings)
+    consumer: ConsumerSettings = field(default_factory=ConsumerSettings)
+    topic: TopicSettings = field(default_factory=TopicSettings)
 
     def client_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap_servers,
             "security_protocol": self.security_protocol,
         }
+        if self.client_id:
+            kwargs["client_id"] = self.client_id
         if self.sasl_mechanism:
             kwargs.update(
                 sasl_mechanism=self.sasl_mechanism,
@@ -67,6 +115,107 @@ class KafkaOptions:
 
             kwargs["ssl_context"] = ssl.create_default_context(cafile=self.ssl_cafile)
         return kwargs
+
+    def producer_kwargs(self) -> dict[str, Any]:
+        """``AIOKafkaProducer`` arguments: connection, identity, :class:`ProducerSettings`, metadata refresh."""
+        p = self.producer
+        return {
+            **self.client_kwargs(),
+            "enable_idempotence": p.enable_idempotence,
+            "acks": p.acks if p.acks == "all" else int(p.acks),
+            "linger_ms": p.linger_ms,
+            "request_timeout_ms": p.request_timeout_ms,
+            "retry_backoff_ms": p.retry_backoff_ms,
+            "metadata_max_age_ms": self.metadata_max_age_ms,
+            "max_request_size": self.max_message_bytes,
+        }
+
+    def consumer_kwargs(self, group_id: str, name: str) -> dict[str, Any]:
+        """``AIOKafkaConsumer`` arguments of the member of ``group_id`` that consumes for ``name`` (its client id is
+        ``<client_id>.<name>``; its ``group_instance_id`` ``<group_id>.<replica>`` when the replica id is explicit)."""
+        c = self.consumer
+        kwargs = {
+            **self.client_kwargs(),
+            "group_id": group_id,
+            "session_timeout_ms": c.session_timeout_ms,
+            "heartbeat_interval_ms": c.heartbeat_interval_ms,
+            "retry_backoff_ms": self.producer.retry_backoff_ms,
+            "metadata_max_age_ms": self.metadata_max_age_ms,
+        }
+        if self.client_id:
+            kwargs["client_id"] = f"{self.client_id}.{name}"
+        if c.group_instance:
+            kwargs["group_instance_id"] = f"{group_id}.{c.group_instance}"
+        return kwargs
+
+    def backoff(self) -> Backoff:
+        """A fresh :class:`Backoff` with these options' reconnect delays."""
+        return Backoff(self.reconnect_backoff_ms / 1000, self.reconnect_backoff_max_ms / 1000)
+
+
+class Backoff:
+    """Exponential back-off with jitter: the n-th delay is drawn between half and all of ``initial * 2**n``, capped
+    at ``maximum``; :meth:`reset` after a success. Replicas that lost Kafka together do not come back in step."""
+
+    def __init__(self, initial: float, maximum: float, rng: random.Random | None = None) -> None:
+        if not 0 < initial <= maximum:
+            raise ValueError(f"backoff needs 0 < initial ({initial}) <= maximum ({maximum})")
+        self.initial = initial
+        self.maximum = maximum
+        self._rng = rng or random.Random()
+        self._attempt = 0
+
+    def next(self) -> float:
+        """The next delay in seconds."""
+        cap = min(self.maximum, self.initial * 2 ** min(self._attempt, 32))
+        self._attempt += 1
+        return float(cap / 2 + self._rng.uniform(0, cap / 2))
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+class RepeatFilter(logging.Filter):
+    """Lets the first of a run of like log lines through (same logger, same message template) and then at most one
+    per ``window`` seconds, which says how many were dropped meanwhile: a client that retries a dead broker many
+    times a second writes a few lines a minute instead of thousands."""
+
+    def __init__(self, window: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.window = window
+        self._clock = clock
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, str(record.msg))
+        now = self._clock()
+        shown, dropped = self._seen.get(key, (-self.window - 1.0, 0))
+        if now - shown < self.window:
+            self._seen[key] = (shown, dropped + 1)
+            return False
+        if len(self._seen) > 1000:
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        if dropped:  # the suffix has no "%": the message formats with its arguments as before
+            record.msg = f"{record.msg} [{dropped} like it in the last {now - shown:.0f}s not logged]"
+        return True
+
+
+_REPEATS = RepeatFilter()
+
+
+def quiet_client_logs() -> None:
+    """Put :class:`RepeatFilter` on aiokafka's loggers (idempotent): its connection and fetch errors repeat at every
+    retry while a broker or a partition leader is away."""
+    import aiokafka  # noqa: F401  (its modules create their loggers when imported)
+
+    names = [n for n in logging.Logger.manager.loggerDict if n == "aiokafka" or n.startswith("aiokafka.")]
+    for name in names:
+        logger = logging.getLogger(name)
+        if _REPEATS not in logger.filters:
+            logger.addFilter(_REPEATS)
 
 
 def ce_type(service: str, name: str, version: int) -> str:
@@ -213,16 +362,17 @@ def from_record(
 
 
 def new_producer(options: KafkaOptions, **overrides: Any) -> AIOKafkaProducer:
-    """An idempotent producer with ``acks=all`` and ``max_request_size`` from the options (not started)."""
-    kwargs = {
-        "enable_idempotence": True,
-        "acks": "all",
-        "linger_ms": 5,
-        "max_request_size": options.max_message_bytes,
-        **options.client_kwargs(),
-        **overrides,
-    }
-    return AIOKafkaProducer(**kwargs)
+    """A producer with the options' :class:`ProducerSettings` (by default idempotent with ``acks=all``) and
+    ``max_request_size`` (not started); ``overrides`` win."""
+    quiet_client_logs()
+    return AIOKafkaProducer(**{**options.producer_kwargs(), **overrides})
+
+
+def new_consumer(options: KafkaOptions, group_id: str, name: str, **overrides: Any) -> AIOKafkaConsumer:
+    """A consumer group member with the options' :class:`ConsumerSettings` (:meth:`KafkaOptions.consumer_kwargs`),
+    not started; ``overrides`` win."""
+    quiet_client_logs()
+    return AIOKafkaConsumer(**{**options.consumer_kwargs(group_id, name), **overrides})
 
 
 PERMANENT_RECORD_ERRORS: tuple[type[BaseException], ...] = (
@@ -240,54 +390,3 @@ about the cluster or the client, not the record, and is worth retrying as it is.
 def is_permanent_record_error(error: BaseException) -> bool:
     """Whether ``error``, raised by ``send()`` or set on its future, refuses that record for good."""
     return isinstance(error, PERMANENT_RECORD_ERRORS)
-
-
-async def ensure_topics(options: KafkaOptions, topics: Sequence[str], partitions: int, replication_factor: int) -> None:
-    """Create ``topics`` with infinite retention if they do not exist (idempotent)."""
-    admin = AIOKafkaAdminClient(**options.client_kwargs())
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [t for t in topics if t not in existing]
-        if missing:
-            response = await admin.create_topics(
-                [
-                    NewTopic(
-                        name=t,
-                        num_partitions=partitions,
-                        replication_factor=replication_factor,
-                        topic_configs={"retention.ms": "-1"},
-                    )
-                    for t in missing
-                ]
-            )
-            for topic, code, *message in response.topic_errors:
-                if code not in (0, TopicAlreadyExistsError.errno):
-                    raise RuntimeError(f"cannot create topic {topic}: error {code} {message}")
-        await _until_described(admin, topics)
-    finally:
-        await admin.close()
-
-
-async def _until_described(admin: AIOKafkaAdminClient, topics: Sequence[str], timeout: float = 30.0) -> None:
-    """Wait until the broker's metadata shows every topic with its partitions and their leaders (a topic another
-    service has just created may be listed before its partitions have one). A consumer subscribing to a topic not
-    yet in the metadata gets no partitions of it until its next metadata refresh."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        described = {t["topic"]: t for t in await admin.describe_topics(list(topics))}
-        if all(_ready(described.get(t)) for t in topics):
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise RuntimeError(f"topics {list(topics)} not in the cluster metadata after {timeout:.0f}s")
-        await asyncio.sleep(0.1)
-
-
-def _ready(topic: Any) -> bool:
-    partitions = (topic or {}).get("partitions") or []
-    return bool(
-        topic
-        and not topic["error_code"]
-        and partitions
-        and all(not p["error_code"] and p["leader"] >= 0 for p in partitions)
-    )
