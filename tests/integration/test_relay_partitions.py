@@ -114,9 +114,7 @@ async def test_a_partition_that_cannot_be_written_holds_back_only_its_own_events
         async with engine.connect() as conn:  # the checkpoint waits before partition 0's first event
             done = (await conn.execute(text("SELECT position FROM relay_checkpoint"))).scalar()
             first_stuck = (
-                await conn.execute(
-                    text("SELECT min(position) FROM events WHERE partition_key = ANY(:k)"), {"k": stuck}
-                )
+                await conn.execute(text("SELECT min(position) FROM events WHERE partition_key = ANY(:k)"), {"k": stuck})
             ).scalar()
         assert done is None or done < first_stuck
 
@@ -134,7 +132,8 @@ async def test_a_partition_that_cannot_be_written_holds_back_only_its_own_events
     finally:
         stop.set()
         await runner
-    assert per_project(records) == {**{p: list(range(1, 31)) for p in healthy}, **{p: list(range(1, 11)) for p in stuck}}
+    expected = {**{p: list(range(1, 31)) for p in healthy}, **{p: list(range(1, 11)) for p in stuck}}
+    assert per_project(records) == expected
     assert len(records) == 140  # each once
     lines = [r.getMessage() for r in caplog.records if r.name == "shared.relay"]
     assert sum("partition 0 stalled" in line for line in lines) == 1  # one line per change of state
