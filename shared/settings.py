@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth import DEFAULT_MAX_LIFETIME_SECONDS, AuthConfig
-from shared.kafka import KafkaOptions
+from shared.kafka import ConsumerSettings, KafkaOptions, ProducerSettings, TopicSettings
 from shared.limits import MAX_BODY_BYTES
 
 
@@ -46,8 +48,32 @@ class ServiceSettings(BaseSettings):
     kafka_group_prefix: str = Field(
         default="pmo", min_length=1, max_length=100, description="prefix of consumer group ids (one per deployment)"
     )
+    # -- Kafka clients and topics (docs/operations.md, "Kafka cluster") --
+    replica_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+        description="stable name of this replica (e.g. the pod name): names its Kafka clients and database "
+        "sessions and makes its consumers static group members; unset: <hostname>-<pid>, dynamic members",
+    )
+    kafka_acks: Literal["all", "1", "0"] = Field(default="all", description="producer acks; idempotence needs all")
+    kafka_enable_idempotence: bool = True
+    kafka_linger_ms: int = Field(default=5, ge=0, le=60_000)
+    kafka_request_timeout_ms: int = Field(default=30_000, ge=1_000, le=300_000)
+    kafka_retry_backoff_ms: int = Field(default=100, ge=10, le=10_000)
+    kafka_metadata_max_age_ms: int = Field(default=10_000, ge=1_000, le=3_600_000)
+    kafka_session_timeout_ms: int = Field(
+        default=6_000, ge=1_000, le=300_000, description="a crashed consumer's partitions move after this"
+    )
+    kafka_heartbeat_interval_ms: int = Field(default=1_000, ge=100, le=100_000)
+    kafka_reconnect_backoff_ms: int = Field(default=200, ge=10, le=60_000)
+    kafka_reconnect_backoff_max_ms: int = Field(default=5_000, ge=10, le=300_000)
     topic_partitions: int = Field(default=3, ge=1, le=1000)
     topic_replication_factor: int = Field(default=1, ge=1, le=10)
+    topic_min_insync_replicas: int | None = Field(
+        default=None, ge=1, le=10, description="unset: replication factor - 1, at least 1"
+    )
+    topic_retention_ms: int = Field(default=-1, ge=-1, description="-1: forever (the topics are the replayable log)")
+    topic_cleanup_policy: Literal["delete", "compact", "compact,delete"] = "delete"
     relay_poll_interval: float = Field(default=0.02, gt=0, le=10)
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024, le=100_000_000)
     jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret (development, tests)")
@@ -74,7 +100,8 @@ class ServiceSettings(BaseSettings):
             max_lifetime_seconds=self.jwt_max_lifetime_seconds,
         )
 
-    def kafka(self) -> KafkaOptions:
+    def kafka(self, service: str = "pmo") -> KafkaOptions:
+        """The Kafka client options of ``service``'s clients (their client id names the service and the replica)."""
         return KafkaOptions(
             bootstrap_servers=self.kafka_bootstrap_servers,
             security_protocol=self.kafka_security_protocol,
@@ -83,4 +110,57 @@ class ServiceSettings(BaseSettings):
             sasl_password=self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None,
             ssl_cafile=self.kafka_ssl_cafile,
             max_message_bytes=self.kafka_max_message_bytes,
+            client_id=f"pmo-{service}-{self.replica()}",
+            metadata_max_age_ms=self.kafka_metadata_max_age_ms,
+            reconnect_backoff_ms=self.kafka_reconnect_backoff_ms,
+            reconnect_backoff_max_ms=self.kafka_reconnect_backoff_max_ms,
+            producer=ProducerSettings(
+                acks=self.kafka_acks,
+                enable_idempotence=self.kafka_enable_idempotence,
+                linger_ms=self.kafka_linger_ms,
+                request_timeout_ms=self.kafka_request_timeout_ms,
+                retry_backoff_ms=self.kafka_retry_backoff_ms,
+            ),
+            consumer=ConsumerSettings(
+                session_timeout_ms=self.kafka_session_timeout_ms,
+                heartbeat_interval_ms=self.kafka_heartbeat_interval_ms,
+                group_instance=self.replica_id,
+            ),
+            topic=TopicSettings(
+                partitions=self.topic_partitions,
+                replication_factor=self.topic_replication_factor,
+                min_insync_replicas=self.topic_min_insync_replicas,
+                retention_ms=self.topic_retention_ms,
+                cleanup_policy=self.topic_cleanup_policy,
+            ),
         )
+
+    def replica(self) -> str:
+        """This replica's name: ``PMO_REPLICA_ID``, else ``<hostname>-<pid>``."""
+        return self.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+
+    def application_name(self, schema: str) -> str:
+        """The ``application_name`` of this replica's database sessions (PostgreSQL keeps 63 bytes)."""
+        return f"pmo-{schema}-{self.replica()}"[:63]
+
+    @model_validator(mode="after")
+    def _kafka_consistent(self) -> ServiceSettings:
+        """Kafka settings that cannot work together are refused at start, naming the variables."""
+        problems = []
+        if self.kafka_enable_idempotence and self.kafka_acks != "all":
+            problems.append("PMO_KAFKA_ENABLE_IDEMPOTENCE=true needs PMO_KAFKA_ACKS=all")
+        if self.kafka_heartbeat_interval_ms >= self.kafka_session_timeout_ms:
+            problems.append("PMO_KAFKA_HEARTBEAT_INTERVAL_MS must be below PMO_KAFKA_SESSION_TIMEOUT_MS")
+        if self.kafka_reconnect_backoff_ms > self.kafka_reconnect_backoff_max_ms:
+            problems.append("PMO_KAFKA_RECONNECT_BACKOFF_MS must not exceed PMO_KAFKA_RECONNECT_BACKOFF_MAX_MS")
+        min_isr = self.topic_min_insync_replicas
+        if min_isr is not None and min_isr > self.topic_replication_factor:
+            problems.append(
+                f"PMO_TOPIC_MIN_INSYNC_REPLICAS={min_isr} is above PMO_TOPIC_REPLICATION_FACTOR="
+                f"{self.topic_replication_factor}: no write could ever be acknowledged"
+            )
+        if 0 <= self.topic_retention_ms < 60_000:
+            problems.append("PMO_TOPIC_RETENTION_MS must be -1 (forever) or at least 60000")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
