@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.pg import driver
 
-__all__ = ["create_engine", "driver", "migrate", "ping"]
+__all__ = ["create_engine", "driver", "lock_key", "migrate", "ping"]
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -31,6 +31,7 @@ def create_engine(
     ssl_root_cert: str | None = None,
     pre_ping: bool = False,
     statement_timeout_ms: int | None = None,
+    application_name: str | None = None,
 ) -> AsyncEngine:
     """An asyncpg engine whose connections see only ``schema`` (then ``public``), with TLS when asked.
 
@@ -40,14 +41,15 @@ def create_engine(
 
     ``statement_timeout_ms``: the server cancels any statement of these connections running longer (a query no
     request should need cannot hold a connection for ever, even after its client left); ``None`` keeps the
-    server's setting (tools such as replay, whose statements may be long).
+    server's setting (tools such as replay, whose statements may be long). ``application_name`` names the sessions
+    in ``pg_stat_activity`` (a service passes one per replica); default ``pmo-<schema>``.
     """
     if not _SCHEMA_NAME.match(schema):
         raise ValueError(f"invalid schema name {schema!r}")
     url = make_url(database_url)
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+asyncpg")
-    server_settings = {"search_path": f"{schema},public", "application_name": f"pmo-{schema}"}
+    server_settings = {"search_path": f"{schema},public", "application_name": application_name or f"pmo-{schema}"}
     if statement_timeout_ms is not None:
         server_settings["statement_timeout"] = str(statement_timeout_ms)
     connect_args: dict[str, Any] = {"server_settings": server_settings}
@@ -72,16 +74,23 @@ def _ssl(mode: str, root_cert: str | None) -> Any:
     return context
 
 
-async def migrate(engine: AsyncEngine, schema: str, ddl: Iterable[str] = ()) -> None:
-    """Create the schema, the event-store tables and the service's own tables if they do not exist.
+def lock_key(schema: str) -> str:
+    """The advisory lock (``pg_advisory_xact_lock(hashtext(key))``) every change to ``schema``'s tables holds."""
+    return f"pmo-migrate:{schema}"
 
-    Idempotent; statements run in one transaction under an advisory lock so replicas starting together do
-    not race.
+
+async def migrate(engine: AsyncEngine, schema: str, ddl: Iterable[str] = ()) -> None:
+    """Create the schema, the event-store tables and the given tables if they do not exist: for scratch schemas
+    (tests, ``pmo replay --schema``, benchmarks) made from the current DDL lists in one go.
+
+    A service's own schema is versioned instead (:mod:`shared.migrations`, ``pmo migrate``). Idempotent; the
+    statements run in one transaction under the schema's migration lock (the one :mod:`shared.migrations` takes),
+    so concurrent runs on one schema do not race.
     """
     from shared.eventstore import DDL as EVENT_STORE_DDL
 
     async with engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('pmo-migrate'))"))
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": lock_key(schema)})
         await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         for statement in [*EVENT_STORE_DDL, *ddl]:
             await conn.execute(text(statement))
