@@ -1,9 +1,13 @@
 """Authentication and authorisation: bearer JWTs, roles, and one access policy per service.
 
 A token carries ``sub`` (the acting user or machine client, recorded on every event in its canonical form, see
-:func:`shared.identity.canonical_subject`), ``roles`` (a list of strings), ``iss``, ``aud``, ``iat`` and ``exp``;
-its lifetime (``exp - iat``) is at most :attr:`AuthConfig.max_lifetime_seconds`. Keys: a shared secret (HS256) for
-development, a PEM public key or a JWKS file (RS256/ES256) for production.
+:func:`shared.identity.canonical_subject`), roles (a list of strings at a configurable claim path, e.g. ``roles`` or
+Keycloak's ``realm_access.roles``, mapped to ours by :attr:`AuthConfig.role_map`), ``iss``, ``aud``, ``iat`` and
+``exp``; its lifetime (``exp - iat``) is at most :attr:`AuthConfig.max_lifetime_seconds`. It may carry the
+portfolios and programmes its holder belongs to (:attr:`AuthConfig.portfolios_claim`, ``*`` = all), which
+:mod:`shared.authz` applies to each object. Keys: a shared secret (HS256) for development, a PEM public key, a JWKS
+file or the identity provider's JWKS URL (:class:`JwksKeys`: cached, refreshed on an unknown ``kid`` at most once per
+interval, a failing endpoint never breaks the keys already known) for production.
 
 Fail closed: in production mode (``PMO_ENV=production``, the default) a service refuses to start without a key,
 with an HS256 secret shorter than :data:`MIN_SECRET_BYTES`, or with the development secret; only development
@@ -16,7 +20,11 @@ otherwise; writes to the service's writer roles; some routes (approvals, gate de
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import re
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +35,9 @@ from typing import Any
 import jwt
 
 from shared.identity import InvalidSubjectError, canonical_subject
-from shared.limits import MAX_AUTHORIZATION_BYTES
+from shared.limits import MAX_AUTHORIZATION_BYTES, MAX_LIST, MAX_NAME
+
+log = logging.getLogger(__name__)
 
 DEVELOPMENT_SECRET = "pmo-development-secret-do-not-use-in-production"
 MIN_SECRET_BYTES = 32
@@ -60,10 +70,21 @@ class MisconfiguredError(RuntimeError):
     """The service cannot start safely (e.g. production mode without a key)."""
 
 
+ALL = "*"
+"""In a token's portfolios claim: every portfolio (an organisation-wide function, e.g. the PMO office)."""
+
+
 @dataclass(frozen=True)
 class Principal:
+    """Who calls: the canonical subject, our roles, the portfolios and programmes she belongs to
+    (``all_portfolios``: every one), and for a machine client its client id (the ``azp`` claim, else ``sub``)."""
+
     subject: str
     roles: frozenset[Role]
+    portfolios: frozenset[str] = frozenset()
+    programmes: frozenset[str] = frozenset()
+    all_portfolios: bool = False
+    client_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +107,14 @@ class AccessPolicy:
         return [(m, p, sorted(r.value for r in self.allowed(m, p))) for m, p in routes]
 
 
+_ROUTE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) /[\x21-\x7e]{0,300}$")
+DEFAULT_SERVICE_CLIENTS: Mapping[str, frozenset[str]] = {
+    "projects-service": frozenset({"GET /reports/projects/{project_id}"})
+}
+"""Built-in allow-list: the projects service reads a project's report when a gate decision is taken (see
+``projects.reporting_client``). ``PMO_SERVICE_CLIENTS`` adds to it (or replaces an entry of the same client id)."""
+
+
 @dataclass(frozen=True)
 class AuthConfig:
     mode: str
@@ -94,17 +123,165 @@ class AuthConfig:
     secret: str | None = None
     public_key_file: str | None = None
     jwks_file: str | None = None
+    jwks_url: str | None = None
+    jwks_timeout_seconds: float = 3.0
+    """Longest a fetch of the JWKS URL may hold a request that waits for it (an unknown ``kid``)."""
+    jwks_refresh_seconds: float = 300.0
+    """Keys older than this are refreshed in the background (the request goes on with the cached ones)."""
+    jwks_min_refresh_seconds: float = 30.0
+    """An unknown ``kid`` triggers a fetch at most once per this interval (failed fetches count)."""
     leeway_seconds: int = 30
     max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME_SECONDS
+    roles_claim: str = "roles"
+    """Dotted path of the roles list in the token, e.g. ``roles`` (Entra ID) or ``realm_access.roles`` (Keycloak)."""
+    role_map: str = ""
+    """``theirs=ours,...`` (e.g. ``pmo-director=director,pmo-finance=finance``); empty: our role names as they are.
+    With a map, only the names it lists count."""
+    portfolios_claim: str = "pmo_portfolios"
+    programmes_claim: str = "pmo_programmes"
+    client_id_claim: str = "azp"
+    service_clients: Mapping[str, Iterable[str]] | None = None
+    """Routes (``"METHOD /template"``, or ``"*"`` for all its role allows) per machine client id. None: every
+    client may use every route its role allows in development; in production only :data:`DEFAULT_SERVICE_CLIENTS`."""
+
+
+def parse_role_map(text: str) -> dict[str, Role]:
+    """``theirs=ours,...`` as a mapping; :class:`MisconfiguredError` naming the bad entry otherwise."""
+    mapping: dict[str, Role] = {}
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        theirs, sep, ours = (part.strip() for part in entry.partition("="))
+        if not sep or not theirs or len(theirs) > MAX_NAME:
+            raise MisconfiguredError(f"PMO_ROLE_MAP: {entry!r} is not 'their-role=our-role'")
+        if ours not in {r.value for r in Role}:
+            known = ", ".join(r.value for r in Role)
+            raise MisconfiguredError(f"PMO_ROLE_MAP: {ours!r} (for {theirs!r}) is not one of our roles: {known}")
+        mapping[theirs] = Role(ours)
+    return mapping
+
+
+def _claim_path(name: str, setting: str) -> tuple[str, ...]:
+    parts = tuple(name.split("."))
+    if not name or len(name) > MAX_NAME or any(not p for p in parts):
+        raise MisconfiguredError(f"{setting}: {name!r} is not a claim path such as 'roles' or 'realm_access.roles'")
+    return parts
+
+
+def _service_clients(config: AuthConfig) -> Mapping[str, frozenset[str]] | None:
+    if config.service_clients is None:
+        return None if config.mode == "development" else DEFAULT_SERVICE_CLIENTS
+    clients = dict(DEFAULT_SERVICE_CLIENTS)
+    for client, routes in config.service_clients.items():
+        listed = frozenset(routes)
+        bad = [r for r in listed if r != ALL and not _ROUTE.match(r)]
+        if not client or bad:
+            raise MisconfiguredError(
+                f"PMO_SERVICE_CLIENTS: {client!r} lists {bad!r}; each route is 'METHOD /path/template' or '*'"
+            )
+        clients[client] = listed
+    return clients
+
+
+class JwksKeys:
+    """The identity provider's signing keys from its JWKS URL, by ``kid`` (PyJWT's :class:`jwt.PyJWKClient` fetches
+    and parses them).
+
+    * Known keys are used without any I/O; once they are older than ``refresh_seconds`` a background fetch replaces
+      them (a key the provider dropped stops working then: that is how a compromised key is revoked).
+    * An unknown ``kid`` waits for one fetch, at most ``timeout_seconds`` and at most once per
+      ``min_refresh_seconds`` (failed attempts count too: random key ids cannot make the service hammer the
+      provider); concurrent requests share that fetch.
+    * A fetch that fails (timeout, refused, not JSON, no usable key) keeps the keys already known and is logged.
+    """
+
+    def __init__(self, url: str, *, timeout_seconds: float, refresh_seconds: float, min_refresh_seconds: float) -> None:
+        self.url = url
+        self.timeout = timeout_seconds
+        self.refresh_seconds = refresh_seconds
+        self.min_refresh_seconds = min_refresh_seconds
+        self._client = jwt.PyJWKClient(url, cache_jwk_set=False, timeout=timeout_seconds)
+        self._keys: dict[str, Any] = {}
+        self._fetched_at: float | None = None
+        self._attempted_at: float | None = None
+        self._inflight: asyncio.Future[None] | None = None
+        self._lock = threading.Lock()
+        self.fetches = 0
+        """Fetch attempts so far (tests and operators: the rate limit at work)."""
+
+    def get(self, kid: str | None) -> Any | None:
+        return self._keys.get(kid) if isinstance(kid, str) else None
+
+    def fetch(self) -> None:
+        """Fetch the key set now (blocking, bounded by the timeout); keeps the known keys when it fails."""
+        with self._lock:
+            self.fetches += 1
+            self._attempted_at = time.monotonic()
+        try:
+            keys = {k.key_id: k.key for k in self._client.get_signing_keys(refresh=True) if k.key_id}
+        except Exception as exc:  # garbage, timeout, refused, no signing key: keep what we had
+            log.warning("JWKS fetch from %s failed (%s); keeping %d known keys", self.url, exc, len(self._keys))
+            return
+        with self._lock:
+            self._keys = keys
+            self._fetched_at = time.monotonic()
+
+    def _may_fetch(self, now: float) -> bool:
+        return self._attempted_at is None or now - self._attempted_at >= self.min_refresh_seconds
+
+    async def ensure(self, kid: str | None) -> None:
+        """Make ``kid`` known if the provider has it: one bounded fetch when it is unknown and the rate limit
+        allows; a background refresh when the keys are stale."""
+        now = time.monotonic()
+        if self.get(kid) is not None:
+            stale = self._fetched_at is not None and now - self._fetched_at >= self.refresh_seconds
+            if stale and self._inflight is None and self._may_fetch(now):
+                self._inflight = self._start()
+            return
+        if self._inflight is None:
+            if not self._may_fetch(now):
+                return
+            self._inflight = self._start()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._inflight), self.timeout + 0.5)
+        except TimeoutError:
+            log.warning("JWKS fetch from %s took longer than %.1f s", self.url, self.timeout)
+
+    def _start(self) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.ensure_future(asyncio.to_thread(self.fetch))
+
+        def done(_: asyncio.Future[None]) -> None:
+            self._inflight = None
+
+        future.add_done_callback(done)
+        return future
 
 
 class TokenVerifier:
-    """Checks a bearer token's signature, issuer, audience and expiry, and reads its subject and roles."""
+    """Checks a bearer token's signature, issuer, audience and expiry, and reads its subject, roles and scope."""
 
     def __init__(self, config: AuthConfig) -> None:
         self.config = config
         self._keys: dict[str | None, Any] = {}
-        if config.jwks_file:
+        self.jwks: JwksKeys | None = None
+        self._roles_path = _claim_path(config.roles_claim, "PMO_ROLES_CLAIM")
+        self._portfolios_path = _claim_path(config.portfolios_claim, "PMO_PORTFOLIOS_CLAIM")
+        self._programmes_path = _claim_path(config.programmes_claim, "PMO_PROGRAMMES_CLAIM")
+        self._role_map = parse_role_map(config.role_map) or {r.value: r for r in Role}
+        self.service_clients = _service_clients(config)
+        if config.jwks_url:
+            if not config.jwks_url.startswith(("https://", "http://")):
+                raise MisconfiguredError(f"PMO_JWKS_URL must be an http(s) URL, not {config.jwks_url!r}")
+            if config.mode != "development" and not config.jwks_url.startswith("https://"):
+                log.warning("PMO_JWKS_URL is not https: the keys could be replaced on the way")
+            self.jwks = JwksKeys(
+                config.jwks_url,
+                timeout_seconds=config.jwks_timeout_seconds,
+                refresh_seconds=config.jwks_refresh_seconds,
+                min_refresh_seconds=config.jwks_min_refresh_seconds,
+            )
+            self._algorithms = ["RS256", "ES256", "PS256", "EdDSA"]
+        elif config.jwks_file:
             keys = json.loads(Path(config.jwks_file).read_text())["keys"]
             for key in keys:
                 self._keys[key.get("kid")] = jwt.PyJWK(key).key
@@ -122,18 +299,43 @@ class TokenVerifier:
             self._algorithms = ["HS256"]
         else:
             raise MisconfiguredError(
-                "production mode needs a token key: set PMO_JWT_SECRET, PMO_JWT_PUBLIC_KEY_FILE or PMO_JWKS_FILE "
-                "(or PMO_ENV=development for a local run)"
+                "production mode needs a token key: set PMO_JWT_SECRET, PMO_JWT_PUBLIC_KEY_FILE, PMO_JWKS_FILE or "
+                "PMO_JWKS_URL (or PMO_ENV=development for a local run)"
             )
+
+    async def verify_async(self, authorization: str | None) -> Principal:
+        """:meth:`verify`, after making the token's key known when it comes from a JWKS URL (one fetch, bounded by
+        :attr:`AuthConfig.jwks_timeout_seconds` and rate limited: see :class:`JwksKeys`)."""
+        if self.jwks is not None and authorization and len(authorization) <= MAX_AUTHORIZATION_BYTES:
+            try:
+                kid = jwt.get_unverified_header(authorization[7:].strip()).get("kid")
+            except jwt.PyJWTError:
+                kid = None  # verify says why
+            if isinstance(kid, str):
+                await self.jwks.ensure(kid)
+        return self.verify(authorization)
+
+    def _key(self, kid: object) -> Any:
+        if self.jwks is not None:
+            key = self.jwks.get(kid if isinstance(kid, str) else None)
+            if key is None:
+                raise AuthError("the token's key (kid) is unknown to the identity provider's key set")
+            return key
+        key = (self._keys.get(kid) if isinstance(kid, str) else None) or self._keys.get(None)
+        if key is None:
+            raise AuthError("the token's key is unknown")
+        return key
 
     def verify(self, authorization: str | None) -> Principal:
         """The principal of a valid ``Authorization: Bearer`` header; :class:`AuthError` with the reason otherwise.
 
         Refused: no header or another scheme; a header longer than
         :data:`~shared.limits.MAX_AUTHORIZATION_BYTES` (before any decoding); a bad signature, issuer or
-        audience; no ``sub``, ``iat`` or ``exp``; an expired token or one issued in the future; a lifetime
-        (``exp - iat``) above the configured maximum; a subject that :func:`canonical_subject` refuses; ``roles``
-        that is not a list of strings. Unknown role names are ignored."""
+        audience; a key id the key set does not hold; no ``sub``, ``iat`` or ``exp``; an expired token or one issued
+        in the future; a lifetime (``exp - iat``) above the configured maximum; a subject that
+        :func:`canonical_subject` refuses; a roles, portfolios or programmes claim that is not a list of strings
+        (at most :data:`~shared.limits.MAX_LIST`, each at most :data:`~shared.limits.MAX_NAME` characters).
+        Role names the mapping does not know are ignored. No I/O: JWKS keys come from the cache."""
         if not authorization:
             raise AuthError("a bearer token is required")
         if len(authorization) > MAX_AUTHORIZATION_BYTES:
@@ -143,10 +345,7 @@ class TokenVerifier:
         token = authorization[7:].strip()
         try:
             header = jwt.get_unverified_header(token)
-            kid = header.get("kid")
-            key = (self._keys.get(kid) if isinstance(kid, str) else None) or self._keys.get(None)
-            if key is None:
-                raise AuthError("the token's key is unknown")
+            key = self._key(header.get("kid"))
             claims = jwt.decode(
                 token,
                 key,
@@ -179,17 +378,48 @@ class TokenVerifier:
             subject = canonical_subject(claims["sub"])
         except InvalidSubjectError as exc:
             raise AuthError(f"the token's subject (sub) is not acceptable: {exc}") from None
-        raw_roles = claims.get("roles", [])
-        if not isinstance(raw_roles, list) or not all(isinstance(r, str) for r in raw_roles):
-            raise AuthError("the token's roles must be a list of strings")
-        known = {x.value for x in Role}
-        return Principal(subject=subject, roles=frozenset(Role(r) for r in raw_roles if r in known))
+        raw_roles = _strings(claims, self._roles_path, "roles")
+        roles = frozenset(self._role_map[r] for r in raw_roles if r in self._role_map)
+        portfolios = _strings(claims, self._portfolios_path, "portfolios")
+        client = claims.get(self.config.client_id_claim)
+        return Principal(
+            subject=subject,
+            roles=roles,
+            portfolios=frozenset(portfolios) - {ALL},
+            programmes=frozenset(_strings(claims, self._programmes_path, "programmes")),
+            all_portfolios=ALL in portfolios,
+            client_id=client if isinstance(client, str) and client else subject,
+        )
 
-    @staticmethod
-    def authorize(principal: Principal, allowed: frozenset[Role]) -> None:
+    def authorize(self, principal: Principal, allowed: frozenset[Role], route: str | None = None) -> None:
+        """:class:`ForbiddenError` unless one of the principal's roles is ``allowed``; a machine client (role
+        ``service`` alone) must moreover have ``route`` (``"METHOD /template"``) on its allow-list."""
         if not principal.roles & allowed:
             needed = ", ".join(sorted(r.value for r in allowed))
             raise ForbiddenError(f"this needs one of the roles: {needed}")
+        if route is None or self.service_clients is None or principal.roles != {Role.SERVICE}:
+            return
+        listed = self.service_clients.get(principal.client_id or principal.subject, frozenset())
+        if route not in listed and ALL not in listed:
+            raise ForbiddenError(
+                f"the machine client {principal.client_id!r} may not use {route} (PMO_SERVICE_CLIENTS lists its routes)"
+            )
+
+
+def _strings(claims: Mapping[str, Any], path: tuple[str, ...], what: str) -> list[str]:
+    """The list of strings at ``path`` in the claims (none when absent); :class:`AuthError` for any other shape."""
+    value: Any = claims
+    for part in path:
+        if not isinstance(value, Mapping):
+            raise AuthError(f"the token's {what} must be a list of strings (claim {'.'.join(path)})")
+        value = value.get(part)
+        if value is None:
+            return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and len(v) <= MAX_NAME for v in value):
+        raise AuthError(f"the token's {what} must be a list of strings (claim {'.'.join(path)})")
+    if len(value) > MAX_LIST:
+        raise AuthError(f"the token's {what} list more than {MAX_LIST} items (claim {'.'.join(path)})")
+    return value
 
 
 def _refuse_weak_secret(secret: str) -> None:
@@ -214,8 +444,11 @@ def mint_token(
     audience: str = "pmo-api",
     ttl_seconds: int = 3600,
     now: float | None = None,
+    portfolios: Iterable[str] = (ALL,),
+    programmes: Iterable[str] = (),
 ) -> str:
-    """An HS256 token (development and tests; production tokens come from the identity provider)."""
+    """An HS256 token (development and tests; production tokens come from the identity provider). Its holder
+    belongs to ``portfolios`` (every one by default) and ``programmes``."""
     issued = int(now if now is not None else time.time())
     claims = {
         "sub": subject,
@@ -224,5 +457,7 @@ def mint_token(
         "aud": audience,
         "iat": issued,
         "exp": issued + ttl_seconds,
+        "pmo_portfolios": list(portfolios),
+        "pmo_programmes": list(programmes),
     }
     return jwt.encode(claims, secret, algorithm="HS256")
