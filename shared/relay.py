@@ -16,9 +16,9 @@ project's later events are kept off the topic; the rows: :mod:`shared.relay_held
 its partition key (its project), in order, while other projects go on; the checkpoint moves past held events. It
 shows as the ``pmo_relay_held_events`` gauge, an ERROR log line, a notice on ``pmo.dlq.v1`` and ``/readyz``. The
 leader publishes them again when an operator asks (``pmo relay retry`` / ``skip``), in order. Any other error
-(an unreachable broker, authorization, an unknown topic, anything retriable) stops the partition it happened on
-for the pass; the batch is read again from the checkpoint, without what Kafka acknowledged of it meanwhile (kept in
-memory by the relay), so it can hold nothing and publishes nothing twice unless the relay restarts.
+(an unreachable broker, authorization, an unknown topic, anything retriable) stops the partition it happened on:
+its lane keeps its records and sends them again after a backoff while the other partitions go on
+(:mod:`shared.relay_lanes`); the checkpoint waits before its oldest event. How stalls show: :mod:`shared.relay_stalls`.
 """
 
 from __future__ import annotations
