@@ -213,6 +213,8 @@ class LocalKafka:
             return
         if self._live_pid(forget_stale=False) is not None:
             raise KafkaInfraError(f"{self.pom} changed while the broker runs from {self.lib_dir}: stop it first")
+        if self.lib_dir.is_symlink():  # jars borrowed from another root, for an older pom: fetch ours instead
+            self.lib_dir.unlink()
         fetch_jars(self.pom, self.lib_dir, self._jars_marker, digest)
 
     def _listeners_line(self) -> str:

@@ -109,7 +109,12 @@ def write_config(
 ) -> None:
     """Write the broker's ``server.properties`` (one ``broker,controller`` node on ``listeners``, its KRaft
     controller at ``controller``, its logs in ``data_dir``) and its log4j2 configuration."""
-    settings = {
+    write_properties(server_properties, log4j_config, single_node_settings(listeners, controller, data_dir))
+
+
+def single_node_settings(listeners: str, controller: str, data_dir: Path) -> dict[str, str]:
+    """``server.properties`` of one ``broker,controller`` node (see :func:`write_config`)."""
+    return {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.bootstrap.servers": controller,
@@ -144,6 +149,10 @@ def write_config(
         # Services create their topics explicitly (with their retention); a typo must not create one.
         "auto.create.topics.enable": "false",
     }
+
+
+def write_properties(server_properties: Path, log4j_config: Path, settings: dict[str, str]) -> None:
+    """Write ``settings`` as a node's ``server.properties``, and its log4j2 configuration."""
     lines = ["# Written by shared/infra/kafka.py at every launch; edits are lost."]
     lines += [f"{key}={value}" for key, value in settings.items()]
     write_atomically(server_properties, "\n".join(lines) + "\n")
@@ -196,13 +205,15 @@ def format_storage(
     logs_dir: Path,
     server_properties: Path,
     log4j_config: Path,
+    standalone: bool = True,
 ) -> None:
-    """Format ``data_dir`` for cluster id ``cluster``, unless it is formatted already."""
+    """Format ``data_dir`` for cluster id ``cluster``, unless it is formatted already. ``standalone``: a quorum found
+    through ``controller.quorum.bootstrap.servers`` (one node); without it, a static ``controller.quorum.voters``."""
     if (data_dir / "meta.properties").is_file():
         return
     command = [
         java, "-Xmx256m", f"-Dlog4j2.configurationFile={log4j_config}", f"-Dkafka.logs.dir={logs_dir}",
-        "-cp", str(lib_dir / "*"), "kafka.tools.StorageTool", "format", "--standalone",
+        "-cp", str(lib_dir / "*"), "kafka.tools.StorageTool", "format", *(["--standalone"] if standalone else []),
         "--ignore-formatted", f"--cluster-id={cluster}", "--config", str(server_properties),
     ]  # fmt: skip
     try:
