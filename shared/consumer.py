@@ -12,14 +12,15 @@ For each batch of records from one partition, one database transaction:
 The read-model change and the position commit together, so a crash anywhere leaves either all of the batch or
 none of it; on restart the consumer seeks to the stored offsets (Kafka's own committed offsets are written
 afterwards for monitoring only). A record that cannot be decoded or applied is sent to ``pmo.dlq.v1`` with the
-error, marked as dead-lettered in the inbox, and the consumer moves on.
+error, marked as dead-lettered in the inbox, kept whole in ``dead_letters`` (:mod:`shared.dead_letters.store`) in
+the same transaction, and the consumer moves on. An operator redrives it once its cause is fixed
+(:mod:`shared.dead_letters.redrive`), through :func:`apply_event` as here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import logs
+from shared.dead_letters import store as dead_letters
 from shared.kafka import DLQ_TOPIC, ConsumedEvent, KafkaOptions, from_record, new_producer
 from shared.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, DUPLICATES
 from shared.pg import driver
@@ -60,6 +62,7 @@ DDL = [
         PRIMARY KEY (consumer, event_id)
     )
     """,
+    *dead_letters.DDL,
 ]
 
 
@@ -82,6 +85,19 @@ class Projection(Protocol):
 
 Decoded = tuple[Any, ConsumedEvent | None, BaseException | None]
 """A record, its decoded event (or ``None``) and the decoding error (or ``None``)."""
+
+
+async def apply_event(conn: AsyncConnection, projection: Projection, event: ConsumedEvent, *, isolate: bool) -> None:
+    """Apply one event to ``projection`` in ``conn``'s transaction, with its correlation id and trace in the logs;
+    ``isolate``: under a savepoint, so a failure undoes the event's changes alone and the transaction goes on. The
+    one way an event is applied one at a time: by the consumer and by a redrive alike."""
+    logs.correlation_id.set(event.metadata.correlation_id or None)
+    logs.traceparent.set(event.metadata.traceparent)
+    if isolate:
+        async with conn.begin_nested():
+            await projection.apply(conn, event)
+    else:
+        await projection.apply(conn, event)
 
 
 def decode_records(records: Sequence[Any]) -> list[Decoded]:
@@ -205,6 +221,8 @@ class ProjectionConsumer:
         await self._dlq.start()
         await consumer.start()
         try:
+            async with self.engine.connect() as conn:
+                await dead_letters.refresh_gauge(conn, self.projection.name)
             consumer.subscribe(list(self.projection.topics), listener=_SeekToStored(self))
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=100, max_records=self.max_records)
@@ -325,13 +343,7 @@ class ProjectionConsumer:
                 fresh.discard(event.event_id)  # a second copy in the same batch is a duplicate too
             if error is None and event is not None:
                 try:
-                    logs.correlation_id.set(event.metadata.correlation_id or None)
-                    logs.traceparent.set(event.metadata.traceparent)
-                    if isolate:
-                        async with conn.begin_nested():
-                            await self.projection.apply(conn, event)
-                    else:
-                        await self.projection.apply(conn, event)
+                    await apply_event(conn, self.projection, event, isolate=isolate)
                     applied += 1
                     continue
                 except Exception as exc:
@@ -367,11 +379,11 @@ class ProjectionConsumer:
     async def _dead_letter(
         self, conn: AsyncConnection, record: Any, event: ConsumedEvent | None, error: BaseException | None
     ) -> None:
-        reason = "".join(traceback.format_exception_only(type(error), error)).strip() if error else "unknown"
+        reason = dead_letters.describe(error)
         log.error("dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
         headers = [
             *(record.headers or []),
-            ("pmo_error", reason[:2000].encode()),
+            ("pmo_error", reason.encode()),
             ("pmo_consumer", self.projection.name.encode()),
             ("pmo_original_topic", record.topic.encode()),
             ("pmo_original_partition", str(record.partition).encode()),
@@ -383,6 +395,8 @@ class ProjectionConsumer:
                 text("UPDATE inbox SET dead_lettered = true WHERE consumer = :c AND event_id = :e"),
                 {"c": self.projection.name, "e": event.event_id},
             )
+        await dead_letters.record(conn, self.projection.name, None if event is None else event.event_id, record, reason)
+        await dead_letters.refresh_gauge(conn, self.projection.name)
         DEAD_LETTERED.labels(self.projection.name).inc()
 
 

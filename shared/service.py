@@ -26,6 +26,7 @@ from shared.auth import AccessPolicy, Role, TokenVerifier
 from shared.commands import CommandExecutor, Projector
 from shared.consumer import Projection, ProjectionConsumer
 from shared.db import create_engine, migrate, ping
+from shared.dead_letters import api as dead_letters_api
 from shared.events import EventRegistry
 from shared.eventstore import EventStore
 from shared.kafka import DLQ_TOPIC, ensure_topics, new_producer
@@ -165,7 +166,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fas
         service=spec.name,
         version=spec.version,
         description=spec.description,
-        routers=spec.routers,
+        routers=[*spec.routers, dead_letters_api.router],
         public_routers=spec.public_routers,
         lifespan=lifespan,
         readiness=readiness,
@@ -173,10 +174,10 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fas
         request_timeout=resolved.request_timeout_seconds,
         session_cookie=spec.session_cookie,
         verifier=verifier,
-        access=spec.access,
+        access=dead_letters_api.operator_access(spec.access),
         cors_origins=resolved.cors_origins,
     )
-    app.state.access = spec.access
+    app.state.access = dead_letters_api.operator_access(spec.access)
     return app
 
 

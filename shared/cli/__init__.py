@@ -12,6 +12,8 @@
     pmo access           which roles may call each route of each service
     pmo relay held|retry|skip SERVICE
                          events a service's relay holds back from Kafka; publish them again; skip one for good
+    pmo dlq list|show|redrive
+                         events a service's consumers could not apply; apply them again once the cause is fixed
 
 Every command has ``--help``.
 """
@@ -23,7 +25,7 @@ import os
 import sys
 from typing import Any
 
-from shared.cli import development, maintenance, system
+from shared.cli import development, dlq, maintenance, system
 from shared.cli.output import printable
 from shared.cli.output import table as _table
 
@@ -157,5 +159,6 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--schema", help="the service's schema (default: its name)")
         sub.add_argument("--database-url", help="default: PMO_DATABASE_URL, else the private local PostgreSQL")
         sub.set_defaults(func=maintenance.relay, project=None)
+    dlq.register(commands)
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -49,6 +49,7 @@ RUNTIME = (
     "shared.eventstore", "shared.kafka", "shared.logs", "shared.metrics", "shared.relay", "shared.relay_held",
     "shared.replay", "shared.service", "shared.settings", "shared.web", "shared.edge", "shared.problems",
     "shared.relay_holding", "shared.relay_sending", "shared.reference_rates",
+    "shared.dead_letters",
 )  # fmt: skip
 OPERATIONS = ("shared.cli", "shared.demo", "shared.infra")
 
