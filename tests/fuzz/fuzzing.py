@@ -1,18 +1,28 @@
-"""Fuzzing a service's HTTP API from its OpenAPI document with schemathesis: a fixed seed, a bounded number of
-cases per operation and generation mode (valid and invalid input), the service in process (its ASGI app, with its
-lifespan: database schema, Kafka topics, relay and consumers) on the test PostgreSQL and Kafka.
+"""Fuzzing a service's HTTP API from its OpenAPI document with schemathesis' own engine, as ``schemathesis run
+--checks all --phases examples,coverage,fuzzing,stateful --mode all`` runs it: every built-in check (no 5xx,
+status codes, media types, response schemas and headers, positive data accepted, negative data rejected, missing
+required headers, ignored auth, undeclared methods and ``Allow``, use after free, resource availability) plus ours
+(:mod:`tests.fuzz.checks`: problem+json, error bodies as documented), over the service in process (its ASGI app,
+with its lifespan: database schema, Kafka topics, relay and consumers) on the test PostgreSQL and Kafka.
 
-Half of the cases address aggregates that exist (ids of a project, a milestone, a budget, ... made before the run),
-so that the fuzzer reaches the domain and not only the 404 of an unknown id.
+The seed changes with every run (:data:`SEED`, from ``PMO_FUZZ_SEED`` or the clock) and is printed with the figures
+and in every failure, so that a failure found once is replayed with ``PMO_FUZZ_SEED=<seed>``. Half of the generated
+paths address aggregates made before the run (a project, a milestone, a budget, ...: :mod:`tests.fuzz.seeders`), so
+that the fuzzer reaches the domain and not only the 404 of an unknown id; the stateful phase follows the
+``Location`` of what it creates.
 
-Every answer is checked and every finding kept (the runs are not stopped at the first): the tests then assert on
-the findings by kind. Run once per service and cached, so that the tests of one service share one run.
+A last pass sends valid cases with one text value replaced by what attackers send (:data:`HOSTILE_TEXT`).
+
+Every answer is checked and every failure kept (the run is not stopped at the first): the tests then assert on
+the failures by check. Run once per service and cached, so that the tests of one service share one run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import json
+import os
 import tempfile
 import time
 import uuid
@@ -27,26 +37,53 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
+from schemathesis.engine import events, from_schema
 from schemathesis.python import asgi
 from sqlalchemy import text
 
 from shared.db import create_engine
 from shared.infra.system import Endpoints
-from tests.fuzz.checks import CHECKS
+from tests.fuzz.checks import error_schema_failure, problem_json_failure
 from tests.fuzz.seeders import AUTH, SEEDERS, no_aggregates
 
 # Hypothesis keeps a cache under ``.hypothesis/`` in the working directory: not in the checkout.
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "pmo-fuzz-hypothesis")
 
-SEED = 20251125
-EXAMPLES = 10
-"""Cases per operation and generation mode (so up to twice that per operation)."""
-MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-HOSTILE = "hostile"
-"""A third pass: valid cases with one text value (body, query or path) replaced by what attackers send."""
 
+def _seed() -> int:
+    given_seed = os.environ.get("PMO_FUZZ_SEED", "").strip()
+    if given_seed:
+        if not given_seed.isdigit() or len(given_seed) > 12:
+            raise ValueError(f"PMO_FUZZ_SEED must be a whole number (at most 12 digits), not {given_seed!r}")
+        return int(given_seed)
+    return time.time_ns() % 1_000_000_007
+
+
+SEED = _seed()
+"""This run's seed: ``PMO_FUZZ_SEED`` to replay one, else a new one per run (printed with the figures)."""
+EXAMPLES = 10
+"""Cases per operation in the fuzzing phase, per generation mode (the coverage phase makes its own set)."""
+PHASES = ("examples", "coverage", "fuzzing", "stateful")
+STATEFUL_STEPS = 6
+"""Steps per stateful scenario (schemathesis links operations by the ``Location`` of what a POST created)."""
+
+POSITIVE_EXPECTED = ["2xx", "3xx", "401", "403", "404", "409", "412", "429"]
+"""What schema-valid input may answer besides success: schemathesis' default list without 5xx (never acceptable
+here), with 412 (a syntactically valid ``If-Match`` naming a version the aggregate is not at: state, like 409)."""
+NEGATIVE_EXPECTED = ["400", "401", "403", "404", "405", "406", "409", "413", "414", "415", "422", "428", "429", "431"]
+"""What schema-violating input may answer: schemathesis' default list without 5xx, with 413, 414 and 431 (an
+oversized body, URI or header is refused by its size before anything else: RFC 9110)."""
+
+SEMANTIC = "Invalid command"
+"""The title of a 422 that a domain rule gave on schema-valid input (a date in the future, a week that does not
+start on a Monday, a project this service has not heard of yet): what no JSON Schema can state. Such an answer to a
+positive case is counted, not a failure; a 422 from request validation (title ``Invalid request``) on schema-valid
+input is a failure: the document and the code disagree."""
+
+HOSTILE = "hostile"
 HOSTILE_TEXT = (
     "nul\x00byte",
     "\x1b[31mred\x1b[0m",
@@ -72,16 +109,16 @@ HOSTILE_BODY_ONLY = ("\ud800 lone surrogate",)
 class Finding:
     check: str
     operation: str
-    mode: str
-    status: int
+    phase: str
+    status: int | None
     detail: str
     request: str
     answer: str
 
     def line(self) -> str:
         return (
-            f"[{self.check}] {self.operation} ({self.mode}) -> {self.status}: {self.detail}\n"
-            f"    request: {self.request}\n    answer: {self.answer}"
+            f"[{self.check}] {self.operation} ({self.phase}) -> {self.status}: {self.detail}\n"
+            f"    request: {self.request}\n    answer: {self.answer}\n    replay: PMO_FUZZ_SEED={SEED}"
         )
 
 
@@ -93,8 +130,10 @@ class FuzzResult:
     seconds: float = 0.0
     seeded: dict[str, list[str]] = field(default_factory=dict)
     statuses: Counter[int] = field(default_factory=Counter)
+    phases: Counter[str] = field(default_factory=Counter)
     findings: dict[str, list[Finding]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
+    semantic: int = 0
     errors: list[str] = field(default_factory=list)
 
     def add(self, finding: Finding) -> None:
@@ -109,9 +148,10 @@ class FuzzResult:
     def line(self) -> str:
         return (
             f"{self.service}: {self.cases} cases over {self.operations} operations in {self.seconds:.1f}s "
-            f"(seed {SEED}, at most {EXAMPLES} per operation and mode; existing {', '.join(self.seeded) or 'none'} "
-            f"in half of the paths), statuses {dict(sorted(self.statuses.items()))}, findings "
-            f"{dict(self.counts) or 'none'}"
+            f"(seed {SEED}, phases {dict(self.phases)}, {EXAMPLES} examples per operation and mode; existing "
+            f"{', '.join(self.seeded) or 'none'} in half of the paths), "
+            f"statuses {dict(sorted(self.statuses.items()))}, "
+            f"semantic 422s on valid input {self.semantic}, failures {dict(self.counts) or 'none'}"
         )
 
 
@@ -119,10 +159,31 @@ RESULTS: dict[str, FuzzResult] = {}
 
 
 def fuzz(service: str, infra: Endpoints) -> FuzzResult:
-    """The findings of fuzzing ``service`` (run once per process)."""
+    """The failures of fuzzing ``service`` (run once per process)."""
     if service not in RESULTS:
         RESULTS[service] = _fuzz(service, infra)
     return RESULTS[service]
+
+
+def config() -> schemathesis.Config:
+    """``--checks all``, every phase, both generation modes, this run's seed, the director's token."""
+    return schemathesis.Config.from_dict(
+        {
+            "seed": SEED,
+            "headers": AUTH,
+            "workers": 1,
+            "generation": {"mode": "all", "max-examples": EXAMPLES, "deterministic": False},
+            "checks": {
+                "enabled": True,
+                "positive_data_acceptance": {"expected-statuses": POSITIVE_EXPECTED},
+                "negative_data_rejection": {"expected-statuses": NEGATIVE_EXPECTED},
+            },
+            "phases": {
+                **{phase: {"enabled": True} for phase in PHASES},
+                "stateful": {"enabled": True, "max-steps": STATEFUL_STEPS},
+            },
+        }
+    )
 
 
 def _fuzz(service: str, infra: Endpoints) -> FuzzResult:
@@ -142,18 +203,14 @@ def _fuzz(service: str, infra: Endpoints) -> FuzzResult:
     )
     started = time.monotonic()
     try:
-        api = schemathesis.openapi.from_asgi("/openapi.json", app)  # starts the app's lifespan
-        document = app.openapi()
+        api = schemathesis.openapi.from_asgi("/openapi.json", app, config=config())  # starts the app's lifespan
         result.seeded = SEEDERS.get(service, no_aggregates)(app, infra, db_schema)
+        _known_ids(api, result.seeded)
+        _engine(api, result)
+        document = app.openapi()
         for found in api.get_all_operations():
-            if not isinstance(found, Ok):  # an operation schemathesis cannot read: a finding about the document
-                result.errors.append(f"unreadable operation: {_first_line(found.err())}")
-                continue
-            operation = found.ok()
-            result.operations += 1
-            for mode in MODES:
-                _run(operation, mode, document, result)
-            _run(operation, GenerationMode.POSITIVE, document, result, hostile=True)
+            if isinstance(found, Ok):
+                _hostile(found.ok(), document, result)
     finally:
         asgi.shutdown_lifespans()
         asyncio.run(_drop(infra.database_url, db_schema))
@@ -161,18 +218,92 @@ def _fuzz(service: str, infra: Endpoints) -> FuzzResult:
     return result
 
 
-def _run(
-    operation: Any, mode: GenerationMode, document: dict[str, Any], result: FuzzResult, *, hostile: bool = False
-) -> None:
-    known = result.seeded
-    label = HOSTILE if hostile else mode.value
+def _known_ids(api: Any, known: dict[str, list[str]]) -> None:
+    """Half of the generated paths name an aggregate that exists."""
 
-    @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
+    @api.hook  # type: ignore[untyped-decorator]
+    def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> Any:
+        names = [name for name in path_parameters or {} if name in known]
+        if not names:
+            return st.just(path_parameters)
+        return st.one_of(
+            st.just(path_parameters),
+            st.tuples(*(st.sampled_from(known[name]) for name in names)).map(
+                lambda ids: {**path_parameters, **dict(zip(names, ids, strict=True))}
+            ),
+        )
+
+
+def _engine(api: Any, result: FuzzResult) -> None:
+    """schemathesis' engine over every phase; every failure kept as a finding."""
+    operations: set[str] = set()
+    for event in from_schema(api).execute():
+        if isinstance(event, events.ScenarioFinished):
+            _scenario(event, result, operations)
+        elif isinstance(event, events.NonFatalError):
+            result.errors.append(f"{event.label}: {_first_line(event.value)}")
+        elif isinstance(event, events.FatalError):
+            result.errors.append(f"fatal: {_first_line(event.exception)}")
+        elif isinstance(event, events.EngineFinished):
+            for failure in event.failures:
+                result.add(Finding(failure.title, failure.operation or "run", "after run", None,
+                                   failure.message[:400], "", ""))  # fmt: skip
+    result.operations = len(operations)
+
+
+def _scenario(event: Any, result: FuzzResult, operations: set[str]) -> None:
+    recorder = event.recorder
+    phase = event.phase.value
+    for case_id, interaction in recorder.interactions.items():
+        if interaction.response is not None:
+            result.cases += 1
+            result.phases[phase] += 1
+            result.statuses[interaction.response.status_code] += 1
+            node = recorder.cases.get(case_id)
+            if node is not None:
+                operations.add(node.value.operation.label)
+    for case_id, checks in recorder.checks.items():
+        for check in checks:
+            if check.failure_info is None:
+                continue
+            failure = check.failure_info.failure
+            case = recorder.cases[case_id].value
+            interaction = recorder.interactions.get(case_id)
+            response = interaction.response if interaction is not None else None
+            if check.name == "positive_data_acceptance" and _semantic_refusal(response):
+                result.semantic += 1
+                continue
+            result.add(
+                Finding(
+                    check.name,
+                    case.operation.label,
+                    phase,
+                    response.status_code if response is not None else None,
+                    f"{failure.title}: {' '.join(str(failure.message).split())[:400]}",
+                    _curl(case),
+                    _text(response)[:600] if response is not None else "",
+                )
+            )
+
+
+def _semantic_refusal(response: Any) -> bool:
+    if response is None or response.status_code != 422:
+        return False
+    try:
+        return bool(json.loads(response.content).get("title") == SEMANTIC)
+    except (ValueError, AttributeError):
+        return False
+
+
+def _hostile(operation: Any, document: dict[str, Any], result: FuzzResult) -> None:
+    """Valid cases of ``operation`` with one text value replaced by a hostile one: no 5xx, problem+json errors."""
+    known = result.seeded
+
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE), data=st.data())
     @settings(
         max_examples=EXAMPLES,
         deadline=None,
         database=None,
-        derandomize=False,
         suppress_health_check=list(HealthCheck),
         phases=[Phase.explicit, Phase.generate],
     )
@@ -181,27 +312,36 @@ def _run(
         for name in list(case.path_parameters or {}):
             if name in known and data.draw(st.booleans(), label=f"known {name}"):
                 case.path_parameters[name] = data.draw(st.sampled_from(known[name]), label=name)
-        if hostile:
-            _inject(case, data)
+        _inject(case, data)
         answer = case.call(headers=AUTH)
         result.cases += 1
+        result.phases[HOSTILE] += 1
         result.statuses[answer.status_code] += 1
-        for check, run in CHECKS.items():
-            try:
-                detail = run(case, answer, document)
-            except FailureGroup as group:  # a schemathesis check raises its failures as a group
-                detail = "; ".join(_first_line(e) for e in group.exceptions)
-            except Exception as exc:
-                detail = _first_line(exc)
-            if detail:
-                result.add(_finding(check, operation.label, label, case, answer, detail))
+        details = []
+        try:
+            case.validate_response(answer, checks=[not_a_server_error])
+        except FailureGroup as group:
+            details += [_first_line(e) for e in group.exceptions]
+        except AssertionError as exc:
+            details.append(_first_line(exc))
+        details += [
+            d
+            for d in (
+                problem_json_failure(answer),
+                error_schema_failure(document, operation.path, case.method, answer),
+            )
+            if d
+        ]
+        for detail in details:
+            result.add(Finding(HOSTILE, operation.label, HOSTILE, answer.status_code, detail, _curl(case),
+                               _text(answer)[:600]))  # fmt: skip
 
     try:
         one()
     except Unsatisfiable:
-        pass  # e.g. no invalid input exists for an operation without parameters
+        pass
     except Exception as exc:  # the fuzzer itself failed on this operation: reported, never hidden
-        result.errors.append(f"{operation.label} ({label}): {_first_line(exc)}")
+        result.errors.append(f"{operation.label} ({HOSTILE}): {_first_line(exc)}")
 
 
 def _inject(case: Any, data: Any) -> None:
@@ -228,12 +368,11 @@ def _inject(case: Any, data: Any) -> None:
     container[key] = data.draw(st.sampled_from(choices), label="hostile value")
 
 
-def _finding(check: str, label: str, mode: str, case: Any, answer: Any, detail: str) -> Finding:
+def _curl(case: Any) -> str:
     try:
-        request = case.as_curl_command(headers={"Authorization": "Bearer <director token>"})
+        return str(case.as_curl_command(headers={"Authorization": "Bearer <director token>"}))[:800]
     except Exception:  # pragma: no cover - only for the report
-        request = f"{case.method} {case.formatted_path}"
-    return Finding(check, label, mode, answer.status_code, detail, request, _text(answer)[:600])
+        return f"{case.method} {case.formatted_path}"
 
 
 def _first_line(exc: BaseException) -> str:

