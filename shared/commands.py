@@ -24,6 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared import tracing
 from shared.errors import ConcurrencyError, IdempotencyKeyReusedError, NotFoundError, PreconditionFailedError
 from shared.events import DomainEvent, EventMetadata, RecordedEvent
 from shared.eventstore import EventStore, NewEvent
@@ -192,6 +193,7 @@ class CommandExecutor:
             raise NotFoundError(f"{aggregate.stream_type} {stream_id} does not exist")
         return state, version
 
+    @tracing.traced(lambda kw: f"command {type(kw['command']).__name__}", lambda kw: {"pmo.stream_id": kw["stream_id"]})
     async def execute(
         self,
         ctx: CommandContext,

@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared import tracing
 from shared.errors import ConcurrencyError, TooLargeError
 from shared.events import DomainEvent, EventMetadata, EventRegistry, RecordedEvent
 from shared.ids import new_id
@@ -108,6 +109,7 @@ class EventStore:
     def __init__(self, registry: EventRegistry) -> None:
         self.registry = registry
 
+    @tracing.traced("eventstore.append", lambda kw: {"pmo.stream_id": kw["stream_id"], "pmo.events": len(kw["events"])})
     async def append(
         self,
         conn: AsyncConnection,
