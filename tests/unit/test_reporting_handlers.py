@@ -62,6 +62,10 @@ class FakeFacts:
                 books.apply(f)
         return out
 
+    async def books_known_at(self, project_id: uuid.UUID, known_at: datetime) -> Books | None:
+        known = await self.facts(project_id, known_at)
+        return Books.of(project_id, known) if known else None
+
     async def book_versions(self) -> dict[uuid.UUID, int]:
         return {pid: len(facts) for pid, facts in self.ledger.items()}
 

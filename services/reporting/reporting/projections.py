@@ -64,7 +64,10 @@ def _decoded(event: ConsumedEvent) -> DomainEvent | None:
 
 
 def _fact(event: ConsumedEvent) -> Fact:
-    return Fact(event.event_id, event.service, event.name, event.version, event.time, event.data)
+    """The fact the books take beside its decoded event (:func:`_decoded`), without its data: the books read the
+    decoded contract only (an event it does not know decodes to nothing either way), so the record's JSON, stored as
+    it came in the ledger, is never parsed into a dict here (a tenth of the catch-up's CPU)."""
+    return Fact(event.event_id, event.service, event.name, event.version, event.time, {})
 
 
 async def lock_books(conn: AsyncConnection, project_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -86,17 +89,21 @@ async def store_books(
     new_facts: Sequence[tuple[uuid.UUID, Fact, DomainEvent | None]],
 ) -> None:
     """Apply facts new to the ledger (in the ledger's order for each project) to their projects' books and store
-    them, one statement for all the projects."""
+    them, one statement for all the projects; then a snapshot of the books of each project that passed a multiple of
+    :data:`SNAPSHOT_EVERY` facts (:func:`store_snapshots`). The facts must already be in the ledger."""
     changed: dict[uuid.UUID, Books] = {}
+    before: dict[uuid.UUID, int] = {}
     for project_id, fact, decoded in new_facts:
         books = changed.get(project_id)
         if books is None:
             raw = stored.get(project_id)
             books = changed[project_id] = Books(project_id) if raw is None else Books.from_json(raw)
+            before[project_id] = books.count
         books.apply(fact, decoded)
     if not changed:
         return
     ids = sorted(changed)
+    encoded = {p: changed[p].to_json() for p in ids}
     await conn.execute(
         text(
             "INSERT INTO project_books (project_id, books, facts, updated_at) "
@@ -104,7 +111,36 @@ async def store_books(
             "AS u(p, b, n) ON CONFLICT (project_id) DO UPDATE SET books = excluded.books, facts = excluded.facts, "
             "updated_at = excluded.updated_at"
         ),
-        {"p": ids, "b": [changed[p].to_json() for p in ids], "n": [changed[p].count for p in ids]},
+        {"p": ids, "b": [encoded[p] for p in ids], "n": [changed[p].count for p in ids]},
+    )
+    due = [p for p in ids if changed[p].count // SNAPSHOT_EVERY > before[p] // SNAPSHOT_EVERY]
+    await store_snapshots(conn, {p: (changed[p].count, encoded[p]) for p in due})
+
+
+SNAPSHOT_EVERY = 128
+"""A project's books are kept as they stand after a batch each time it passes a multiple of this many facts: a report
+known at a moment starts from the latest snapshot whose facts were all recorded by then and applies at most about
+this many facts more (each costs about 50 µs to decode), instead of folding the whole history. Snapshots take about
+half the space of the ledger's JSON at two years (compressed text), written once each."""
+
+
+async def store_snapshots(conn: AsyncConnection, books: dict[uuid.UUID, tuple[int, str]]) -> None:
+    """Keep ``books`` (project -> (facts applied, JSON)) as snapshots, each with the ledger position of its project's
+    latest fact and the latest recording time among its facts: the snapshot holds exactly the project's facts at or
+    below that position (facts of a project are written under its books' row lock, so none below it comes later).
+    A snapshot is a cache of the ledger: any batching gives the same reports known at any moment."""
+    if not books:
+        return
+    ids = sorted(books)
+    await conn.execute(
+        text(
+            "INSERT INTO project_book_snapshots (project_id, position, latest_recorded, facts, books) "
+            "SELECT u.p, m.pos, m.rec, u.n, u.b FROM unnest(CAST(:p AS uuid[]), CAST(:n AS integer[]), "
+            "CAST(:b AS text[])) AS u(p, n, b), LATERAL (SELECT max(position) AS pos, max(recorded_at) AS rec "
+            "FROM facts WHERE project_id = u.p) AS m WHERE m.pos IS NOT NULL "
+            "ON CONFLICT (project_id, position) DO NOTHING"
+        ),
+        {"p": ids, "n": [books[p][0] for p in ids], "b": [books[p][1] for p in ids]},
     )
 
 
@@ -121,9 +157,10 @@ async def rebuild_books(conn: AsyncConnection, project_ids: Sequence[uuid.UUID] 
     )
     facts = [(r.project_id, Fact(r.event_id, r.service, r.name, r.version, r.recorded_at, r.data), None) for r in rows]
     projects = {p for p, _, _ in facts}
-    await conn.execute(
-        text("DELETE FROM project_books WHERE project_id = ANY(CAST(:p AS uuid[]))"), {"p": sorted(projects)}
-    )
+    for table in ("project_books", "project_book_snapshots"):
+        await conn.execute(
+            text(f"DELETE FROM {table} WHERE project_id = ANY(CAST(:p AS uuid[]))"), {"p": sorted(projects)}
+        )
     await store_books(conn, {}, facts)
     return len(projects)
 
@@ -171,7 +208,7 @@ class FactsProjection:
 
     name = "reporting.facts"
     topics = FACT_TOPICS
-    tables = ("facts", "dirty_projects", "resource_facts", "project_books", "fx_rates")
+    tables = ("facts", "dirty_projects", "resource_facts", "project_books", "project_book_snapshots", "fx_rates")
     idempotent = True
 
     async def apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:

@@ -8,6 +8,8 @@ functions are the lists the query routes and the dashboard show, and the evaluat
 from __future__ import annotations
 
 import uuid
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -57,16 +59,76 @@ async def load_facts_of(
     return facts
 
 
+BOOKS_KEPT = 64
+"""Projects whose books a reporting process remembers (per engine, the most recently read), each with its version:
+a project page or S-curve read again reads only the version while the books have not moved, instead of fetching
+and decoding their JSON (which grows with the history: a few ms at two years)."""
+BOOKS_REMEMBERED_UP_TO = 8
+"""Reads of at most this many projects (a project's pages) are remembered; a portfolio or an evaluation pass is not
+(it would only churn the few kept)."""
+_kept: weakref.WeakKeyDictionary[AsyncEngine, OrderedDict[uuid.UUID, Books]] = weakref.WeakKeyDictionary()
+
+
 async def load_books_of(engine: AsyncEngine, project_ids: Sequence[uuid.UUID] | None) -> dict[uuid.UUID, Books]:
     """The stored books of many projects (``None``: of every project), one row each, kept by the facts consumer:
-    what a report or an evaluation as of any date reads (``Books.at``), whatever the length of the history."""
-    where = "" if project_ids is None else "WHERE project_id = ANY($1::uuid[])"
-    args = [] if project_ids is None else [list(project_ids)]
+    what a report or an evaluation as of any date reads (``Books.at``), whatever the length of the history. Books
+    remembered at their current version (:data:`BOOKS_KEPT`) are not fetched again. Treat them as read-only."""
+    if project_ids is None or len(project_ids) > BOOKS_REMEMBERED_UP_TO:
+        where = "" if project_ids is None else "WHERE project_id = ANY($1::uuid[])"
+        args = [] if project_ids is None else [list(project_ids)]
+        async with engine.connect() as conn:
+            rows = await (await driver(conn)).fetch(
+                f"SELECT project_id, books::text AS books FROM project_books {where}", *args
+            )
+        return {r["project_id"]: Books.from_json(r["books"]) for r in rows}
+    kept = _kept.setdefault(engine, OrderedDict())
+    known = {p: kept[p] for p in project_ids if p in kept}  # held here: another read may evict them meanwhile
     async with engine.connect() as conn:
         rows = await (await driver(conn)).fetch(
-            f"SELECT project_id, books::text AS books FROM project_books {where}", *args
+            "SELECT b.project_id, CASE WHEN b.facts = k.v THEN NULL ELSE b.books::text END AS books "
+            "FROM project_books b LEFT JOIN unnest($2::uuid[], $3::integer[]) AS k(p, v) ON k.p = b.project_id "
+            "WHERE b.project_id = ANY($1::uuid[])",
+            list(project_ids),
+            list(known),
+            [b.count for b in known.values()],
         )
-    return {r["project_id"]: Books.from_json(r["books"]) for r in rows}
+    found: dict[uuid.UUID, Books] = {}
+    for r in rows:
+        pid = r["project_id"]
+        found[pid] = known[pid] if r["books"] is None else Books.from_json(r["books"])
+        kept[pid] = found[pid]
+        kept.move_to_end(pid)
+    while len(kept) > BOOKS_KEPT:
+        kept.popitem(last=False)
+    return found
+
+
+async def load_books_known_at(engine: AsyncEngine, project_id: uuid.UUID, known_at: datetime) -> Books | None:
+    """The project's books as known at ``known_at`` (None: no fact of it recorded by then): the latest snapshot
+    (:func:`reporting.projections.store_snapshots`) whose facts were all recorded by then, plus the facts stored after
+    it and recorded by then, in the ledger's order; the books of exactly the facts recorded by ``known_at``, as
+    ``Books.of`` those facts, at the cost of at most a snapshot's interval of facts however long the history."""
+    async with engine.connect() as conn:
+        db = await driver(conn)
+        snapshot = await db.fetchrow(
+            "SELECT position, books FROM project_book_snapshots WHERE project_id = $1 AND latest_recorded <= $2 "
+            "ORDER BY position DESC LIMIT 1",
+            project_id,
+            known_at,
+        )
+        rows = await db.fetch(
+            "SELECT event_id, service, name, version, recorded_at, data FROM facts WHERE project_id = $1 "
+            "AND recorded_at <= $2 AND position > $3 ORDER BY recorded_at, service, position",
+            project_id,
+            known_at,
+            0 if snapshot is None else snapshot["position"],
+        )
+    if snapshot is None and not rows:
+        return None
+    books = Books(project_id) if snapshot is None else Books.from_json(snapshot["books"])
+    for r in rows:
+        books.apply(Fact(r["event_id"], r["service"], r["name"], r["version"], r["recorded_at"], r["data"]))
+    return books
 
 
 async def book_versions(engine: AsyncEngine) -> dict[uuid.UUID, int]:
@@ -174,6 +236,9 @@ class Ledger:
 
     async def books_of(self, project_ids: Sequence[uuid.UUID] | None) -> dict[uuid.UUID, Books]:
         return await load_books_of(self.engine, project_ids)
+
+    async def books_known_at(self, project_id: uuid.UUID, known_at: datetime) -> Books | None:
+        return await load_books_known_at(self.engine, project_id, known_at)
 
     async def book_versions(self) -> dict[uuid.UUID, int]:
         return await book_versions(self.engine)

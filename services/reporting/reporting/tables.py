@@ -1,5 +1,7 @@
 """The reporting service's tables: the ledger of facts and the projects' books (fed by the consumers of the other
-services' topics, :mod:`reporting.projections`), the exchange rates recorded on the budget topic (``fx_rates``: one row
+services' topics, :mod:`reporting.projections`; ``project_book_snapshots``: a project's books as they stood after
+some of its facts, every :data:`reporting.projections.SNAPSHOT_EVERY` facts, from which a report known at a moment is
+built without refolding the history), the exchange rates recorded on the budget topic (``fx_rates``: one row
 per ``exchange-rate-recorded``, read by :mod:`reporting.rates` for portfolio roll-ups), the portfolio read model, and
 the query rows of its own aggregates (alerts, thresholds).
 """
@@ -29,6 +31,16 @@ DDL = [
         books       jsonb NOT NULL,
         facts       integer NOT NULL,
         updated_at  timestamptz NOT NULL DEFAULT now()
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS project_book_snapshots (
+        project_id       uuid NOT NULL,
+        position         bigint NOT NULL,
+        latest_recorded  timestamptz NOT NULL,
+        facts            integer NOT NULL,
+        books            text NOT NULL,
+        PRIMARY KEY (project_id, position)
     )
     """,
     """
@@ -106,7 +118,14 @@ DDL = [
     """,
 ]
 
-READ_MODEL_TABLES = ("portfolio_projects", "portfolio_milestones", "facts", "project_books", "fx_rates")
+READ_MODEL_TABLES = (
+    "portfolio_projects",
+    "portfolio_milestones",
+    "facts",
+    "project_books",
+    "project_book_snapshots",
+    "fx_rates",
+)
 PROJECT_COLUMNS = (
     "project_id",
     "portfolio_id",

@@ -51,6 +51,11 @@ class Books:
     latest_reports: list[int] | None = field(default=None, compare=False, repr=False)
     """For each prefix of ``reports``, the index of its latest recorded one: computed by :meth:`at` when first needed,
     dropped when a report arrives."""
+    settled: dict[tuple[str, str, str | None, Key | None], tuple[date, tuple[Any, Any, str]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Entities folded on a date after all their rows' dates, by :meth:`at` (their state no longer depends on the
+    date); dropped when a fact is applied."""
 
     @property
     def count(self) -> int:
@@ -74,6 +79,7 @@ class Books:
         key: Key = order_key(fact, seq)
         self.per_service[fact.service] = seq + 1
         if event is not None:
+            self.settled.clear()
             record(self, event, fact, key, fact.recorded_at.date())
 
     def first_registration(self) -> Key | None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from reporting.domain.books.keys import entity_id
 from reporting.domain.ledger import Amount, ProjectBook
 
 EVIDENCE = 20
@@ -77,4 +78,4 @@ def _evidence(kept: list[str]) -> Amount:
     label = {"work": "work sheet", "expense": "expense", "goods": "goods receipt"}[what]
     if value.startswith("-"):
         label += " reversed"
-    return Amount(Decimal(value), UUID(eid), date.fromisoformat(on), label)
+    return Amount(Decimal(value), entity_id(eid), date.fromisoformat(on), label)

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from reporting.domain.books.keys import Key, Row
+from reporting.domain.books.keys import Key, Row, entity_id
 from reporting.domain.ledger import (
     Amount,
     CommitmentBook,
@@ -54,7 +54,7 @@ def folded_milestone(key: str, rows: list[Row], as_of: date) -> tuple[Key | None
         assert day is not None and eid is not None
         if kind == "planned":
             assert amount is not None
-            m = MilestoneBook(UUID(key), extra, day, amount, eid)
+            m = MilestoneBook(entity_id(key), extra, day, amount, eid)
             created = created or k
         elif m is None:
             continue  # the ledger cannot fold it either (a milestone never planned)
@@ -79,7 +79,7 @@ def folded_kpi(key: str, rows: list[Row], as_of: date) -> tuple[Key | None, KpiB
         assert amount is not None and eid is not None
         if kind == "defined":
             name, unit, direction, review = extra
-            kpi = KpiBook(UUID(key), name, unit, amount, direction, date.fromisoformat(review))
+            kpi = KpiBook(entity_id(key), name, unit, amount, direction, date.fromisoformat(review))
             created = created or k
         elif kpi is not None and day is not None and day <= as_of:
             if kpi.latest is None or day > kpi.latest[0]:
@@ -120,7 +120,7 @@ def folded_commitment(
                 continue
             expected = [(date.fromisoformat(on), Decimal(v)) for on, v in extra["expected"]]
             value, expected = booked_terms(amount, expected, _booked(extra))
-            c = CommitmentBook(UUID(key), extra["category"], value, expected, True, eid, extra["reference"])
+            c = CommitmentBook(entity_id(key), extra["category"], value, expected, True, eid, extra["reference"])
             created = created or k
         elif c is not None and kind == "adjusted":
             assert amount is not None
@@ -155,7 +155,7 @@ def folded_tranche(
                 foreign.listed(k, Amount(amount, eid, day, what, "funding"))
                 continue
             value = _booked(extra)
-            t = TrancheBook(UUID(key), amount if value is None else value, day, None, eid, planned)
+            t = TrancheBook(entity_id(key), amount if value is None else value, day, None, eid, planned)
             created = created or k
         elif t is not None and kind == "rescheduled":
             t.available_on = day
@@ -189,7 +189,7 @@ def folded_invoice(
             if booked is not None and currency != foreign.currency:
                 booking = (Decimal(booked[0]), Decimal(booked[2]))
             x = received_invoice(
-                UUID(key),
+                entity_id(key),
                 extra["vendor"],
                 extra["number"],
                 date.fromisoformat(extra["due_on"]),

@@ -5,6 +5,7 @@ own modules."""
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from reporting.domain.books.entities import (
     folded_tranche,
     ordered,
 )
-from reporting.domain.books.keys import Row
+from reporting.domain.books.keys import Row, entity_id
 from reporting.domain.ledger import (
     Amount,
     EstimateBook,
@@ -45,24 +46,30 @@ def book_at(books: Books, as_of: date) -> ProjectBook:
     _identity(books, bk, as_of)
     _budget(books, bk, as_of)
     bk.milestones = {
-        UUID(k): m for k, m in ordered(folded_milestone(k, rows, as_of) for k, rows in books.milestones.items())
+        entity_id(k): m for k, m in ordered(folded_milestone(k, rows, as_of) for k, rows in books.milestones.items())
     }
     _reports(books, bk, as_of)
-    bk.kpis = {UUID(k): x for k, x in ordered(folded_kpi(k, rows, as_of) for k, rows in books.kpis.items())}
+    bk.kpis = {entity_id(k): x for k, x in ordered(folded_kpi(k, rows, as_of) for k, rows in books.kpis.items())}
     bk.follow_ups = {
-        UUID(k): x for k, x in ordered((*folded_follow_up(rows, as_of), k) for k, rows in books.follow_ups.items())
+        entity_id(k): x for k, x in ordered((*folded_follow_up(rows, as_of), k) for k, rows in books.follow_ups.items())
     }
     first = books.first_registration()
     foreign = Foreign(bk.currency, first)
     bk.commitments = {
-        UUID(k): x
-        for k, x in ordered(folded_commitment(k, rows, as_of, foreign) for k, rows in books.commitments.items())
+        entity_id(k): x
+        for k, x in ordered(
+            _settled(books, folded_commitment, k, rows, as_of, foreign) for k, rows in books.commitments.items()
+        )
     }
     bk.tranches = {
-        UUID(k): x for k, x in ordered(folded_tranche(k, rows, as_of, foreign) for k, rows in books.tranches.items())
+        entity_id(k): x
+        for k, x in ordered(folded_tranche(k, rows, as_of, foreign) for k, rows in books.tranches.items())
     }
     bk.invoices = {
-        UUID(k): x for k, x in ordered(folded_invoice(k, rows, as_of, foreign) for k, rows in books.invoices.items())
+        entity_id(k): x
+        for k, x in ordered(
+            _settled(books, folded_invoice, k, rows, as_of, foreign) for k, rows in books.invoices.items()
+        )
     }
     bk.pmb = []
     for _, _, day, total, eid, extra in books.pmb:
@@ -80,7 +87,7 @@ def book_at(books: Books, as_of: date) -> ProjectBook:
         x = row[5]
         apply_allocation(
             bk,
-            UUID(x["resource"]),
+            entity_id(x["resource"]),
             None if x["from"] is None else date.fromisoformat(x["from"]),
             None if x["to"] is None else date.fromisoformat(x["to"]),
             [(w, Decimal(h)) for w, h in x["over"]],
@@ -88,6 +95,34 @@ def book_at(books: Books, as_of: date) -> ProjectBook:
         )
     read_costs(bk, books.costs, as_of)
     return bk
+
+
+Folded = tuple[Any, Any, str]
+
+
+def _settled(
+    books: Books,
+    fold: Callable[[str, list[Row], date, Foreign], Folded],
+    key: str,
+    rows: list[Row],
+    as_of: date,
+    foreign: Foreign,
+) -> Folded:
+    """``fold(key, rows, as_of, foreign)`` of an entity whose every row counts only from its date on (invoices,
+    commitments): on or after the latest of those dates its state no longer depends on ``as_of``, so it is folded
+    once and remembered by the books (until a fact is applied; an S-curve reads 105 dates, most of them after most
+    invoices were settled). An entity that listed an unconverted amount is folded each time (the listing is a side
+    effect on ``foreign``). The state is shared by the dates read: treat it as read-only, as every reader does."""
+    memo = (fold.__name__, key, foreign.currency, foreign.registered)
+    kept = books.settled.get(memo)
+    if kept is not None and as_of >= kept[0]:
+        return kept[1]
+    listed = len(foreign.found)
+    folded = fold(key, rows, as_of, foreign)
+    last = max(day for _, _, day, _, _, _ in rows if day is not None)
+    if as_of >= last and len(foreign.found) == listed:
+        books.settled[memo] = (last, folded)
+    return folded
 
 
 def _identity(books: Books, bk: ProjectBook, as_of: date) -> None:
@@ -141,7 +176,7 @@ def _reports(books: Books, bk: ProjectBook, as_of: date) -> None:
 def _pmb_version(effective_on: date, total: Decimal, event_id: UUID, extra: Any) -> PmbVersion:
     items = tuple(
         PmbItem(
-            UUID(mid),
+            entity_id(mid),
             name,
             Decimal(budget),
             date.fromisoformat(start),

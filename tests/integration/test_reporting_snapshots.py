@@ -1,0 +1,158 @@
+"""Books known at a moment from snapshots: the facts consumer keeps a project's books as they stood every few facts
+(``project_book_snapshots``), and a report known at a moment starts from the latest snapshot whose facts were all
+recorded by then. Whatever the batches and however late a fact arrives, the books read so equal the books of
+exactly the facts recorded by that moment (``Books.of``), on the real PostgreSQL with the real consumer's code."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from reporting import projections
+from reporting.domain.books import Books
+from reporting.domain.ledger import Fact
+from reporting.projections import DDL, FactsProjection
+from reporting.queries import load_books_known_at, load_books_of
+from shared import consumer as consumer_module
+from shared.db import create_engine, migrate
+from shared.events import EventMetadata, RecordedEvent
+from shared.kafka import ConsumedEvent, from_record, to_record
+from tests.support.reporting import baseline, for_project, milestone, registered, started, work
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2027, 1, 1, 9, tzinfo=UTC)
+
+
+@pytest.fixture
+async def engine(infra: Any) -> AsyncIterator[AsyncEngine]:
+    schema = f"t_snap_{uuid.uuid4().hex[:8]}"
+    eng = create_engine(infra.database_url, schema, pool_size=2)
+    await migrate(eng, schema, [*consumer_module.DDL, *DDL])
+    try:
+        yield eng
+    finally:
+        async with eng.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await eng.dispose()
+
+
+def consumed(f: Fact, offset: int) -> ConsumedEvent:
+    """``f`` as the facts consumer receives it from its service's topic."""
+    recorded = RecordedEvent(
+        event_id=f.event_id,
+        stream_id=f"test-{f.event_id}",
+        stream_type="test",
+        version=1,
+        position=0,
+        name=f.name,
+        schema_version=f.version,
+        partition_key=f.data["project_id"],
+        data=f.data,
+        metadata=EventMetadata("tester", "snapshot-test"),
+        recorded_at=f.recorded_at,
+    )
+    key, value, headers = to_record(f.service, recorded)
+    return from_record(f"pmo.{f.service}.v1", 0, offset, key, value, headers)
+
+
+def history(pid: uuid.UUID) -> list[Fact]:
+    """A project's facts in the order they arrive: 30 work sheets a day apart, and two late corrections (recorded
+    after later sheets, effective before them)."""
+    start = date(2027, 1, 4)
+    facts = [
+        for_project(registered(), pid, T0),
+        for_project(started(start), pid, T0 + timedelta(seconds=1)),
+        for_project(baseline("100000.00"), pid, T0 + timedelta(seconds=2)),
+        for_project(milestone(1, "60000.00", start + timedelta(days=40)), pid, T0 + timedelta(seconds=3)),
+    ]
+    for n in range(30):
+        facts.append(for_project(work(f"{100 + n}.00", start + timedelta(days=n)), pid, T0 + timedelta(days=n + 1)))
+    facts.append(for_project(work("-50.00", start + timedelta(days=2)), pid, T0 + timedelta(days=12, hours=3)))
+    facts.append(for_project(work("75.00", start + timedelta(days=1)), pid, T0 + timedelta(days=25, hours=5)))
+    return facts
+
+
+async def test_books_known_at_any_moment_from_snapshots_equal_the_books_of_the_facts_recorded_by_then(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(projections, "SNAPSHOT_EVERY", 4)
+    pid, other = uuid.uuid4(), uuid.uuid4()
+    facts = history(pid)
+    # the late corrections arrive after the sheets recorded after them: the ledger is not in recorded order
+    arriving = [f for f in facts if f.recorded_at.hour != 3 and f.recorded_at.hour != 5]
+    arriving[20:20] = [f for f in facts if f.recorded_at.hour == 3]
+    arriving.extend(f for f in facts if f.recorded_at.hour == 5)
+    interleaved: list[Fact] = []
+    for mine, theirs in zip(arriving, history(other) + [None] * len(arriving), strict=False):
+        interleaved.extend(x for x in (mine, theirs) if x is not None)
+    projection = FactsProjection()
+    for i in range(0, len(interleaved), 3):  # batches of 3: snapshots land in the middle of the history
+        async with engine.begin() as conn:
+            await projection.apply_batch(conn, [consumed(f, i + n) for n, f in enumerate(interleaved[i : i + 3])])
+
+    async with engine.connect() as conn:
+        kept = (
+            await conn.execute(text("SELECT count(*) FROM project_book_snapshots WHERE project_id = :p"), {"p": pid})
+        ).scalar_one()
+    assert kept >= 5  # every 4 facts, at the end of the batch that passed the multiple
+
+    ledger_order = sorted(facts, key=lambda f: (f.recorded_at, arriving.index(f)))
+    moments = sorted({f.recorded_at for f in facts} | {f.recorded_at + timedelta(minutes=1) for f in facts})
+    days = [date(2027, 1, 3), date(2027, 1, 6), date(2027, 1, 20), date(2027, 2, 10)]
+    for moment in [T0 - timedelta(seconds=1), *moments]:
+        known = await load_books_known_at(engine, pid, moment)
+        expected = [f for f in ledger_order if f.recorded_at <= moment]
+        if not expected:
+            assert known is None
+            continue
+        assert known is not None and known.count == len(expected), moment
+        reference = Books.of(pid, expected)
+        for day in days:
+            assert known.at(day) == reference.at(day), (moment, day)
+
+
+async def test_a_late_correction_leaves_the_snapshot_path_known_before_it_untouched(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(projections, "SNAPSHOT_EVERY", 4)
+    pid = uuid.uuid4()
+    facts = [f for f in history(pid) if f.recorded_at.hour != 5]
+    projection = FactsProjection()
+    async with engine.begin() as conn:
+        await projection.apply_batch(conn, [consumed(f, n) for n, f in enumerate(facts)])
+    seen_then = T0 + timedelta(days=31)
+    before = await load_books_known_at(engine, pid, seen_then)
+    late = for_project(work("999.00", date(2027, 1, 5)), pid, T0 + timedelta(days=40))
+    async with engine.begin() as conn:
+        await projection.apply_batch(conn, [consumed(late, len(facts))])
+    after = await load_books_known_at(engine, pid, seen_then)
+    now = await load_books_known_at(engine, pid, T0 + timedelta(days=41))
+    assert before is not None and after is not None and now is not None
+    assert after.at(date(2027, 1, 10)) == before.at(date(2027, 1, 10))
+    ac_then = sum(before.at(date(2027, 1, 10)).work_cost.values())
+    assert sum(now.at(date(2027, 1, 10)).work_cost.values()) == ac_then + 999
+
+
+async def test_a_project_page_read_again_reuses_its_remembered_books_until_a_fact_moves_them(
+    engine: AsyncEngine,
+) -> None:
+    pid = uuid.uuid4()
+    facts = history(pid)[:10]
+    projection = FactsProjection()
+    async with engine.begin() as conn:
+        await projection.apply_batch(conn, [consumed(f, n) for n, f in enumerate(facts)])
+    first = (await load_books_of(engine, [pid]))[pid]
+    assert (await load_books_of(engine, [pid]))[pid] is first  # same version: not fetched and decoded again
+    more = for_project(work("10.00", date(2027, 1, 20)), pid, T0 + timedelta(days=40))
+    async with engine.begin() as conn:
+        await projection.apply_batch(conn, [consumed(more, len(facts))])
+    moved = (await load_books_of(engine, [pid]))[pid]
+    assert moved is not first and moved.count == first.count + 1
+    assert (await load_books_of(engine, [pid, uuid.uuid4()])).keys() == {pid}  # an unknown project: absent
