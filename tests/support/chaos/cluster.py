@@ -1,0 +1,151 @@
+"""The private world on a three-controller, three-broker Kafka cluster (replication factor 3, min ISR 2), and what
+the cluster scenarios read from outside: the active controller, per-project order on the topics, relay metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+
+from shared.infra.kafka_cluster import LocalKafkaCluster
+from shared.infra.postgres import LocalPostgres
+from shared.infra.system import SERVICES, create_database, local_kafka
+from shared.kafka import KafkaOptions
+from tests.support.chaos.common import TOPICS, free_ports
+from tests.support.chaos.observe import _rows, header, read_topic
+from tests.support.chaos.world import PrivateWorld
+
+CLUSTER_ENV = {
+    "PMO_TOPIC_REPLICATION_FACTOR": "3",
+    "PMO_TOPIC_MIN_INSYNC_REPLICAS": "2",
+    "PMO_TOPIC_PARTITIONS": "3",
+}
+
+
+class ClusterInfra:
+    """A PostgreSQL and a :class:`LocalKafkaCluster` of their own in ``root`` (the cluster runs from the jars of the
+    checkout's broker ``jars_from``)."""
+
+    def __init__(self, root: Path, jars_from: str = "kafka-test") -> None:
+        self.root = root
+        self.postgres = LocalPostgres(root=root)
+        shared = local_kafka(jars_from)
+        if not any(shared.lib_dir.glob("kafka_2.13-*.jar")):
+            shared.ensure_jars()
+        self.kafka = LocalKafkaCluster(root / "cluster", shared.lib_dir, free_ports(6))
+        self.database_url = ""
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka.bootstrap_servers
+
+    @property
+    def kafka_options(self) -> KafkaOptions:
+        return KafkaOptions(bootstrap_servers=self.kafka.bootstrap_servers)
+
+    def start(self) -> None:
+        import asyncio
+
+        base = self.postgres.start()
+        asyncio.run(create_database(base, "pmo"))
+        self.database_url = base.replace("/postgres?", "/pmo?")
+        self.kafka.start(timeout=180)
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.kafka.stop(timeout=20)
+        with contextlib.suppress(Exception):
+            self.postgres.stop()
+
+
+class ClusterWorld(PrivateWorld):
+    """The five services as processes on a :class:`ClusterInfra`."""
+
+    def __init__(self, root: Path, env: dict[str, str] | None = None, jars_from: str = "kafka-test") -> None:
+        super().__init__(root, {**CLUSTER_ENV, **(env or {})}, jars_from)
+        self.cluster_infra = ClusterInfra(root, jars_from)
+        self.infra = self.cluster_infra  # type: ignore[assignment]
+
+    @property
+    def cluster(self) -> LocalKafkaCluster:
+        return self.cluster_infra.kafka
+
+
+def active_controller(cluster: LocalKafkaCluster) -> int:
+    """The node id of the quorum's leader, as ``pmo kafka quorum`` (Kafka's metadata-quorum tool) reports it."""
+    from shared.cli.kafka import command_line
+    from shared.infra.kafka import LocalKafka
+    from shared.infra.paths import state_dir
+
+    tools = LocalKafka(root=state_dir() / "kafka-tools")
+    tools.ensure_jars()
+    command = command_line("quorum", [], tools.lib_dir, cluster.bootstrap_servers, None)
+    out = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
+    found = re.search(r"LeaderId:\s+(\d+)", out)
+    assert found, out
+    return int(found[1])
+
+
+async def order_per_project(world: PrivateWorld) -> tuple[int, int]:
+    """Check every service topic against its events table: each project's events, first copies in partition order,
+    are exactly the table's in ``(xid, position)`` order. Returns (records read, copies after the first)."""
+    engine = await world.open()
+    kafka = world.infra.kafka_options
+    records_read = copies = 0
+    problems: list[str] = []
+    for service, topic in TOPICS.items():
+        written: dict[str, list[str]] = defaultdict(list)
+        for row in await _rows(
+            engine, f"SELECT event_id::text AS id, partition_key AS k FROM {service}.events ORDER BY xid, position"
+        ):
+            written[row.k].append(row.id)
+        published: dict[str, list[str]] = defaultdict(list)
+        seen: set[str] = set()
+        records = sorted(await read_topic(kafka, topic), key=lambda r: (r.partition, r.offset))
+        records_read += len(records)
+        for record in records:
+            event_id = header(record, "ce_id")
+            if event_id is None or event_id in world.foreign_ids:
+                continue
+            if event_id in seen:
+                copies += 1
+                continue
+            seen.add(event_id)
+            published[(record.key or b"").decode()].append(event_id)
+        for key, ids in written.items():
+            if published.get(key) != ids:
+                problems.append(f"{topic} key {key}: {len(ids)} written, published {len(published.get(key, []))}")
+    assert not problems, f"{len(problems)} projects out of order or incomplete: {problems[:5]}"
+    return records_read, copies
+
+
+def relay_metrics(world: PrivateWorld) -> dict[str, dict[str, float]]:
+    """Every ``pmo_relay_*`` sample each service exposes on ``/metrics`` (whatever the relay publishes)."""
+    out: dict[str, dict[str, float]] = {}
+    for service in SERVICES:
+        samples: dict[str, float] = {}
+        with contextlib.suppress(httpx.HTTPError):
+            for line in httpx.get(f"{world.url(service)}/metrics", timeout=5).text.splitlines():
+                if line.startswith("pmo_relay_"):
+                    name, _, value = line.rpartition(" ")
+                    with contextlib.suppress(ValueError):
+                        samples[name] = float(value)
+        out[service] = samples
+    return out
+
+
+def stall_line(metrics: dict[str, dict[str, float]]) -> str:
+    """The stall metrics worth printing: per service, the relay-level gauges that are not zero (or all of them)."""
+    parts = []
+    for service, samples in metrics.items():
+        shown = {
+            name.removeprefix("pmo_relay_"): round(value, 2)
+            for name, value in samples.items()
+            if any(k in name for k in ("age", "backlog", "leader", "stall", "held"))
+        }
+        parts.append(f"{service} {shown or '-'}")
+    return "; ".join(parts)
