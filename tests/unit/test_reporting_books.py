@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from reporting.domain.books import Books
+from reporting.domain.books.entities import folded_milestone, indexed_milestone, milestone_index
 from reporting.domain.evm import evm, plan_check, planned_value
 from reporting.domain.ledger import ProjectBook, book
 from reporting.domain.risk import milestone_risks
@@ -86,3 +87,23 @@ def test_the_evidence_kept_is_bounded_and_the_latest() -> None:
     assert on.cost_count == 200 and on.actual_cost == Decimal("2000.00")
     assert [a.event_id for a in on.cost_evidence] == [f.event_id for f in facts[-20:]]
     assert len(books.costs["EUR"]) == 200 and len(books.to_json()) < 200 * 600
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_a_milestone_read_through_its_index_is_its_fold_on_every_date(seed: int) -> None:
+    """Any sequence of a milestone's rows (plans and re-plans, reschedules, progress, reached and missed, dated
+    out of order): the index gives on every date what the fold of its rows gives."""
+    rnd = random.Random(seed)
+    start = date(2027, 1, 1)
+    rows: list[Any] = []
+    for n in range(rnd.randint(0, 25)):
+        kind = rnd.choice(["planned", "rescheduled", "progress", "progress", "progress", "reached", "missed"])
+        day = start + timedelta(days=rnd.randint(0, 60))
+        amount = Decimal(rnd.randint(0, 100)) if kind in ("planned", "progress") else None
+        rows.append(((n // 3, rnd.randint(0, 3), n), kind, day, amount, uuid.UUID(int=n + 1), f"m{n}"))
+    rows.sort(key=lambda r: r[0])  # a component keeps its rows in the facts' order
+    key = str(uuid.UUID(int=seed + 1))
+    index = milestone_index(rows)
+    for offset in range(-1, 62):
+        day = start + timedelta(days=offset)
+        assert indexed_milestone(key, index, day) == folded_milestone(key, rows, day), (seed, day)

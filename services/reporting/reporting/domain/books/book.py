@@ -10,6 +10,7 @@ from uuid import UUID
 
 from reporting.domain.books import encoding
 from reporting.domain.books.costs import CostDay
+from reporting.domain.books.entities import MilestoneIndex
 from reporting.domain.books.keys import Key, ReportRow, Row, order_key
 from reporting.domain.books.reading import book_at
 from reporting.domain.books.recording import record
@@ -56,6 +57,9 @@ class Books:
     )
     """Entities folded on a date after all their rows' dates, by :meth:`at` (their state no longer depends on the
     date); dropped when a fact is applied."""
+    milestone_indexes: dict[str, MilestoneIndex | None] = field(default_factory=dict, compare=False, repr=False)
+    """Each milestone's rows arranged by date (:class:`~reporting.domain.books.entities.MilestoneIndex`), built by
+    :meth:`at` when first needed; dropped when a fact is applied."""
 
     @property
     def count(self) -> int:
@@ -80,6 +84,7 @@ class Books:
         self.per_service[fact.service] = seq + 1
         if event is not None:
             self.settled.clear()
+            self.milestone_indexes.clear()
             record(self, event, fact, key, fact.recorded_at.date())
 
     def first_registration(self) -> Key | None:

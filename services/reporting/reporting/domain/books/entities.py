@@ -3,6 +3,7 @@ entity's rows folded on a date as the ledger folds its facts, and listed in the 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -70,6 +71,80 @@ def folded_milestone(key: str, rows: list[Row], as_of: date) -> tuple[Key | None
         elif kind == "missed":
             m.missed = True
     return created, m, key
+
+
+@dataclass(frozen=True)
+class MilestoneIndex:
+    """A milestone's rows arranged to be read on any date without a pass over them (:func:`indexed_milestone`): the
+    last ``planned`` row in the order of the facts (each one starts the milestone afresh) with the last reschedule
+    after it, and the progress and reached rows after it sorted by date, each with the latest-recorded row among
+    those up to it (the fold keeps the last one recorded among those dated by the date read)."""
+
+    created: Key
+    planned: Row
+    due_date: date
+    progress_days: list[date]
+    progress_latest: list[Row]
+    reached_days: list[date]
+    reached_latest: list[Row]
+    missed_from: date | None
+
+
+def milestone_index(rows: list[Row]) -> MilestoneIndex | None:
+    """The :class:`MilestoneIndex` of a milestone's rows (in the facts' order), None if it was never planned."""
+    planned_at = [n for n, row in enumerate(rows) if row[1] == "planned"]
+    if not planned_at:
+        return None
+    last = planned_at[-1]
+    planned = rows[last]
+    assert planned[2] is not None
+    due = planned[2]
+    dated: dict[str, list[Row]] = {"progress": [], "reached": []}
+    missed: date | None = None
+    for row in rows[last + 1 :]:
+        _, kind, day, _, _, _ = row
+        assert day is not None
+        if kind == "rescheduled":
+            due = day
+        elif kind in dated:
+            dated[kind].append(row)
+        elif kind == "missed":
+            missed = day if missed is None else min(missed, day)
+    arranged = {kind: _latest_by_date(found) for kind, found in dated.items()}
+    return MilestoneIndex(rows[planned_at[0]][0], planned, due, *arranged["progress"], *arranged["reached"], missed)
+
+
+def _latest_by_date(rows: list[Row]) -> tuple[list[date], list[Row]]:
+    """``rows`` sorted by date, each with the latest-recorded (largest key) row of those dated up to it."""
+    days: list[date] = []
+    latest: list[Row] = []
+    for row in sorted(rows, key=lambda r: (r[2], r[0])):
+        assert row[2] is not None
+        days.append(row[2])
+        latest.append(row if not latest or row[0] > latest[-1][0] else latest[-1])
+    return days, latest
+
+
+def indexed_milestone(
+    key: str, index: MilestoneIndex | None, as_of: date
+) -> tuple[Key | None, MilestoneBook | None, str]:
+    """:func:`folded_milestone` on ``as_of``, read from the milestone's index (two bisections)."""
+    if index is None:
+        return None, None, key
+    _, _, _, amount, eid, name = index.planned
+    assert amount is not None and eid is not None
+    m = MilestoneBook(entity_id(key), name, index.due_date, amount, eid)
+    n = bisect_right(index.progress_days, as_of)
+    if n:
+        _, _, _, percent, event, _ = index.progress_latest[n - 1]
+        assert percent is not None
+        m.percent, m.progress_event = percent, event
+    n = bisect_right(index.reached_days, as_of)
+    if n:
+        _, _, day, _, event, _ = index.reached_latest[n - 1]
+        m.reached_on, m.reached_event = day, event
+    m.missed = index.missed_from is not None and index.missed_from <= as_of
+    return index.created, m, key
 
 
 def folded_kpi(key: str, rows: list[Row], as_of: date) -> tuple[Key | None, KpiBook | None, str]:

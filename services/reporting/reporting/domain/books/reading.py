@@ -14,12 +14,14 @@ from uuid import UUID
 from reporting.domain.books.costs import EVIDENCE, EXPENSE, GOODS, read_costs
 from reporting.domain.books.entities import (
     Foreign,
+    MilestoneIndex,
     folded_commitment,
     folded_follow_up,
     folded_invoice,
     folded_kpi,
-    folded_milestone,
     folded_tranche,
+    indexed_milestone,
+    milestone_index,
     ordered,
 )
 from reporting.domain.books.keys import Row, entity_id
@@ -46,7 +48,10 @@ def book_at(books: Books, as_of: date) -> ProjectBook:
     _identity(books, bk, as_of)
     _budget(books, bk, as_of)
     bk.milestones = {
-        entity_id(k): m for k, m in ordered(folded_milestone(k, rows, as_of) for k, rows in books.milestones.items())
+        entity_id(k): m
+        for k, m in ordered(
+            indexed_milestone(k, _milestone_index(books, k, rows), as_of) for k, rows in books.milestones.items()
+        )
     }
     _reports(books, bk, as_of)
     bk.kpis = {entity_id(k): x for k, x in ordered(folded_kpi(k, rows, as_of) for k, rows in books.kpis.items())}
@@ -98,6 +103,15 @@ def book_at(books: Books, as_of: date) -> ProjectBook:
 
 
 Folded = tuple[Any, Any, str]
+
+
+def _milestone_index(books: Books, key: str, rows: list[Row]) -> MilestoneIndex | None:
+    """The milestone's :class:`MilestoneIndex`, built once and kept by the books until a fact is applied (weekly
+    progress reports make a milestone's rows grow with the history; read through the index, a date costs the same
+    after two years as on day one)."""
+    if key not in books.milestone_indexes:
+        books.milestone_indexes[key] = milestone_index(rows)
+    return books.milestone_indexes[key]
 
 
 def _settled(
