@@ -73,14 +73,14 @@ async def test_one_trace_goes_from_the_request_through_the_command_and_kafka_to_
             found = await conn.scalar(query, {"p": project_id})
         assert found == 1
 
-    await eventually(known_to_budget)
+    await eventually(known_to_budget, timeout=60)
 
     def in_trace() -> dict[str, ReadableSpan]:
         found = {s.name: s for s in spans.get_finished_spans() if _hex(s)[0] == CALLER_TRACE}
         assert "apply budget.projects" in found, sorted(found)
         return found
 
-    found = await eventually(_sync(in_trace))
+    found = await eventually(_sync(in_trace), timeout=60)
     by_id = {_hex(s)[1]: s for s in spans.get_finished_spans() if _hex(s)[0] == CALLER_TRACE}
 
     def descends(span: ReadableSpan, ancestor: ReadableSpan) -> bool:
