@@ -174,6 +174,9 @@ class CommandExecutor:
         self.projector = projector
         self.after_commit: list[Callable[[], None]] = []
         """Called after a command's events committed (the service's relay wakes up to publish them at once)."""
+        self.admission: Callable[[AsyncConnection, set[str]], Awaitable[None]] | None = None
+        """Called with the partition keys of a command's decided events before they are appended; raises to refuse
+        (:mod:`shared.recovery.guard`: projects whose events are on Kafka but missing from the table)."""
 
     async def load(self, conn: AsyncConnection, aggregate: Aggregate[S, Any], stream_id: str) -> tuple[S, int]:
         """The aggregate's current state and version (0 when the stream does not exist)."""
@@ -269,6 +272,8 @@ class CommandExecutor:
                     actual=version,
                 )
             decided = list(aggregate.decide(state, command, self.clock.now()))
+            if self.admission is not None and decided:
+                await self.admission(conn, {e.partition_key for e in decided})
             recorded = await self.store.append(
                 conn,
                 stream_id=stream_id,

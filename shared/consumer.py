@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -30,9 +31,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared import logs
+from shared import authz, logs, tracing
 from shared.dead_letters import store as dead_letters
-from shared.kafka import DLQ_TOPIC, ConsumedEvent, KafkaOptions, from_record, new_producer
+from shared.kafka import DLQ_TOPIC, ConsumedEvent, KafkaOptions, from_record, new_consumer, new_producer
 from shared.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, DUPLICATES
 from shared.pg import driver
 
@@ -63,6 +64,7 @@ DDL = [
     )
     """,
     *dead_letters.DDL,
+    *authz.DDL,  # the projects' scopes, kept by the projections that read project-registered
 ]
 
 
@@ -193,28 +195,31 @@ class ProjectionConsumer:
         # INSERT ... ON CONFLICT below only when one is already there (a duplicate record on the topic).
         self.expect_new_ids = False
         self.idempotent = bool(getattr(projection, "idempotent", False))
+        self._backoff = kafka.backoff()
+        self._failing_since: float | None = None  # when the current run of failures began
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set, retrying after database or broker failures."""
-        backoff = 0.2
+        """Consume until ``stop`` is set, retrying after database or broker failures, after a delay that grows with
+        jitter while they last (``PMO_KAFKA_RECONNECT_BACKOFF_*``): one ERROR line when they start, the retries at
+        DEBUG, one INFO line once it polls again."""
         while not stop.is_set():
             try:
                 await self._run(stop)
-                backoff = 0.2
+                self._backoff.reset()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("consumer %s failed; restarting in %.1fs", self.projection.name, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                delay = self._backoff.next()
+                if self._failing_since is None:
+                    self._failing_since = time.monotonic()
+                    log.exception("consumer %s failed; restarting in %.1fs", self.projection.name, delay)
+                else:
+                    log.debug("consumer %s failed again; retry in %.1fs", self.projection.name, delay, exc_info=True)
+                await asyncio.sleep(delay)
 
     async def _run(self, stop: asyncio.Event) -> None:
-        consumer = AIOKafkaConsumer(
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            metadata_max_age_ms=METADATA_MAX_AGE_MS,
-            **self.kafka.client_kwargs(),
+        consumer = new_consumer(
+            self.kafka, self.group_id, self.projection.name, enable_auto_commit=False, auto_offset_reset="earliest"
         )
         self._consumer = consumer
         self._dlq = self._dlq_factory()
@@ -226,6 +231,10 @@ class ProjectionConsumer:
             consumer.subscribe(list(self.projection.topics), listener=_SeekToStored(self))
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=100, max_records=self.max_records)
+                if self._failing_since is not None:
+                    since, self._failing_since = self._failing_since, None
+                    self._backoff.reset()
+                    log.info("consumer %s polling again after %.1fs", self.projection.name, time.monotonic() - since)
                 for tp, records in batches.items():
                     if records:
                         await self.process(tp, records)
@@ -257,6 +266,7 @@ class ProjectionConsumer:
             )
             return {(r.topic, r.partition): r.next_offset for r in rows}
 
+    @tracing.consumed
     async def process(self, tp: TopicPartition, records: Sequence[Any]) -> None:
         """Apply ``records`` (consecutive, one partition) with their offset in one transaction."""
         try:

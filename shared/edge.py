@@ -105,7 +105,7 @@ class Gate:
             self._wild = wild
         return self._by_shape.get(_shape(path), self._wild)
 
-    def admit(self, scope: Scope, headers: Headers) -> None:
+    async def admit(self, scope: Scope, headers: Headers) -> None:
         """Raise :class:`AuthError` or :class:`ForbiddenError` unless the request may reach its route; record the
         caller in the request's state."""
         path = self.route_of(scope)
@@ -117,15 +117,16 @@ class Gate:
             cookie = Request(scope).cookies.get(SESSION_COOKIE)
             header = f"Bearer {cookie}" if cookie else None
         try:
-            principal = self.verifier.verify(header)
+            principal = await self.verifier.verify_async(header)
         except AuthError:
             raise
         except Exception as exc:  # a token the verifier could not even read is still just an invalid token
             raise AuthError("the token is invalid") from exc
-        self.verifier.authorize(principal, self.access.allowed(method, path))
+        self.verifier.authorize(principal, self.access.allowed(method, path), f"{method} {path}")
         state = scope.setdefault("state", {})
         state["actor"] = principal.subject
         state["roles"] = principal.roles
+        state["principal"] = principal
 
 
 def _shape(path: str) -> tuple[str, int]:
@@ -215,7 +216,7 @@ class Edge:
                 refused = self._method_not_allowed(scope)
             if refused is None:
                 try:
-                    self.gate.admit(scope, headers)
+                    await self.gate.admit(scope, headers)
                 except AuthError as exc:
                     refused = await auth_error(Request(scope), exc)
                 except ForbiddenError as exc:

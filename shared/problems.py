@@ -161,7 +161,10 @@ async def pmo_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ConcurrencyError) and exc.actual is not None:
         extra["current_version"] = exc.actual
     kind = next((name for error, name in _KIND_BY_ERROR.items() if isinstance(exc, error)), None)
-    return problem(status, exc.title, exc.detail, errors=errors, kind=kind, **extra)
+    response = problem(status, exc.title, exc.detail, errors=errors, kind=kind, **extra)
+    if retry_after := getattr(exc, "retry_after", None):
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 async def auth_error(request: Request, exc: Exception) -> JSONResponse:

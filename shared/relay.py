@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared import relay_held
+from shared import relay_held, tracing
 from shared.eventstore import recorded_from_row
 from shared.kafka import KafkaOptions, new_producer, to_record
 from shared.metrics import RELAY_BACKLOG, RELAY_PUBLISHED
@@ -359,6 +359,7 @@ class Relay:
         """Record what the lanes settled: acknowledged, refused for good (held, with the later events of their
         projects still in the lanes)."""
         outcome = lanes.harvest()
+        tracing.published(self.topic, outcome.published)
         holds = [new_hold(r.item, r.size, refusal_reason(e), cause=True) for r, e in outcome.refused]
         holds.extend(new_hold(r.item, r.size, _BEHIND, cause=False) for r in outcome.behind)
         if holds:
@@ -367,7 +368,10 @@ class Relay:
         await self._hold(holds)
         self._done.update(r.item.event_id for r in outcome.published)
         RELAY_PUBLISHED.labels(self.service).inc(len(outcome.published))
-        if outcome.broken:
+        if outcome.broken or outcome.transient is not None:
+            # A batch that failed may have used up sequence numbers of its partition (aiokafka numbers a batch when
+            # it drains it, sent or not): that producer's later batches there would be refused as out of sequence,
+            # for ever. A new producer starts a new sequence; what the lanes had not settled is read again.
             self._restart_producer = True
 
     async def _hold(self, holds: list[Hold]) -> None:

@@ -18,18 +18,17 @@ from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import consumer as consumer_module
-from shared import logs
-from shared import relay as relay_module
+from shared import logs, migrations, tracing
 from shared import relay_held as relay_held_module
 from shared.auth import AccessPolicy, Role, TokenVerifier
 from shared.commands import CommandExecutor, Projector
 from shared.consumer import Projection, ProjectionConsumer
-from shared.db import create_engine, migrate, ping
+from shared.db import create_engine, ping
 from shared.dead_letters import api as dead_letters_api
 from shared.events import EventRegistry
 from shared.eventstore import EventStore
-from shared.kafka import DLQ_TOPIC, ensure_topics, new_producer
+from shared.kafka import DLQ_TOPIC, new_producer, prepare_topics
+from shared.recovery.guard import Admission
 from shared.relay import Relay
 from shared.settings import ServiceSettings
 from shared.web import create_app
@@ -70,7 +69,7 @@ class ServiceRuntime:
         self.spec = spec
         self.settings = settings
         self.schema = settings.db_schema or spec.name
-        self.kafka = settings.kafka()
+        self.kafka = settings.kafka(spec.name)
         self.engine: AsyncEngine = create_engine(
             settings.database_url,
             self.schema,
@@ -78,6 +77,7 @@ class ServiceRuntime:
             ssl_mode=settings.database_ssl_mode,
             ssl_root_cert=settings.database_ssl_root_cert,
             statement_timeout_ms=settings.db_statement_timeout_ms,
+            application_name=settings.application_name(self.schema),
         )
         self.store = EventStore(spec.registry)
         self.executor = CommandExecutor(self.engine, self.store, projector=spec.projector)
@@ -88,8 +88,12 @@ class ServiceRuntime:
             kafka=self.kafka,
             schema=self.schema,
             poll_interval=settings.relay_poll_interval,
+            delivery_timeout=settings.relay_delivery_timeout_seconds,
+            stall_alert_after=settings.relay_stall_alert_seconds,
         )
         self.executor.after_commit.append(self.relay.wake)
+        self.admission = Admission(self.engine, self.kafka, service=spec.name, topic=spec.topic)
+        self.executor.admission = self.admission.admit
         self.consumers = [
             ProjectionConsumer(self.engine, self.kafka, p, group_id=f"{settings.kafka_group_prefix}.{p.name}")
             for p in spec.projections
@@ -102,13 +106,16 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         """Migrate, create topics, start the relay and the consumers."""
-        await migrate(self.engine, self.schema, [*relay_module.DDL, *consumer_module.DDL, *self.spec.ddl])
+        await migrations.prepare(self.engine, self.spec.name, self.schema, apply=self.settings.migrate_on_start)
         topics = {self.spec.topic, DLQ_TOPIC, *self.spec.extra_topics}
         for projection in self.spec.projections:
             topics.update(projection.topics)
-        await ensure_topics(
-            self.kafka, sorted(topics), self.settings.topic_partitions, self.settings.topic_replication_factor
-        )
+        await prepare_topics(self.kafka, sorted(topics))  # refuses lowered partitions, warns of weaker settings
+        if self.settings.reconcile_on_start:
+            try:  # a table restored behind its topic: refuse the projects concerned until reconciled
+                await self.admission.check()
+            except Exception:
+                log.exception("%s: could not compare the event table with %s", self.spec.name, self.spec.topic)
         self._probe = new_producer(self.kafka, enable_idempotence=False, acks=1)
         await self._probe.start()
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name=f"{self.spec.name}-relay"))
@@ -135,6 +142,11 @@ class ServiceRuntime:
         assert self._probe is not None
         await asyncio.wait_for(self._probe.client.fetch_all_metadata(), timeout=3)
 
+    async def relay_stalled(self) -> dict[str, Any] | None:
+        """``{"relay_stalled": {...}}`` while a partition of this replica's relay is stalled (a detail: readiness
+        stays, the answer says "degraded"); None otherwise."""
+        return self.relay.status()
+
     async def relay_held(self) -> dict[str, Any] | None:
         """``{"relay": {"held_events": n, "projects": [...]}}`` while the relay holds events Kafka refused (commands
         still work: readiness stays, the answer says "degraded"); None otherwise."""
@@ -146,6 +158,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fas
     """The service's FastAPI app; settings come from the environment unless given."""
     resolved = settings or ServiceSettings()  # fields come from the environment
     logs.configure(spec.name)
+    tracing.configure(spec.name)
     verifier = TokenVerifier(resolved.auth())  # refuses to build in production mode without a key
 
     @asynccontextmanager
@@ -160,7 +173,8 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fas
 
     def readiness(app: FastAPI) -> list:  # type: ignore[type-arg]
         runtime: ServiceRuntime = app.state.runtime
-        return [runtime.database, runtime.kafka_metadata, runtime.relay_held]
+        checks = [runtime.database, runtime.kafka_metadata, runtime.relay_held, runtime.relay_stalled]
+        return [*checks, runtime.admission.readiness]
 
     app = create_app(
         service=spec.name,

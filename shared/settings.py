@@ -27,6 +27,17 @@ class ServiceSettings(BaseSettings):
     database_ssl_root_cert: str | None = None
     db_schema: str | None = Field(default=None, description="schema the service owns; defaults to its name")
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    migrate_on_start: bool = Field(
+        default=True,
+        description="apply the schema's pending migrations at start (development); false in production: run `pmo "
+        "migrate` first (the service then needs no DDL rights) and a schema behind the code stops the start",
+    )
+    reconcile_on_start: bool = Field(
+        default=True,
+        description="compare the event table with the service's topic at start and refuse commands for projects "
+        "whose events are on the topic but not in the table (a database restored behind Kafka) until `pmo "
+        "reconcile`; off only where several schemas share one topic, as the test suite's services do",
+    )
     db_statement_timeout_ms: int = Field(
         default=15_000, ge=100, le=3_600_000, description="longest a service's SQL statement may run"
     )
@@ -75,10 +86,31 @@ class ServiceSettings(BaseSettings):
     topic_retention_ms: int = Field(default=-1, ge=-1, description="-1: forever (the topics are the replayable log)")
     topic_cleanup_policy: Literal["delete", "compact", "compact,delete"] = "delete"
     relay_poll_interval: float = Field(default=0.02, gt=0, le=10)
+    # -- Relay (docs/operations.md, "Relay stalls") --
+    relay_delivery_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="a batch unanswered this long marks its partition stalled"
+    )
+    relay_stall_alert_seconds: float = Field(
+        default=60.0, gt=0, le=86_400, description="a stall this long raises the relay's alert (log, counter)"
+    )
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024, le=100_000_000)
     jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret (development, tests)")
     jwt_public_key_file: str | None = Field(default=None, description="PEM public key file (RS256/ES256)")
     jwks_file: str | None = Field(default=None, description="JWKS file with the identity provider's keys")
+    jwks_url: str | None = Field(default=None, max_length=2000, description="identity provider's JWKS URL (cached)")
+    jwks_timeout_seconds: float = Field(default=3.0, gt=0, le=30, description="longest wait for the JWKS URL")
+    jwks_refresh_seconds: float = Field(default=300.0, ge=10, le=86400, description="age at which keys are refreshed")
+    jwks_min_refresh_seconds: float = Field(
+        default=30.0, ge=1, le=3600, description="an unknown kid fetches the JWKS URL at most once per this interval"
+    )
+    roles_claim: str = Field(default="roles", min_length=1, max_length=200, description="e.g. realm_access.roles")
+    role_map: str = Field(default="", max_length=10_000, description="their-role=our-role,...; empty: our names")
+    portfolios_claim: str = Field(default="pmo_portfolios", min_length=1, max_length=200)
+    programmes_claim: str = Field(default="pmo_programmes", min_length=1, max_length=200)
+    client_id_claim: str = Field(default="azp", min_length=1, max_length=200, description="a machine client's id")
+    service_clients: dict[str, list[str]] | None = Field(
+        default=None, description='JSON: routes per machine client id, e.g. {"erp": ["POST /invoices"]}'
+    )
     jwt_issuer: str = "pmo"
     jwt_audience: str = "pmo-api"
     jwt_max_lifetime_seconds: int = Field(
@@ -97,7 +129,17 @@ class ServiceSettings(BaseSettings):
             secret=self.jwt_secret.get_secret_value() if self.jwt_secret else None,
             public_key_file=self.jwt_public_key_file,
             jwks_file=self.jwks_file,
+            jwks_url=self.jwks_url,
+            jwks_timeout_seconds=self.jwks_timeout_seconds,
+            jwks_refresh_seconds=self.jwks_refresh_seconds,
+            jwks_min_refresh_seconds=self.jwks_min_refresh_seconds,
             max_lifetime_seconds=self.jwt_max_lifetime_seconds,
+            roles_claim=self.roles_claim,
+            role_map=self.role_map,
+            portfolios_claim=self.portfolios_claim,
+            programmes_claim=self.programmes_claim,
+            client_id_claim=self.client_id_claim,
+            service_clients=self.service_clients,
         )
 
     def kafka(self, service: str = "pmo") -> KafkaOptions:
@@ -142,6 +184,16 @@ class ServiceSettings(BaseSettings):
     def application_name(self, schema: str) -> str:
         """The ``application_name`` of this replica's database sessions (PostgreSQL keeps 63 bytes)."""
         return f"pmo-{schema}-{self.replica()}"[:63]
+
+    @model_validator(mode="after")
+    def _relay_consistent(self) -> ServiceSettings:
+        """A delivery timeout the producer's linger alone could use up is refused at start."""
+        if self.relay_delivery_timeout_seconds * 1000 <= self.kafka_linger_ms:
+            raise ValueError(
+                f"PMO_RELAY_DELIVERY_TIMEOUT_SECONDS={self.relay_delivery_timeout_seconds:g} is not longer than "
+                f"PMO_KAFKA_LINGER_MS={self.kafka_linger_ms}: every batch would count as late"
+            )
+        return self
 
     @model_validator(mode="after")
     def _kafka_consistent(self) -> ServiceSettings:

@@ -22,8 +22,9 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared import logs
+from shared import logs, tracing
 from shared.auth import AccessPolicy, AuthError, ForbiddenError, TokenVerifier
+from shared.authz import object_in_scope
 from shared.bounds import Whole
 from shared.commands import UNMATCHABLE, CommandContext, CommandOutcome
 from shared.edge import BodyTooLargeError, Edge, Gate
@@ -124,7 +125,7 @@ def create_app(
     app.add_exception_handler(DBAPIError, unexpected)
     app.add_exception_handler(Exception, unexpected)
 
-    secured = [Depends(HTTPBearer(auto_error=False))]  # documents the scheme; the edge checks the token
+    secured = [Depends(HTTPBearer(auto_error=False)), Depends(object_in_scope)]  # the edge checks the token
     ops = APIRouter(tags=["operations"])
 
     @ops.get("/healthz", summary="The process is alive", operation_id="getHealth")
@@ -410,7 +411,7 @@ async def command_context(
         metadata=EventMetadata(
             actor=actor,
             correlation_id=getattr(request.state, "correlation_id", None) or str(uuid.uuid4()),
-            traceparent=logs.traceparent.get(),
+            traceparent=tracing.traceparent() or logs.traceparent.get(),
         ),
         if_match=expected,
         if_match_any=any_version,

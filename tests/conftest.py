@@ -11,11 +11,15 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import consumer as consumer_module
-from shared import relay as relay_module
-from shared.db import create_engine, migrate
+from shared import migrations
+from shared.db import create_engine
 from shared.infra.system import Endpoints, ensure_infrastructure, stop_infrastructure
 from shared.kafka import KafkaOptions, ensure_topics
+
+# The services the tests start share one topic per service across many schemas, so a schema's event table is always
+# "behind" its topic: the start-time comparison (shared.recovery.guard) is for one schema per topic (the chaos
+# worlds, which have their own Kafka, keep it on; the recovery drills test it).
+os.environ.setdefault("PMO_RECONCILE_ON_START", "false")
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +43,7 @@ def schema() -> str:
 @pytest.fixture
 async def engine(infra: Endpoints, schema: str) -> AsyncIterator[AsyncEngine]:
     eng = create_engine(infra.database_url, schema, pool_size=5)
-    await migrate(eng, schema, [*relay_module.DDL, *consumer_module.DDL])
+    await migrations.upgrade(eng, None, schema)  # the tables every service schema has (the runtime branch)
     yield eng
     async with eng.begin() as conn:
         await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

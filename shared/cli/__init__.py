@@ -6,12 +6,18 @@
                          the private PostgreSQL and Kafka alone
     pmo alerts           open alerts (from the reporting service)
     pmo report ID        a project's figures, as of today or --as-of
+    pmo migrate [SERVICE...]
+                         bring the schemas to the code's revisions (--check, --sql)
     pmo replay NAME      rebuild a read model (or all of a service's, in one pass) from the topics, with a progress bar
     pmo demo             load the demo portfolio (pmo run does it unless --no-demo)
     pmo token            mint a development bearer token (--sub, --role)
     pmo access           which roles may call each route of each service
     pmo relay held|retry|skip SERVICE
                          events a service's relay holds back from Kafka; publish them again; skip one for good
+    pmo backup / restore / republish SERVICE / reconcile SERVICE
+                         disaster recovery (docs/operations.md, "Recovery runbook")
+    pmo kafka topics|quorum|groups [ARGS...]
+                         Kafka's own tools against the configured cluster (docs/operations.md, "Kafka cluster")
     pmo dlq list|show|redrive
                          events a service's consumers could not apply; apply them again once the cause is fixed
 
@@ -25,7 +31,7 @@ import os
 import sys
 from typing import Any
 
-from shared.cli import development, dlq, maintenance, system
+from shared.cli import development, dlq, kafka, maintenance, migrating, recovery, system
 from shared.cli.output import printable
 from shared.cli.output import table as _table
 
@@ -108,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_argument("project_id")
             sub.add_argument("--as-of", help="YYYY-MM-DD (default: today)")
         sub.set_defaults(func=func)
+    migrating.add_parser(commands)
     rep = commands.add_parser(
         "replay",
         help="rebuild read models from the topics (stop their service first, or use --schema for a new schema)",
@@ -159,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--schema", help="the service's schema (default: its name)")
         sub.add_argument("--database-url", help="default: PMO_DATABASE_URL, else the private local PostgreSQL")
         sub.set_defaults(func=maintenance.relay, project=None)
+    recovery.register(commands)
     dlq.register(commands)
+    kafka.register(commands)
     args = parser.parse_args(argv)
     return int(args.func(args))

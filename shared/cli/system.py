@@ -22,6 +22,13 @@ def run(args: argparse.Namespace) -> int:
     print("starting infrastructure (PostgreSQL, Kafka)...", flush=True)
     endpoints = ensure_infrastructure()
     print(f"  database: {endpoints.database_url}\n  kafka:    {endpoints.kafka_bootstrap_servers}", flush=True)
+    from shared import aio
+    from shared.cli.migrating import migrate_schemas
+    from shared.migrations import SERVICES
+
+    print("migrating the schemas (pmo migrate)...", flush=True)
+    if aio.run(migrate_schemas(dict.fromkeys(SERVICES, endpoints.database_url))):
+        return 1
     system = System(endpoints)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

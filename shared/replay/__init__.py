@@ -130,7 +130,7 @@ async def _empty(engine: AsyncEngine, tables: Sequence[str], names: Sequence[str
     async with engine.begin() as conn:
         for table in tables:
             await conn.execute(text(f'TRUNCATE TABLE "{table}"'))
-        for table in ("inbox", "consumer_offsets"):
+        for table in ("inbox", "consumer_offsets", "dead_letters"):  # a replay dead-letters afresh what fails
             await conn.execute(text(f"DELETE FROM {table} WHERE consumer = ANY(:c)"), {"c": list(names)})
 
 

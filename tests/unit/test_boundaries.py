@@ -45,11 +45,13 @@ KERNEL = (
     "shared.immutable", "shared.identity", "shared.limits", "shared.bounds", "shared.jsonable",
 )  # fmt: skip
 RUNTIME = (
-    "shared.aio", "shared.auth", "shared.commands", "shared.consumer", "shared.csvsafe", "shared.db", "shared.pg",
+    "shared.aio", "shared.auth", "shared.authz", "shared.commands", "shared.consumer", "shared.csvsafe", "shared.db",
+    "shared.pg",
     "shared.eventstore", "shared.kafka", "shared.logs", "shared.metrics", "shared.relay", "shared.relay_held",
     "shared.replay", "shared.service", "shared.settings", "shared.web", "shared.edge", "shared.problems",
-    "shared.relay_holding", "shared.relay_sending", "shared.reference_rates",
-    "shared.dead_letters",
+    "shared.relay_holding", "shared.relay_sending", "shared.reference_rates", "shared.kafka_topics",
+    "shared.relay_lanes", "shared.relay_stalls",
+    "shared.recovery", "shared.dead_letters", "shared.migrations", "shared.tracing",
 )  # fmt: skip
 OPERATIONS = ("shared.cli", "shared.demo", "shared.infra")
 

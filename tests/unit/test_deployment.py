@@ -33,6 +33,7 @@ def test_every_service_has_a_container_with_a_health_check_waiting_for_healthy_i
             "postgres": {"condition": "service_healthy"},
             "kafka": {"condition": "service_healthy"},
             "kafka-init": {"condition": "service_completed_successfully"},
+            "migrate": {"condition": "service_completed_successfully"},
         }
     assert "healthcheck" in services["postgres"] and "healthcheck" in services["kafka"]
 

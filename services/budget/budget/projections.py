@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from budget import domain
 from budget.views import budget_view, commitment_json, estimate_document
+from shared.authz import record_project_scope
 from shared.contracts import projects
 from shared.contracts.budget import EstimateToCompleteSubmitted, ExchangeRateRecorded
 from shared.events import RecordedEvent
@@ -133,6 +134,7 @@ class ProjectsReference:
                     ),
                     {"p": decoded.project_id, "c": decoded.code, "cur": decoded.currency, "m": decoded.manager},
                 )
+                await record_project_scope(conn, decoded)
             case projects.ProjectCompleted() | projects.ProjectTerminated():
                 status = "completed" if isinstance(decoded, projects.ProjectCompleted) else "terminated"
                 await conn.execute(

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from invoicing import domain
 from invoicing.tables import Rematch, commitment_key, commitment_queue_key, number_key, vendor_key
 from invoicing.views import expense_view, goods_receipt_view, invoice_view
+from shared.authz import record_project_scope
 from shared.contracts import budget, projects, resources
 from shared.contracts.invoicing import CreditNoteReceived, ExpenseClaimed, InvoiceReceived, InvoiceRejected
 from shared.errors import DuplicateError
@@ -422,6 +423,7 @@ class ProjectsReference:
                     ),
                     {"p": decoded.project_id, "cur": decoded.currency, "m": decoded.manager},
                 )
+                await record_project_scope(conn, decoded)
             case projects.MilestonePlanned():
                 await conn.execute(
                     text(

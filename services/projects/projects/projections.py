@@ -16,12 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from projects import domain
 from projects.views import baseline_view, project_view
+from shared.authz import record_project_scope
 from shared.contracts.projects import (
     PerformanceBaselineApproved,
     PerformanceBaselineProposed,
     PerformanceBaselineRejected,
     PortfolioCreated,
     ProgrammeCreated,
+    ProjectRegistered,
 )
 from shared.db import driver
 from shared.errors import DuplicateError
@@ -34,6 +36,8 @@ async def project(conn: AsyncConnection, state: Any, version: int, events: Seque
         await _upsert_project(conn, state, version, events[0], events[-1])
     for recorded in events:
         match recorded.event:
+            case ProjectRegistered() as registered:
+                await record_project_scope(conn, registered)
             case PortfolioCreated() as e:
                 await _insert_grouping(
                     conn, "portfolio", e.portfolio_id, e.portfolio_id, e.name, e.description, recorded

@@ -83,7 +83,7 @@ class ReportingOverHttp:
 def service_token(settings: Settings) -> str | None:
     """A token for the service itself (role ``service``), signed with the key its own tokens are verified with;
     None when that key is an identity provider's public key (nothing to sign with)."""
-    if settings.jwks_file or settings.jwt_public_key_file:
+    if settings.jwks_file or settings.jwks_url or settings.jwt_public_key_file:
         return None
     if settings.jwt_secret is not None:
         secret = settings.jwt_secret.get_secret_value()

@@ -123,11 +123,17 @@ async def groupings(
         return page([dict(r) for r in rows], total, limit, offset)
 
 
-async def projects(engine: AsyncEngine, filters: dict[str, str | None], limit: int, offset: int) -> dict[str, Any]:
+async def projects(
+    engine: AsyncEngine,
+    filters: dict[str, str | None],
+    limit: int,
+    offset: int,
+    scope: tuple[str, dict[str, Any]] = ("TRUE", {}),
+) -> dict[str, Any]:
     """A page of project views, newest first; ``filters`` maps a column of ``projects`` to the value it must have
-    (None: any)."""
-    where = " AND ".join(["TRUE", *(f"{column} = :{column}" for column, v in filters.items() if v is not None)])
-    params: dict[str, Any] = {k: v for k, v in filters.items() if v is not None}
+    (None: any); ``scope``: the caller's (:func:`shared.authz.scope_filter`)."""
+    where = " AND ".join([scope[0], *(f"{column} = :{column}" for column, v in filters.items() if v is not None)])
+    params: dict[str, Any] = {k: v for k, v in filters.items() if v is not None} | scope[1]
     params |= {"limit": limit, "offset": offset}
     async with engine.connect() as conn:
         total = (await conn.execute(text(f"SELECT count(*) FROM projects WHERE {where}"), params)).scalar_one()

@@ -23,6 +23,7 @@ ACCESS = AccessPolicy(
         "POST /resources/{resource_id}/work-sheets/{sheet_id}/reject": MANAGERS,
         "PUT /departments/{department}/over-allocation-policy": MANAGERS,
         "GET /resources/{resource_id}/personal-data": MANAGERS,
+        "GET /roles/{role}/rates": frozenset({Role.RESOURCE_MANAGER, Role.FINANCE}),
         "DELETE /resources/{resource_id}/personal-data": MANAGERS,
     },
 )

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resources import domain
 from resources.views import allocation_view, resource_view, sheet_view
+from shared.authz import record_project_scope
 from shared.contracts import projects
 from shared.contracts.resources import (
     AllocationChanged,
@@ -294,6 +295,7 @@ class ProjectsReference:
                     ),
                     {"p": decoded.project_id, "c": decoded.currency},
                 )
+                await record_project_scope(conn, decoded)
             case projects.MilestonePlanned():
                 await conn.execute(
                     text(

@@ -81,6 +81,7 @@ class PrivateWorld:
             "PMO_ENV": "development",
             "PMO_KAFKA_GROUP_PREFIX": "chaos",
             "PMO_TOPIC_PARTITIONS": "3",
+            "PMO_RECONCILE_ON_START": "true",  # its own Kafka: one schema per topic
             **(env or {}),
         }
         self.system: System | None = None

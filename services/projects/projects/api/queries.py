@@ -6,11 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from projects import views
 from projects.api import models as m
+from shared.authz import principal_of, scope_filter
 from shared.bounds import Day
 from shared.service import Runtime
 from shared.web import COMMAND_RESPONSES, Page, Paging
@@ -39,6 +40,7 @@ async def list_programmes(
 
 @router.get("/projects", operation_id="listProjects", response_model=Page[m.ProjectView], tags=["projects"])
 async def list_projects(
+    request: Request,
     rt: Runtime,
     paging: Paging,
     portfolio_id: Filter = None,
@@ -46,9 +48,10 @@ async def list_projects(
     status: Filter = None,
     manager: Filter = None,
 ) -> dict[str, Any]:
-    """Projects, newest first, filtered by portfolio, programme, status and manager."""
+    """Projects in the caller's scope (her portfolios and programmes, the projects she manages), newest first,
+    filtered by portfolio, programme, status and manager."""
     filters = {"portfolio_id": portfolio_id, "programme_id": programme_id, "status": status, "manager": manager}
-    return await views.projects(rt.engine, filters, paging.limit, paging.offset)
+    return await views.projects(rt.engine, filters, paging.limit, paging.offset, scope_filter(principal_of(request)))
 
 
 @router.get("/projects/{project_id}", operation_id="getProject", response_model=m.ProjectView, tags=["projects"])

@@ -6,12 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from resources import views
 from resources.api import models as m
 from resources.api.commands import SlugPath
+from shared.authz import withhold_rates
 from shared.bounds import Day
 from shared.service import Runtime
 from shared.web import COMMAND_RESPONSES, Page, Paging
@@ -27,17 +28,27 @@ WeekQuery = Annotated[str | None, Query(pattern=r"^\d{4}-W\d{2}$", examples=["20
 
 @router.get("/resources", operation_id="listResources", response_model=Page[m.ResourceView], tags=["resources"])
 async def list_resources(
-    rt: Runtime, paging: Paging, kind: Filter = None, role: Filter = None, department: Filter = None
+    request: Request,
+    rt: Runtime,
+    paging: Paging,
+    kind: Filter = None,
+    role: Filter = None,
+    department: Filter = None,
 ) -> dict[str, Any]:
-    """Resources by name (erased ones last), filtered by kind, role and department."""
-    return await views.list_resources(rt.engine, paging, kind=kind, role=role, department=department)
+    """Resources by name (erased ones last), filtered by kind, role and department; hourly rates for resource
+    managers and finance only (empty for the others)."""
+    found = await views.list_resources(rt.engine, paging, kind=kind, role=role, department=department)
+    withhold_rates(request, *found["items"])
+    return found
 
 
 @router.get("/resources/{resource_id}", operation_id="getResource", response_model=m.ResourceView, tags=["resources"])
-async def get_resource(resource_id: ResourceIdPath, rt: Runtime) -> JSONResponse:
-    """One resource with its capacities, rates, skills, certifications, trainings and allocations, and its name
-    (null once erased; contact details: ``/personal-data``). ``ETag`` = version."""
+async def get_resource(request: Request, resource_id: ResourceIdPath, rt: Runtime) -> JSONResponse:
+    """One resource with its capacities, rates (resource managers and finance only: empty for the others), skills,
+    certifications, trainings and allocations, and its name (null once erased; contact details:
+    ``/personal-data``). ``ETag`` = version."""
     body = await views.resource(rt.engine, resource_id)
+    withhold_rates(request, body)
     return JSONResponse(body, headers={"ETag": f'"{body["version"]}"'})
 
 
