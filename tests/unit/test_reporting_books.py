@@ -19,7 +19,7 @@ import pytest
 
 from reporting.domain.books import Books
 from reporting.domain.books.entities import folded_milestone, indexed_milestone, milestone_index
-from reporting.domain.evm import evm, plan_check, planned_value
+from reporting.domain.evm import CURVE, curve_point, evm, plan_check, planned_value
 from reporting.domain.ledger import ProjectBook, book
 from reporting.domain.risk import milestone_risks
 from reporting.domain.rules import Thresholds, conditions
@@ -107,3 +107,14 @@ def test_a_milestone_read_through_its_index_is_its_fold_on_every_date(seed: int)
     for offset in range(-1, 62):
         day = start + timedelta(days=offset)
         assert indexed_milestone(key, index, day) == folded_milestone(key, rows, day), (seed, day)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_point_of_the_s_curve_has_the_figures_the_full_evm_gives(seed: int) -> None:
+    arrived, _ = random_history(seed)
+    books = Books.of(PID, arrived)
+    for day in dates_for(arrived, random.Random(seed))[:6]:
+        on = books.at(day)
+        point, full = curve_point(on, day), evm(on, day)
+        assert list(point.figures) == list(CURVE)
+        assert all(point.figures[k] == full.figures[k] for k in CURVE), (seed, day)

@@ -339,6 +339,38 @@ NO_ESTIMATE = "no estimate to complete submitted yet"
 
 def evm(books: ProjectBook, as_of: date) -> Evm:
     """Every EVM figure of one project as of ``as_of`` (its books must be folded as of the same date)."""
+    f, version = _performance(books, as_of)
+    bac, pv, ev, ac = (f[k].value for k in ("bac", "pv", "ev", "ac"))
+    assert pv is not None and ev is not None and ac is not None  # always defined, possibly zero
+    cpi, spi = f["cpi"].value, f["spi"].value
+    f["cv_percent"] = _ratio("cv_percent", _pct(_div(ev - ac, ev)), "no earned value yet", ("cv", "ev"), "percent")
+    f["sv_percent"] = _ratio("sv_percent", _pct(_div(ev - pv, pv)), "no planned value due yet", ("sv", "pv"), "percent")
+
+    if bac is None:
+        for name in ("eac_cpi", "eac_cpi_spi", "etc", "vac"):
+            f[name] = _money(name, None, "no budget baseline yet", inputs=("bac",))
+        for name in ("tcpi_bac", "tcpi_eac"):
+            f[name] = _ratio(name, None, "no budget baseline yet", ("bac",))
+    else:
+        _forecasts(f, bac, ev, ac, cpi, spi)
+    _baselines(f, books, as_of, version, ev)
+    _bottom_up(f, books, bac, ev, ac)
+    return Evm(as_of, books.currency, f)
+
+
+CURVE = ("bac", "pv", "ev", "ac", "cv", "sv", "cpi", "spi")
+"""The figures of a point of the S-curve (:func:`curve_point`): the performance to date, without the forecasts."""
+
+
+def curve_point(books: ProjectBook, as_of: date) -> Evm:
+    """The :data:`CURVE` figures of one project as of ``as_of``, computed as :func:`evm` computes them (the same
+    code), without the forecasts, baselines and bottom-up estimates an S-curve does not show (two fifths of the
+    time of :func:`evm`, 105 times per S-curve)."""
+    return Evm(as_of, books.currency, _performance(books, as_of)[0])
+
+
+def _performance(books: ProjectBook, as_of: date) -> tuple[dict[str, Figure], PmbVersion | None]:
+    """BAC, PV, EV, AC, CV, SV, CPI and SPI as of ``as_of``, and the performance baseline in force then."""
     f: dict[str, Figure] = {}
     version = version_in_force(books, as_of)
 
@@ -377,7 +409,7 @@ def evm(books: ProjectBook, as_of: date) -> Evm:
         ),
     )
 
-    bac, pv, ev, ac = (f[k].value for k in ("bac", "pv", "ev", "ac"))
+    pv, ev, ac = (f[k].value for k in ("pv", "ev", "ac"))
     assert pv is not None and ev is not None and ac is not None  # always defined, possibly zero
     f["cv"] = _money("cv", ev - ac, inputs=("ev", "ac"))
     f["sv"] = _money("sv", ev - pv, inputs=("ev", "pv"))
@@ -385,19 +417,7 @@ def evm(books: ProjectBook, as_of: date) -> Evm:
     f["cpi"] = _ratio("cpi", cpi, "no actual cost yet", ("ev", "ac"))
     spi = _div(ev, pv)
     f["spi"] = _ratio("spi", spi, "no planned value due yet", ("ev", "pv"))
-    f["cv_percent"] = _ratio("cv_percent", _pct(_div(ev - ac, ev)), "no earned value yet", ("cv", "ev"), "percent")
-    f["sv_percent"] = _ratio("sv_percent", _pct(_div(ev - pv, pv)), "no planned value due yet", ("sv", "pv"), "percent")
-
-    if bac is None:
-        for name in ("eac_cpi", "eac_cpi_spi", "etc", "vac"):
-            f[name] = _money(name, None, "no budget baseline yet", inputs=("bac",))
-        for name in ("tcpi_bac", "tcpi_eac"):
-            f[name] = _ratio(name, None, "no budget baseline yet", ("bac",))
-    else:
-        _forecasts(f, bac, ev, ac, cpi, spi)
-    _baselines(f, books, as_of, version, ev)
-    _bottom_up(f, books, bac, ev, ac)
-    return Evm(as_of, books.currency, f)
+    return f, version
 
 
 def _forecasts(

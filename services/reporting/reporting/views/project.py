@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from reporting.domain.amounts import shown
-from reporting.domain.evm import evm, plan_check
+from reporting.domain.evm import curve_point, evm, plan_check
 from reporting.domain.ledger import Fact, ProjectBook
 from reporting.domain.rules import Condition, invoice_backing
 from reporting.views.parts import axes, figures_view, format_ratio, identity
@@ -171,7 +171,7 @@ def invoices(books: Any, day: date) -> dict[str, Any]:
 
 
 def s_curve_point(books: ProjectBook, week_end: date, currency: str) -> dict[str, Any]:
-    result = evm(books, week_end)
+    result = curve_point(books, week_end)
     return {"date": week_end.isoformat(), **{k: result[k].shown(currency) for k in ("pv", "ev", "ac", "cpi", "spi")}}
 
 
