@@ -201,7 +201,8 @@ class FactsProjection:
     explanations fold) and, in the same transaction, into the project's books (``project_books``: one row per
     project, :class:`reporting.domain.books.Books` as JSON) the reports read, with a snapshot of them each time a
     batch takes the project past a multiple of :data:`SNAPSHOT_EVERY` facts (``project_book_snapshots``, for reports
-    known at a moment); the project is marked for the alert evaluator. Only events new to the ledger go into the books, so a second copy changes neither.
+    known at a moment); the project is marked for the alert evaluator. Only events new to the ledger go into the
+    books, so a second copy changes neither.
 
     Idempotent, so it keeps no inbox: a fact is keyed by its event id (unique), marking a project twice is marking it
     once, and events about no project or resource write nothing. A second copy of an event is skipped by the key
