@@ -29,7 +29,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared import relay_held, tracing
+from shared import relay_held, relay_wake, tracing
 from shared.eventstore import recorded_from_row
 from shared.kafka import KafkaOptions, new_producer, to_record
 from shared.metrics import RELAY_BACKLOG, RELAY_PUBLISHED
@@ -69,6 +69,10 @@ DELIVERY_TIMEOUT = 30.0
 
 STALL_ALERT_AFTER = 60.0
 """Default of ``PMO_RELAY_STALL_ALERT_SECONDS``: a stall this long raises the alert (:mod:`shared.relay_stalls`)."""
+
+BUSY_SECONDS = 1.0
+"""After a wake-up or a pass that published, the relay polls at ``poll_interval`` this long (an event committed
+behind a transaction still open becomes readable without a notification of its own), then at its safety poll."""
 
 AHEAD_BATCHES = 20
 """While a partition is stalled the others go on until this many batches of events wait past the checkpoint."""
@@ -122,6 +126,7 @@ class Relay:
         delivery_timeout: float = DELIVERY_TIMEOUT,
         stall_alert_after: float = STALL_ALERT_AFTER,
         max_ahead: int | None = None,
+        idle_poll_interval: float | None = None,
     ) -> None:
         self.engine = engine
         self.service = service
@@ -129,10 +134,14 @@ class Relay:
         self.kafka = kafka
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.idle_poll_interval = max(idle_poll_interval or poll_interval, poll_interval)
+        """The safety poll at rest; ``poll_interval`` for :data:`BUSY_SECONDS` after a wake-up or a publication."""
+        self._busy_until = 0.0
         self.name = name
         self.delivery_timeout = delivery_timeout
         self.max_ahead = max_ahead or AHEAD_BATCHES * batch_size
         self.lock_key = f"pmo-relay:{schema}:{name}"
+        self.channel = relay_wake.channel_for(self.lock_key)  # the leader LISTENs, other processes NOTIFY
         self._producer_factory = producer_factory or (
             lambda: new_producer(kafka, max_batch_size=batch_bytes(kafka.max_message_bytes))
         )
@@ -157,6 +166,7 @@ class Relay:
     def wake(self) -> None:
         """Look for new events now instead of at the next poll (called after a command in this process commits)."""
         self._wake.set()
+        self._busy_until = time.monotonic() + BUSY_SECONDS
 
     def status(self) -> dict[str, Any] | None:
         """The readiness detail while a partition of the leader is stalled (``/readyz`` stays ready), else None."""
@@ -196,11 +206,13 @@ class Relay:
                 await _sleep_or_stop(stop, 1.0)
             else:
                 return
+            unlisten: Callable[[], Awaitable[None]] = relay_wake.not_listening
             self.is_leader = True
             self.watch.leading(True)
             self._holding.announce_due = True
             self._forget(acknowledged=True)
             try:
+                unlisten = await relay_wake.listen(leader, self.channel, self.wake)
                 await self._holding.load()
                 producer = self._producer_factory()
                 await producer.start()
@@ -221,7 +233,7 @@ class Relay:
                                 await leader.execute(text("SELECT 1"))  # leadership ends with this session
                                 await leader.commit()
                                 last_check = time.monotonic()
-                            await self._idle(stop)
+                            await self._idle(stop, busy=published > 0 or self._incomplete)
                 finally:
                     await self._stop_producer(producer)
             finally:
@@ -230,6 +242,7 @@ class Relay:
                 self._holding.keys = None
                 self._forget(acknowledged=True)
                 self.watch.leading(False)
+                await unlisten()
                 await self._release(leader)
 
     def _forget(self, *, acknowledged: bool) -> None:
@@ -272,11 +285,14 @@ class Relay:
             raise
         return fresh
 
-    async def _idle(self, stop: asyncio.Event) -> None:
-        """Until the next poll, a wake-up or the stop."""
+    async def _idle(self, stop: asyncio.Event, *, busy: bool) -> None:
+        """Until the next poll (soon while events flow, the safety poll at rest), a wake-up or the stop."""
+        if busy:
+            self._busy_until = time.monotonic() + BUSY_SECONDS
+        waiting = self.poll_interval if time.monotonic() < self._busy_until else self.idle_poll_interval
         waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
         try:
-            await asyncio.wait(waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, timeout=waiting, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waits:
                 waiter.cancel()

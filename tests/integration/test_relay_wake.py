@@ -1,0 +1,79 @@
+"""The relay wakes by PostgreSQL LISTEN/NOTIFY when another process commits: two replicas of the projects service on
+one schema, the relay's safety poll at its maximum (60 s)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from projects.bootstrap import create_app
+from projects.settings import Settings
+from shared.relay import BUSY_SECONDS
+from tests.support import auth_header, eventually
+from tests.support.projects import portfolio
+
+SAFETY_POLL = 60.0
+
+
+async def replica(stack: AsyncExitStack, infra: Any, schema: str, group_prefix: str) -> httpx.AsyncClient:
+    app = create_app(
+        Settings(
+            env="development",
+            database_url=infra.database_url,
+            kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+            db_schema=schema,
+            kafka_group_prefix=group_prefix,
+            relay_idle_poll_seconds=SAFETY_POLL,
+        )
+    )
+    await stack.enter_async_context(app.router.lifespan_context(app))
+    client = await stack.enter_async_context(
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://projects",
+            headers=auth_header("dora.director", "director"),
+        )
+    )
+    client.app = app  # type: ignore[attr-defined]
+    return client
+
+
+async def test_a_command_committed_by_another_process_is_published_without_waiting_for_the_safety_poll(
+    infra: Any,
+) -> None:
+    """Replica B (its own engine and connections, its relay not the leader) commits a command; replica A's relay
+    (the leader, idle on a 60 s safety poll) is woken by B's NOTIFY and publishes it within seconds."""
+    schema, prefix = f"t_wake_{uuid.uuid4().hex[:8]}", f"test-{uuid.uuid4().hex[:8]}"
+    async with AsyncExitStack() as stack:
+        a = await replica(stack, infra, schema, prefix)
+        runtime_a = a.app.state.runtime  # type: ignore[attr-defined]
+
+        async def a_leads() -> None:
+            assert runtime_a.relay.is_leader
+
+        await eventually(a_leads)
+        b = await replica(stack, infra, schema, prefix)
+        runtime_b = b.app.state.runtime  # type: ignore[attr-defined]
+        assert runtime_b.engine is not runtime_a.engine and not runtime_b.relay.is_leader
+        await asyncio.sleep(BUSY_SECONDS + 0.5)  # A's relay is past its busy window: only its 60 s poll or a wake
+
+        started = time.monotonic()
+        await portfolio(b)
+
+        async def published() -> None:
+            async with runtime_a.engine.connect() as conn:
+                last = (await conn.execute(text("SELECT max(position) FROM events"))).scalar()
+                done = (await conn.execute(text("SELECT position FROM relay_checkpoint"))).scalar()
+            assert last is not None and done is not None and done >= last
+
+        await eventually(published, timeout=5)
+        took = time.monotonic() - started
+        print(f"\npublished {took * 1000:.0f} ms after the other process's command (safety poll {SAFETY_POLL:.0f} s)")
+        assert took < 5 < SAFETY_POLL
+        assert runtime_b.notifier.sent >= 1, "the other process sent no NOTIFY"
