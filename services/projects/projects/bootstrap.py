@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from projects import api, domain, projections, tables
+from projects.domain.raid import RAID
 from projects.settings import Settings
 from shared.auth import AccessPolicy, Role
 from shared.commands import Aggregate
@@ -42,7 +43,7 @@ SPEC = ServiceSpec(
 
 
 AGGREGATES: Mapping[str, Aggregate[Any, Any]] = {
-    aggregate.stream_type: aggregate for aggregate in (domain.PROJECT, domain.GROUPING)
+    aggregate.stream_type: aggregate for aggregate in (domain.PROJECT, domain.GROUPING, RAID)
 }
 """Every aggregate by stream type, as ``CommandExecutor.rebuild`` needs them."""
 

@@ -14,7 +14,8 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from projects import domain
+from projects import domain, raid_tables
+from projects.domain.raid_state import RaidLog
 from projects.views import baseline_view, project_view
 from shared.authz import record_project_scope
 from shared.contracts.projects import (
@@ -32,6 +33,9 @@ from shared.events import RecordedEvent
 
 async def project(conn: AsyncConnection, state: Any, version: int, events: Sequence[RecordedEvent]) -> None:
     """Apply a command's outcome to the query tables (inside the command's transaction)."""
+    if isinstance(state, RaidLog):
+        await raid_tables.project(conn, state, version, events)
+        return
     if isinstance(state, domain.Project):
         await _upsert_project(conn, state, version, events[0], events[-1])
     for recorded in events:

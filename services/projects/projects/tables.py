@@ -8,7 +8,9 @@ it was proposed and decided (the events' ``recorded_at``). All are projections o
 
 from __future__ import annotations
 
-TABLES = ("projects", "groupings", "baselines")
+from projects import raid_tables
+
+TABLES = ("projects", "groupings", "baselines", *raid_tables.TABLES)
 
 DDL = [
     """
@@ -54,4 +56,5 @@ DDL = [
         PRIMARY KEY (project_id, version)
     )
     """,
+    *raid_tables.DDL,
 ]

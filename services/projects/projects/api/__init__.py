@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter
 
-from projects.api import commands, queries
+from projects.api import commands, queries, raid
 
 router = APIRouter()
 router.include_router(commands.router)
 router.include_router(queries.router)
+router.include_router(raid.router)
