@@ -1,7 +1,10 @@
 """Settings of the reporting service (``PMO_`` environment variables)."""
 
+from decimal import Decimal
+
 from pydantic import Field, field_validator
 
+from reporting.domain.raid import EXPOSURE_SHARE
 from shared.money import minor_unit
 from shared.settings import ServiceSettings
 
@@ -21,6 +24,13 @@ class Settings(ServiceSettings):
         minor_unit(value)  # ValueError for a code that is not ISO 4217
         return value
 
+    raid_exposure_share: Decimal = Field(
+        default=EXPOSURE_SHARE,
+        gt=0,
+        le=10,
+        description="a project's risk exposure (sum of probability / 5 x money impact of its open risks) above this "
+        "share of its remaining budget (BAC - AC) raises raid-exposure-high",
+    )
     evaluation_interval: float = Field(
         default=0.2, gt=0, le=60, description="seconds between evaluations of changed projects"
     )

@@ -8,6 +8,8 @@ the query rows of its own aggregates (alerts, thresholds).
 
 from __future__ import annotations
 
+from reporting import raid_model as raid_model_ddl
+
 DDL = [
     """
     CREATE TABLE IF NOT EXISTS facts (
@@ -116,6 +118,7 @@ DDL = [
         planned_event  uuid NOT NULL
     )
     """,
+    *raid_model_ddl.DDL,
 ]
 
 READ_MODEL_TABLES = (
