@@ -1,14 +1,14 @@
-"""``python -m bench``: the benchmarks in turn (append, relay, http, freshness, replay, queries, memory); figures
-printed and written to ``bench/results/latest.json``. ``--only append,relay`` picks some; ``--only enterprise`` runs
-the enterprise-scale one (about 20 minutes at full size, so not in the default run); ``--scale 4`` multiplies every
-count; ``--events 1000000`` is the 1M replay."""
+"""``python -m bench``: the benchmarks in turn (append, relay, http, wrk, freshness, replay, queries, memory,
+idle); figures printed and written to ``bench/results/latest.json``. ``--only append,relay`` picks some;
+``--only enterprise`` runs the enterprise-scale one (about 20 minutes at full size, so not in the default run);
+``--scale 4`` multiplies every count; ``--events 1000000`` is the 1M replay."""
 
 from __future__ import annotations
 
-from bench import append, enterprise, freshness, http, memory, queries, relay, replay
+from bench import append, enterprise, freshness, http, idle, memory, queries, relay, replay, wrk
 from bench.common import Runner, parser, run_benchmarks
 
-MODULES = (append, relay, http, freshness, replay, queries, memory, enterprise)
+MODULES = (append, relay, http, wrk, freshness, replay, queries, memory, idle, enterprise)
 BENCHMARKS: dict[str, Runner] = {module.NAME: module.run for module in MODULES}
 DEFAULT = [name for name in BENCHMARKS if name != enterprise.NAME]
 

@@ -3,7 +3,7 @@
 The projects service (``bench.projects_app``) and the reporting service (``bench.reporting_app``) run as uvicorn
 processes (``PMO_ENV=development``, bearer tokens from ``shared.auth.mint_token``) on schemas and topics of the
 run's own. After a portfolio and a warm-up, ``POST /projects`` is sent open-loop at a fixed rate (default 200/s for
-15 s: command i leaves at t0 + i/rate whatever the earlier ones are doing). For every ``--freshness-sample``-th
+60 s: command i leaves at t0 + i/rate whatever the earlier ones are doing). For every ``--freshness-sample``-th
 command, once it is answered 201, reporting's read model is watched until the project is in it: freshness is the
 time from the 201 to the first look that finds it. One query every ``--freshness-poll-ms`` (default 5) asks the
 ``portfolio_projects`` table (what ``GET /portfolio/projects/{id}`` answers from) for all pending samples at once,
@@ -11,7 +11,11 @@ so the measurement's own load is bounded; the last sample is also fetched with t
 Kafka consumer in this process notes when each sampled project's record arrives on the topic, which splits
 freshness into the relay's part (201 to on Kafka) and the consumer's part.
 
-Run alone: ``python -m bench.freshness [--freshness-rate 200] [--freshness-seconds 15]``.
+The load generator is this process, a paced asyncio client (not a C generator): its own CPU time over the load
+(``time.process_time``: the client, the read-model watcher and the topic watcher together) is recorded as
+``load_generator_cpu_seconds`` and its share of one core, so a client short of CPU shows.
+
+Run alone: ``python -m bench.freshness [--freshness-rate 200] [--freshness-seconds 60]``.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ PUBLISHED = re.compile(r'^pmo_relay_published_total\{service="projects"\}\s+([0-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("freshness")
     g.add_argument("--freshness-rate", type=float, default=200.0, help="commands per second (default 200)")
-    g.add_argument("--freshness-seconds", type=float, default=15.0, help="how long the load lasts (default 15)")
+    g.add_argument("--freshness-seconds", type=float, default=60.0, help="how long the load lasts (default 60)")
     g.add_argument("--freshness-sample", type=int, default=10, help="follow every n-th command (default 10)")
     g.add_argument(
         "--freshness-profile", choices=("py-spy", "none"), default="py-spy", help="profile both services under load"
@@ -211,6 +215,7 @@ async def paced_load(
 
         before = await published(projects)
         tasks = []
+        cpu0 = time.process_time()  # this process: the paced client (and the benchmark's watchers)
         t0 = time.perf_counter()
         for i in range(total):
             scheduled = t0 + i / rate
@@ -220,6 +225,7 @@ async def paced_load(
             tasks.append(asyncio.create_task(command(i, scheduled)))
         await asyncio.gather(*tasks)
         load_seconds = time.perf_counter() - t0
+        client_cpu = time.process_time() - cpu0
         await asyncio.gather(*followers)
         after = await published(projects)
         last = await reporting.get(f"/portfolio/projects/{project_id}") if followers else None
@@ -233,6 +239,8 @@ async def paced_load(
         "achieved_commands_per_s": round(total / load_seconds, 1),
         "command_latency": latency_ms(latencies) if latencies else None,
         "send_lateness_p99_ms": round(percentile(lateness, 99) * 1000, 2) if lateness else None,
+        "load_generator_cpu_seconds": round(client_cpu, 2),
+        "load_generator_cpu_share_of_one_core": round(client_cpu / load_seconds, 3),
         "freshness": latency_ms(freshness) if freshness else None,
         "relay_part_201_to_on_kafka": latency_ms(relay_part) if relay_part else None,
         "consumer_part_on_kafka_to_visible": latency_ms(consumer_part) if consumer_part else None,
@@ -314,7 +322,8 @@ async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
     relay, consumer = figures["relay_part_201_to_on_kafka"] or {}, figures["consumer_part_on_kafka_to_visible"] or {}
     print(
         f"  {figures['commands']} commands at {args.freshness_rate:.0f}/s target, "
-        f"{figures['achieved_commands_per_s']}/s achieved; command p50 {c.get('p50_ms')} ms p99 {c.get('p99_ms')} ms"
+        f"{figures['achieved_commands_per_s']}/s achieved; command p50 {c.get('p50_ms')} ms p99 {c.get('p99_ms')} ms; "
+        f"the paced client used {figures['load_generator_cpu_share_of_one_core']:.0%} of a core"
     )
     print(
         f"  freshness (201 -> visible in reporting), {figures['sampled']} sampled: p50 {f.get('p50_ms')} ms  "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
@@ -87,6 +88,9 @@ class CommandOutcome(Generic[S]):
     version: int
     events: list[RecordedEvent] = field(default_factory=list)
     replayed: bool = False
+    body_json: str | None = None
+    """``body`` as JSON text when the command already serialised it (its view stored by the projector): the HTTP
+    answer sends these bytes instead of serialising the body again."""
 
 
 Projector = Callable[[AsyncConnection, Any, int, Sequence[RecordedEvent]], Awaitable[None]]
@@ -122,8 +126,51 @@ View = Callable[[S, int], dict[str, Any]]
 
 
 def by_state(view: View[S]) -> Responder[S]:
-    """A responder answering with ``view(state, version)``."""
-    return lambda state, events, version: view(state, version)
+    """A responder answering with ``view(state, version)`` (the one :func:`rendered` built, if the projector
+    already asked for it)."""
+    return lambda state, events, version: rendered(view, state, version)
+
+
+_Rendered = dict[tuple[int, int, int], tuple[dict[str, Any], list[str]]]
+_RENDERED: ContextVar[_Rendered | None] = ContextVar("pmo_rendered_views", default=None)
+
+
+def dumps(body: Any) -> str:
+    """JSON text as the HTTP answers send it (Starlette's ``JSONResponse`` settings: UTF-8, no NaN, compact)."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+
+
+def rendered(view: View[S], state: S, version: int) -> dict[str, Any]:
+    """``view(state, version)``, built once per command: the projector's stored copy of a view and the command's
+    answer are the same dict (outside a command, simply the view)."""
+    memo = _RENDERED.get()
+    if memo is None:
+        return view(state, version)
+    key = (id(view), id(state), version)
+    if key not in memo:
+        memo[key] = (view(state, version), [])
+    return memo[key][0]
+
+
+def rendered_json(view: View[S], state: S, version: int) -> str:
+    """:func:`rendered` as JSON text, serialised once per command (the query table's document and the HTTP answer
+    are the same text)."""
+    body = rendered(view, state, version)
+    memo = _RENDERED.get()
+    if memo is None:
+        return dumps(body)
+    cached = memo[(id(view), id(state), version)][1]
+    if not cached:
+        cached.append(dumps(body))
+    return cached[0]
+
+
+def _json_of(body: dict[str, Any]) -> str | None:
+    """The JSON text :func:`rendered_json` made of ``body`` during this command, if any."""
+    for view_body, texts in (_RENDERED.get() or {}).values():
+        if view_body is body and texts:
+            return texts[0]
+    return None
 
 
 async def run_on(
@@ -257,6 +304,22 @@ class CommandExecutor:
         status_code: int,
         new_stream: bool,
     ) -> CommandOutcome[S]:
+        token = _RENDERED.set({})  # views built during this command, by state and version
+        try:
+            return await self._decide_and_append(ctx, aggregate, stream_id, command, respond, status_code, new_stream)
+        finally:
+            _RENDERED.reset(token)
+
+    async def _decide_and_append(
+        self,
+        ctx: CommandContext,
+        aggregate: Aggregate[S, C],
+        stream_id: str,
+        command: C,
+        respond: Responder[S],
+        status_code: int,
+        new_stream: bool,
+    ) -> CommandOutcome[S]:
         async with self.engine.begin() as conn:
             if new_stream:
                 state, version = aggregate.initial_state(), 0
@@ -288,7 +351,7 @@ class CommandExecutor:
             if self.projector is not None and recorded:
                 await self.projector(conn, state, version, recorded)
             body = respond(state, recorded, version)
-            outcome: CommandOutcome[S] = CommandOutcome(status_code, body, version, recorded)
+            outcome: CommandOutcome[S] = CommandOutcome(status_code, body, version, recorded, body_json=_json_of(body))
             if ctx.idempotency_key:
                 await self._remember(conn, ctx, outcome)
             return outcome
@@ -357,7 +420,7 @@ class CommandExecutor:
                     "k": ctx.idempotency_key,
                     "f": ctx.fingerprint,
                     "c": outcome.status_code,
-                    "b": json.dumps(outcome.body),
+                    "b": outcome.body_json or dumps(outcome.body),
                     "h": json.dumps({"version": outcome.version}),
                     "r": self._retention_seconds,
                 },
