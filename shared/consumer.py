@@ -230,7 +230,7 @@ class ProjectionConsumer:
                 await dead_letters.refresh_gauge(conn, self.projection.name)
             consumer.subscribe(list(self.projection.topics), listener=_SeekToStored(self))
             while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=100, max_records=self.max_records)
+                batches = await consumer.getmany(timeout_ms=1000, max_records=self.max_records)  # returns on data
                 if self._failing_since is not None:
                     since, self._failing_since = self._failing_since, None
                     self._backoff.reset()

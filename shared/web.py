@@ -431,7 +431,16 @@ def respond(outcome: CommandOutcome[Any], *, location: str | None = None) -> JSO
         headers["Idempotent-Replayed"] = "true"
     if location:
         headers["Location"] = location
+    if outcome.body_json is not None:  # serialised once already, for the query table: sent as it is
+        return _Serialised(outcome.body_json.encode(), status_code=outcome.status_code, headers=headers)
     return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+
+
+class _Serialised(JSONResponse):
+    """A JSON answer whose bytes were made already (with the same settings, :func:`shared.commands.dumps`)."""
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else super().render(content)
 
 
 COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -35,6 +35,8 @@ async def _count_open_alerts(rt: ServiceRuntime) -> None:
 EVALUATOR_LOCK = "pmo-evaluator:{schema}"
 """The advisory lock whose holder evaluates: one evaluator per deployment, however many reporting replicas run."""
 LEADER_CHECK_INTERVAL = 1.0
+IDLE_INTERVAL = 1.6
+"""The longest wait between evaluation passes while no project changes (from ``evaluation_interval``, doubling)."""
 
 
 async def evaluator(rt: ServiceRuntime, stop: asyncio.Event) -> None:
@@ -75,6 +77,7 @@ async def _evaluate_while_leading(rt: ServiceRuntime, stop: asyncio.Event, leade
     interval = float(getattr(settings, "evaluation_interval", 0.2))
     full_interval = float(getattr(settings, "full_evaluation_interval", 86400.0))
     last_full, last_day, last_check = 0.0, None, time.monotonic()
+    waiting = interval
     facts = queries.Ledger(rt.engine)
     while not stop.is_set():
         today = rt.executor.clock.now().date()
@@ -91,12 +94,16 @@ async def _evaluate_while_leading(rt: ServiceRuntime, stop: asyncio.Event, leade
                 if stop.is_set():
                     break
                 try:
-                    await handlers.evaluate(rt.executor, facts, project_id, today, loaded)
+                    await handlers.evaluate(
+                        rt.executor, facts, project_id, today, loaded, raid_share=settings.raid_exposure_share
+                    )
                 except Exception:
                     log.exception("evaluating project %s failed; retried at the next full evaluation", project_id)
         if time.monotonic() - last_check >= LEADER_CHECK_INTERVAL:
             await leader.execute(text("SELECT 1"))  # leadership ends with this session
             await leader.commit()
             last_check = time.monotonic()
+        # at rest (nothing changed) the wait doubles up to IDLE_INTERVAL: no query every 0.2 s doing nothing
+        waiting = interval if projects else min(max(waiting * 2, interval), max(IDLE_INTERVAL, interval))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+            await asyncio.wait_for(stop.wait(), timeout=waiting)
