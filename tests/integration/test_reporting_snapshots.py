@@ -23,7 +23,7 @@ from shared import consumer as consumer_module
 from shared.db import create_engine, migrate
 from shared.events import EventMetadata, RecordedEvent
 from shared.kafka import ConsumedEvent, from_record, to_record
-from tests.support.reporting import baseline, for_project, milestone, registered, started, work
+from tests.support.reporting import baseline, for_project, milestone, progress, registered, started, work
 
 pytestmark = pytest.mark.integration
 
@@ -156,3 +156,56 @@ async def test_a_project_page_read_again_reuses_its_remembered_books_until_a_fac
     moved = (await load_books_of(engine, [pid]))[pid]
     assert moved is not first and moved.count == first.count + 1
     assert (await load_books_of(engine, [pid, uuid.uuid4()])).keys() == {pid}  # an unknown project: absent
+
+
+async def test_after_a_skewed_catch_up_a_read_keeps_snapshots_by_recording_time_that_bound_the_next_reads(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The projects topic read to its end before the resources topic (as a bulk catch-up does): every snapshot the
+    consumer keeps holds progress reported late, so none serves a moment in the middle; the first read known at such
+    a moment keeps snapshots of what it built, by recording time, and reads at earlier moments then start from them."""
+    monkeypatch.setattr(projections, "SNAPSHOT_EVERY", 4)
+    pid = uuid.uuid4()
+    start = date(2027, 1, 4)
+    head = history(pid)[:4]
+    progress_facts = [
+        for_project(progress(1, str(2 * n), start + timedelta(days=n)), pid, T0 + timedelta(days=n + 1, hours=1))
+        for n in range(30)
+    ]
+    sheets = [f for f in history(pid)[4:] if f.recorded_at.hour == 9]
+    arriving = [*head, *progress_facts, *sheets]
+    projection = FactsProjection()
+    for i in range(0, len(arriving), 40):  # the first batch holds every progress report
+        async with engine.begin() as conn:
+            await projection.apply_batch(conn, [consumed(f, i + n) for n, f in enumerate(arriving[i : i + 40])])
+    ledger_order = sorted(arriving, key=lambda f: f.recorded_at)
+
+    async def largest_snapshot_by(moment: datetime) -> int:
+        async with engine.connect() as conn:
+            found = await conn.execute(
+                text(
+                    "SELECT coalesce(max(facts), 0) FROM project_book_snapshots WHERE project_id = :p "
+                    "AND latest_recorded <= :t"
+                ),
+                {"p": pid, "t": moment},
+            )
+            return int(found.scalar_one())
+
+    async def equal_to_the_fold(moment: datetime) -> None:
+        known = await load_books_known_at(engine, pid, moment)
+        expected = [f for f in ledger_order if f.recorded_at <= moment]
+        assert known is not None and known.count == len(expected), moment
+        reference = Books.of(pid, expected)
+        for day in (date(2027, 1, 10), date(2027, 1, 20), date(2027, 2, 10)):
+            assert known.at(day) == reference.at(day), (moment, day)
+
+    def known_by(moment: datetime) -> int:
+        return sum(1 for f in arriving if f.recorded_at <= moment)
+
+    middle, early = T0 + timedelta(days=15, hours=12), T0 + timedelta(days=8, hours=12)
+    assert await largest_snapshot_by(middle) == 0  # the consumer's: all hold the last progress report
+    await equal_to_the_fold(middle)
+    assert await largest_snapshot_by(middle) >= known_by(middle) - 8  # the read's own, by recording time
+    assert await largest_snapshot_by(early) >= known_by(early) - 8
+    for moment in (early, T0 + timedelta(days=3), middle, T0 + timedelta(days=29, hours=2), T0 + timedelta(days=40)):
+        await equal_to_the_fold(moment)

@@ -122,7 +122,8 @@ SNAPSHOT_EVERY = 128
 known at a moment starts from the latest snapshot whose facts were all recorded by then and applies the facts after
 it (live, at most about this many: each costs about 40 µs to decode), instead of folding the whole history. Each is
 written once; a two-year project of about 1,000 facts has 7 or 8, about 330 KB of JSON before PostgreSQL compresses
-it (its facts in the ledger: about 800 KB). After a bulk catch-up the snapshots are skewed (bench/README.md)."""
+it (its facts in the ledger: about 800 KB). After a bulk catch-up they are skewed (each holds facts recorded late):
+reads keep snapshots of their own by recording time then (:func:`reporting.queries.load_books_known_at`)."""
 
 
 async def store_snapshots(conn: AsyncConnection, books: dict[uuid.UUID, tuple[int, str]]) -> None:

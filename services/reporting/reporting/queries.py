@@ -7,22 +7,28 @@ functions are the lists the query routes and the dashboard show, and the evaluat
 
 from __future__ import annotations
 
+import logging
 import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from asyncpg import PostgresError  # type: ignore[import-untyped]
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from reporting import projections
 from reporting.domain.books import Books
 from reporting.domain.ledger import Fact
 from reporting.domain.rules import Thresholds
 from reporting.rates import rate_in_force
 from shared.db import driver
+
+log = logging.getLogger(__name__)
 
 # --- facts and books ----------------------------------------------------------------------------------------
 
@@ -103,32 +109,69 @@ async def load_books_of(engine: AsyncEngine, project_ids: Sequence[uuid.UUID] | 
     return found
 
 
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
+
+
 async def load_books_known_at(engine: AsyncEngine, project_id: uuid.UUID, known_at: datetime) -> Books | None:
-    """The project's books as known at ``known_at`` (None: no fact of it recorded by then): the latest snapshot
-    (:func:`reporting.projections.store_snapshots`) whose facts were all recorded by then, plus the facts stored after
-    it and recorded by then, in the ledger's order; the books of exactly the facts recorded by ``known_at``, as
-    ``Books.of`` those facts, at the cost of at most a snapshot's interval of facts however long the history."""
+    """The project's books as known at ``known_at`` (None: no fact of it recorded by then): the largest snapshot whose
+    facts were all recorded by then (a snapshot holds exactly the project's facts at or below its ledger ``position``
+    and recorded by its ``latest_recorded``), plus the facts recorded by then that it does not hold, in the ledger's
+    order: the books of exactly the facts recorded by ``known_at``, as ``Books.of`` those facts.
+
+    The facts consumer's snapshots (:func:`reporting.projections.store_snapshots`) bound the facts applied here in
+    live operation; after a bulk catch-up they may all hold facts recorded late (the topics are read at their own
+    pace), so a read that applies many facts keeps snapshots of its own every
+    :data:`reporting.projections.SNAPSHOT_EVERY` facts of what it built (each the books of the facts recorded by a
+    moment): the next read known at any earlier moment, or a later one, starts from them."""
     async with engine.connect() as conn:
         db = await driver(conn)
         snapshot = await db.fetchrow(
-            "SELECT position, books FROM project_book_snapshots WHERE project_id = $1 AND latest_recorded <= $2 "
-            "ORDER BY position DESC LIMIT 1",
+            "SELECT position, latest_recorded, books FROM project_book_snapshots WHERE project_id = $1 "
+            "AND latest_recorded <= $2 ORDER BY facts DESC, position DESC LIMIT 1",
             project_id,
             known_at,
         )
+        position, recorded = (0, EARLIEST) if snapshot is None else (snapshot["position"], snapshot["latest_recorded"])
         rows = await db.fetch(
-            "SELECT event_id, service, name, version, recorded_at, data FROM facts WHERE project_id = $1 "
-            "AND recorded_at <= $2 AND position > $3 ORDER BY recorded_at, service, position",
+            "SELECT position, event_id, service, name, version, recorded_at, data FROM facts WHERE project_id = $1 "
+            "AND recorded_at <= $2 AND (position > $3 OR recorded_at > $4) ORDER BY recorded_at, service, position",
             project_id,
             known_at,
-            0 if snapshot is None else snapshot["position"],
+            position,
+            recorded,
         )
     if snapshot is None and not rows:
         return None
     books = Books(project_id) if snapshot is None else Books.from_json(snapshot["books"])
-    for r in rows:
+    kept: list[tuple[int, datetime, int, str]] = []
+    since = 0
+    for n, r in enumerate(rows):
         books.apply(Fact(r["event_id"], r["service"], r["name"], r["version"], r["recorded_at"], r["data"]))
+        position, since = max(position, r["position"]), since + 1
+        last = n + 1 == len(rows) or rows[n + 1]["recorded_at"] > r["recorded_at"]
+        if (
+            since >= projections.SNAPSHOT_EVERY and last and r["recorded_at"] >= recorded
+        ):  # exactly the facts recorded by then
+            kept.append((position, r["recorded_at"], books.count, books.to_json()))
+            since = 0
+    if kept:
+        await _keep_snapshots(engine, project_id, kept)
     return books
+
+
+async def _keep_snapshots(
+    engine: AsyncEngine, project_id: uuid.UUID, kept: list[tuple[int, datetime, int, str]]
+) -> None:
+    """Store snapshots a read built (a cache of the ledger: a failure to store them is logged, never the read's)."""
+    try:
+        async with engine.begin() as conn:
+            await (await driver(conn)).executemany(
+                "INSERT INTO project_book_snapshots (project_id, position, latest_recorded, facts, books) "
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, position) DO NOTHING",
+                [(project_id, *row) for row in kept],
+            )
+    except (SQLAlchemyError, PostgresError, OSError):
+        log.warning("snapshots of the books of %s not kept", project_id, exc_info=True)
 
 
 async def book_versions(engine: AsyncEngine) -> dict[uuid.UUID, int]:
