@@ -208,6 +208,8 @@ class JwksKeys:
         self._lock = threading.Lock()
         self.fetches = 0
         """Fetch attempts so far (tests and operators: the rate limit at work)."""
+        self.last_error: str | None = None
+        """Why the latest fetch failed (None once one succeeds)."""
 
     def get(self, kid: str | None) -> Any | None:
         return self._keys.get(kid) if isinstance(kid, str) else None
@@ -221,10 +223,24 @@ class JwksKeys:
             keys = {k.key_id: k.key for k in self._client.get_signing_keys(refresh=True) if k.key_id}
         except Exception as exc:  # garbage, timeout, refused, no signing key: keep what we had
             log.warning("JWKS fetch from %s failed (%s); keeping %d known keys", self.url, exc, len(self._keys))
+            self.last_error = type(exc).__name__
             return
         with self._lock:
             self._keys = keys
             self._fetched_at = time.monotonic()
+            self.last_error = None
+
+    def state(self) -> dict[str, Any]:
+        """The key set as an operator sees it: the key ids held, seconds since the last successful fetch (None:
+        never), fetch attempts and the latest failure (None when the latest fetch worked)."""
+        age = None if self._fetched_at is None else round(time.monotonic() - self._fetched_at, 1)
+        return {
+            "url": self.url,
+            "keys": sorted(self._keys),
+            "fetched_seconds_ago": age,
+            "fetches": self.fetches,
+            "last_error": self.last_error,
+        }
 
     def _may_fetch(self, now: float) -> bool:
         return self._attempted_at is None or now - self._attempted_at >= self.min_refresh_seconds
@@ -302,6 +318,22 @@ class TokenVerifier:
                 "production mode needs a token key: set PMO_JWT_SECRET, PMO_JWT_PUBLIC_KEY_FILE, PMO_JWKS_FILE or "
                 "PMO_JWKS_URL (or PMO_ENV=development for a local run)"
             )
+
+    async def key_set(self) -> dict[str, Any] | None:
+        """A ``/readyz`` detail: ``{"jwks": {...}}`` (:meth:`JwksKeys.state`) while the identity provider's key set
+        holds no key, its latest fetch failed or its keys are older than twice the refresh interval (the service
+        stays ready: tokens signed with the keys it holds still work); None otherwise, and without a JWKS URL. A probe
+        before any key is known fetches the key set."""
+        if self.jwks is None:
+            return None
+        if not self.jwks.state()["keys"]:
+            await self.jwks.ensure(None)  # the first probe fetches the keys (bounded and rate limited as ever)
+        state = self.jwks.state()
+        age = state["fetched_seconds_ago"]
+        stale = age is None or age > 2 * self.jwks.refresh_seconds
+        if state["keys"] and state["last_error"] is None and not stale:
+            return None
+        return {"jwks": state}
 
     async def verify_async(self, authorization: str | None) -> Principal:
         """:meth:`verify`, after making the token's key known when it comes from a JWKS URL (one fetch, bounded by

@@ -22,7 +22,8 @@ from shared.auth import AuthConfig, AuthError, ForbiddenError, MisconfiguredErro
 
 @dataclass
 class Provider:
-    """A JWKS endpoint: ``keys`` by kid; ``mode`` ``ok``, ``garbage``, ``error`` or ``hang``; ``hits`` counted."""
+    """A JWKS endpoint: ``keys`` by kid; ``mode`` ``ok``, ``garbage`` (not JSON), ``no-key`` (JSON holding no usable
+    key), ``error`` (503) or ``hang``; ``hits`` counted."""
 
     keys: dict[str, Any] = field(default_factory=dict)
     """The published keys; ``signers`` holds every key a test may sign with, published or not."""
@@ -66,7 +67,8 @@ def provider(keys: dict[str, rsa.RSAPrivateKey]) -> Iterator[Provider]:
                 self.send_response(503)
                 self.end_headers()
                 return
-            body = b"<html>not a key set" if state.mode == "garbage" else state.body()
+            body = {"garbage": b"<html>not a key set", "no-key": b'{"keys": [{"kty": "none"}]}'}.get(state.mode)
+            body = body or state.body()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -125,7 +127,7 @@ async def test_unknown_key_ids_fetch_at_most_once_per_interval(provider: Provide
     assert provider.hits == 1  # the first fetch counts: random key ids wait for the interval, never hammer the IdP
 
 
-@pytest.mark.parametrize("mode", ["garbage", "error", "hang"])
+@pytest.mark.parametrize("mode", ["garbage", "no-key", "error", "hang"])
 async def test_a_failing_provider_keeps_the_known_keys_and_refuses_unknown_ones_fast(
     provider: Provider, keys: dict[str, Any], mode: str
 ) -> None:
@@ -150,6 +152,40 @@ async def test_a_provider_down_at_start_refuses_tokens_with_401_never_another_er
         await checker.verify_async("Bearer " + jwt.encode({"sub": "x"}, "k" * 32, headers={"kid": "k1"}))
     with pytest.raises(AuthError):
         await checker.verify_async("Bearer not.a.jwt")
+
+
+async def test_the_key_sets_state_is_a_readiness_detail_only_when_something_is_wrong(
+    provider: Provider, keys: dict[str, Any]
+) -> None:
+    provider.keys = {"k1": keys["k1"]}
+    checker = verifier(provider, jwks_min_refresh_seconds=0.05)
+    assert await checker.key_set() is None  # the first probe fetched the keys: nothing to report
+    assert provider.hits == 1
+    provider.mode = "garbage"
+    time.sleep(0.06)
+    with pytest.raises(AuthError, match="unknown"):
+        await checker.verify_async(provider.sign("k2"))  # an unknown kid: a fetch, which fails
+    detail = await checker.key_set()
+    assert detail is not None
+    assert detail["jwks"]["keys"] == ["k1"] and detail["jwks"]["last_error"] is not None
+    assert detail["jwks"]["fetches"] == 2 and detail["jwks"]["fetched_seconds_ago"] is not None
+    assert (await checker.verify_async(provider.sign("k1"))).subject == "kim"  # the known key still works
+    provider.mode = "ok"
+    time.sleep(0.06)
+    with pytest.raises(AuthError, match="unknown"):
+        await checker.verify_async(provider.sign("k2"))  # k2 is not published: fetched, the set is healthy again
+    assert await checker.key_set() is None
+
+
+async def test_a_provider_down_at_start_shows_an_empty_key_set_in_readiness(provider: Provider) -> None:
+    provider.mode = "error"
+    detail = await verifier(provider).key_set()
+    assert detail is not None and detail["jwks"]["keys"] == [] and detail["jwks"]["fetched_seconds_ago"] is None
+    assert detail["jwks"]["last_error"]
+
+
+async def test_without_a_jwks_url_readiness_has_no_key_set_detail() -> None:
+    assert await TokenVerifier(AuthConfig(mode="development", issuer="pmo", audience="pmo-api")).key_set() is None
 
 
 # --- claims ------------------------------------------------------------------------------------------------------
