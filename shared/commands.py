@@ -34,8 +34,15 @@ S = TypeVar("S")
 C = TypeVar("C", contravariant=True)
 
 
-IDEMPOTENCY_RETENTION = timedelta(hours=24)
-"""How long an ``Idempotency-Key``'s first answer is kept (and replayed): long enough for any client's retries."""
+IDEMPOTENCY_RETENTION_HOURS = 24
+"""Default of ``PMO_IDEMPOTENCY_RETENTION_HOURS``: how long an ``Idempotency-Key``'s first answer is kept (and
+replayed), long enough for any client's retries."""
+MIN_IDEMPOTENCY_RETENTION_HOURS = 1
+"""Shorter, a client retrying after an outage of an hour would apply its command twice."""
+MAX_IDEMPOTENCY_RETENTION_HOURS = 24 * 30
+"""Longer, the table of remembered answers grows with a month of commands for no client's benefit."""
+IDEMPOTENCY_RETENTION = timedelta(hours=IDEMPOTENCY_RETENTION_HOURS)
+"""The default retention as a duration (a service uses its ``PMO_IDEMPOTENCY_RETENTION_HOURS``)."""
 IDEMPOTENCY_PURGE_EVERY = 500
 """Expired keys are deleted once every this many remembered keys (one short statement, after the command)."""
 UNMATCHABLE = -1
@@ -334,6 +341,8 @@ class CommandExecutor:
                     expected=ctx.if_match,
                     actual=version,
                 )
+            if self.admission is not None and not new_stream:  # a stream lacking events must not be decided on
+                await self.admission(conn, {stream_id})
             decided = list(aggregate.decide(state, command, self.clock.now()))
             if self.admission is not None and decided:
                 await self.admission(conn, {e.partition_key for e in decided})

@@ -11,7 +11,19 @@ import re
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+
+from shared.limits import max_amount
 
 # ISO 4217 active codes with their minor units (exponent). Codes absent here are rejected.
 MINOR_UNITS: dict[str, int] = {
@@ -235,6 +247,37 @@ ExactDecimal = Annotated[
 """A Decimal accepted only from a string or an integer (a float is refused), serialised as a string."""
 
 
+def amount_pattern(decimals: int, bound: Decimal) -> str:
+    """The plain decimal strings of at most ``decimals`` decimals and at most ``bound`` (a power of ten) in absolute
+    value, as a JSON Schema pattern (what :class:`Money` and a request's bound accept, written as text)."""
+    digits = len(str(int(bound))) - 1
+    fraction = f"(\\.[0-9]{{1,{decimals}}})?" if decimals else ""
+    zeros = f"(\\.0{{1,{decimals}}})?" if decimals else ""
+    return f"^[+-]?([0-9]{{1,{digits}}}{fraction}|1{'0' * digits}{zeros})$"
+
+
+def amount_schemas() -> list[dict[str, Any]]:
+    """One JSON Schema per group of currencies with the same minor unit and bound: the currencies, and the amount
+    as an integer within the bound or a plain decimal string with at most the minor unit's decimals."""
+    groups: dict[tuple[int, Decimal], list[str]] = {}
+    for code, decimals in sorted(MINOR_UNITS.items()):
+        groups.setdefault((decimals, max_amount(code)), []).append(code)
+    return [
+        {
+            "properties": {
+                "currency": {"enum": codes},
+                "amount": {
+                    "anyOf": [
+                        {"type": "integer", "minimum": -int(bound), "maximum": int(bound)},
+                        {"type": "string", "pattern": amount_pattern(decimals, bound)},
+                    ]
+                },
+            }
+        }
+        for (decimals, bound), codes in sorted(groups.items())
+    ]
+
+
 class Money(BaseModel):
     """An exact amount in one currency. JSON: ``{"amount": "1250.50", "currency": "EUR"}``."""
 
@@ -262,6 +305,15 @@ class Money(BaseModel):
         if -exponent > MINOR_UNITS[self.currency]:  # the currency is ISO 4217: checked by its field validator
             raise ValueError(f"amount has more decimals than {self.currency} allows ({minor_unit(self.currency)})")
         return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """As input, the document states what a request accepts: per group of currencies, the amount's decimals
+        (the minor unit) and its bound (:func:`shared.limits.max_amount`), as an integer or a plain decimal string."""
+        schema = handler(core_schema)
+        if handler.mode == "validation":
+            handler.resolve_ref_schema(schema)["anyOf"] = amount_schemas()
+        return schema
 
     @classmethod
     def of(cls, amount: str | int | Decimal, currency: str) -> Money:

@@ -20,7 +20,7 @@ ESTIMATORS = frozenset({Role.PMO, Role.FINANCE, Role.RESOURCE_MANAGER})
 ACCESS = AccessPolicy(
     writers=frozenset({Role.FINANCE, Role.SERVICE}),
     routes={
-        "PUT /exchange-rates/{base}/{quote}/{effective_on}": RATES,
+        "PUT /exchange-rates/{base}/{quote_currency}/{effective_on}": RATES,
         "POST /budgets/{project_id}/estimates": ESTIMATORS,
         "POST /budgets/{project_id}/change-requests/{change_id}/approve": FINANCE,
         "POST /budgets/{project_id}/change-requests/{change_id}/reject": FINANCE,

@@ -16,6 +16,7 @@ from shared.auth import Role
 from shared.bounds import Day
 from shared.contracts.budget import CategoryAmount, CategoryEstimate, InvoiceExpectation, PhaseAmount
 from shared.contracts.common import MonthAmount
+from shared.errors import InvalidCommandError
 from shared.service import Runtime
 from shared.web import COMMAND_RESPONSES, Command, respond
 
@@ -359,22 +360,34 @@ async def submit_estimate(
 
 
 @router.put(
-    "/exchange-rates/{base}/{quote}/{effective_on}",
+    "/exchange-rates/{base}/{quote_currency}/{effective_on}",
     operation_id="recordExchangeRate",
     response_model=m.ExchangeRateRecordedView,
 )
 async def record_exchange_rate(
     base: CurrencyPath,
-    quote: CurrencyPath,
+    quote_currency: CurrencyPath,
     effective_on: Annotated[Day, Path(description="the first day the rate is in force", examples=["2027-03-01"])],
     body: m.ExchangeRateBody,
     ctx: Command,
     rt: Runtime,
 ) -> JSONResponse:
-    """From ``effective_on`` on (until a later date's), 1 ``base`` = ``rate`` ``quote`` (``exchange-rate-recorded``,
-    key ``fx:<base>-<quote>``; finance and the PMO). Recording the pair and date again replaces its rate
-    (``replaces_rate``); the same rate from the same source again appends nothing (``recorded: false``)."""
-    outcome = await handlers.record_exchange_rate(
-        rt.executor, ctx, base=base, quote=quote, effective_on=effective_on, rate=body.rate, source=body.source
-    )
-    return respond(outcome, location=f"/exchange-rates/{base}/{quote}")
+    """From ``effective_on`` on (until a later date's), 1 ``base`` = ``rate`` ``quote_currency``
+    (``exchange-rate-recorded``, key ``fx:<base>-<quote>``; finance and the PMO). Recording the pair and date again
+    replaces its rate (``replaces_rate``); the same rate from the same source again appends nothing
+    (``recorded: false``)."""
+    try:
+        outcome = await handlers.record_exchange_rate(
+            rt.executor,
+            ctx,
+            base=base,
+            quote=quote_currency,
+            effective_on=effective_on,
+            rate=body.rate,
+            source=body.source,
+        )
+    except InvalidCommandError as exc:  # the domain's "quote" is this route's path parameter "quote_currency"
+        if exc.field == "quote":
+            exc.field = "quote_currency"
+        raise
+    return respond(outcome, location=f"/exchange-rates/{base}/{quote_currency}")

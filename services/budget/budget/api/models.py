@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from shared.bounds import RequestBody
-from shared.contracts.budget import CommitmentKind, CostCategory, FundingKind, OverrunPolicy
+from shared.contracts.budget import (
+    CategoryEstimate,
+    CommitmentKind,
+    CostCategory,
+    FundingKind,
+    InvoiceExpectation,
+    Overrun,
+    OverrunPolicy,
+    PhaseAmount,
+)
+from shared.contracts.common import Booking, MonthAmount
 from shared.limits import MAX_EXCHANGE_RATE, MAX_NAME, MAX_RATE_DIGITS, MAX_TEXT
-from shared.money import ExactDecimal, Money, minor_unit
+from shared.money import MINOR_UNITS, ExactDecimal, Money, minor_unit
 
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -24,7 +34,12 @@ def _iso_4217(code: str) -> str:
     return code
 
 
-CurrencyCode = Annotated[str, Field(min_length=3, max_length=3, examples=["EUR"]), AfterValidator(_iso_4217)]
+CurrencyCode = Annotated[
+    str,
+    Field(min_length=3, max_length=3, examples=["EUR"]),
+    AfterValidator(_iso_4217),
+    WithJsonSchema({"type": "string", "enum": sorted(MINOR_UNITS), "examples": ["EUR"]}, mode="validation"),
+]
 """An ISO 4217 currency code (upper case, as listed in :data:`shared.money.MINOR_UNITS`)."""
 
 
@@ -40,7 +55,25 @@ def _exchange_rate(rate: Decimal) -> Decimal:
     return rate
 
 
-ExchangeRate = Annotated[ExactDecimal, AfterValidator(_exchange_rate)]
+def _rate_pattern() -> str:
+    """The rates :func:`_exchange_rate` takes, written plainly without trailing zeros past the rate's digits: a
+    whole part of ``i`` digits (no leading zero) and at most ``MAX_RATE_DIGITS - i`` decimals, or ``0.`` and at
+    most ``MAX_RATE_DIGITS`` decimals ending in a non-zero digit."""
+    whole = len(str(int(MAX_EXCHANGE_RATE))) - 1
+    forms = [f"[1-9][0-9]{{{i - 1}}}(\\.[0-9]{{1,{MAX_RATE_DIGITS - i}}})?" for i in range(1, whole + 1)]
+    forms.append(f"0\\.[0-9]{{0,{MAX_RATE_DIGITS - 1}}}[1-9]")
+    return "^(" + "|".join(forms) + ")$"
+
+
+RATE_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1, "maximum": int(MAX_EXCHANGE_RATE) - 1},
+        {"type": "string", "pattern": _rate_pattern()},
+    ],
+    "examples": ["1.0843"],
+}
+
+ExchangeRate = Annotated[ExactDecimal, AfterValidator(_exchange_rate), WithJsonSchema(RATE_SCHEMA, mode="validation")]
 """1 base = rate quote: plain decimal notation (a string such as "1.0843", or an integer), greater than zero, below
 :data:`shared.limits.MAX_EXCHANGE_RATE`, at most :data:`shared.limits.MAX_RATE_DIGITS` significant digits and as
 many decimals."""
@@ -298,7 +331,7 @@ class TrancheView(BaseModel):
     expected_on: date | None = Field(default=None, description="a planned tranche's expected date")
     withdrawn_on: date | None
     withdrawal_reason: str | None
-    booking: dict[str, Any] | None = Field(description="rate, date and source when converted")
+    booking: Booking | None = Field(description="rate, date and source when converted")
     version: int | None = Field(default=None, description="the budget's version (command answers only)")
 
 
@@ -312,12 +345,12 @@ class CommitmentView(BaseModel):
     category: CostCategory
     milestone_id: uuid.UUID | None
     amount: Money
-    expected_invoices: list[dict[str, Any]]
+    expected_invoices: list[InvoiceExpectation]
     status: str
     requested_by: str
-    overrun: dict[str, Any] | None
+    overrun: Overrun | None
     approved_by: str | None
-    booking: dict[str, Any] | None
+    booking: Booking | None
     booked: Money | None
     version: int | None = Field(default=None, description="the budget's version (command answers only)")
 
@@ -330,6 +363,26 @@ class CategoryView(BaseModel):
     remaining: Money
 
 
+class PolicyChangeRequested(BaseModel):
+    """An overrun policy requested and awaiting a second person's approval."""
+
+    policy: OverrunPolicy
+    requested_by: str
+
+
+class EstimateToComplete(BaseModel):
+    """The latest estimate to complete (the ``estimate-to-complete-submitted`` event's data)."""
+
+    project_id: uuid.UUID
+    estimate_id: uuid.UUID
+    as_of: date
+    categories: list[CategoryEstimate]
+    months: list[MonthAmount]
+    total: Money
+    note: str
+    submitted_by: str
+
+
 class BudgetView(BaseModel):
     """The budget document (:func:`budget.views.budget_view`)."""
 
@@ -337,31 +390,64 @@ class BudgetView(BaseModel):
     currency: str
     version: int
     policy: OverrunPolicy
-    policy_change_requested: dict[str, Any] | None
+    policy_change_requested: PolicyChangeRequested | None
     baseline_total: Money | None
     bac: Money
     committed: Money
     categories: list[CategoryView]
-    phasing: list[dict[str, Any]]
+    phasing: list[PhaseAmount]
     change_requests: list[dict[str, Any]]
     funding_sources: list[dict[str, Any]]
     tranches: list[TrancheView]
     commitments: list[CommitmentView]
-    estimate_to_complete: dict[str, Any] | None
+    estimate_to_complete: EstimateToComplete | None
 
 
-class EstimateView(BaseModel):
+class EstimateView(EstimateToComplete):
     """An estimate to complete: the event's data, with the budget's version (command answers)."""
 
-    project_id: uuid.UUID
-    estimate_id: uuid.UUID
-    as_of: date
-    categories: list[dict[str, Any]]
-    months: list[dict[str, Any]]
-    total: Money
-    note: str
-    submitted_by: str
     version: int
+
+
+class EstimateListed(EstimateToComplete):
+    """An estimate as the list answers it: the event's data and when it was submitted."""
+
+    submitted_at: datetime
+
+
+class ExchangeRateView(BaseModel):
+    """A rate as recorded for one effective date: the one in force from it, the rate it last replaced, who recorded
+    it and when."""
+
+    base: str
+    quote: str
+    effective_on: date
+    rate: str = Field(description="an exact decimal: 1 base = rate quote")
+    source: str
+    recorded_by: str
+    recorded_at: datetime
+    replaces_rate: str | None = Field(description="an exact decimal, or null")
+
+
+class InvertedRate(BaseModel):
+    """The recorded rate of the opposite pair that a rate in force inverts."""
+
+    base: str
+    quote: str
+    rate: str = Field(description="an exact decimal")
+
+
+class ExchangeRateInForceView(BaseModel):
+    """The rate converting ``base`` into ``quote`` on ``on``: recorded, or the inverse (1 / rate, 80 significant
+    digits) of the opposite pair's (``inverse_of``)."""
+
+    base: str
+    quote: str
+    on: date
+    rate: str = Field(description="an exact decimal: 1 base = rate quote")
+    effective_on: date
+    source: str
+    inverse_of: InvertedRate | None
 
 
 class ExchangeRateRecordedView(BaseModel):

@@ -10,11 +10,18 @@ from fastapi.responses import JSONResponse
 
 from budget import handlers, views
 from budget.api.commands import CurrencyPath, Facts
-from budget.api.models import BudgetView, CurrencyCode
+from budget.api.models import (
+    BudgetView,
+    CommitmentView,
+    CurrencyCode,
+    EstimateListed,
+    ExchangeRateInForceView,
+    ExchangeRateView,
+)
 from shared.bounds import Day
 from shared.contracts.budget import CommitmentKind, CostCategory
 from shared.service import Runtime
-from shared.web import COMMAND_RESPONSES, Paging
+from shared.web import COMMAND_RESPONSES, Page, Paging
 
 router = APIRouter(responses={404: COMMAND_RESPONSES[404]}, tags=["budget"])
 ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
@@ -38,7 +45,12 @@ async def funding_available(
     return await handlers.funding_on(rt.executor, rt.executor.clock, project_id, on)
 
 
-@router.get("/budgets/{project_id}/commitments", operation_id="listCommitments")
+@router.get(
+    "/budgets/{project_id}/commitments",
+    operation_id="listCommitments",
+    response_model=None,
+    responses={200: {"model": Page[CommitmentView]}},
+)
 async def list_commitments(
     project_id: ProjectIdPath,
     rt: Runtime,
@@ -63,13 +75,23 @@ async def list_commitments(
     )
 
 
-@router.get("/budgets/{project_id}/estimates", operation_id="listEstimates")
+@router.get(
+    "/budgets/{project_id}/estimates",
+    operation_id="listEstimates",
+    response_model=None,
+    responses={200: {"model": Page[EstimateListed]}},
+)
 async def list_estimates(project_id: ProjectIdPath, rt: Runtime, paging: Paging) -> dict[str, Any]:
     """The project's estimates to complete, the latest submitted first."""
     return await views.estimates_page(rt.engine, project_id, limit=paging.limit, offset=paging.offset)
 
 
-@router.get("/exchange-rates", operation_id="getExchangeRateInForce")
+@router.get(
+    "/exchange-rates",
+    operation_id="getExchangeRateInForce",
+    response_model=None,
+    responses={200: {"model": ExchangeRateInForceView}},
+)
 async def exchange_rate_in_force(
     base: Annotated[CurrencyCode, Query(description="convert from this currency")],
     quote: Annotated[CurrencyCode, Query(description="into this one")],
@@ -83,7 +105,14 @@ async def exchange_rate_in_force(
     return await handlers.exchange_rate_on(facts, rt.executor.clock, base, quote, on)
 
 
-@router.get("/exchange-rates/{base}/{quote}", operation_id="listExchangeRates")
-async def exchange_rate_history(base: CurrencyPath, quote: CurrencyPath, rt: Runtime, paging: Paging) -> dict[str, Any]:
-    """The ``base``->``quote`` rates recorded, latest effective date first."""
-    return await views.exchange_rates_page(rt.engine, base, quote, limit=paging.limit, offset=paging.offset)
+@router.get(
+    "/exchange-rates/{base}/{quote_currency}",
+    operation_id="listExchangeRates",
+    response_model=None,
+    responses={200: {"model": Page[ExchangeRateView]}},
+)
+async def exchange_rate_history(
+    base: CurrencyPath, quote_currency: CurrencyPath, rt: Runtime, paging: Paging
+) -> dict[str, Any]:
+    """The ``base``->``quote_currency`` rates recorded, latest effective date first."""
+    return await views.exchange_rates_page(rt.engine, base, quote_currency, limit=paging.limit, offset=paging.offset)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.bounds import RequestBody
 from shared.contracts.budget import CostCategory
+from shared.contracts.common import Booking
+from shared.contracts.invoicing import CreditLine, Discrepancy, InvoiceLine, LineMatch
 from shared.money import ExactDecimal, Money
 
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -235,19 +237,43 @@ class ReimbursementBody(RequestBody):
 
 # --- responses: what the views answer (invoicing.views), described for OpenAPI; answers are never re-validated -----
 
-Booking = dict[str, Any]
-"""An amount booked in the project's currency: the converted amount with the rate, its date and source."""
+# The parts an answer shares with the events (``shared.contracts``: a booking, an invoice line, a line's backing, a
+# discrepancy, a credited line) are documented by their contract models: the views serialise those very models.
+
+
+class PaymentView(BaseModel):
+    """A payment recorded against the invoice."""
+
+    payment_id: uuid.UUID
+    amount: Money
+    paid_on: date
+    reference: str | None
+    recorded_by: str
+
+
+class CreditNoteView(BaseModel):
+    """A credit note: the lines it takes back (before tax, and their tax) and its totals."""
+
+    credit_note_id: uuid.UUID
+    number: str
+    issued_on: date
+    lines: list[CreditLine]
+    net: Money
+    tax: Money
+    total: Money
+    reason: str
+    recorded_by: str
 
 
 class MatchView(BaseModel):
     outcome: Literal["matched", "mismatched"]
     invoiced: Money
     backed: Money
-    lines: list[dict[str, Any]]
+    lines: list[LineMatch]
     commitment_id: uuid.UUID | None
     commitment_remaining: Money | None
-    tolerance: str
-    discrepancies: list[dict[str, Any]]
+    tolerance: str = Field(description="an exact decimal: the unbacked share the project's tolerance allows")
+    discrepancies: list[Discrepancy]
     matched_by: str
 
 
@@ -266,7 +292,7 @@ class InvoiceView(BaseModel):
     currency: str
     booked: Booking | None
     commitment_reference: str
-    lines: list[dict[str, Any]]
+    lines: list[InvoiceLine]
     net: Money
     tax: Money
     total: Money
@@ -282,8 +308,8 @@ class InvoiceView(BaseModel):
     dispute_reason: str | None
     rejected_by: str | None
     rejection_reason: str | None
-    credit_notes: list[dict[str, Any]]
-    payments: list[dict[str, Any]]
+    credit_notes: list[CreditNoteView]
+    payments: list[PaymentView]
     overdue: bool | None = Field(default=None, description="past due with an amount still due (queries only)")
 
 

@@ -14,7 +14,7 @@ from invoicing.api import models as m
 from shared.bounds import Day
 from shared.errors import NotFoundError
 from shared.service import Runtime, ServiceRuntime
-from shared.web import COMMAND_RESPONSES, Paging
+from shared.web import COMMAND_RESPONSES, Page, Paging
 
 router = APIRouter(responses={404: COMMAND_RESPONSES[404]}, tags=["invoicing"])
 InvoiceIdPath = Annotated[uuid.UUID, Path(description="Invoice id")]
@@ -72,7 +72,12 @@ async def summary(project_id: ProjectIdPath, rt: Runtime, on: On = None) -> dict
     return await views.summary(rt.engine, project_id, on=_today(rt, on))
 
 
-@router.get("/projects/{project_id}/expenses", operation_id="listExpenses")
+@router.get(
+    "/projects/{project_id}/expenses",
+    operation_id="listExpenses",
+    response_model=None,
+    responses={200: {"model": Page[m.ExpenseView]}},
+)
 async def list_expenses(
     project_id: ProjectIdPath, rt: Runtime, paging: Paging, status: domain.ExpenseStatus | None = None
 ) -> dict[str, Any]:
@@ -89,7 +94,12 @@ async def get_expense(project_id: ProjectIdPath, expense_id: ExpenseIdPath, rt: 
     return JSONResponse(doc, headers={"ETag": f'"{doc["version"]}"'})
 
 
-@router.get("/projects/{project_id}/receipts", operation_id="listGoodsReceipts")
+@router.get(
+    "/projects/{project_id}/receipts",
+    operation_id="listGoodsReceipts",
+    response_model=None,
+    responses={200: {"model": Page[m.GoodsReceiptView]}},
+)
 async def list_goods_receipts(project_id: ProjectIdPath, rt: Runtime, paging: Paging) -> dict[str, Any]:
     """The project's goods receipts (received or reversed), in the order they were received."""
     return await views.list_goods_receipts(rt.engine, project_id, limit=paging.limit, offset=paging.offset)
