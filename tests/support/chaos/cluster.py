@@ -15,7 +15,7 @@ from shared.infra.kafka_cluster import LocalKafkaCluster
 from shared.infra.postgres import LocalPostgres
 from shared.infra.system import SERVICES, create_database, local_kafka
 from shared.kafka import KafkaOptions
-from tests.support.chaos.common import TOPICS, free_ports
+from tests.support.chaos.common import DIRECTOR, TOPICS, free_ports
 from tests.support.chaos.observe import _rows, header, read_topic
 from tests.support.chaos.world import PrivateWorld
 
@@ -129,7 +129,7 @@ def relay_metrics(world: PrivateWorld) -> dict[str, dict[str, float]]:
     for service in SERVICES:
         samples: dict[str, float] = {}
         with contextlib.suppress(httpx.HTTPError):
-            for line in httpx.get(f"{world.url(service)}/metrics", timeout=5).text.splitlines():
+            for line in httpx.get(f"{world.url(service)}/metrics", headers=DIRECTOR, timeout=5).text.splitlines():
                 if line.startswith("pmo_relay_"):
                     name, _, value = line.rpartition(" ")
                     with contextlib.suppress(ValueError):
@@ -139,13 +139,18 @@ def relay_metrics(world: PrivateWorld) -> dict[str, dict[str, float]]:
 
 
 def stall_line(metrics: dict[str, dict[str, float]]) -> str:
-    """The stall metrics worth printing: per service, the relay-level gauges that are not zero (or all of them)."""
+    """The relay's stall gauges per service: the oldest unpublished event's age, the time since the last publish,
+    stalled partitions, the backlog and the stall alerts so far (``?`` where the service did not answer)."""
+    shown = {
+        "oldest_unpublished_age_seconds": "oldest unpublished {:.1f}s",
+        "last_publish_age_seconds": "last publish {:.1f}s ago",
+        "stalled_partitions": "stalled partitions {:.0f}",
+        "backlog_events": "backlog {:.0f}",
+        "stall_alerts_total": "alerts {:.0f}",
+    }
     parts = []
     for service, samples in metrics.items():
-        shown = {
-            name.removeprefix("pmo_relay_"): round(value, 2)
-            for name, value in samples.items()
-            if any(k in name for k in ("age", "backlog", "leader", "stall", "held"))
-        }
-        parts.append(f"{service} {shown or '-'}")
+        values = {name.removeprefix("pmo_relay_").split("{")[0]: value for name, value in samples.items()}
+        gauges = [text.format(values[name]) for name, text in shown.items() if name in values]
+        parts.append(f"{service} {', '.join(gauges) or '?'}")
     return "; ".join(parts)
