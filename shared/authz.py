@@ -16,6 +16,11 @@ Rules (see docs/security.md, "Object-level authorisation"):
 * A project outside the caller's scope answers **404**, as if it did not exist (a 403 would tell a stranger that
   it does, and an id is enough to learn a project's existence); lists hold only the projects in scope.
 * A route with ``{portfolio_id}`` is reached only by members of that portfolio (404 otherwise).
+* An object addressed by another id (an invoice, an alert, a work sheet, an allocation) is scoped through its
+  project: each service names, per path parameter, the query that gives the object's project
+  (:class:`ObjectOwner`, ``ServiceSpec.object_owners``); out of scope is a 404 naming the object.
+* Lists: a route takes :data:`InScope` (one dependency) and hands its :meth:`CallerScope.where` condition (or
+  :meth:`CallerScope.project_ids`) to its query.
 * Hourly rates and personal data: :data:`RATE_READERS` only (:func:`may_read_rates`).
 """
 
@@ -23,10 +28,11 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -53,7 +59,8 @@ manager, so that lists match her however her subject is spelt, as :func:`same_pe
 
 UNSCOPED_ROLES = frozenset({Role.DIRECTOR, Role.SERVICE})
 RATE_READERS = frozenset({Role.DIRECTOR, Role.RESOURCE_MANAGER, Role.FINANCE})
-"""Who reads hourly rates and personal data."""
+"""Who reads hourly rates and personal data (contact details): the roles that pay people and plan their time."""
+PERSONAL_DATA_READERS = RATE_READERS
 _CACHE_SIZE = 10_000
 
 
@@ -124,6 +131,20 @@ def scope_filter(principal: Principal | None, column: str = "project_id") -> tup
     }
 
 
+@dataclass(frozen=True)
+class ObjectOwner:
+    """How a service finds the project of an object addressed by a path parameter: ``sql`` selects one
+    ``project_id`` for the parameter ``:id`` (no row: an unknown object, left to the route's own 404); ``parse``
+    turns the path's text into the column's type (a ``ValueError`` leaves the value to the route's validation)."""
+
+    sql: str
+    parse: Callable[[str], Any] = uuid.UUID
+
+
+ObjectOwners = Mapping[str, ObjectOwner]
+"""Per path parameter (``invoice_id``, ``alert_id``, ``sheet_id``, ...): its :class:`ObjectOwner`."""
+
+
 class ProjectDirectory:
     """A service's project scopes, read from ``project_scopes`` and remembered (a scope never changes; projects not
     known yet are asked again next time)."""
@@ -131,6 +152,7 @@ class ProjectDirectory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._known: OrderedDict[uuid.UUID, ProjectScope] = OrderedDict()
+        self._owners: OrderedDict[tuple[str, Any], uuid.UUID] = OrderedDict()
 
     async def scope_of(self, project_id: uuid.UUID) -> ProjectScope | None:
         scope = self._known.get(project_id)
@@ -151,6 +173,23 @@ class ProjectDirectory:
             self._known.popitem(last=False)
         return scope
 
+    async def project_of(self, owner: ObjectOwner, value: Any) -> uuid.UUID | None:
+        """The project of the object ``value`` (remembered: an object never moves to another project); None for an
+        object the service does not know."""
+        key = (owner.sql, value)
+        found = self._owners.get(key)
+        if found is not None:
+            return found
+        async with self.engine.connect() as conn:
+            project_id = (await conn.execute(text(owner.sql), {"id": value})).scalar()
+        if project_id is None:
+            return None
+        found = project_id if isinstance(project_id, uuid.UUID) else uuid.UUID(str(project_id))
+        self._owners[key] = found
+        if len(self._owners) > _CACHE_SIZE:
+            self._owners.popitem(last=False)
+        return found
+
 
 def principal_of(request: Request) -> Principal | None:
     """The caller the edge admitted (None on a public route)."""
@@ -168,26 +207,101 @@ def _directory(request: Request) -> ProjectDirectory | None:
     return directory if isinstance(directory, ProjectDirectory) else None
 
 
+def _owners(request: Request) -> ObjectOwners:
+    owners = getattr(request.app.state, "object_owners", None)
+    return owners if isinstance(owners, Mapping) else {}
+
+
 async def object_in_scope(request: Request) -> None:
     """The dependency every secured route declares (through :func:`shared.web.create_app`): a ``{project_id}`` or
-    ``{portfolio_id}`` in the path outside the caller's scope is a 404, whatever the method."""
+    ``{portfolio_id}`` in the path outside the caller's scope is a 404, whatever the method; so is an object the
+    service's :data:`ObjectOwners` trace to a project outside it (``{invoice_id}``, ``{alert_id}``, ...)."""
     principal = principal_of(request)
     if principal is None or sees_everything(principal):
         return
-    portfolio_id = request.path_params.get("portfolio_id")
+    params = request.path_params
+    portfolio_id = params.get("portfolio_id")
     if isinstance(portfolio_id, str) and not member_of_portfolio(principal, portfolio_id):
         raise NotFoundError(f"portfolio {portfolio_id} does not exist")
-    raw = request.path_params.get("project_id")
-    if raw is None:
-        return
-    try:
-        project_id = uuid.UUID(str(raw))
-    except ValueError:
-        return  # the route's own validation names the parameter
     directory = _directory(request)
-    scope = await directory.scope_of(project_id) if directory is not None else None
-    if scope is None or not in_scope(principal, scope):
-        raise NotFoundError(f"project {project_id} does not exist")
+    raw = params.get("project_id")
+    if raw is not None:
+        try:
+            project_id = uuid.UUID(str(raw))
+        except ValueError:
+            return  # the route's own validation names the parameter
+        scope = await directory.scope_of(project_id) if directory is not None else None
+        if scope is None or not in_scope(principal, scope):
+            raise NotFoundError(f"project {project_id} does not exist")
+        return  # the route finds its other objects within this project
+    for name, owner in _owners(request).items():
+        value = params.get(name)
+        if value is None or directory is None:
+            continue
+        try:
+            parsed = owner.parse(str(value))
+        except ValueError:
+            continue  # the route's own validation names the parameter
+        owning = await directory.project_of(owner, parsed)
+        if owning is None:
+            continue  # unknown: the route answers its own 404
+        scope = await directory.scope_of(owning)
+        if scope is None or not in_scope(principal, scope):
+            raise NotFoundError(f"{name.removesuffix('_id').replace('_', ' ')} {value} does not exist")
+
+
+@dataclass(frozen=True)
+class CallerScope:
+    """The caller's scope for a list query (:data:`InScope`)."""
+
+    principal: Principal | None
+
+    @property
+    def everything(self) -> bool:
+        return self.principal is None or sees_everything(self.principal)
+
+    @property
+    def portfolios(self) -> frozenset[str] | None:
+        """The portfolios the caller belongs to (None: every one)."""
+        return None if self.everything or self.principal is None else self.principal.portfolios
+
+    def where(self, column: str = "project_id") -> tuple[str, dict[str, Any]]:
+        """:func:`scope_filter` for the caller: a SQL condition on ``column`` and its parameters."""
+        return scope_filter(self.principal, column)
+
+    async def project_ids(self, engine: AsyncEngine) -> frozenset[uuid.UUID] | None:
+        """The ids of the projects in scope (None: every project), for queries that do not take a SQL condition."""
+        if self.everything:
+            return None
+        condition, params = self.where("project_id")
+        async with engine.connect() as conn:
+            rows = await conn.execute(text(f"SELECT project_id FROM project_scopes WHERE {condition}"), params)
+            return frozenset(r.project_id for r in rows)
+
+    async def visible(
+        self, engine: AsyncEngine, items: list[dict[str, Any]], key: str = "project_id"
+    ) -> list[dict[str, Any]]:
+        """The ``items`` (e.g. a person's allocations, answers that span projects) whose ``key`` names a project in
+        scope, in their order."""
+        if self.everything:
+            return items
+        ids = await self.project_ids(engine) or frozenset()
+        return [i for i in items if _uuid(i.get(key)) in ids]
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+async def caller_scope(request: Request) -> CallerScope:
+    return CallerScope(principal_of(request))
+
+
+InScope = Annotated[CallerScope, Depends(caller_scope)]
+"""The one dependency of a list route: ``scope: InScope``, then ``scope.where("t.project_id")`` in its query."""
 
 
 def withhold_rates(request: Request, *docs: dict[str, Any]) -> None:
