@@ -21,6 +21,7 @@ import httpx
 
 from shared.demo import money
 from shared.demo.api import Api, DemoError, ok, retry
+from shared.demo.raid import load_raid
 
 __all__ = ["DemoError", "load_demo"]
 
@@ -86,9 +87,11 @@ def load_demo(urls: Mapping[str, str], today: date | None = None, seed: int = 7)
             counts_project = _project(api, pmo, director, index, code, name, today, rng, people)
             for key, value in counts_project.items():
                 counts[key] = counts.get(key, 0) + value
+        counts["raid_items"] = load_raid(pmo, PORTFOLIO, today)
         return (
             f"demo portfolio loaded: {counts['projects']} projects, {len(people)} people and subcontractors, "
-            f"{counts['work_sheets']} approved work sheets, {counts['status_reports']} status reports"
+            f"{counts['work_sheets']} approved work sheets, {counts['status_reports']} status reports, "
+            f"{counts['raid_items']} RAID items"
         )
     finally:
         api.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reporting.domain.raid import RaidBook
 from shared.contracts import projects
+from shared.events import DomainEvent
 from shared.kafka import ConsumedEvent
 
 TABLES = ("raid_books", "raid_providers")
@@ -40,6 +42,25 @@ DDL = [
 ]
 
 
+RAID_EVENTS = frozenset(
+    {
+        "risk-raised",
+        "risk-reviewed",
+        "risk-response-planned",
+        "risk-response-completed",
+        "risk-closed",
+        "issue-raised",
+        "issue-resolved",
+        "assumption-recorded",
+        "assumption-validated",
+        "decision-logged",
+        "dependency-declared",
+        "dependency-closed",
+    }
+)
+"""The events of the RAID logs: every other record of the topic is skipped without being decoded."""
+
+
 class RaidProjection:
     """Projects' RAID logs (``pmo.projects.v1``); exactly once through the consumer's inbox."""
 
@@ -48,37 +69,62 @@ class RaidProjection:
     tables = TABLES
 
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
-        if event.service != "projects" or (event.name, event.version) not in projects.REGISTRY:
+        await self.apply_batch(conn, [event])
+
+    async def apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
+        """The RAID events of a batch folded into their projects' books, each book read (locked) and written once."""
+        raid: list[tuple[uuid.UUID, ConsumedEvent, DomainEvent]] = []
+        for event in events:
+            if event.service != "projects" or event.name not in RAID_EVENTS:
+                continue
+            if (event.name, event.version) not in projects.REGISTRY:
+                continue
+            decoded = event.contract(projects.REGISTRY)
+            project_id = getattr(decoded, "project_id", None)
+            if isinstance(project_id, uuid.UUID):
+                raid.append((project_id, event, decoded))
+        if not raid:
             return
-        decoded = event.contract(projects.REGISTRY)
-        project_id = getattr(decoded, "project_id", None)
-        if not isinstance(project_id, uuid.UUID):
-            return
-        raw = (
-            await conn.execute(
-                text("SELECT book::text FROM raid_books WHERE project_id = :p FOR UPDATE"), {"p": project_id}
-            )
-        ).scalar()
-        book = RaidBook(str(project_id)) if raw is None else RaidBook.from_json(raw)
-        if not book.apply(decoded, event.event_id):
-            return
+        ids = sorted({p for p, _, _ in raid})
+        rows = await conn.execute(
+            text(
+                "SELECT project_id, book::text AS book FROM raid_books WHERE project_id = ANY(CAST(:p AS uuid[])) "
+                "ORDER BY project_id FOR UPDATE"
+            ),
+            {"p": ids},
+        )
+        books = {r.project_id: RaidBook.from_json(r.book) for r in rows}
+        latest: dict[uuid.UUID, datetime] = {}
+        providers: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        for project_id, event, decoded in raid:
+            book = books.setdefault(project_id, RaidBook(str(project_id)))
+            book.apply(decoded, event.event_id)
+            latest[project_id] = max(latest.get(project_id, event.time), event.time)
+            if isinstance(decoded, projects.DependencyDeclared):
+                providers.add((decoded.provider_project_id, project_id))
         await conn.execute(
             text(
-                "INSERT INTO raid_books (project_id, book, updated_at) VALUES (:p, CAST(:b AS jsonb), :t) "
+                "INSERT INTO raid_books (project_id, book, updated_at) SELECT p, b::jsonb, t FROM "
+                "unnest(CAST(:p AS uuid[]), CAST(:b AS text[]), CAST(:t AS timestamptz[])) AS u(p, b, t) "
                 "ON CONFLICT (project_id) DO UPDATE SET book = excluded.book, updated_at = excluded.updated_at"
             ),
-            {"p": project_id, "b": book.to_json(), "t": event.time},
+            {"p": ids, "b": [books[p].to_json() for p in ids], "t": [latest[p] for p in ids]},
         )
-        if isinstance(decoded, projects.DependencyDeclared):
+        if providers:
+            pairs = sorted(providers)
             await conn.execute(
                 text(
-                    "INSERT INTO raid_providers (provider_project_id, project_id) VALUES (:q, :p) "
-                    "ON CONFLICT DO NOTHING"
+                    "INSERT INTO raid_providers (provider_project_id, project_id) SELECT q, p FROM "
+                    "unnest(CAST(:q AS uuid[]), CAST(:p AS uuid[])) AS u(q, p) ON CONFLICT DO NOTHING"
                 ),
-                {"q": decoded.provider_project_id, "p": project_id},
+                {"q": [q for q, _ in pairs], "p": [p for _, p in pairs]},
             )
         await conn.execute(
-            text("INSERT INTO dirty_projects (project_id) VALUES (:p) ON CONFLICT DO NOTHING"), {"p": project_id}
+            text(
+                "INSERT INTO dirty_projects (project_id) SELECT unnest(CAST(:p AS uuid[])) ORDER BY 1 "
+                "ON CONFLICT DO NOTHING"
+            ),
+            {"p": ids},
         )
 
 
