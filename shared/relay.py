@@ -156,6 +156,7 @@ class Relay:
         self._window: deque[_Read] = deque()  # read past the checkpoint, in (xid, position) order
         self._cursor: Checkpoint | None = None  # the last event read (the end of the window)
         self._done: set[Any] = set()  # ids in the window acknowledged by Kafka or held
+        self._read: set[Any] = set()  # ids in the window
         self._failing = QuietLog()
 
     @property
@@ -249,6 +250,7 @@ class Relay:
         """Read again from the checkpoint; ``acknowledged``: forget too what Kafka acknowledged past it (a new
         leadership: the next leader may publish it again, at least once)."""
         self._window.clear()
+        self._read.clear()
         self._cursor = None
         if acknowledged:
             self._done.clear()
@@ -359,6 +361,14 @@ class Relay:
         partitions = sorted(await producer.partitions_for(self.topic))
         holds: list[Hold] = []
         for row in rows:
+            if row.event_id in self._read:
+                # Read again while still in the window (seen after a broker was killed under load: an event
+                # published twice, the second copy then never acknowledged, the checkpoint stuck before it). Once
+                # in the window is enough: it is in a lane already, or acknowledged.
+                log.warning("relay %s/%s: event %s (xid %s, position %s) read again; ignored, cursor %s",
+                            self.service, self.name, row.event_id, row.xid, row.position, self._cursor)  # fmt: skip
+                continue
+            self._read.add(row.event_id)
             self._window.append(_Read(int(row.xid), row.position, row.event_id, row.recorded_at))
             if row.event_id in self._done:  # acknowledged before the window was read again
                 continue
@@ -401,6 +411,7 @@ class Relay:
         while self._window and self._window[0].event_id in self._done:
             last = self._window.popleft()
             self._done.discard(last.event_id)
+            self._read.discard(last.event_id)
         if last is not None:
             checkpoint = Checkpoint(last.xid, last.position)
             await self._save_checkpoint(checkpoint)
