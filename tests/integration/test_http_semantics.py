@@ -5,6 +5,7 @@ written as numbers refused naming the parameter, 400 problem+json for a body tha
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -12,7 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
+from shared.bounds import RequestBody
+from shared.limits import MAX_HEADER_BYTES, MAX_PATH_BYTES, MAX_QUERY_STRING_BYTES
+from shared.money import Money
 from tests.integration.conftest import service_client
 from tests.support import auth_header
 from tests.support.projects import milestone_body, project_body
@@ -274,3 +279,150 @@ async def test_an_idempotency_key_past_its_retention_is_a_new_request_and_is_pur
     async with executor.engine.connect() as conn:
         left = (await conn.execute(text("SELECT count(*) FROM idempotency_keys WHERE key = :k"), {"k": key})).scalar()
     assert left == 0
+
+
+# --- what the fuzzing found: the document and the code agree on every bound --------------------------------------
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(method, path, op) for path, item in document["paths"].items() for method, op in item.items()]
+
+
+def walk(node: Any) -> list[dict[str, Any]]:
+    """Every JSON Schema object inside ``node``."""
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        found.append(node)
+        for value in node.values():
+            found += walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += walk(value)
+    return found
+
+
+async def test_query_bounds_are_stated_under_their_json_schema_names_and_hold_at_the_edge(
+    apps: dict[str, httpx.AsyncClient],
+) -> None:
+    """FastAPI left ``ge``/``le`` (Python's names, which JSON Schema ignores) on the ``Whole`` query parameters: a
+    client could not read the bound and a fuzzer sent ``limit=0``."""
+    for name, client in apps.items():
+        document = (await client.get("/openapi.json")).json()
+        for method, path, op in operations(document):
+            for parameter in op.get("parameters", []):
+                schemas = walk(parameter["schema"])
+                assert not [s for s in schemas if {"ge", "le", "gt", "lt"} & s.keys()], (name, method, path, parameter)
+    document = (await apps["projects"].get("/openapi.json")).json()
+    limit = next(p for p in document["paths"]["/projects"]["get"]["parameters"] if p["name"] == "limit")
+    low, high = limit["schema"]["minimum"], limit["schema"]["maximum"]
+    assert (await apps["projects"].get(f"/projects?limit={high}")).status_code == 200
+    for outside in (low - 1, high + 1):
+        assert fields(problem_of(await apps["projects"].get(f"/projects?limit={outside}"), 422)) == ["limit"]
+
+
+async def test_headers_are_documented_as_absent_or_a_value_and_null_is_just_a_bad_value(
+    apps: dict[str, httpx.AsyncClient],
+) -> None:
+    """Optional headers were documented as ``string | null``: a fuzzer sent the text ``null``, which the service
+    rightly refused as a malformed entity tag (and the document called valid)."""
+    for name, client in apps.items():
+        document = (await client.get("/openapi.json")).json()
+        for method, path, op in operations(document):
+            for header in [p for p in op.get("parameters", []) if p["in"] == "header"]:
+                assert {"type": "null"} not in walk(header["schema"]), (name, method, path, header["name"])
+    client = apps["projects"]
+    pid = await new_project(client)
+    response = await client.post(
+        f"/projects/{pid}/milestones", json=milestone_body(), headers={**PMO, "If-Match": "null"}
+    )
+    assert fields(problem_of(response, 422)) == ["If-Match"]
+
+
+async def test_decimals_are_documented_as_integer_or_plain_decimal_text_and_a_float_is_refused(
+    apps: dict[str, httpx.AsyncClient],
+) -> None:
+    """A JSON float for an amount is refused (it may already have lost the cents on the client's side); the document
+    says so instead of offering ``number``."""
+    for name, client in apps.items():
+        document = (await client.get("/openapi.json")).json()
+        for schema_name, schema in document["components"]["schemas"].items():
+            if schema_name.endswith("-Output") or schema_name in ("Problem", "FieldError"):
+                continue
+            assert not [s for s in walk(schema) if s.get("type") == "number"], (name, schema_name)
+    budget = apps["budget"]
+    url = f"/budgets/{uuid.uuid4()}/baseline"
+    finance = auth_header("fay.finance", "finance")
+    for amount, field in ((1250.5, "total.amount"), ("1.25e3", "total.amount"), ("1_250", "total.amount")):
+        line = {"category": "labour", "amount": {"amount": "1250.50", "currency": "EUR"}}
+        body = {"total": {"amount": amount, "currency": "EUR"}, "categories": [line]}
+        assert fields(problem_of(await budget.post(url, json=body, headers=finance), 422)) == [field], amount
+
+
+class _Priced(RequestBody):
+    price: Money
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency"),
+    [
+        ("1250.50", "EUR"), ("1250.505", "EUR"), ("1250.5", "JPY"), ("1250", "JPY"), ("1.505", "KWD"),
+        ("1.5055", "KWD"), ("0.0001", "CLF"), ("1000000000000", "EUR"), ("1000000000000.01", "EUR"),
+        ("1000000000001", "EUR"), ("999999999999999", "IDR"), ("1000000000000001", "IDR"), ("-1000000000000", "USD"),
+        ("012.30", "USD"), (10**12, "EUR"), (10**12 + 1, "EUR"), (10**15, "KRW"),
+    ],
+)  # fmt: skip
+async def test_an_amount_is_accepted_exactly_when_the_document_says_it_is_valid(
+    apps: dict[str, httpx.AsyncClient], amount: Any, currency: str
+) -> None:
+    """Decimals per currency (the minor unit) and the bound per currency are stated in ``Money-Input``: the document
+    and the request models agree on every amount (schemathesis found valid-looking amounts refused)."""
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
+
+    document = (await apps["budget"].get("/openapi.json")).json()
+    money = {**document["components"]["schemas"]["Money-Input"], "components": document["components"]}
+    documented = Draft202012Validator(money).is_valid({"amount": amount, "currency": currency})
+    try:
+        _Priced(price={"amount": amount, "currency": currency})
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert documented == accepted, (amount, currency, documented)
+
+
+async def test_text_with_a_control_character_is_refused_naming_the_field_as_documented(
+    apps: dict[str, httpx.AsyncClient],
+) -> None:
+    document = (await apps["projects"].get("/openapi.json")).json()
+    register = document["components"]["schemas"]["RegisterProjectRequest"]["properties"]["objectives"]
+    pattern = next(s["pattern"] for s in walk(register) if "pattern" in s)
+    for text in ("red\x1b[31m", "nul\x00", "\u202eevil", "bell\x07"):
+        assert not re.search(pattern, text), text
+        response = await apps["projects"].post("/projects", json=project_body(objectives=text), headers=PMO)
+        assert fields(problem_of(response, 422)) == ["objectives"], text
+    assert re.search(pattern, "two\nlines\tand a tab")
+
+
+@pytest.mark.parametrize("day", ["1899-12-31", "2200-01-01", "0001-01-01", "9999-12-31"])
+async def test_a_date_outside_the_business_years_is_refused_in_a_body_and_a_query(
+    apps: dict[str, httpx.AsyncClient], day: str
+) -> None:
+    response = await apps["projects"].post("/projects", json=project_body(planned_start=day), headers=PMO)
+    assert fields(problem_of(response, 422)) == ["planned_start"]
+    report = await apps["reporting"].get(f"/reports/projects/{uuid.uuid4()}", params={"as_of": day})
+    assert fields(problem_of(report, 422)) == ["as_of"]
+    document = (await apps["projects"].get("/openapi.json")).json()
+    start = document["components"]["schemas"]["RegisterProjectRequest"]["properties"]["planned_start"]
+    assert not re.search(next(s["pattern"] for s in walk(start) if "pattern" in s), day)
+
+
+async def test_an_oversized_uri_is_a_documented_414_and_oversized_headers_a_documented_431(
+    apps: dict[str, httpx.AsyncClient],
+) -> None:
+    for name, client in apps.items():
+        document = (await client.get("/openapi.json")).json()
+        for method, path, op in operations(document):
+            assert {"414", "431"} <= op["responses"].keys(), (name, method, path)
+    projects = apps["projects"]
+    problem_of(await projects.get("/projects", params={"vendor": "x" * (MAX_QUERY_STRING_BYTES + 1)}), 414)
+    problem_of(await projects.get("/projects/" + "a" * (MAX_PATH_BYTES + 1)), 414)
+    problem_of(await projects.get("/projects", headers={"X-Padding": "x" * MAX_HEADER_BYTES}), 431)

@@ -47,7 +47,7 @@ class Conformance:
         ]
 
     def operation(self, method: str, path: str) -> dict[str, Any]:
-        # a literal path wins over a template (/exchange-rates vs /exchange-rates/{base}/{quote})
+        # a literal path wins over a template (/exchange-rates vs /exchange-rates/{base}/{quote_currency})
         if path in self.document["paths"]:
             return dict(self.document["paths"][path][method.lower()])
         matches = [template for pattern, template in self.routes if pattern.match(path)]
@@ -290,7 +290,6 @@ async def test_clients_generated_from_the_documents_drive_every_service(system: 
         assert read.parsed.code == body.code and read.headers["etag"] == '"1"'
 
         # budget: a project's budget baselined once the budget service knows the project, the answer typed
-        # (not the exchange-rate routes: their path parameter "quote" shadows urllib's quote in the generated code)
         budget = clients["budget"]
         finance = connected(budget, system["budget"][0], FIONA)
         pid = uuid.UUID(await known_project(system))
@@ -303,6 +302,35 @@ async def test_clients_generated_from_the_documents_drive_every_service(system: 
 
         answer = await eventually(baselined, timeout=90)
         assert isinstance(answer.parsed, budget.models.BudgetView) and answer.parsed.bac.amount == "120000.00"
+
+        # budget: an exchange rate recorded, read in force (and inverted) and listed, every answer typed (the path
+        # parameter is quote_currency: one named quote would shadow urllib's quote in the generated code)
+        pair = ("CHF", "SEK")
+        rate_body = budget.models.ExchangeRateBody.from_dict
+        recorded = await call(budget, "recordExchangeRate").asyncio_detailed(
+            *pair,
+            TODAY,
+            client=finance,
+            body=rate_body({"rate": "11.75", "source": "ECB"}),
+        )
+        assert recorded.status_code == 200, recorded.content
+        assert isinstance(recorded.parsed, budget.models.ExchangeRateRecordedView) and recorded.parsed.rate == "11.75"
+        in_force = await call(budget, "getExchangeRateInForce").asyncio_detailed(
+            client=finance, base=pair[1], quote=pair[0], on=TODAY
+        )
+        assert isinstance(in_force.parsed, budget.models.ExchangeRateInForceView), in_force.content
+        assert in_force.parsed.inverse_of.rate == "11.75" and in_force.parsed.rate.startswith("0.0851063829787")
+        history = await call(budget, "listExchangeRates").asyncio_detailed(*pair, client=finance)
+        assert history.status_code == 200, history.content
+        assert [(r.rate, r.effective_on) for r in history.parsed.items][:1] == [("11.75", TODAY)]
+        same = await call(budget, "recordExchangeRate").asyncio_detailed(
+            pair[0],
+            pair[0],
+            TODAY,
+            client=finance,
+            body=rate_body({"rate": "1", "source": "x"}),
+        )
+        assert same.status_code == 422 and [e.field for e in same.parsed.errors] == ["quote_currency"], same.content
 
         # invoicing: a project's tolerance set, the invoices listed (a typed page)
         invoicing = clients["invoicing"]
