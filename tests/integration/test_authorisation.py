@@ -1,21 +1,29 @@
 """Object-level authorisation, route by route and caller by caller: portfolio and programme members reach their
 projects, a project manager changes only the projects she manages, everyone else gets a 404 (never a 403 that
-would tell a stranger the project exists) and lists hold only the projects in scope; rates only for resource
-managers and finance. One set-up for the module (two portfolios, a project in each), one table of expectations."""
+would tell a stranger the project exists) and lists hold only the projects in scope; rates and personal data only
+for resource managers and finance. One set-up for the module (the five services, two portfolios, a project in each
+with an invoice, an allocation, a work sheet and an alert), one table of expectations."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
-from shared.auth import mint_token
+from shared.auth import Role, mint_token
+from shared.consumer import apply_event
+from shared.contracts.projects import TOPIC
+from shared.kafka import from_record, to_record
 from tests.integration.conftest import service_client
+from tests.support.invoicing import invoice_body, line_body
 from tests.support.projects import project_body
+from tests.support.resources import LAST_WEEK, NEXT_WEEK, iso_week, resource_body, week_entries
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +44,43 @@ CALLERS = {
     "viewer of A": caller("vera.viewer", "viewer", (PF_A,)),
     "viewer of none": caller("nell.viewer", "viewer"),
     "finance of B": caller("fiona.finance", "finance", (PF_B,)),
+    "rm of A": caller("rex.rm", "resource-manager", (PF_A,)),
 }
+ROLE = {
+    "director": Role.DIRECTOR,
+    "pmo of A": Role.PMO,
+    "pmo of programme A": Role.PMO,
+    "manager of a": Role.PMO,
+    "viewer of A": Role.VIEWER,
+    "viewer of none": Role.VIEWER,
+    "finance of B": Role.FINANCE,
+    "rm of A": Role.RESOURCE_MANAGER,
+}
+SEES = {  # caller: the projects in her scope
+    "director": {"a", "b"},
+    "pmo of A": {"a"},
+    "pmo of programme A": {"a"},
+    "manager of a": {"a"},
+    "viewer of A": {"a"},
+    "viewer of none": set(),
+    "finance of B": {"b"},
+    "rm of A": {"a"},
+}
+MEMBER = {  # caller: the portfolios she belongs to ("a" = PF_A, "b" = PF_B)
+    "director": {"a", "b"},
+    "pmo of A": {"a"},
+    "viewer of A": {"a"},
+    "finance of B": {"b"},
+    "rm of A": {"a"},
+}
+SERVICES = ("projects", "budget", "resources", "invoicing", "reporting")
 
 
 @pytest.fixture(scope="module")
 async def world(infra: Any) -> AsyncIterator[dict[str, Any]]:
     async with AsyncExitStack() as stack:
-        projects = await service_client(stack, "projects", infra, CALLERS["director"])
-        resources = await service_client(stack, "resources", infra, CALLERS["director"])
+        clients = {name: await service_client(stack, name, infra, CALLERS["director"]) for name in SERVICES}
+        projects, resources = clients["projects"], clients["resources"]
         for pf in (PF_A, PF_B):
             assert (await projects.post("/portfolios", json={"portfolio_id": pf, "name": pf})).status_code == 201
         programme = {"programme_id": PG_A, "name": "Programme A"}
@@ -67,7 +104,93 @@ async def world(infra: Any) -> AsyncIterator[dict[str, Any]]:
                 "currency": "EUR",
             },
         )
-        yield {"projects": projects, "resources": resources, "ids": ids, "resource": resource.json()}
+        await _known_everywhere(clients, list(ids.values()))
+        objects = await _objects_of_each_project(clients, ids)
+        yield {**clients, "ids": ids, "resource": resource.json(), "objects": objects}
+
+
+async def _known_everywhere(clients: dict[str, httpx.AsyncClient], project_ids: list[str]) -> None:
+    """Every service learns both projects as its consumer would, without waiting for it to read the whole topic:
+    the projects' events, as the projects service stored them, go through each read model that consumes
+    ``pmo.projects.v1``, with their inbox rows in the same transaction (the consumer skips them when it gets there;
+    an idempotent read model keeps no inbox and absorbs the second copy itself)."""
+    projects = clients["projects"].app.state.runtime  # type: ignore[attr-defined]
+    async with projects.engine.connect() as conn:
+        stored = [e for e in await projects.store.read_all(conn, limit=100_000) if e.partition_key in project_ids]
+    events = [from_record(TOPIC, 0, n, *to_record("projects", e)) for n, e in enumerate(stored)]
+    for name, client in clients.items():
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        for consumer in runtime.consumers:
+            projection = consumer.projection
+            if name == "projects" or TOPIC not in projection.topics:
+                continue
+            async with runtime.engine.begin() as conn:
+                if not getattr(projection, "idempotent", False):
+                    await conn.execute(
+                        text(
+                            "INSERT INTO inbox (consumer, event_id) SELECT :c, unnest(CAST(:ids AS uuid[])) "
+                            "ON CONFLICT DO NOTHING"
+                        ),
+                        {"c": projection.name, "ids": [e.event_id for e in events]},
+                    )
+                for event in events:
+                    await apply_event(conn, projection, event, isolate=False)
+        async with runtime.engine.connect() as conn:
+            known = (
+                await conn.execute(
+                    text("SELECT count(*) FROM project_scopes WHERE project_id = ANY(CAST(:p AS uuid[]))"),
+                    {"p": project_ids},
+                )
+            ).scalar_one()
+        assert known == len(project_ids), name
+
+
+async def _objects_of_each_project(clients: dict[str, httpx.AsyncClient], ids: dict[str, str]) -> dict[str, Any]:
+    """Per project ("a", "b"): the path parameters that address one of its objects in some service."""
+    resources = clients["resources"]
+    person = await resources.post("/resources", json=resource_body(name="Sam"))
+    assert person.status_code == 201, person.text
+    rid = person.json()["resource_id"]
+    rate = {"hourly_rate": {"amount": "80.00", "currency": "EUR"}, "effective_from": "2020-01-01"}
+    assert (await resources.post(f"/resources/{rid}/rates", json=rate)).status_code == 201
+    objects: dict[str, Any] = {}
+    for n, (name, pid) in enumerate(ids.items()):
+        allocation = {"project_id": pid, "hours_per_week": "4", "starts_on": str(NEXT_WEEK), "ends_on": str(NEXT_WEEK)}
+        allocated = await resources.post(f"/resources/{rid}/allocations", json=allocation)
+        assert allocated.status_code == 201, allocated.text
+        sheet = {"project_id": pid, "week": iso_week(LAST_WEEK), "entries": week_entries(LAST_WEEK, "1", days=1 + n)}
+        submitted = await resources.post(f"/resources/{rid}/work-sheets", json=sheet)
+        assert submitted.status_code == 201, submitted.text
+        bills = line_body("100.00", submitted.json()["sheet_id"])
+        invoice = await clients["invoicing"].post("/invoices", json=invoice_body(pid, bills))
+        assert invoice.status_code == 201, invoice.text
+        objects[name] = {
+            "project_id": pid,
+            "portfolio_id": {"a": PF_A, "b": PF_B}[name],
+            "resource_id": rid,
+            "allocation_id": allocated.json()["allocation_id"],
+            "sheet_id": submitted.json()["sheet_id"],
+            "invoice_id": invoice.json()["invoice_id"],
+            "alert_id": await _alert_of(clients["reporting"], pid, {"a": PF_A, "b": PF_B}[name]),
+        }
+    return objects
+
+
+async def _alert_of(reporting: httpx.AsyncClient, project_id: str, portfolio_id: str) -> str:
+    """An open alert of the project in reporting's read model (as the evaluator stores one), without waiting days
+    for a rule to fire."""
+    alert_id = uuid.uuid4().hex[:24]
+    now = datetime.now(UTC)
+    async with reporting.app.state.runtime.engine.begin() as conn:  # type: ignore[attr-defined]
+        await conn.execute(
+            text(
+                "INSERT INTO alerts (alert_id, project_id, portfolio_id, rule, subject, status, severity, title, "
+                "figures, evidence, raised_at, updated_at, version) VALUES (:a, :p, :pf, 'status-overdue', :s, "
+                "'open', 'warning', 'No status report', CAST(:j AS jsonb), CAST(:j AS jsonb), :t, :t, 1)"
+            ),
+            {"a": alert_id, "p": uuid.UUID(project_id), "s": project_id, "pf": portfolio_id, "j": "{}", "t": now},
+        )
+    return alert_id
 
 
 READ = {  # caller: (project a, project b)
@@ -78,6 +201,7 @@ READ = {  # caller: (project a, project b)
     "viewer of A": (200, 404),
     "viewer of none": (404, 404),
     "finance of B": (404, 200),
+    "rm of A": (200, 404),
 }
 CHANGE = {  # planning a milestone (writers: pmo, service; director)
     "director": (201, 201),
@@ -87,6 +211,7 @@ CHANGE = {  # planning a milestone (writers: pmo, service; director)
     "viewer of A": (403, 403),  # the role already refuses: nothing about the object is told
     "viewer of none": (403, 403),
     "finance of B": (403, 403),
+    "rm of A": (403, 403),
 }
 PROJECT_READS = ["/projects/{id}", "/projects/{id}/events", "/projects/{id}/milestones", "/projects/{id}/baselines"]
 
@@ -143,6 +268,132 @@ async def test_hourly_rates_only_for_resource_managers_and_finance(world: dict[s
         assert bool(mine["rates"]) == (role in readers.values()), role
         card = await resources.get("/roles/developer/rates", headers=headers)
         assert card.status_code == (200 if role in readers.values() else 403), (role, card.text)
+
+
+OBJECTS = ("project_id", "portfolio_id", "invoice_id", "alert_id", "sheet_id", "allocation_id")
+"""Path parameters that address an object of a project (or a portfolio): what the matrix below checks."""
+FILLERS = {"version": "1", "figure": "cpi", "category": "labour"}
+"""Other path parameters: a value that parses (ids: a random UUID, an object the route looks for in vain)."""
+PROBE = {"not_a_field": True}
+"""The body of a write: refused (422) by every route that reads a body, once the object is in scope."""
+
+
+def _operations(client: httpx.AsyncClient) -> list[tuple[str, str, bool]]:
+    """``(method, template, takes a body)`` of every operation addressing an object of a project or portfolio."""
+    found = []
+    for template, item in client.app.openapi()["paths"].items():  # type: ignore[attr-defined]
+        params = {part[1:-1] for part in template.split("/") if part.startswith("{")}
+        if not params & set(OBJECTS):
+            continue
+        for method, operation in item.items():
+            found.append((method.upper(), template, "requestBody" in operation))
+    return found
+
+
+def _concrete(template: str, objects: dict[str, str]) -> str:
+    parts = []
+    for part in template.split("/"):
+        name = part[1:-1] if part.startswith("{") else None
+        if name is None:
+            parts.append(part)
+        elif name in objects:
+            parts.append(objects[name])
+        else:
+            parts.append(FILLERS.get(name, str(uuid.uuid4())))
+    return "/".join(parts)
+
+
+def _reaches(who: str, template: str, project: str) -> bool:
+    params = {part[1:-1] for part in template.split("/") if part.startswith("{")}
+    if params & set(OBJECTS) == {"portfolio_id"}:
+        return project in MEMBER.get(who, set())
+    return project in SEES[who]
+
+
+async def test_every_route_with_an_object_answers_each_caller_by_her_scope(world: dict[str, Any]) -> None:
+    """For every route of every service that addresses a project's object (or a portfolio), every caller whose
+    role the route allows, and the objects of both projects: in scope, the answer the director gets (a read) or
+    the body's own refusal (a write: nothing is changed); out of scope, 404 problem+json, the same as for an
+    object that does not exist. Bodiless writes are sent only out of scope (in scope they would act)."""
+    checked = {service: 0 for service in SERVICES}
+    for service in SERVICES:
+        client = world[service]
+        access = client.app.state.access
+        for method, template, has_body in _operations(client):
+            allowed = access.allowed(method, template)
+            for project in ("a", "b"):
+                path = _concrete(template, world["objects"][project])
+                body = PROBE if method != "GET" else None
+                director = None
+                if method == "GET":
+                    director = (await client.get(path)).status_code
+                for who, headers in CALLERS.items():
+                    if who == "director" or ROLE[who] not in allowed:
+                        continue
+                    reaches = _reaches(who, template, project)
+                    if reaches and method != "GET" and not has_body:
+                        continue
+                    answer = await client.request(method, path, json=body, headers=headers)
+                    where = (service, method, template, project, who, answer.text[:200])
+                    if not reaches:
+                        assert answer.status_code == 404, where
+                        assert answer.headers["content-type"] == "application/problem+json", where
+                    elif method == "GET":
+                        assert answer.status_code == director, where
+                    else:
+                        assert answer.status_code == 422, where
+                    checked[service] += 1
+    assert all(checked.values()), checked
+    print(f"authorisation matrix: {sum(checked.values())} answers checked {checked}")
+
+
+LISTS: dict[str, list[tuple[str, str, str | None]]] = {  # service: (path, the key naming the project, items under)
+    "invoicing": [("/invoices", "project_id", "items")],
+    "reporting": [
+        ("/alerts", "project_id", "items"),
+        ("/portfolio/projects", "project_id", "items"),
+        ("/reports/portfolio", "project_id", "projects"),
+    ],
+    "resources": [
+        ("/allocations", "project_id", "items"),
+        ("/work-sheets", "project_id", "items"),
+        ("/resources/{resource_id}/allocations", "project_id", None),
+        ("/resources/{resource_id}/work-sheets", "project_id", "items"),
+        ("/resources/{resource_id}", "project_id", "allocations"),
+    ],
+}
+
+
+async def test_every_list_holds_only_the_objects_of_projects_in_scope(world: dict[str, Any]) -> None:
+    ids, objects = world["ids"], world["objects"]
+    for service, lists in LISTS.items():
+        for template, key, under in lists:
+            path = template.replace("{resource_id}", objects["a"]["resource_id"])
+            for who, headers in CALLERS.items():
+                answer = await world[service].get(
+                    path, params={"limit": 500} if under == "items" else {}, headers=headers
+                )
+                assert answer.status_code == 200, (service, path, who, answer.text)
+                doc = answer.json()
+                items = doc if under is None else doc[under]
+                seen = {str(i[key]) for i in items} & set(ids.values())
+                assert seen == {ids[p] for p in SEES[who]}, (service, path, who)
+    for who, headers in CALLERS.items():
+        listed = await world["projects"].get("/portfolios", params={"limit": 500}, headers=headers)
+        seen = {p["grouping_id"] for p in listed.json()["items"]} & {PF_A, PF_B}
+        assert seen == {{"a": PF_A, "b": PF_B}[p] for p in MEMBER.get(who, set())}, who
+
+
+async def test_contact_details_only_for_resource_managers_and_finance(world: dict[str, Any]) -> None:
+    resources, rid = world["resources"], world["objects"]["a"]["resource_id"]
+    for role in ("director", "resource-manager", "finance", "pmo", "viewer", "service"):
+        answer = await resources.get(f"/resources/{rid}/personal-data", headers=caller(f"{role}-u", role, ("*",)))
+        if role in ("director", "resource-manager", "finance"):
+            assert answer.status_code == 200, (role, answer.text)
+            assert answer.json()["email"], role
+        else:
+            assert answer.status_code == 403, (role, answer.text)
+            assert "email" not in answer.text, role
 
 
 def _routes(client: httpx.AsyncClient) -> set[str]:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from invoicing import domain
 from invoicing.tables import OPEN, RELEASED, vendor_key
+from shared.authz import ObjectOwner
 from shared.jsonable import jsonable
 from shared.money import Money, quantize
 
@@ -187,12 +188,17 @@ def _overdue(doc: dict[str, Any], on: date) -> bool:
     return doc["status"] in OPEN and date.fromisoformat(doc["due_on"]) < on and Decimal(doc["amount_due"]["amount"]) > 0
 
 
+OBJECT_OWNERS = {"invoice_id": ObjectOwner("SELECT project_id FROM invoices WHERE invoice_id = :id")}
+"""How :mod:`shared.authz` finds the project of an invoice addressed by its id."""
+
+
 async def list_invoices(
     engine: AsyncEngine,
     *,
     on: date,
     limit: int,
     offset: int,
+    scope: tuple[str, dict[str, Any]] = ("TRUE", {}),
     project_id: UUID | None = None,
     vendor: str | None = None,
     status: domain.InvoiceStatus | None = None,
@@ -202,8 +208,8 @@ async def list_invoices(
 ) -> dict[str, Any]:
     """A page of the invoices matching every filter given, soonest due first, each saying whether it is overdue
     ``on`` the day given."""
-    where = ["true"]
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    where = [scope[0]]
+    params: dict[str, Any] = {"limit": limit, "offset": offset, **scope[1]}
     if project_id is not None:
         where.append("project_id = :project_id")
         params["project_id"] = project_id

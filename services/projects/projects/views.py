@@ -104,11 +104,19 @@ def page_of(items: Sequence[Any], limit: int, offset: int) -> dict[str, Any]:
 
 
 async def groupings(
-    engine: AsyncEngine, kind: str, portfolio_id: str | None, limit: int, offset: int
+    engine: AsyncEngine,
+    kind: str,
+    portfolio_id: str | None,
+    limit: int,
+    offset: int,
+    only: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """A page of the portfolios or programmes (of ``portfolio_id`` if given), by id."""
+    """A page of the portfolios or programmes (of ``portfolio_id`` if given; with the ids in ``only`` when given),
+    by id."""
     params: dict[str, Any] = {"k": kind, "p": portfolio_id, "limit": limit, "offset": offset}
     where = "kind = :k AND (CAST(:p AS text) IS NULL OR portfolio_id = :p)"
+    if only is not None:
+        where, params["only"] = f"{where} AND grouping_id = ANY(:only)", sorted(only)
     async with engine.connect() as conn:
         total = (await conn.execute(text(f"SELECT count(*) FROM groupings WHERE {where}"), params)).scalar_one()
         rows = (

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from resources import domain
+from shared.authz import ObjectOwner
 from shared.contracts.resources import OverAllocationPolicy
 from shared.errors import InvalidCommandError, NotFoundError
 from shared.jsonable import jsonable
@@ -202,9 +203,12 @@ async def list_allocations(
     milestone_id: uuid.UUID | None,
     resource_id: uuid.UUID | None,
     active_on: date | None,
+    scope: tuple[str, dict[str, Any]] = ("TRUE", {}),
 ) -> dict[str, Any]:
-    """Allocations by project, milestone or resource, with the resource's name, role and department."""
+    """Allocations by project, milestone or resource (of the projects in ``scope``, a condition on
+    ``a.project_id``), with the resource's name, role and department."""
     where, params = _where({"a.project_id": project_id, "a.milestone_id": milestone_id, "a.resource_id": resource_id})
+    where, params = f"{where} AND {scope[0]}", {**params, **scope[1]}
     if active_on is not None:
         where += " AND a.starts_on <= :day AND a.ends_on >= :day"
         params["day"] = active_on
@@ -289,11 +293,17 @@ def _capacity_week(row: Any) -> dict[str, Any]:
 # --- work sheets and costs ----------------------------------------------------------------------------------
 
 
-async def list_work_sheets(engine: AsyncEngine, paging: PageParams, filters: dict[str, Any]) -> dict[str, Any]:
-    """Work sheets, latest week first, by the columns in ``filters`` (``None``: any)."""
+async def list_work_sheets(
+    engine: AsyncEngine,
+    paging: PageParams,
+    filters: dict[str, Any],
+    scope: tuple[str, dict[str, Any]] = ("TRUE", {}),
+) -> dict[str, Any]:
+    """Work sheets, latest week first, by the columns in ``filters`` (``None``: any), of the projects in ``scope``."""
     if "week" in filters:
         week_param(filters["week"], "week")
     where, params = _where(filters)
+    where, params = f"{where} AND {scope[0]}", {**params, **scope[1]}
     return await _page(
         engine,
         paging,
@@ -395,3 +405,10 @@ async def department_policy(engine: AsyncEngine, department: str) -> dict[str, A
             await conn.execute(text("SELECT policy FROM department_policies WHERE department = :d"), {"d": department})
         ).scalar()
     return {"department": department, "policy": policy or OverAllocationPolicy.WARN.value}
+
+
+OBJECT_OWNERS = {
+    "sheet_id": ObjectOwner("SELECT project_id FROM work_sheets WHERE sheet_id = :id"),
+    "allocation_id": ObjectOwner("SELECT project_id FROM allocations WHERE allocation_id = :id"),
+}
+"""How :mod:`shared.authz` finds the project of a work sheet or an allocation addressed by its id."""

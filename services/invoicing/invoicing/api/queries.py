@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from invoicing import domain, views
 from invoicing.api import models as m
+from shared.authz import InScope
 from shared.bounds import Day
 from shared.errors import NotFoundError
 from shared.service import Runtime, ServiceRuntime
@@ -32,6 +33,7 @@ def _today(rt: ServiceRuntime, on: date | None) -> date:
 async def list_invoices(
     rt: Runtime,
     paging: Paging,
+    scope: InScope,
     project_id: uuid.UUID | None = None,
     vendor: Annotated[str | None, Query(max_length=200)] = None,
     status: domain.InvoiceStatus | None = None,
@@ -40,9 +42,11 @@ async def list_invoices(
     overdue: Annotated[bool | None, Query(description="only invoices past due with an amount still due")] = None,
     on: On = None,
 ) -> dict[str, Any]:
-    """Invoices filtered by project, vendor, status and due date, soonest due first."""
+    """Invoices filtered by project, vendor, status and due date, soonest due first (only the projects in the
+    caller's scope)."""
     return await views.list_invoices(
         rt.engine,
+        scope=scope.where(),
         on=_today(rt, on),
         limit=paging.limit,
         offset=paging.offset,

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from projects import views
 from projects.api import models as m
-from shared.authz import principal_of, scope_filter
+from shared.authz import InScope, principal_of, scope_filter
 from shared.bounds import Day
 from shared.service import Runtime
 from shared.web import COMMAND_RESPONSES, Page, Paging
@@ -22,8 +22,9 @@ Filter = Annotated[str | None, Query(max_length=200)]
 
 
 @router.get("/portfolios", operation_id="listPortfolios", response_model=Page[m.GroupingView], tags=["portfolios"])
-async def list_portfolios(rt: Runtime, paging: Paging) -> dict[str, Any]:
-    return await views.groupings(rt.engine, "portfolio", None, paging.limit, paging.offset)
+async def list_portfolios(rt: Runtime, paging: Paging, scope: InScope) -> dict[str, Any]:
+    """The portfolios the caller belongs to (every one for the director, machine clients and ``*`` members)."""
+    return await views.groupings(rt.engine, "portfolio", None, paging.limit, paging.offset, scope.portfolios)
 
 
 @router.get(

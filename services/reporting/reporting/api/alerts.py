@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reporting import handlers, queries, views
 from reporting.api.reports import Format
+from shared.authz import InScope
 from shared.bounds import RequestBody
 from shared.service import Runtime
 from shared.web import COMMAND_RESPONSES, Command, Paging, respond
@@ -57,6 +58,7 @@ class ThresholdsBody(RequestBody):
 async def list_alerts(
     rt: Runtime,
     paging: Paging,
+    scope: InScope,
     status: Annotated[str | None, Query(pattern="^(open|cleared)$")] = None,
     rule: Annotated[str | None, Query(max_length=64)] = None,
     severity: Annotated[str | None, Query(pattern="^(warning|critical)$")] = None,
@@ -64,7 +66,8 @@ async def list_alerts(
     portfolio_id: Annotated[str | None, Query(max_length=64)] = None,
     format: Format = "json",
 ) -> Any:
-    """Alerts, newest first, filtered by status, rule, severity, project and portfolio."""
+    """Alerts, newest first, filtered by status, rule, severity, project and portfolio (only the projects in the
+    caller's scope)."""
     filters = {
         "status": status,
         "rule": rule,
@@ -72,7 +75,7 @@ async def list_alerts(
         "project_id": project_id,
         "portfolio_id": portfolio_id,
     }
-    total, rows = await queries.alerts_page(rt.engine, filters, paging.limit, paging.offset)
+    total, rows = await queries.alerts_page(rt.engine, filters, paging.limit, paging.offset, scope.where())
     items = [views.alert_item(row) for row in rows]
     if format == "csv":
         return views.csv_response(

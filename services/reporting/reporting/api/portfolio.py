@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from reporting import queries, views
+from shared.authz import InScope
 from shared.errors import NotFoundError
 from shared.money import Money
 from shared.service import Runtime
@@ -46,10 +47,10 @@ class PortfolioProjectDetail(PortfolioProject):
 
 @router.get("/portfolio/projects", operation_id="listPortfolioProjects", response_model=Page[PortfolioProject])
 async def portfolio_projects(
-    rt: Runtime, paging: Paging, portfolio_id: Annotated[str | None, Query(max_length=64)] = None
+    rt: Runtime, paging: Paging, scope: InScope, portfolio_id: Annotated[str | None, Query(max_length=64)] = None
 ) -> dict[str, Any]:
-    """Projects of the portfolio as the reporting read model knows them, by code."""
-    total, rows = await queries.portfolio_projects(rt.engine, portfolio_id, paging.limit, paging.offset)
+    """Projects of the portfolio as the reporting read model knows them (those in the caller's scope), by code."""
+    total, rows = await queries.portfolio_projects(rt.engine, portfolio_id, paging.limit, paging.offset, scope.where())
     items = [views.portfolio_project(r) for r in rows]
     return {"items": items, "total": total, "limit": paging.limit, "offset": paging.offset}
 

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from reporting import handlers, queries
 from reporting.queries import reading
 from reporting.views import CASH_FLOW_AMOUNTS, csv_response
+from shared.authz import InScope
 from shared.bounds import Day, Instant
 from shared.service import Runtime, ServiceRuntime
 from shared.web import COMMAND_RESPONSES
@@ -121,6 +122,7 @@ async def explain(
 @router.get("/reports/portfolio", operation_id="getPortfolioReport")
 async def portfolio_report(
     rt: Runtime,
+    scope: InScope,
     as_of: AsOf = None,
     portfolio_id: Annotated[str | None, Query(max_length=64)] = None,
     programme_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -133,9 +135,9 @@ async def portfolio_report(
 ) -> Any:
     """Every project's headline figures as of a date (and as known at a moment), the totals per currency, and their
     roll-up in the reporting currency at the exchange rates in force on the date (a project whose currency has no
-    rate listed under ``unconverted``), of the portfolio or programme."""
+    rate listed under ``unconverted``), of the portfolio or programme; only the projects in the caller's scope."""
     day, rows, report = await handlers.portfolio_report(
-        *reading(rt),
+        *reading(rt, await scope.project_ids(rt.engine)),
         getattr(rt, "memo", None),
         as_of=as_of,
         portfolio_id=portfolio_id,

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from resources import views
 from resources.api import models as m
 from resources.api.commands import SlugPath
-from shared.authz import withhold_rates
+from shared.authz import InScope, withhold_rates
 from shared.bounds import Day
 from shared.service import Runtime
 from shared.web import COMMAND_RESPONSES, Page, Paging
@@ -43,12 +43,14 @@ async def list_resources(
 
 
 @router.get("/resources/{resource_id}", operation_id="getResource", response_model=m.ResourceView, tags=["resources"])
-async def get_resource(request: Request, resource_id: ResourceIdPath, rt: Runtime) -> JSONResponse:
+async def get_resource(request: Request, resource_id: ResourceIdPath, rt: Runtime, scope: InScope) -> JSONResponse:
     """One resource with its capacities, rates (resource managers and finance only: empty for the others), skills,
     certifications, trainings and allocations, and its name (null once erased; contact details:
-    ``/personal-data``). ``ETag`` = version."""
+    ``/personal-data``, resource managers and finance). Allocations: those to projects in the caller's scope.
+    ``ETag`` = version."""
     body = await views.resource(rt.engine, resource_id)
     withhold_rates(request, body)
+    body["allocations"] = await scope.visible(rt.engine, list(body.get("allocations", [])))
     return JSONResponse(body, headers={"ETag": f'"{body["version"]}"'})
 
 
@@ -59,7 +61,7 @@ async def get_resource(request: Request, resource_id: ResourceIdPath, rt: Runtim
     tags=["personal data"],
 )
 async def get_personal_data(resource_id: ResourceIdPath, rt: Runtime) -> dict[str, Any]:
-    """Name and contact details (resource managers only); nulls once erased."""
+    """Name and contact details (resource managers and finance only); nulls once erased."""
     return await views.contact_details(rt.engine, resource_id)
 
 
@@ -69,9 +71,10 @@ async def get_personal_data(resource_id: ResourceIdPath, rt: Runtime) -> dict[st
     response_model=list[m.AllocationView],
     tags=["allocations"],
 )
-async def list_resource_allocations(resource_id: ResourceIdPath, rt: Runtime) -> list[dict[str, Any]]:
-    """The resource's allocations by start date, each with the over-allocation recorded by its last event."""
-    return list((await views.resource_doc(rt.engine, resource_id))["allocations"])
+async def list_resource_allocations(resource_id: ResourceIdPath, rt: Runtime, scope: InScope) -> list[dict[str, Any]]:
+    """The resource's allocations by start date (to projects in the caller's scope), each with the over-allocation
+    recorded by its last event."""
+    return await scope.visible(rt.engine, list((await views.resource_doc(rt.engine, resource_id))["allocations"]))
 
 
 # --- allocations and capacity -------------------------------------------------------------------------------
@@ -81,15 +84,18 @@ async def list_resource_allocations(resource_id: ResourceIdPath, rt: Runtime) ->
 async def list_allocations(
     rt: Runtime,
     paging: Paging,
+    scope: InScope,
     project_id: uuid.UUID | None = None,
     milestone_id: uuid.UUID | None = None,
     resource_id: uuid.UUID | None = None,
     active_on: Annotated[Day | None, Query(description="only allocations running that day")] = None,
 ) -> dict[str, Any]:
-    """Who is allocated where: allocations by project, milestone or resource, with the resource's name."""
+    """Who is allocated where: allocations by project, milestone or resource (to projects in the caller's scope),
+    with the resource's name."""
     return await views.list_allocations(
         rt.engine,
         paging,
+        scope=scope.where("a.project_id"),
         project_id=project_id,
         milestone_id=milestone_id,
         resource_id=resource_id,
@@ -126,14 +132,16 @@ async def capacity(
 async def list_work_sheets(
     rt: Runtime,
     paging: Paging,
+    scope: InScope,
     project_id: uuid.UUID | None = None,
     resource_id: uuid.UUID | None = None,
     status: Filter = None,
     week: WeekQuery = None,
 ) -> dict[str, Any]:
-    """Work sheets, latest week first, by project, resource, status (of their latest version) and week."""
+    """Work sheets, latest week first, by project, resource, status (of their latest version) and week (of
+    projects in the caller's scope)."""
     filters = {"project_id": project_id, "resource_id": resource_id, "status": status, "week": week}
-    return await views.list_work_sheets(rt.engine, paging, filters)
+    return await views.list_work_sheets(rt.engine, paging, filters, scope.where())
 
 
 @router.get(
@@ -143,10 +151,12 @@ async def list_work_sheets(
     tags=["work sheets"],
 )
 async def list_resource_work_sheets(
-    resource_id: ResourceIdPath, rt: Runtime, paging: Paging, status: Filter = None
+    resource_id: ResourceIdPath, rt: Runtime, paging: Paging, scope: InScope, status: Filter = None
 ) -> dict[str, Any]:
+    """The resource's work sheets, latest week first (of projects in the caller's scope)."""
     await views.resource_doc(rt.engine, resource_id)
-    return await views.list_work_sheets(rt.engine, paging, {"resource_id": resource_id, "status": status})
+    filters = {"resource_id": resource_id, "status": status}
+    return await views.list_work_sheets(rt.engine, paging, filters, scope.where())
 
 
 @router.get(
