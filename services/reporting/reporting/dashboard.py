@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from reporting import handlers, queries
 from reporting.domain.amounts import shown, shown_ratio
 from reporting.queries import reading
+from shared.authz import InScope
 from shared.bounds import Day
 from shared.service import Runtime
 from shared.web import SESSION_COOKIE
@@ -128,9 +129,9 @@ async def logout(request: Request) -> HTMLResponse:
 
 
 @router.get("/dashboard")
-async def overview(rt: Runtime, as_of: Annotated[Day | None, Query()] = None) -> HTMLResponse:
+async def overview(rt: Runtime, scope: InScope, as_of: Annotated[Day | None, Query()] = None) -> HTMLResponse:
     _, _, portfolio = await handlers.portfolio_report(
-        *reading(rt),
+        *reading(rt, await scope.project_ids(rt.engine)),
         rt.memo,
         as_of=as_of,
         portfolio_id=None,
@@ -163,7 +164,7 @@ async def overview(rt: Runtime, as_of: Annotated[Day | None, Query()] = None) ->
         + f"<td>{fig_link(p['project_id'], 'vac', p['vac'])}</td></tr>"
         for p in portfolio["projects"]
     )
-    alerts = await queries.open_alerts(rt.engine)
+    alerts = await queries.open_alerts(rt.engine, scope=scope.where())
     alert_rows = "".join(
         f"<tr class='{e(a['severity'])}'><td class='l'>{e(a['severity'])}</td><td class='l'>{e(a['rule'])}</td>"
         f"<td class='l'><a href='/dashboard/projects/{a['project_id']}'>{e(a['title'])}</a></td>"

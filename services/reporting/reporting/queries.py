@@ -28,6 +28,7 @@ from reporting.domain.rules import Thresholds
 from reporting.rates import rate_in_force
 from shared.db import driver
 
+from shared.authz import ObjectOwner
 log = logging.getLogger(__name__)
 
 # --- facts and books ----------------------------------------------------------------------------------------
@@ -264,12 +265,14 @@ async def resource_events(engine: AsyncEngine, resource_id: uuid.UUID, known_at:
 
 
 class Ledger:
-    """The facts the handlers read (:class:`reporting.handlers.ReportingFacts`), over the service's tables."""
+    """The facts the handlers read (:class:`reporting.handlers.ReportingFacts`), over the service's tables;
+    ``visible``: the only projects a whole-portfolio read sees (the caller's scope, :mod:`shared.authz`; None: all)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, visible: frozenset[uuid.UUID] | None = None) -> None:
         self.engine = engine
 
     async def facts(self, project_id: uuid.UUID, known_at: datetime | None = None) -> list[Fact]:
+        self.visible = visible
         return await load_facts(self.engine, project_id, known_at)
 
     async def facts_of(
@@ -277,6 +280,8 @@ class Ledger:
     ) -> dict[uuid.UUID, list[Fact]]:
         return await load_facts_of(self.engine, project_ids, known_at)
 
+        if project_ids is None and self.visible is not None:
+            project_ids = sorted(self.visible)
     async def books_of(self, project_ids: Sequence[uuid.UUID] | None) -> dict[uuid.UUID, Books]:
         return await load_books_of(self.engine, project_ids)
 
@@ -284,7 +289,10 @@ class Ledger:
         return await load_books_known_at(self.engine, project_id, known_at)
 
     async def book_versions(self) -> dict[uuid.UUID, int]:
-        return await book_versions(self.engine)
+        versions = await book_versions(self.engine)
+        if self.visible is None:
+            return versions
+        return {pid: n for pid, n in versions.items() if pid in self.visible}
 
     async def thresholds(self, portfolio_id: str | None) -> Thresholds:
         return await load_thresholds(self.engine, portfolio_id)
@@ -309,10 +317,10 @@ class Ledger:
             return await rate_in_force(conn, base, quote, on)
 
 
-def reading(rt: Any) -> tuple[Ledger, Callable[[], datetime]]:
-    """What a read needs from a runtime: the facts over its engine, and the present by its executor's clock (asked
-    only when needed: a date left out, a ``known_at`` to check)."""
-    return Ledger(rt.engine), lambda: rt.executor.clock.now()
+def reading(rt: Any, visible: frozenset[uuid.UUID] | None = None) -> tuple[Ledger, Callable[[], datetime]]:
+    """What a read needs from a runtime: the facts over its engine (of the ``visible`` projects only, when given),
+    and the present by its executor's clock (asked only when needed: a date left out, a ``known_at`` to check)."""
+    return Ledger(rt.engine, visible), lambda: rt.executor.clock.now()
 
 
 def reporting_currency(rt: Any) -> str:
@@ -324,11 +332,18 @@ def reporting_currency(rt: Any) -> str:
 # --- lists the routes and the dashboard show ------------------------------------------------------------------
 
 
-async def alerts_page(engine: AsyncEngine, filters: dict[str, Any], limit: int, offset: int) -> tuple[int, list[Any]]:
-    """Alerts matching ``filters`` (column -> value; None: any), newest first: the total and the page's rows."""
+async def alerts_page(
+    engine: AsyncEngine,
+    filters: dict[str, Any],
+    limit: int,
+    offset: int,
+    scope: tuple[str, dict[str, Any]] = ("TRUE", {}),
+) -> tuple[int, list[Any]]:
+    """Alerts matching ``filters`` (column -> value; None: any) and the caller's ``scope``
+    (:meth:`shared.authz.CallerScope.where`), newest first: the total and the page's rows."""
     used = {k: v for k, v in filters.items() if v is not None}
-    where = " AND ".join(["TRUE", *(f"{k}::text = :{k}" for k in used)])
-    params: dict[str, Any] = {**used, "limit": limit, "offset": offset}
+    where = " AND ".join([scope[0], *(f"{k}::text = :{k}" for k in used)])
+    params: dict[str, Any] = {**used, **scope[1], "limit": limit, "offset": offset}
     async with engine.connect() as conn:
         total = (await conn.execute(text(f"SELECT count(*) FROM alerts WHERE {where}"), params)).scalar_one()
         rows = (
@@ -342,11 +357,16 @@ async def alerts_page(engine: AsyncEngine, filters: dict[str, Any], limit: int, 
         return total, list(rows)
 
 
-async def open_alerts(engine: AsyncEngine, limit: int = 200) -> list[dict[str, Any]]:
-    """The open alerts, by severity, the latest changed first."""
+async def open_alerts(
+    engine: AsyncEngine, limit: int = 200, scope: tuple[str, dict[str, Any]] = ("TRUE", {})
+) -> list[dict[str, Any]]:
+    """The open alerts (of the projects in ``scope``), by severity, the latest changed first."""
     async with engine.connect() as conn:
         rows = await conn.execute(
-            text("SELECT * FROM alerts WHERE status = 'open' ORDER BY severity, updated_at DESC LIMIT :n"), {"n": limit}
+            text(
+                f"SELECT * FROM alerts WHERE status = 'open' AND {scope[0]} ORDER BY severity, updated_at DESC LIMIT :n"
+            ),
+            {"n": limit, **scope[1]},
         )
         return [dict(r._mapping) for r in rows]
 
@@ -369,13 +389,18 @@ async def thresholds_row(engine: AsyncEngine, portfolio_id: str) -> Any:
 
 
 async def portfolio_projects(
-    engine: AsyncEngine, portfolio_id: str | None, limit: int, offset: int
+    engine: AsyncEngine,
+    portfolio_id: str | None,
+    limit: int,
+    offset: int,
+    scope: tuple[str, dict[str, Any]] = ("TRUE", {}),
 ) -> tuple[int, list[Any]]:
-    """Projects of the portfolio read model (of one portfolio, when given), by code: the total and the page."""
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
-    clause = "TRUE"
+    """Projects of the portfolio read model (of one portfolio, when given; in the caller's ``scope``), by code: the
+    total and the page."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset, **scope[1]}
+    clause = scope[0]
     if portfolio_id:
-        clause, params["pf"] = "portfolio_id = :pf", portfolio_id
+        clause, params["pf"] = f"{clause} AND portfolio_id = :pf", portfolio_id
     async with engine.connect() as conn:
         total = (
             await conn.execute(text(f"SELECT count(*) FROM portfolio_projects WHERE {clause}"), params)
@@ -424,3 +449,7 @@ async def projects_to_evaluate(engine: AsyncEngine, *, every: bool) -> list[uuid
         else:
             rows = await conn.execute(text("DELETE FROM dirty_projects RETURNING project_id"))
         return [r.project_id for r in rows]
+
+
+OBJECT_OWNERS = {"alert_id": ObjectOwner("SELECT project_id FROM alerts WHERE alert_id = :id", parse=str)}
+"""How :mod:`shared.authz` finds the project of an alert addressed by its id."""
