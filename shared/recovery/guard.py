@@ -46,6 +46,9 @@ class Admission:
         self.service = service
         self.topic = topic
         self.pending: dict[str, set[uuid.UUID]] = {}
+        """By partition key (project), the ids of its events missing from the table."""
+        self.streams: dict[str, str] = {}
+        """The streams of those events, to their partition keys: a command on one is refused before it is decided."""
         self.conflicts: list[str] = []
         MISSING.labels(service).set(0)
 
@@ -56,6 +59,7 @@ class Admission:
         for event in found.missing:
             pending.setdefault(event.partition_key, set()).add(event.event_id)
         self.pending, self.conflicts = pending, found.conflicts
+        self.streams = {event.stream_id: event.partition_key for event in found.missing}
         MISSING.labels(self.service).set(len(found.missing))
         if found.missing:
             log.error(
@@ -71,9 +75,12 @@ class Admission:
         return found
 
     async def admit(self, conn: AsyncConnection, keys: set[str]) -> None:
-        """Refuse a command whose events belong to an unreconciled project (read in the command's transaction, so a
+        """Refuse a command on a stream of an unreconciled project (before it is decided: its state lacks events) or
+        whose events belong to one (``keys``: stream ids or partition keys; read in the command's transaction, so a
         reconciliation committed meanwhile lets it through)."""
-        for key in keys & self.pending.keys():
+        if not self.pending:
+            return
+        for key in {self.streams.get(k, k) for k in keys} & self.pending.keys():
             ids = self.pending[key]
             present = (
                 await conn.execute(

@@ -108,27 +108,28 @@ async def _release(conn: AsyncConnection, key: str) -> None:
     await conn.commit()
 
 
-async def _reset_offsets_past_end(conn: AsyncConnection, topic: str, ends: dict[int, int]) -> int:
-    """Delete, in every schema, consumers' stored offsets of ``topic`` that lie past its end."""
-    schemas = (
-        (
-            await conn.execute(
-                text("SELECT table_schema FROM information_schema.tables WHERE table_name = 'consumer_offsets'")
-            )
+async def _reset_offsets_past_end(
+    conn: AsyncConnection, topic: str, ends: dict[int, int], schemas: list[str] | None = None
+) -> int:
+    """Delete consumers' stored offsets of ``topic`` that lie past its end, in ``schemas`` (default: every schema
+    with a ``consumer_offsets`` table); one statement per schema."""
+    if schemas is None:
+        found = await conn.execute(
+            text("SELECT table_schema FROM information_schema.tables WHERE table_name = 'consumer_offsets'")
         )
-        .scalars()
-        .all()
-    )
+        schemas = list(found.scalars().all())
     deleted = 0
+    partitions, offsets = list(ends), [ends[p] for p in ends]
     for schema in schemas:
-        for partition, end in ends.items():
-            result = await conn.execute(
-                text(
-                    f'DELETE FROM "{schema}".consumer_offsets WHERE topic = :t AND partition = :p AND next_offset > :e'
-                ),
-                {"t": topic, "p": partition, "e": end},
-            )
-            deleted += int(getattr(result, "rowcount", 0) or 0)
+        result = await conn.execute(
+            text(
+                f'DELETE FROM "{schema}".consumer_offsets o USING unnest(CAST(:p AS int[]), CAST(:e AS bigint[])) '
+                "AS t(partition, end_offset) WHERE o.topic = :t AND o.partition = t.partition "
+                "AND o.next_offset > t.end_offset"
+            ),
+            {"t": topic, "p": partitions, "e": offsets},
+        )
+        deleted += int(getattr(result, "rowcount", 0) or 0)
     await conn.commit()
     return deleted
 
@@ -155,7 +156,7 @@ async def _first_missing(conn: AsyncConnection, kafka: KafkaOptions, topic: str)
                 "SELECT xid::text AS xid, position FROM events WHERE (xid, position) < (CAST(:x AS xid8), :p) "
                 "ORDER BY xid DESC, position DESC LIMIT 1"
             ),
-            {"x": row.xid, "p": row.position},
+            {"x": int(row.xid), "p": row.position},
         )
     ).first()
     await conn.commit()
@@ -174,8 +175,10 @@ async def republish(
     replication: int = 1,
     progress: Progress | None = None,
     producer_factory: Callable[[], Any] | None = None,
+    consumer_schemas: list[str] | None = None,
 ) -> Republished:
-    """Publish the service's event table again (see the module docstring). Refused while another runs."""
+    """Publish the service's event table again (see the module docstring). Refused while another runs.
+    ``consumer_schemas``: where consumers' offsets past the topic's end are reset (default: every schema)."""
     started = time.monotonic()
     async with engine.connect() as guard, engine.connect() as lock:
         guard_key = f"pmo-republish:{schema}"
@@ -185,7 +188,8 @@ async def republish(
             await ensure_topics(kafka, [topic, DLQ_TOPIC], partitions, replication)
             await pause_relay(lock, schema)
             try:
-                reset = await _reset_offsets_past_end(lock, topic, await end_offsets(kafka, topic))
+                ends = await end_offsets(kafka, topic)
+                reset = await _reset_offsets_past_end(lock, topic, ends, consumer_schemas)
                 start = (0, 0) if from_start else await _first_missing(lock, kafka, topic)
                 if start is None:
                     total = (await lock.execute(text("SELECT count(*) FROM events"))).scalar_one()
@@ -217,6 +221,11 @@ async def _publish_from(
                 {"x": start[0], "p": start[1]},
             )
         ).scalar_one()
+        newest = "SELECT xid::text AS xid, position FROM events ORDER BY xid DESC, position DESC LIMIT 1"
+        last = (await conn.execute(text(newest))).first()
+    # Up to the last event committed when it started: an event whose transaction id is not yet below every running
+    # transaction's (the relay's rule) is waited for, not left behind.
+    target = (int(last.xid), last.position) if last else start
     producer = (
         producer_factory or (lambda: new_producer(kafka, max_batch_size=batch_bytes(kafka.max_message_bytes)))
     )()
@@ -229,7 +238,10 @@ async def _publish_from(
                 rows = (await conn.execute(_READ, {"xid": cursor[0], "position": cursor[1], "limit": BATCH})).all()
                 await conn.commit()
             if not rows:
-                break
+                if cursor >= target:
+                    break
+                await asyncio.sleep(0.2)
+                continue
             first = rows[0].position if first is None else first
             outgoing = [
                 Outgoing(row, *to_record(service, recorded_from_row(row._mapping)))
@@ -281,7 +293,7 @@ async def _save_before(engine: AsyncEngine, row: Any) -> None:
                     "SELECT xid::text AS xid, position FROM events WHERE (xid, position) < (CAST(:x AS xid8), :p) "
                     "ORDER BY xid DESC, position DESC LIMIT 1"
                 ),
-                {"x": row.xid, "p": row.position},
+                {"x": int(row.xid), "p": row.position},
             )
         ).first()
     await _save(engine, (int(before.xid), before.position) if before else (0, 0))
