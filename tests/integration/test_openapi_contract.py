@@ -316,11 +316,18 @@ async def test_clients_generated_from_the_documents_drive_every_service(system: 
         assert recorded.status_code == 200, recorded.content
         assert isinstance(recorded.parsed, budget.models.ExchangeRateRecordedView) and recorded.parsed.rate == "11.75"
         in_force = await call(budget, "getExchangeRateInForce").asyncio_detailed(
-            client=finance, base=pair[1], quote=pair[0], on=TODAY
+            client=finance,
+            base=budget.models.GetExchangeRateInForceBase(pair[1]),
+            quote=budget.models.GetExchangeRateInForceQuote(pair[0]),
+            on=TODAY,
         )
         assert isinstance(in_force.parsed, budget.models.ExchangeRateInForceView), in_force.content
         assert in_force.parsed.inverse_of.rate == "11.75" and in_force.parsed.rate.startswith("0.0851063829787")
-        history = await call(budget, "listExchangeRates").asyncio_detailed(*pair, client=finance)
+        history = await call(budget, "listExchangeRates").asyncio_detailed(
+            budget.models.ListExchangeRatesBase(pair[0]),
+            budget.models.ListExchangeRatesQuoteCurrency(pair[1]),
+            client=finance,
+        )
         assert history.status_code == 200, history.content
         assert [(r.rate, r.effective_on) for r in history.parsed.items][:1] == [("11.75", TODAY)]
         same = await call(budget, "recordExchangeRate").asyncio_detailed(
