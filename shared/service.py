@@ -12,13 +12,14 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated, Any
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import logs, migrations, tracing
+from shared import authz, logs, migrations, tracing
 from shared import relay_held as relay_held_module
 from shared.auth import AccessPolicy, Role, TokenVerifier
 from shared.commands import CommandExecutor, Projector
@@ -30,6 +31,7 @@ from shared.eventstore import EventStore
 from shared.kafka import DLQ_TOPIC, new_producer, prepare_topics
 from shared.recovery.guard import Admission
 from shared.relay import Relay
+from shared.relay_wake import Notifier
 from shared.settings import ServiceSettings
 from shared.web import create_app
 
@@ -57,6 +59,9 @@ class ServiceSpec:
     access: AccessPolicy = field(default_factory=lambda: AccessPolicy(writers=frozenset({Role.SERVICE})))
     session_cookie: bool = False
     """Reads may authenticate with the dashboard's session cookie (the service that serves the dashboard only)."""
+    object_owners: authz.ObjectOwners = field(default_factory=dict)
+    """Per path parameter naming an object of a project (``invoice_id``, ...), how to find its project: the object
+    is then out of reach, a 404, for a caller outside that project's scope (:mod:`shared.authz`)."""
     background: Sequence[BackgroundTask] = ()
     """Long-running tasks started with the service (e.g. a periodic evaluator); each gets the runtime and the
     stop event, must return soon after the event is set, and should survive transient failures itself."""
@@ -80,7 +85,12 @@ class ServiceRuntime:
             application_name=settings.application_name(self.schema),
         )
         self.store = EventStore(spec.registry)
-        self.executor = CommandExecutor(self.engine, self.store, projector=spec.projector)
+        self.executor = CommandExecutor(
+            self.engine,
+            self.store,
+            projector=spec.projector,
+            idempotency_retention=timedelta(hours=settings.idempotency_retention_hours),
+        )
         self.relay = Relay(
             self.engine,
             service=spec.name,
@@ -90,8 +100,11 @@ class ServiceRuntime:
             poll_interval=settings.relay_poll_interval,
             delivery_timeout=settings.relay_delivery_timeout_seconds,
             stall_alert_after=settings.relay_stall_alert_seconds,
+            idle_poll_interval=settings.relay_idle_poll_seconds,
         )
         self.executor.after_commit.append(self.relay.wake)
+        self.notifier = Notifier(self.engine, self.relay.channel, leads=lambda: self.relay.is_leader)
+        self.executor.after_commit.append(self.notifier)  # wakes the leader when it runs in another process
         self.admission = Admission(self.engine, self.kafka, service=spec.name, topic=spec.topic)
         self.executor.admission = self.admission.admit
         self.consumers = [
@@ -133,14 +146,22 @@ class ServiceRuntime:
             await asyncio.gather(*pending, return_exceptions=True)
         if self._probe is not None:
             await self._probe.stop()
+        await self.notifier.close()
         await self.engine.dispose()
 
     async def database(self) -> None:
         await ping(self.engine)
 
-    async def kafka_metadata(self) -> None:
+    async def kafka_metadata(self) -> dict[str, Any] | None:
+        """Kafka's state, reported apart: commands do not need Kafka (the relay publishes what piled up once it is
+        back), so an unreachable cluster is a ``{"kafka": ...}`` note on a ready ("degraded") answer, never a
+        readiness failure that would take every replica out of service. Answers within 1 s (probes allow 2)."""
         assert self._probe is not None
-        await asyncio.wait_for(self._probe.client.fetch_all_metadata(), timeout=3)
+        try:
+            await asyncio.wait_for(self._probe.client.fetch_all_metadata(), timeout=1)
+        except Exception as exc:
+            return {"kafka": {"reachable": False, "error": type(exc).__name__}}
+        return None
 
     async def relay_stalled(self) -> dict[str, Any] | None:
         """``{"relay_stalled": {...}}`` while a partition of this replica's relay is stalled (a detail: readiness
@@ -173,7 +194,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fas
 
     def readiness(app: FastAPI) -> list:  # type: ignore[type-arg]
         runtime: ServiceRuntime = app.state.runtime
-        checks = [runtime.database, runtime.kafka_metadata, runtime.relay_held, runtime.relay_stalled]
+        checks = [runtime.database, runtime.kafka_metadata, runtime.relay_held, runtime.relay_stalled, verifier.key_set]
         return [*checks, runtime.admission.readiness]
 
     app = create_app(
@@ -192,6 +213,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fas
         cors_origins=resolved.cors_origins,
     )
     app.state.access = dead_letters_api.operator_access(spec.access)
+    app.state.object_owners = spec.object_owners
     return app
 
 

@@ -10,6 +10,11 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth import DEFAULT_MAX_LIFETIME_SECONDS, AuthConfig
+from shared.commands import (
+    IDEMPOTENCY_RETENTION_HOURS,
+    MAX_IDEMPOTENCY_RETENTION_HOURS,
+    MIN_IDEMPOTENCY_RETENTION_HOURS,
+)
 from shared.kafka import ConsumerSettings, KafkaOptions, ProducerSettings, TopicSettings
 from shared.limits import MAX_BODY_BYTES
 
@@ -86,6 +91,9 @@ class ServiceSettings(BaseSettings):
     topic_retention_ms: int = Field(default=-1, ge=-1, description="-1: forever (the topics are the replayable log)")
     topic_cleanup_policy: Literal["delete", "compact", "compact,delete"] = "delete"
     relay_poll_interval: float = Field(default=0.02, gt=0, le=10)
+    relay_idle_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="the relay's safety poll at rest (commits wake it by LISTEN/NOTIFY)"
+    )
     # -- Relay (docs/operations.md, "Relay stalls") --
     relay_delivery_timeout_seconds: float = Field(
         default=30.0, gt=0, le=3600, description="a batch unanswered this long marks its partition stalled"
@@ -94,6 +102,12 @@ class ServiceSettings(BaseSettings):
         default=60.0, gt=0, le=86_400, description="a stall this long raises the relay's alert (log, counter)"
     )
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024, le=100_000_000)
+    idempotency_retention_hours: int = Field(
+        default=IDEMPOTENCY_RETENTION_HOURS,
+        ge=MIN_IDEMPOTENCY_RETENTION_HOURS,
+        le=MAX_IDEMPOTENCY_RETENTION_HOURS,
+        description="how long an Idempotency-Key's first answer is kept and replayed; after it the key is new",
+    )
     jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret (development, tests)")
     jwt_public_key_file: str | None = Field(default=None, description="PEM public key file (RS256/ES256)")
     jwks_file: str | None = Field(default=None, description="JWKS file with the identity provider's keys")

@@ -94,6 +94,7 @@ async def test_backup_restored_into_an_empty_database_equals_the_original_table_
     )
 
 
+@pytest.mark.pending  # see the runbook's known problem (republish after a Kafka loss); the next drill runs after it
 async def test_kafka_data_lost_under_the_running_system_then_republished_a_reader_from_the_beginning_sees_every_event(
     world: PrivateWorld, workload: Workload, ledger: Ledger, clients: dict[str, httpx.AsyncClient]
 ) -> None:
@@ -143,6 +144,7 @@ async def test_kafka_data_lost_under_the_running_system_then_republished_a_reade
                 f"{verdict.line()}")  # fmt: skip
 
 
+@pytest.mark.pending  # see the runbook's known problem (republish after a Kafka loss); the next drill runs after it
 async def test_database_restored_behind_kafka_is_reconciled_and_equals_a_system_that_never_failed(
     world: PrivateWorld, workload: Workload, ledger: Ledger, clients: dict[str, httpx.AsyncClient], tmp_path: Path
 ) -> None:

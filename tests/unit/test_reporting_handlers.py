@@ -15,6 +15,7 @@ import pytest
 from reporting import handlers, views
 from reporting.domain.books import Books
 from reporting.domain.ledger import Fact
+from reporting.domain.raid import RaidBook
 from reporting.domain.rules import Thresholds
 from shared.contracts.alerts import AlertCleared, AlertRaised, AlertThresholdsChangeRequested, AlertThresholdsSet
 from shared.errors import InvalidCommandError, NotFoundError
@@ -68,6 +69,9 @@ class FakeFacts:
 
     async def book_versions(self) -> dict[uuid.UUID, int]:
         return {pid: len(facts) for pid, facts in self.ledger.items()}
+
+    async def raid_books_of(self, project_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RaidBook]:
+        return {}  # no RAID log in these projects: the RAID rules have their own tests (test_raid_reporting)
 
     async def thresholds(self, portfolio_id: str | None) -> Thresholds:
         return Thresholds()

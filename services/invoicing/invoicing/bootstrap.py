@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from invoicing import api, domain, projections, tables
+from invoicing import api, domain, projections, tables, views
 from invoicing.matcher import Rematcher
 from invoicing.settings import Settings
 from shared.auth import AccessPolicy, Role
@@ -66,6 +66,7 @@ SPEC = ServiceSpec(
         projections.ProjectsReference(),
     ],
     access=ACCESS,
+    object_owners=views.OBJECT_OWNERS,
     background=[_matcher],
 )
 

@@ -18,6 +18,7 @@ from projects import domain, raid_tables
 from projects.domain.raid_state import RaidLog
 from projects.views import baseline_view, project_view
 from shared.authz import record_project_scope
+from shared.commands import rendered_json
 from shared.contracts.projects import (
     PerformanceBaselineApproved,
     PerformanceBaselineProposed,
@@ -77,7 +78,7 @@ async def _upsert_project(
             version,
             first.recorded_at,
             last.recorded_at,
-            json.dumps(project_view(state, version)),
+            rendered_json(project_view, state, version),  # the same text the command answers with
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "projects_portfolio_code_key":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from reporting import api, dashboard, evaluation, projections, tables
+from reporting import api, dashboard, dashboard_raid, evaluation, projections, queries, raid_model, tables
 from reporting.settings import Settings
 from shared.auth import AccessPolicy, Role
 from shared.contracts import alerts as contracts
@@ -19,12 +19,12 @@ SPEC = ServiceSpec(
     description="Read models over the portfolio, fed from the other services' topics. Publishes alerts on "
     "pmo.alerts.v1.",
     registry=contracts.REGISTRY,
-    routers=[api.router, dashboard.router],
+    routers=[api.router, dashboard.router, dashboard_raid.router],
     public_routers=[dashboard.public],
     session_cookie=True,
     ddl=tables.DDL,
     projector=projections.project,
-    projections=[projections.PortfolioProjection(), projections.FactsProjection()],
+    projections=[projections.PortfolioProjection(), projections.FactsProjection(), raid_model.RaidProjection()],
     access=AccessPolicy(
         writers=frozenset({Role.PMO}),
         routes={
@@ -33,6 +33,7 @@ SPEC = ServiceSpec(
             "POST /portfolios/{portfolio_id}/alert-thresholds/approve": frozenset({Role.PMO}),
         },
     ),
+    object_owners=queries.OBJECT_OWNERS,
     background=[evaluation.evaluator],
 )
 

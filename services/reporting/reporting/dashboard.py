@@ -173,7 +173,8 @@ async def overview(rt: Runtime, scope: InScope, as_of: Annotated[Day | None, Que
     )
     heat = await _heat_map(rt)
     body = (
-        f"<p>As of {e(day)} &middot; {len(portfolio['projects'])} projects &middot; {len(alerts)} open alerts</p>"
+        f"<p>As of {e(day)} &middot; {len(portfolio['projects'])} projects &middot; {len(alerts)} open alerts"
+        " &middot; <a id='risk-map-link' href='/dashboard/risks'>risk map</a></p>"
         f"<div class='cards'>{cards}</div>"
         f"<h2>Open alerts</h2><table id='alerts'><tr><th class='l'>Severity</th><th class='l'>Rule</th>"
         f"<th class='l'>What</th><th class='l'>Since</th></tr>{alert_rows}</table>"

@@ -22,9 +22,11 @@ from reporting.domain import alerts, cashflow
 from reporting.domain.books import Books
 from reporting.domain.evm import Evm, evm
 from reporting.domain.ledger import Fact, ProjectBook, book
+from reporting.domain.raid import EXPOSURE_SHARE, RaidBook
 from reporting.domain.risk import RISK_LIMIT, MilestoneRisk, assessed, milestone_risks, still_open
 from reporting.domain.rules import Condition, Thresholds, conditions
 from reporting.domain.utilisation import iso_week, loads
+from reporting.raid_alerts import raid_conditions
 from shared.commands import CommandContext, CommandOutcome, Executor, by_state, run_on
 from shared.errors import InvalidCommandError, NotFoundError
 from shared.events import EventMetadata
@@ -50,7 +52,11 @@ class ReportingFacts(Protocol):
 
     async def books_of(self, project_ids: Sequence[uuid.UUID] | None) -> dict[uuid.UUID, Books]: ...
 
+    async def books_known_at(self, project_id: uuid.UUID, known_at: datetime) -> Books | None: ...
+
     async def book_versions(self) -> dict[uuid.UUID, int]: ...
+
+    async def raid_books_of(self, project_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RaidBook]: ...
 
     async def thresholds(self, portfolio_id: str | None) -> Thresholds: ...
 
@@ -164,11 +170,14 @@ async def project_facts(
 
 async def books_on(facts: ReportingFacts, now: Now, project_id: uuid.UUID, known_at: datetime | None) -> BooksOn:
     """The project's books on any date: its stored books (kept as facts arrive: the cost does not grow with its
-    history), or, as known at a moment, books built from the facts recorded by then (one pass over them, then any
-    number of dates: a report reads nine, its CPI history)."""
+    history), or, as known at a moment, the books of the facts recorded by then (the latest snapshot of the books
+    recorded by then and the few facts after it: ``ReportingFacts.books_known_at``), read on any number of dates."""
     if known_at is not None:
-        known = await project_facts(facts, now, project_id, known_at)
-        return Books.of(project_id, known).at
+        checked_known_at(now, known_at)
+        known = await facts.books_known_at(project_id, known_at)
+        if known is None or not known.registrations:  # not registered by then: the 404 with its reason
+            known = Books.of(project_id, await project_facts(facts, now, project_id, known_at))
+        return known.at
     stored = (await facts.books_of([project_id])).get(project_id)
     if stored is None or not stored.registrations:
         raise NotFoundError(f"project {project_id} is not known to reporting (yet)")
@@ -394,7 +403,12 @@ async def load_pass(facts: ReportingFacts, project_ids: Sequence[uuid.UUID]) -> 
 
 
 async def evaluate(
-    executor: Executor, facts: ReportingFacts, project_id: uuid.UUID, as_of: date, loaded: Pass | None = None
+    executor: Executor,
+    facts: ReportingFacts,
+    project_id: uuid.UUID,
+    as_of: date,
+    loaded: Pass | None = None,
+    raid_share: Decimal = EXPOSURE_SHARE,
 ) -> int:
     """Raise, update and clear the project's alerts from its books; returns how many alert events were appended."""
     if loaded is None:
@@ -412,7 +426,8 @@ async def evaluate(
     still_open = set(loaded.open_alerts.get(project_id, ()))
     ctx = CommandContext(metadata=SYSTEM)
     appended = 0
-    for condition in result.conditions:
+    raid = await raid_conditions(facts, project_id, books, result.figures, as_of, raid_share)
+    for condition in [*result.conditions, *raid]:
         still_open.discard((condition.rule, condition.subject))
         outcome = await executor.execute(
             ctx,

@@ -16,11 +16,13 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from reporting import raid_model
 from reporting.domain.alerts import Alert, PortfolioThresholds
 from reporting.domain.books import Books
 from reporting.domain.ledger import REGISTRIES, Fact
 from reporting.tables import DDL as DDL  # the tables' definitions, importable from here too
 from reporting.tables import PROJECT_COLUMNS
+from shared.authz import record_project_scope
 from shared.consumer import copy_new_records, copy_records
 from shared.contracts import budget, projects, resources
 from shared.contracts.alerts import AlertRaised
@@ -250,12 +252,7 @@ class FactsProjection:
                         inserted.discard(event.event_id)
                     new_facts.append((kept[event.event_id], _fact(event), _decoded(event)))
             await store_books(conn, stored, new_facts)
-            await conn.execute(
-                text(
-                    "INSERT INTO dirty_projects (project_id) SELECT unnest(CAST(:p AS uuid[])) ON CONFLICT DO NOTHING"
-                ),
-                {"p": sorted(projects_)},  # one lock order for every writer
-            )
+            await raid_model.mark_dirty(conn, sorted(projects_))  # and their dependants; one lock order
         if resource_facts:
             await copy_new_records(
                 conn, "resource_facts", RESOURCE_FACT_COLUMNS, RESOURCE_FACT_TYPES, resource_facts, returning="event_id"
@@ -306,9 +303,7 @@ class FactsProjection:
         )
         if inserted.first() is not None:  # a second copy changes neither the ledger nor the books
             await store_books(conn, stored, [(project_id, _fact(event), _decoded(event))])
-        await conn.execute(
-            text("INSERT INTO dirty_projects (project_id) VALUES (:p) ON CONFLICT DO NOTHING"), {"p": project_id}
-        )
+        await raid_model.mark_dirty(conn, [project_id])
 
 
 async def project(conn: AsyncConnection, state: Any, version: int, events: Sequence[RecordedEvent]) -> None:
@@ -385,6 +380,7 @@ class PortfolioProjection:
             if isinstance(decoded, projects.ProjectRegistered):
                 if decoded.project_id in registered:
                     raise ValueError(f"project {decoded.project_id} registered twice")  # as the primary key would
+                await record_project_scope(conn, decoded)
                 registered[decoded.project_id] = [
                     decoded.project_id,
                     decoded.portfolio_id,
@@ -470,6 +466,7 @@ class PortfolioProjection:
                         "t": event.time,
                     },
                 )
+                await record_project_scope(conn, decoded)
             case projects.MilestonePlanned():
                 await conn.execute(
                     text(

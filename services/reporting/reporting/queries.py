@@ -24,11 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from reporting import projections
 from reporting.domain.books import Books
 from reporting.domain.ledger import Fact
+from reporting.domain.raid import RaidBook
 from reporting.domain.rules import Thresholds
+from reporting.raid_model import raid_books_of
 from reporting.rates import rate_in_force
+from shared.authz import ObjectOwner
 from shared.db import driver
 
-from shared.authz import ObjectOwner
 log = logging.getLogger(__name__)
 
 # --- facts and books ----------------------------------------------------------------------------------------
@@ -270,23 +272,26 @@ class Ledger:
 
     def __init__(self, engine: AsyncEngine, visible: frozenset[uuid.UUID] | None = None) -> None:
         self.engine = engine
+        self.visible = visible
 
     async def facts(self, project_id: uuid.UUID, known_at: datetime | None = None) -> list[Fact]:
-        self.visible = visible
         return await load_facts(self.engine, project_id, known_at)
 
     async def facts_of(
         self, project_ids: Sequence[uuid.UUID] | None, known_at: datetime | None = None
     ) -> dict[uuid.UUID, list[Fact]]:
-        return await load_facts_of(self.engine, project_ids, known_at)
-
         if project_ids is None and self.visible is not None:
             project_ids = sorted(self.visible)
+        return await load_facts_of(self.engine, project_ids, known_at)
+
     async def books_of(self, project_ids: Sequence[uuid.UUID] | None) -> dict[uuid.UUID, Books]:
         return await load_books_of(self.engine, project_ids)
 
     async def books_known_at(self, project_id: uuid.UUID, known_at: datetime) -> Books | None:
         return await load_books_known_at(self.engine, project_id, known_at)
+
+    async def raid_books_of(self, project_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RaidBook]:
+        return await raid_books_of(self.engine, project_ids)
 
     async def book_versions(self) -> dict[uuid.UUID, int]:
         versions = await book_versions(self.engine)

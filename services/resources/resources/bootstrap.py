@@ -7,9 +7,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from resources import api, domain, projections, tables
+from resources import api, domain, projections, tables, views
 from resources.settings import Settings
 from shared.auth import AccessPolicy, Role
+from shared.authz import PERSONAL_DATA_READERS
 from shared.commands import Aggregate
 from shared.contracts import resources as contracts
 from shared.reference_rates import RatesReference
@@ -22,13 +23,14 @@ ACCESS = AccessPolicy(
         "POST /resources/{resource_id}/work-sheets/{sheet_id}/approve": MANAGERS,
         "POST /resources/{resource_id}/work-sheets/{sheet_id}/reject": MANAGERS,
         "PUT /departments/{department}/over-allocation-policy": MANAGERS,
-        "GET /resources/{resource_id}/personal-data": MANAGERS,
+        "GET /resources/{resource_id}/personal-data": PERSONAL_DATA_READERS,
         "GET /roles/{role}/rates": frozenset({Role.RESOURCE_MANAGER, Role.FINANCE}),
         "DELETE /resources/{resource_id}/personal-data": MANAGERS,
     },
 )
 """Resource managers (and machine clients such as a timesheet or HR system) write; only resource managers approve
-or reject work sheets, set a department's policy, read contact details and erase them. The director may do all."""
+or reject work sheets, set a department's policy and erase contact details, which they and finance read
+(:data:`shared.authz.PERSONAL_DATA_READERS`). The director may do all."""
 
 SPEC = ServiceSpec(
     name="resources",
@@ -45,6 +47,7 @@ SPEC = ServiceSpec(
     projector=projections.project,
     projections=[projections.ProjectsReference(), RatesReference("resources")],
     access=ACCESS,
+    object_owners=views.OBJECT_OWNERS,
 )
 
 AGGREGATES: Mapping[str, Aggregate[Any, Any]] = {

@@ -26,7 +26,7 @@ ReceiptIdPath = Annotated[uuid.UUID, Path(description="Goods receipt id")]
 ExpenseIdPath = Annotated[uuid.UUID, Path(description="Expense claim id")]
 
 
-def _roles(request: Request) -> frozenset[Role]:
+async def _roles(request: Request) -> frozenset[Role]:  # async: no thread hop
     """The caller's roles, as the edge read them from the token."""
     return frozenset(getattr(request.state, "roles", frozenset()))
 

@@ -23,14 +23,14 @@ ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
 MilestoneIdPath = Annotated[uuid.UUID, Path(description="Milestone id")]
 
 
-def _groupings(rt: Runtime) -> Groupings:
+async def _groupings(rt: Runtime) -> Groupings:  # async: a sync dependency costs a thread hop
     return Groupings(rt.engine, rt.memo)
 
 
 Facts = Annotated[Groupings, Depends(_groupings)]
 
 
-def _reporting(rt: Runtime) -> ReportingOverHttp:
+async def _reporting(rt: Runtime) -> ReportingOverHttp:
     if not isinstance(rt.settings, Settings):  # shared settings alone: no reporting configured
         return ReportingOverHttp(None, None, timeout=handlers.REPORTING_TIMEOUT_SECONDS)
     return ReportingOverHttp.from_settings(rt.settings)

@@ -25,7 +25,7 @@ Kind = Literal["risk", "issue", "assumption", "decision", "dependency"]
 Status = Literal["open", "closed", "confirmed", "invalid", "logged", "met", "cancelled"]
 
 
-def _facts(rt: Runtime) -> RaidTables:
+async def _facts(rt: Runtime) -> RaidTables:  # async: a sync dependency costs a thread hop
     return RaidTables(rt.engine)
 
 
