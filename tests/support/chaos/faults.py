@@ -47,9 +47,9 @@ async def blocked_on(engine: AsyncEngine, schema: str, table: str) -> int:
     return int(
         await _scalar(
             engine,
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = :app AND wait_event_type = 'Lock' "
-            "AND query ILIKE :q",
-            {"app": f"pmo-{schema}", "q": f"%{table}%"},
+            "SELECT count(*) FROM pg_stat_activity WHERE (application_name = :app OR application_name LIKE :replica) "
+            "AND wait_event_type = 'Lock' AND query ILIKE :q",
+            {"app": f"pmo-{schema}", "replica": f"pmo-{schema}-%", "q": f"%{table}%"},  # one name per replica
         )
     )
 
@@ -157,6 +157,7 @@ async def rebuilt_equals_live(world: PrivateWorld, service: str) -> int:
     """Copy the service's event table into a fresh schema, rebuild its query tables there from the events
     (``CommandExecutor.rebuild``) and compare with the live tables: a command half applied (events without their
     query rows, or the reverse) shows as a difference. Returns the number of streams rebuilt."""
+    from shared import authz
     from shared.commands import CommandExecutor
     from shared.db import migrate
     from shared.eventstore import EventStore
@@ -167,7 +168,7 @@ async def rebuilt_equals_live(world: PrivateWorld, service: str) -> int:
     engine = create_engine(world.infra.database_url, schema, pool_size=2)
     live_engine = await world.open()
     try:
-        await migrate(engine, schema, list(spec.ddl))
+        await migrate(engine, schema, [*authz.DDL, *spec.ddl])  # the projects' scopes: the projectors keep them too
         async with engine.begin() as conn:
             await conn.execute(
                 text(f"INSERT INTO {schema}.events OVERRIDING SYSTEM VALUE SELECT * FROM {service}.events")
