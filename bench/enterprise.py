@@ -63,10 +63,13 @@ from bench.service_app import on_topics
 from reporting import bootstrap, dashboard
 from reporting.api import reports
 from reporting.settings import Settings
+from shared.authz import CallerScope
 from shared.db import driver, migrate
 from shared.infra.system import Endpoints
 from shared.kafka import KafkaOptions, ensure_topics
 from shared.service import ServiceRuntime
+
+EVERY_PROJECT = CallerScope(None)  # the benchmark reads as the routes do for a caller who sees every project
 
 NAME = "enterprise"
 SERVICES = ("projects", "budget", "resources", "invoicing")
@@ -249,7 +252,9 @@ async def read_side(
     expected = len(portfolio.regular) + 2
 
     async def first_report() -> Any:
-        return await reports.portfolio_report(rt, as_of=None, portfolio_id=None, programme_id=None, format="json")
+        return await reports.portfolio_report(
+            rt, EVERY_PROJECT, as_of=None, portfolio_id=None, programme_id=None, format="json"
+        )
 
     profiling, t0 = args.enterprise_profile == "yes", time.perf_counter()
     try:
@@ -267,7 +272,9 @@ async def read_side(
         assert found == expected, f"{found} projects in the report, not {expected}"
 
     async def portfolio_call() -> None:
-        await reports.portfolio_report(rt, as_of=None, portfolio_id=None, programme_id=None, format="json")
+        await reports.portfolio_report(
+            rt, EVERY_PROJECT, as_of=None, portfolio_id=None, programme_id=None, format="json"
+        )
 
     def past(start: date) -> date:
         return start + timedelta(days=rng.randrange(max(1, (today - start).days)))
@@ -282,7 +289,7 @@ async def read_side(
         await reports.s_curve(uuid.UUID(rng.choice(portfolio.regular)), rt, as_of=None, format="json")
 
     async def page() -> None:
-        await dashboard.overview(rt, as_of=None)
+        await dashboard.overview(rt, EVERY_PROJECT, as_of=None)
 
     out["portfolio_report"] = await timed(
         f"portfolio report, {expected} projects, as of today", "portfolio_report", portfolio_call, args, 150

@@ -30,8 +30,11 @@ from bench.common import Measurement, describe, fresh_schema, parser, run_benchm
 from bench.synthetic import START, project_history
 from reporting import projections
 from reporting.api.reports import portfolio_report, project_report
+from shared.authz import CallerScope
 from shared.db import migrate
 from shared.infra.system import Endpoints
+
+EVERY_PROJECT = CallerScope(None)  # the benchmark reads as the routes do for a caller who sees every project
 
 NAME = "queries"
 AS_OF = START + timedelta(days=120)
@@ -107,11 +110,15 @@ async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
             fill_started = time.perf_counter()
             ids = await fill(engine, size, args.query_work_sheets)
             fill_seconds = time.perf_counter() - fill_started
-            first = await portfolio_report(rt=rt, as_of=AS_OF, portfolio_id=None, programme_id=None, format="json")
+            first = await portfolio_report(
+                rt=rt, scope=EVERY_PROJECT, as_of=AS_OF, portfolio_id=None, programme_id=None, format="json"
+            )
             assert len(first["projects"]) == size, f"{len(first['projects'])} projects in the report, not {size}"
 
             async def one_portfolio() -> None:
-                await portfolio_report(rt=rt, as_of=AS_OF, portfolio_id=None, programme_id=None, format="json")
+                await portfolio_report(
+                    rt=rt, scope=EVERY_PROJECT, as_of=AS_OF, portfolio_id=None, programme_id=None, format="json"
+                )
 
             async def one_project(ids: list[Any] = ids) -> None:
                 await project_report(random.choice(ids), rt=rt, as_of=AS_OF, format="json")

@@ -60,6 +60,10 @@ async def _steady(workload: Workload, clients: dict[str, httpx.AsyncClient], led
     await ledger.settle(clients, workload.learn)
 
 
+WORK_QUEUES = ("reporting.dirty_projects",)
+"""Tables a service fills and drains by itself with no command (the projects to evaluate again): not compared."""
+
+
 async def test_backup_restored_into_an_empty_database_equals_the_original_table_by_table(
     world: PrivateWorld, workload: Workload, ledger: Ledger, clients: dict[str, httpx.AsyncClient], tmp_path: Path
 ) -> None:
@@ -85,7 +89,10 @@ async def test_backup_restored_into_an_empty_database_equals_the_original_table_
     finally:
         await target.dispose()
     # The services wrote nothing since the backup (quiet, no commands): the copy equals the original, table by table.
+    # Except the evaluator's work queue, which a quiet reporting service still fills and drains on its own.
     original, copy = await _digests(world.infra.database_url), await _digests(restored)
+    for queue in WORK_QUEUES:
+        original.pop(queue, None), copy.pop(queue, None)
     assert copy == original
     await drop_database(base, "pmo_restored")
     FIGURES.add(

@@ -125,16 +125,19 @@ async def _known_everywhere(clients: dict[str, httpx.AsyncClient], project_ids: 
             if name == "projects" or TOPIC not in projection.topics:
                 continue
             async with runtime.engine.begin() as conn:
-                if not getattr(projection, "idempotent", False):
-                    await conn.execute(
+                todo = {e.event_id for e in events}
+                if not getattr(projection, "idempotent", False):  # what the consumer applied already is left out
+                    claimed = await conn.execute(
                         text(
                             "INSERT INTO inbox (consumer, event_id) SELECT :c, unnest(CAST(:ids AS uuid[])) "
-                            "ON CONFLICT DO NOTHING"
+                            "ON CONFLICT DO NOTHING RETURNING event_id"
                         ),
                         {"c": projection.name, "ids": [e.event_id for e in events]},
                     )
+                    todo = {r.event_id for r in claimed}
                 for event in events:
-                    await apply_event(conn, projection, event, isolate=False)
+                    if event.event_id in todo:
+                        await apply_event(conn, projection, event, isolate=False)
         async with runtime.engine.connect() as conn:
             known = (
                 await conn.execute(

@@ -108,7 +108,7 @@ async def test_a_rate_is_recorded_replaced_read_back_in_force_or_inverted_and_pu
         ("/exchange-rates/USD/EUR/2027-03-01", {"rate": "1.0000000000001", "source": "ECB"}, "rate"),
         ("/exchange-rates/USD/EUR/2027-03-01", {"rate": "1.08", "source": ""}, "source"),
         ("/exchange-rates/USD/EUR/2027-03-01", {"rate": "1.08", "source": "x" * 201}, "source"),
-        ("/exchange-rates/USD/USD/2027-03-01", {"rate": "1", "source": "ECB"}, "quote"),
+        ("/exchange-rates/USD/USD/2027-03-01", {"rate": "1", "source": "ECB"}, "quote_currency"),
         ("/exchange-rates/XXX/EUR/2027-03-01", {"rate": "1.08", "source": "ECB"}, "base"),
         ("/exchange-rates/USD/EUR/2300-01-01", {"rate": "1.08", "source": "ECB"}, "effective_on"),
     ],
