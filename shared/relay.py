@@ -39,12 +39,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import relay_held, relay_wake, tracing
 from shared.eventstore import recorded_from_row
-from shared.kafka import KafkaOptions, new_producer, to_record
+from shared.kafka import KafkaOptions, to_record
 from shared.metrics import RELAY_BACKLOG, RELAY_PUBLISHED
 from shared.relay_held import Hold
 from shared.relay_holding import Holding, at_or_after_held, new_hold, refusal_reason
 from shared.relay_lanes import Lanes
-from shared.relay_sending import Outgoing, batch_bytes, partition_of
+from shared.relay_sending import Outgoing, partition_of, relay_producer
 from shared.relay_stalls import QuietLog, StallWatch
 
 log = logging.getLogger(__name__)
@@ -142,9 +142,7 @@ class Relay:
         self.max_ahead = max_ahead or AHEAD_BATCHES * batch_size
         self.lock_key = f"pmo-relay:{schema}:{name}"
         self.channel = relay_wake.channel_for(self.lock_key)  # the leader LISTENs, other processes NOTIFY
-        self._producer_factory = producer_factory or (
-            lambda: new_producer(kafka, max_batch_size=batch_bytes(kafka.max_message_bytes))
-        )
+        self._producer_factory = producer_factory or (lambda: relay_producer(kafka))
         self.is_leader = False
         self._wake = asyncio.Event()
         self._checkpoint: Checkpoint | None = None  # the leader's own, kept while it leads

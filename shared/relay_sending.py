@@ -23,7 +23,7 @@ from typing import Any
 from aiokafka.errors import MessageSizeTooLargeError  # type: ignore[import-untyped]
 from aiokafka.partitioner import DefaultPartitioner  # type: ignore[import-untyped]
 
-from shared.kafka import is_permanent_record_error
+from shared.kafka import KafkaOptions, is_permanent_record_error, new_producer
 
 ALONE_BYTES = 16 * 1024
 """A record larger than this is sent alone: what was sent before it on its partition is acknowledged first, and
@@ -73,6 +73,12 @@ class Outcome:
 
 Late = Callable[[int, float], None]
 """Called with the partition and the seconds waited when a batch has had no answer within the delivery timeout."""
+
+
+def relay_producer(kafka: KafkaOptions) -> Any:
+    """The producer a relay (or a republish) sends with: the options' client settings, batches of
+    :func:`batch_bytes`."""
+    return new_producer(kafka, max_batch_size=batch_bytes(kafka.max_message_bytes))
 
 
 def partition_of(key: bytes, partitions: list[int]) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -114,30 +113,17 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-def _url() -> tuple[str, str, str | None]:
-    """Database URL, SSL mode and root certificate: the deployment's (``PMO_DATABASE_*``) or the private one's."""
-    if os.environ.get("PMO_DATABASE_URL"):
-        return (
-            os.environ["PMO_DATABASE_URL"],
-            os.environ.get("PMO_DATABASE_SSL_MODE", "disable"),
-            os.environ.get("PMO_DATABASE_SSL_ROOT_CERT"),
-        )
-    from shared.infra.system import ensure_infrastructure
-
-    return ensure_infrastructure().database_url, "disable", None
-
-
 async def _run(args: argparse.Namespace, checked: dict[str, Any]) -> int:
     from sqlalchemy import text
 
-    from shared.db import create_engine
+    from shared.cli.database import cli_engine, database_url
 
-    url, ssl_mode, ssl_root_cert = (args.database_url, "disable", None) if args.database_url else _url()
+    url = database_url(args.database_url)
     services: Sequence[str] = [args.service] if getattr(args, "service", None) else SERVICES
     status = 0
     for service in services:
         schema = args.schema or service
-        engine = create_engine(url, schema, pool_size=2, ssl_mode=ssl_mode, ssl_root_cert=ssl_root_cert)
+        engine = cli_engine(url, schema)
         try:
             async with engine.connect() as conn:
                 kept = (await conn.execute(text("SELECT to_regclass('dead_letters') IS NOT NULL"))).scalar_one()

@@ -87,17 +87,10 @@ def relay(args: argparse.Namespace) -> int:
     import uuid
 
     from shared import aio, relay_held
-    from shared.db import create_engine, migrate
+    from shared.cli.database import cli_engine, database_url
+    from shared.db import migrate
 
-    ssl_mode, ssl_root_cert = "disable", None
-    if args.database_url or os.environ.get("PMO_DATABASE_URL"):
-        url = args.database_url or os.environ["PMO_DATABASE_URL"]
-        ssl_mode = os.environ.get("PMO_DATABASE_SSL_MODE", "disable")
-        ssl_root_cert = os.environ.get("PMO_DATABASE_SSL_ROOT_CERT")
-    else:
-        from shared.infra.system import ensure_infrastructure
-
-        url = ensure_infrastructure().database_url
+    url = database_url(args.database_url)
     by = args.by if getattr(args, "by", None) else getpass.getuser()
 
     def show(events: list[relay_held.HeldEvent]) -> str:
@@ -116,9 +109,7 @@ def relay(args: argparse.Namespace) -> int:
         return table(rows, ["event", "project", "name", "bytes", "held_at", "why", "request"])
 
     async def go() -> int:
-        engine = create_engine(
-            url, args.schema or args.service, pool_size=1, ssl_mode=ssl_mode, ssl_root_cert=ssl_root_cert
-        )
+        engine = cli_engine(url, args.schema or args.service, pool_size=1)
         try:
             await migrate(engine, args.schema or args.service, relay_held.DDL)
             if args.action == "held":

@@ -8,7 +8,6 @@ private local PostgreSQL. TLS as the services: ``PMO_DATABASE_SSL_MODE`` and ``P
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from shared.migrations import SERVICES
@@ -43,36 +42,22 @@ def migrate(args: argparse.Namespace) -> int:
         for service in services:
             migrations.sql(service, args.schema or service, sys.stdout)
         return 0
-    urls = {service: _url(args, service) for service in services}
+    from shared.cli.database import database_url
+
+    urls = {service: database_url(args.database_url, service) for service in services}
     return aio.run(migrate_schemas(urls, args.schema, check_only=args.check))
-
-
-def _url(args: argparse.Namespace, service: str) -> str:
-    url = args.database_url or os.environ.get(f"PMO_DATABASE_URL_{service.upper()}")
-    url = url or os.environ.get("PMO_DATABASE_URL")
-    if url:
-        return url
-    from shared.infra.system import ensure_infrastructure
-
-    return ensure_infrastructure().database_url
 
 
 async def migrate_schemas(urls: dict[str, str], schema: str | None = None, *, check_only: bool = False) -> int:
     """Migrate (or check) each service's schema at its database URL, one after the other; 0 when all are at the
     code's revisions, 1 when one failed (its transaction rolled back: nothing of it applied) or is behind."""
     from shared import migrations
-    from shared.db import create_engine
+    from shared.cli.database import cli_engine
 
     failed = 0
     for service, url in urls.items():
         where = schema or service
-        engine = create_engine(
-            url,
-            where,
-            pool_size=1,
-            ssl_mode=os.environ.get("PMO_DATABASE_SSL_MODE", "disable"),
-            ssl_root_cert=os.environ.get("PMO_DATABASE_SSL_ROOT_CERT"),
-        )
+        engine = cli_engine(url, where, pool_size=1)
         try:
             if check_only:
                 at = await migrations.check(engine, service, where)

@@ -29,11 +29,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.eventstore import recorded_from_row
-from shared.kafka import DLQ_TOPIC, KafkaOptions, ensure_topics, new_producer, to_record
+from shared.kafka import DLQ_TOPIC, KafkaOptions, ensure_topics, to_record
 from shared.recovery import RecoveryRefusedError
 from shared.recovery.topic import end_offsets, read_events
 from shared.relay import LEADER_CHECK_INTERVAL
-from shared.relay_sending import Outgoing, batch_bytes, send_in_order
+from shared.relay_sending import Outgoing, relay_producer, send_in_order
 
 SETTLE_SECONDS = 2 * LEADER_CHECK_INTERVAL + 0.5
 BATCH = 500
@@ -226,9 +226,7 @@ async def _publish_from(
     # Up to the last event committed when it started: an event whose transaction id is not yet below every running
     # transaction's (the relay's rule) is waited for, not left behind.
     target = (int(last.xid), last.position) if last else start
-    producer = (
-        producer_factory or (lambda: new_producer(kafka, max_batch_size=batch_bytes(kafka.max_message_bytes)))
-    )()
+    producer = (producer_factory or (lambda: relay_producer(kafka)))()
     await producer.start()
     cursor, sent, first, backoff = start, 0, None, 0.2
     acknowledged: set[Any] = set()

@@ -14,7 +14,7 @@ from shared.consumer import ProjectionConsumer
 from shared.db import migrate
 from shared.kafka import from_record, new_producer
 from shared.relay import Checkpoint, Relay
-from shared.relay_sending import ALONE_BYTES, batch_bytes
+from shared.relay_sending import ALONE_BYTES, relay_producer
 from tests.support import (
     COUNTING_DDL,
     META,
@@ -248,7 +248,7 @@ class DropsSomeBatches:
     leader longer than the request timeout (the producer would go on with the next batch of that partition)."""
 
     def __init__(self, kafka, failing: set[int], counted: list[int]) -> None:
-        self.inner = new_producer(kafka, max_batch_size=batch_bytes(kafka.max_message_bytes))
+        self.inner = relay_producer(kafka)
         self.failing, self.counted = failing, counted  # counted[0]: the batches handed over, by every producer
 
     async def start(self) -> None:

@@ -16,9 +16,9 @@ import pytest
 from prometheus_client import REGISTRY as METRICS
 from sqlalchemy import text
 
-from shared.kafka import KafkaOptions, new_producer
+from shared.kafka import KafkaOptions
 from shared.relay import Relay
-from shared.relay_sending import batch_bytes, partition_of
+from shared.relay_sending import partition_of, relay_producer
 from tests.support import META, STORE, append, eventually, read_topic, work
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,7 @@ class StuckPartition:
     partition's leader is dead and not yet fenced: the batch waits in the producer and is delivered afterwards."""
 
     def __init__(self, kafka: KafkaOptions, stuck: int) -> None:
-        self.inner = new_producer(kafka, max_batch_size=batch_bytes(kafka.max_message_bytes))
+        self.inner = relay_producer(kafka)
         self.stuck = stuck
         self.release = asyncio.Event()
         self.stuck_batches = 0
