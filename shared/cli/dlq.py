@@ -64,7 +64,10 @@ def main(args: argparse.Namespace) -> int:
     except Refused as exc:
         print(f"pmo dlq {args.action}: {printable(exc)}", file=sys.stderr)
         return 2
-    return aio.run(_run(args, checked))
+    from shared.cli.database import database_url
+
+    url = database_url(args.database_url)  # may start the private PostgreSQL: before the command's event loop
+    return aio.run(_run(args, url, checked))
 
 
 def _checked(args: argparse.Namespace) -> dict[str, Any]:
@@ -113,12 +116,11 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-async def _run(args: argparse.Namespace, checked: dict[str, Any]) -> int:
+async def _run(args: argparse.Namespace, url: str, checked: dict[str, Any]) -> int:
     from sqlalchemy import text
 
-    from shared.cli.database import cli_engine, database_url
+    from shared.cli.database import cli_engine
 
-    url = database_url(args.database_url)
     services: Sequence[str] = [args.service] if getattr(args, "service", None) else SERVICES
     status = 0
     for service in services:

@@ -83,3 +83,30 @@ def test_pmo_dlq_refuses_a_bad_command_line_naming_the_argument_before_connectin
 ) -> None:
     assert pmo(["dlq", *args, "--database-url", "postgresql+asyncpg://nowhere.invalid/none"]) == 2
     assert named in capsys.readouterr().err
+
+
+def test_pmo_dlq_without_a_database_url_finds_the_private_database_before_its_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Starting the private PostgreSQL runs its own event loop: it cannot happen inside the command's."""
+    import asyncio
+
+    from shared.cli import dlq
+    from shared.cli import main as pmo
+    from shared.infra import system
+
+    monkeypatch.delenv("PMO_DATABASE_URL", raising=False)
+    seen: dict[str, str] = {}
+
+    def private_database() -> system.Endpoints:
+        asyncio.run(asyncio.sleep(0))  # as the real one does: refused inside a running loop
+        return system.Endpoints(database_url="postgresql+asyncpg://private/pmo", kafka_bootstrap_servers="k:1")
+
+    async def run(args: object, url: str, checked: object) -> int:
+        seen["url"] = url
+        return 0
+
+    monkeypatch.setattr(system, "ensure_infrastructure", private_database)
+    monkeypatch.setattr(dlq, "_run", run)
+    assert pmo(["dlq", "list"]) == 0
+    assert seen == {"url": "postgresql+asyncpg://private/pmo"}
