@@ -1,11 +1,12 @@
 """Money: exact decimals with a currency, one rounding rule."""
 
+import re
 from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
 
-from shared.money import Money, minor_unit, quantize
+from shared.money import Money, _no_float_input, amount_pattern, minor_unit, quantize
 
 
 def test_amounts_serialise_as_exact_strings() -> None:
@@ -54,3 +55,49 @@ def test_mixing_currencies_is_an_error() -> None:
 )
 def test_rounding_is_half_even_to_the_minor_unit(amount: str, currency: str, expected: str) -> None:
     assert quantize(Decimal(amount), currency) == Decimal(expected)
+
+
+@pytest.mark.parametrize("amount", ["+1", "+0.50", "+1250.50"])
+def test_a_leading_plus_is_refused_naming_the_amount_as_the_documented_pattern_does(amount: str) -> None:
+    """The document's pattern (``amount_pattern``) has no plus sign; the code refuses it too, naming the field."""
+    with pytest.raises(ValidationError) as refused:
+        Money.model_validate_json(f'{{"amount": "{amount}", "currency": "EUR"}}')
+    plain = 'Value error, must be a number in plain decimal notation, e.g. "1250.50" (no exponent or separators)'
+    assert [(e["loc"], e["msg"]) for e in refused.value.errors()] == [(("amount",), plain)]
+    assert not re.search(amount_pattern(2, Decimal(10) ** 12), amount)
+    assert Money.of(amount.removeprefix("+"), "EUR").amount == Decimal(amount)
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        (0.1, "not a float"),
+        (True, "not a float"),
+        ("1e3", "plain decimal notation"),
+        ("1_000", "plain decimal notation"),
+        (" 12", "plain decimal notation"),
+        ("NaN", "plain decimal notation"),
+        (Decimal("NaN"), "finite number"),
+        (Decimal("-Infinity"), "finite number"),
+        ("1" + "0" * 24, "below 1E+24"),
+        (-(10**24), "below 1E+24"),
+    ],
+)
+def test_amounts_are_refused_by_pydantic_core_with_the_python_validators_messages(amount: object, message: str) -> None:
+    """Money's amount is checked by pydantic-core (no Python call per amount) with the messages of
+    ``_no_float_input``, which ``ExactDecimal`` still uses: both refuse the same inputs, saying the same."""
+    with pytest.raises(ValidationError) as refused:
+        Money.model_validate({"amount": amount, "currency": "EUR"})
+    [error] = refused.value.errors()
+    assert error["loc"] == ("amount",) and message in error["msg"]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        _no_float_input(amount)
+
+
+def test_amounts_accepted_from_json_and_python_are_exact_decimals() -> None:
+    assert Money.model_validate_json('{"amount": "-0.01", "currency": "EUR"}').amount == Decimal("-0.01")
+    assert Money.model_validate_json('{"amount": 7, "currency": "JPY"}').amount == Decimal(7)
+    assert Money(amount=Decimal("10.555"), currency="KWD").model_dump(mode="json") == {
+        "amount": "10.555",
+        "currency": "KWD",
+    }
