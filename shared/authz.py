@@ -21,6 +21,10 @@ Rules (see docs/security.md, "Object-level authorisation"):
   (:class:`ObjectOwner`, ``ServiceSpec.object_owners``); out of scope is a 404 naming the object.
 * Lists: a route takes :data:`InScope` (one dependency) and hands its :meth:`CallerScope.where` condition (or
   :meth:`CallerScope.project_ids`) to its query.
+* A command naming a project in its body (an invoice's, an allocation's, a work sheet's project, a dependency's
+  provider, a goods receipt's commitment, the portfolio or programme of a new project) is checked by its handler
+  with the same :data:`InScope` (:meth:`CallerScope.require` before any work, :meth:`CallerScope.admits` for an
+  object the command reads): out of scope is the route's own answer for a project it does not know.
 * Hourly rates and personal data: :data:`RATE_READERS` only (:func:`may_read_rates`).
 """
 
@@ -252,9 +256,12 @@ async def object_in_scope(request: Request) -> None:
 
 @dataclass(frozen=True)
 class CallerScope:
-    """The caller's scope for a list query (:data:`InScope`)."""
+    """The caller's scope: for a list query (:data:`InScope`), and for a command that names a project (or an object
+    of a project) in its body rather than its path (:meth:`admits`, :meth:`require`: the handler calls them with
+    the ids of the body)."""
 
     principal: Principal | None
+    directory: ProjectDirectory | None = None
 
     @property
     def everything(self) -> bool:
@@ -268,6 +275,27 @@ class CallerScope:
     def where(self, column: str = "project_id") -> tuple[str, dict[str, Any]]:
         """:func:`scope_filter` for the caller: a SQL condition on ``column`` and its parameters."""
         return scope_filter(self.principal, column)
+
+    async def admits(self, project_id: uuid.UUID) -> bool:
+        """Whether the caller may name ``project_id`` in a command's body: always when she sees everything (the
+        command's own rules then decide about a project the service does not know); otherwise only a project this
+        service knows (``project_scopes``) and that is in her scope. A project out of her scope and one that does
+        not exist are alike to her: a handler treats both as the project it does not know."""
+        if self.everything:
+            return True
+        if self.directory is None or self.principal is None:
+            return False  # nothing to check the project against: refused, never let through
+        scope = await self.directory.scope_of(project_id)
+        return scope is not None and in_scope(self.principal, scope)
+
+    async def require(self, project_id: uuid.UUID, unknown: Callable[[], object]) -> None:
+        """Refuse a command naming ``project_id`` in its body, before any work, unless :meth:`admits`:
+        ``unknown`` raises the route's own refusal of a project it does not know (e.g. the domain's ``422`` naming
+        ``project_id``), so that the answer is the same as for a project that does not exist."""
+        if await self.admits(project_id):
+            return
+        unknown()
+        raise NotFoundError(f"project {project_id} does not exist")  # ``unknown`` is meant to raise already
 
     async def project_ids(self, engine: AsyncEngine) -> frozenset[uuid.UUID] | None:
         """The ids of the projects in scope (None: every project), for queries that do not take a SQL condition."""
@@ -297,11 +325,52 @@ def _uuid(value: Any) -> uuid.UUID | None:
 
 
 async def caller_scope(request: Request) -> CallerScope:
-    return CallerScope(principal_of(request))
+    return CallerScope(principal_of(request), _directory(request))
 
 
 InScope = Annotated[CallerScope, Depends(caller_scope)]
-"""The one dependency of a list route: ``scope: InScope``, then ``scope.where("t.project_id")`` in its query."""
+"""The one dependency of a list route (``scope: InScope``, then ``scope.where("t.project_id")`` in its query) and
+of a command naming a project in its body (the route hands ``scope`` to its handler, which calls
+:meth:`CallerScope.require` or :meth:`CallerScope.admits` with the body's ids)."""
+
+TRUSTED = CallerScope(None)
+"""The scope of code acting for no caller (the matcher, the demo, handler tests): every project."""
+
+
+def may_place_project(
+    principal: Principal | None,
+    *,
+    portfolio_id: str | None,
+    programme_id: str | None,
+    programme_portfolio: str | None,
+    manager: str,
+) -> str | None:
+    """Whether a caller may register a project in ``portfolio_id`` / ``programme_id`` (a programme of
+    ``programme_portfolio``) managed by ``manager``; if not, the field that refuses it. A portfolio she does not
+    belong to, or a programme neither hers nor of one of her portfolios, is the same to her as one that does not
+    exist (``portfolio_id`` / ``programme_id``); a project she would not see once registered (in no portfolio or
+    programme of hers and managed by someone else) is refused on ``manager``. None: allowed."""
+    if principal is None or sees_everything(principal):
+        return None
+    if portfolio_id is not None and not member_of_portfolio(principal, portfolio_id):
+        return "portfolio_id"
+    if (
+        programme_id is not None
+        and programme_id not in principal.programmes
+        and not (programme_portfolio is not None and member_of_portfolio(principal, programme_portfolio))
+    ):
+        return "programme_id"
+    placed = ProjectScope(portfolio_id or programme_portfolio, programme_id, manager)
+    return None if in_scope(principal, placed) else "manager"
+    if portfolio_id is not None and not member_of_portfolio(principal, portfolio_id):
+        return "portfolio_id"
+    if (
+        programme_id is not None
+        and programme_id not in principal.programmes
+        and not (programme_portfolio is not None and member_of_portfolio(principal, programme_portfolio))
+    ):
+        return "programme_id"
+    return None
 
 
 def withhold_rates(request: Request, *docs: dict[str, Any]) -> None:

@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from shared.auth import Principal, Role
-from shared.authz import CallerScope, ObjectOwner, ProjectDirectory, ProjectScope, in_scope, object_in_scope
+from shared.authz import (
+    CallerScope,
+    ObjectOwner,
+    ProjectDirectory,
+    ProjectScope,
+    in_scope,
+    may_place_project,
+    object_in_scope,
+)
 from shared.errors import NotFoundError
 
 A, B = uuid.uuid4(), uuid.uuid4()
@@ -78,3 +86,42 @@ async def test_a_project_or_portfolio_out_of_scope_is_a_404_whatever_else_the_pa
         await object_in_scope(request(pat, portfolio_id="pf-b"))
     await object_in_scope(request(pat, project_id=str(A)))
     await object_in_scope(request(pat, project_id="not-a-uuid"))  # the route's own validation answers 422
+
+
+async def test_a_command_naming_a_project_out_of_scope_gets_the_answer_for_an_unknown_project() -> None:
+    class Unknown(Exception):
+        pass
+
+    def unknown() -> None:
+        raise Unknown
+
+    pmo_a = CallerScope(who("pat", Role.PMO, portfolios=("pf-a",)), Directory())
+    assert await pmo_a.admits(A)
+    await pmo_a.require(A, unknown)  # in scope: nothing raised
+    for project in (B, uuid.uuid4()):  # out of scope, or not known to the service: alike
+        assert not await pmo_a.admits(project)
+        with pytest.raises(Unknown):
+            await pmo_a.require(project, unknown)
+    with pytest.raises(NotFoundError):  # a refusal that does not raise still refuses
+        await pmo_a.require(B, lambda: None)
+    director = CallerScope(who("dora", Role.DIRECTOR), Directory())
+    assert await director.admits(B) and await director.admits(uuid.uuid4())  # its own rules decide
+    assert not await CallerScope(who("pat", Role.PMO, portfolios=("pf-a",))).admits(A)  # no directory: refused
+
+
+def test_a_project_is_placed_only_where_the_caller_would_see_it() -> None:
+    pmo_a = who("pat", Role.PMO, portfolios=("pf-a",))
+    manager = who("Max.Manager", Role.PMO)
+
+    def place(principal: Principal, portfolio: str | None, programme: str | None, of: str | None, by: str) -> Any:
+        return may_place_project(
+            principal, portfolio_id=portfolio, programme_id=programme, programme_portfolio=of, manager=by
+        )
+
+    assert place(pmo_a, "pf-a", None, None, "someone") is None
+    assert place(pmo_a, None, "pg-x", "pf-a", "someone") is None  # a programme of her portfolio
+    assert place(pmo_a, "pf-b", None, None, "someone") == "portfolio_id"
+    assert place(pmo_a, None, "pg-b", "pf-b", "pat") == "programme_id"  # even managing it herself
+    assert place(pmo_a, None, None, None, "someone") == "manager"  # she would not see it
+    assert place(manager, None, None, None, "max.manager") is None  # she manages it
+    assert place(who("dora", Role.DIRECTOR), "pf-b", "pg-b", "pf-b", "anyone") is None

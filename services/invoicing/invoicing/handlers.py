@@ -10,14 +10,17 @@ caller go through here.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Protocol
 from uuid import UUID
 
 from invoicing import domain, views
+from invoicing.domain.reference import known_project
 from shared.auth import ForbiddenError, Role
+from shared.authz import TRUSTED, CallerScope
 from shared.commands import CommandContext, CommandOutcome, Executor, by_state, run_on
 from shared.contracts.budget import CostCategory
 from shared.contracts.invoicing import CreditLine
@@ -108,11 +111,39 @@ async def _facts_of(facts: InvoiceFacts, invoice_id: UUID) -> domain.MatchFacts:
     return await facts.match_facts(key)
 
 
+async def _in_scope(scope: CallerScope, found: domain.MatchFacts) -> domain.MatchFacts:
+    """``found`` without the work sheets and goods receipts of projects outside the caller's scope (and what earlier
+    invoices drew on them): to her they are ids that name nothing, matched as work not approved (yet) and goods not
+    recorded (yet)."""
+    if scope.everything:
+        return found
+    hidden_sheets = {i for i, sheet in found.sheets.items() if not await scope.admits(sheet.project_id)}
+    hidden_receipts = {i for i, receipt in found.receipts.items() if not await scope.admits(receipt.project_id)}
+    if not hidden_sheets and not hidden_receipts:
+        return found
+    return replace(
+        found,
+        sheets=MappingProxyType({i: s for i, s in found.sheets.items() if i not in hidden_sheets}),
+        billed_before=tuple(b for b in found.billed_before if b.sheet_id not in hidden_sheets),
+        receipts=MappingProxyType({i: r for i, r in found.receipts.items() if i not in hidden_receipts}),
+        drawn_before=tuple(d for d in found.drawn_before if d.receipt_id not in hidden_receipts),
+    )
+
+
 async def receive_invoice(
-    executor: Executor, facts: InvoiceFacts, ctx: CommandContext, invoice: domain.InvoiceDocument
+    executor: Executor,
+    facts: InvoiceFacts,
+    ctx: CommandContext,
+    invoice: domain.InvoiceDocument,
+    *,
+    scope: CallerScope = TRUSTED,
 ) -> CommandOutcome[Any]:
     """Receive ``invoice`` under a new id, received by the acting person, and match it at once with the facts
-    known now (201)."""
+    known now (201). A caller who does not see every project receives invoices only for the projects in her scope
+    that this service knows: any other project is refused before any work (422 naming ``project_id``, the answer
+    for a project the service does not know), and the work sheets and goods receipts its lines cite on projects
+    outside her scope are matched as ids that name nothing."""
+    await scope.require(invoice.project_id, lambda: known_project(None, invoice.project_id))
     invoice_id = new_id()
     project_currency = await facts.project_currency(invoice.project_id, invoice.commitment_reference, invoice.vendor)
     rate = None
@@ -132,7 +163,7 @@ async def receive_invoice(
         invoice,
         invoice_id=invoice_id,
         received_by=ctx.metadata.actor,
-        facts=await facts.match_facts(key),
+        facts=await _in_scope(scope, await facts.match_facts(key)),
         project_currency=project_currency,
         rate=rate,
     )
@@ -309,10 +340,13 @@ async def receive_goods(
     roles: frozenset[Role],
     project_id: UUID,
     goods: GoodsInput,
+    *,
+    scope: CallerScope = TRUSTED,
 ) -> CommandOutcome[Any]:
     """Record goods (a licence, a service) received against an open commitment of the project, under a new id,
     received by the acting person (201); booked in the project's currency at the rate of ``received_on`` when the
-    commitment is in another one."""
+    commitment is in another one. A commitment of a project outside the caller's scope is one this service does
+    not know (422 naming ``commitment_id``)."""
     project = await facts.project(project_id)
     require_steward(project, ctx.metadata.actor, roles, "recording a goods receipt")
     received_on = goods.received_on or executor.clock.now().date()
@@ -320,6 +354,7 @@ async def receive_goods(
     if project is not None and goods.amount.currency != project.currency:
         rate = await facts.rate(goods.amount.currency, project.currency, received_on)
     receipt_id = new_id()
+    commitment = await facts.commitment(goods.commitment_id)
     command = domain.ReceiveGoods(
         receipt_id=receipt_id,
         project_id=project_id,
@@ -330,7 +365,7 @@ async def receive_goods(
         received_on=received_on,
         received_by=ctx.metadata.actor,
         project=project,
-        commitment=await facts.commitment(goods.commitment_id),
+        commitment=commitment if commitment is None or await scope.admits(commitment.project_id) else None,
         rate=rate,
     )
     return await run_on(

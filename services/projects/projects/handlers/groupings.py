@@ -27,8 +27,13 @@ async def existing_portfolio(
     """The portfolio of an existing grouping; NotFoundError naming ``field`` if it does not exist."""
     portfolio = await facts.portfolio_of(kind, grouping_id)
     if portfolio is None:
-        raise NotFoundError(f"{kind} {grouping_id} does not exist", field=field)
+        raise no_such_grouping(kind, grouping_id, field=field)
     return portfolio
+
+
+def no_such_grouping(kind: GroupingKind, grouping_id: str, field: str | None = None) -> NotFoundError:
+    """The answer for a portfolio or programme that does not exist (or that the caller may not name)."""
+    return NotFoundError(f"{kind} {grouping_id} does not exist", field=field)
 
 
 async def create_portfolio(

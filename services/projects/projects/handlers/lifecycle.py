@@ -6,8 +6,9 @@ import uuid
 from datetime import date
 
 from projects import domain
-from projects.handlers.groupings import GroupingFacts, existing_portfolio
+from projects.handlers.groupings import GroupingFacts, existing_portfolio, no_such_grouping
 from projects.handlers.running import Outcome, on_project, today
+from shared.authz import TRUSTED, CallerScope, may_place_project
 from shared.commands import CommandContext, Executor
 from shared.errors import InvalidCommandError
 from shared.ids import new_id
@@ -28,18 +29,42 @@ async def register_project(
     currency: str,
     portfolio_id: str | None,
     programme_id: str | None,
+    scope: CallerScope = TRUSTED,
 ) -> Outcome:
     """Register a project (201, status ``proposed``), registered by the acting user. A portfolio given must exist;
-    a programme given must exist and belong to the portfolio given, which defaults to the programme's."""
+    a programme given must exist and belong to the portfolio given, which defaults to the programme's. A caller
+    who does not see every project registers only within her scope (:func:`shared.authz.may_place_project`): a
+    portfolio or programme not hers is one that does not exist (404 naming it), and a project she would not see
+    afterwards (no portfolio or programme of hers, managed by someone else) is refused on ``manager``."""
+    programme_portfolio = None
     if portfolio_id is not None:
         await existing_portfolio(facts, "portfolio", portfolio_id, field="portfolio_id")
     if programme_id is not None:
-        owner = await existing_portfolio(facts, "programme", programme_id, field="programme_id")
-        if portfolio_id is not None and owner != portfolio_id:
+        programme_portfolio = await existing_portfolio(facts, "programme", programme_id, field="programme_id")
+    refused = may_place_project(
+        scope.principal,
+        portfolio_id=portfolio_id,
+        programme_id=programme_id,
+        programme_portfolio=programme_portfolio,
+        manager=manager,
+    )
+    if refused == "portfolio_id" and portfolio_id is not None:
+        raise no_such_grouping("portfolio", portfolio_id, field=refused)
+    if refused == "programme_id" and programme_id is not None:
+        raise no_such_grouping("programme", programme_id, field=refused)
+    if programme_portfolio is not None:
+        if portfolio_id is not None and programme_portfolio != portfolio_id:
             raise InvalidCommandError(
-                f"programme {programme_id} belongs to portfolio {owner}, not {portfolio_id}", field="programme_id"
+                f"programme {programme_id} belongs to portfolio {programme_portfolio}, not {portfolio_id}",
+                field="programme_id",
             )
-        portfolio_id = owner
+        portfolio_id = programme_portfolio
+    if refused is not None:
+        raise InvalidCommandError(
+            "you would not see this project once registered: name one of your portfolios or programmes, or "
+            "manage it yourself",
+            field="manager",
+        )
     project_id = domain.ProjectId(new_id())
     command = domain.RegisterProject(
         project_id=project_id,

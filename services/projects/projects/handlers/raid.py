@@ -31,6 +31,7 @@ from projects.domain.raid_state import (
 )
 from projects.handlers.running import Outcome, today
 from projects.raid_views import item_answer
+from shared.authz import TRUSTED, CallerScope
 from shared.commands import CommandContext, Executor, by_state, run_on
 from shared.contracts.projects import DependencyOutcome, IssueSeverity, RiskClosure
 from shared.ids import new_id
@@ -243,14 +244,21 @@ async def declare_dependency(
     needed_by: date,
     owner: str,
     declared_on: date | None,
+    scope: CallerScope = TRUSTED,
 ) -> Outcome:
     """Declare that the project needs ``needs`` from another project by ``needed_by`` (201). The open dependencies
     between projects are read when the command starts: two declarations racing on different logs could together
-    close a cycle (the cycle then shows in the next one's refusal; closing either dependency breaks it)."""
+    close a cycle (the cycle then shows in the next one's refusal; closing either dependency breaks it). A provider
+    outside the caller's scope is a project that does not exist to her (422 naming ``provider_project_id``)."""
     dependency_id = new_id()
+    provider = (
+        await facts.project(provider_project_id)
+        if await scope.admits(provider_project_id)
+        else ProjectFacts(provider_project_id, None)
+    )
     change = DeclareDependency(
         dependency_id,
-        await facts.project(provider_project_id),
+        provider,
         provider_milestone_id,
         needs,
         needed_by,

@@ -13,6 +13,7 @@ from resources import domain
 from resources.handlers.facts import ResourceFacts
 from resources.handlers.running import Outcome, View, run, today
 from resources.views import allocation_view
+from shared.authz import TRUSTED, CallerScope
 from shared.commands import CommandContext, Executor
 from shared.events import RecordedEvent
 from shared.ids import new_id
@@ -40,8 +41,13 @@ async def allocate(
     project_id: uuid.UUID,
     milestone_id: uuid.UUID | None,
     period: Period,
+    *,
+    scope: CallerScope = TRUSTED,
 ) -> Outcome:
-    """Allocate under the department's policy as it stands (``block`` refuses a week past capacity)."""
+    """Allocate under the department's policy as it stands (``block`` refuses a week past capacity). A project
+    outside the caller's scope is refused before any work as a project the service does not know (422 naming
+    ``project_id``)."""
+    await scope.require(project_id, lambda: domain.known_project(project_id, None))
     allocation_id = domain.AllocationId(new_id())
     command = domain.Allocate(
         allocation_id,

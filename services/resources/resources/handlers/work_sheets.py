@@ -12,6 +12,7 @@ from resources import domain
 from resources.handlers.facts import ResourceFacts
 from resources.handlers.running import Outcome, View, run, today
 from resources.views import sheet_view
+from shared.authz import TRUSTED, CallerScope
 from shared.commands import CommandContext, Executor
 from shared.contracts.resources import AcceptedDeliverable, TimeEntry
 from shared.events import RecordedEvent
@@ -66,9 +67,13 @@ async def submit_work_sheet(
     week: str,
     entries: Sequence[TimeEntry],
     deliverables: Sequence[Deliverable],
+    *,
+    scope: CallerScope = TRUSTED,
 ) -> Outcome:
     """Submitted by the acting user, priced at the rates of the resource and of its role as they stand, for a
-    project this service knows (and its milestones)."""
+    project this service knows (and its milestones). A project outside the caller's scope is refused before any
+    work as a project the service does not know (422 naming ``project_id``)."""
+    await scope.require(project_id, lambda: domain.known_project(project_id, None))
     sheet_id = domain.SheetId(new_id())
     actor = ctx.metadata.actor
     command = domain.SubmitWorkSheet(
