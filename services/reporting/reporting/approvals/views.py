@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -73,7 +73,7 @@ async def inbox(
 def _item(row: Any, now: datetime) -> dict[str, Any]:
     kind = ApprovalKind(row.kind)
     path_params = json.loads(row.params)
-    age = max(now - row.requested_at, now - now)
+    age = max(now - row.requested_at, timedelta(0))
     return {
         "item_id": row.item_key,
         "kind": kind.value,
