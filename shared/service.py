@@ -108,7 +108,13 @@ class ServiceRuntime:
         self.admission = Admission(self.engine, self.kafka, service=spec.name, topic=spec.topic)
         self.executor.admission = self.admission.admit
         self.consumers = [
-            ProjectionConsumer(self.engine, self.kafka, p, group_id=f"{settings.kafka_group_prefix}.{p.name}")
+            ProjectionConsumer(
+                self.engine,
+                self.kafka,
+                p,
+                group_id=f"{settings.kafka_group_prefix}.{p.name}",
+                max_records=getattr(p, "max_records", 500),  # a read model may take larger batches (catch-up speed)
+            )
             for p in spec.projections
         ]
         self.memo: dict[Any, Any] = {}

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reporting import projections
+from reporting import books_store
 from reporting.domain.books import Books
 from reporting.domain.ledger import Fact
 from reporting.projections import DDL, FactsProjection
@@ -82,7 +82,7 @@ def history(pid: uuid.UUID) -> list[Fact]:
 async def test_books_known_at_any_moment_from_snapshots_equal_the_books_of_the_facts_recorded_by_then(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(projections, "SNAPSHOT_EVERY", 4)
+    monkeypatch.setattr(books_store, "SNAPSHOT_EVERY", 4)
     pid, other = uuid.uuid4(), uuid.uuid4()
     facts = history(pid)
     # the late corrections arrive after the sheets recorded after them: the ledger is not in recorded order
@@ -121,7 +121,7 @@ async def test_books_known_at_any_moment_from_snapshots_equal_the_books_of_the_f
 async def test_a_late_correction_leaves_the_snapshot_path_known_before_it_untouched(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(projections, "SNAPSHOT_EVERY", 4)
+    monkeypatch.setattr(books_store, "SNAPSHOT_EVERY", 4)
     pid = uuid.uuid4()
     facts = [f for f in history(pid) if f.recorded_at.hour != 5]
     projection = FactsProjection()
@@ -164,7 +164,7 @@ async def test_after_a_skewed_catch_up_a_read_keeps_snapshots_by_recording_time_
     """The projects topic read to its end before the resources topic (as a bulk catch-up does): every snapshot the
     consumer keeps holds progress reported late, so none serves a moment in the middle; the first read known at such
     a moment keeps snapshots of what it built, by recording time, and reads at earlier moments then start from them."""
-    monkeypatch.setattr(projections, "SNAPSHOT_EVERY", 4)
+    monkeypatch.setattr(books_store, "SNAPSHOT_EVERY", 4)
     pid = uuid.uuid4()
     start = date(2027, 1, 4)
     head = history(pid)[:4]
@@ -209,3 +209,53 @@ async def test_after_a_skewed_catch_up_a_read_keeps_snapshots_by_recording_time_
     assert await largest_snapshot_by(early) >= known_by(early) - 8
     for moment in (early, T0 + timedelta(days=3), middle, T0 + timedelta(days=29, hours=2), T0 + timedelta(days=40)):
         await equal_to_the_fold(moment)
+
+
+async def test_books_kept_between_batches_never_outlive_a_rolled_back_batch_or_another_writer(
+    engine: AsyncEngine, infra: Any
+) -> None:
+    """The facts consumer keeps the books it wrote decoded between batches (``books_store``), each under its row's
+    stamp: a batch that fails after applying its facts to them leaves nothing behind, and books another replica (an
+    engine of its own) wrote meanwhile are read again; the stored books stay those of every committed fact."""
+    pid = uuid.uuid4()
+    facts = history(pid)
+    projection = FactsProjection()
+
+    async def batch(eng: AsyncEngine, part: list[Fact], offset: int) -> None:
+        async with eng.begin() as conn:
+            await projection.apply_batch(conn, [consumed(f, offset + n) for n, f in enumerate(part)])
+
+    async def stored() -> Books:
+        async with engine.connect() as conn:
+            raw = (
+                await conn.execute(text("SELECT books::text FROM project_books WHERE project_id = :p"), {"p": pid})
+            ).scalar_one()
+        return Books.from_json(raw)
+
+    await batch(engine, facts[:10], 0)
+    kept = books_store._kept_books_of(engine)
+    assert pid in kept and kept[pid].books.count == 10  # kept decoded for the next batch
+    with pytest.raises(RuntimeError, match="after the books"):
+        async with engine.begin() as conn:
+            await projection.apply_batch(conn, [consumed(f, 10 + n) for n, f in enumerate(facts[10:15])])
+            raise RuntimeError("the batch failed after the books were applied")
+    assert kept[pid].books.count == 15 and (await stored()).count == 10  # under the failed transaction's stamp
+    await batch(engine, facts[10:20], 10)
+    assert (await stored()).count == 20 and kept[pid].books.count == 20
+    schema = await _schema_of(engine)
+    other = create_engine(infra.database_url, schema, pool_size=1)  # another replica: books kept of its own
+    try:
+        await batch(other, facts[20:26], 20)
+    finally:
+        await other.dispose()
+    await batch(engine, facts[26:], 26)  # the kept books are stale: read again from their row
+    reference = Books.of(pid, facts)
+    books = await stored()
+    assert books.count == len(facts) and kept[pid].books.count == len(facts)
+    for day in (date(2027, 1, 10), date(2027, 2, 10)):
+        assert books.at(day) == reference.at(day) == kept[pid].books.at(day)
+
+
+async def _schema_of(engine: AsyncEngine) -> str:
+    async with engine.connect() as conn:
+        return str((await conn.execute(text("SELECT current_schema()"))).scalar_one())

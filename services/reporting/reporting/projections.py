@@ -17,8 +17,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reporting import raid_model
+from reporting.books_store import SNAPSHOT_EVERY as SNAPSHOT_EVERY
+from reporting.books_store import gc_paused
+from reporting.books_store import lock_books as lock_books
+from reporting.books_store import rebuild_books as rebuild_books
+from reporting.books_store import store_books as store_books
+from reporting.books_store import store_snapshots as store_snapshots
 from reporting.domain.alerts import Alert, PortfolioThresholds
-from reporting.domain.books import Books
 from reporting.domain.ledger import REGISTRIES, Fact
 from reporting.tables import DDL as DDL  # the tables' definitions, importable from here too
 from reporting.tables import PROJECT_COLUMNS
@@ -72,103 +77,6 @@ def _fact(event: ConsumedEvent) -> Fact:
     return Fact(event.event_id, event.service, event.name, event.version, event.time, {})
 
 
-async def lock_books(conn: AsyncConnection, project_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """The stored books (JSON) of ``project_ids`` that have some, locked until the transaction ends: taken before
-    the facts are written, so a project's facts get their positions in the order its books take them."""
-    rows = await conn.execute(
-        text(
-            "SELECT project_id, books::text AS books FROM project_books WHERE project_id = ANY(CAST(:p AS uuid[])) "
-            "ORDER BY project_id FOR UPDATE"
-        ),
-        {"p": sorted(set(project_ids))},
-    )
-    return {r.project_id: r.books for r in rows}
-
-
-async def store_books(
-    conn: AsyncConnection,
-    stored: dict[uuid.UUID, str],
-    new_facts: Sequence[tuple[uuid.UUID, Fact, DomainEvent | None]],
-) -> None:
-    """Apply facts new to the ledger (in the ledger's order for each project) to their projects' books and store
-    them, one statement for all the projects; then a snapshot of the books of each project that passed a multiple of
-    :data:`SNAPSHOT_EVERY` facts (:func:`store_snapshots`). The facts must already be in the ledger."""
-    changed: dict[uuid.UUID, Books] = {}
-    before: dict[uuid.UUID, int] = {}
-    for project_id, fact, decoded in new_facts:
-        books = changed.get(project_id)
-        if books is None:
-            raw = stored.get(project_id)
-            books = changed[project_id] = Books(project_id) if raw is None else Books.from_json(raw)
-            before[project_id] = books.count
-        books.apply(fact, decoded)
-    if not changed:
-        return
-    ids = sorted(changed)
-    encoded = {p: changed[p].to_json() for p in ids}
-    await conn.execute(
-        text(
-            "INSERT INTO project_books (project_id, books, facts, updated_at) "
-            "SELECT p, b::jsonb, n, now() FROM unnest(CAST(:p AS uuid[]), CAST(:b AS text[]), CAST(:n AS integer[])) "
-            "AS u(p, b, n) ON CONFLICT (project_id) DO UPDATE SET books = excluded.books, facts = excluded.facts, "
-            "updated_at = excluded.updated_at"
-        ),
-        {"p": ids, "b": [encoded[p] for p in ids], "n": [changed[p].count for p in ids]},
-    )
-    due = [p for p in ids if changed[p].count // SNAPSHOT_EVERY > before[p] // SNAPSHOT_EVERY]
-    await store_snapshots(conn, {p: (changed[p].count, encoded[p]) for p in due})
-
-
-SNAPSHOT_EVERY = 128
-"""A project's books are kept as they stand after a batch each time it passes a multiple of this many facts: a report
-known at a moment starts from the latest snapshot whose facts were all recorded by then and applies the facts after
-it (live, at most about this many: each costs about 40 µs to decode), instead of folding the whole history. Each is
-written once; a two-year project of about 1,000 facts has 7 or 8, about 330 KB of JSON before PostgreSQL compresses
-it (its facts in the ledger: about 800 KB). After a bulk catch-up they are skewed (each holds facts recorded late):
-reads keep snapshots of their own by recording time then (:func:`reporting.queries.load_books_known_at`)."""
-
-
-async def store_snapshots(conn: AsyncConnection, books: dict[uuid.UUID, tuple[int, str]]) -> None:
-    """Keep ``books`` (project -> (facts applied, JSON)) as snapshots, each with the ledger position of its project's
-    latest fact and the latest recording time among its facts: the snapshot holds exactly the project's facts at or
-    below that position (facts of a project are written under its books' row lock, so none below it comes later).
-    A snapshot is a cache of the ledger: any batching gives the same reports known at any moment."""
-    if not books:
-        return
-    ids = sorted(books)
-    await conn.execute(
-        text(
-            "INSERT INTO project_book_snapshots (project_id, position, latest_recorded, facts, books) "
-            "SELECT u.p, m.pos, m.rec, u.n, u.b FROM unnest(CAST(:p AS uuid[]), CAST(:n AS integer[]), "
-            "CAST(:b AS text[])) AS u(p, n, b), LATERAL (SELECT max(position) AS pos, max(recorded_at) AS rec "
-            "FROM facts WHERE project_id = u.p) AS m WHERE m.pos IS NOT NULL "
-            "ON CONFLICT (project_id, position) DO NOTHING"
-        ),
-        {"p": ids, "n": [books[p][0] for p in ids], "b": [books[p][1] for p in ids]},
-    )
-
-
-async def rebuild_books(conn: AsyncConnection, project_ids: Sequence[uuid.UUID] | None = None) -> int:
-    """Build the books of ``project_ids`` (``None``: every project) again from the ``facts`` ledger, in its order,
-    through the code the consumer uses (a repair, or a ledger filled without the consumer); returns how many."""
-    where = "" if project_ids is None else "WHERE project_id = ANY(CAST(:p AS uuid[]))"
-    rows = await conn.execute(
-        text(
-            "SELECT project_id, event_id, service, name, version, recorded_at, data FROM facts "
-            f"{where} ORDER BY project_id, recorded_at, service, position"
-        ),
-        {} if project_ids is None else {"p": list(project_ids)},
-    )
-    facts = [(r.project_id, Fact(r.event_id, r.service, r.name, r.version, r.recorded_at, r.data), None) for r in rows]
-    projects = {p for p, _, _ in facts}
-    for table in ("project_books", "project_book_snapshots"):
-        await conn.execute(
-            text(f"DELETE FROM {table} WHERE project_id = ANY(CAST(:p AS uuid[]))"), {"p": sorted(projects)}
-        )
-    await store_books(conn, {}, facts)
-    return len(projects)
-
-
 def _is_rate(event: ConsumedEvent) -> bool:
     return (
         event.service == "budget"
@@ -214,6 +122,9 @@ class FactsProjection:
 
     name = "reporting.facts"
     topics = FACT_TOPICS
+    max_records = 2000
+    """Records a consumer takes at most per poll (the default 500 made a catch-up write each project's books, a
+    ledger COPY and an offset about four times as often; a batch of one partition stays one transaction)."""
     tables = ("facts", "dirty_projects", "resource_facts", "project_books", "project_book_snapshots", "fx_rates")
     idempotent = True
 
@@ -224,24 +135,27 @@ class FactsProjection:
         facts, resource_facts, projects_ = [], [], set()
         rates: list[ConsumedEvent] = []
         kept: dict[uuid.UUID, uuid.UUID] = {}  # event id -> project id of the facts this batch writes
-        for event in events:
-            _check_contract(event)
-            if _is_rate(event):
-                rates.append(event)
-                continue
-            if event.key.startswith("resource:") and event.service == "resources":
-                resource = parse_uuid(event.key.removeprefix("resource:"))
-                resource_facts.append((resource, event.event_id, event.name, event.version, event.time, _json(event)))
-                continue
-            try:
-                project_id = parse_uuid(event.key)
-            except ValueError:
-                continue
-            facts.append(
-                (project_id, event.event_id, event.service, event.name, event.version, event.time, _json(event))
-            )
-            kept[event.event_id] = project_id
-            projects_.add(project_id)
+        with gc_paused():  # decoding every event: no await inside
+            for event in events:
+                _check_contract(event)
+                if _is_rate(event):
+                    rates.append(event)
+                    continue
+                if event.key.startswith("resource:") and event.service == "resources":
+                    resource = parse_uuid(event.key.removeprefix("resource:"))
+                    resource_facts.append(
+                        (resource, event.event_id, event.name, event.version, event.time, _json(event))
+                    )
+                    continue
+                try:
+                    project_id = parse_uuid(event.key)
+                except ValueError:
+                    continue
+                facts.append(
+                    (project_id, event.event_id, event.service, event.name, event.version, event.time, _json(event))
+                )
+                kept[event.event_id] = project_id
+                projects_.add(project_id)
         if facts:
             stored = await lock_books(conn, [f[0] for f in facts])
             inserted = await copy_new_records(conn, "facts", FACT_COLUMNS, FACT_TYPES, facts, returning="event_id")
@@ -365,6 +279,7 @@ class PortfolioProjection:
 
     name = "reporting.portfolio"
     topics = (projects.TOPIC,)
+    max_records = 2000
     tables = ("portfolio_projects", "portfolio_milestones")
 
     async def apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:

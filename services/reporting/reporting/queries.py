@@ -21,7 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reporting import projections
+from reporting import books_store
+from reporting.books_store import gc_paused
 from reporting.domain.books import Books
 from reporting.domain.ledger import Fact
 from reporting.domain.raid import RaidBook
@@ -121,10 +122,10 @@ async def load_books_known_at(engine: AsyncEngine, project_id: uuid.UUID, known_
     and recorded by its ``latest_recorded``), plus the facts recorded by then that it does not hold, in the ledger's
     order: the books of exactly the facts recorded by ``known_at``, as ``Books.of`` those facts.
 
-    The facts consumer's snapshots (:func:`reporting.projections.store_snapshots`) bound the facts applied here in
+    The facts consumer's snapshots (:func:`reporting.books_store.store_snapshots`) bound the facts applied here in
     live operation; after a bulk catch-up they may all hold facts recorded late (the topics are read at their own
     pace), so a read that applies many facts keeps snapshots of its own every
-    :data:`reporting.projections.SNAPSHOT_EVERY` facts of what it built (each the books of the facts recorded by a
+    :data:`reporting.books_store.SNAPSHOT_EVERY` facts of what it built (each the books of the facts recorded by a
     moment): the next read known at any earlier moment, or a later one, starts from them."""
     async with engine.connect() as conn:
         db = await driver(conn)
@@ -148,15 +149,16 @@ async def load_books_known_at(engine: AsyncEngine, project_id: uuid.UUID, known_
     books = Books(project_id) if snapshot is None else Books.from_json(snapshot["books"])
     kept: list[tuple[int, datetime, int, str]] = []
     since = 0
-    for n, r in enumerate(rows):
-        books.apply(Fact(r["event_id"], r["service"], r["name"], r["version"], r["recorded_at"], r["data"]))
-        position, since = max(position, r["position"]), since + 1
-        last = n + 1 == len(rows) or rows[n + 1]["recorded_at"] > r["recorded_at"]
-        if (
-            since >= projections.SNAPSHOT_EVERY and last and r["recorded_at"] >= recorded
-        ):  # exactly the facts recorded by then
-            kept.append((position, r["recorded_at"], books.count, books.to_json()))
-            since = 0
+    with gc_paused():  # decoding and applying every fact: no await inside
+        for n, r in enumerate(rows):
+            books.apply(Fact(r["event_id"], r["service"], r["name"], r["version"], r["recorded_at"], r["data"]))
+            position, since = max(position, r["position"]), since + 1
+            last = n + 1 == len(rows) or rows[n + 1]["recorded_at"] > r["recorded_at"]
+            if (
+                since >= books_store.SNAPSHOT_EVERY and last and r["recorded_at"] >= recorded
+            ):  # exactly the facts recorded by then
+                kept.append((position, r["recorded_at"], books.count, books.to_json()))
+                since = 0
     if kept:
         await _keep_snapshots(engine, project_id, kept)
     return books
