@@ -38,8 +38,13 @@ class Subscription:
     event_types: frozenset[str]
     alert_rules: frozenset[str]
     portfolio_id: str | None
+    created_at: datetime
 
-    def wants(self, kind: str, rule: str | None) -> bool:
+    def wants(self, event: ConsumedEvent, kind: str, rule: str | None) -> bool:
+        """Whether the event is of a type or an alert rule the subscription names, and recorded since it was made
+        (a consumer catching up never floods a new subscription with the past)."""
+        if event.time < self.created_at:
+            return False
         return kind in self.event_types or (rule is not None and rule in self.alert_rules)
 
 
@@ -59,12 +64,14 @@ class _Delivery:
 async def live_subscriptions(conn: AsyncConnection) -> list[Subscription]:
     rows = await conn.execute(
         text(
-            "SELECT subscription_id, url, event_types, alert_rules, portfolio_id FROM webhook_subscriptions "
-            "WHERE deleted_at IS NULL"
+            "SELECT subscription_id, url, event_types, alert_rules, portfolio_id, created_at "
+            "FROM webhook_subscriptions WHERE deleted_at IS NULL"
         )
     )
     return [
-        Subscription(r.subscription_id, r.url, frozenset(r.event_types), frozenset(r.alert_rules), r.portfolio_id)
+        Subscription(
+            r.subscription_id, r.url, frozenset(r.event_types), frozenset(r.alert_rules), r.portfolio_id, r.created_at
+        )
         for r in rows
     ]
 
@@ -98,6 +105,9 @@ class NotificationProjection:
 
     name = "reporting.notifications"
     topics = tuple(topic for topic, _ in TOPICS.values())
+    start_at_end = True
+    """A first start begins at the topics' end (:meth:`shared.consumer.ProjectionConsumer.seek_to_stored`): what
+    happened before notifications existed is never sent."""
 
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
         await self.apply_batch(conn, [event])
@@ -119,7 +129,7 @@ class NotificationProjection:
             kind = catalogue.event_type(event.service, event.name)
             alert = alerts.get(event.event_id)
             rule = alert["rule"] if alert is not None else None
-            wanting = [s for s in subscriptions if s.wants(kind, rule)]
+            wanting = [s for s in subscriptions if s.wants(event, kind, rule)]
             if not wanting:
                 continue
             project = _project_of(event)
@@ -202,12 +212,18 @@ class NotificationProjection:
                 "SELECT np.person, np.email FROM notification_preferences np "
                 "WHERE (cardinality(np.alert_rules) = 0 OR :rule = ANY(np.alert_rules)) "
                 "AND (CAST(:severity AS text) IS NULL OR CAST(:severity AS text) = ANY(np.severities)) "
-                "AND (CAST(:raised AS boolean) OR np.on_cleared) "
+                "AND (CAST(:raised AS boolean) OR np.on_cleared) AND np.created_at <= :at "
                 "AND (np.scope_all OR EXISTS (SELECT 1 FROM project_scopes ps WHERE ps.project_id = CAST(:pid AS uuid) "
                 "AND (ps.portfolio_id = ANY(np.portfolios) OR ps.programme_id = ANY(np.programmes) "
                 "OR ps.manager_key = np.manager_key))) ORDER BY np.person"
             ),
-            {"rule": alert["rule"], "severity": alert["severity"], "raised": raised, "pid": alert["project_id"]},
+            {
+                "rule": alert["rule"],
+                "severity": alert["severity"],
+                "raised": raised,
+                "pid": alert["project_id"],
+                "at": event.time,
+            },
         )
         out = []
         for r in rows:

@@ -181,8 +181,9 @@ async def put_preferences(engine: AsyncEngine, row: dict[str, Any]) -> None:
         await conn.execute(
             text(
                 "INSERT INTO notification_preferences (person, email, alert_rules, severities, on_cleared, scope_all, "
-                "portfolios, programmes, manager_key, updated_at) VALUES (:person, :email, :alert_rules, :severities, "
-                ":on_cleared, :scope_all, :portfolios, :programmes, :manager_key, :updated_at) "
+                "portfolios, programmes, manager_key, created_at, updated_at) VALUES (:person, :email, :alert_rules, "
+                ":severities, :on_cleared, :scope_all, :portfolios, :programmes, :manager_key, :updated_at, "
+                ":updated_at) "
                 "ON CONFLICT (person) DO UPDATE SET email = excluded.email, alert_rules = excluded.alert_rules, "
                 "severities = excluded.severities, on_cleared = excluded.on_cleared, scope_all = excluded.scope_all, "
                 "portfolios = excluded.portfolios, programmes = excluded.programmes, "

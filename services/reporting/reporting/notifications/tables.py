@@ -39,6 +39,7 @@ DDL = [
         portfolios   text[] NOT NULL,
         programmes   text[] NOT NULL,
         manager_key  text NOT NULL,
+        created_at   timestamptz NOT NULL,
         updated_at   timestamptz NOT NULL
     )
     """,

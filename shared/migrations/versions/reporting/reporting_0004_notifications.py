@@ -42,6 +42,7 @@ STATEMENTS = [
         portfolios   text[] NOT NULL,
         programmes   text[] NOT NULL,
         manager_key  text NOT NULL,
+        created_at   timestamptz NOT NULL,
         updated_at   timestamptz NOT NULL
     )
     """,
