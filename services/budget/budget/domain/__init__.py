@@ -18,7 +18,10 @@ errors, its ``decide`` and an ``evolve`` exhaustive over its events:
 * :mod:`~budget.domain.project`: the project as this service knows it; a closed project's budget accepts no
   change;
 * :mod:`~budget.domain.aggregate`: ``decide`` and ``evolve`` over every command and event, the :data:`BUDGET`
-  decider and the stream id.
+  decider and the stream id;
+* :mod:`~budget.domain.cache`: the states of recently used budgets by version, which commands decide on instead
+  of the stream read first (:class:`budget.handlers.streams.CachedStreams`: the append's version check guards
+  them).
 
 Baselines, change requests and estimates are in the budget's currency; funding tranches and commitments may be in
 any currency, booked in the budget's at the dated rate in force (:mod:`~budget.domain.conversion`), and every check

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from budget import domain, views
+from budget.handlers.streams import cached
 from shared.auth import ForbiddenError
 from shared.commands import Clock, CommandContext, CommandOutcome, Executor, by_state, run_on
 from shared.contracts.budget import (
@@ -81,7 +82,13 @@ async def _run(
     status_code: int = 200,
 ) -> Outcome:
     return await run_on(
-        executor, ctx, domain.BUDGET, domain.stream_id(project_id), command, by_state(view), status_code=status_code
+        cached(executor),
+        ctx,
+        domain.BUDGET,
+        domain.stream_id(project_id),
+        command,
+        by_state(view),
+        status_code=status_code,
     )
 
 
