@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller  # type: ignore[import-untyped]
+from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
 from reporting import bootstrap
@@ -381,10 +381,12 @@ async def test_nothing_is_lost_or_written_twice_across_a_restart(infra: Any, kaf
     patient = {"webhook_max_attempts": 30, "webhook_backoff_seconds": 0.2, "webhook_backoff_max_seconds": 1.0}
     first = AsyncExitStack()
     client = await _reporting(first, infra, schema, prefix, **patient)
-    created = await _subscribe(client, receiver, event_types=["pmo.projects.milestone-planned"])
-    receiver.secrets.append(created["secret"])
+    portfolio = f"nf-{uuid.uuid4().hex[:8]}"
+    created = await _subscribe(client, receiver, event_types=["pmo.projects.milestone-planned"], portfolio_id=portfolio)
     await _positioned(client)
-    before = await publish(kafka, "projects", p.TOPIC, _milestones(pid, 6), f"project-{pid}")
+    stream = f"project-{pid}"
+    await publish(kafka, "projects", p.TOPIC, [_registered(pid, portfolio)], stream)
+    before = await publish(kafka, "projects", p.TOPIC, _milestones(pid, 6), stream)
 
     async def pending_and_tried() -> None:
         log = (await client.get(f"/webhooks/subscriptions/{created['subscription_id']}/deliveries")).json()
@@ -393,7 +395,7 @@ async def test_nothing_is_lost_or_written_twice_across_a_restart(infra: Any, kaf
 
     await eventually(pending_and_tried, timeout=CATCH_UP)
     await first.aclose()  # the service stops mid-way: every delivery pending, the head tried and failed
-    after = await publish(kafka, "projects", p.TOPIC, _milestones(pid, 4, start=7), f"project-{pid}")
+    after = await publish(kafka, "projects", p.TOPIC, _milestones(pid, 4, start=7), stream)
     receiver.down = False
     async with AsyncExitStack() as second:
         client = await _reporting(second, infra, schema, prefix, **patient)

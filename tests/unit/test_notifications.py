@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from reporting.notifications import catalogue, messages, signing
-from reporting.notifications.addresses import Policy, TargetRefusedError, check_address, parse_target
+from reporting.notifications.addresses import Policy, Target, TargetRefusedError, check_address, parse_target, resolve
 from reporting.notifications.handlers import check_alert_rules, check_event_types
 from reporting.notifications.sender import backoff
 from reporting.settings import Settings
@@ -202,3 +202,14 @@ def test_the_alert_mail_names_the_alert_on_one_subject_line() -> None:
     assert mail["Subject"] == "[PMO critical] Funding Bcc: x@evil.example"
     assert mail["Bcc"] is None
     assert "Rule: underfunding-risk" in mail.get_content()
+
+
+async def test_a_name_is_checked_on_every_address_it_resolves_to_at_delivery() -> None:
+    """A name accepted when it was written (not a local name by its spelling) but resolving to loopback is refused
+    when a delivery resolves it; with loopback allowed, the delivery connects to the address it checked."""
+    target = Target("http", "localhost", 8080, "/hook")
+    with pytest.raises(TargetRefusedError, match="loopback"):
+        await resolve(target, STRICT)
+    address = await resolve(target, LOOPBACK)
+    assert address.is_loopback
+    assert target.url_at(address) in ("http://127.0.0.1:8080/hook", "http://[::1]:8080/hook")
