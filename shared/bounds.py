@@ -7,7 +7,10 @@
 * :data:`Day` is a business date for query parameters; :func:`iso_week` parses ``2027-W05`` within the range.
   Dates are only ever read from ``YYYY-MM-DD`` (in a query, a path or a body): pydantic would read ``0`` as
   1970-01-01. :data:`Whole` is an integer query parameter written in decimal digits only (not ``1.0`` or ``1_000``).
-* :func:`refuse_control_characters` is the one definition of text the system will not store.
+* :func:`refuse_control_characters` is the one definition of text the system will not store;
+  :data:`REFUSED_CHARACTERS` and :data:`WHITESPACE` are the same sets as regular expression classes, for the OpenAPI
+  documents (:mod:`shared.openapi`), which state every bound these checks keep.
+* :data:`CurrencyCode` is an ISO 4217 code as a request field (documented as the list of codes).
 """
 
 from __future__ import annotations
@@ -23,15 +26,19 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from shared.limits import MAX_DATE, MAX_LIST, MIN_DATE, max_amount
-from shared.money import Money
+from shared.money import MINOR_UNITS, Money, minor_unit
 
 _ALLOWED_CONTROLS = frozenset("\t\n\r")
 
@@ -49,6 +56,30 @@ def forbidden_character(text: str) -> str | None:
         if 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069:
             return f"bidirectional override U+{code:04X}"
     return None
+
+
+def _character_class(codes: list[int]) -> str:
+    """The code points ``codes`` (sorted) as the inside of a regular expression class, in ranges (``\\x00-\\x08``)."""
+    ranges: list[tuple[int, int]] = []
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+
+    def one(code: int) -> str:
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return "".join(one(a) if a == b else f"{one(a)}-{one(b)}" for a, b in ranges)
+
+
+REFUSED_CHARACTERS = _character_class(
+    [c for c in range(0x10000) if forbidden_character(chr(c)) and not 0xD800 <= c <= 0xDFFF]
+)
+"""The characters :func:`forbidden_character` refuses, as the inside of a regular expression class (lone surrogates,
+which JSON Schema cannot write, left out: they are refused all the same)."""
+WHITESPACE = _character_class([c for c in range(0x10000) if chr(c).isspace()])
+"""What a request body's text is trimmed of (``str.strip``: ``str.isspace``), as the inside of a class."""
 
 
 def refuse_control_characters(text: str) -> str:
@@ -71,6 +102,14 @@ _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _ISO_INSTANT = re.compile(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?$"
 )
+assert (date(1900, 1, 1), date(2199, 12, 31)) == (MIN_DATE, MAX_DATE), "the patterns below state these years"
+_YEAR_MONTH_DAY = "(19[0-9]{2}|2[01][0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+DATE_PATTERN = f"^{_YEAR_MONTH_DAY}$"
+"""A ``YYYY-MM-DD`` within :data:`~shared.limits.MIN_DATE` .. ``MAX_DATE`` (1900 to 2199), as documented."""
+_HOUR_MINUTE = "([01][0-9]|2[0-3]):[0-5][0-9]"
+INSTANT_PATTERN = f"^{_YEAR_MONTH_DAY}T{_HOUR_MINUTE}:[0-5][0-9](\\.[0-9]{{1,6}})?(Z|[+-]{_HOUR_MINUTE})$"
+"""An ISO 8601 timestamp :func:`known_at_instant` takes, as documented (RFC 3339, a year in the business range, at
+most microseconds); it also takes a space for ``T``, no seconds or no offset, which the document leaves out."""
 
 
 def iso_date_only(value: Any) -> Any:
@@ -123,8 +162,35 @@ def known_at_instant(value: Any) -> Any:
     raise ValueError("must be a date (YYYY-MM-DD) or an ISO 8601 timestamp such as 2027-03-01T17:30:00Z")
 
 
-Instant = Annotated[datetime, BeforeValidator(known_at_instant)]
+Instant = Annotated[
+    datetime,
+    BeforeValidator(known_at_instant),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date", "pattern": DATE_PATTERN},
+                {"type": "string", "format": "date-time", "pattern": INSTANT_PATTERN},
+            ],
+            "examples": ["2027-03-01", "2027-03-01T17:30:00Z"],
+        },
+        mode="validation",
+    ),
+]
 """A moment for ``known_at``: a date means the end of that day (UTC)."""
+
+
+def _iso_4217(code: str) -> str:
+    minor_unit(code)  # raises ValueError naming the code
+    return code
+
+
+CurrencyCode = Annotated[
+    str,
+    Field(min_length=3, max_length=3, examples=["EUR"]),
+    AfterValidator(_iso_4217),
+    WithJsonSchema({"type": "string", "enum": sorted(MINOR_UNITS), "examples": ["EUR"]}, mode="validation"),
+]
+"""An ISO 4217 currency code (upper case, as listed in :data:`shared.money.MINOR_UNITS`), documented as the list."""
 
 _ISO_WEEK = re.compile(r"^([0-9]{4})-W([0-9]{2})$")
 
@@ -190,6 +256,22 @@ class RequestBody(BaseModel):
     :mod:`shared.limits` (each violation a validation error at its field)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """The schema pydantic makes, with each exact decimal's ``max_digits`` and ``decimal_places`` beside it
+        (pydantic leaves them out where the field's type is annotated), for :mod:`shared.openapi` to state as the
+        bounds of the decimal's text."""
+        schema = handler(core_schema)
+        properties = handler.resolve_ref_schema(schema).get("properties", {})
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            for meta in field.metadata:
+                for bound in ("max_digits", "decimal_places"):
+                    value = getattr(meta, bound, None)
+                    if value is not None and key in properties:
+                        properties[key][bound] = value
+        return schema
 
     @field_validator("*", mode="before")
     @classmethod

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import uuid
@@ -33,8 +32,7 @@ from shared.errors import (
     PMOError,
 )
 from shared.events import EventMetadata
-from shared.limits import MAX_DATE, MIN_DATE
-from shared.money import MINOR_UNITS
+from shared.openapi import documented
 from shared.problems import (
     PROBLEM,
     SESSION_COOKIE,
@@ -175,173 +173,11 @@ def create_app(
     public_paths.update(p for p in (app.openapi_url, app.docs_url, app.redoc_url) if p)
     public_paths.update(p for p in (app.swagger_ui_oauth2_redirect_url,) if p)
     public_paths.update(getattr(route, "path", "") for router in public_routers for route in router.routes)
-    app.openapi = lambda: _documented(app)  # type: ignore[method-assign]
+    app.openapi = lambda: documented(app)  # type: ignore[method-assign]
     return app
 
 
-def _documented(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document as the service really answers: every error as ``application/problem+json`` (a Problem),
-    401/403 on every secured operation, and ``text/csv`` where an operation takes ``format=csv``."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = FastAPI.openapi(app)
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-    components.update(problem_schema.pop("$defs", {}))
-    components["Problem"] = problem_schema
-    for name, component in components.items():  # Money-Input and Money-Output: one title each, as client
-        if name.endswith(("-Input", "-Output")):  # generators name their classes after the title
-            component["title"] = name.replace("-", "")
-    problem_content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for path, item in schema.get("paths", {}).items():
-        for operation in item.values():
-            responses = operation.setdefault("responses", {})
-            if path not in ("/healthz", "/readyz"):
-                responses.setdefault("401", {"description": "Missing, invalid or expired bearer token"})
-                responses.setdefault("403", {"description": "The token's roles do not allow this operation"})
-            responses.setdefault("414", {"description": "The path or query string is longer than the service takes"})
-            responses.setdefault("431", {"description": "The headers are larger than the service takes"})
-            if "requestBody" in operation:
-                responses.setdefault("400", {"description": "The body is not JSON, or not a JSON object"})
-                responses.setdefault("413", {"description": "The body is larger than the service takes"})
-            if any(p.get("name", "").lower() == "if-match" for p in operation.get("parameters", [])):
-                responses.setdefault("412", {"description": "If-Match is stale: the aggregate moved on"})
-                for status, response in responses.items():  # a command: its answer's headers (see respond)
-                    if status.startswith("2"):
-                        response.setdefault("headers", {}).update(_command_headers(status))
-            for status, response in responses.items():
-                if status.isdigit() and int(status) >= 400:
-                    response["content"] = dict(problem_content)
-            if any(p.get("name") == "format" for p in operation.get("parameters", [])) and "200" in responses:
-                responses["200"].setdefault("content", {})["text/csv"] = {"schema": {"type": "string"}}
-    for unused in ("HTTPValidationError", "ValidationError"):
-        if unused in components and unused not in json.dumps(schema.get("paths", {})):
-            components.pop(unused)
-    _state_input_bounds(schema)
-    app.openapi_schema = schema
-    return schema
-
-
-# --- what the input bounds are, stated in the document --------------------------------------------------------
-
-_KEYWORDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
-"""Constraints FastAPI leaves under their Python names on an ``Annotated`` query type (``Whole``): JSON Schema's."""
-FREE_TEXT_PATTERN = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]*$"
-"""Text as :func:`shared.bounds.forbidden_character` takes it: no control character but tab and line breaks, no
-bidirectional override (lone surrogates cannot be written in JSON Schema and are refused all the same)."""
-DATE_PATTERN = "^(19[0-9]{2}|2[01][0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-"""A ``YYYY-MM-DD`` within :data:`~shared.limits.MIN_DATE` .. ``MAX_DATE`` (1900 to 2199)."""
-_DECIMAL = {
-    "signed": r"^-?[0-9]{1,18}(\.[0-9]{1,18})?$",
-    "non-negative": r"^[0-9]{1,18}(\.[0-9]{1,18})?$",
-    "positive": r"^([0-9]{0,18}[1-9][0-9]{0,18}(\.[0-9]{1,18})?|[0-9]{1,18}\.[0-9]{0,17}[1-9][0-9]{0,17})$",
-}
-"""An exact number as a string in plain decimal notation (no exponent, no separator), by its lower bound."""
-_NULL = {"type": "null"}
-
-
-def _state_input_bounds(schema: dict[str, Any]) -> None:
-    """The bounds the request models check, stated in the document where JSON Schema can state them, so that a
-    client (or a fuzzer) that keeps to the document is not refused for what it could not read: decimals as an
-    integer or a plain decimal string (never a float), text without the characters the service refuses, dates
-    within the range it keeps, currencies from ISO 4217, headers that are absent rather than null, and the numeric
-    bounds of query parameters under their JSON Schema names. Only the schemas a request reaches change."""
-    assert MIN_DATE.year == 1900 and MAX_DATE.year == 2199, "DATE_PATTERN states the range of shared.limits"
-    components = schema.get("components", {}).get("schemas", {})
-    inputs: set[str] = set()
-
-    def reach(node: Any) -> None:
-        if isinstance(node, dict):
-            ref = str(node.get("$ref", ""))
-            name = ref.rsplit("/", 1)[-1] if ref.startswith("#/components/schemas/") else ""
-            if name and name not in inputs and name in components:
-                inputs.add(name)
-                reach(components[name])
-            for value in node.values():
-                reach(value)
-        elif isinstance(node, list):
-            for value in node:
-                reach(value)
-
-    for item in schema.get("paths", {}).values():
-        for operation in item.values():
-            for parameter in operation.get("parameters", []):
-                parameter["schema"] = _bounded(parameter.get("schema", {}), header=parameter.get("in") == "header")
-            for media in operation.get("requestBody", {}).get("content", {}).values():
-                reach(media.get("schema", {}))
-                media["schema"] = _bounded(media.get("schema", {}))
-    for name in sorted(inputs - {"Problem", "FieldError"}):
-        components[name] = _bounded(components[name])
-    money = components.get("Money-Input")
-    if money is not None:
-        money["properties"]["currency"] = {"type": "string", "enum": sorted(MINOR_UNITS), "title": "Currency"}
-
-
-def _decimal(options: list[Any]) -> list[Any] | None:
-    """pydantic's number-or-string of a ``Decimal`` as this API takes it: an integer or a plain decimal string."""
-    numbers = [o for o in options if isinstance(o, dict) and o.get("type") == "number"]
-    texts = [o for o in options if isinstance(o, dict) and o.get("type") == "string" and len(o) == 1]
-    if len(numbers) != 1 or len(texts) != 1:
-        return None
-    number = numbers[0]
-    low = number.get("exclusiveMinimum", number.get("minimum"))
-    if low is None or low < 0:
-        kind = "signed"
-    elif low > 0 or "exclusiveMinimum" in number:
-        kind = "positive"
-    else:
-        kind = "non-negative"
-    exact = {"type": "string", "pattern": _DECIMAL[kind]}
-    return [{**o, "type": "integer"} if o is number else exact if o is texts[0] else o for o in options]
-
-
-def _bounded(node: Any, *, header: bool = False) -> Any:
-    """``node`` (a JSON Schema) with its bounds stated (see :func:`_state_input_bounds`)."""
-    if isinstance(node, list):
-        return [_bounded(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if node.get("type") in ("integer", "number"):
-        node = {_KEYWORDS.get(key, key): value for key, value in node.items()}
-    options = node.get("anyOf")
-    if isinstance(options, list):
-        rest = [o for o in options if o != _NULL]
-        if header and len(rest) == 1 and len(options) == 2:  # a header is absent or has a value, never null
-            return _bounded({**{k: v for k, v in node.items() if k != "anyOf"}, **rest[0]})
-        node["anyOf"] = _decimal(options) or options
-    for key in ("properties", "$defs"):
-        if isinstance(node.get(key), dict):
-            node[key] = {name: _bounded(value) for name, value in node[key].items()}
-    for key in ("items", "anyOf", "oneOf", "allOf", "prefixItems"):
-        if key in node:
-            node[key] = _bounded(node[key])
-    if node.get("type") == "string" and not {"enum", "const", "pattern"} & node.keys():
-        if node.get("format") == "date":
-            node["pattern"] = DATE_PATTERN
-        elif "format" not in node:
-            node["pattern"] = FREE_TEXT_PATTERN
-    return node
-
-
 # --- commands -----------------------------------------------------------------------------------------
-
-
-def _command_headers(status: str) -> dict[str, Any]:
-    """The headers :func:`respond` sets, as OpenAPI documents them on a command's 2xx answer."""
-    headers: dict[str, Any] = {
-        "ETag": {
-            "description": 'The aggregate\'s version after the command, e.g. "3": send it back as If-Match',
-            "required": True,
-            "schema": {"type": "string", "pattern": r'^"[0-9]{1,9}"$'},
-        },
-        "Idempotent-Replayed": {
-            "description": "true when this is the first answer replayed for a retried Idempotency-Key",
-            "schema": {"type": "string", "enum": ["true"]},
-        },
-    }
-    if status == "201":
-        headers["Location"] = {"description": "Where the created resource is read", "schema": {"type": "string"}}
-    return headers
 
 
 IF_MATCH_PATTERN = r'^(\*|(W/)?"[\x21\x23-\x7E\x80-\xFF]{0,64}")$'

@@ -83,6 +83,14 @@ start on a Monday, a project this service has not heard of yet): what no JSON Sc
 positive case is counted, not a failure; a 422 from request validation (title ``Invalid request``) on schema-valid
 input is a failure: the document and the code disagree."""
 
+INTEGRAL_FLOAT = "not a float"
+"""The reason of a refused JSON number written with a fraction or an exponent (``240.0``, ``2.4E2``). JSON Schema
+cannot tell it from ``240``: both are the integer 240 in its data model, so a document that offers integers offers
+``240.0`` too, while the service refuses every number not written as an integer (a float may have lost digits before
+it was sent). The one kind of schema-valid input the document cannot exclude: a refusal of schema-valid input whose
+every reason is this one is counted apart (:attr:`FuzzResult.integral_floats`), never as a failure (docs/problems.md,
+"What the document cannot say")."""
+
 HOSTILE = "hostile"
 HOSTILE_TEXT = (
     "nul\x00byte",
@@ -134,6 +142,7 @@ class FuzzResult:
     findings: dict[str, list[Finding]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     semantic: int = 0
+    integral_floats: int = 0
     errors: list[str] = field(default_factory=list)
 
     def add(self, finding: Finding) -> None:
@@ -151,7 +160,8 @@ class FuzzResult:
             f"(seed {SEED}, phases {dict(self.phases)}, {EXAMPLES} examples per operation and mode; existing "
             f"{', '.join(self.seeded) or 'none'} in half of the paths), "
             f"statuses {dict(sorted(self.statuses.items()))}, "
-            f"semantic 422s on valid input {self.semantic}, failures {dict(self.counts) or 'none'}"
+            f"semantic 422s on valid input {self.semantic}, integral floats refused {self.integral_floats}, "
+            f"failures {dict(self.counts) or 'none'}"
         )
 
 
@@ -273,6 +283,9 @@ def _scenario(event: Any, result: FuzzResult, operations: set[str]) -> None:
             if check.name == "positive_data_acceptance" and _semantic_refusal(response):
                 result.semantic += 1
                 continue
+            if check.name == "positive_data_acceptance" and _integral_float_refusal(response):
+                result.integral_floats += 1
+                continue
             result.add(
                 Finding(
                     check.name,
@@ -293,6 +306,18 @@ def _semantic_refusal(response: Any) -> bool:
         return bool(json.loads(response.content).get("title") == SEMANTIC)
     except (ValueError, AttributeError):
         return False
+
+
+def _integral_float_refusal(response: Any) -> bool:
+    """Whether ``response`` is a 422 whose every error is a JSON number refused for being written as a float (see
+    :data:`INTEGRAL_FLOAT`)."""
+    if response is None or response.status_code != 422:
+        return False
+    try:
+        errors = json.loads(response.content).get("errors") or []
+    except (ValueError, AttributeError):
+        return False
+    return bool(errors) and all(INTEGRAL_FLOAT in str(error.get("reason", "")) for error in errors)
 
 
 def _hostile(operation: Any, document: dict[str, Any], result: FuzzResult) -> None:

@@ -358,6 +358,7 @@ async def test_clients_generated_from_the_documents_drive_every_service(system: 
         assert person.status_code == 201, person.content
         again = await call(resources, "getResource").asyncio_detailed(person.parsed.resource_id, client=manager)
         assert again.status_code == 200 and again.parsed.resource_id == person.parsed.resource_id
+        assert [c.hours for c in again.parsed.capacities] == ["40"], again.content  # typed, not a dict
 
         # reporting: a portfolio's thresholds set and read; a refused call parses as a Problem
         reporting = clients["reporting"]
@@ -370,7 +371,10 @@ async def test_clients_generated_from_the_documents_drive_every_service(system: 
         )
         assert isinstance(set_.parsed, reporting.models.ThresholdsView), set_.content
         got = await call(reporting, "getAlertThresholds").asyncio_detailed(portfolio, client=director)
-        assert got.status_code == 200, got.content
+        assert got.status_code == 200 and isinstance(got.parsed, reporting.models.ThresholdsRead), got.content
+        assert got.parsed.configured and "cpi_below" in got.parsed.thresholds.additional_properties
+        alerts = await call(reporting, "listAlerts").asyncio_detailed(client=director, portfolio_id=portfolio)
+        assert alerts.status_code == 200 and alerts.parsed.total == 0, alerts.content
         missing = await call(reporting, "getProjectReport").asyncio_detailed(uuid.uuid4(), client=director)
         assert missing.status_code == 404 and isinstance(missing.parsed, reporting.models.Problem)
         assert missing.parsed.type_.endswith("/not-found")

@@ -13,7 +13,7 @@ from budget import handlers
 from budget.api import models as m
 from budget.queries import SqlBudgetFacts
 from shared.auth import Role
-from shared.bounds import Day
+from shared.bounds import CurrencyCode, Day
 from shared.contracts.budget import CategoryAmount, CategoryEstimate, InvoiceExpectation, PhaseAmount
 from shared.contracts.common import MonthAmount
 from shared.errors import InvalidCommandError
@@ -22,7 +22,7 @@ from shared.web import COMMAND_RESPONSES, Command, respond
 
 router = APIRouter(responses=COMMAND_RESPONSES, tags=["budget"])
 ProjectIdPath = Annotated[uuid.UUID, Path(description="Project id")]
-CurrencyPath = Annotated[m.CurrencyCode, Path(description="ISO 4217 currency code", examples=["EUR"])]
+CurrencyPath = Annotated[CurrencyCode, Path(description="ISO 4217 currency code", examples=["EUR"])]
 
 
 async def budget_facts(rt: Runtime) -> handlers.BudgetFacts:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
+from budget.domain.state import ChangeRequest, FundingSource
 from shared.bounds import RequestBody
 from shared.contracts.budget import (
     CategoryEstimate,
@@ -22,25 +23,11 @@ from shared.contracts.budget import (
 )
 from shared.contracts.common import Booking, MonthAmount
 from shared.limits import MAX_EXCHANGE_RATE, MAX_NAME, MAX_RATE_DIGITS, MAX_TEXT
-from shared.money import MINOR_UNITS, ExactDecimal, Money, minor_unit
+from shared.money import ExactDecimal, Money
 
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 EUR = {"amount": "100000.00", "currency": "EUR"}
-
-
-def _iso_4217(code: str) -> str:
-    minor_unit(code)  # ValueError naming the code when it is not ISO 4217
-    return code
-
-
-CurrencyCode = Annotated[
-    str,
-    Field(min_length=3, max_length=3, examples=["EUR"]),
-    AfterValidator(_iso_4217),
-    WithJsonSchema({"type": "string", "enum": sorted(MINOR_UNITS), "examples": ["EUR"]}, mode="validation"),
-]
-"""An ISO 4217 currency code (upper case, as listed in :data:`shared.money.MINOR_UNITS`)."""
 
 
 def _exchange_rate(rate: Decimal) -> Decimal:
@@ -86,7 +73,7 @@ class CategoryLine(RequestBody):
 
 class PhaseLine(RequestBody):
     milestone_id: uuid.UUID | None = None
-    month: Annotated[str | None, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2027-03"])] = None
+    month: Annotated[str | None, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2027-03"])] = None
     amount: Money
 
 
@@ -396,11 +383,26 @@ class BudgetView(BaseModel):
     committed: Money
     categories: list[CategoryView]
     phasing: list[PhaseAmount]
-    change_requests: list[dict[str, Any]]
-    funding_sources: list[dict[str, Any]]
+    change_requests: list[ChangeRequest]
+    funding_sources: list[FundingSource]
     tranches: list[TrancheView]
     commitments: list[CommitmentView]
     estimate_to_complete: EstimateToComplete | None
+
+
+class FundingOnView(BaseModel):
+    """Funding on a date (:func:`budget.views.funding_view`), every total booked in the budget's currency:
+    ``available`` (secured tranches available by then and not withdrawn, listed in ``tranches``), ``secured_later``
+    (secured, available after the date) and ``planned`` (not secured yet), each with its tranches."""
+
+    project_id: uuid.UUID
+    on: date
+    available: Money
+    tranches: list[TrancheView]
+    secured_later: Money
+    secured_later_tranches: list[TrancheView]
+    planned: Money
+    planned_tranches: list[TrancheView]
 
 
 class EstimateView(EstimateToComplete):

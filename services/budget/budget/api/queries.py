@@ -13,12 +13,12 @@ from budget.api.commands import CurrencyPath, Facts
 from budget.api.models import (
     BudgetView,
     CommitmentView,
-    CurrencyCode,
     EstimateListed,
     ExchangeRateInForceView,
     ExchangeRateView,
+    FundingOnView,
 )
-from shared.bounds import Day
+from shared.bounds import CurrencyCode, Day
 from shared.contracts.budget import CommitmentKind, CostCategory
 from shared.service import Runtime
 from shared.web import COMMAND_RESPONSES, Page, Paging
@@ -34,7 +34,12 @@ async def get_budget(project_id: ProjectIdPath, rt: Runtime) -> JSONResponse:
     return JSONResponse(doc, headers={"ETag": f'"{doc["version"]}"'})
 
 
-@router.get("/budgets/{project_id}/funding", operation_id="getFundingAvailable")
+@router.get(
+    "/budgets/{project_id}/funding",
+    operation_id="getFundingAvailable",
+    response_model=None,
+    responses={200: {"model": FundingOnView}},
+)
 async def funding_available(
     project_id: ProjectIdPath,
     rt: Runtime,

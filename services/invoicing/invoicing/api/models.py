@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.bounds import RequestBody
+from shared.bounds import CurrencyCode, RequestBody
 from shared.contracts.budget import CostCategory
 from shared.contracts.common import Booking
 from shared.contracts.invoicing import CreditLine, Discrepancy, InvoiceLine, LineMatch
@@ -80,7 +80,7 @@ class InvoiceBody(RequestBody):
     issued_on: date
     received_on: date | None = Field(default=None, description="defaults to today")
     due_on: date
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+    currency: CurrencyCode
     commitment_reference: Annotated[str, Field(min_length=1, max_length=100, examples=["PO-2027-0042"])] = Field(
         description="the reference of the purchase order or subcontract (pmo.budget.v1) the invoice draws on"
     )
@@ -364,3 +364,28 @@ class ToleranceView(BaseModel):
     project_id: uuid.UUID
     tolerance: str = Field(description="the matching tolerance, an exact decimal fraction (0.02 = 2 %)")
     version: int
+
+
+class CurrencyBacking(BaseModel):
+    """One currency of the invoicing summary (:func:`invoicing.views.summary`)."""
+
+    currency: str
+    invoices: int
+    invoiced: Money = Field(description="before tax, after credit notes; rejected and fully credited invoices left out")
+    backed: Money = Field(description="backed by approved work or goods received")
+    backing_ratio: str | None = Field(description="backed / invoiced, 4 decimals; null when nothing is invoiced")
+    below_target: bool
+    open: Money = Field(description="still due on the open invoices")
+    overdue: Money
+    overdue_invoices: int
+
+
+class InvoicingSummary(BaseModel):
+    """A project's invoicing on a date, per currency (:func:`invoicing.views.summary`)."""
+
+    project_id: uuid.UUID
+    on: date
+    backing_target: str = Field(description="the backing ratio invoices must reach, e.g. 0.90")
+    tolerance: str = Field(description="the project's matching tolerance")
+    invoices_by_status: dict[str, int] = Field(description="how many invoices are in each status")
+    currencies: list[CurrencyBacking]

@@ -68,7 +68,12 @@ async def get_invoice(invoice_id: InvoiceIdPath, rt: Runtime, on: On = None) -> 
     return JSONResponse(doc, headers={"ETag": f'"{doc["version"]}"'})
 
 
-@router.get("/projects/{project_id}/invoicing-summary", operation_id="getInvoicingSummary")
+@router.get(
+    "/projects/{project_id}/invoicing-summary",
+    operation_id="getInvoicingSummary",
+    response_model=None,
+    responses={200: {"model": m.InvoicingSummary}},
+)
 async def summary(project_id: ProjectIdPath, rt: Runtime, on: On = None) -> dict[str, Any]:
     """Per currency: what is invoiced (before tax, after credit notes; rejected and fully credited invoices left
     out), how much of it is backed by approved work and the ratio (target: at least 0.90), what is still due on the

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from projects import views
 from projects.api import models as m
+from projects.domain.state import Communication, GateDecision, Kpi, Partner, StatusReport
 from shared.authz import InScope, principal_of, scope_filter
 from shared.bounds import Day
 from shared.service import Runtime
@@ -83,14 +84,26 @@ async def get_milestone(project_id: ProjectIdPath, milestone_id: uuid.UUID, rt: 
     return await views.milestone_doc(rt.engine, project_id, milestone_id)
 
 
-@router.get("/projects/{project_id}/status-reports", operation_id="listStatusReports", tags=["status"])
+@router.get(
+    "/projects/{project_id}/status-reports",
+    operation_id="listStatusReports",
+    response_model=None,
+    responses={200: {"model": Page[StatusReport]}},
+    tags=["status"],
+)
 async def list_status_reports(project_id: ProjectIdPath, rt: Runtime, paging: Paging) -> dict[str, Any]:
     """Status reports, newest meeting first."""
     reports = list(reversed((await views.project_doc(rt.engine, project_id))["status_reports"]))
     return views.page_of(reports, paging.limit, paging.offset)
 
 
-@router.get("/projects/{project_id}/gate-decisions", operation_id="listGateDecisions", tags=["lifecycle"])
+@router.get(
+    "/projects/{project_id}/gate-decisions",
+    operation_id="listGateDecisions",
+    response_model=None,
+    responses={200: {"model": list[GateDecision]}},
+    tags=["lifecycle"],
+)
 async def list_gate_decisions(project_id: ProjectIdPath, rt: Runtime) -> list[dict[str, Any]]:
     """Gate decisions in the order they were taken, each with the figures known then: the project's own
     (``snapshot``) and the reporting service's as of the decision date (``figures``)."""
@@ -124,18 +137,36 @@ async def get_baseline(
     return await views.baseline(rt.engine, project_id, version)
 
 
-@router.get("/projects/{project_id}/kpis", operation_id="listKpis", tags=["kpis"])
+@router.get(
+    "/projects/{project_id}/kpis",
+    operation_id="listKpis",
+    response_model=None,
+    responses={200: {"model": list[Kpi]}},
+    tags=["kpis"],
+)
 async def list_kpis(project_id: ProjectIdPath, rt: Runtime) -> list[dict[str, Any]]:
     """KPIs with their measurements and whether the latest meets the target."""
     return list((await views.project_doc(rt.engine, project_id))["kpis"])
 
 
-@router.get("/projects/{project_id}/partners", operation_id="listPartners", tags=["partners"])
+@router.get(
+    "/projects/{project_id}/partners",
+    operation_id="listPartners",
+    response_model=None,
+    responses={200: {"model": list[Partner]}},
+    tags=["partners"],
+)
 async def list_partners(project_id: ProjectIdPath, rt: Runtime) -> list[dict[str, Any]]:
     return list((await views.project_doc(rt.engine, project_id))["partners"])
 
 
-@router.get("/projects/{project_id}/communications", operation_id="listCommunications", tags=["partners"])
+@router.get(
+    "/projects/{project_id}/communications",
+    operation_id="listCommunications",
+    response_model=None,
+    responses={200: {"model": list[Communication]}},
+    tags=["partners"],
+)
 async def list_communications(
     project_id: ProjectIdPath,
     rt: Runtime,

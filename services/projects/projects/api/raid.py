@@ -337,7 +337,12 @@ async def get_raid_log(project_id: ProjectIdPath, rt: Runtime) -> JSONResponse:
     return JSONResponse(log, headers={"ETag": f'"{version}"'})
 
 
-@router.get("/projects/{project_id}/raid/items", operation_id="listRaidItems", response_model=Page[m.RaidItemView])
+@router.get(
+    "/projects/{project_id}/raid/items",
+    operation_id="listRaidItems",
+    response_model=None,
+    responses={200: {"model": Page[m.RaidItemView]}},
+)
 async def list_raid_items(
     project_id: ProjectIdPath,
     rt: Runtime,
@@ -349,6 +354,11 @@ async def list_raid_items(
     return await raid_queries.raid_items(rt.engine, project_id, kind, status, paging.limit, paging.offset)
 
 
-@router.get("/projects/{project_id}/raid/items/{item_id}", operation_id="getRaidItem", response_model=m.RaidItemView)
+@router.get(
+    "/projects/{project_id}/raid/items/{item_id}",
+    operation_id="getRaidItem",
+    response_model=None,
+    responses={200: {"model": m.RaidItemView}},
+)
 async def get_raid_item(project_id: ProjectIdPath, item_id: ItemIdPath, rt: Runtime) -> dict[str, Any]:
     return await raid_queries.raid_item(rt.engine, project_id, item_id)

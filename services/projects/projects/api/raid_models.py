@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -198,21 +198,118 @@ class CloseDependencyRequest(RequestBody):
     note: Text4000 = ""
 
 
-class RaidItemView(BaseModel):
-    """An item of any kind: ``kind`` says which; the fields besides these depend on it (see the log view)."""
+class RiskActionView(BaseModel):
+    action_id: uuid.UUID
+    description: str
+    owner: str
+    due_date: date
+    completed_on: date | None
+    note: str
 
-    model_config = ConfigDict(extra="allow")
 
-    kind: str
+class RiskView(BaseModel):
+    """A risk (:func:`projects.raid_views.risk_view`): its assessment (``score`` = probability x impact), its
+    response actions by due date, and how it was closed."""
+
+    kind: Literal["risk"]
     item_id: uuid.UUID
+    risk_id: uuid.UUID
+    title: str
+    cause: str
+    event: str
+    effect: str
+    probability: int
+    impact: int
+    score: int
+    money_impact: Money | None
+    owner: str
+    strategy: RiskStrategy
+    review_date: date
+    raised_on: date
+    last_reviewed_on: date | None
     status: str
+    closed_on: date | None
+    closure: RiskClosure | None
+    closing_note: str
+    actions: list[RiskActionView]
+
+
+class IssueView(BaseModel):
+    """An issue (:func:`projects.raid_views.issue_view`)."""
+
+    kind: Literal["issue"]
+    item_id: uuid.UUID
+    issue_id: uuid.UUID
+    title: str
+    description: str
+    severity: IssueSeverity
+    owner: str
+    raised_on: date
+    due_date: date
+    risk_id: uuid.UUID | None
+    status: str
+    resolved_on: date | None
+    resolution: str
+
+
+class AssumptionView(BaseModel):
+    """An assumption (:func:`projects.raid_views.assumption_view`): ``status`` open, confirmed or invalid."""
+
+    kind: Literal["assumption"]
+    item_id: uuid.UUID
+    assumption_id: uuid.UUID
+    description: str
+    owner: str
+    recorded_on: date
+    status: Literal["open", "confirmed", "invalid"]
+    holds: bool | None
+    validated_on: date | None
+    note: str
+
+
+class DecisionView(BaseModel):
+    """A decision (:func:`projects.raid_views.decision_view`)."""
+
+    kind: Literal["decision"]
+    item_id: uuid.UUID
+    decision_id: uuid.UUID
+    title: str
+    decision: str
+    decided_by: str
+    decided_on: date
+    rationale: str
+    status: Literal["logged"]
+
+
+class DependencyView(BaseModel):
+    """A dependency on another project (:func:`projects.raid_views.dependency_view`): ``status`` open or its
+    outcome."""
+
+    kind: Literal["dependency"]
+    item_id: uuid.UUID
+    dependency_id: uuid.UUID
+    provider_project_id: uuid.UUID
+    provider_milestone_id: uuid.UUID | None
+    needs: str
+    needed_by: date
+    owner: str
+    declared_on: date
+    status: str
+    closed_on: date | None
+    note: str
+
+
+RaidItemView = Annotated[
+    RiskView | IssueView | AssumptionView | DecisionView | DependencyView, Field(discriminator="kind")
+]
+"""An item of any kind: ``kind`` says which."""
 
 
 class RaidLogView(BaseModel):
-    project_id: uuid.UUID
+    project_id: uuid.UUID | None
     version: int
-    risks: list[dict[str, Any]]
-    issues: list[dict[str, Any]]
-    assumptions: list[dict[str, Any]]
-    decisions: list[dict[str, Any]]
-    dependencies: list[dict[str, Any]]
+    risks: list[RiskView]
+    issues: list[IssueView]
+    assumptions: list[AssumptionView]
+    decisions: list[DecisionView]
+    dependencies: list[DependencyView]

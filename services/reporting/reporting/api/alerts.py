@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -14,7 +16,7 @@ from reporting.api.reports import Format
 from shared.authz import InScope
 from shared.bounds import RequestBody
 from shared.service import Runtime
-from shared.web import COMMAND_RESPONSES, Command, Paging, respond
+from shared.web import COMMAND_RESPONSES, Command, Page, Paging, respond
 
 router = APIRouter(tags=["alerts"], responses=COMMAND_RESPONSES)
 
@@ -25,6 +27,27 @@ class AcknowledgeBody(RequestBody):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+class AlertItem(BaseModel):
+    """An alert as listed (:func:`reporting.views.alerts.alert_item`): its rule, subject, severity and life, the
+    figures that raised it and the ids of the events behind them."""
+
+    alert_id: str
+    project_id: uuid.UUID
+    portfolio_id: str | None
+    rule: str
+    subject: str
+    status: Literal["open", "cleared"]
+    severity: Literal["warning", "critical"]
+    title: str
+    figures: dict[str, Any] = Field(description="the figures of the alert's rule: their names depend on the rule")
+    evidence: list[uuid.UUID] = Field(description="the events behind the figures")
+    acknowledged_by: str | None
+    raised_at: datetime
+    updated_at: datetime
+    cleared_at: datetime | None
+    version: int
+
+
 class AlertAcknowledgedView(BaseModel):
     """The answer to acknowledging an alert (:func:`reporting.views.alerts.alert_acknowledged`)."""
 
@@ -33,12 +56,29 @@ class AlertAcknowledgedView(BaseModel):
     status: Literal["open", "cleared"]
 
 
+class ThresholdsChange(BaseModel):
+    """Looser thresholds requested, waiting for another person's approval."""
+
+    thresholds: dict[str, str] = Field(description="every threshold as requested, by name (exact decimals as text)")
+    requested_by: str | None
+    looser: list[str] = Field(default=[], description="the thresholds that would raise fewer alerts (commands only)")
+
+
 class ThresholdsView(BaseModel):
-    """A portfolio's thresholds in force and the looser change awaiting approval, if any."""
+    """A portfolio's thresholds in force (by name: ``underfunding_risk``, ``invoice_backing``, ``cpi_below``,
+    ``spi_below``, ``vac_below_bac_share``, ``status_report_days``; exact decimals as text) and the looser change
+    awaiting approval, if any (:func:`reporting.views.alerts.thresholds_state`)."""
 
     portfolio_id: str
-    thresholds: dict[str, Any]
-    change_requested: dict[str, Any] | None = Field(description="thresholds, requested_by and which are looser")
+    thresholds: dict[str, str]
+    change_requested: ThresholdsChange | None
+
+
+class ThresholdsRead(ThresholdsView):
+    """A portfolio's thresholds as read (:func:`reporting.views.alerts.thresholds_row`): the defaults until
+    ``configured``."""
+
+    configured: bool
 
 
 class ThresholdsBody(RequestBody):
@@ -46,15 +86,15 @@ class ThresholdsBody(RequestBody):
         json_schema_extra={"examples": [{"underfunding_risk": "0.10", "cpi_below": "0.85", "spi_below": "0.9"}]}
     )
 
-    underfunding_risk: Annotated[str, Field(pattern=r"^0(\.\d{1,4})?$|^1(\.0{1,4})?$", examples=["0.05"])] = "0.05"
-    cpi_below: Annotated[str, Field(pattern=r"^\d(\.\d{1,4})?$", examples=["0.9"])] = "0.9"
-    spi_below: Annotated[str, Field(pattern=r"^\d(\.\d{1,4})?$", examples=["0.9"])] = "0.9"
-    vac_below_bac_share: Annotated[str, Field(pattern=r"^-?0(\.\d{1,4})?$", examples=["-0.05"])] = "-0.05"
+    underfunding_risk: Annotated[str, Field(pattern=r"^0(\.[0-9]{1,4})?$|^1(\.0{1,4})?$", examples=["0.05"])] = "0.05"
+    cpi_below: Annotated[str, Field(pattern=r"^[0-9](\.[0-9]{1,4})?$", examples=["0.9"])] = "0.9"
+    spi_below: Annotated[str, Field(pattern=r"^[0-9](\.[0-9]{1,4})?$", examples=["0.9"])] = "0.9"
+    vac_below_bac_share: Annotated[str, Field(pattern=r"^-?0(\.[0-9]{1,4})?$", examples=["-0.05"])] = "-0.05"
     status_report_days: Annotated[int, Field(ge=1, le=90)] = 7
-    invoice_backing: Annotated[str, Field(pattern=r"^0(\.\d{1,4})?$|^1(\.0{1,4})?$", examples=["0.9"])] = "0.9"
+    invoice_backing: Annotated[str, Field(pattern=r"^0(\.[0-9]{1,4})?$|^1(\.0{1,4})?$", examples=["0.9"])] = "0.9"
 
 
-@router.get("/alerts", operation_id="listAlerts")
+@router.get("/alerts", operation_id="listAlerts", response_model=None, responses={200: {"model": Page[AlertItem]}})
 async def list_alerts(
     rt: Runtime,
     paging: Paging,
@@ -118,6 +158,11 @@ async def approve_thresholds(portfolio_id: PortfolioId, ctx: Command, rt: Runtim
     return respond(await handlers.approve_thresholds(rt.executor, ctx, portfolio_id))
 
 
-@router.get("/portfolios/{portfolio_id}/alert-thresholds", operation_id="getAlertThresholds")
+@router.get(
+    "/portfolios/{portfolio_id}/alert-thresholds",
+    operation_id="getAlertThresholds",
+    response_model=None,
+    responses={200: {"model": ThresholdsRead}},
+)
 async def get_thresholds(portfolio_id: Annotated[str, Path(max_length=64)], rt: Runtime) -> dict[str, Any]:
     return views.thresholds_row(portfolio_id, await queries.thresholds_row(rt.engine, portfolio_id))

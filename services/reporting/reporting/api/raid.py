@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from reporting import raid_model
+from reporting.api import raid_models as rm
 from reporting.views import raid as views
 from shared.authz import InScope
 from shared.errors import NotFoundError
@@ -20,7 +21,12 @@ GroupId = Annotated[str | None, Query(max_length=64)]
 Rating = Annotated[int, Path(ge=1, le=5, description="1 to 5")]
 
 
-@router.get("/reports/raid", operation_id="getRaidReport")
+@router.get(
+    "/reports/raid",
+    operation_id="getRaidReport",
+    response_model=None,
+    responses={200: {"model": rm.RaidReport}},
+)
 async def raid_report(
     rt: Runtime,
     scope: InScope,
@@ -35,7 +41,12 @@ async def raid_report(
     return {"portfolio_id": portfolio_id, "programme_id": programme_id, **views.raid_summary(lines, top)}
 
 
-@router.get("/reports/raid/map/{probability}/{impact}", operation_id="getRaidMapCell")
+@router.get(
+    "/reports/raid/map/{probability}/{impact}",
+    operation_id="getRaidMapCell",
+    response_model=None,
+    responses={200: {"model": rm.MapCell}},
+)
 async def raid_map_cell(
     rt: Runtime,
     scope: InScope,
@@ -49,7 +60,12 @@ async def raid_map_cell(
     return views.map_cell(lines, probability, impact)
 
 
-@router.get("/reports/projects/{project_id}/raid", operation_id="getProjectRaid")
+@router.get(
+    "/reports/projects/{project_id}/raid",
+    operation_id="getProjectRaid",
+    response_model=None,
+    responses={200: {"model": rm.ProjectRaid}},
+)
 async def project_raid(
     rt: Runtime, scope: InScope, project_id: Annotated[uuid.UUID, Path(description="Project id")]
 ) -> dict[str, Any]:

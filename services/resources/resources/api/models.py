@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from resources.domain import parse_iso_week
-from shared.bounds import RequestBody
+from resources.domain.rates import Rate
+from resources.domain.resource import Capacity
+from resources.domain.skills import Certification, Skill, Training
+from resources.domain.work_sheet import SheetVersion
+from shared.bounds import CurrencyCode, RequestBody
 from shared.contracts.common import Booking
-from shared.contracts.resources import OverAllocationPolicy, ResourceKind, SkillLevel
-from shared.money import ExactDecimal, Money, minor_unit
+from shared.contracts.resources import (
+    AcceptedDeliverable,
+    OverAllocatedWeek,
+    OverAllocationPolicy,
+    ResourceKind,
+    SkillLevel,
+    TimeEntry,
+)
+from shared.money import ExactDecimal, Money
 
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 Text4000 = Annotated[str, Field(max_length=4000)]
@@ -22,7 +33,7 @@ Actor = Annotated[str, Field(min_length=1, max_length=200, examples=["max.manage
 Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ada@example.org"])]
 Phone = Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9 ()./-]+$", examples=["+44 20 7946 0000"])]
 WeekHours = Annotated[ExactDecimal, Field(ge=0, le=168, max_digits=5, decimal_places=2, examples=["40"])]
-IsoWeek = Annotated[str, Field(pattern=r"^\d{4}-W\d{2}$", examples=["2027-W23"])]
+IsoWeek = Annotated[str, Field(pattern=r"^[0-9]{4}-W[0-9]{2}$", examples=["2027-W23"])]
 
 
 class PersonalDataRequest(RequestBody):
@@ -63,20 +74,12 @@ class RegisterResourceRequest(PersonalDataRequest):
     role: Slug = Field(examples=["developer"])
     department: Slug = Field(examples=["engineering"])
     weekly_capacity_hours: WeekHours
-    currency: Annotated[str, Field(min_length=3, max_length=3, examples=["EUR"])] = Field(
-        description="currency of the resource's cost rates and costs"
-    )
+    currency: CurrencyCode = Field(description="currency of the resource's cost rates and costs")
     subject: Actor | None = Field(
         default=None,
         description="the person's user subject (token `sub`): they then never approve their own work sheets nor set "
         "their own rate",
     )
-
-    @field_validator("currency")
-    @classmethod
-    def _iso(cls, value: str) -> str:
-        minor_unit(value)
-        return value
 
 
 class ProfileRequest(RequestBody):
@@ -286,7 +289,7 @@ class AllocationView(BaseModel):
     ends_on: date
     ended: bool
     over_allocated: bool
-    over_allocation: list[dict[str, Any]]
+    over_allocation: list[OverAllocatedWeek]
     name: str | None = Field(default=None, description="the resource's name, in lists (null once erased)")
     role: str | None = Field(default=None, description="the resource's role, in lists")
     department: str | None = Field(default=None, description="the resource's department, in lists")
@@ -300,11 +303,11 @@ class ResourceView(BaseModel):
     department: str
     currency: str
     registered_on: date
-    capacities: list[dict[str, Any]]
-    rates: list[dict[str, Any]]
-    skills: list[dict[str, Any]]
-    certifications: list[dict[str, Any]]
-    trainings: list[dict[str, Any]]
+    capacities: list[Capacity]
+    rates: list[Rate]
+    skills: list[Skill]
+    certifications: list[Certification]
+    trainings: list[Training]
     allocations: list[AllocationView]
     personal_data_erased_on: date | None
     version: int
@@ -321,8 +324,8 @@ class WorkSheetView(BaseModel):
     status: str
     submitted_by: str
     hours: str
-    entries: list[dict[str, Any]]
-    deliverables: list[dict[str, Any]]
+    entries: list[TimeEntry]
+    deliverables: list[AcceptedDeliverable]
     approved_version: int | None
     approved_cost: Money | None
     approved_booked: Booking | None = Field(
@@ -330,7 +333,7 @@ class WorkSheetView(BaseModel):
         description="the approved cost in the project's currency, when the rate is in another one: converted at the "
         "exchange rate in force on the approval date",
     )
-    versions: list[dict[str, Any]]
+    versions: list[SheetVersion] = Field(description="every version of the sheet, the first submission first")
 
 
 class CapacityWeek(BaseModel):
@@ -369,9 +372,16 @@ class ProjectCosts(BaseModel):
     by_resource: list[ResourceCostLine]
 
 
+class RoleRate(BaseModel):
+    """A role's standard hourly rate from a date (:func:`resources.views.role_rates_view`)."""
+
+    effective_from: date
+    hourly_rate: Money
+
+
 class RoleRatesView(BaseModel):
     role: str
-    rates: list[dict[str, Any]]
+    rates: list[RoleRate]
 
 
 class PolicyView(BaseModel):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from projects.api.models.fields import Reason, Text200
 from shared.bounds import RequestBody
-from shared.contracts.projects import EvTechnique
+from shared.contracts.projects import BaselineItem, EvTechnique
 from shared.limits import MAX_BASELINE_ITEMS, MAX_BASELINE_MONTHS, MAX_BASELINE_STEPS
 from shared.money import ExactDecimal, Money
 
@@ -82,7 +82,7 @@ class BaselineView(BaseModel):
     baseline_id: uuid.UUID
     version: int
     effective_on: date
-    items: list[dict[str, Any]]
+    items: list[BaselineItem]
     total: Money
     management_reserve: Money
     reason: str

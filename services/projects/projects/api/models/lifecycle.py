@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from projects.api.models.fields import Reason, Text200, Text4000
 from shared.bounds import RequestBody
-from shared.contracts.projects import GateOutcome
+from shared.contracts.projects import GateFigures, GateOutcome, GateSnapshot
 
 
 class ApproveRequest(RequestBody):
@@ -87,6 +86,6 @@ class GateDecisionView(BaseModel):
     rationale: str
     decided_by: str
     decided_on: date
-    snapshot: dict[str, Any]
-    figures: dict[str, Any] | None
+    snapshot: GateSnapshot
+    figures: GateFigures | None
     project_status: str

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from projects.api.models.fields import Reason, Text200, Text4000
+from projects.domain.state import Reschedule
 from shared.bounds import RequestBody
 from shared.money import ExactDecimal, Money
 
@@ -83,4 +84,4 @@ class MilestoneView(BaseModel):
     reached_on: date | None
     accepted_by: str | None
     missed_reason: str | None
-    reschedules: list[dict[str, Any]]
+    reschedules: list[Reschedule]

@@ -6,12 +6,13 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from projects.api.models.fields import Slug, Text200, Text4000
 from projects.api.models.milestones import MilestoneView
-from shared.bounds import RequestBody
-from shared.money import Money, minor_unit
+from projects.domain.state import BaselineStatus, Communication, GateDecision, Kpi, Partner, StatusReport
+from shared.bounds import CurrencyCode, RequestBody
+from shared.money import Money
 
 
 class RegisterProjectRequest(RequestBody):
@@ -43,15 +44,20 @@ class RegisterProjectRequest(RequestBody):
     manager: Text200 = Field(examples=["max.manager"])
     planned_start: date
     planned_end: date
-    currency: Annotated[str, Field(min_length=3, max_length=3, examples=["EUR"])]
+    currency: CurrencyCode
     portfolio_id: Slug | None = None
     programme_id: Slug | None = None
 
-    @field_validator("currency")
-    @classmethod
-    def _iso(cls, value: str) -> str:
-        minor_unit(value)
-        return value
+
+class BaselineSummary(BaseModel):
+    """A version of the project's performance measurement baseline, as the project view lists it
+    (:func:`projects.views.project_view`; the whole version: ``GET .../baselines/{version}``)."""
+
+    version: int
+    status: BaselineStatus
+    effective_on: date
+    total: Money
+    management_reserve: Money
 
 
 class ProjectView(BaseModel):
@@ -74,12 +80,12 @@ class ProjectView(BaseModel):
     earned_value: Money
     version: int
     milestones: list[MilestoneView]
-    status_reports: list[dict[str, Any]]
-    gate_decisions: list[dict[str, Any]]
-    baselines: list[dict[str, Any]] = Field(default=[], description="each version's number, status, date and total")
-    kpis: list[dict[str, Any]]
-    partners: list[dict[str, Any]]
-    communications: list[dict[str, Any]]
+    status_reports: list[StatusReport]
+    gate_decisions: list[GateDecision]
+    baselines: list[BaselineSummary] = Field(default=[], description="each version's number, status, date and total")
+    kpis: list[Kpi]
+    partners: list[Partner]
+    communications: list[Communication]
 
 
 class AuditEntry(BaseModel):
