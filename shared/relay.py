@@ -44,7 +44,7 @@ from shared.metrics import RELAY_BACKLOG, RELAY_PUBLISHED
 from shared.relay_held import Hold
 from shared.relay_holding import Holding, at_or_after_held, new_hold, refusal_reason
 from shared.relay_lanes import Lanes
-from shared.relay_sending import Outgoing, partition_of, relay_producer
+from shared.relay_sending import Outcome, Outgoing, partition_of, relay_producer
 from shared.relay_stalls import QuietLog, StallWatch
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,10 @@ STALL_ALERT_AFTER = 60.0
 BUSY_SECONDS = 1.0
 """After a wake-up or a pass that published, the relay polls at ``poll_interval`` this long (an event committed
 behind a transaction still open becomes readable without a notification of its own), then at its safety poll."""
+
+CLOSE_GRACE = 1.0
+"""After the producer's stop (its flush delivered or failed what it held), how long the lanes still waiting on it get
+to finish before they are cancelled (seconds)."""
 
 AHEAD_BATCHES = 20
 """While a partition is stalled the others go on until this many batches of events wait past the checkpoint."""
@@ -234,7 +238,7 @@ class Relay:
                                 last_check = time.monotonic()
                             await self._idle(stop, busy=published > 0 or self._incomplete)
                 finally:
-                    await self._stop_producer(producer)
+                    await self._stop_producer(producer, leading=False)
             finally:
                 self.is_leader = False
                 self._checkpoint = None
@@ -253,13 +257,32 @@ class Relay:
         if acknowledged:
             self._done.clear()
 
-    async def _stop_producer(self, producer: Any) -> None:
+    async def _stop_producer(self, producer: Any, *, leading: bool = True) -> None:
         """Stop the lanes and the producer, within the delivery timeout each (a stalled partition's batch would keep
-        a producer's flush waiting for ever); what they did not settle is read again from the checkpoint."""
-        if self._lanes is not None and self._lanes_producer is producer:
-            await self._lanes.close(self.delivery_timeout)
-            self._lanes = self._lanes_producer = None
-            self._forget(acknowledged=False)
+        a producer's flush waiting for ever). The producer is stopped *before* the lanes are closed: its flush
+        delivers (or fails) the batches it still holds, whose lanes then finish; what the lanes settled meanwhile is
+        taken in (an acknowledged event is never sent again by this leader) and the checkpoint moves past it. What
+        they did not settle is read again from the checkpoint. Not ``leading`` (the leadership ends): nothing is
+        recorded, the next leader publishes from the checkpoint (at least once)."""
+        lanes = self._lanes if self._lanes is not None and self._lanes_producer is producer else None
+        if lanes is not None:
+            await lanes.wait(self.delivery_timeout)
+        await self._stop_client(producer)
+        if lanes is None:
+            return
+        settled = await lanes.close(CLOSE_GRACE)
+        self._lanes = self._lanes_producer = None
+        restart = self._restart_producer
+        try:
+            if leading:
+                await self._settle(settled)
+                await self._advance()
+        except Exception:  # the database is away: what was acknowledged is published again (at least once)
+            log.debug("relay %s/%s: the lanes' last outcome not recorded", self.service, self.name, exc_info=True)
+        self._restart_producer = restart  # this producer is being replaced already
+        self._forget(acknowledged=False)
+
+    async def _stop_client(self, producer: Any) -> None:
         try:
             await asyncio.wait_for(producer.stop(), self.delivery_timeout)
         except TimeoutError:
@@ -309,7 +332,7 @@ class Relay:
     async def _lanes_for(self, producer: Any) -> Lanes:
         if self._lanes is None or self._lanes_producer is not producer:
             if self._lanes is not None:
-                await self._lanes.close(self.delivery_timeout)
+                await self._settle(await self._lanes.close(self.delivery_timeout))
                 self._forget(acknowledged=False)
             self._lanes = Lanes(
                 self.topic, record_limit=self.kafka.max_message_bytes, delivery_timeout=self.delivery_timeout,
@@ -349,7 +372,8 @@ class Relay:
         lanes.start(producer)
         await lanes.settle()
         await self._take_in(lanes)
-        lanes.start(producer)  # a lane that finished goes on with what was read meanwhile
+        if not self._restart_producer:  # a producer about to be replaced takes no new batch
+            lanes.start(producer)  # a lane that finished goes on with what was read meanwhile
         await self._advance()
         await self._measure(rows)
         return len(rows)
@@ -382,11 +406,15 @@ class Relay:
     async def _take_in(self, lanes: Lanes) -> None:
         """Record what the lanes settled: acknowledged, refused for good (held, with the later events of their
         projects still in the lanes)."""
-        outcome = lanes.harvest()
+        await self._settle(lanes.harvest(), lanes)
+
+    async def _settle(self, outcome: Outcome, lanes: Lanes | None = None) -> None:
+        """Record ``outcome``: acknowledged, refused for good (held, with the later events of their projects taken
+        out of ``lanes`` when they are still open)."""
         tracing.published(self.topic, outcome.published)
         holds = [new_hold(r.item, r.size, refusal_reason(e), cause=True) for r, e in outcome.refused]
         holds.extend(new_hold(r.item, r.size, _BEHIND, cause=False) for r in outcome.behind)
-        if holds:
+        if holds and lanes is not None:
             behind = lanes.take({r.key for r, _ in outcome.refused} | {r.key for r in outcome.behind})
             holds.extend(new_hold(r.item, r.size, _BEHIND, cause=False) for r in behind)
         await self._hold(holds)

@@ -134,14 +134,24 @@ class Lanes:
                 lane.pending = [r for r in lane.pending if r.key not in keys]
         return taken
 
-    async def close(self, grace: float) -> None:
-        """Let the lanes' tasks finish within ``grace`` seconds, then cancel the rest; forget every lane."""
-        tasks = [lane.task for lane in self.lanes.values() if lane.task is not None]
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=grace)
-            for task in late:
-                task.cancel()
-            for task in late:
+    async def wait(self, grace: float) -> None:
+        """Let the lanes' tasks finish within ``grace`` seconds (none is cancelled; what they settle stays to be
+        harvested)."""
+        tasks = [lane.task for lane in self.lanes.values() if lane.task is not None and not lane.task.done()]
+        if tasks and grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
+
+    async def close(self, grace: float) -> Outcome:
+        """Let the lanes' tasks finish within ``grace`` seconds, then cancel the rest; forget every lane. Returns
+        what the tasks that finished settled (a record acknowledged while the lanes closed must count as published,
+        or it would be sent a second time)."""
+        await self.wait(grace)
+        for lane in self.lanes.values():
+            if lane.task is not None and not lane.task.done():
+                lane.task.cancel()
                 with contextlib.suppress(BaseException):
-                    await task
+                    await lane.task
+                lane.task = None  # its records' fate is unknown: they are read and sent again (at least once)
+        settled = self.harvest()
         self.lanes.clear()
+        return settled
