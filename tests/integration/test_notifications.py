@@ -369,6 +369,10 @@ async def test_webhooks_signed_retried_in_order_redelivered_and_alerts_mailed(
         alert_log = (await client.get(f"/webhooks/subscriptions/{alerts_sub['subscription_id']}/deliveries")).json()
         assert [d["event_id"] for d in alert_log["items"]] == [str(alert_id)]
 
+        metrics = (await client.get("/metrics")).text
+        assert 'pmo_notification_attempts_total{channel="webhook",outcome="failed"}' in metrics
+        assert 'pmo_notification_attempts_total{channel="email",outcome="delivered"}' in metrics
+
         deleted = await client.delete(f"/webhooks/subscriptions/{elsewhere['subscription_id']}")
         assert deleted.status_code == 204
         assert (await client.get(f"/webhooks/subscriptions/{elsewhere['subscription_id']}")).status_code == 404

@@ -38,7 +38,11 @@ log = logging.getLogger(__name__)
 ATTEMPTS = Counter(
     "pmo_notification_attempts_total", "Delivery attempts of webhooks and e-mails", ["channel", "outcome"]
 )
-DELIVERIES = Gauge("pmo_notification_deliveries", "Deliveries pending or dead", ["channel", "status"])
+DELIVERIES = Gauge(
+    "pmo_notification_deliveries",
+    "Deliveries pending, retrying (after a failed attempt) or dead",
+    ["channel", "status"],
+)
 HOUSEKEEPING_SECONDS = 10.0
 MAX_ERROR = 500
 USER_AGENT = "pmo-webhooks/1"
@@ -194,7 +198,7 @@ class Sender:
         await store.forget_finished(self.rt.engine, before)
         found = await store.counts(self.rt.engine)
         for channel in ("webhook", "email"):
-            for status in ("pending", "dead"):
+            for status in ("pending", "retrying", "dead"):
                 DELIVERIES.labels(channel, status).set(found.get((channel, status), 0))
 
 

@@ -317,15 +317,17 @@ async def forget_finished(engine: AsyncEngine, before: datetime, limit: int = 50
 
 
 async def counts(engine: AsyncEngine) -> dict[tuple[str, str], int]:
-    """Deliveries per (channel, status) among pending and dead ones (the gauges)."""
+    """Deliveries per (channel, state) for the gauges: ``pending`` (not tried yet in this round), ``retrying``
+    (pending after a failed attempt) and ``dead``."""
     async with engine.connect() as conn:
         rows = await conn.execute(
             text(
-                "SELECT channel, status, count(*) AS n FROM notification_deliveries "
-                "WHERE status IN ('pending', 'dead') GROUP BY channel, status"
+                "SELECT channel, CASE WHEN status = 'pending' AND attempts > round_start THEN 'retrying' "
+                "ELSE status END AS state, count(*) AS n FROM notification_deliveries "
+                "WHERE status IN ('pending', 'dead') GROUP BY 1, 2"
             )
         )
-        return {(r.channel, r.status): int(r.n) for r in rows}
+        return {(r.channel, r.state): int(r.n) for r in rows}
 
 
 def as_rows(values: Sequence[str]) -> list[str]:
