@@ -131,31 +131,33 @@ class FactsProjection:
     async def apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
         """The same as :meth:`apply` for many events, in a few statements (replay and catch-up speed): the facts by
         COPY, or, when the batch holds an event already in the ledger (a relay's re-publish, a re-delivery), by one
-        ``INSERT ... ON CONFLICT (event_id) DO NOTHING`` that skips it as :meth:`apply` would."""
+        ``INSERT ... ON CONFLICT (event_id) DO NOTHING`` that skips it as :meth:`apply` would. The cyclic garbage
+        collector waits for the end of the batch (:func:`~reporting.books_store.gc_paused`)."""
+        with gc_paused():
+            await self._apply_batch(conn, events)
+
+    async def _apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
         facts, resource_facts, projects_ = [], [], set()
         rates: list[ConsumedEvent] = []
         kept: dict[uuid.UUID, uuid.UUID] = {}  # event id -> project id of the facts this batch writes
-        with gc_paused():  # decoding every event: no await inside
-            for event in events:
-                _check_contract(event)
-                if _is_rate(event):
-                    rates.append(event)
-                    continue
-                if event.key.startswith("resource:") and event.service == "resources":
-                    resource = parse_uuid(event.key.removeprefix("resource:"))
-                    resource_facts.append(
-                        (resource, event.event_id, event.name, event.version, event.time, _json(event))
-                    )
-                    continue
-                try:
-                    project_id = parse_uuid(event.key)
-                except ValueError:
-                    continue
-                facts.append(
-                    (project_id, event.event_id, event.service, event.name, event.version, event.time, _json(event))
-                )
-                kept[event.event_id] = project_id
-                projects_.add(project_id)
+        for event in events:
+            _check_contract(event)
+            if _is_rate(event):
+                rates.append(event)
+                continue
+            if event.key.startswith("resource:") and event.service == "resources":
+                resource = parse_uuid(event.key.removeprefix("resource:"))
+                resource_facts.append((resource, event.event_id, event.name, event.version, event.time, _json(event)))
+                continue
+            try:
+                project_id = parse_uuid(event.key)
+            except ValueError:
+                continue
+            facts.append(
+                (project_id, event.event_id, event.service, event.name, event.version, event.time, _json(event))
+            )
+            kept[event.event_id] = project_id
+            projects_.add(project_id)
         if facts:
             stored = await lock_books(conn, [f[0] for f in facts])
             inserted = await copy_new_records(conn, "facts", FACT_COLUMNS, FACT_TYPES, facts, returning="event_id")
@@ -285,7 +287,12 @@ class PortfolioProjection:
     async def apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
         """The same as :meth:`apply` for a batch of one partition, in at most three statements: registrations and
         milestones by COPY; milestones of a project registered earlier in the batch are counted into its new row,
-        the others added to theirs by one ``UPDATE`` (``last_event_at``: the latest of the batch's milestones)."""
+        the others added to theirs by one ``UPDATE`` (``last_event_at``: the latest of the batch's milestones). The
+        cyclic garbage collector waits for the end of the batch (:func:`~reporting.books_store.gc_paused`)."""
+        with gc_paused():
+            await self._apply_batch(conn, events)
+
+    async def _apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
         registered: dict[uuid.UUID, list[Any]] = {}
         planned, later = [], []
         for event in events:
