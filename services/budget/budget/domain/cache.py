@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-DEFAULT_SIZE = 2_000
-"""Streams remembered per process (the budgets worked on lately); the least recently used leave first."""
+DEFAULT_SIZE = 500
+"""Streams remembered per process (the budgets worked on lately); the least recently used leave first. A budget's
+state holds its commitments and tranches: a few kilobytes to a few hundred for the largest, so at most some tens of
+megabytes per process."""
 
 
 class AggregateCache:
