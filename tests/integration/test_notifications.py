@@ -409,14 +409,18 @@ async def test_nothing_is_lost_or_written_twice_across_a_restart(infra: Any, kaf
 
         await eventually(all_delivered, timeout=CATCH_UP)
         engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    text(
-                        "SELECT event_id, status FROM notification_deliveries WHERE recipient = :r AND order_key = :k "
-                        "ORDER BY sequence"
-                    ),
-                    {"r": created["subscription_id"], "k": str(pid)},
-                )
-            ).all()
-        assert [(str(r.event_id), r.status) for r in rows] == [(str(i), "delivered") for i in before + after]
+
+        async def once_each_and_recorded() -> None:  # the last answer may be a moment ahead of its record
+            async with engine.connect() as conn:
+                rows = (
+                    await conn.execute(
+                        text(
+                            "SELECT event_id, status FROM notification_deliveries WHERE recipient = :r "
+                            "AND order_key = :k ORDER BY sequence"
+                        ),
+                        {"r": created["subscription_id"], "k": str(pid)},
+                    )
+                ).all()
+            assert [(str(r.event_id), r.status) for r in rows] == [(str(i), "delivered") for i in before + after]
+
+        await eventually(once_each_and_recorded, timeout=10)

@@ -7,7 +7,8 @@ each in a task of its own, bounded by ``PMO_WEBHOOK_TIMEOUT_SECONDS`` (``PMO_SMT
 (an e-mail the server accepted) delivers it; anything else (another status, a timeout, a refused address, a
 connection error) is a failed attempt, retried after :func:`backoff`, until ``PMO_WEBHOOK_MAX_ATTEMPTS`` attempts of
 the round: then it is dead (a redeliver starts a new round). Redirects are not followed (a 3xx fails: it could lead
-inside). Every attempt is logged with its status, latency and error. Finished deliveries older than
+inside). Every attempt is logged with its status, latency and error. A send cut by a stop gives its claim back (the
+next start tries it at once; after a crash, when its lease ends). Finished deliveries older than
 ``PMO_NOTIFICATION_RETENTION_DAYS`` are removed.
 """
 
@@ -137,9 +138,9 @@ class Sender:
         self.settings: NotificationSettings = rt.settings  # type: ignore[assignment]
         self.client = client
         self.policy = Policy(self.settings.webhook_allow_loopback, self.settings.webhook_allow_private)
-        self.running: set[asyncio.Task[None]] = set()
+        self.running: dict[asyncio.Task[None], store.Claimed] = {}
         timeout = max(self.settings.webhook_timeout_seconds, self.settings.smtp_timeout_seconds * 3)
-        self.lease = timedelta(seconds=timeout + 30)
+        self.lease = timedelta(seconds=timeout + 10)  # a send never outlives it (each is bounded by a timeout)
 
     async def attempt(self, claimed: store.Claimed) -> None:
         started = time.monotonic()
@@ -175,6 +176,9 @@ class Sender:
             next_attempt_at=next_at,
         )
 
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.running.pop(task, None)
+
     async def _attempt_logged(self, claimed: store.Claimed) -> None:
         try:
             await self.attempt(claimed)
@@ -189,8 +193,8 @@ class Sender:
         claimed = await store.claim(self.rt.engine, free, self.lease, datetime.now(UTC))
         for c in claimed:
             task = asyncio.create_task(self._attempt_logged(c))
-            self.running.add(task)
-            task.add_done_callback(self.running.discard)
+            self.running[task] = c
+            task.add_done_callback(self._finished)
         return len(claimed)
 
     async def housekeeping(self) -> None:
@@ -233,7 +237,10 @@ async def sender(rt: ServiceRuntime, stop: asyncio.Event) -> None:
             waiting[0].cancel()
         if worker.running:
             await asyncio.wait(list(worker.running), timeout=2.0)
+            cut = [claimed.delivery_id for claimed in worker.running.values()]
             for task in list(worker.running):
                 task.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.gather(*worker.running, return_exceptions=True)
+            with contextlib.suppress(Exception):  # else they wait for their lease: tried again at the next start
+                await store.release(rt.engine, cut)

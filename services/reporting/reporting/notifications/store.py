@@ -303,6 +303,20 @@ async def record_attempt(
         )
 
 
+async def release(engine: AsyncEngine, delivery_ids: Sequence[uuid.UUID]) -> None:
+    """Give back the claims of sends cut short (a stop): they are due again at once."""
+    if not delivery_ids:
+        return
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE notification_deliveries SET claimed_until = NULL "
+                "WHERE delivery_id = ANY(CAST(:ids AS uuid[])) AND status = 'pending'"
+            ),
+            {"ids": list(delivery_ids)},
+        )
+
+
 async def forget_finished(engine: AsyncEngine, before: datetime, limit: int = 5000) -> int:
     """Remove up to ``limit`` deliveries finished before ``before`` (their attempts go with them)."""
     async with engine.begin() as conn:
