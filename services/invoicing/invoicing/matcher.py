@@ -15,7 +15,8 @@ meanwhile, and a failed row is retried later.
   match once more, goods receipts and credit notes free facts for other invoices);
 * a consumer's transaction that queued a request commits, in any process (:func:`notify_matcher`, a
   ``pg_notify`` in that transaction: PostgreSQL delivers it at commit, never before, and several in one
-  transaction are one); the matcher ``LISTEN``\\ s on a session of its own, re-opened after a failure;
+  transaction are one); the matcher ``LISTEN``\\ s on a session of its own (one connection of the service's pool,
+  held while it runs), re-opened after a failure;
 * the earliest row put off for a retry is due;
 * or its safety poll (``PMO_MATCHER_POLL_INTERVAL``) passes, for whatever a lost notification left behind.
 
