@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import importlib
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -391,3 +391,38 @@ def test_each_kinds_commands_exist_and_their_access_policy_allows_exactly_its_de
         bootstrap = importlib.import_module(f"{action.service}.bootstrap")
         assert action.method.lower() in _paths(action.service).get(action.template, {}), action
         assert bootstrap.ACCESS.allowed(action.method, action.template) == deciding_roles(kind), action
+
+
+def test_an_item_answers_its_age_its_amount_rounded_once_in_its_currency_and_the_commands_deciding_it() -> None:
+    from types import SimpleNamespace
+
+    from reporting.approvals.views import _item
+
+    row = SimpleNamespace(
+        item_key=f"invoice-override:{OTHER}",
+        kind="invoice-override",
+        project_id=PID,
+        what="invoice INV-42 from Acme",
+        detail="1 discrepancies (under-backed)",
+        amount=Decimal("1200000.5"),
+        currency="JPY",
+        requested_by="fred",
+        requested_at=AT,
+        params=f'{{"invoice_id": "{OTHER}", "project_id": "{PID}"}}',
+        code="AP",
+        name="Approvals",
+        portfolio_id="pf",
+        programme_id=None,
+    )
+    item = _item(row, AT + timedelta(days=2, hours=5, minutes=59))
+    assert item["amount"] == {"amount": "1200000", "currency": "JPY"}  # half-even to the yen
+    assert (item["age_days"], item["age_hours"]) == (2, 53)
+    assert item["what"] == "invoice INV-42 from Acme: 1 discrepancies (under-backed)"
+    assert item["deciders"] == ["director", "finance"]
+    assert [a["path"] for a in item["actions"]] == [
+        f"/invoices/{OTHER}/approve",
+        f"/invoices/{OTHER}/dispute",
+        f"/invoices/{OTHER}/reject",
+    ]
+    early = _item(row, AT - timedelta(seconds=1))  # a clock a second behind the request's: just made
+    assert (early["age_days"], early["age_hours"]) == (0, 0)
