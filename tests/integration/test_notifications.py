@@ -376,6 +376,10 @@ async def test_webhooks_signed_retried_in_order_redelivered_and_alerts_mailed(
         deleted = await client.delete(f"/webhooks/subscriptions/{elsewhere['subscription_id']}")
         assert deleted.status_code == 204
         assert (await client.get(f"/webhooks/subscriptions/{elsewhere['subscription_id']}")).status_code == 404
+        retired_log = await client.get(f"/webhooks/subscriptions/{elsewhere['subscription_id']}/deliveries")
+        assert retired_log.status_code == 200 and retired_log.json()["total"] == 0
+        assert (await client.get(f"/webhooks/subscriptions/{uuid.uuid4()}/deliveries")).status_code == 404
+        assert (await client.get("/webhooks/subscriptions")).json()["total"] == 2
 
 
 async def test_nothing_is_lost_or_written_twice_across_a_restart(infra: Any, kafka: Any, receiver: Receiver) -> None:

@@ -203,8 +203,9 @@ async def delete_subscription(subscription_id: SubscriptionId, request: Request,
 async def list_deliveries(
     subscription_id: SubscriptionId, rt: Runtime, paging: Paging, status: Annotated[Status | None, Query()] = None
 ) -> dict[str, Any]:
-    """A subscription's deliveries, newest first, each with its attempts (status, latency, error)."""
-    await handlers.subscription(rt.engine, subscription_id)
+    """A subscription's deliveries, newest first, each with its attempts (status, latency, error); a retired
+    subscription's too, until retention removes them."""
+    await handlers.subscription(rt.engine, subscription_id, retired=True)
     total, rows = await store.deliveries_page(rt.engine, str(subscription_id), status, paging.limit, paging.offset)
     items = [handlers.delivery_view(r) for r in rows]
     return {"items": items, "total": total, "limit": paging.limit, "offset": paging.offset}

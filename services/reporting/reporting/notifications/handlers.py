@@ -113,8 +113,8 @@ async def create_subscription(
     return {**subscription_view(row), "secret": row["secret"]}
 
 
-async def subscription(engine: AsyncEngine, subscription_id: uuid.UUID) -> dict[str, Any]:
-    row = await store.subscription(engine, subscription_id)
+async def subscription(engine: AsyncEngine, subscription_id: uuid.UUID, *, retired: bool = False) -> dict[str, Any]:
+    row = await store.subscription(engine, subscription_id, retired=retired)
     if row is None:
         raise NotFoundError(f"webhook subscription {subscription_id} does not exist", field="subscription_id")
     return row

@@ -43,14 +43,15 @@ async def insert_subscription(conn: AsyncConnection, row: dict[str, Any]) -> Non
     )
 
 
-async def subscription(engine: AsyncEngine, subscription_id: uuid.UUID) -> dict[str, Any] | None:
+async def subscription(
+    engine: AsyncEngine, subscription_id: uuid.UUID, *, retired: bool = False
+) -> dict[str, Any] | None:
+    """A live subscription (``retired``: or a retired one, whose delivery log stays readable until retention)."""
+    live = "" if retired else " AND deleted_at IS NULL"
     async with engine.connect() as conn:
         row = (
             await conn.execute(
-                text(
-                    f"SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions WHERE subscription_id = :id "
-                    "AND deleted_at IS NULL"
-                ),
+                text(f"SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions WHERE subscription_id = :id{live}"),
                 {"id": subscription_id},
             )
         ).first()
