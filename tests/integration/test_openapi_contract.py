@@ -223,8 +223,10 @@ async def test_reporting_answers_are_the_documented_ones(system: System) -> None
     assert thresholds.status_code == 200, thresholds.text
     assert (await reporting.get(f"/portfolios/{portfolio}/alert-thresholds")).status_code == 200
     assert (await reporting.get("/alerts")).status_code == 200
+    assert (await reporting.get("/reports/utilisation", params={"weeks": 2})).status_code == 200
+    assert (await reporting.get("/reports/raid")).status_code == 200
     assert (await reporting.get(f"/reports/projects/{uuid.uuid4()}")).status_code == 404
-    all_checked(system, "reporting", 4)
+    all_checked(system, "reporting", 6)
 
 
 # --- a client generated from each document (openapi-python-client) drives the running service ---------------

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from reporting import handlers, queries
+from reporting.api import report_models as rm
 from reporting.queries import reading
 from reporting.views import CASH_FLOW_AMOUNTS, csv_response
 from shared.authz import InScope
@@ -72,7 +73,12 @@ ToMonth = Annotated[
 ]  # fmt: skip
 
 
-@router.get("/reports/projects/{project_id}/cashflow", operation_id="getCashFlow")
+@router.get(
+    "/reports/projects/{project_id}/cashflow",
+    operation_id="getCashFlow",
+    response_model=None,
+    responses={200: {"model": rm.CashFlow}},
+)
 async def cash_flow(
     project_id: ProjectIdPath,
     rt: Runtime,
@@ -157,7 +163,12 @@ async def utilisation_rows(
     return await handlers.utilisation_rows(queries.Ledger(rt.engine), start, weeks, known_at)
 
 
-@router.get("/reports/utilisation", operation_id="getUtilisationReport")
+@router.get(
+    "/reports/utilisation",
+    operation_id="getUtilisationReport",
+    response_model=None,
+    responses={200: {"model": rm.UtilisationReport}},
+)
 async def utilisation(
     rt: Runtime,
     from_date: Annotated[
