@@ -83,6 +83,9 @@ AHEAD_BATCHES = 20
 
 _BEHIND = "its project has an earlier held event"
 
+# ``ORDER BY events.xid``, never a bare ``xid``: the query selects ``xid::text AS xid`` and PostgreSQL takes a bare
+# name in ORDER BY for the output column first, which sorted transaction 1000 before 999 (events published out of
+# order, read again past the cursor, the checkpoint stuck).
 _READ = text(
     """
     SELECT xid::text AS xid, position, stream_id, stream_type, version, event_id, name, schema_version,
@@ -90,7 +93,7 @@ _READ = text(
     FROM events
     WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
       AND (xid, position) > (CAST(:xid AS xid8), :position)
-    ORDER BY xid, position
+    ORDER BY events.xid, events.position
     LIMIT :limit
     """
 )

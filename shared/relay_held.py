@@ -100,6 +100,8 @@ class HeldEvent(Hold):
     requested_at: datetime | None
 
 
+# The columns select ``xid::text AS xid``: an ORDER BY names the table's column (``relay_held.xid``), or it would
+# sort by that text (1000 before 999).
 _COLUMNS = (
     "event_id, position, xid::text AS xid, partition_key, name, size_bytes, error, cause, held_at, announced_at, "
     "request, "
@@ -143,7 +145,7 @@ async def held_events(conn: AsyncConnection, relay: str, partition_key: str | No
     """The held events, in publication order (per project: the order they were written)."""
     where = "relay = :r" + (" AND partition_key = :k" if partition_key is not None else "")
     rows = await conn.execute(
-        text(f"SELECT {_COLUMNS} FROM relay_held WHERE {where} ORDER BY xid, position"),
+        text(f"SELECT {_COLUMNS} FROM relay_held WHERE {where} ORDER BY relay_held.xid, relay_held.position"),
         {"r": relay, "k": partition_key},
     )
     return [_held(r) for r in rows]
@@ -155,7 +157,7 @@ async def held_keys(conn: AsyncConnection, relay: str) -> dict[str, tuple[int, i
     rows = await conn.execute(
         text(
             "SELECT DISTINCT ON (partition_key) partition_key, xid::text AS xid, position FROM relay_held "
-            "WHERE relay = :r ORDER BY partition_key, xid, position"
+            "WHERE relay = :r ORDER BY partition_key, relay_held.xid, relay_held.position"
         ),
         {"r": relay},
     )
@@ -171,7 +173,10 @@ async def count_held(conn: AsyncConnection, relay: str) -> int:
 async def unannounced(conn: AsyncConnection, relay: str) -> list[HeldEvent]:
     """Held events whose notice is not yet on the dead-letter topic."""
     rows = await conn.execute(
-        text(f"SELECT {_COLUMNS} FROM relay_held WHERE relay = :r AND announced_at IS NULL ORDER BY xid, position"),
+        text(
+            f"SELECT {_COLUMNS} FROM relay_held WHERE relay = :r AND announced_at IS NULL "
+            "ORDER BY relay_held.xid, relay_held.position"
+        ),
         {"r": relay},
     )
     return [_held(r) for r in rows]

@@ -45,7 +45,7 @@ _READ = text(
     FROM events
     WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
       AND (xid, position) > (CAST(:xid AS xid8), :position)
-    ORDER BY xid, position
+    ORDER BY events.xid, events.position
     LIMIT :limit
     """
 )
@@ -142,7 +142,7 @@ async def _first_missing(conn: AsyncConnection, kafka: KafkaOptions, topic: str)
         await conn.execute(
             text(
                 "SELECT xid::text AS xid, position FROM events WHERE NOT (event_id = ANY(CAST(:ids AS uuid[]))) "
-                "ORDER BY xid, position LIMIT 1"
+                "ORDER BY events.xid, events.position LIMIT 1"
             ),
             {"ids": on_topic},
         )
@@ -154,7 +154,7 @@ async def _first_missing(conn: AsyncConnection, kafka: KafkaOptions, topic: str)
         await conn.execute(
             text(
                 "SELECT xid::text AS xid, position FROM events WHERE (xid, position) < (CAST(:x AS xid8), :p) "
-                "ORDER BY xid DESC, position DESC LIMIT 1"
+                "ORDER BY events.xid DESC, events.position DESC LIMIT 1"
             ),
             {"x": int(row.xid), "p": row.position},
         )
@@ -221,7 +221,7 @@ async def _publish_from(
                 {"x": start[0], "p": start[1]},
             )
         ).scalar_one()
-        newest = "SELECT xid::text AS xid, position FROM events ORDER BY xid DESC, position DESC LIMIT 1"
+        newest = "SELECT xid::text AS xid, position FROM events ORDER BY events.xid DESC, events.position DESC LIMIT 1"
         last = (await conn.execute(text(newest))).first()
     # Up to the last event committed when it started: an event whose transaction id is not yet below every running
     # transaction's (the relay's rule) is waited for, not left behind.
@@ -289,7 +289,7 @@ async def _save_before(engine: AsyncEngine, row: Any) -> None:
             await conn.execute(
                 text(
                     "SELECT xid::text AS xid, position FROM events WHERE (xid, position) < (CAST(:x AS xid8), :p) "
-                    "ORDER BY xid DESC, position DESC LIMIT 1"
+                    "ORDER BY events.xid DESC, events.position DESC LIMIT 1"
                 ),
                 {"x": int(row.xid), "p": row.position},
             )
