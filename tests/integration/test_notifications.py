@@ -285,6 +285,21 @@ async def test_webhooks_signed_retried_in_order_redelivered_and_alerts_mailed(
             headers=person,
         )
         assert saved.status_code == 200, saved.text
+        # a pmo user of one portfolio subscribes to hers only, and sees only those subscriptions
+        for extra in ({}, {"portfolio_id": "some-other-portfolio"}):
+            refused = await client.post(
+                "/webhooks/subscriptions",
+                json={"url": "https://example.com/x", "event_types": ["pmo.projects.milestone-planned"], **extra},
+                headers=person,
+            )
+            assert refused.status_code == 422 and "portfolio_id" in refused.text, refused.text
+        theirs = (await client.get("/webhooks/subscriptions", headers=person)).json()
+        assert [i["subscription_id"] for i in theirs["items"]] == [
+            events["subscription_id"],
+            alerts_sub["subscription_id"],
+        ]
+        hidden = await client.get(f"/webhooks/subscriptions/{elsewhere['subscription_id']}", headers=person)
+        assert hidden.status_code == 404
 
         await _positioned(client)
         pid, qid = uuid.uuid4(), uuid.uuid4()

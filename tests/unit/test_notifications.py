@@ -14,9 +14,10 @@ from pydantic import ValidationError
 
 from reporting.notifications import catalogue, messages, signing
 from reporting.notifications.addresses import Policy, Target, TargetRefusedError, check_address, parse_target, resolve
-from reporting.notifications.handlers import check_alert_rules, check_event_types
+from reporting.notifications.handlers import check_alert_rules, check_event_types, check_portfolio, visible_portfolios
 from reporting.notifications.sender import backoff
 from reporting.settings import Settings
+from shared.auth import Principal, Role
 from shared.errors import InvalidCommandError
 
 STRICT = Policy()
@@ -213,3 +214,15 @@ async def test_a_name_is_checked_on_every_address_it_resolves_to_at_delivery() -
     address = await resolve(target, LOOPBACK)
     assert address.is_loopback
     assert target.url_at(address) in ("http://127.0.0.1:8080/hook", "http://[::1]:8080/hook")
+
+
+def test_a_caller_of_some_portfolios_subscribes_only_to_one_of_them() -> None:
+    scoped = Principal("paula", frozenset({Role.PMO}), portfolios=frozenset({"digital"}))
+    check_portfolio(scoped, "digital")
+    for portfolio in (None, "finance"):
+        with pytest.raises(InvalidCommandError) as refused:
+            check_portfolio(scoped, portfolio)
+        assert refused.value.field == "portfolio_id"
+    check_portfolio(Principal("dora", frozenset({Role.DIRECTOR})), None)
+    assert visible_portfolios(scoped) == ["digital"]
+    assert visible_portfolios(Principal("dora", frozenset({Role.DIRECTOR}))) is None

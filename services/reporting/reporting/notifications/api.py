@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reporting.notifications import handlers, store
 from reporting.notifications.settings import NotificationSettings
+from shared.auth import Principal
 from shared.authz import principal_of
 from shared.bounds import RequestBody
 from shared.errors import InvalidCommandError
@@ -142,11 +143,15 @@ def _settings(rt: Any) -> NotificationSettings:
     return rt.settings  # type: ignore[no-any-return]
 
 
-def _actor(request: Request) -> str:
+def _principal(request: Request) -> Principal:
     principal = principal_of(request)
     if principal is None:  # every route here sits behind the bearer token
         raise InvalidCommandError("a caller is required", field="Authorization")
-    return principal.subject
+    return principal
+
+
+def _actor(request: Request) -> str:
+    return _principal(request).subject
 
 
 def _now() -> datetime:
@@ -167,16 +172,18 @@ async def create_subscription(body: SubscriptionBody, request: Request, rt: Runt
         alert_rules=body.alert_rules,
         portfolio_id=body.portfolio_id,
         description=body.description,
-        actor=_actor(request),
+        principal=_principal(request),
         now=_now(),
     )
     return JSONResponse(created, status_code=201, headers={"Location": f"{SUBSCRIPTIONS}/{created['subscription_id']}"})
 
 
 @router.get(SUBSCRIPTIONS, operation_id="listWebhookSubscriptions", response_model=SubscriptionPage)
-async def list_subscriptions(rt: Runtime, paging: Paging) -> dict[str, Any]:
-    """The live subscriptions, oldest first (never their secrets)."""
-    total, rows = await store.subscriptions_page(rt.engine, paging.limit, paging.offset)
+async def list_subscriptions(request: Request, rt: Runtime, paging: Paging) -> dict[str, Any]:
+    """The live subscriptions, oldest first (never their secrets); a caller who does not see every portfolio sees
+    those filtered to one of hers."""
+    seen = handlers.visible_portfolios(principal_of(request))
+    total, rows = await store.subscriptions_page(rt.engine, paging.limit, paging.offset, seen)
     items = [handlers.subscription_view(r) for r in rows]
     return {"items": items, "total": total, "limit": paging.limit, "offset": paging.offset}
 
@@ -184,14 +191,14 @@ async def list_subscriptions(rt: Runtime, paging: Paging) -> dict[str, Any]:
 @router.get(
     f"{SUBSCRIPTIONS}/{{subscription_id}}", operation_id="getWebhookSubscription", response_model=SubscriptionView
 )
-async def get_subscription(subscription_id: SubscriptionId, rt: Runtime) -> dict[str, Any]:
-    return handlers.subscription_view(await handlers.subscription(rt.engine, subscription_id))
+async def get_subscription(subscription_id: SubscriptionId, request: Request, rt: Runtime) -> dict[str, Any]:
+    return handlers.subscription_view(await handlers.subscription(rt.engine, subscription_id, principal_of(request)))
 
 
 @router.delete(f"{SUBSCRIPTIONS}/{{subscription_id}}", operation_id="deleteWebhookSubscription", status_code=204)
 async def delete_subscription(subscription_id: SubscriptionId, request: Request, rt: Runtime) -> Response:
     """Retire a subscription: nothing more is sent to it, its pending deliveries are cancelled, its log kept."""
-    await handlers.delete_subscription(rt.engine, subscription_id, _actor(request), _now())
+    await handlers.delete_subscription(rt.engine, subscription_id, _principal(request), _now())
     return Response(status_code=204)
 
 
@@ -201,11 +208,15 @@ async def delete_subscription(subscription_id: SubscriptionId, request: Request,
     response_model=DeliveryPage,
 )
 async def list_deliveries(
-    subscription_id: SubscriptionId, rt: Runtime, paging: Paging, status: Annotated[Status | None, Query()] = None
+    subscription_id: SubscriptionId,
+    request: Request,
+    rt: Runtime,
+    paging: Paging,
+    status: Annotated[Status | None, Query()] = None,
 ) -> dict[str, Any]:
     """A subscription's deliveries, newest first, each with its attempts (status, latency, error); a retired
     subscription's too, until retention removes them."""
-    await handlers.subscription(rt.engine, subscription_id, retired=True)
+    await handlers.subscription(rt.engine, subscription_id, principal_of(request), retired=True)
     total, rows = await store.deliveries_page(rt.engine, str(subscription_id), status, paging.limit, paging.offset)
     items = [handlers.delivery_view(r) for r in rows]
     return {"items": items, "total": total, "limit": paging.limit, "offset": paging.offset}
@@ -217,10 +228,12 @@ async def list_deliveries(
     status_code=202,
     response_model=DeliveryView,
 )
-async def redeliver(subscription_id: SubscriptionId, delivery_id: DeliveryId, rt: Runtime) -> JSONResponse:
+async def redeliver(
+    subscription_id: SubscriptionId, delivery_id: DeliveryId, request: Request, rt: Runtime
+) -> JSONResponse:
     """Send a delivered or dead delivery again, with a new round of attempts (same ``webhook-id``: a receiver that
     kept it sees a repeat)."""
-    await handlers.subscription(rt.engine, subscription_id)
+    await handlers.subscription(rt.engine, subscription_id, principal_of(request))
     view = await handlers.redeliver(rt.engine, str(subscription_id), delivery_id, _now())
     return JSONResponse(view, status_code=202)
 

@@ -61,6 +61,27 @@ async def check_url(url: str, policy: addresses.Policy) -> None:
             raise InvalidCommandError(str(exc), field="url") from None
 
 
+def check_portfolio(principal: Principal | None, portfolio_id: str | None) -> None:
+    """A caller who does not see every portfolio subscribes only to one of hers (an event stream of the others'
+    projects would leave her scope); 422 naming ``portfolio_id`` otherwise."""
+    if principal is None or sees_everything(principal):
+        return
+    if portfolio_id is None:
+        raise InvalidCommandError(
+            "name one of your portfolios: a subscription to every portfolio needs a caller who sees every one",
+            field="portfolio_id",
+        )
+    if portfolio_id not in principal.portfolios:
+        raise InvalidCommandError(f"{portfolio_id!r} is not one of your portfolios", field="portfolio_id")
+
+
+def visible_portfolios(principal: Principal | None) -> list[str] | None:
+    """The portfolios whose subscriptions the caller sees (None: every subscription)."""
+    if principal is None or sees_everything(principal):
+        return None
+    return sorted(principal.portfolios)
+
+
 def subscription_view(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "subscription_id": str(row["subscription_id"]),
@@ -83,10 +104,12 @@ async def create_subscription(
     alert_rules: Sequence[str],
     portfolio_id: str | None,
     description: str,
-    actor: str,
+    principal: Principal,
     now: datetime,
 ) -> dict[str, Any]:
     """A new subscription; its answer carries the secret, the only time it is shown."""
+    actor = principal.subject
+    check_portfolio(principal, portfolio_id)
     types, rules = check_event_types(event_types), check_alert_rules(alert_rules)
     if not types and not rules:
         raise InvalidCommandError("name at least one event type or alert rule", field="event_types")
@@ -113,15 +136,22 @@ async def create_subscription(
     return {**subscription_view(row), "secret": row["secret"]}
 
 
-async def subscription(engine: AsyncEngine, subscription_id: uuid.UUID, *, retired: bool = False) -> dict[str, Any]:
+async def subscription(
+    engine: AsyncEngine, subscription_id: uuid.UUID, principal: Principal | None, *, retired: bool = False
+) -> dict[str, Any]:
+    """The subscription, if the caller sees it (a scoped caller: those of her portfolios); else 404."""
     row = await store.subscription(engine, subscription_id, retired=retired)
-    if row is None:
+    seen = visible_portfolios(principal)
+    if row is None or (seen is not None and row["portfolio_id"] not in seen):
         raise NotFoundError(f"webhook subscription {subscription_id} does not exist", field="subscription_id")
     return row
 
 
-async def delete_subscription(engine: AsyncEngine, subscription_id: uuid.UUID, actor: str, now: datetime) -> None:
-    if not await store.delete_subscription(engine, subscription_id, actor, now):
+async def delete_subscription(
+    engine: AsyncEngine, subscription_id: uuid.UUID, principal: Principal, now: datetime
+) -> None:
+    await subscription(engine, subscription_id, principal)
+    if not await store.delete_subscription(engine, subscription_id, principal.subject, now):
         raise NotFoundError(f"webhook subscription {subscription_id} does not exist", field="subscription_id")
 
 

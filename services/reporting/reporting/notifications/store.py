@@ -58,17 +58,22 @@ async def subscription(
         return dict(row._mapping) if row is not None else None
 
 
-async def subscriptions_page(engine: AsyncEngine, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+async def subscriptions_page(
+    engine: AsyncEngine, limit: int, offset: int, portfolios: Sequence[str] | None = None
+) -> tuple[int, list[dict[str, Any]]]:
+    """The live subscriptions, oldest first; ``portfolios``: only those filtered to one of them."""
+    where = "deleted_at IS NULL" + ("" if portfolios is None else " AND portfolio_id = ANY(CAST(:pf AS text[]))")
+    params: dict[str, Any] = {"limit": limit, "offset": offset, "pf": list(portfolios or [])}
     async with engine.connect() as conn:
         total = (
-            await conn.execute(text("SELECT count(*) FROM webhook_subscriptions WHERE deleted_at IS NULL"))
+            await conn.execute(text(f"SELECT count(*) FROM webhook_subscriptions WHERE {where}"), params)
         ).scalar_one()
         rows = await conn.execute(
             text(
-                f"SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions WHERE deleted_at IS NULL "
+                f"SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions WHERE {where} "
                 "ORDER BY created_at, subscription_id LIMIT :limit OFFSET :offset"
             ),
-            {"limit": limit, "offset": offset},
+            params,
         )
         return int(total), [dict(r._mapping) for r in rows]
 
