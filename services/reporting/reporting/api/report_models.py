@@ -103,3 +103,53 @@ class UtilisationReport(BaseModel):
     weeks: int
     known_at: datetime | None
     rows: list[UtilisationRow]
+
+
+class SCurvePoint(BaseModel):
+    """The EVM figures at the end of one week (:func:`reporting.views.s_curve_point`): amounts in the project's
+    currency, CPI and SPI with 4 decimals; null where a figure is undefined."""
+
+    date: date
+    pv: str | None
+    ev: str | None
+    ac: str | None
+    cpi: str | None
+    spi: str | None
+
+
+class SCurve(BaseModel):
+    """PV, EV, AC, CPI and SPI at the end of every week from the project's start to ``as_of``
+    (:func:`reporting.handlers.s_curve`)."""
+
+    project_id: uuid.UUID
+    currency: str
+    as_of: date
+    known_at: datetime | None
+    points: list[SCurvePoint]
+
+
+class EvidenceEvent(BaseModel):
+    """An event behind a figure: its id, type, producing service and recording time (null when the event is not
+    among the facts read), what it contributes and its amount."""
+
+    event_id: str | None
+    type: str | None
+    service: str | None
+    recorded_at: datetime | None
+    what: str
+    amount: str | None
+
+
+class ExplainedFigure(BaseModel):
+    """An EVM figure with the figures it is computed from and the events behind it
+    (:func:`reporting.views.explained_figure`)."""
+
+    project_id: uuid.UUID
+    figure: str
+    as_of: date
+    known_at: datetime | None
+    value: str | None = Field(description="null when the figure is undefined (see reason)")
+    kind: Literal["money", "ratio", "percent"]
+    reason: str | None
+    computed_from: dict[str, str | None] = Field(description="each input figure by name, as shown")
+    events: list[EvidenceEvent]

@@ -49,7 +49,12 @@ async def project_report(
     return report
 
 
-@router.get("/reports/projects/{project_id}/s-curve", operation_id="getSCurve")
+@router.get(
+    "/reports/projects/{project_id}/s-curve",
+    operation_id="getSCurve",
+    response_model=None,
+    responses={200: {"model": rm.SCurve}},
+)
 async def s_curve(
     project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, format: Format = "json", known_at: KnownAt = None
 ) -> Any:
@@ -113,7 +118,12 @@ async def cash_flow_csv(
     return csv_response(flow["months"], f"cashflow-{project_id}-{day}.csv", ["month", *CASH_FLOW_AMOUNTS])
 
 
-@router.get("/reports/projects/{project_id}/explain/{figure}", operation_id="explainFigure")
+@router.get(
+    "/reports/projects/{project_id}/explain/{figure}",
+    operation_id="explainFigure",
+    response_model=None,
+    responses={200: {"model": rm.ExplainedFigure}},
+)
 async def explain(
     project_id: ProjectIdPath,
     figure: Annotated[str, Path(pattern="^[a-z_]+$")],
