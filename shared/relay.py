@@ -387,9 +387,9 @@ class Relay:
         holds: list[Hold] = []
         for row in rows:
             if row.event_id in self._read:
-                # Read again while still in the window (seen after a broker was killed under load: an event
-                # published twice, the second copy then never acknowledged, the checkpoint stuck before it). Once
-                # in the window is enough: it is in a lane already, or acknowledged.
+                # Read again while still in the window: it happened while the read sorted by the transaction id's
+                # text (see _READ); a safety net since. Once in the window is enough: it is in a lane already, or
+                # acknowledged (a second copy would never be acknowledged again and the checkpoint would stick).
                 log.warning("relay %s/%s: event %s (xid %s, position %s) read again; ignored, cursor %s",
                             self.service, self.name, row.event_id, row.xid, row.position, self._cursor)  # fmt: skip
                 continue
