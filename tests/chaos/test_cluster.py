@@ -34,9 +34,9 @@ from tests.support.chaos.cluster import ClusterWorld, active_controller, order_p
 from tests.support.chaos.common import DIRECTOR
 from tests.support.chaos.observe import wait_quiet
 
-# Pending: after a broker is killed under load the relay has been seen to read an event again while it was still
-# unpublished (guarded: ignored with a WARNING) and, once, to publish a project's events out of order; the cause is
-# not found yet (docs/operations.md, "Kafka cluster").
+# Pending: the relay's re-read and out-of-order publication seen here after a broker kill were its read sorted by the
+# text of transaction ids (fixed, tests/integration/test_relay_xid_order.py); not yet run three times since on the
+# cluster, so still left out of make test (docs/operations.md, "Kafka cluster").
 pytestmark = [pytest.mark.chaos, pytest.mark.pending, pytest.mark.timeout(900)]
 
 
