@@ -195,6 +195,18 @@ CurrencyCode = Annotated[
 _ISO_WEEK = re.compile(r"^([0-9]{4})-W([0-9]{2})$")
 
 
+def _week_pattern() -> str:
+    """ISO weeks ``YYYY-Www`` of the business years: weeks 01 to 52 of every year, week 53 of the years that have
+    one (listed, as :func:`iso_week` computes them)."""
+    years = range(MIN_DATE.year, MAX_DATE.year + 1)
+    long_years = "|".join(str(y) for y in years if date(y, 12, 28).isocalendar().week == 53)
+    return f"^((19[0-9]{{2}}|2[01][0-9]{{2}})-W(0[1-9]|[1-4][0-9]|5[0-2])|({long_years})-W53)$"
+
+
+WEEK_PATTERN = _week_pattern()
+"""An ISO week :func:`iso_week` takes, as a pattern (the requests' and the document's)."""
+
+
 def iso_week(label: str) -> date:
     """The Monday of ISO week ``YYYY-Www``; :class:`ValueError` for a week that does not exist (``W00``, ``W53``
     of a 52-week year) or lies outside the date range."""

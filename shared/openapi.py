@@ -111,6 +111,9 @@ FREE_TEXT_PATTERN = f"^[^{REFUSED_CHARACTERS}]*$"
 """Text as :func:`shared.bounds.forbidden_character` takes it: no control character but tab and line breaks, no
 bidirectional override (lone surrogates cannot be written in JSON Schema and are refused all the same)."""
 _NULL = {"type": "null"}
+_LEADING_ZEROS = 20
+"""Leading zeros a decimal's text may have (``"012.30"`` is 12.30, as the service reads it; it reads at most 40
+digits)."""
 _DEFAULT_DIGITS = 18
 """Whole and fractional digits of an exact decimal whose field states no ``max_digits`` (far below the 40 digits
 :mod:`shared.money` reads, and below its largest value)."""
@@ -165,7 +168,7 @@ def integer_range(low: int, high: int) -> str:
 def decimal_text(*, positive: bool, signed: bool, below: int, upto: int | None, places: int) -> str:
     """The plain decimal strings with at most ``places`` decimals whose absolute value lies below ``below`` (an
     integer) or equals ``upto`` (only zeros after the point); above zero if ``positive``, possibly negative if
-    ``signed``: the pattern stating an exact decimal's bounds."""
+    ``signed``; leading zeros allowed: the pattern stating an exact decimal's bounds."""
     fraction = f"(\\.[0-9]{{1,{places}}})?" if places else ""
     zeros = f"(\\.0{{1,{places}}})?" if places else ""
     options = []
@@ -178,7 +181,7 @@ def decimal_text(*, positive: bool, signed: bool, below: int, upto: int | None, 
         options.append(f"({integer_range(0, below - 1)}){fraction}")
     if upto is not None:
         options.append(f"{upto}{zeros}")
-    return f"^{'-?' if signed else ''}({'|'.join(options)})$"
+    return f"^{'-?' if signed else ''}0{{0,{_LEADING_ZEROS}}}({'|'.join(options)})$"
 
 
 def _exact_decimal(node: dict[str, Any], number: dict[str, Any]) -> list[dict[str, Any]]:

@@ -17,11 +17,13 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from shared.bounds import (
     REFUSED_CHARACTERS,
+    WEEK_PATTERN,
     WHITESPACE,
     CurrencyCode,
     Instant,
     RequestBody,
     forbidden_character,
+    iso_week,
 )
 from shared.errors import NotFoundError, SeparationOfDutiesError
 from shared.money import ExactDecimal
@@ -283,7 +285,8 @@ def _agree(field: str, value: Any) -> tuple[bool, bool]:
     [
         ("hours", "168"), ("hours", "168.00"), ("hours", "168.01"), ("hours", "167.99"), ("hours", "0"),
         ("hours", "0.01"), ("hours", "0.001"), ("hours", 168), ("hours", 169), ("hours", 0), ("hours", "1000"),
-        ("hours", "0.00000000000000005"), ("hours", "-1"), ("hours", "99.5"),
+        ("hours", "0.00000000000000005"), ("hours", "-1"), ("hours", "99.5"), ("hours", "0168"), ("hours", "00.5"),
+        ("hours", "0169"), ("target", "012.30"),
         ("target", "99999999999999.999999"), ("target", "100000000000000"), ("target", "-518985346666555019.78"),
         ("target", 3636526478209232896), ("target", 99999999999999), ("target", "-0.5"), ("target", "1.1234567"),
         ("share", "100"), ("share", "100.5"), ("share", "0"), ("share", "-0.01"),
@@ -336,3 +339,18 @@ def test_decimal_text_states_integer_ranges_exactly() -> None:
         pattern = re.compile(f"^({integer_range(low, high)})$")
         for n in range(0, min(high + 50, 20_000)):
             assert bool(pattern.match(str(n))) == (low <= n <= high), (low, high, n)
+
+
+def test_an_iso_week_is_documented_exactly_as_iso_week_reads_it() -> None:
+    """A week in a year outside the business years, week 00 or 54, and week 53 of a 52-week year are refused by the
+    pattern as by :func:`shared.bounds.iso_week` (the fuzzer sent 3185-W33)."""
+    pattern = re.compile(WEEK_PATTERN)
+    for year in (1899, 1900, 2015, 2020, 2026, 2027, 2199, 2200, 3185):
+        for week in range(0, 55):
+            label = f"{year}-W{week:02d}"
+            try:
+                iso_week(label)
+                valid = True
+            except ValueError:
+                valid = False
+            assert bool(pattern.match(label)) is valid, label

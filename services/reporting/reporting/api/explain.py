@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query
 from reporting import explanations
 from reporting.api.reports import AsOf, KnownAt, ProjectIdPath
 from reporting.queries import reading
+from shared.bounds import WEEK_PATTERN
 from shared.service import Runtime
 from shared.web import COMMAND_RESPONSES
 
@@ -66,7 +67,7 @@ async def explain_kpi(
 async def explain_utilisation(
     rt: Runtime,
     resource_id: Annotated[uuid.UUID, Query()],
-    week: Annotated[str, Query(pattern=r"^[0-9]{4}-W[0-9]{2}$", examples=["2027-W05"])],
+    week: Annotated[str, Query(pattern=WEEK_PATTERN, examples=["2027-W05"])],
     known_at: KnownAt = None,
 ) -> dict[str, Any]:
     """One person's week of utilisation: capacity, allocated and approved hours, and the events behind them."""

@@ -13,14 +13,14 @@ from resources import views
 from resources.api import models as m
 from resources.api.commands import SlugPath
 from shared.authz import InScope, withhold_rates
-from shared.bounds import Day
+from shared.bounds import WEEK_PATTERN, Day
 from shared.service import Runtime
 from shared.web import COMMAND_RESPONSES, Page, Paging
 
 router = APIRouter(responses={404: COMMAND_RESPONSES[404], 422: COMMAND_RESPONSES[422]})
 ResourceIdPath = Annotated[uuid.UUID, Path(description="Resource id")]
 Filter = Annotated[str | None, Query(max_length=200)]
-WeekQuery = Annotated[str | None, Query(pattern=r"^[0-9]{4}-W[0-9]{2}$", examples=["2027-W23"])]
+WeekQuery = Annotated[str | None, Query(pattern=WEEK_PATTERN, examples=["2027-W23"])]
 
 
 # --- resources ----------------------------------------------------------------------------------------------
@@ -107,8 +107,8 @@ async def list_allocations(
 async def capacity(
     rt: Runtime,
     paging: Paging,
-    from_week: Annotated[str, Query(pattern=r"^[0-9]{4}-W[0-9]{2}$", examples=["2027-W01"])],
-    to_week: Annotated[str, Query(pattern=r"^[0-9]{4}-W[0-9]{2}$", examples=["2027-W13"])],
+    from_week: Annotated[str, Query(pattern=WEEK_PATTERN, examples=["2027-W01"])],
+    to_week: Annotated[str, Query(pattern=WEEK_PATTERN, examples=["2027-W13"])],
     resource_id: uuid.UUID | None = None,
     department: Filter = None,
     over_only: Annotated[bool, Query(description="only the weeks allocated past capacity")] = False,
