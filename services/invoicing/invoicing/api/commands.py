@@ -14,6 +14,7 @@ from invoicing import domain, handlers
 from invoicing.api import models as m
 from invoicing.queries import SqlInvoiceFacts
 from shared.auth import Role
+from shared.authz import InScope
 from shared.commands import CommandOutcome
 from shared.contracts.invoicing import CreditLine, WorkReference
 from shared.service import Runtime, ServiceRuntime
@@ -73,12 +74,12 @@ def _document(body: m.InvoiceBody) -> domain.InvoiceDocument:
 
 
 @router.post("/invoices", operation_id="receiveInvoice", response_model=m.InvoiceView, status_code=201)
-async def receive(body: m.InvoiceBody, ctx: Command, rt: Runtime) -> JSONResponse:
+async def receive(body: m.InvoiceBody, ctx: Command, rt: Runtime, scope: InScope) -> JSONResponse:
     """Receive a supplier invoice and match it at once against the approved work its lines cite and its commitment:
     ``invoice-received`` then ``invoice-matched`` or ``invoice-mismatched``. A fact not known yet (a work sheet not
     approved yet, a commitment not consumed yet) matches it again when it arrives. The same vendor and number twice
     is refused (409); credit notes go to ``POST /invoices/{invoice_id}/credit-notes``."""
-    outcome = await handlers.receive_invoice(rt.executor, SqlInvoiceFacts(rt.engine), ctx, _document(body))
+    outcome = await handlers.receive_invoice(rt.executor, SqlInvoiceFacts(rt.engine), ctx, _document(body), scope=scope)
     return _created(outcome)
 
 
@@ -161,7 +162,7 @@ async def set_tolerance(project_id: ProjectIdPath, body: m.ToleranceBody, ctx: C
     "/projects/{project_id}/receipts", operation_id="receiveGoods", response_model=m.GoodsReceiptView, status_code=201
 )
 async def receive_goods(
-    project_id: ProjectIdPath, body: m.GoodsReceiptBody, ctx: Command, roles: Roles, rt: Runtime
+    project_id: ProjectIdPath, body: m.GoodsReceiptBody, ctx: Command, roles: Roles, rt: Runtime, scope: InScope
 ) -> JSONResponse:
     """Record goods, a licence or a service received against an open commitment of the project (pmo, finance or the
     project's manager): ``goods-received``, booked in the project's currency at the rate of ``received_on`` when the
@@ -174,7 +175,9 @@ async def receive_goods(
         amount=body.amount,
         received_on=body.received_on,
     )
-    outcome = await handlers.receive_goods(rt.executor, SqlInvoiceFacts(rt.engine), ctx, roles, project_id, goods)
+    outcome = await handlers.receive_goods(
+        rt.executor, SqlInvoiceFacts(rt.engine), ctx, roles, project_id, goods, scope=scope
+    )
     return respond(outcome, location=f"/projects/{project_id}/receipts/{outcome.body['receipt_id']}")
 
 

@@ -13,6 +13,7 @@ from projects.api import models as m
 from projects.queries import Groupings
 from projects.reporting_client import ReportingOverHttp
 from projects.settings import Settings
+from shared.authz import InScope
 from shared.contracts.common import MonthAmount
 from shared.contracts.projects import WeightedStep
 from shared.service import Runtime
@@ -85,7 +86,9 @@ async def create_programme(
 @router.post(
     "/projects", operation_id="createProject", status_code=201, response_model=m.ProjectView, tags=["projects"]
 )
-async def register_project(body: m.RegisterProjectRequest, ctx: Command, rt: Runtime, facts: Facts) -> JSONResponse:
+async def register_project(
+    body: m.RegisterProjectRequest, ctx: Command, rt: Runtime, facts: Facts, scope: InScope
+) -> JSONResponse:
     """Register a project (status ``proposed``). Its code is unique within its portfolio; a programme given must
     belong to the portfolio given (the portfolio defaults to the programme's)."""
     outcome = await handlers.register_project(
@@ -102,6 +105,7 @@ async def register_project(body: m.RegisterProjectRequest, ctx: Command, rt: Run
         currency=body.currency,
         portfolio_id=body.portfolio_id,
         programme_id=body.programme_id,
+        scope=scope,
     )
     return respond(outcome, location=f"/projects/{outcome.body['project_id']}")
 

@@ -15,6 +15,7 @@ from projects.api import raid_models as m
 from projects.domain.raid_state import Assess
 from projects.handlers import raid as handlers
 from projects.raid_queries import RaidTables
+from shared.authz import InScope
 from shared.service import Runtime
 from shared.web import COMMAND_RESPONSES, Command, Page, Paging, respond
 
@@ -281,7 +282,7 @@ async def log_decision(
     response_model=m.RaidItemView,
 )
 async def declare_dependency(
-    project_id: ProjectIdPath, body: m.DependencyRequest, ctx: Command, rt: Runtime, facts: Facts
+    project_id: ProjectIdPath, body: m.DependencyRequest, ctx: Command, rt: Runtime, facts: Facts, scope: InScope
 ) -> JSONResponse:
     """Declare what this project needs from another project by when (not itself; no cycle of open dependencies
     between projects: 422 naming ``provider_project_id``)."""
@@ -296,6 +297,7 @@ async def declare_dependency(
         needed_by=body.needed_by,
         owner=body.owner,
         declared_on=body.declared_on,
+        scope=scope,
     )
     return respond(outcome, location=_raid(project_id, "items", outcome.body.get("item_id")))
 

@@ -17,6 +17,7 @@ from resources import handlers
 from resources.api import models as m
 from resources.projections import PersonalData
 from resources.repository import ResourceTables
+from shared.authz import InScope
 from shared.contracts.resources import TimeEntry
 from shared.service import Runtime, ServiceRuntime
 from shared.web import COMMAND_RESPONSES, Command, respond
@@ -240,12 +241,14 @@ async def set_policy(department: SlugPath, body: m.PolicyRequest, ctx: Command, 
     response_model=m.AllocationView,
     tags=["allocations"],
 )
-async def allocate(resource_id: ResourceIdPath, body: m.AllocationRequest, ctx: Command, rt: Runtime) -> JSONResponse:
+async def allocate(
+    resource_id: ResourceIdPath, body: m.AllocationRequest, ctx: Command, rt: Runtime, scope: InScope
+) -> JSONResponse:
     """Allocate the resource to a project (optionally a milestone), hours per week over a period. Past capacity in
     any week: accepted with ``over_allocation`` (weeks and hours) unless the department blocks it (409)."""
     period = handlers.Period(body.hours_per_week, body.starts_on, body.ends_on)
     outcome = await handlers.allocate(
-        rt.executor, _tables(rt), ctx, resource_id, body.project_id, body.milestone_id, period
+        rt.executor, _tables(rt), ctx, resource_id, body.project_id, body.milestone_id, period, scope=scope
     )
     return respond(outcome, location=f"/resources/{resource_id}/allocations/{outcome.body['allocation_id']}")
 
@@ -300,7 +303,7 @@ async def end_allocation(
     tags=["work sheets"],
 )
 async def submit_work_sheet(
-    resource_id: ResourceIdPath, body: m.WorkSheetRequest, ctx: Command, rt: Runtime
+    resource_id: ResourceIdPath, body: m.WorkSheetRequest, ctx: Command, rt: Runtime, scope: InScope
 ) -> JSONResponse:
     """Submit a week's hours on one project (per day and milestone) or, for a subcontractor, its accepted
     deliverables with their agreed amounts. The acting user is its submitter. One sheet per resource, week and
@@ -314,6 +317,7 @@ async def submit_work_sheet(
         body.week,
         _entries(body.entries),
         _deliverables(body.deliverables),
+        scope=scope,
     )
     return respond(outcome, location=f"/resources/{resource_id}/work-sheets/{outcome.body['sheet_id']}")
 
