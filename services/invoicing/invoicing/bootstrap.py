@@ -27,7 +27,7 @@ PEOPLE = frozenset({Role.PMO, Role.FINANCE, Role.RESOURCE_MANAGER})
 
 async def _matcher(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
     """Re-match invoices when the facts they wait for arrive (:mod:`invoicing.matcher`)."""
-    interval = float(getattr(runtime.settings, "matcher_poll_interval", 0.2))
+    interval = float(getattr(runtime.settings, "matcher_poll_interval", 30))
     await Rematcher(runtime, poll_interval=interval).run(stop)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from invoicing import domain
+from invoicing.matcher import notify_matcher
 from invoicing.tables import Rematch, commitment_key, commitment_queue_key, number_key, vendor_key
 from invoicing.views import expense_view, goods_receipt_view, invoice_view
 from shared.authz import record_project_scope
@@ -298,6 +299,7 @@ class ResourcesReference:
             cause=str(event.event_id),
             correlation_id=event.metadata.correlation_id,
         )
+        await notify_matcher(conn)
 
 
 class BudgetReference:
@@ -382,6 +384,7 @@ class BudgetReference:
                 cause=str(event.event_id),
                 correlation_id=event.metadata.correlation_id,
             )
+            await notify_matcher(conn)
 
 
 def _booked(

@@ -12,7 +12,11 @@ class Settings(ServiceSettings):
     approval and payment need different people, and above which amount an expense needs its receipt."""
 
     matcher_poll_interval: float = Field(
-        default=0.2, gt=0, le=60, description="seconds the matcher waits when nothing is left to match again"
+        default=30,
+        gt=0,
+        le=600,
+        description="the matcher's safety poll: seconds it waits when nothing is left to match again and no commit "
+        "or notification wakes it",
     )
     invoice_dual_control_thresholds: dict[str, Decimal] = Field(
         default_factory=dict,
