@@ -74,7 +74,9 @@ class Projection(Protocol):
     Optional: ``apply_batch(conn, events)`` (many events at once, see :meth:`ProjectionConsumer._apply_batch`), and
     ``idempotent = True`` for a read model that needs no inbox because applying an event a second time changes
     nothing: each row it writes is keyed by the event id, ``apply`` skips a key it has (``ON CONFLICT DO NOTHING``),
-    and so does ``apply_batch``, or else it fails and the consumer applies that batch one event at a time."""
+    and so does ``apply_batch``, or else it fails and the consumer applies that batch one event at a time; and
+    ``start_at_end = True`` for one about what happens from now on (notifications): with no position stored, it
+    starts at the partitions' end (stored at once) instead of their beginning."""
 
     @property
     def name(self) -> str: ...
@@ -219,7 +221,14 @@ class ProjectionConsumer:
 
     async def _run(self, stop: asyncio.Event) -> None:
         consumer = new_consumer(
-            self.kafka, self.group_id, self.projection.name, enable_auto_commit=False, auto_offset_reset="earliest"
+            self.kafka,
+            self.group_id,
+            self.projection.name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # room in one fetch for a batch of max_records events of about 2 KiB each (aiokafka's 1 MiB default
+            # holds about 550: a larger batch would still be cut at one fetch per partition)
+            max_partition_fetch_bytes=max(1 << 20, min(self.max_records * 2048, 16 << 20)),
         )
         self._consumer = consumer
         self._dlq = self._dlq_factory()
@@ -253,7 +262,22 @@ class ProjectionConsumer:
         stored = await self.stored_offsets()
         for tp in partitions:
             offset = stored.get((tp.topic, tp.partition))
-            if offset is None:
+            if offset is None and getattr(self.projection, "start_at_end", False):
+                # a projection about what happens from now on (notifications): its first position is the end, stored
+                # at once so that a restart resumes there and nothing published meanwhile is skipped
+                await self._consumer.seek_to_end(tp)
+                end = await self._consumer.position(tp)
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        text(
+                            "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) "
+                            "VALUES (:c, :t, :p, :o) ON CONFLICT DO NOTHING"
+                        ),
+                        {"c": self.projection.name, "t": tp.topic, "p": tp.partition, "o": end},
+                    )
+                stored = await self.stored_offsets()  # another replica's, had it stored one first
+                self._consumer.seek(tp, stored.get((tp.topic, tp.partition), end))
+            elif offset is None:
                 await self._consumer.seek_to_beginning(tp)
             else:
                 self._consumer.seek(tp, offset)

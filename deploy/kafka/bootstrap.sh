@@ -26,7 +26,7 @@ declare -A CONSUMES=(
   [budget]="pmo.projects.v1"
   [resources]="pmo.projects.v1 pmo.budget.v1"
   [invoicing]="pmo.projects.v1 pmo.resources.v1 pmo.budget.v1"
-  [reporting]="pmo.projects.v1 pmo.budget.v1 pmo.resources.v1 pmo.invoicing.v1"
+  [reporting]="pmo.projects.v1 pmo.budget.v1 pmo.resources.v1 pmo.invoicing.v1 pmo.alerts.v1"
 )
 
 valid_password() {  # name value

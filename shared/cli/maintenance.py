@@ -20,16 +20,19 @@ def replay(args: argparse.Namespace) -> int:
     from shared.replay import replay_all, text_progress
 
     service, _, model = args.name.partition(".")
+    # A projection about what happens from now on (``start_at_end``: the notifications' deliveries) is not a read
+    # model of the history: replaying it would send every past event again. It is never replayed.
     names = [
         p.name
         for s in ("budget", "resources", "invoicing", "reporting")
         for p in importlib.import_module(f"{s}.bootstrap").SPEC.projections
+        if not getattr(p, "start_at_end", False)
     ]
     if args.name not in names and args.name not in {n.split(".")[0] for n in names}:
         print(f"no read model {args.name}; one of: {', '.join(names)} (or a service: all of its)", file=sys.stderr)
         return 2
     spec = importlib.import_module(f"{service}.bootstrap").SPEC
-    chosen = [p for p in spec.projections if not model or p.name == args.name]
+    chosen = [p for p in spec.projections if p.name in names and (not model or p.name == args.name)]
     endpoints = ensure_infrastructure()
     schema = args.schema or service
     # The deployment's own settings when it is configured through the environment (TLS, SASL), else the private

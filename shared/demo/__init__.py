@@ -21,6 +21,7 @@ import httpx
 
 from shared.demo import money
 from shared.demo.api import Api, DemoError, ok, retry
+from shared.demo.approvals import load_approvals
 from shared.demo.raid import load_raid
 
 __all__ = ["DemoError", "load_demo"]
@@ -88,10 +89,11 @@ def load_demo(urls: Mapping[str, str], today: date | None = None, seed: int = 7)
             for key, value in counts_project.items():
                 counts[key] = counts.get(key, 0) + value
         counts["raid_items"] = load_raid(pmo, PORTFOLIO, today)
+        counts["pending_approvals"] = load_approvals(api, PORTFOLIO, people, today)
         return (
             f"demo portfolio loaded: {counts['projects']} projects, {len(people)} people and subcontractors, "
             f"{counts['work_sheets']} approved work sheets, {counts['status_reports']} status reports, "
-            f"{counts['raid_items']} RAID items"
+            f"{counts['raid_items']} RAID items, {counts['pending_approvals']} pending approvals"
         )
     finally:
         api.close()

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from reporting.approvals import ApprovalsProjection
 from shared.db import create_engine
 from shared.infra.system import Endpoints
 from shared.kafka import KafkaOptions, ensure_topics
@@ -36,6 +37,11 @@ from tests.support.replay import (
 pytestmark = pytest.mark.integration
 
 
+class Approvals(ApprovalsProjection):
+    def __init__(self, topics: list[str]) -> None:
+        self.topics = tuple(topics)  # type: ignore[assignment]
+
+
 @pytest.fixture
 async def topics(kafka: KafkaOptions, topic: str) -> AsyncIterator[tuple[str, str]]:
     other = f"pmo.test-{uuid.uuid4().hex[:10]}.v1"
@@ -48,12 +54,17 @@ async def test_one_pass_replay_of_all_reporting_read_models_equals_the_live_ones
 ) -> None:
     projects_topic, budget_topic = topics
     records, poison = history(projects_topic, budget_topic)
+    poison["reporting.approvals"] = 1  # the record that is no CloudEvent: the inbox decodes none of the others
     await produce(kafka, records)
     on_projects = sum(1 for t, _ in records if t == projects_topic)
-    total = {"reporting.portfolio": on_projects, "reporting.facts": len(records)}
+    total = {"reporting.portfolio": on_projects, "reporting.facts": len(records), "reporting.approvals": len(records)}
 
     def models() -> list[Any]:
-        return [Portfolio([projects_topic]), Facts([projects_topic, budget_topic])]
+        return [
+            Portfolio([projects_topic]),
+            Facts([projects_topic, budget_topic]),
+            Approvals([projects_topic, budget_topic]),
+        ]
 
     engines: list[AsyncEngine] = []
     try:
@@ -73,6 +84,8 @@ async def test_one_pass_replay_of_all_reporting_read_models_equals_the_live_ones
         assert len(expected["portfolio_milestones"]) == 24 * 3
         assert {r[9] for r in expected["portfolio_projects"]} == {3}  # milestones counted once each
         assert len(expected["facts"]) == 24 * 6 + 2  # and the second registration and the unknown type kept
+        # each registration waits for its approval gate, the second registration of a project changing nothing
+        assert len(expected["approval_items"]) == len(expected["approval_projects"]) == 24
         # Each project's books took each of its facts once (the duplicates were not applied again) and answer as
         # the ledger's fold of its facts does.
         per_project: dict[Any, int] = {}
@@ -85,7 +98,7 @@ async def test_one_pass_replay_of_all_reporting_read_models_equals_the_live_ones
             dead_marked[consumer] += marked
         # the undecodable record has no event id: only the other poison is marked in the inbox; the facts ledger is
         # idempotent and keeps no inbox (the duplicates above were refused by its event-id key)
-        assert dead_marked == {"reporting.portfolio": 2}
+        assert dead_marked == {"reporting.portfolio": 2, "reporting.approvals": 0}
 
         # all of a partition in one batch; many small ones; spread over this process and two workers
         for batch, writers, processes in ((5000, 2, 1), (7, 3, 1), (5, 2, 3)):

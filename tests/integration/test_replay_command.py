@@ -90,6 +90,7 @@ async def test_pmo_replay_rebuilds_a_services_read_models_from_its_topics_in_sev
                 "reporting.facts": sum(ends.values()),
                 "reporting.portfolio": sum(ends[tp] for tp in partitions if tp.topic == p.TOPIC),
                 "reporting.raid": sum(ends[tp] for tp in partitions if tp.topic == p.TOPIC),
+                "reporting.approvals": sum(ends.values()),
             }
             assert stored == ends_by_consumer
             ours = (

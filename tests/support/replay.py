@@ -165,6 +165,8 @@ TABLES = {
     "portfolio_milestones": "SELECT * FROM portfolio_milestones ORDER BY milestone_id",
     "facts": "SELECT project_id, event_id, service, name, version, recorded_at, data FROM facts ORDER BY event_id",
     "dirty_projects": "SELECT * FROM dirty_projects ORDER BY project_id",
+    "approval_items": "SELECT * FROM approval_items ORDER BY item_key",
+    "approval_projects": "SELECT * FROM approval_projects ORDER BY project_id",
     "inbox": "SELECT consumer, event_id, dead_lettered FROM inbox ORDER BY consumer, event_id",
     "consumer_offsets": "SELECT consumer, topic, partition, next_offset FROM consumer_offsets "
     "ORDER BY consumer, topic, partition",

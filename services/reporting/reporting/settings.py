@@ -5,11 +5,11 @@ from decimal import Decimal
 from pydantic import Field, field_validator
 
 from reporting.domain.raid import EXPOSURE_SHARE
+from reporting.notifications.settings import NotificationSettings
 from shared.money import minor_unit
-from shared.settings import ServiceSettings
 
 
-class Settings(ServiceSettings):
+class Settings(NotificationSettings):
     """The shared settings, plus how often alerts are evaluated and the portfolio's reporting currency."""
 
     reporting_currency: str = Field(

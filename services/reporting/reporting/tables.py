@@ -9,6 +9,7 @@ the query rows of its own aggregates (alerts, thresholds).
 from __future__ import annotations
 
 from reporting import raid_model as raid_model_ddl
+from reporting.approvals import model as approvals_ddl
 
 DDL = [
     """
@@ -119,6 +120,7 @@ DDL = [
     )
     """,
     *raid_model_ddl.DDL,
+    *approvals_ddl.DDL,
 ]
 
 READ_MODEL_TABLES = (
