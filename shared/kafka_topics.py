@@ -123,7 +123,7 @@ async def prepare_topics(options: KafkaOptions, topics: Sequence[str]) -> list[s
     await admin.start()
     try:
         described = {t["topic"]: t for t in await admin.describe_topics(list(topics))}
-        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics])
+        responses = await _describe_configs(admin, topics)
     finally:
         await admin.close()
     actual = _topic_configs(responses)
@@ -174,6 +174,25 @@ def weaker_than_configured(
     if configs.get("unclean.leader.election.enable") == "true":
         out.append(f"{topic} has unclean.leader.election.enable=true: a failover may lose acknowledged events")
     return out
+
+
+UNKNOWN_TOPIC = 3
+"""UNKNOWN_TOPIC_OR_PARTITION: a broker that has not learnt yet of a topic the controller has just created."""
+
+
+async def _describe_configs(admin: AIOKafkaAdminClient, topics: Sequence[str], patience: float = 15.0) -> Any:
+    """DescribeConfigs of ``topics``, asked again while a broker answers that one is unknown to it (on a cluster, the
+    broker asked may learn of a topic created a moment ago some time after the controller): at most ``patience``
+    seconds, then the last answer is returned as it is (and refused by :func:`_topic_configs`)."""
+    deadline = asyncio.get_running_loop().time() + patience
+    delay = 0.1
+    while True:
+        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics])
+        unknown = any(r[0] == UNKNOWN_TOPIC for response in responses for r in response.resources)
+        if not unknown or asyncio.get_running_loop().time() + delay > deadline:
+            return responses
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)
 
 
 def _topic_configs(responses: Sequence[Any]) -> dict[str, dict[str, str]]:

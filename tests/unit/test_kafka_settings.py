@@ -135,3 +135,39 @@ def test_options_built_by_hand_keep_working_with_the_defaults() -> None:
     options = KafkaOptions(bootstrap_servers="127.0.0.1:1")
     assert "client_id" not in options.client_kwargs()
     assert options.producer_kwargs()["max_request_size"] == 1_048_576
+
+
+class _Answer:
+    def __init__(self, code: int) -> None:
+        self.resources = [(code, None, 2, "pmo.projects.v1", [("min.insync.replicas", "2")])]
+
+
+class _Admin:
+    """A cluster whose broker asked learns of a topic created a moment ago after ``late`` questions."""
+
+    def __init__(self, late: int) -> None:
+        self.late = late
+        self.asked = 0
+
+    async def describe_configs(self, resources: Any) -> list[_Answer]:
+        self.asked += 1
+        return [_Answer(3 if self.asked <= self.late else 0)]
+
+
+async def test_a_topic_a_broker_does_not_know_yet_is_described_again_until_it_does() -> None:
+    from shared.kafka_topics import _describe_configs, _topic_configs
+
+    admin = _Admin(late=2)
+    answers = await _describe_configs(admin, ["pmo.projects.v1"])
+    assert admin.asked == 3
+    assert _topic_configs(answers) == {"pmo.projects.v1": {"min.insync.replicas": "2"}}
+
+
+async def test_a_topic_still_unknown_after_the_patience_is_refused_naming_it() -> None:
+    from shared.kafka_topics import _describe_configs, _topic_configs
+
+    admin = _Admin(late=10_000)
+    answers = await _describe_configs(admin, ["pmo.projects.v1"], patience=0.5)
+    assert 2 <= admin.asked <= 6
+    with pytest.raises(TopicSettingsError, match=r"pmo\.projects\.v1: 3"):
+        _topic_configs(answers)
