@@ -7,8 +7,8 @@ damaged), with the service's relay paused through its own leader lock.
    this process waits for the lock; the relays wait for it in turn. Once the checkpoint row has stopped moving for
    :data:`SETTLE_SECONDS` (a relay checks its session at least once a second when idle), no other relay publishes.
 3. The topic (and the dead-letter topic) is created if it is gone; consumers' stored offsets for the topic that lie
-   past its end (the log they read is gone) are deleted in every schema, so those consumers read the new log from its
-   beginning (their inboxes, or the idempotent facts ledger, drop what they had).
+   past its end (the log they read is gone) are moved back to its start in every schema, so those consumers read the
+   new log from its beginning (their inboxes, or the idempotent facts ledger, drop what they had).
 4. From the first event the topic lacks (``--from-start``: from the first event), the table is published in the
    relay's ``(xid, position)`` order with the relay's own sending code (:func:`shared.relay_sending.send_in_order`):
    per partition ordered batches, each sent once the one before it was acknowledged; a passing failure retries the
@@ -66,7 +66,7 @@ class Republished:
     """Events in the table."""
     first_position: int | None
     offsets_reset: int
-    """Consumers' stored offsets deleted because they pointed past the end of the topic."""
+    """Consumers' stored offsets moved back to the new log's start because they pointed past the end of the topic."""
     seconds: float
 
 
@@ -111,8 +111,11 @@ async def _release(conn: AsyncConnection, key: str) -> None:
 async def _reset_offsets_past_end(
     conn: AsyncConnection, topic: str, ends: dict[int, int], schemas: list[str] | None = None
 ) -> int:
-    """Delete consumers' stored offsets of ``topic`` that lie past its end, in ``schemas`` (default: every schema
-    with a ``consumer_offsets`` table); one statement per schema."""
+    """Move consumers' stored offsets of ``topic`` that lie past its end back to the new log's first offset, in
+    ``schemas`` (default: every schema with a ``consumer_offsets`` table); one statement per schema. Each consumer
+    reads the new log from its beginning and its inbox skips what it had applied. (Deleting the offset would say the
+    same to a read model, but a consumer about what happens from now on, ``start_at_end``, would start at the new
+    log's end and skip what was published since.)"""
     if schemas is None:
         found = await conn.execute(
             text("SELECT table_schema FROM information_schema.tables WHERE table_name = 'consumer_offsets'")
@@ -123,9 +126,9 @@ async def _reset_offsets_past_end(
     for schema in schemas:
         result = await conn.execute(
             text(
-                f'DELETE FROM "{schema}".consumer_offsets o USING unnest(CAST(:p AS int[]), CAST(:e AS bigint[])) '
-                "AS t(partition, end_offset) WHERE o.topic = :t AND o.partition = t.partition "
-                "AND o.next_offset > t.end_offset"
+                f'UPDATE "{schema}".consumer_offsets o SET next_offset = 0 '
+                "FROM unnest(CAST(:p AS int[]), CAST(:e AS bigint[])) AS t(partition, end_offset) "
+                "WHERE o.topic = :t AND o.partition = t.partition AND o.next_offset > t.end_offset"
             ),
             {"t": topic, "p": partitions, "e": offsets},
         )

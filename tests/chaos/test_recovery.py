@@ -101,11 +101,6 @@ async def test_backup_restored_into_an_empty_database_equals_the_original_table_
     )
 
 
-# Pending: every event now reaches the new topic in order (the republish took the text order of transaction ids for
-# theirs, fixed); what still fails is the end check of reporting's notifications consumer, which begins at a topic's
-# end when it has no stored offset: after the republish resets the offsets past the new log's end it missed 4-5
-# events in 2 runs of 3 (docs/operations.md, recovery runbook).
-@pytest.mark.pending
 async def test_kafka_data_lost_under_the_running_system_then_republished_a_reader_from_the_beginning_sees_every_event(
     world: PrivateWorld, workload: Workload, ledger: Ledger, clients: dict[str, httpx.AsyncClient]
 ) -> None:
@@ -155,9 +150,6 @@ async def test_kafka_data_lost_under_the_running_system_then_republished_a_reade
                 f"{verdict.line()}")  # fmt: skip
 
 
-# Pending: after the Kafka-loss drill in the same world, the notifications consumer's inbox differs from the system
-# that never failed (296 rows for 292, or from a fresh replay); every other read model and inbox is equal.
-@pytest.mark.pending
 async def test_database_restored_behind_kafka_is_reconciled_and_equals_a_system_that_never_failed(
     world: PrivateWorld, workload: Workload, ledger: Ledger, clients: dict[str, httpx.AsyncClient], tmp_path: Path
 ) -> None:

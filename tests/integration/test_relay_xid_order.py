@@ -85,3 +85,27 @@ async def test_republish_starts_at_the_first_missing_event_and_sends_every_later
     done = await republish(engine, kafka, service="test", topic=topic, schema=schema, consumer_schemas=[])
     assert (done.events, done.total) == (12, 12)
     in_order_once(await read_topic(kafka, topic, expect=12), projects)
+
+
+async def test_after_a_kafka_loss_consumers_offsets_past_the_new_log_go_back_to_its_start_and_are_kept(
+    engine: Any, schema: str, topic: str, kafka: KafkaOptions
+) -> None:
+    """A stored offset past the end of the (new, empty) topic is moved to its first offset, not deleted: a consumer
+    that starts at the topics' end when it has none (the notifications) would otherwise skip the new log."""
+    from shared import consumer as consumer_module
+
+    async with engine.begin() as conn:
+        for statement in consumer_module.DDL:
+            await conn.execute(text(statement))
+        for name, offset in (("past-end", 50), ("at-start", 0)):
+            await conn.execute(
+                text("INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES (:c, :t, 0, :o)"),
+                {"c": name, "t": topic, "o": offset},
+            )
+    projects = await written_across_a_digit(engine)
+    done = await republish(engine, kafka, service="test", topic=topic, schema=schema, consumer_schemas=[schema])
+    assert done.offsets_reset == 1
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT consumer, next_offset FROM consumer_offsets ORDER BY 1"))).all()
+    assert [tuple(r) for r in rows] == [("at-start", 0), ("past-end", 0)]
+    in_order_once(await read_topic(kafka, topic, expect=12), projects)

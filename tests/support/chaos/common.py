@@ -53,6 +53,13 @@ def consumers() -> dict[str, Consumer]:
     return out
 
 
+def read_models() -> dict[str, Consumer]:
+    """The consumers that are read models of the whole history: every one but a consumer about what happens from now
+    on (``start_at_end``: the notifications' deliveries), which a replay does not rebuild (``pmo replay`` leaves it
+    out) and whose inbox begins where it first started."""
+    return {n: c for n, c in consumers().items() if not getattr(c.projection, "start_at_end", False)}
+
+
 def token(subject: str, *roles: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_token(subject, roles, ttl_seconds=6 * 3600)}"}
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import create_engine
 from shared.kafka import KafkaOptions
-from tests.support.chaos.common import BOOKKEEPING_COLUMNS, TOPICS, Consumer, consumers, specs
+from tests.support.chaos.common import BOOKKEEPING_COLUMNS, TOPICS, Consumer, consumers, read_models, specs
 from tests.support.chaos.world import PrivateWorld
 
 # --- Kafka ---------------------------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ async def live_digests(world: PrivateWorld) -> dict[str, tuple[int, str]]:
     """Digests of every read model fed from Kafka, and of the consumers' inboxes, as the services hold them."""
     engine = await world.open()
     out: dict[str, tuple[int, str]] = {}
-    for c in consumers().values():
+    for c in read_models().values():
         for table, digest in (await table_digests(engine, c.service, c.tables)).items():
             out[f"{c.service}.{table}"] = digest
         out[f"inbox {c.name}"] = await inbox_digest(engine, [c.service], [c.name])
@@ -191,7 +191,7 @@ async def replay_digests(world: PrivateWorld, timeout: float = 120.0) -> dict[st
     from shared.db import migrate
 
     kafka = world.infra.kafka_options
-    running = consumers()
+    running = read_models()
     by_service: dict[str, list[Consumer]] = {}
     for c in running.values():
         by_service.setdefault(c.service, []).append(c)
