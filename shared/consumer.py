@@ -75,8 +75,9 @@ class Projection(Protocol):
     ``idempotent = True`` for a read model that needs no inbox because applying an event a second time changes
     nothing: each row it writes is keyed by the event id, ``apply`` skips a key it has (``ON CONFLICT DO NOTHING``),
     and so does ``apply_batch``, or else it fails and the consumer applies that batch one event at a time; and
-    ``start_at_end = True`` for one about what happens from now on (notifications): with no position stored, it
-    starts at the partitions' end (stored at once) instead of their beginning."""
+    ``start_at_end = True`` for one about what happens from now on (notifications): on its very first start it begins
+    at the end of every partition of its topics (stored at once); a partition that appears later is read from its
+    beginning."""
 
     @property
     def name(self) -> str: ...
@@ -171,6 +172,11 @@ class ApplyFailedError(Exception):
         self.cause = cause
 
 
+STARTED_AT = -1
+"""The partition number of the ``consumer_offsets`` row (topic ``''``) that keeps when a ``start_at_end`` consumer first
+started, in epoch milliseconds (its partitions' ends were stored then)."""
+
+
 class ProjectionConsumer:
     """Runs one projection: a Kafka consumer group member whose positions live in the database."""
 
@@ -193,6 +199,8 @@ class ProjectionConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq: Any = None
         self.assigned: set[TopicPartition] = set()
+        self.positioned: set[TopicPartition] = set()  # assigned and moved to its stored offset (seek_to_stored)
+        self._positioning_failed: BaseException | None = None
         # Set by a replay (its inbox starts empty): write the batch's ids by COPY, falling back to the
         # INSERT ... ON CONFLICT below only when one is already there (a duplicate record on the topic).
         self.expect_new_ids = False
@@ -231,6 +239,8 @@ class ProjectionConsumer:
             max_partition_fetch_bytes=max(1 << 20, min(self.max_records * 2048, 16 << 20)),
         )
         self._consumer = consumer
+        self.positioned = set()
+        self._positioning_failed = None
         self._dlq = self._dlq_factory()
         await self._dlq.start()
         await consumer.start()
@@ -244,7 +254,14 @@ class ProjectionConsumer:
                     since, self._failing_since = self._failing_since, None
                     self._backoff.reset()
                     log.info("consumer %s polling again after %.1fs", self.projection.name, time.monotonic() - since)
+                if self._positioning_failed is not None:  # restarted by run(), after its back-off
+                    failed, self._positioning_failed = self._positioning_failed, None
+                    raise failed
                 for tp, records in batches.items():
+                    if tp not in self.positioned:
+                        # fetched from aiokafka's own reset while the assignment listener is still reading the stored
+                        # offsets: not ours to apply (its seek then moves the partition to the stored position)
+                        continue
                     if records:
                         await self.process(tp, records)
                     highwater = consumer.highwater(tp)
@@ -263,24 +280,56 @@ class ProjectionConsumer:
         for tp in partitions:
             offset = stored.get((tp.topic, tp.partition))
             if offset is None and getattr(self.projection, "start_at_end", False):
-                # a projection about what happens from now on (notifications): its first position is the end, stored
-                # at once so that a restart resumes there and nothing published meanwhile is skipped
-                await self._consumer.seek_to_end(tp)
-                end = await self._consumer.position(tp)
-                async with self.engine.begin() as conn:
-                    await conn.execute(
-                        text(
-                            "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) "
-                            "VALUES (:c, :t, :p, :o) ON CONFLICT DO NOTHING"
-                        ),
-                        {"c": self.projection.name, "t": tp.topic, "p": tp.partition, "o": end},
-                    )
-                stored = await self.stored_offsets()  # another replica's, had it stored one first
-                self._consumer.seek(tp, stored.get((tp.topic, tp.partition), end))
+                # a projection about what happens from now on (notifications): on its very first start, the end of
+                # every partition of its topics is stored (:meth:`_store_ends_at_birth`); a partition without a
+                # position after that appeared later and is read from its beginning
+                if not await self._born():
+                    await self._store_ends_at_birth(partitions)
+                    stored = await self.stored_offsets()
+                offset = stored.get((tp.topic, tp.partition))
+                if offset is None:
+                    await self._consumer.seek_to_beginning(tp)
+                else:
+                    self._consumer.seek(tp, offset)
             elif offset is None:
                 await self._consumer.seek_to_beginning(tp)
             else:
                 self._consumer.seek(tp, offset)
+            self.positioned.add(tp)
+
+    async def _born(self) -> bool:
+        async with self.engine.connect() as conn:
+            found = await conn.execute(
+                text("SELECT 1 FROM consumer_offsets WHERE consumer = :c AND topic = '' AND partition = :p"),
+                {"c": self.projection.name, "p": STARTED_AT},
+            )
+            return found.first() is not None
+
+    async def _store_ends_at_birth(self, assigned: Sequence[TopicPartition]) -> None:
+        """A ``start_at_end`` consumer's first start: the end offsets of every partition of its topics known now (not
+        only those assigned to this replica) and the moment (the row of :data:`STARTED_AT`), in one transaction; a
+        replica that got there first wins (``ON CONFLICT DO NOTHING``)."""
+        assert self._consumer is not None
+        partitions = set(assigned)
+        for topic in self.projection.topics:
+            partitions.update(TopicPartition(topic, p) for p in self._consumer.partitions_for_topic(topic) or ())
+        ends = await self._consumer.end_offsets(list(partitions))
+        rows = [{"c": self.projection.name, "t": tp.topic, "p": tp.partition, "o": end} for tp, end in ends.items()]
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) "
+                    "VALUES (:c, :t, :p, :o) ON CONFLICT DO NOTHING"
+                ),
+                rows,
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES "
+                    "(:c, '', :p, CAST(extract(epoch FROM clock_timestamp()) * 1000 AS bigint)) ON CONFLICT DO NOTHING"
+                ),
+                {"c": self.projection.name, "p": STARTED_AT},
+            )
 
     async def stored_offsets(self) -> dict[tuple[str, int], int]:
         async with self.engine.connect() as conn:
@@ -440,7 +489,12 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         self.owner.assigned -= set(revoked)
+        self.owner.positioned -= set(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self.owner.assigned |= set(assigned)
-        await self.owner.seek_to_stored(list(assigned))
+        try:
+            await self.owner.seek_to_stored(list(assigned))
+        except Exception as exc:  # aiokafka would only log it: the consumer restarts instead (its records unapplied)
+            self.owner._positioning_failed = exc
+            raise

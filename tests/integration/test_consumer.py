@@ -45,12 +45,12 @@ async def publish(engine, schema: str, topic: str, kafka) -> None:
         await producer.stop()
 
 
-async def wait_for_seqs(engine, expected: list[tuple[str, int]]) -> None:
+async def wait_for_seqs(engine, expected: list[tuple[str, int]], timeout: float = 20.0) -> None:
     async def check() -> None:
         rows = await applied_rows(engine)
         assert sorted((r.project_id, r.seq) for r in rows) == sorted(expected)
 
-    await eventually(check)
+    await eventually(check, timeout=timeout)
 
 
 async def test_duplicate_delivery_of_the_same_record_changes_nothing(engine, schema, topic, kafka) -> None:
@@ -215,3 +215,55 @@ async def test_the_batch_path_drops_duplicates_and_falls_back_to_one_at_a_time_f
     async with engine.connect() as conn:
         dead = (await conn.execute(text("SELECT count(*) FROM inbox WHERE dead_lettered"))).scalar()
     assert dead == 1
+
+
+class FromNowOn(CountingProjection):
+    """A consumer about what happens from now on (as the notifications are)."""
+
+    start_at_end = True
+
+    def __init__(self, topics: Sequence[str]) -> None:
+        super().__init__(topics[0])
+        self.topics = tuple(topics)
+
+
+async def test_a_consumer_from_now_on_skips_the_history_and_reads_a_topic_created_after_it_from_its_beginning(
+    engine, schema, topic, kafka
+) -> None:
+    from shared.kafka import ensure_topics
+    from tests.support import STORE
+
+    await migrate(engine, schema, COUNTING_DDL)
+    before, after, later = uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex
+    await append(engine, before, range(1, 4))
+    await publish(engine, schema, topic, kafka)  # history: not its business
+    created_later = f"pmo.test-{uuid.uuid4().hex[:10]}.v1"  # does not exist when the consumer first starts
+    consumer = ProjectionConsumer(engine, kafka, FromNowOn([topic, created_later]))
+
+    async def born() -> None:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT topic, partition FROM consumer_offsets WHERE consumer = :c"),
+                {"c": consumer.projection.name},
+            )
+            assert {(r.topic, r.partition) for r in rows} >= {(topic, 0), (topic, 1), (topic, 2), ("", -1)}
+
+    async with running(consumer):
+        await eventually(born, timeout=30)
+        await append(engine, after, range(1, 4))
+        await publish(engine, schema, topic, kafka)
+        await ensure_topics(kafka, [created_later], partitions=3, replication_factor=1)
+        await append(engine, later, range(1, 3))
+        async with engine.connect() as conn:
+            events = [e for e in await STORE.read_all(conn) if e.stream_id == f"work-{later}"]
+        producer = new_producer(kafka)
+        await producer.start()
+        try:
+            assert len(events) == 2
+            for event in events:  # published before the consumer learns of the topic: still read
+                key, value, headers = to_record("test", event)
+                await producer.send_and_wait(created_later, value=value, key=key, headers=headers)
+        finally:
+            await producer.stop()
+        # the new topic is found at the consumer's next metadata refresh (PMO_KAFKA_METADATA_MAX_AGE_MS, 10 s here)
+        await wait_for_seqs(engine, [(after, 1), (after, 2), (after, 3), (later, 1), (later, 2)], timeout=60)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -153,6 +155,21 @@ async def check_commands(engine: AsyncEngine, ledger: Ledger) -> int:
     return checked
 
 
+async def _started_at(engine: AsyncEngine, c: Any) -> datetime:
+    """When a ``start_at_end`` consumer first started (:data:`shared.consumer.STARTED_AT`); far in the future if it
+    has not yet."""
+    from shared.consumer import STARTED_AT
+
+    rows = await _rows(
+        engine,
+        f"SELECT next_offset FROM {c.service}.consumer_offsets WHERE consumer = :c AND topic = '' AND partition = :p",
+        {"c": c.name, "p": STARTED_AT},
+    )
+    if not rows:
+        return datetime.max.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(int(rows[0].next_offset) / 1000, UTC)
+
+
 async def check_events(engine: AsyncEngine, foreign: set[str]) -> int:
     """Every event of every service's table reached every consumer of its topic once (its inbox), and nothing else
     did; every event about a project is a fact of the reporting ledger once, and every event about a resource a
@@ -160,13 +177,15 @@ async def check_events(engine: AsyncEngine, foreign: set[str]) -> int:
     sources: dict[str, set[str]] = {}
     project_keyed: dict[str, set[str]] = {}
     resource_keyed: set[str] = set()
+    recorded_at: dict[str, datetime] = {}
     for service, topic in TOPICS.items():
         rows = await _rows(
             engine,
-            f"SELECT event_id::text AS id, partition_key ~ '{UUID_KEY}' AS p, partition_key LIKE 'resource:%' AS r "
-            f"FROM {service}.events",
+            f"SELECT event_id::text AS id, partition_key ~ '{UUID_KEY}' AS p, partition_key LIKE 'resource:%' AS r, "
+            f"recorded_at FROM {service}.events",
         )
         sources[topic] = {r.id for r in rows}
+        recorded_at.update((r.id, r.recorded_at) for r in rows)
         project_keyed[service] = {r.id for r in rows if r.p}
         if service == "resources":
             resource_keyed = {r.id for r in rows if r.r}
@@ -181,14 +200,14 @@ async def check_events(engine: AsyncEngine, foreign: set[str]) -> int:
                 engine, f"SELECT event_id::text AS id FROM {c.service}.inbox WHERE consumer = :c", {"c": c.name}
             )
         }
-        expected = set().union(*(sources[t] for t in c.topics))
-        if getattr(c.projection, "start_at_end", False) and inbox:
-            # begins at the topics' end on its first start (notifications): what was written before its first event
-            # is not its to consume (event ids are UUIDv7: their text sorts by the millisecond they were made)
-            first = min(inbox)
-            expected = {i for i in expected if i >= first}
+        every = set().union(*(sources[t] for t in c.topics))
+        expected = every
+        if getattr(c.projection, "start_at_end", False):
+            # reads what was published since it first started (notifications): every event recorded after that moment
+            # (published later still) is its to consume; one recorded before may have been published before or after
+            expected = {i for i in every if recorded_at[i] >= await _started_at(engine, c)}
         missing = expected - inbox
-        extra = inbox - expected - foreign
+        extra = inbox - every - foreign
         checked += len(expected)
         if missing:
             problems.append(f"{c.name}: {len(missing)} events never consumed, e.g. {sorted(missing)[:3]}")
