@@ -19,7 +19,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.contracts import REGISTRIES
 from shared.infra.system import SERVICES, create_database, drop_database
+from shared.kafka import from_record
 from shared.recovery import RecoveryRefusedError
 from shared.recovery.backup import backup, restore
 from shared.recovery.guard import Admission
@@ -136,6 +138,9 @@ async def test_kafka_data_lost_under_the_running_system_then_republished_a_reade
             if ident in seen:
                 continue
             seen[ident] = 1
+            # read as a finance tool would: the CloudEvent decoded, its data checked against its published contract
+            event = from_record(topic, r.partition, r.offset, r.key, r.value, r.headers)
+            REGISTRIES[event.service].decode_json(event.name, event.version, event.raw)
             versions[str(header(r, "ce_subject"))].append(int(str(header(r, "ce_streamversion"))))
         in_table = {r.id for r in await _rows(engine, f"SELECT event_id::text AS id FROM {service}.events")}
         if lacking := in_table - set(seen):
