@@ -15,6 +15,7 @@ from shared import migrations
 from shared.db import create_engine
 from shared.infra.system import Endpoints, ensure_infrastructure, stop_infrastructure
 from shared.kafka import KafkaOptions, ensure_topics
+from tests.deploy.containers import container_infra, infra_choice
 
 # The services the tests start share one topic per service across many schemas, so a schema's event table is always
 # "behind" its topic: the start-time comparison (shared.recovery.guard) is for one schema per topic (the chaos
@@ -22,8 +23,19 @@ from shared.kafka import KafkaOptions, ensure_topics
 os.environ.setdefault("PMO_RECONCILE_ON_START", "false")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        infra_choice()  # an invalid PMO_TEST_INFRA is refused before any test runs
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Endpoints]:
+    if infra_choice() == "containers":  # PMO_TEST_INFRA=containers: testcontainers through podman (docs/operations.md)
+        with container_infra(database="pmo_test") as endpoints:
+            yield endpoints
+        return
     endpoints = ensure_infrastructure(database="pmo_test", kafka_instance="kafka-test")
     yield endpoints
     if not os.environ.get("PMO_KEEP_INFRA"):
