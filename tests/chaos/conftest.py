@@ -6,15 +6,14 @@ The shared PostgreSQL and Kafka other test runs use are never stopped, killed or
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.chaos import DIRECTOR, FIGURES, Ledger, PrivateWorld, Workload, clients_for
+from tests.support.chaos import FIGURES, Ledger, PrivateWorld, Workload, clients_for
+from tests.support.chaos.fixtures import new_workload, started_world
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,15 +31,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture(scope="package")
 async def world(infra: Any) -> AsyncIterator[PrivateWorld]:
-    """One world for the chaos package, stopped when its last test is done. Depends on ``infra`` only so that the
-    broker's jars are there (the private broker reuses them)."""
-    running = PrivateWorld.create(jars_from=infra.kafka_instance)
-    try:
-        await asyncio.to_thread(running.start)
+    """One world for the chaos package, stopped when its last test is done (the recovery drills have their own)."""
+    async with started_world(infra) as running:
         yield running
-    finally:
-        await running.close()
-        await asyncio.to_thread(running.stop)
 
 
 @pytest.fixture(scope="package")
@@ -50,11 +43,7 @@ def ledger() -> Ledger:
 
 @pytest.fixture(scope="package")
 async def workload(world: PrivateWorld, ledger: Ledger) -> Workload:
-    portfolio = f"chaos-{uuid.uuid4().hex[:6]}"
-    async with httpx.AsyncClient(base_url=world.url("projects"), headers=DIRECTOR) as client:
-        created = await client.post("/portfolios", json={"portfolio_id": portfolio, "name": "Chaos"})
-        assert created.status_code == 201, created.text
-    return Workload(ledger, portfolio)
+    return await new_workload(world, ledger)
 
 
 @pytest.fixture
