@@ -18,6 +18,7 @@ import pytest
 
 from reporting.domain.ledger import Fact
 from shared.contracts import projects as p
+from shared.contracts import raid
 from shared.events import DomainEvent
 from shared.money import Money
 from tests.integration.conftest import service_client
@@ -58,19 +59,19 @@ def registered(pid: uuid.UUID, portfolio: str, programme: str) -> Fact:
 
 
 def risk(pid: uuid.UUID, rid: uuid.UUID, probability: int, impact: int, amount: str) -> DomainEvent:
-    return p.RiskRaised(
+    return raid.RiskRaised(
         project_id=pid,
         risk_id=rid,
         title=f"risk {probability}x{impact}",
         cause="c",
         event="e",
         effect="f",
-        assessment=p.RiskAssessment(
+        assessment=raid.RiskAssessment(
             probability=probability,
             impact=impact,
             money_impact=Money.of(amount, "EUR"),
             owner="o",
-            strategy=p.RiskStrategy.MITIGATE,
+            strategy=raid.RiskStrategy.MITIGATE,
             review_date=TODAY + timedelta(30),
         ),
         raised_on=TODAY - timedelta(10),
@@ -98,7 +99,7 @@ async def test_raid_alerts_rise_and_clear_and_exposure_adds_up(reporting: httpx.
         (
             pid,
             fact(
-                p.RiskResponsePlanned(
+                raid.RiskResponsePlanned(
                     project_id=pid,
                     risk_id=r1,
                     action_id=action,
@@ -112,7 +113,7 @@ async def test_raid_alerts_rise_and_clear_and_exposure_adds_up(reporting: httpx.
         (
             pid,
             fact(
-                p.DependencyDeclared(
+                raid.DependencyDeclared(
                     project_id=pid,
                     dependency_id=dependency,
                     provider_project_id=qid,
@@ -170,7 +171,7 @@ async def test_raid_alerts_rise_and_clear_and_exposure_adds_up(reporting: httpx.
     # The provider reaches its milestone (its own facts only): the dependant's alert clears; the response is done.
     later = datetime.now(UTC)
     done = fact(
-        p.RiskResponseCompleted(project_id=pid, risk_id=r1, action_id=action, completed_on=TODAY, note="staffed"),
+        raid.RiskResponseCompleted(project_id=pid, risk_id=r1, action_id=action, completed_on=TODAY, note="staffed"),
         TODAY,
     )
     await publish_facts(

@@ -33,7 +33,7 @@ from projects.domain.raid_state import (
 from projects.domain.rules import ProjectClosedError, ProjectNotFoundError
 from projects.handlers import raid as handlers
 from projects.raid_views import log_view
-from shared.contracts import projects as ev
+from shared.contracts import raid as ev
 from shared.errors import ConcurrencyError, InvalidCommandError, NotFoundError, RuleViolationError
 from shared.events import DomainEvent
 from shared.immutable import frozen

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from reporting.domain import raid
-from shared.contracts import projects as ev
+from shared.contracts import raid as ev
 from shared.events import DomainEvent
 from shared.money import Money
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reporting.domain.raid import RaidBook
 from shared.contracts import projects
+from shared.contracts.raid import DependencyDeclared
 from shared.events import DomainEvent
 from shared.kafka import ConsumedEvent
 
@@ -100,7 +101,7 @@ class RaidProjection:
             book = books.setdefault(project_id, RaidBook(str(project_id)))
             book.apply(decoded, event.event_id)
             latest[project_id] = max(latest.get(project_id, event.time), event.time)
-            if isinstance(decoded, projects.DependencyDeclared):
+            if isinstance(decoded, DependencyDeclared):
                 providers.add((decoded.provider_project_id, project_id))
         await conn.execute(
             text(

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from projects.api.models.fields import Text200, Text4000
 from shared.bounds import RequestBody
-from shared.contracts.projects import DependencyOutcome, IssueSeverity, RiskClosure, RiskStrategy
+from shared.contracts.raid import DependencyOutcome, IssueSeverity, RiskClosure, RiskStrategy
 from shared.money import Money
 
 Scale = Annotated[int, Field(ge=1, le=5, description="1 (lowest) to 5 (highest)", examples=[3])]

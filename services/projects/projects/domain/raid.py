@@ -50,7 +50,7 @@ from projects.domain.raid_state import (
 )
 from projects.domain.rules import ProjectClosedError, ProjectNotFoundError, not_future
 from projects.domain.state import FINAL
-from shared.contracts.projects import (
+from shared.contracts.raid import (
     AssumptionRecorded,
     AssumptionValidated,
     DecisionLogged,

@@ -16,7 +16,7 @@ from datetime import date
 from enum import StrEnum
 from uuid import UUID
 
-from shared.contracts.projects import (
+from shared.contracts.raid import (
     DependencyOutcome,
     IssueSeverity,
     RiskAssessment,

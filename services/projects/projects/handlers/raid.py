@@ -33,7 +33,7 @@ from projects.handlers.running import Outcome, today
 from projects.raid_views import item_answer
 from shared.authz import TRUSTED, CallerScope
 from shared.commands import CommandContext, Executor, by_state, run_on
-from shared.contracts.projects import DependencyOutcome, IssueSeverity, RiskClosure
+from shared.contracts.raid import DependencyOutcome, IssueSeverity, RiskClosure
 from shared.ids import new_id
 
 

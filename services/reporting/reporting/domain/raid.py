@@ -33,7 +33,7 @@ from uuid import UUID
 
 from reporting.domain.amounts import shown
 from reporting.domain.rules import Condition
-from shared.contracts import projects as ev
+from shared.contracts import raid as ev
 from shared.events import DomainEvent
 
 EXPOSURE_SHARE = Decimal("0.5")
