@@ -17,9 +17,9 @@ from reporting.notifications.settings import NotificationSettings
 from shared.auth import Principal
 from shared.authz import principal_of
 from shared.bounds import RequestBody
-from shared.errors import InvalidCommandError
+from shared.errors import InvalidCommandError, PreconditionFailedError
 from shared.service import Runtime
-from shared.web import COMMAND_RESPONSES, Paging
+from shared.web import COMMAND_RESPONSES, Command, Paging
 
 router = APIRouter(tags=["notifications"], responses=COMMAND_RESPONSES)
 
@@ -161,11 +161,16 @@ def _now() -> datetime:
 @router.post(
     SUBSCRIPTIONS, operation_id="createWebhookSubscription", status_code=201, response_model=CreatedSubscriptionView
 )
-async def create_subscription(body: SubscriptionBody, request: Request, rt: Runtime) -> JSONResponse:
+async def create_subscription(body: SubscriptionBody, request: Request, ctx: Command, rt: Runtime) -> JSONResponse:
     """Subscribe a URL to event types and/or alert rules, optionally of one portfolio's projects. The answer holds
-    the signing secret, shown this once."""
-    created = await handlers.create_subscription(
-        rt.engine,
+    the signing secret, shown this once. With an ``Idempotency-Key``, a retry of the same request by the same caller
+    returns the first answer (``Idempotent-Replayed: true``, the same subscription and secret) and creates nothing;
+    the key with another body is 422. ``If-Match`` is refused (412): the subscription does not exist yet."""
+    if ctx.if_match is not None or ctx.if_match_any:
+        raise PreconditionFailedError("If-Match: a subscription being created has no version to match", actual=0)
+    outcome = await handlers.create_subscription(
+        rt.executor,
+        ctx,
         _settings(rt),
         url=body.url,
         event_types=body.event_types,
@@ -175,7 +180,10 @@ async def create_subscription(body: SubscriptionBody, request: Request, rt: Runt
         principal=_principal(request),
         now=_now(),
     )
-    return JSONResponse(created, status_code=201, headers={"Location": f"{SUBSCRIPTIONS}/{created['subscription_id']}"})
+    headers = {"Location": f"{SUBSCRIPTIONS}/{outcome.body['subscription_id']}"}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
 
 
 @router.get(SUBSCRIPTIONS, operation_id="listWebhookSubscriptions", response_model=SubscriptionPage)

@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reporting.notifications import addresses, catalogue, store
 from reporting.notifications.settings import EMAIL, NotificationSettings
 from reporting.notifications.signing import new_secret
 from shared.auth import Principal
 from shared.authz import sees_everything
+from shared.commands import CommandContext, CommandExecutor, CommandOutcome
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
 from shared.identity import skeleton
 from shared.ids import new_id
@@ -96,7 +97,8 @@ def subscription_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create_subscription(
-    engine: AsyncEngine,
+    executor: CommandExecutor,
+    ctx: CommandContext,
     settings: NotificationSettings,
     *,
     url: str,
@@ -106,26 +108,29 @@ async def create_subscription(
     description: str,
     principal: Principal,
     now: datetime,
-) -> dict[str, Any]:
-    """A new subscription; its answer carries the secret, the only time it is shown."""
+) -> CommandOutcome[Any]:
+    """A new subscription (201); its answer carries the secret, the only time it is shown, except to a retry of the
+    same request with the same ``Idempotency-Key`` by the same caller, which gets the first answer back (the
+    secret included: the client lost it) and creates nothing."""
     actor = principal.subject
     check_portfolio(principal, portfolio_id)
     types, rules = check_event_types(event_types), check_alert_rules(alert_rules)
     if not types and not rules:
         raise InvalidCommandError("name at least one event type or alert rule", field="event_types")
-    await check_url(url, policy_of(settings))
-    row = {
-        "subscription_id": new_id(),
-        "url": url,
-        "event_types": types,
-        "alert_rules": rules,
-        "portfolio_id": portfolio_id,
-        "description": description,
-        "secret": new_secret(),
-        "created_by": actor,
-        "created_at": now,
-    }
-    async with engine.begin() as conn:
+
+    async def write(conn: AsyncConnection) -> dict[str, Any]:
+        await check_url(url, policy_of(settings))
+        row = {
+            "subscription_id": new_id(),
+            "url": url,
+            "event_types": types,
+            "alert_rules": rules,
+            "portfolio_id": portfolio_id,
+            "description": description,
+            "secret": new_secret(),
+            "created_by": actor,
+            "created_at": now,
+        }
         await conn.exec_driver_sql("LOCK TABLE webhook_subscriptions IN SHARE ROW EXCLUSIVE MODE")  # the bound holds
         if await store.count_live_subscriptions(conn) >= settings.webhook_max_subscriptions:
             raise RuleViolationError(
@@ -133,7 +138,9 @@ async def create_subscription(
                 "delete one first"
             )
         await store.insert_subscription(conn, row)
-    return {**subscription_view(row), "secret": row["secret"]}
+        return {**subscription_view(row), "secret": row["secret"]}
+
+    return await executor.run_once(ctx, write, status_code=201)
 
 
 async def subscription(
