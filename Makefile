@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test test-unit test-pending install lint typecheck schemas infra-stop bench clean
+.PHONY: run test test-unit test-pending test-containers install lint typecheck schemas infra-stop bench clean
 
 run: install                     ## infrastructure + all five services; Ctrl-C stops everything
 	$(PY) -m shared.cli run
@@ -13,6 +13,9 @@ test: install                    ## the whole suite: unit, integration, end to e
 
 test-unit: install
 	$(PY) -m pytest tests/unit
+
+test-containers: install         ## the integration tests on PostgreSQL and Kafka in podman containers (testcontainers; docs/operations.md)
+	PMO_TEST_INFRA=containers $(PY) -m pytest tests/integration
 
 test-pending: install             ## the scenarios built but not yet passing reliably (marked `pending`, each says why)
 	$(PY) -m pytest -m pending

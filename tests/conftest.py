@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 
 import pytest
 from sqlalchemy import text
@@ -15,7 +16,7 @@ from shared import migrations
 from shared.db import create_engine
 from shared.infra.system import Endpoints, ensure_infrastructure, stop_infrastructure
 from shared.kafka import KafkaOptions, ensure_topics
-from tests.deploy.containers import container_infra, infra_choice
+from tests.deploy.containers import ContainersUnavailableError, container_infra, infra_choice, preflight
 
 # The services the tests start share one topic per service across many schemas, so a schema's event table is always
 # "behind" its topic: the start-time comparison (shared.recovery.guard) is for one schema per topic (the chaos
@@ -23,17 +24,34 @@ from tests.deploy.containers import container_infra, infra_choice
 os.environ.setdefault("PMO_RECONCILE_ON_START", "false")
 
 
+# PMO_TEST_INFRA=containers: the seconds each start-up step took, printed at the end of the run.
+CONTAINER_TIMINGS: dict[str, float] = {}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     try:
-        infra_choice()  # an invalid PMO_TEST_INFRA is refused before any test runs
-    except ValueError as error:
+        if infra_choice() == "containers":  # an invalid PMO_TEST_INFRA, or podman missing, refused before any test
+            preflight()
+    except (ValueError, ContainersUnavailableError) as error:
         raise pytest.UsageError(str(error)) from None
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if CONTAINER_TIMINGS:
+        steps = ", ".join(f"{step} {seconds} s" for step, seconds in CONTAINER_TIMINGS.items())
+        terminalreporter.write_line(f"PMO_TEST_INFRA=containers start-up: {steps}")
 
 
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Endpoints]:
     if infra_choice() == "containers":  # PMO_TEST_INFRA=containers: testcontainers through podman (docs/operations.md)
-        with container_infra(database="pmo_test") as endpoints:
+        with ExitStack() as stack:
+            try:
+                endpoints = stack.enter_context(container_infra(database="pmo_test", timings=CONTAINER_TIMINGS))
+            except ContainersUnavailableError as error:
+                # One clear failure instead of the same error on every test; never a skip (also outside CI: the
+                # mode was asked for).
+                pytest.exit(str(error), returncode=pytest.ExitCode.TESTS_FAILED)
             yield endpoints
         return
     endpoints = ensure_infrastructure(database="pmo_test", kafka_instance="kafka-test")

@@ -3,13 +3,20 @@
 
 The containers run through podman's Docker-compatible API on a socket of our own (``tests.deploy.compose``), with the
 local images of ``tests.deploy.images`` (built from Debian's packages, no registry) and testcontainers' reaper
-disabled (no reaper image is available, and our own teardown removes every container). Ports are published on
-127.0.0.1 only. The broker has the private broker's single-node settings (``shared.infra.kafka_setup``).
+disabled (no reaper image is available, and our own teardown removes every container; containers left by a run that
+was killed are removed by the next one, found by their ``pmo.test-infra`` label). Ports are published on 127.0.0.1
+only. The broker has the private broker's single-node settings (``shared.infra.kafka_setup``).
+
+Nothing is ever skipped in this mode: podman missing, its API socket not answering or a container that does not
+start is an error that names what failed (``ContainersUnavailableError``; tests/conftest.py stops the run with it).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -18,9 +25,14 @@ from typing import Any
 from shared.infra.kafka_setup import single_node_settings
 from shared.infra.system import Endpoints
 from tests.deploy.compose import free_port, password, podman_socket
-from tests.deploy.images import ensure_images
+from tests.deploy.images import PodmanMissingError, ensure_images, podman, require_tools
 
 CHOICES = ("private", "containers")
+LABEL = "pmo.test-infra"  # value: "<host>:<pid>" of the test run that owns the container
+
+
+class ContainersUnavailableError(RuntimeError):
+    """PMO_TEST_INFRA=containers cannot run: podman or debootstrap missing, podman's API or a container not starting."""
 
 
 def infra_choice() -> str:
@@ -29,6 +41,15 @@ def infra_choice() -> str:
     if value not in CHOICES:
         raise ValueError(f"PMO_TEST_INFRA={value!r}: expected one of {', '.join(CHOICES)} (default private)")
     return value
+
+
+def preflight() -> None:
+    """Refuse at once what would make every test fail: the tools that build and run the images (.ci/run installs
+    them; a developer installs them with apt-get)."""
+    try:
+        require_tools()
+    except PodmanMissingError as error:
+        raise ContainersUnavailableError(f"PMO_TEST_INFRA=containers needs podman: {error}") from None
 
 
 def kafka_environment(port: int) -> dict[str, str]:
@@ -52,36 +73,109 @@ def kafka_environment(port: int) -> dict[str, str]:
 
 @contextmanager
 def container_infra(database: str = "pmo_test", timings: dict[str, float] | None = None) -> Iterator[Endpoints]:
-    """Start both containers (images built if missing), yield their endpoints, remove them at the end."""
+    """Start both containers (images built if missing), yield their endpoints, remove them at the end.
+
+    ``timings`` receives the seconds each step took (the image steps of ``ensure_images``, ``socket``, ``postgres``,
+    ``kafka``). Any failure to start raises ``ContainersUnavailableError`` naming the step and what podman said."""
     from testcontainers.community.postgres import PostgresContainer
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
-    images = ensure_images(timings)
+    timings = {} if timings is None else timings
+    preflight()
+    images = _step("building the images (tests/deploy/images.py)", lambda: ensure_images(timings))
+    remove_stale_containers()
     with ExitStack() as stack:
-        docker_host = stack.enter_context(podman_socket())
+        started = time.monotonic()
+        docker_host = _step("starting podman's Docker-compatible API", lambda: stack.enter_context(podman_socket()))
         saved = {k: os.environ.get(k) for k in ("DOCKER_HOST", "TESTCONTAINERS_RYUK_DISABLED")}
         os.environ["DOCKER_HOST"] = docker_host
         os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"
         stack.callback(_restore, saved)
+        _step(f"asking podman's API on {docker_host}", lambda: _ping(docker_host))
+        timings["socket"] = round(time.monotonic() - started, 1)
 
+        labels = {LABEL: _owner()}
         pg_port, kafka_port = free_port(), free_port()
         postgres: Any = PostgresContainer(
             images["PMO_POSTGRES_IMAGE"], username="pmo_admin", password=password(), dbname=database, driver="asyncpg"
         )
         postgres.ports["5432"] = ("127.0.0.1", pg_port)  # docker-py's (address, port): loopback only
         postgres.with_command("postgres -c max_connections=300 -c fsync=off")
+        postgres.with_kwargs(labels=labels)
         kafka: Any = DockerContainer(images["PMO_KAFKA_IMAGE"])
         kafka.ports[str(kafka_port)] = ("127.0.0.1", kafka_port)
         for name, value in kafka_environment(kafka_port).items():
             kafka.with_env(name, value)
         kafka.with_env("KAFKA_HEAP_OPTS", "-Xmx512m")
+        kafka.with_kwargs(labels=labels)
         kafka.waiting_for(LogMessageWaitStrategy("Kafka Server started").with_startup_timeout(180))
 
-        stack.enter_context(postgres)
-        stack.enter_context(kafka)
+        for name, container in (("postgres", postgres), ("kafka", kafka)):
+            started = time.monotonic()
+            _step(f"starting the {name} container ({container.image})", lambda c=container: stack.enter_context(c))
+            timings[name] = round(time.monotonic() - started, 1)
         url = f"postgresql+asyncpg://pmo_admin:{postgres.password}@127.0.0.1:{pg_port}/{database}"
         yield Endpoints(url, f"127.0.0.1:{kafka_port}", kafka_instance="containers")
+
+
+def remove_stale_containers() -> list[str]:
+    """Remove the containers of an earlier run on this host whose process is gone (killed before its teardown: no
+    reaper here); return their ids. Those of a run still going (another checkout, another engineer) are kept."""
+    listed = podman("ps", "-a", "--format", "json", "--filter", f"label={LABEL}", check=False)
+    stale = []
+    for item in json.loads(listed.stdout or "[]") if listed.returncode == 0 else []:
+        host, _, pid = str((item.get("Labels") or {}).get(LABEL, "")).rpartition(":")
+        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+            stale.append(str(item["Id"]))
+    if stale:
+        podman("rm", "-f", "-v", *stale, check=False)
+    return stale
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _ping(docker_host: str) -> None:
+    """The Docker API's ``/_ping`` over the socket (what docker-py does first), with podman's answer on failure."""
+    import httpx
+
+    transport = httpx.HTTPTransport(uds=docker_host.removeprefix("unix://"))
+    with httpx.Client(transport=transport, timeout=30) as client:
+        answer = client.get("http://podman/_ping")
+    if answer.status_code != 200:
+        raise RuntimeError(f"/_ping answered {answer.status_code}: {answer.text[:500]}")
+
+
+def _step(what: str, action: Any) -> Any:
+    """Run one start-up step; a failure becomes a ContainersUnavailableError that says which step and why (with the
+    tool's own error output, and podman's when podman itself is broken)."""
+    try:
+        return action()
+    except ContainersUnavailableError:
+        raise
+    except Exception as error:  # podman, docker-py and testcontainers raise many kinds: all mean "cannot start"
+        detail = str(error).strip() or type(error).__name__
+        output = getattr(error, "stderr", None)
+        if isinstance(output, bytes):
+            output = output.decode(errors="replace")
+        if isinstance(output, str) and output.strip():
+            detail += f"\n{output.strip()[-2000:]}"
+        info = podman("info", check=False)
+        if info.returncode != 0:
+            detail += f"\n`podman info` fails too ({info.returncode}): {(info.stderr or info.stdout).strip()[-2000:]}"
+        raise ContainersUnavailableError(f"PMO_TEST_INFRA=containers: {what} failed: {detail}") from error
 
 
 def _restore(saved: dict[str, str | None]) -> None:
