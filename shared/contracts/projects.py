@@ -373,7 +373,8 @@ class PerformanceBaselineRejected(DomainEvent):
 
 
 class StatusReported(DomainEvent):
-    """The weekly progress meeting's report."""
+    """The weekly progress meeting's report: its free text (``decisions``, ``risks``, ``next_steps``) and, since the
+    RAID log, the ids of the log's items it refers to (optional: older reports have none)."""
 
     event_name = "status-reported"
     project_id: UUID
@@ -391,6 +392,11 @@ class StatusReported(DomainEvent):
     decisions: list[str]
     risks: list[str]
     next_steps: list[str]
+    risk_ids: list[UUID] = Field(default_factory=list, description="risks of the project's RAID log it refers to")
+    issue_ids: list[UUID] = Field(default_factory=list, description="issues of the log it refers to")
+    assumption_ids: list[UUID] = Field(default_factory=list, description="assumptions of the log it refers to")
+    decision_ids: list[UUID] = Field(default_factory=list, description="decisions of the log it refers to")
+    dependency_ids: list[UUID] = Field(default_factory=list, description="dependencies of the log it refers to")
 
 
 # --- KPIs ---------------------------------------------------------------------------------------------------

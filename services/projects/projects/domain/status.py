@@ -1,12 +1,17 @@
 """A project's weekly status reports and its KPIs: commands, errors, ``decide`` and ``evolve``.
 
-A status report's overall RAG is the worst of its dimensions unless overridden with a reason. A KPI has a target
-and a direction; each measurement records whether the target is met.
+A status report's overall RAG is the worst of its dimensions unless overridden with a reason. Besides its free text
+(decisions, risks, next steps: still accepted), a report refers to items of the project's RAID log by kind
+(``risk_ids``, ``issue_ids``, ``assumption_ids``, ``decision_ids``, ``dependency_ids``): each must be an item of that
+kind in the project's own log (the command carries what the log holds, :attr:`FileStatusReport.known_items`),
+listed once; otherwise 422 naming the list and the position. A KPI has a target and a direction; each measurement
+records whether the target is met.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import assert_never
@@ -23,7 +28,32 @@ RAG_ORDER = {Rag.GREEN: 0, Rag.AMBER: 1, Rag.RED: 2}
 REPORTING = frozenset({ProjectStatus.APPROVED, ProjectStatus.ACTIVE, ProjectStatus.ON_HOLD})
 """Statuses in which a project files status reports."""
 
+RAID_KINDS = ("risk", "issue", "assumption", "decision", "dependency")
+"""The kinds of RAID items a status report refers to; the list of each kind is ``<kind>_ids``."""
+
 # --- commands -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RaidReferences:
+    """The RAID log's items a status report refers to, by kind."""
+
+    risk_ids: tuple[UUID, ...] = ()
+    issue_ids: tuple[UUID, ...] = ()
+    assumption_ids: tuple[UUID, ...] = ()
+    decision_ids: tuple[UUID, ...] = ()
+    dependency_ids: tuple[UUID, ...] = ()
+
+    def by_kind(self) -> Iterator[tuple[str, tuple[UUID, ...]]]:
+        """Each kind with its ids, in :data:`RAID_KINDS` order."""
+        for kind in RAID_KINDS:
+            yield kind, getattr(self, f"{kind}_ids")
+
+    def ids(self) -> frozenset[UUID]:
+        return frozenset(i for _, ids in self.by_kind() for i in ids)
+
+
+NO_REFERENCES = RaidReferences()
 
 
 @dataclass(frozen=True)
@@ -41,6 +71,10 @@ class FileStatusReport:
     next_steps: tuple[str, ...] = ()
     overall: Rag | None = None
     override_reason: str | None = None
+    raid: RaidReferences = NO_REFERENCES
+    known_items: Mapping[UUID, str] = field(default_factory=lambda: frozen({}))
+    """The fact the command carries: the kind of each referenced id that is an item of the project's RAID log
+    (an id missing here is not)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +146,7 @@ def _status_report(state: Project, project_id: UUID, command: FileStatusReport, 
     not_future(command.meeting_date, today, "meeting_date")
     if any(r.report_id == command.report_id for r in state.status_reports):
         raise RuleViolationError(f"status report {command.report_id} is already filed")
+    _check_references(command.raid, command.known_items)
     computed = overall_rag(command.schedule, command.cost, command.scope, command.quality, command.resources)
     overall = command.overall or computed
     overridden = overall is not computed
@@ -137,7 +172,37 @@ def _status_report(state: Project, project_id: UUID, command: FileStatusReport, 
         decisions=list(command.decisions),
         risks=list(command.risks),
         next_steps=list(command.next_steps),
+        risk_ids=list(command.raid.risk_ids),
+        issue_ids=list(command.raid.issue_ids),
+        assumption_ids=list(command.raid.assumption_ids),
+        decision_ids=list(command.raid.decision_ids),
+        dependency_ids=list(command.raid.dependency_ids),
     )
+
+
+def _check_references(references: RaidReferences, known: Mapping[UUID, str]) -> None:
+    """Each referenced id is an item of its list's kind in the project's log, listed once; else 422 naming
+    ``<kind>_ids.<position>``."""
+    for kind, ids in references.by_kind():
+        seen: set[UUID] = set()
+        for index, item_id in enumerate(ids):
+            where = f"{kind}_ids.{index}"
+            if item_id in seen:
+                raise InvalidCommandError(f"{kind} {item_id} is listed twice", field=where)
+            seen.add(item_id)
+            found = known.get(item_id)
+            if found is None:
+                raise InvalidCommandError(f"{item_id} is not an item of this project's RAID log", field=where)
+            if found != kind:
+                raise InvalidCommandError(
+                    f"{item_id} is {_article(found)} {found} of the RAID log, not {_article(kind)} {kind}: list it "
+                    f"in {found}_ids",
+                    field=where,
+                )
+
+
+def _article(kind: str) -> str:
+    return "an" if kind[0] in "aeiou" else "a"
 
 
 def _measurement(state: Project, project_id: UUID, command: MeasureKpi, today: date) -> KpiMeasured:
@@ -183,6 +248,11 @@ def evolve(state: Project, event: StatusEvent) -> Project:
                 tuple(event.decisions),
                 tuple(event.risks),
                 tuple(event.next_steps),
+                tuple(event.risk_ids),
+                tuple(event.issue_ids),
+                tuple(event.assumption_ids),
+                tuple(event.decision_ids),
+                tuple(event.dependency_ids),
             )
             reports = sorted((*state.status_reports, report), key=lambda r: r.meeting_date)
             return replace(state, status_reports=tuple(reports))

@@ -11,9 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from projects.api.models.fields import Text200, Text4000
 from shared.bounds import RequestBody
 from shared.contracts.projects import KpiDirection, Rag
+from shared.limits import MAX_STATUS_REFERENCES
 from shared.money import ExactDecimal
 
 Items = Annotated[list[Annotated[str, Field(min_length=1, max_length=1000)]], Field(max_length=50)]
+RaidIds = Annotated[list[uuid.UUID], Field(max_length=MAX_STATUS_REFERENCES)]
+"""Ids of the project's RAID log's items of one kind, each listed once."""
 
 
 class StatusReportRequest(RequestBody):
@@ -29,6 +32,8 @@ class StatusReportRequest(RequestBody):
                     "resources": "green",
                     "overall": "green",
                     "narrative": "On track; design review passed",
+                    "risk_ids": ["0190d3c2-6a4e-7c11-9f3a-2b8e5d1c4a70"],
+                    "decision_ids": ["0190d3c2-7b10-7d22-8e4b-3c9f6e2d5b81"],
                 }
             ]
         }
@@ -43,9 +48,14 @@ class StatusReportRequest(RequestBody):
     overall: Rag | None = Field(default=None, description="defaults to the worst dimension; otherwise give a reason")
     override_reason: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
     narrative: Annotated[str, Field(max_length=20000)] = ""
-    decisions: Items = []
-    risks: Items = []
+    decisions: Items = Field(default=[], description="free text (kept for compatibility); prefer decision_ids")
+    risks: Items = Field(default=[], description="free text (kept for compatibility); prefer risk_ids")
     next_steps: Items = []
+    risk_ids: RaidIds = Field(default=[], description="risks of the project's RAID log the meeting discussed")
+    issue_ids: RaidIds = Field(default=[], description="issues of the project's RAID log")
+    assumption_ids: RaidIds = Field(default=[], description="assumptions of the project's RAID log")
+    decision_ids: RaidIds = Field(default=[], description="decisions of the project's RAID log")
+    dependency_ids: RaidIds = Field(default=[], description="dependencies of the project's RAID log")
 
 
 class StatusReportView(BaseModel):
@@ -63,6 +73,11 @@ class StatusReportView(BaseModel):
     decisions: list[str]
     risks: list[str]
     next_steps: list[str]
+    risk_ids: list[uuid.UUID]
+    issue_ids: list[uuid.UUID]
+    assumption_ids: list[uuid.UUID]
+    decision_ids: list[uuid.UUID]
+    dependency_ids: list[uuid.UUID]
 
 
 class KpiRequest(RequestBody):
