@@ -166,16 +166,6 @@ async def test_a_service_error_carries_the_type_of_its_kind() -> None:
 
 # --- every 2xx a named schema, every field typed ----------------------------------------------------------------
 
-UNTYPED_ANSWERS = {
-    "reporting": {
-        "explainMilestoneRisk", "explainCategory", "explainInvoiceBacking", "explainKpi", "explainUtilisation",
-        "explainPlannedValueByItem", "explainActualCostByKind",
-        "getProjectReport", "getPortfolioReport",
-    },
-}  # fmt: skip
-"""Operations whose answer is not typed yet, by service and operationId: the reporting service's project and
-portfolio reports and its explanations but an EVM figure's (open work, listed in docs/api.md). Anything else
-untyped fails, and so does an operation listed here once it is typed (the list only shrinks)."""
 FREE_FIELDS = {
     "AuditEntry.data": "an event's data: its schema is the published JSON Schema of its type and version",
     "AlertItem.figures": "an alert's figures: their names depend on its rule, as in the alert-raised event",
@@ -229,11 +219,9 @@ def _named(schema: dict[str, Any]) -> bool:
     return bool(options) and all(_named(o) for o in options)
 
 
-def test_every_success_answer_is_a_named_schema_with_every_field_typed(
-    document: dict[str, Any], request: pytest.FixtureRequest
-) -> None:
-    service = request.node.callspec.params["document"]
-    allowed = UNTYPED_ANSWERS.get(service, set())
+def test_every_success_answer_is_a_named_schema_with_every_field_typed(document: dict[str, Any]) -> None:
+    """No exception: the reporting service's reports and explanations are typed too (the list of operations left
+    untyped is gone)."""
     untyped: dict[str, list[str]] = {}
     for method, path, op in operations(document):
         for code, response in op["responses"].items():
@@ -247,8 +235,7 @@ def test_every_success_answer_is_a_named_schema_with_every_field_typed(
                 gaps += _schema_gaps(document, schema, f"{method} {path}", set())
                 if gaps:
                     untyped.setdefault(op["operationId"], []).extend(gaps)
-    assert sorted(set(untyped) - allowed) == [], {k: v[:3] for k, v in untyped.items() if k not in allowed}
-    assert sorted(allowed - set(untyped)) == [], "typed now: take them off UNTYPED_ANSWERS"
+    assert untyped == {}
 
 
 # --- the document states the bounds the request models keep ---------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from reporting import explanations
+from reporting.api import explain_models as em
 from reporting.api.reports import AsOf, KnownAt, ProjectIdPath
 from reporting.queries import reading
 from shared.bounds import WEEK_PATTERN
@@ -18,7 +19,12 @@ from shared.web import COMMAND_RESPONSES
 router = APIRouter(tags=["reports"], responses={404: COMMAND_RESPONSES[404]})
 
 
-@router.get("/reports/projects/{project_id}/explain/risk/{milestone_id}", operation_id="explainMilestoneRisk")
+@router.get(
+    "/reports/projects/{project_id}/explain/risk/{milestone_id}",
+    operation_id="explainMilestoneRisk",
+    response_model=None,
+    responses={200: {"model": em.MilestoneRiskExplained}},
+)
 async def explain_risk(
     project_id: ProjectIdPath,
     milestone_id: Annotated[uuid.UUID, Path(description="An open milestone")],
@@ -31,7 +37,12 @@ async def explain_risk(
     return await explanations.explain_risk(*reading(rt), project_id, milestone_id, as_of, known_at)
 
 
-@router.get("/reports/projects/{project_id}/explain/categories/{category}", operation_id="explainCategory")
+@router.get(
+    "/reports/projects/{project_id}/explain/categories/{category}",
+    operation_id="explainCategory",
+    response_model=None,
+    responses={200: {"model": em.CategoryExplained}},
+)
 async def explain_category(
     project_id: ProjectIdPath,
     category: Annotated[str, Path(pattern="^[a-z_]{1,32}$")],
@@ -43,7 +54,12 @@ async def explain_category(
     return await explanations.explain_category(*reading(rt), project_id, category, as_of, known_at)
 
 
-@router.get("/reports/projects/{project_id}/explain/invoice-backing", operation_id="explainInvoiceBacking")
+@router.get(
+    "/reports/projects/{project_id}/explain/invoice-backing",
+    operation_id="explainInvoiceBacking",
+    response_model=None,
+    responses={200: {"model": em.InvoiceBackingExplained}},
+)
 async def explain_invoice_backing(
     project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, known_at: KnownAt = None
 ) -> dict[str, Any]:
@@ -51,7 +67,12 @@ async def explain_invoice_backing(
     return await explanations.explain_invoice_backing(*reading(rt), project_id, as_of, known_at)
 
 
-@router.get("/reports/projects/{project_id}/explain/kpis/{kpi_id}", operation_id="explainKpi")
+@router.get(
+    "/reports/projects/{project_id}/explain/kpis/{kpi_id}",
+    operation_id="explainKpi",
+    response_model=None,
+    responses={200: {"model": em.KpiExplained}},
+)
 async def explain_kpi(
     project_id: ProjectIdPath,
     kpi_id: Annotated[uuid.UUID, Path()],
@@ -63,7 +84,12 @@ async def explain_kpi(
     return await explanations.explain_kpi(*reading(rt), project_id, kpi_id, as_of, known_at)
 
 
-@router.get("/reports/utilisation/explain", operation_id="explainUtilisation")
+@router.get(
+    "/reports/utilisation/explain",
+    operation_id="explainUtilisation",
+    response_model=None,
+    responses={200: {"model": em.UtilisationExplained}},
+)
 async def explain_utilisation(
     rt: Runtime,
     resource_id: Annotated[uuid.UUID, Query()],
@@ -74,7 +100,12 @@ async def explain_utilisation(
     return await explanations.explain_utilisation(*reading(rt), resource_id, week, known_at)
 
 
-@router.get("/reports/projects/{project_id}/explain/pv/by-item", operation_id="explainPlannedValueByItem")
+@router.get(
+    "/reports/projects/{project_id}/explain/pv/by-item",
+    operation_id="explainPlannedValueByItem",
+    response_model=None,
+    responses={200: {"model": em.PlannedValueExplained}},
+)
 async def explain_planned_value(
     project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, known_at: KnownAt = None
 ) -> dict[str, Any]:
@@ -83,7 +114,12 @@ async def explain_planned_value(
     return await explanations.explain_planned_value(*reading(rt), project_id, as_of, known_at)
 
 
-@router.get("/reports/projects/{project_id}/explain/ac/by-kind", operation_id="explainActualCostByKind")
+@router.get(
+    "/reports/projects/{project_id}/explain/ac/by-kind",
+    operation_id="explainActualCostByKind",
+    response_model=None,
+    responses={200: {"model": em.ActualCostExplained}},
+)
 async def explain_actual_cost(
     project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, known_at: KnownAt = None
 ) -> dict[str, Any]:

@@ -36,7 +36,12 @@ KnownAt = Annotated[
 Format = Annotated[str, Query(pattern="^(json|csv)$", description="json (default) or csv")]
 
 
-@router.get("/reports/projects/{project_id}", operation_id="getProjectReport")
+@router.get(
+    "/reports/projects/{project_id}",
+    operation_id="getProjectReport",
+    response_model=None,
+    responses={200: {"model": rm.ProjectReport}},
+)
 async def project_report(
     project_id: ProjectIdPath, rt: Runtime, as_of: AsOf = None, format: Format = "json", known_at: KnownAt = None
 ) -> Any:
@@ -135,7 +140,12 @@ async def explain(
     return await handlers.explain_figure(*reading(rt), project_id, figure, as_of, known_at)
 
 
-@router.get("/reports/portfolio", operation_id="getPortfolioReport")
+@router.get(
+    "/reports/portfolio",
+    operation_id="getPortfolioReport",
+    response_model=None,
+    responses={200: {"model": rm.PortfolioReport}},
+)
 async def portfolio_report(
     rt: Runtime,
     scope: InScope,
