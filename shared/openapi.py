@@ -4,7 +4,9 @@
 
 * every error as ``application/problem+json`` (a ``Problem``), 401/403 on every secured operation, 400 and 413 where
   there is a body, 412 and the command headers (``ETag``, ``Location``, ``Idempotent-Replayed``) where a command
-  takes ``If-Match``, ``text/csv`` where an operation takes ``format=csv``;
+  takes ``If-Match``, a required ``ETag`` on the answers of the reads whose route writes one (:func:`etag_operations`:
+  an aggregate read with its version, for the next command's ``If-Match``), ``text/csv`` beside the JSON answer where
+  an operation takes ``format=csv``;
 * every bound the request models check, stated where JSON Schema can state it, each derived from where the code
   keeps it (never copied by hand): decimals from their field's ``ge``/``gt``/``le``/``lt``, ``max_digits`` and
   ``decimal_places`` (an integer within the bounds, or plain decimal text whose pattern is generated from them), text
@@ -22,6 +24,8 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi import routing as fastapi_routing
+from fastapi.routing import APIRoute
 
 from shared.bounds import DATE_PATTERN, REFUSED_CHARACTERS, WHITESPACE
 from shared.money import MINOR_UNITS
@@ -42,6 +46,7 @@ def documented(app: FastAPI) -> dict[str, Any]:
         if name.endswith(("-Input", "-Output")):  # generators name their classes after the title
             component["title"] = name.replace("-", "")
     problem_content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    versioned = etag_operations(app)
     for path, item in schema.get("paths", {}).items():
         for operation in item.values():
             responses = operation.setdefault("responses", {})
@@ -58,6 +63,10 @@ def documented(app: FastAPI) -> dict[str, Any]:
                 for status, response in responses.items():  # a command: its answer's headers (see respond)
                     if status.startswith("2"):
                         response.setdefault("headers", {}).update(_command_headers(status))
+            elif operation.get("operationId") in versioned:
+                for status, response in responses.items():  # a read that answers the aggregate's version
+                    if status.startswith("2"):
+                        response.setdefault("headers", {})["ETag"] = _etag_header(READ_ETAG)
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400:
                     response["content"] = dict(problem_content)
@@ -292,17 +301,47 @@ def _bounded(node: Any, *, header: bool = False, trimmed: bool = False) -> Any:
     return node
 
 
-# --- commands -----------------------------------------------------------------------------------------
+# --- the headers of answers: a command's, a versioned read's ------------------------------------------
+
+
+ETAG_PATTERN = r'^"[0-9]{1,9}"$'
+"""An ``ETag`` as the services write it: the aggregate's version, a strong entity tag (``"3"``)."""
+READ_ETAG = (
+    'The aggregate\'s version as read, e.g. "3": send it back as If-Match with the next command on it (a read '
+    "answers in full every time: If-None-Match is not evaluated)"
+)
+
+
+def _etag_header(description: str) -> dict[str, Any]:
+    return {"description": description, "required": True, "schema": {"type": "string", "pattern": ETAG_PATTERN}}
+
+
+def etag_operations(app: FastAPI) -> set[str]:
+    """The operationIds whose route writes an ``ETag`` header itself (``headers={"ETag": ...}`` in the route: a read
+    of an aggregate answering its version; commands set theirs through :func:`shared.web.respond`). Found in the
+    compiled route (the header's name among its code's constants), so a new route that answers an ETag is documented
+    without a word per route."""
+    found = set()
+    for route in api_routes(app):
+        code = getattr(route.endpoint, "__code__", None)
+        if code is not None and "ETag" in code.co_consts and route.operation_id:
+            found.add(route.operation_id)
+    return found
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every :class:`~fastapi.routing.APIRoute` of ``app``, through the routers it includes."""
+    contexts = getattr(fastapi_routing, "iter_route_contexts", None)
+    if contexts is None:  # FastAPI before included routers kept their own routes
+        return [r for r in app.routes if isinstance(r, APIRoute)]
+    routes = [getattr(c, "original_route", None) for c in contexts(app.routes)]
+    return [r for r in routes if isinstance(r, APIRoute)]
 
 
 def _command_headers(status: str) -> dict[str, Any]:
     """The headers :func:`shared.web.respond` sets, as OpenAPI documents them on a command's 2xx answer."""
     headers: dict[str, Any] = {
-        "ETag": {
-            "description": 'The aggregate\'s version after the command, e.g. "3": send it back as If-Match',
-            "required": True,
-            "schema": {"type": "string", "pattern": r'^"[0-9]{1,9}"$'},
-        },
+        "ETag": _etag_header('The aggregate\'s version after the command, e.g. "3": send it back as If-Match'),
         "Idempotent-Replayed": {
             "description": "true when this is the first answer replayed for a retried Idempotency-Key",
             "schema": {"type": "string", "enum": ["true"]},
