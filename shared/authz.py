@@ -1,9 +1,10 @@
 """Object-level authorisation: which projects and portfolios a caller may see and change (the one owner of these
 rules; the roles per route stay in :class:`shared.auth.AccessPolicy`).
 
-A project's *scope* (its portfolio, programme and manager, fixed at registration) is kept by every service in a
-``project_scopes`` table (:data:`DDL`), written from the ``project-registered`` events it already consumes
-(:func:`record_project_scope`; the projects service from its own command's transaction).
+A project's *scope* (its portfolio, programme and manager, set at registration, the first two changed by a move)
+is kept by every service in a ``project_scopes`` table (:data:`DDL`), written from the ``project-registered`` and
+``project-moved`` events it already consumes (:func:`record_project_scope`, :func:`record_project_move`; the projects
+service from its own command's transaction).
 
 Rules (see docs/security.md, "Object-level authorisation"):
 
@@ -30,6 +31,7 @@ Rules (see docs/security.md, "Object-level authorisation"):
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -41,6 +43,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.auth import Principal, Role
+from shared.contracts.project_edits import ProjectMoved
 from shared.contracts.projects import ProjectRegistered
 from shared.errors import NotFoundError
 from shared.identity import same_person, skeleton
@@ -66,11 +69,14 @@ RATE_READERS = frozenset({Role.DIRECTOR, Role.RESOURCE_MANAGER, Role.FINANCE})
 """Who reads hourly rates and personal data (contact details): the roles that pay people and plan their time."""
 PERSONAL_DATA_READERS = RATE_READERS
 _CACHE_SIZE = 10_000
+SCOPE_MEMORY_SECONDS = 5.0
+"""How long a process trusts a project's scope it read (a move changes it: every replica sees the move within this
+time, whichever replica's consumer applied it)."""
 
 
 @dataclass(frozen=True)
 class ProjectScope:
-    """Where a project sits and who manages it (never changes after registration)."""
+    """Where a project sits and who manages it (the manager never changes; a move changes the rest)."""
 
     portfolio_id: str | None
     programme_id: str | None
@@ -99,6 +105,14 @@ def member_of_portfolio(principal: Principal, portfolio_id: str) -> bool:
 def may_read_rates(principal: Principal | None) -> bool:
     """Hourly rates and personal data: resource managers, finance and the director."""
     return principal is not None and bool(principal.roles & RATE_READERS)
+
+
+async def record_project_move(conn: AsyncConnection, moved: ProjectMoved) -> None:
+    """Keep a moved project's new portfolio and programme (idempotent: a redelivered move changes nothing more)."""
+    await conn.execute(
+        text("UPDATE project_scopes SET portfolio_id = :pf, programme_id = :pg WHERE project_id = :p"),
+        {"p": moved.project_id, "pf": moved.portfolio_id or None, "pg": moved.programme_id},
+    )
 
 
 async def record_project_scope(conn: AsyncConnection, registered: ProjectRegistered) -> None:
@@ -150,18 +164,18 @@ ObjectOwners = Mapping[str, ObjectOwner]
 
 
 class ProjectDirectory:
-    """A service's project scopes, read from ``project_scopes`` and remembered (a scope never changes; projects not
-    known yet are asked again next time)."""
+    """A service's project scopes, read from ``project_scopes`` and remembered for :data:`SCOPE_MEMORY_SECONDS` (a
+    move changes a scope; projects not known yet are asked again next time)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._known: OrderedDict[uuid.UUID, ProjectScope] = OrderedDict()
+        self._known: OrderedDict[uuid.UUID, tuple[ProjectScope, float]] = OrderedDict()
         self._owners: OrderedDict[tuple[str, Any], uuid.UUID] = OrderedDict()
 
     async def scope_of(self, project_id: uuid.UUID) -> ProjectScope | None:
-        scope = self._known.get(project_id)
-        if scope is not None:
-            return scope
+        known = self._known.get(project_id)
+        if known is not None and time.monotonic() - known[1] < SCOPE_MEMORY_SECONDS:
+            return known[0]
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -172,7 +186,8 @@ class ProjectDirectory:
         if row is None:
             return None
         scope = ProjectScope(row.portfolio_id, row.programme_id, row.manager)
-        self._known[project_id] = scope
+        self._known[project_id] = (scope, time.monotonic())
+        self._known.move_to_end(project_id)
         if len(self._known) > _CACHE_SIZE:
             self._known.popitem(last=False)
         return scope

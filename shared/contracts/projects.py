@@ -12,6 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.common import MonthAmount
+from shared.contracts.project_edits import EVENTS as EDITS
 from shared.contracts.raid import (
     AssumptionRecorded,
     AssumptionValidated,
@@ -500,6 +501,7 @@ REGISTRY = EventRegistry(
         DecisionLogged,
         DependencyDeclared,
         DependencyClosed,
+        *EDITS,
     ]
 )
 REGISTRY.register_upcaster(MilestonePlanned, MilestonePlannedV2, _milestone_planned_v2)

@@ -37,6 +37,12 @@ class FakeGroupings:
             return grouping_id if grouping_id in self.portfolios else None
         return self.programmes.get(grouping_id)
 
+    async def closed(self, kind: handlers.GroupingKind, grouping_id: str) -> bool:
+        return False
+
+    async def open_members(self, kind: handlers.GroupingKind, grouping_id: str) -> tuple[str, ...]:
+        return ()
+
 
 class NoReporting:
     """A reporting service that cannot answer."""

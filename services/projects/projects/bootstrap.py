@@ -26,6 +26,12 @@ ACCESS = AccessPolicy(
         "POST /projects/{project_id}/baselines": frozenset({Role.PMO, Role.SERVICE}),
         "POST /projects/{project_id}/baselines/{version}/approve": frozenset(),  # the director only
         "POST /projects/{project_id}/baselines/{version}/reject": frozenset(),
+        "POST /portfolios/{portfolio_id}/rename": frozenset({Role.PMO}),
+        "POST /portfolios/{portfolio_id}/close": frozenset({Role.PMO}),
+        "POST /programmes/{programme_id}/rename": frozenset({Role.PMO}),
+        "POST /programmes/{programme_id}/close": frozenset({Role.PMO}),
+        "POST /projects/{project_id}/move": frozenset({Role.PMO}),
+        "POST /projects/{project_id}/value-changes/{change_id}/approve": frozenset({Role.PMO}),
     },
 )
 

@@ -17,8 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from projects import domain, raid_tables
 from projects.domain.raid_state import RaidLog
 from projects.views import baseline_view, project_view
-from shared.authz import record_project_scope
+from shared.authz import record_project_move, record_project_scope
 from shared.commands import rendered_json
+from shared.contracts.project_edits import (
+    PortfolioClosed,
+    PortfolioRenamed,
+    ProgrammeClosed,
+    ProgrammeRenamed,
+    ProjectMoved,
+)
 from shared.contracts.projects import (
     PerformanceBaselineApproved,
     PerformanceBaselineProposed,
@@ -43,6 +50,10 @@ async def project(conn: AsyncConnection, state: Any, version: int, events: Seque
         match recorded.event:
             case ProjectRegistered() as registered:
                 await record_project_scope(conn, registered)
+            case ProjectMoved() as moved:
+                await record_project_move(conn, moved)
+            case PortfolioRenamed() | ProgrammeRenamed() | PortfolioClosed() | ProgrammeClosed() as e:
+                await _grouping_edit(conn, e)
             case PortfolioCreated() as e:
                 await _insert_grouping(
                     conn, "portfolio", e.portfolio_id, e.portfolio_id, e.name, e.description, recorded
@@ -64,7 +75,8 @@ async def _upsert_project(
             "planned_start, planned_end, version, registered_at, updated_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, "
             "$8, $9, $10, $11, $12, $13, $14) "
             "ON CONFLICT (project_id) DO UPDATE SET status = excluded.status, version = excluded.version, "
-            "updated_at = excluded.updated_at, doc = excluded.doc",
+            "updated_at = excluded.updated_at, doc = excluded.doc, name = excluded.name, "
+            "portfolio_id = excluded.portfolio_id, programme_id = excluded.programme_id",
             state.project_id,
             state.portfolio_id or "",
             state.programme_id,
@@ -132,4 +144,23 @@ async def _insert_grouping(
             "VALUES (:k, :g, :p, :n, :d, :t)"
         ),
         {"k": kind, "g": grouping_id, "p": portfolio_id, "n": name, "d": description, "t": recorded.recorded_at},
+    )
+
+
+async def _grouping_edit(
+    conn: AsyncConnection, event: PortfolioRenamed | ProgrammeRenamed | PortfolioClosed | ProgrammeClosed
+) -> None:
+    """A portfolio's or programme's new name and description, or its closing date."""
+    kind, gid = (
+        ("portfolio", event.portfolio_id)
+        if isinstance(event, PortfolioRenamed | PortfolioClosed)
+        else ("programme", event.programme_id)
+    )
+    params: dict[str, object]
+    if isinstance(event, PortfolioRenamed | ProgrammeRenamed):
+        sql, params = "name = :n, description = :d", {"n": event.name, "d": event.description}
+    else:
+        sql, params = "closed_on = :c", {"c": event.closed_on}
+    await conn.execute(
+        text(f"UPDATE groupings SET {sql} WHERE kind = :k AND grouping_id = :g"), {"k": kind, "g": gid, **params}
     )

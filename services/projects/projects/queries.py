@@ -40,3 +40,39 @@ class Groupings:
         if len(self.memo) < MEMO_LIMIT:
             self.memo[("grouping", kind, grouping_id)] = str(portfolio)
         return str(portfolio)
+
+    async def closed(self, kind: GroupingKind, grouping_id: str) -> bool:
+        """Whether the grouping is closed (read every time: closing is the one change a grouping sees)."""
+        async with self.engine.connect() as conn:
+            closed_on = (
+                await conn.execute(
+                    text("SELECT closed_on FROM groupings WHERE kind = :k AND grouping_id = :g"),
+                    {"k": kind, "g": grouping_id},
+                )
+            ).scalar()
+        return closed_on is not None
+
+    async def open_members(self, kind: GroupingKind, grouping_id: str) -> tuple[str, ...]:
+        """The open projects (by code) of a portfolio or programme, then a portfolio's open programmes."""
+        column = "portfolio_id" if kind == "portfolio" else "programme_id"
+        async with self.engine.connect() as conn:
+            projects = (
+                await conn.execute(
+                    text(
+                        f"SELECT code FROM projects WHERE {column} = :g "
+                        "AND status NOT IN ('completed', 'terminated') ORDER BY code LIMIT 50"
+                    ),
+                    {"g": grouping_id},
+                )
+            ).scalars()
+            members = [f"project {code}" for code in projects]
+            if kind == "portfolio":
+                programmes = await conn.execute(
+                    text(
+                        "SELECT grouping_id FROM groupings WHERE kind = 'programme' AND portfolio_id = :g "
+                        "AND closed_on IS NULL ORDER BY grouping_id LIMIT 50"
+                    ),
+                    {"g": grouping_id},
+                )
+                members += [f"programme {p}" for p in programmes.scalars()]
+        return tuple(members)

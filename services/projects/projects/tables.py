@@ -45,6 +45,7 @@ DDL = [
         PRIMARY KEY (kind, grouping_id)
     )
     """,
+    "ALTER TABLE groupings ADD COLUMN IF NOT EXISTS closed_on date",
     """
     CREATE TABLE IF NOT EXISTS baselines (
         project_id    uuid NOT NULL,

@@ -35,6 +35,7 @@ def project_view(state: domain.Project, version: int) -> dict[str, Any]:
     view["kpis"] = sorted(view["kpis"].values(), key=lambda k: k["name"])
     view["partners"] = sorted(view["partners"].values(), key=lambda p: p["name"])
     view["communications"] = sorted(view["communications"].values(), key=lambda c: c["on"])
+    view["value_changes"] = sorted(view["value_changes"].values(), key=lambda c: (c["requested_on"], c["change_id"]))
     view["baselines"] = [
         {k: v for k, v in b.items() if k in ("version", "status", "effective_on", "total", "management_reserve")}
         for b in view["baselines"]
@@ -80,6 +81,18 @@ def portfolio_view(portfolio_id: str, name: str, description: str) -> dict[str, 
     }
 
 
+def grouping_state_view(state: domain.Grouping) -> dict[str, Any]:
+    """A portfolio or programme as its events leave it (what its commands answer and ``GET`` reads)."""
+    return {
+        "kind": state.kind,
+        "grouping_id": state.grouping_id,
+        "portfolio_id": state.portfolio_id,
+        "name": state.name,
+        "description": state.description,
+        "closed_on": state.closed_on.isoformat() if state.closed_on else None,
+    }
+
+
 def programme_view(programme_id: str, portfolio_id: str, name: str, description: str) -> dict[str, Any]:
     return {
         "kind": "programme",
@@ -122,13 +135,43 @@ async def groupings(
         rows = (
             await conn.execute(
                 text(
-                    "SELECT kind, grouping_id, portfolio_id, name, description FROM groupings "
+                    "SELECT kind, grouping_id, portfolio_id, name, description, closed_on FROM groupings "
                     f"WHERE {where} ORDER BY grouping_id LIMIT :limit OFFSET :offset"
                 ),
                 params,
             )
         ).mappings()
-        return page([dict(r) for r in rows], total, limit, offset)
+        return page([_grouping(r) for r in rows], total, limit, offset)
+
+
+def _grouping(row: Any) -> dict[str, Any]:
+    return {**dict(row), "closed_on": row["closed_on"].isoformat() if row["closed_on"] else None}
+
+
+async def grouping(engine: AsyncEngine, kind: str, grouping_id: str) -> dict[str, Any]:
+    """One portfolio or programme with its stream's ``version`` (its ETag); NotFoundError if there is none."""
+    async with engine.connect() as conn:
+        row = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT kind, grouping_id, portfolio_id, name, description, closed_on FROM groupings "
+                        "WHERE kind = :k AND grouping_id = :g"
+                    ),
+                    {"k": kind, "g": grouping_id},
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFoundError(f"{kind} {grouping_id} does not exist")
+        version = (
+            await conn.execute(
+                text("SELECT max(version) FROM events WHERE stream_id = :s"), {"s": f"{kind}-{grouping_id}"}
+            )
+        ).scalar()
+    return {**_grouping(row), "version": version or 0}
 
 
 async def projects(

@@ -6,7 +6,9 @@ Imports only the standard library and the shared kernel; time and ids come in wi
   five concerns: :mod:`.lifecycle` (lifecycle and stage gates), :mod:`.milestones`, :mod:`.baselines` (the
   performance measurement baseline's versions), :mod:`.status` (weekly status reports and KPIs) and
   :mod:`.partners` (partners, stakeholders, communications), after the checks they all share (:mod:`.rules`);
-- the grouping (:mod:`.groupings`): portfolios and programmes.
+- the grouping (:mod:`.groupings`): portfolios and programmes;
+- the edits of a project after registration (:mod:`.edits`: details, move, a milestone's planned value through
+  change control, a KPI's target).
 
 Every public name is re-exported here: ``from projects import domain; domain.PlanMilestone``.
 """
@@ -21,14 +23,31 @@ from projects.domain.baselines import (
     RejectBaseline,
     UnknownBaselineError,
 )
+from projects.domain.edits import (
+    ApproveMilestoneValueChange,
+    BaselineInForceError,
+    ChangeProjectDetails,
+    EditCommand,
+    EditEvent,
+    MoveProject,
+    RejectMilestoneValueChange,
+    RequestMilestoneValueChange,
+    ReviseKpi,
+    UnknownValueChangeError,
+    ValueChangeDecidedError,
+)
 from projects.domain.groupings import (
     GROUPING,
+    CloseGrouping,
     CreatePortfolio,
     CreateProgramme,
     Grouping,
+    GroupingClosedError,
     GroupingCommand,
     GroupingEvent,
     GroupingExistsError,
+    GroupingNotEmptyError,
+    RenameGrouping,
     portfolio_stream,
     programme_stream,
 )
@@ -85,6 +104,7 @@ from projects.domain.state import (
     ProjectStatus,
     Reschedule,
     StatusReport,
+    ValueChange,
 )
 from projects.domain.status import (
     RAG_ORDER,
@@ -103,26 +123,34 @@ __all__ = [
     "PROJECT",
     "RAG_ORDER",
     "ApproveBaseline",
+    "ApproveMilestoneValueChange",
     "ApproveProject",
     "Baseline",
     "BaselineCommand",
     "BaselineDecidedError",
     "BaselineEvent",
+    "BaselineInForceError",
     "BaselineStatus",
+    "ChangeProjectDetails",
     "CloseFollowUp",
+    "CloseGrouping",
     "Command",
     "Communication",
     "CompleteProject",
     "CreatePortfolio",
     "CreateProgramme",
     "DefineKpi",
+    "EditCommand",
+    "EditEvent",
     "FileStatusReport",
     "FutureDateError",
     "GateDecision",
     "Grouping",
+    "GroupingClosedError",
     "GroupingCommand",
     "GroupingEvent",
     "GroupingExistsError",
+    "GroupingNotEmptyError",
     "IllegalTransitionError",
     "Kpi",
     "LifecycleCommand",
@@ -138,6 +166,7 @@ __all__ = [
     "MilestoneEvent",
     "MilestoneId",
     "MilestoneStatus",
+    "MoveProject",
     "Partner",
     "PartnerCommand",
     "PartnerEvent",
@@ -156,10 +185,14 @@ __all__ = [
     "RegisterPartner",
     "RegisterProject",
     "RejectBaseline",
+    "RejectMilestoneValueChange",
+    "RenameGrouping",
     "ReportMilestoneProgress",
+    "RequestMilestoneValueChange",
     "Reschedule",
     "RescheduleMilestone",
     "ResumeProject",
+    "ReviseKpi",
     "StartProject",
     "StatusCommand",
     "StatusEvent",
@@ -170,6 +203,9 @@ __all__ = [
     "UnknownKpiError",
     "UnknownMilestoneError",
     "UnknownPartnerError",
+    "UnknownValueChangeError",
+    "ValueChange",
+    "ValueChangeDecidedError",
     "decide",
     "evolve",
     "overall_rag",

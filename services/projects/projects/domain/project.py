@@ -1,5 +1,5 @@
 """The project aggregate: its commands and events are those of its five concerns (lifecycle and gates, milestones,
-performance measurement baselines, status reports and KPIs, partners), each deciding and evolving its part of one
+performance measurement baselines, status reports and KPIs, partners, edits), each deciding and evolving its part of one
 :class:`Project` state. Every rule
 about a project's milestones depends on the project's state, so they change together in one stream.
 
@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import assert_never
 from uuid import UUID
 
-from projects.domain import baselines, lifecycle, milestones, partners, status
+from projects.domain import baselines, edits, lifecycle, milestones, partners, status
 from projects.domain.baselines import BaselineCommand, BaselineEvent
+from projects.domain.edits import EditCommand, EditEvent
 from projects.domain.lifecycle import LifecycleCommand, LifecycleEvent, RegisterProject
 from projects.domain.milestones import MilestoneCommand, MilestoneEvent
 from projects.domain.partners import PartnerCommand, PartnerEvent
@@ -24,8 +25,16 @@ from projects.domain.status import StatusCommand, StatusEvent
 from shared.decider import Decider
 from shared.events import DomainEvent
 
-Command = RegisterProject | LifecycleCommand | MilestoneCommand | BaselineCommand | StatusCommand | PartnerCommand
-ProjectEvent = LifecycleEvent | MilestoneEvent | BaselineEvent | StatusEvent | PartnerEvent
+Command = (
+    RegisterProject
+    | LifecycleCommand
+    | MilestoneCommand
+    | BaselineCommand
+    | StatusCommand
+    | PartnerCommand
+    | EditCommand
+)
+ProjectEvent = LifecycleEvent | MilestoneEvent | BaselineEvent | StatusEvent | PartnerEvent | EditEvent
 
 
 def decide(state: Project, command: Command, now: datetime) -> Sequence[DomainEvent]:
@@ -44,6 +53,8 @@ def decide(state: Project, command: Command, now: datetime) -> Sequence[DomainEv
         return status.decide(state, project_id, command, today)
     if isinstance(command, PartnerCommand):
         return partners.decide(state, project_id, command, today)
+    if isinstance(command, EditCommand):
+        return edits.decide(state, project_id, command, today)
     assert_never(command)
 
 
@@ -61,6 +72,8 @@ def evolve(state: Project, event: DomainEvent) -> Project:
         return status.evolve(state, event)
     if isinstance(event, PartnerEvent):
         return partners.evolve(state, event)
+    if isinstance(event, EditEvent):
+        return edits.evolve(state, event)
     assert_never(event)
 
 

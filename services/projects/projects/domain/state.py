@@ -158,6 +158,24 @@ class Communication:
 
 
 @dataclass(frozen=True)
+class ValueChange:
+    """A request to change a milestone's planned value (:mod:`projects.domain.edits`): pending until approved by
+    someone other than its requester, or rejected."""
+
+    change_id: UUID
+    milestone_id: UUID
+    planned_value: Money
+    previous_value: Money
+    reason: str
+    requested_by: str
+    requested_on: date
+    status: str = "pending"
+    decided_by: str | None = None
+    decided_on: date | None = None
+    rejection_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class GateDecision:
     decision_id: UUID
     gate: str
@@ -197,6 +215,8 @@ class Project:
     kpis: Mapping[UUID, Kpi] = field(default_factory=lambda: frozen({}))
     partners: Mapping[UUID, Partner] = field(default_factory=lambda: frozen({}))
     communications: Mapping[UUID, Communication] = field(default_factory=lambda: frozen({}))
+    value_changes: Mapping[UUID, ValueChange] = field(default_factory=lambda: frozen({}))
+    """Requests to change a milestone's planned value, by id."""
 
     @property
     def planned_value(self) -> Money | None:

@@ -6,13 +6,24 @@ transaction and returns the outcome with the view the command answers (:mod:`pro
 tasks and any other caller go through these functions. One module per concern, as in :mod:`projects.domain`:
 :mod:`.groupings` (portfolios and programmes), :mod:`.lifecycle`, :mod:`.gates` (stage-gate decisions with
 reporting's figures: the one synchronous call from this service to another, which never blocks a decision),
-:mod:`.milestones`, :mod:`.baselines`, :mod:`.status` (status reports and KPIs) and :mod:`.partners`; how each runs
+:mod:`.milestones`, :mod:`.baselines`, :mod:`.status` (status reports and KPIs), :mod:`.partners` and :mod:`.edits`
+(the edits after the fact); how each runs
 its command on the project's stream is :mod:`.running`.
 
 Every public name is re-exported here: ``from projects import handlers; handlers.plan_milestone``.
 """
 
 from projects.handlers.baselines import approve_baseline, propose_baseline, reject_baseline
+from projects.handlers.edits import (
+    approve_milestone_value_change,
+    change_project_details,
+    close_grouping,
+    move_project,
+    reject_milestone_value_change,
+    rename_grouping,
+    request_milestone_value_change,
+    revise_kpi,
+)
 from projects.handlers.gates import (
     REPORTING_TIMEOUT_SECONDS,
     MalformedReportError,
@@ -52,8 +63,11 @@ __all__ = [
     "Reporting",
     "ReportingUnavailableError",
     "approve_baseline",
+    "approve_milestone_value_change",
     "approve_project",
+    "change_project_details",
     "close_follow_up",
+    "close_grouping",
     "complete_project",
     "create_portfolio",
     "create_programme",
@@ -65,6 +79,7 @@ __all__ = [
     "mark_milestone_missed",
     "mark_milestone_reached",
     "measure_kpi",
+    "move_project",
     "plan_milestone",
     "propose_baseline",
     "put_project_on_hold",
@@ -72,9 +87,13 @@ __all__ = [
     "register_partner",
     "register_project",
     "reject_baseline",
+    "reject_milestone_value_change",
+    "rename_grouping",
     "report_milestone_progress",
+    "request_milestone_value_change",
     "reschedule_milestone",
     "resume_project",
+    "revise_kpi",
     "start_project",
     "terminate_project",
 ]

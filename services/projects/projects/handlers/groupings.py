@@ -20,14 +20,25 @@ class GroupingFacts(Protocol):
         not exist."""
         ...
 
+    async def closed(self, kind: GroupingKind, grouping_id: str) -> bool:
+        """Whether the existing portfolio or programme ``grouping_id`` is closed."""
+        ...
+
+    async def open_members(self, kind: GroupingKind, grouping_id: str) -> tuple[str, ...]:
+        """What the portfolio or programme still holds open: its open projects, a portfolio's open programmes."""
+        ...
+
 
 async def existing_portfolio(
     facts: GroupingFacts, kind: GroupingKind, grouping_id: str, field: str | None = None
 ) -> str:
-    """The portfolio of an existing grouping; NotFoundError naming ``field`` if it does not exist."""
+    """The portfolio of an existing, open grouping (one that may receive a project or programme); NotFoundError
+    naming ``field`` if it does not exist, GroupingClosedError naming it if it is closed."""
     portfolio = await facts.portfolio_of(kind, grouping_id)
     if portfolio is None:
         raise no_such_grouping(kind, grouping_id, field=field)
+    if await facts.closed(kind, grouping_id):
+        raise domain.GroupingClosedError(f"{kind} {grouping_id} is closed: nothing is placed in it", field=field)
     return portfolio
 
 

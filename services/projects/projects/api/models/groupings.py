@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from projects.api.models.fields import Slug, Text200, Text4000
@@ -34,3 +36,4 @@ class GroupingView(BaseModel):
     portfolio_id: str
     name: str
     description: str
+    closed_on: date | None = Field(default=None, description="when it was closed; null while open")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from projects.api.models.edits import ValueChangeView
 from projects.api.models.fields import Slug, Text200, Text4000
 from projects.api.models.milestones import MilestoneView
 from projects.domain.state import BaselineStatus, Communication, GateDecision, Kpi, Partner, StatusReport
@@ -86,6 +87,9 @@ class ProjectView(BaseModel):
     kpis: list[Kpi]
     partners: list[Partner]
     communications: list[Communication]
+    value_changes: list[ValueChangeView] = Field(
+        default=[], description="requests to change a milestone's planned value, pending and decided"
+    )
 
 
 class AuditEntry(BaseModel):
