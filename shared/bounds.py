@@ -192,6 +192,11 @@ CurrencyCode = Annotated[
 ]
 """An ISO 4217 currency code (upper case, as listed in :data:`shared.money.MINOR_UNITS`), documented as the list."""
 
+Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ada@example.org"])]
+"""A person's e-mail address (personal data: kept out of events)."""
+Phone = Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9 ()./-]+$", examples=["+44 20 7946 0000"])]
+"""A person's telephone number (personal data: kept out of events)."""
+
 _ISO_WEEK = re.compile(r"^([0-9]{4})-W([0-9]{2})$")
 
 

@@ -11,7 +11,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts import people
 from shared.contracts.common import MonthAmount
+from shared.contracts.people import PartnerKind as PartnerKind
 from shared.contracts.project_edits import EVENTS as EDITS
 from shared.contracts.raid import (
     AssumptionRecorded,
@@ -67,11 +69,6 @@ class EvTechnique(StrEnum):
 class KpiDirection(StrEnum):
     AT_LEAST = "at_least"
     AT_MOST = "at_most"
-
-
-class PartnerKind(StrEnum):
-    EXTERNAL_PARTNER = "external_partner"
-    INTERNAL_STAKEHOLDER = "internal_stakeholder"
 
 
 class Channel(StrEnum):
@@ -505,3 +502,4 @@ REGISTRY = EventRegistry(
     ]
 )
 REGISTRY.register_upcaster(MilestonePlanned, MilestonePlannedV2, _milestone_planned_v2)
+people.register(REGISTRY, PartnerRegistered)

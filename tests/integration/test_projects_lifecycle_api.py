@@ -214,7 +214,7 @@ async def every_event_reaches_kafka_in_order_as_a_cloudevent_of_the_project(kafk
     records = await eventually(all_on_kafka, timeout=30)
     decoded = [from_record(r.topic, r.partition, r.offset, r.key, r.value, r.headers) for r in records]
     assert [e.name for e in decoded] == expected
-    versions = {"milestone-planned": 2}  # the versions the service produces now (docs/consuming-events.md)
+    versions = {"milestone-planned": 2, "partner-registered": 2}  # as produced now (docs/consuming-events.md)
     assert [dict(r.headers)["ce_type"].decode() for r in records] == [
         f"pmo.projects.{t}.v{versions.get(t, 1)}" for t in expected
     ]

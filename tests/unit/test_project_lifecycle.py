@@ -292,7 +292,7 @@ def test_communications_need_a_registered_partner_and_follow_ups_close_once() ->
     s = active()
     with pytest.raises(NotFoundError):
         s.when(domain.LogCommunication(C, P, TODAY, ev.Channel.EMAIL, "hello"))
-    s.given(domain.RegisterPartner(P, "Acme", ev.PartnerKind.EXTERNAL_PARTNER, "Acme Ltd", "integrator"))
+    s.given(domain.RegisterPartner(P, ev.PartnerKind.EXTERNAL_PARTNER, "Acme Ltd", "integrator"))
     with pytest.raises(InvalidCommandError) as error:
         s.when(domain.LogCommunication(C, P, TODAY, ev.Channel.EMAIL, "x", follow_up_due=date(2027, 6, 1)))
     assert error.value.field == "follow_up_due"

@@ -11,10 +11,14 @@ from projects import api, domain, projections, tables
 from projects.domain.raid import RAID
 from projects.settings import Settings
 from shared.auth import AccessPolicy, Role
+from shared.authz import PERSONAL_DATA_READERS
 from shared.commands import Aggregate
 from shared.contracts import projects as contracts
 from shared.service import ServiceSpec, build_app
 
+CONTACT_READERS = PERSONAL_DATA_READERS | {Role.PMO}
+"""Who reads partners' contact details: those who read personal data anywhere (resource managers, finance, the
+director) and the PMO, who records them (as resource managers do people's). Erasing them is the PMO's."""
 ACCESS = AccessPolicy(
     writers=frozenset({Role.PMO, Role.SERVICE}),
     routes={
@@ -32,6 +36,8 @@ ACCESS = AccessPolicy(
         "POST /programmes/{programme_id}/close": frozenset({Role.PMO}),
         "POST /projects/{project_id}/move": frozenset({Role.PMO}),
         "POST /projects/{project_id}/value-changes/{change_id}/approve": frozenset({Role.PMO}),
+        "GET /projects/{project_id}/partners/{partner_id}/personal-data": CONTACT_READERS,
+        "DELETE /projects/{project_id}/partners/{partner_id}/personal-data": frozenset({Role.PMO}),
     },
 )
 

@@ -14,7 +14,7 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from projects import domain, raid_tables
+from projects import domain, people_tables, raid_tables
 from projects.domain.raid_state import RaidLog
 from projects.views import baseline_view, project_view
 from shared.authz import record_project_move, record_project_scope
@@ -46,6 +46,7 @@ async def project(conn: AsyncConnection, state: Any, version: int, events: Seque
         return
     if isinstance(state, domain.Project):
         await _upsert_project(conn, state, version, events[0], events[-1])
+        await people_tables.project(conn, events)
     for recorded in events:
         match recorded.event:
             case ProjectRegistered() as registered:

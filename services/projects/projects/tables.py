@@ -8,7 +8,7 @@ it was proposed and decided (the events' ``recorded_at``). All are projections o
 
 from __future__ import annotations
 
-from projects import raid_tables
+from projects import people_tables, raid_tables
 
 TABLES = ("projects", "groupings", "baselines", *raid_tables.TABLES)
 
@@ -58,4 +58,5 @@ DDL = [
     )
     """,
     *raid_tables.DDL,
+    *people_tables.DDL,
 ]

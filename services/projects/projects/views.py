@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from projects import domain
 from shared.errors import NotFoundError
@@ -33,7 +33,7 @@ def project_view(state: domain.Project, version: int) -> dict[str, Any]:
     view["earned_value"] = jsonable(state.earned_value)
     view["milestones"] = sorted(view["milestones"].values(), key=lambda m: (m["due_date"], m["name"]))
     view["kpis"] = sorted(view["kpis"].values(), key=lambda k: k["name"])
-    view["partners"] = sorted(view["partners"].values(), key=lambda p: p["name"])
+    view["partners"] = sorted(view["partners"].values(), key=lambda p: p["partner_id"])  # names are not here
     view["communications"] = sorted(view["communications"].values(), key=lambda c: c["on"])
     view["value_changes"] = sorted(view["value_changes"].values(), key=lambda c: (c["requested_on"], c["change_id"]))
     view["baselines"] = [
@@ -290,4 +290,27 @@ async def project_events(engine: AsyncEngine, project_id: uuid.UUID, limit: int,
             }
             for r in rows
         ]
+        await _mask_erased_names(conn, str(project_id), items)
     return page(items, total, limit, offset)
+
+
+async def _mask_erased_names(conn: AsyncConnection, project_id: str, items: list[dict[str, Any]]) -> None:
+    """The inline name of a ``partner-registered`` version-1 entry shown as null once the partner's personal data
+    was erased (the stored event keeps it: events are immutable)."""
+    if not any(i["type"] == "partner-registered" for i in items):
+        return
+    masked = set(
+        (
+            await conn.execute(
+                text(
+                    "SELECT r.event_id FROM events r JOIN events e ON e.partition_key = r.partition_key "
+                    "AND e.name = 'partner-personal-data-erased' AND e.data->>'partner_id' = r.data->>'partner_id' "
+                    "WHERE r.partition_key = :pk AND r.name = 'partner-registered' AND r.schema_version = 1"
+                ),
+                {"pk": project_id},
+            )
+        ).scalars()
+    )
+    for item in items:
+        if item["event_id"] in masked:
+            item["data"] = {**item["data"], "name": None}

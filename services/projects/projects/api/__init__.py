@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from projects.api import commands, edits, queries, raid
+from projects.api import commands, edits, people, queries, raid
 
 router = APIRouter()
 router.include_router(commands.router)
 router.include_router(queries.router)
 router.include_router(raid.router)
 router.include_router(edits.router)
+router.include_router(people.router)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from projects import domain, handlers
 from projects.api import models as m
+from projects.people_tables import PartnerContactsTable
 from projects.queries import Groupings
 from projects.reporting_client import ReportingOverHttp
 from projects.settings import Settings
@@ -437,11 +438,21 @@ async def measure_kpi(
 async def register_partner(
     project_id: ProjectIdPath, body: m.PartnerRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
-    """Register an external partner or an internal stakeholder with their role."""
+    """Register an external partner or an internal stakeholder with their role; the name and contact details are
+    kept apart from the event, erasable (``/projects/{id}/partners/{partner_id}/personal-data``)."""
     outcome = await handlers.register_partner(
-        rt.executor, ctx, project_id, name=body.name, kind=body.kind, organisation=body.organisation, role=body.role
+        rt.executor,
+        ctx,
+        project_id,
+        name=body.name,
+        kind=body.kind,
+        organisation=body.organisation,
+        role=body.role,
+        email=body.email,
+        phone=body.phone,
+        contacts=PartnerContactsTable(rt.engine),
     )
-    return respond(outcome)
+    return respond(outcome, location=f"/projects/{project_id}/partners/{outcome.body['partner_id']}")
 
 
 @router.post(

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from projects import views
 from projects.api import models as m
 from projects.domain.state import Communication, GateDecision, Kpi, Partner, StatusReport
+from projects.handlers.people import with_names
+from projects.people_tables import PartnerContactsTable
 from shared.authz import InScope, principal_of, scope_filter
 from shared.bounds import Day
 from shared.service import Runtime
@@ -60,6 +62,7 @@ async def list_projects(
 async def get_project(project_id: ProjectIdPath, rt: Runtime) -> JSONResponse:
     """One project with its milestones, status reports, gate decisions, KPIs and partners. ``ETag`` = version."""
     doc = await views.project_doc(rt.engine, project_id)
+    doc["partners"] = with_names(doc["partners"], await PartnerContactsTable(rt.engine).contacts(project_id))
     return JSONResponse(doc, headers={"ETag": f'"{doc["version"]}"'})
 
 
@@ -157,7 +160,8 @@ async def list_kpis(project_id: ProjectIdPath, rt: Runtime) -> list[dict[str, An
     tags=["partners"],
 )
 async def list_partners(project_id: ProjectIdPath, rt: Runtime) -> list[dict[str, Any]]:
-    return list((await views.project_doc(rt.engine, project_id))["partners"])
+    partners = (await views.project_doc(rt.engine, project_id))["partners"]
+    return with_names(partners, await PartnerContactsTable(rt.engine).contacts(project_id))
 
 
 @router.get(

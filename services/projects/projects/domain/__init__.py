@@ -78,6 +78,8 @@ from projects.domain.milestones import (
 )
 from projects.domain.partners import (
     CloseFollowUp,
+    EditPartner,
+    ErasePartnerPersonalData,
     LogCommunication,
     PartnerCommand,
     PartnerEvent,
@@ -142,6 +144,8 @@ __all__ = [
     "DefineKpi",
     "EditCommand",
     "EditEvent",
+    "EditPartner",
+    "ErasePartnerPersonalData",
     "FileStatusReport",
     "FutureDateError",
     "GateDecision",

@@ -42,6 +42,8 @@ def decide(state: Project, command: Command, now: datetime) -> Sequence[DomainEv
     today = now.date()
     if isinstance(command, RegisterProject):
         return [lifecycle.register(state, command)]
+    if isinstance(command, partners.ErasePartnerPersonalData):  # a person may be forgotten once the project closed
+        return partners.erase(state, command)
     project_id = open_project(state)
     if isinstance(command, LifecycleCommand):
         return lifecycle.decide(state, project_id, command, today)

@@ -139,11 +139,15 @@ class Kpi:
 
 @dataclass(frozen=True)
 class Partner:
+    """A partner or stakeholder. ``name`` is only the one a ``partner-registered`` version-1 event carried (newer
+    names and contact details live in the erasable table, :mod:`projects.people_tables`); None once erased."""
+
     partner_id: UUID
-    name: str
+    name: str | None
     kind: PartnerKind
     organisation: str
     role: str
+    personal_data_erased_on: date | None = None
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,8 @@ from projects.handlers.milestones import (
     report_milestone_progress,
     reschedule_milestone,
 )
-from projects.handlers.partners import close_follow_up, log_communication, register_partner
+from projects.handlers.partners import close_follow_up, log_communication
+from projects.handlers.people import register_partner
 from projects.handlers.running import Outcome
 from projects.handlers.status import define_kpi, file_status_report, measure_kpi
 

@@ -1,4 +1,5 @@
-"""A project's partners and stakeholders, the communications logged with them and their follow-ups."""
+"""The communications logged with a project's partners and stakeholders and their follow-ups (the partners
+themselves, their names and edits: :mod:`projects.handlers.people`)."""
 
 from __future__ import annotations
 
@@ -8,25 +9,8 @@ from datetime import date
 from projects import domain, views
 from projects.handlers.running import Outcome, on_project, today
 from shared.commands import CommandContext, Executor
-from shared.contracts.projects import Channel, PartnerKind
+from shared.contracts.projects import Channel
 from shared.ids import new_id
-
-
-async def register_partner(
-    executor: Executor,
-    ctx: CommandContext,
-    project_id: uuid.UUID,
-    *,
-    name: str,
-    kind: PartnerKind,
-    organisation: str,
-    role: str,
-) -> Outcome:
-    """Register a partner or stakeholder (201), answered with the partner."""
-    partner_id = new_id()
-    command = domain.RegisterPartner(partner_id, name, kind, organisation, role)
-    view = views.part_view("partners", partner_id, "partner_id")
-    return await on_project(executor, ctx, project_id, command, view, status_code=201)
 
 
 def _communication_view(communication_id: uuid.UUID) -> views.View:

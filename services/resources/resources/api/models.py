@@ -13,7 +13,7 @@ from resources.domain.rates import Rate
 from resources.domain.resource import Capacity
 from resources.domain.skills import Certification, Skill, Training
 from resources.domain.work_sheet import SheetVersion
-from shared.bounds import WEEK_PATTERN, CurrencyCode, RequestBody
+from shared.bounds import WEEK_PATTERN, CurrencyCode, Email, Phone, RequestBody
 from shared.contracts.common import Booking
 from shared.contracts.resources import (
     AcceptedDeliverable,
@@ -30,8 +30,6 @@ Text4000 = Annotated[str, Field(max_length=4000)]
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 Actor = Annotated[str, Field(min_length=1, max_length=200, examples=["max.manager"])]
-Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ada@example.org"])]
-Phone = Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9 ()./-]+$", examples=["+44 20 7946 0000"])]
 WeekHours = Annotated[ExactDecimal, Field(ge=0, le=168, max_digits=5, decimal_places=2, examples=["40"])]
 IsoWeek = Annotated[str, Field(pattern=WEEK_PATTERN, examples=["2027-W23"])]
 

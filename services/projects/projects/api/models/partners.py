@@ -9,18 +9,28 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from projects.api.models.fields import Text200, Text4000
-from shared.bounds import RequestBody
+from shared.bounds import Email, Phone, RequestBody
 from shared.contracts.projects import Channel, PartnerKind
 
 
 class PartnerRequest(RequestBody):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"name": "Acme Consulting Ltd", "kind": "external_partner", "role": "developer"}]
+            "examples": [
+                {
+                    "name": "Grace Hopper",
+                    "email": "grace.hopper@acme.example",
+                    "kind": "external_partner",
+                    "organisation": "Acme Consulting Ltd",
+                    "role": "integrator",
+                }
+            ]
         }
     )
 
-    name: Text200
+    name: Text200 = Field(description="the partner's (contact's) name: personal data, stored apart from the events")
+    email: Email | None = None
+    phone: Phone | None = None
     kind: PartnerKind
     organisation: Annotated[str, Field(max_length=200)] = ""
     role: Text200
@@ -57,10 +67,11 @@ class CloseFollowUpRequest(RequestBody):
 
 class PartnerView(BaseModel):
     partner_id: uuid.UUID
-    name: str
+    name: str | None = Field(description="from the erasable table (null once erased)")
     kind: PartnerKind
     organisation: str
     role: str
+    personal_data_erased_on: date | None = None
 
 
 class CommunicationView(BaseModel):
