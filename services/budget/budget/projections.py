@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from budget import domain
 from budget.views import budget_view, commitment_json, estimate_document
-from shared.authz import record_project_scope
+from shared.authz import record_project_move, record_project_scope
 from shared.contracts import projects
 from shared.contracts.budget import EstimateToCompleteSubmitted, ExchangeRateRecorded
+from shared.contracts.project_edits import ProjectMoved
 from shared.events import RecordedEvent
 from shared.kafka import ConsumedEvent
 
@@ -135,6 +136,8 @@ class ProjectsReference:
                     {"p": decoded.project_id, "c": decoded.code, "cur": decoded.currency, "m": decoded.manager},
                 )
                 await record_project_scope(conn, decoded)
+            case ProjectMoved():
+                await record_project_move(conn, decoded)
             case projects.ProjectCompleted() | projects.ProjectTerminated():
                 status = "completed" if isinstance(decoded, projects.ProjectCompleted) else "terminated"
                 await conn.execute(

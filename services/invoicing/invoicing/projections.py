@@ -25,9 +25,10 @@ from invoicing import domain
 from invoicing.matcher import notify_matcher
 from invoicing.tables import Rematch, commitment_key, commitment_queue_key, number_key, vendor_key
 from invoicing.views import expense_view, goods_receipt_view, invoice_view
-from shared.authz import record_project_scope
+from shared.authz import record_project_move, record_project_scope
 from shared.contracts import budget, projects, resources
 from shared.contracts.invoicing import CreditNoteReceived, ExpenseClaimed, InvoiceReceived, InvoiceRejected
+from shared.contracts.project_edits import ProjectMoved
 from shared.errors import DuplicateError
 from shared.events import RecordedEvent
 from shared.jsonable import jsonable
@@ -411,7 +412,9 @@ class ProjectsReference:
         projects.ProjectCompleted.event_name: "completed",
         projects.ProjectTerminated.event_name: "terminated",
     }
-    _NAMES = frozenset({projects.ProjectRegistered.event_name, projects.MilestonePlanned.event_name, *_STATUS})
+    _NAMES = frozenset(
+        {projects.ProjectRegistered.event_name, projects.MilestonePlanned.event_name, ProjectMoved.event_name, *_STATUS}
+    )
 
     async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
         if event.name not in self._NAMES or (event.name, event.version) not in projects.REGISTRY:
@@ -435,6 +438,8 @@ class ProjectsReference:
                     ),
                     {"m": decoded.milestone_id, "p": decoded.project_id},
                 )
+            case ProjectMoved():
+                await record_project_move(conn, decoded)
             case _:
                 await conn.execute(
                     text("UPDATE known_projects SET status = :s WHERE project_id = :p"),

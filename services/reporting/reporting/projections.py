@@ -27,9 +27,10 @@ from reporting.domain.alerts import Alert, PortfolioThresholds
 from reporting.domain.ledger import REGISTRIES, Fact
 from reporting.tables import DDL as DDL  # the tables' definitions, importable from here too
 from reporting.tables import PROJECT_COLUMNS
-from shared.authz import record_project_scope
+from shared.authz import record_project_move, record_project_scope
 from shared.consumer import copy_new_records, copy_records
 from shared.contracts import budget, projects, resources
+from shared.contracts import project_edits as edits
 from shared.contracts.alerts import AlertRaised
 from shared.events import DomainEvent, RecordedEvent
 from shared.jsonable import jsonable
@@ -293,6 +294,10 @@ class PortfolioProjection:
             await self._apply_batch(conn, events)
 
     async def _apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
+        if any(event.name in _EDITS for event in events):  # rare: a batch with an edit is applied one by one
+            for event in events:
+                await self.apply(conn, event)
+            return
         registered: dict[uuid.UUID, list[Any]] = {}
         planned, later = [], []
         for event in events:
@@ -418,3 +423,41 @@ class PortfolioProjection:
                         "p": decoded.project_id,
                     },
                 )
+            case edits.ProjectMoved() | edits.ProjectDetailsChanged() | edits.MilestoneValueChangeApproved():
+                await _project_edit(conn, decoded, event)
+
+
+_EDITS = frozenset(
+    {
+        edits.ProjectMoved.event_name,
+        edits.ProjectDetailsChanged.event_name,
+        edits.MilestoneValueChangeApproved.event_name,
+    }
+)
+"""The project edits the portfolio read model follows (a move also moves the project's scope)."""
+
+
+async def _project_edit(
+    conn: AsyncConnection,
+    decoded: edits.ProjectMoved | edits.ProjectDetailsChanged | edits.MilestoneValueChangeApproved,
+    event: ConsumedEvent,
+) -> None:
+    """A moved or renamed project's row; a milestone's new planned value (its project's total by the difference)."""
+    stamp = {"p": decoded.project_id, "eid": event.event_id, "t": event.time}
+    values: dict[str, Any]
+    if isinstance(decoded, edits.ProjectMoved):
+        await record_project_move(conn, decoded)
+        sql, values = "portfolio_id = :pf, programme_id = :pg", {"pf": decoded.portfolio_id, "pg": decoded.programme_id}
+    elif isinstance(decoded, edits.ProjectDetailsChanged):
+        sql, values = "name = :n", {"n": decoded.name}
+    else:
+        delta = decoded.planned_value.amount - decoded.previous_value.amount
+        await conn.execute(
+            text("UPDATE portfolio_milestones SET planned_value = :pv WHERE milestone_id = :m"),
+            {"pv": decoded.planned_value.amount, "m": decoded.milestone_id},
+        )
+        sql, values = "planned_value = planned_value + :d", {"d": delta}
+    await conn.execute(
+        text(f"UPDATE portfolio_projects SET {sql}, last_event_id = :eid, last_event_at = :t WHERE project_id = :p"),
+        {**stamp, **values},
+    )

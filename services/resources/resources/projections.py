@@ -38,8 +38,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resources import domain
 from resources.views import allocation_view, resource_view, sheet_view
-from shared.authz import record_project_scope
+from shared.authz import record_project_move, record_project_scope
 from shared.contracts import projects
+from shared.contracts.project_edits import ProjectMoved
 from shared.contracts.resources import (
     AllocationChanged,
     AllocationEnded,
@@ -296,6 +297,8 @@ class ProjectsReference:
                     {"p": decoded.project_id, "c": decoded.currency},
                 )
                 await record_project_scope(conn, decoded)
+            case ProjectMoved():
+                await record_project_move(conn, decoded)
             case projects.MilestonePlanned():
                 await conn.execute(
                     text(

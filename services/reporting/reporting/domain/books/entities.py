@@ -70,6 +70,9 @@ def folded_milestone(key: str, rows: list[Row], as_of: date) -> tuple[Key | None
             m.reached_on, m.reached_event = day, eid
         elif kind == "missed":
             m.missed = True
+        elif kind == "revalued":
+            assert amount is not None
+            m.planned_value, m.planned_event = amount, eid
     return created, m, key
 
 
@@ -77,8 +80,9 @@ def folded_milestone(key: str, rows: list[Row], as_of: date) -> tuple[Key | None
 class MilestoneIndex:
     """A milestone's rows arranged to be read on any date without a pass over them (:func:`indexed_milestone`): the
     last ``planned`` row in the order of the facts (each one starts the milestone afresh) with the last reschedule
-    after it, and the progress and reached rows after it sorted by date, each with the latest-recorded row among
-    those up to it (the fold keeps the last one recorded among those dated by the date read)."""
+    after it, and the progress, reached and revalued (an approved change of its planned value) rows after it sorted
+    by date, each with the latest-recorded row among those up to it (the fold keeps the last one recorded among
+    those dated by the date read)."""
 
     created: Key
     planned: Row
@@ -88,6 +92,8 @@ class MilestoneIndex:
     reached_days: list[date]
     reached_latest: list[Row]
     missed_from: date | None
+    revalued_days: list[date] = field(default_factory=list)
+    revalued_latest: list[Row] = field(default_factory=list)
 
 
 def milestone_index(rows: list[Row]) -> MilestoneIndex | None:
@@ -99,7 +105,7 @@ def milestone_index(rows: list[Row]) -> MilestoneIndex | None:
     planned = rows[last]
     assert planned[2] is not None
     due = planned[2]
-    dated: dict[str, list[Row]] = {"progress": [], "reached": []}
+    dated: dict[str, list[Row]] = {"progress": [], "reached": [], "revalued": []}
     missed: date | None = None
     for row in rows[last + 1 :]:
         _, kind, day, _, _, _ = row
@@ -111,7 +117,9 @@ def milestone_index(rows: list[Row]) -> MilestoneIndex | None:
         elif kind == "missed":
             missed = day if missed is None else min(missed, day)
     arranged = {kind: _latest_by_date(found) for kind, found in dated.items()}
-    return MilestoneIndex(rows[planned_at[0]][0], planned, due, *arranged["progress"], *arranged["reached"], missed)
+    return MilestoneIndex(
+        rows[planned_at[0]][0], planned, due, *arranged["progress"], *arranged["reached"], missed, *arranged["revalued"]
+    )
 
 
 def _latest_by_date(rows: list[Row]) -> tuple[list[date], list[Row]]:
@@ -144,6 +152,11 @@ def indexed_milestone(
         _, _, day, _, event, _ = index.reached_latest[n - 1]
         m.reached_on, m.reached_event = day, event
     m.missed = index.missed_from is not None and index.missed_from <= as_of
+    n = bisect_right(index.revalued_days, as_of)
+    if n:
+        _, _, _, value, event, _ = index.revalued_latest[n - 1]
+        assert value is not None and event is not None
+        m.planned_value, m.planned_event = value, event
     return index.created, m, key
 
 
@@ -156,6 +169,9 @@ def folded_kpi(key: str, rows: list[Row], as_of: date) -> tuple[Key | None, KpiB
             name, unit, direction, review = extra
             kpi = KpiBook(entity_id(key), name, unit, amount, direction, date.fromisoformat(review))
             created = created or k
+        elif kind == "revised":
+            if kpi is not None:
+                kpi.target, kpi.review_date = amount, date.fromisoformat(extra)
         elif kpi is not None and day is not None and day <= as_of:
             if kpi.latest is None or day > kpi.latest[0]:
                 kpi.latest = (day, amount, bool(extra), eid)

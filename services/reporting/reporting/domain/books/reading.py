@@ -149,6 +149,10 @@ def _identity(books: Books, bk: ProjectBook, as_of: date) -> None:
             bk.planned_start = date.fromisoformat(extra["planned_start"])
             bk.planned_end = date.fromisoformat(extra["planned_end"])
             bk.status, bk.registered_on = "proposed", day
+        elif kind == "renamed":  # as known now, like the registration
+            bk.name = extra
+        elif kind == "moved":
+            bk.portfolio_id, bk.programme_id = extra
         elif day <= as_of:
             if kind in ("started", "resumed"):
                 bk.status, bk.active_since = "active", day

@@ -14,6 +14,7 @@ from reporting.domain.books.keys import Key, Row
 from reporting.domain.ledger import Fact, effective, sheet_category
 from shared.contracts import budget as b
 from shared.contracts import invoicing as i
+from shared.contracts import project_edits as pe
 from shared.contracts import projects as p
 from shared.contracts import resources as r
 from shared.contracts.common import Booking
@@ -60,6 +61,15 @@ def record(books: Books, e: DomainEvent, fact: Fact, key: Key, recorded: date) -
             _entity(books.milestones, e.milestone_id, row)
         case p.MilestoneRescheduled():
             _entity(books.milestones, e.milestone_id, (key, "rescheduled", e.due_date, None, eid, None))
+        case pe.MilestoneValueChangeApproved():
+            row = (key, "revalued", e.approved_on, e.planned_value.amount, eid, None)
+            _entity(books.milestones, e.milestone_id, row)
+        case pe.ProjectDetailsChanged():
+            insort(books.lifecycle, (key, "renamed", recorded, None, eid, e.name))
+        case pe.ProjectMoved():
+            insort(books.lifecycle, (key, "moved", recorded, None, eid, [e.portfolio_id, e.programme_id]))
+        case pe.KpiRevised():
+            _entity(books.kpis, e.kpi_id, (key, "revised", None, e.target, eid, e.review_date.isoformat()))
         case p.MilestoneProgressReported():
             row = (key, "progress", e.as_of, e.percent_complete, eid, None)
             _entity(books.milestones, e.milestone_id, row)

@@ -23,6 +23,7 @@ from reporting.domain.ledger.facts import Fact
 from reporting.domain.ledger.project import ProjectBook, apply_allocation
 from shared.contracts import budget as b
 from shared.contracts import invoicing as i
+from shared.contracts import project_edits as pe
 from shared.contracts import projects as p
 from shared.contracts import resources as r
 from shared.contracts.common import Booking
@@ -109,6 +110,17 @@ def _apply(bk: ProjectBook, e: DomainEvent, fact: Fact, as_of: date, memory: _Me
             )
         case p.MilestoneRescheduled():
             bk.milestones[e.milestone_id].due_date = e.due_date
+        case pe.MilestoneValueChangeApproved():
+            if e.approved_on <= as_of and e.milestone_id in bk.milestones:
+                m = bk.milestones[e.milestone_id]
+                m.planned_value, m.planned_event = e.planned_value.amount, eid
+        case pe.ProjectDetailsChanged():
+            bk.name = e.name
+        case pe.ProjectMoved():
+            bk.portfolio_id, bk.programme_id = e.portfolio_id, e.programme_id
+        case pe.KpiRevised():
+            if e.kpi_id in bk.kpis:
+                bk.kpis[e.kpi_id].target, bk.kpis[e.kpi_id].review_date = e.target, e.review_date
         case p.MilestoneProgressReported():
             if e.as_of <= as_of:
                 m = bk.milestones[e.milestone_id]
