@@ -13,8 +13,10 @@ import asyncio
 import atexit
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -30,8 +32,17 @@ from tests.support.chaos import (
     percentile,
     verify,
 )
-from tests.support.chaos.cluster import ClusterWorld, active_controller, order_per_project, relay_metrics, stall_line
-from tests.support.chaos.common import DIRECTOR
+from tests.support.chaos.cluster import (
+    ClusterWorld,
+    active_controller,
+    gauge,
+    order_per_project,
+    readiness,
+    relay_metrics,
+    stall_line,
+    under_min_isr,
+)
+from tests.support.chaos.common import DIRECTOR, TOPICS
 from tests.support.chaos.observe import wait_quiet
 
 # Pending: the relay's re-read and out-of-order publication seen here after a broker kill were its read sorted by the
@@ -77,6 +88,22 @@ async def clients(cluster_world: ClusterWorld) -> AsyncIterator[dict[str, httpx.
         yield c
 
 
+PROBE_AFTER = 5.0
+"""Seconds into an outage before a probe of the cluster runs (the dead brokers are fenced after 3 s)."""
+
+
+@dataclass
+class Fault:
+    """What ``under_load`` saw: how long the nodes were down, the relay metrics and ``/readyz`` answers read just
+    before their restart, and a line of figures."""
+
+    down_for: float
+    metrics: dict[str, dict[str, float]]
+    ready: dict[str, tuple[int, dict[str, object]] | None]
+    line: str
+    probed: object = None
+
+
 async def under_load(
     world: ClusterWorld,
     workload: Workload,
@@ -85,10 +112,11 @@ async def under_load(
     down: list[int],
     *,
     outage: float,
-) -> tuple[float, str]:
-    """Commands at 15/s; after 3 s the nodes ``down`` are killed, and started again after ``outage`` seconds; the
-    stream goes on 3 s more. Returns how long the nodes were down, and a line with the relay metrics read before
-    their restart and the latency of the commands sent while they were down."""
+    probe: Callable[[], object] | None = None,
+) -> Fault:
+    """Commands at 15/s; after 3 s the nodes ``down`` are killed, and started again after ``outage`` seconds (and
+    once ``probe``, run in a thread from :data:`PROBE_AFTER` seconds into the outage, answered); the stream goes on
+    3 s more."""
     stop = asyncio.Event()
     workload.phase = phase
     stream = asyncio.create_task(workload.run(clients, rate=15, duration=90, concurrency=8, stop=stop))
@@ -97,8 +125,16 @@ async def under_load(
         killed, killed_at = time.monotonic(), time.time()
         for node in down:
             await asyncio.to_thread(world.cluster.kill, node)
-        await asyncio.sleep(outage)
-        metrics = stall_line(await asyncio.to_thread(relay_metrics, world))
+        probed: object = None
+        if probe is not None:
+            await asyncio.sleep(PROBE_AFTER)
+            probing = asyncio.create_task(asyncio.to_thread(probe))
+            await asyncio.sleep(outage - PROBE_AFTER)
+            probed = await probing
+        else:
+            await asyncio.sleep(outage)
+        metrics = await asyncio.to_thread(relay_metrics, world)
+        ready = await asyncio.to_thread(readiness, world)
         restarted_at = time.time()
         for node in down:
             await asyncio.to_thread(world.cluster.start_node, node)
@@ -109,11 +145,33 @@ async def under_load(
         await stream
     faulted = [c.latency for c in workload.ledger.in_phase(phase) if killed_at <= c.sent_at <= restarted_at]
     latency = f"{len(faulted)} commands sent meanwhile, latency p50 {percentile(faulted, 50) * 1000:.0f} ms p99 "
-    return down_for, f"{latency}{percentile(faulted, 99) * 1000:.0f} ms; relay metrics: {metrics}"
+    stalled = sorted(s for s, answer in ready.items() if answer is not None and "relay_stalled" in answer[1])
+    line = (
+        f"{latency}{percentile(faulted, 99) * 1000:.0f} ms; relay metrics: {stall_line(metrics)}; "
+        f"/readyz with a relay_stalled detail: {', '.join(stalled) or 'none'}"
+    )
+    return Fault(down_for, metrics, ready, line, probed)
 
 
-async def check(world: ClusterWorld, ledger: Ledger, workload: Workload, clients: dict[str, httpx.AsyncClient]) -> str:
-    """Every 2xx command once, every event once per consumer, order per project; the figures as a line."""
+async def settled_metrics(world: ClusterWorld, timeout: float = 20.0) -> dict[str, dict[str, float]]:
+    """The relay metrics once every service answers them with no partition stalled, no event waiting (a service may
+    write an event of its own, an alert, just then: read again for up to ``timeout`` seconds)."""
+    names = ("stalled_partitions", "oldest_unpublished_age_seconds", "backlog_events")
+    deadline = time.monotonic() + timeout
+    while True:
+        metrics = await asyncio.to_thread(relay_metrics, world)
+        left = [(s, n, gauge(metrics, s, n)) for s in metrics for n in names if gauge(metrics, s, n) != 0]
+        if not left:
+            return metrics
+        assert time.monotonic() < deadline, f"still stalled or waiting once caught up: {left}; {stall_line(metrics)}"
+        await asyncio.sleep(0.5)
+
+
+async def check(
+    world: ClusterWorld, ledger: Ledger, workload: Workload, clients: dict[str, httpx.AsyncClient]
+) -> tuple[str, dict[str, dict[str, float]]]:
+    """Every 2xx command once, every event once per consumer, order per project, no partition still stalled once
+    caught up; the figures as a line, and the relay metrics read then."""
     sent = ledger.in_phase(workload.phase)
     answered = [c for c in sent if c.status is not None]
     assert not [c for c in answered if c.status >= 500], [(c.kind, c.outcome()) for c in answered][:5]  # type: ignore[operator]
@@ -124,13 +182,14 @@ async def check(world: ClusterWorld, ledger: Ledger, workload: Workload, clients
     commands = await check_commands(engine, ledger)
     events = await check_events(engine, world.foreign_ids)
     records, copies = await order_per_project(world)
-    after = stall_line(await asyncio.to_thread(relay_metrics, world))
+    after = await settled_metrics(world)
     ok = sum(c.ok for c in sent)
-    return (
+    line = (
         f"{len(sent)} commands, {ok} 2xx; caught up {caught_up:.1f}s after the last answer; {commands} 2xx commands "
         f"each once, {events} event deliveries checked; {records} records, order per project kept, {copies} "
-        f"copies after the first; relay metrics after: {after}"
+        f"copies after the first; relay metrics after: {stall_line(after)}"
     )
+    return line, after
 
 
 async def test_a_broker_killed_under_load_loses_nothing_and_keeps_each_project_in_order(
@@ -139,9 +198,9 @@ async def test_a_broker_killed_under_load_loses_nothing_and_keeps_each_project_i
     cluster_ledger: Ledger,
     clients: dict[str, httpx.AsyncClient],
 ) -> None:
-    down_for, during = await under_load(cluster_world, cluster_workload, clients, "broker-killed", [4], outage=8)
-    line = await check(cluster_world, cluster_ledger, cluster_workload, clients)
-    FIGURES.add(f"cluster, broker 4 killed for {down_for:.1f}s: {line}; while down: {during}")
+    fault = await under_load(cluster_world, cluster_workload, clients, "broker-killed", [4], outage=8)
+    line, _ = await check(cluster_world, cluster_ledger, cluster_workload, clients)
+    FIGURES.add(f"cluster, broker 4 killed for {fault.down_for:.1f}s: {line}; while down: {fault.line}")
 
 
 async def test_the_active_controller_killed_under_load_loses_nothing(
@@ -152,14 +211,12 @@ async def test_the_active_controller_killed_under_load_loses_nothing(
 ) -> None:
     leader = await asyncio.to_thread(active_controller, cluster_world.cluster)
     assert leader in (1, 2, 3)
-    down_for, during = await under_load(
-        cluster_world, cluster_workload, clients, "controller-killed", [leader], outage=6
-    )
+    fault = await under_load(cluster_world, cluster_workload, clients, "controller-killed", [leader], outage=6)
     new_leader = await asyncio.to_thread(active_controller, cluster_world.cluster)
-    line = await check(cluster_world, cluster_ledger, cluster_workload, clients)
+    line, _ = await check(cluster_world, cluster_ledger, cluster_workload, clients)
     FIGURES.add(
-        f"cluster, active controller {leader} killed for {down_for:.1f}s (leader now {new_leader}): {line}; "
-        f"while down: {during}"
+        f"cluster, active controller {leader} killed for {fault.down_for:.1f}s (leader now {new_leader}): {line}; "
+        f"while down: {fault.line}"
     )
 
 
@@ -169,14 +226,34 @@ async def test_two_brokers_down_below_min_isr_commands_still_succeed_and_every_e
     cluster_ledger: Ledger,
     clients: dict[str, httpx.AsyncClient],
 ) -> None:
-    down_for, during = await under_load(cluster_world, cluster_workload, clients, "below-min-isr", [5, 6], outage=10)
+    alerts_before = await asyncio.to_thread(relay_metrics, cluster_world)
+    fault = await under_load(
+        cluster_world, cluster_workload, clients, "below-min-isr", [5, 6], outage=10,
+        probe=lambda: under_min_isr(cluster_world.cluster),
+    )  # fmt: skip
+    # What the operations guide says to run when the alert fires names the partitions that cannot take writes.
+    listed, out = cast(tuple[set[tuple[str, int]], str], fault.probed)
+    assert {topic for topic, _ in listed} >= set(TOPICS.values()), out
     below = cluster_ledger.in_phase("below-min-isr")
     assert sum(c.ok for c in below) > 60  # Kafka is not on the command path: commands go on being accepted
-    line = await check(cluster_world, cluster_ledger, cluster_workload, clients)
+    # The stall shows while no partition can take writes: stalled partitions, the oldest event's age, a readiness
+    # detail on an answer that stays 200 (commands keep working).
+    stalled = [s for s in fault.metrics if (gauge(fault.metrics, s, "stalled_partitions") or 0) >= 1]
+    assert stalled, stall_line(fault.metrics)
+    assert all((gauge(fault.metrics, s, "oldest_unpublished_age_seconds") or 0) >= 3 for s in stalled)
+    shown = {s: a for s, a in fault.ready.items() if a is not None and "relay_stalled" in a[1]}
+    assert shown and all(status == 200 and body["status"] == "degraded" for status, body in shown.values()), fault.ready
+    line, after = await check(cluster_world, cluster_ledger, cluster_workload, clients)
+    alerts = {
+        s: (gauge(after, s, "stall_alerts_total") or 0) - (gauge(alerts_before, s, "stall_alerts_total") or 0)
+        for s in after
+    }
+    assert sum(alerts.values()) >= 1, alerts  # a stall past PMO_RELAY_STALL_ALERT_SECONDS raised the alert
     verdict = await verify(cluster_world, cluster_ledger)  # once for the module: read models equal a fresh replay
     FIGURES.add(
-        f"cluster, brokers 5 and 6 down for {down_for:.1f}s (below min ISR): {line}; while down: "
-        f"{during}; {verdict.line()}",
+        f"cluster, brokers 5 and 6 down for {fault.down_for:.1f}s (below min ISR): {line}; while down: "
+        f"{fault.line}; pmo kafka topics --under-min-isr-partitions listed {len(listed)} partitions; stall alerts "
+        f"raised: {sum(alerts.values()):.0f}; {verdict.line()}",
         scenarios=3,
         commands=len(cluster_ledger.commands),
         event_checks=verdict.events_checked,

@@ -23,6 +23,10 @@ CLUSTER_ENV = {
     "PMO_TOPIC_REPLICATION_FACTOR": "3",
     "PMO_TOPIC_MIN_INSYNC_REPLICAS": "2",
     "PMO_TOPIC_PARTITIONS": "3",
+    # Shorter than the defaults (30 s, 60 s) so that a stall of the scenarios' 8-10 s outages shows, as an operator
+    # who wants to hear of it sooner would set them: a late batch is still awaited, never sent twice.
+    "PMO_RELAY_DELIVERY_TIMEOUT_SECONDS": "3",
+    "PMO_RELAY_STALL_ALERT_SECONDS": "8",
 }
 
 
@@ -75,19 +79,31 @@ class ClusterWorld(PrivateWorld):
         return self.cluster_infra.kafka
 
 
-def active_controller(cluster: LocalKafkaCluster) -> int:
-    """The node id of the quorum's leader, as ``pmo kafka quorum`` (Kafka's metadata-quorum tool) reports it."""
+def kafka_tool(cluster: LocalKafkaCluster, tool: str, arguments: list[str]) -> str:
+    """What ``pmo kafka TOOL ARGUMENTS`` (Kafka's own tool, from the project's jars) prints about ``cluster``."""
     from shared.cli.kafka import command_line
     from shared.infra.kafka import LocalKafka
     from shared.infra.paths import state_dir
 
     tools = LocalKafka(root=state_dir() / "kafka-tools")
     tools.ensure_jars()
-    command = command_line("quorum", [], tools.lib_dir, cluster.bootstrap_servers, None)
-    out = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
+    command = command_line(tool, arguments, tools.lib_dir, cluster.bootstrap_servers, None)
+    return subprocess.run(command, capture_output=True, text=True, timeout=90, check=True).stdout
+
+
+def active_controller(cluster: LocalKafkaCluster) -> int:
+    """The node id of the quorum's leader, as ``pmo kafka quorum`` (Kafka's metadata-quorum tool) reports it."""
+    out = kafka_tool(cluster, "quorum", [])
     found = re.search(r"LeaderId:\s+(\d+)", out)
     assert found, out
     return int(found[1])
+
+
+def under_min_isr(cluster: LocalKafkaCluster) -> tuple[set[tuple[str, int]], str]:
+    """The partitions ``pmo kafka topics --describe --under-min-isr-partitions`` lists (the operations guide's first
+    step when a stall alert fires), and its output."""
+    out = kafka_tool(cluster, "topics", ["--describe", "--under-min-isr-partitions"])
+    return {(t, int(p)) for t, p in re.findall(r"Topic:\s*(\S+)\s+Partition:\s*(\d+)", out)}, out
 
 
 async def order_per_project(world: PrivateWorld) -> tuple[int, int]:
@@ -138,6 +154,25 @@ def relay_metrics(world: PrivateWorld) -> dict[str, dict[str, float]]:
     return out
 
 
+def readiness(world: PrivateWorld) -> dict[str, tuple[int, dict[str, object]] | None]:
+    """Each service's ``/readyz`` answer: (status, body), None where it did not answer in time."""
+    out: dict[str, tuple[int, dict[str, object]] | None] = {}
+    for service in SERVICES:
+        out[service] = None
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            answer = httpx.get(f"{world.url(service)}/readyz", timeout=5)
+            out[service] = (answer.status_code, answer.json())
+    return out
+
+
+def gauge(metrics: dict[str, dict[str, float]], service: str, name: str) -> float | None:
+    """The ``pmo_relay_<name>`` sample of ``service`` (a counter never incremented has none: 0)."""
+    for sample, value in metrics.get(service, {}).items():
+        if sample.removeprefix("pmo_relay_").split("{")[0] == name:
+            return value
+    return 0.0 if metrics.get(service) and name.endswith("_total") else None
+
+
 def stall_line(metrics: dict[str, dict[str, float]]) -> str:
     """The relay's stall gauges per service: the oldest unpublished event's age, the time since the last publish,
     stalled partitions, the backlog and the stall alerts so far (``?`` where the service did not answer)."""
@@ -149,8 +184,8 @@ def stall_line(metrics: dict[str, dict[str, float]]) -> str:
         "stall_alerts_total": "alerts {:.0f}",
     }
     parts = []
-    for service, samples in metrics.items():
-        values = {name.removeprefix("pmo_relay_").split("{")[0]: value for name, value in samples.items()}
-        gauges = [text.format(values[name]) for name, text in shown.items() if name in values]
+    for service in metrics:
+        values = {name: gauge(metrics, service, name) for name in shown}
+        gauges = [text.format(values[name]) for name, text in shown.items() if values[name] is not None]
         parts.append(f"{service} {', '.join(gauges) or '?'}")
     return "; ".join(parts)
