@@ -4,6 +4,7 @@ kind, organisation and role are edited by an event; its personal data is erased 
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,6 +14,7 @@ import pytest
 from projects import domain, handlers
 from projects.handlers import people
 from projects.people_tables import PARTNER_CONTACT, ContactWrite, PartnerContact
+from shared.commands import CommandOutcome
 from shared.contracts import projects as ev
 from shared.contracts.people import PartnerEdited, PartnerPersonalDataErased, PartnerRegisteredV2
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError
@@ -54,6 +56,7 @@ def test_version_1_is_read_as_version_2_with_its_inline_name_which_is_never_writ
     read = ev.REGISTRY.decode("partner-registered", 1, V1)
     assert isinstance(read, PartnerRegisteredV2) and read.name == "Grace Hopper" and read.kind is EXTERNAL
     assert "name" not in read.model_dump(mode="json")
+    assert ev.REGISTRY.decode_json("partner-registered", 1, json.dumps(V1)) == read
     assert "name" not in ev.REGISTRY.decode("partner-registered", 2, V1).model_dump(mode="json")
     s = Scenario().given(REGISTER, APPROVE, START).given_events(read)
     assert s.state.partners[P].name == "Grace Hopper"
@@ -183,3 +186,17 @@ async def test_editing_and_erasing_through_the_handlers() -> None:
     assert erased.status_code == 204
     last = executor.appended(domain.stream_id(PID))[-1]
     assert isinstance(last, PartnerPersonalDataErased) and last.erased_on == date(2027, 3, 1)
+
+
+async def test_a_stored_answer_is_named_as_the_table_does_now() -> None:
+    """A replayed registration's stored answer holds no name: it is named from the table, null once erased."""
+    stored: CommandOutcome[object] = CommandOutcome(
+        201, {"partner_id": str(P), "name": None, "role": "integrator"}, 4, replayed=True
+    )
+    contacts = FakeContacts({P: PartnerContact(PID, P, "Grace B. Hopper")})
+    named = await people.named(contacts, PID, stored)
+    assert named.body == {"partner_id": str(P), "name": "Grace B. Hopper", "role": "integrator"}
+    assert named.replayed and named.version == 4 and named.body_json is None
+    contacts.rows.clear()
+    assert (await people.named(contacts, PID, stored)).body["name"] is None
+    assert (await people.named(None, PID, stored)).body["name"] is None
