@@ -14,6 +14,7 @@ from resources.api import models as m
 from resources.api.commands import SlugPath
 from shared.authz import InScope, withhold_rates
 from shared.bounds import WEEK_PATTERN, Day
+from shared.errors import NotFoundError
 from shared.service import Runtime
 from shared.web import COMMAND_RESPONSES, Page, Paging
 
@@ -75,6 +76,22 @@ async def list_resource_allocations(resource_id: ResourceIdPath, rt: Runtime, sc
     """The resource's allocations by start date (to projects in the caller's scope), each with the over-allocation
     recorded by its last event."""
     return await scope.visible(rt.engine, list((await views.resource_doc(rt.engine, resource_id))["allocations"]))
+
+
+@router.get(
+    "/resources/{resource_id}/allocations/{allocation_id}",
+    operation_id="getAllocation",
+    response_model=m.AllocationView,
+    tags=["allocations"],
+)
+async def get_allocation(resource_id: ResourceIdPath, allocation_id: uuid.UUID, rt: Runtime) -> JSONResponse:
+    """One allocation of the resource (404 for one of a project outside the caller's scope, as for an unknown one).
+    ``ETag`` = the resource's version, for ``If-Match`` on its ``/change`` and ``/end``."""
+    doc = await views.resource_doc(rt.engine, resource_id)
+    found = next((a for a in doc["allocations"] if a["allocation_id"] == str(allocation_id)), None)
+    if found is None:
+        raise NotFoundError(f"allocation {allocation_id} does not exist on resource {resource_id}")
+    return JSONResponse(found, headers={"ETag": f'"{doc["version"]}"'})
 
 
 # --- allocations and capacity -------------------------------------------------------------------------------
