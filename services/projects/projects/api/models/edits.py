@@ -63,6 +63,8 @@ class ValueChangeRequest(RequestBody):
 
 
 class ApproveValueChangeRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"approved_on": "2027-03-10"}]})
+
     approved_on: date | None = Field(default=None, description="default: today; the new value counts from it")
 
 
