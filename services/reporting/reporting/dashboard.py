@@ -1,10 +1,12 @@
 """The director's dashboard: server-rendered HTML with inline SVG charts (no build step, no external assets).
 
 ``/dashboard`` shows the portfolio with its alerts and a utilisation heat map; ``/dashboard/projects/{id}`` a
-project's S-curve, CPI/SPI trend, funding against spend, upcoming milestones with their underfunding risk; every
-figure links to its explanation (``/dashboard/projects/{id}/explain/{figure}``). A browser signs in once through
-``/dashboard/login?token=...`` (the token is kept in the ``pmo_token`` cookie: ``HttpOnly``, ``SameSite=Strict``,
-``Path=/``, ``Secure`` outside development mode, accepted for GET requests only) and out through
+project's S-curve, CPI/SPI trend, funding against spend, upcoming milestones with their underfunding risk and its
+latest status reports with the RAID items they refer to; every figure links to its explanation
+(``/dashboard/projects/{id}/explain/{figure}``). Every signed-in page's header links to the portfolio, the risk map
+(:mod:`reporting.dashboard_raid`) and the caller's approvals inbox (:mod:`reporting.dashboard_inbox`). A browser
+signs in once through ``/dashboard/login?token=...`` (the token is kept in the ``pmo_token`` cookie: ``HttpOnly``,
+``SameSite=Strict``, ``Path=/``, ``Secure`` outside development mode, accepted for GET requests only) and out through
 ``POST /dashboard/logout``, which clears it. Every HTML answer carries :data:`SECURITY_HEADERS`: a Content Security
 Policy that allows no script at all and nothing from another origin (the pages use inline styles and inline SVG
 only), no framing, no referrer (the sign-in URL holds the token), no MIME sniffing, no caching.
@@ -21,8 +23,10 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from reporting import handlers, queries
+from reporting.dashboard_status import LATEST, status_section
 from reporting.domain.amounts import shown, shown_ratio
 from reporting.queries import reading
+from reporting.views import status as status_views
 from shared.authz import InScope
 from shared.bounds import Day
 from shared.service import Runtime
@@ -66,6 +70,14 @@ def secured(response: Response) -> Response:
     return response
 
 
+NAV = (
+    "<nav id='nav' style='margin-top:6px;font-size:13px'><a href='/dashboard'>Portfolio</a> &middot; "
+    "<a id='nav-risks' href='/dashboard/risks'>Risk map</a> &middot; "
+    "<a id='nav-inbox' href='/dashboard/inbox'>Approvals inbox</a></nav>"
+)
+"""The dashboard's navigation, in every signed-in page's header."""
+
+
 def page(title: str, body: str, *, signed_in: bool = True) -> HTMLResponse:
     sign_out = (
         "<form method='post' action='/dashboard/logout' style='float:right;margin:0'>"
@@ -76,7 +88,7 @@ def page(title: str, body: str, *, signed_in: bool = True) -> HTMLResponse:
     response = HTMLResponse(
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"
         f"<style>{STYLE}</style></head><body><header>{sign_out}<h1><a href='/dashboard'>PMO</a> &middot; "
-        f"{e(title)}</h1></header><main>{body}</main></body></html>"
+        f"{e(title)}</h1>{NAV if signed_in else ''}</header><main>{body}</main></body></html>"
     )
     secured(response)
     return response
@@ -101,9 +113,12 @@ def fig_link(project_id: str, figure: str, value: str | None) -> str:
 async def login(
     request: Request,
     token: Annotated[str, Query(max_length=4000)],
-    next: Annotated[str, Query(max_length=300, pattern=r"^/dashboard(/[A-Za-z0-9_/-]*)?$")] = "/dashboard",
+    next: Annotated[
+        str, Query(max_length=300, pattern=r"^/dashboard(/[A-Za-z0-9_/-]*)?(\?[A-Za-z0-9_=&.-]*)?$")
+    ] = "/dashboard",
 ) -> RedirectResponse:
-    """Check the token and keep it in the session cookie for the dashboard's pages, then go to ``next``."""
+    """Check the token and keep it in the session cookie for the dashboard's pages, then go to ``next`` (a dashboard
+    page, with a plain query such as a risk map cell's ``?probability=4&impact=5``)."""
     request.app.state.verifier.verify(f"Bearer {token}")  # 401 problem if it is not valid
     response = RedirectResponse(next, status_code=303)
     response.set_cookie(
@@ -281,6 +296,7 @@ async def project_page(
     _, report = await handlers.project_report(*reading(rt), project_id, as_of, None)
     _, curve = await handlers.s_curve(*reading(rt), project_id, as_of, None)
     _, flow = await handlers.cash_flow(*reading(rt), project_id, as_of, None)
+    reports = await status_views.status_reports(rt.engine, project_id, LATEST, 0)
     pid, f = str(project_id), report["figures"]
 
     def card(name: str) -> str:
@@ -338,6 +354,7 @@ async def project_page(
     body = (
         f"<p>{e(report['name'])} &middot; {e(report['status'])} &middot; {e(report['currency'])} &middot; as of "
         f"{e(report['as_of'])} &middot; last status report: {e(report['status_freshness']['last_report'] or 'none')}"
+        f" &middot; <a href='/dashboard/inbox?project_id={pid}'>its decisions waiting for you</a>"
         f"</p><div class='cards' id='figures'>{figures}</div>"
         + (f"<p class='warn' id='plan-check'>Plan check: {e(report['plan_check'])}</p>" if report["plan_check"] else "")
         + f"<h2>S-curve</h2><div id='s-curve'>{s_curve}</div><h2>CPI and SPI</h2>{trend}"
@@ -348,6 +365,7 @@ async def project_page(
         f"<h2>Supplier invoices</h2>{invoices}"
         f"<h2>Cash flow and forecast by month</h2>{cash_flow_section(flow)}"
         f"<h2>Alert conditions</h2><ul>{conditions or '<li>none</li>'}</ul>"
+        f"<h2>Status reports</h2>{status_section(reports)}"
     )
     return page(f"{report['code']} {report['name']}", body)
 
