@@ -8,6 +8,7 @@ the Location headers point to answer with their ETag."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -17,7 +18,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from shared import authz
 from shared.auth import mint_token
+from shared.consumer import apply_event
+from shared.contracts.projects import TOPIC
+from shared.kafka import from_record, to_record
 from tests.integration.conftest import service_client
 from tests.support.authorisation import _known_everywhere as known_everywhere
 from tests.support.projects import milestone_body, project_body
@@ -95,7 +100,10 @@ async def _scope(client: httpx.AsyncClient, pid: str) -> tuple[str | None, str |
     return row.portfolio_id, row.programme_id
 
 
-async def test_a_move_reaches_every_service_and_moves_who_reaches_the_project(world: dict[str, Any]) -> None:
+async def test_a_move_reaches_every_service_and_moves_who_reaches_the_project(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(authz, "SCOPE_MEMORY_SECONDS", 1.0)  # a scope read is trusted this long (5 s by default)
     projects, pid = world["projects"], world["pid"]
     clients = {name: world[name] for name in SERVICES}
     await known_everywhere(clients, [pid])
@@ -116,6 +124,7 @@ async def test_a_move_reaches_every_service_and_moves_who_reaches_the_project(wo
     assert (moved.json()["portfolio_id"], moved.json()["programme_id"]) == (NEW, PROGRAMME)
     assert (await _events(projects, pid))[-1] == "project-moved"
     await known_everywhere(clients, [pid])
+    await asyncio.sleep(authz.SCOPE_MEMORY_SECONDS)  # the scope olga's refused move read is no longer trusted
     for name in SERVICES:
         assert await _scope(world[name], pid) == (NEW, PROGRAMME), name
         path = ROUTE[name].format(p=pid)
@@ -226,6 +235,39 @@ async def test_closing_refuses_open_work_listing_it_and_a_closed_programme_takes
     assert moved.status_code == 409 and moved.json()["errors"][0]["field"] == "programme_id", moved.text
     renamed = await projects.post(f"/programmes/{EMPTY}/rename", json={"name": "Other"})
     assert renamed.status_code == 409, renamed.text
+    await _deliver_groupings(
+        world, [f"portfolio:{OLD}", f"portfolio:{NEW}", f"programme:{PROGRAMME}", f"programme:{EMPTY}"]
+    )
+    listed = await world["reporting"].get("/portfolio/groupings", params={"limit": 500})
+    assert listed.status_code == 200, listed.text
+    closed = {g["grouping_id"]: g["closed_on"] for g in listed.json()["items"]}
+    assert closed[EMPTY] is not None and closed[NEW] is None and closed[PROGRAMME] is None
+    mine = await world["reporting"].get("/portfolio/groupings", params={"limit": 500}, headers=PMO_OLD)
+    assert {g["grouping_id"] for g in mine.json()["items"]} == {OLD}, mine.text
+
+
+async def _deliver_groupings(world: dict[str, Any], keys: list[str]) -> None:
+    """The portfolios' and programmes' events, as Kafka records, through reporting's projections that read them."""
+    projects = world["projects"].app.state.runtime
+    async with projects.engine.connect() as conn:
+        stored = [e for e in await projects.store.read_all(conn, limit=100_000) if e.partition_key in keys]
+    events = [from_record(TOPIC, 0, n, *to_record("projects", e)) for n, e in enumerate(stored)]
+    runtime = world["reporting"].app.state.runtime
+    for consumer in runtime.consumers:
+        if consumer.projection.name != "reporting.portfolio":
+            continue
+        async with runtime.engine.begin() as conn:
+            claimed = await conn.execute(
+                text(
+                    "INSERT INTO inbox (consumer, event_id) SELECT :c, unnest(CAST(:ids AS uuid[])) "
+                    "ON CONFLICT DO NOTHING RETURNING event_id"
+                ),
+                {"c": consumer.projection.name, "ids": [e.event_id for e in events]},
+            )
+            todo = {r.event_id for r in claimed}
+            for event in events:
+                if event.event_id in todo:
+                    await apply_event(conn, consumer.projection, event, isolate=False)
 
 
 async def test_an_allocation_is_read_where_its_location_points(world: dict[str, Any]) -> None:

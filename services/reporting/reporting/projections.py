@@ -283,7 +283,7 @@ class PortfolioProjection:
     name = "reporting.portfolio"
     topics = (projects.TOPIC,)
     max_records = 2000
-    tables = ("portfolio_projects", "portfolio_milestones")
+    tables = ("portfolio_projects", "portfolio_milestones", "portfolio_groupings")
 
     async def apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
         """The same as :meth:`apply` for a batch of one partition, in at most three statements: registrations and
@@ -425,6 +425,27 @@ class PortfolioProjection:
                 )
             case edits.ProjectMoved() | edits.ProjectDetailsChanged() | edits.MilestoneValueChangeApproved():
                 await _project_edit(conn, decoded, event)
+            case projects.PortfolioCreated() | projects.ProgrammeCreated():
+                kind, gid = _grouping_of(decoded)
+                await conn.execute(
+                    text(
+                        "INSERT INTO portfolio_groupings (kind, grouping_id, portfolio_id, name) "
+                        "VALUES (:k, :g, :p, :n) ON CONFLICT (kind, grouping_id) DO NOTHING"
+                    ),
+                    {"k": kind, "g": gid, "p": decoded.portfolio_id, "n": decoded.name},
+                )
+            case edits.PortfolioRenamed() | edits.ProgrammeRenamed():
+                kind, gid = _grouping_of(decoded)
+                await conn.execute(
+                    text("UPDATE portfolio_groupings SET name = :n WHERE kind = :k AND grouping_id = :g"),
+                    {"k": kind, "g": gid, "n": decoded.name},
+                )
+            case edits.PortfolioClosed() | edits.ProgrammeClosed():
+                kind, gid = _grouping_of(decoded)
+                await conn.execute(
+                    text("UPDATE portfolio_groupings SET closed_on = :c WHERE kind = :k AND grouping_id = :g"),
+                    {"k": kind, "g": gid, "c": decoded.closed_on},
+                )
 
 
 _EDITS = frozenset(
@@ -432,9 +453,24 @@ _EDITS = frozenset(
         edits.ProjectMoved.event_name,
         edits.ProjectDetailsChanged.event_name,
         edits.MilestoneValueChangeApproved.event_name,
+        projects.PortfolioCreated.event_name,
+        projects.ProgrammeCreated.event_name,
+        edits.PortfolioRenamed.event_name,
+        edits.ProgrammeRenamed.event_name,
+        edits.PortfolioClosed.event_name,
+        edits.ProgrammeClosed.event_name,
     }
 )
-"""The project edits the portfolio read model follows (a move also moves the project's scope)."""
+"""The events the batch path leaves to :meth:`PortfolioProjection.apply`: the project edits (a move also moves the
+project's scope) and the portfolios' and programmes' (``portfolio_groupings``: their names and closing dates)."""
+
+
+def _grouping_of(event: DomainEvent) -> tuple[str, str]:
+    """The kind and id of a portfolio's or programme's event."""
+    if isinstance(event, projects.PortfolioCreated | edits.PortfolioRenamed | edits.PortfolioClosed):
+        return "portfolio", event.portfolio_id
+    assert isinstance(event, projects.ProgrammeCreated | edits.ProgrammeRenamed | edits.ProgrammeClosed)
+    return "programme", event.programme_id
 
 
 async def _project_edit(

@@ -395,6 +395,30 @@ async def thresholds_row(engine: AsyncEngine, portfolio_id: str) -> Any:
         ).first()
 
 
+async def portfolio_groupings(
+    engine: AsyncEngine, portfolios: frozenset[str] | None, programmes: frozenset[str], limit: int, offset: int
+) -> tuple[int, list[Any]]:
+    """Portfolios and programmes as the portfolio read model knows them (those of ``portfolios``, and the
+    ``programmes``; None: every one), portfolios first, by id: the total and the page."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    clause = "TRUE"
+    if portfolios is not None:
+        clause = "(portfolio_id = ANY(:pfs) OR (kind = 'programme' AND grouping_id = ANY(:pgs)))"
+        params |= {"pfs": sorted(portfolios), "pgs": sorted(programmes)}
+    async with engine.connect() as conn:
+        total = (
+            await conn.execute(text(f"SELECT count(*) FROM portfolio_groupings WHERE {clause}"), params)
+        ).scalar_one()
+        rows = await conn.execute(
+            text(
+                f"SELECT kind, grouping_id, portfolio_id, name, closed_on FROM portfolio_groupings WHERE {clause} "
+                "ORDER BY kind DESC, grouping_id LIMIT :limit OFFSET :offset"
+            ),
+            params,
+        )
+        return total, [dict(r) for r in rows.mappings()]
+
+
 async def portfolio_projects(
     engine: AsyncEngine,
     portfolio_id: str | None,

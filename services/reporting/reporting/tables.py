@@ -121,11 +121,22 @@ DDL = [
     """,
     *raid_model_ddl.DDL,
     *approvals_ddl.DDL,
+    """
+    CREATE TABLE IF NOT EXISTS portfolio_groupings (
+        kind          text NOT NULL,
+        grouping_id   text NOT NULL,
+        portfolio_id  text NOT NULL,
+        name          text NOT NULL,
+        closed_on     date,
+        PRIMARY KEY (kind, grouping_id)
+    )
+    """,
 ]
 
 READ_MODEL_TABLES = (
     "portfolio_projects",
     "portfolio_milestones",
+    "portfolio_groupings",
     "facts",
     "project_books",
     "project_book_snapshots",

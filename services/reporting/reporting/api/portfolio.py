@@ -45,6 +45,27 @@ class PortfolioProjectDetail(PortfolioProject):
     milestone_plan: list[MilestoneLine]
 
 
+class PortfolioGrouping(BaseModel):
+    """A portfolio or programme with its name and closing date (null while open)."""
+
+    kind: str
+    grouping_id: str
+    portfolio_id: str
+    name: str
+    closed_on: date | None
+
+
+@router.get("/portfolio/groupings", operation_id="listPortfolioGroupings", response_model=Page[PortfolioGrouping])
+async def portfolio_groupings(rt: Runtime, paging: Paging, scope: InScope) -> dict[str, Any]:
+    """The portfolios (the caller's) and their programmes, with their current names and, once closed, the date
+    (docs/edits.md): portfolios first, by id."""
+    programmes = scope.principal.programmes if scope.principal is not None else frozenset()
+    total, rows = await queries.portfolio_groupings(
+        rt.engine, scope.portfolios, programmes, paging.limit, paging.offset
+    )
+    return {"items": rows, "total": total, "limit": paging.limit, "offset": paging.offset}
+
+
 @router.get("/portfolio/projects", operation_id="listPortfolioProjects", response_model=Page[PortfolioProject])
 async def portfolio_projects(
     rt: Runtime, paging: Paging, scope: InScope, portfolio_id: Annotated[str | None, Query(max_length=64)] = None
