@@ -46,7 +46,7 @@ def documented(app: FastAPI) -> dict[str, Any]:
         if name.endswith(("-Input", "-Output")):  # generators name their classes after the title
             component["title"] = name.replace("-", "")
     problem_content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    versioned = etag_operations(app)
+    versioned, unversioned = etag_operations(app), unversioned_commands(app)
     for path, item in schema.get("paths", {}).items():
         for operation in item.values():
             responses = operation.setdefault("responses", {})
@@ -62,7 +62,8 @@ def documented(app: FastAPI) -> dict[str, Any]:
                 responses.setdefault("412", {"description": "If-Match is stale: the aggregate moved on"})
                 for status, response in responses.items():  # a command: its answer's headers (see respond)
                     if status.startswith("2"):
-                        response.setdefault("headers", {}).update(_command_headers(status))
+                        etag = operation.get("operationId") not in unversioned
+                        response.setdefault("headers", {}).update(_command_headers(status, etag=etag))
             elif operation.get("operationId") in versioned:
                 for status, response in responses.items():  # a read that answers the aggregate's version
                     if status.startswith("2"):
@@ -338,15 +339,33 @@ def api_routes(app: FastAPI) -> list[APIRoute]:
     return [r for r in routes if isinstance(r, APIRoute)]
 
 
-def _command_headers(status: str) -> dict[str, Any]:
-    """The headers :func:`shared.web.respond` sets, as OpenAPI documents them on a command's 2xx answer."""
+def unversioned_commands(app: FastAPI) -> set[str]:
+    """The operationIds of the commands that answer no ``ETag``: a route that makes its own answer (a
+    ``JSONResponse`` or ``Response``), neither through :func:`shared.web.respond` nor with an ``ETag`` header of its
+    own, because what it creates is not an event-sourced aggregate with a version (a webhook subscription). Every
+    other command answers its aggregate's version (:func:`shared.web.respond`, or a helper of its route over it)."""
+    found = set()
+    for route in api_routes(app):
+        code = getattr(route.endpoint, "__code__", None)
+        if code is None or not route.operation_id:
+            continue
+        own_answer = {"JSONResponse", "Response"} & set(code.co_names)
+        if own_answer and "respond" not in code.co_names and "ETag" not in code.co_consts:
+            found.add(route.operation_id)
+    return found
+
+
+def _command_headers(status: str, *, etag: bool = True) -> dict[str, Any]:
+    """The headers :func:`shared.web.respond` sets, as OpenAPI documents them on a command's 2xx answer (``etag``:
+    whether it answers its aggregate's version)."""
     headers: dict[str, Any] = {
-        "ETag": _etag_header('The aggregate\'s version after the command, e.g. "3": send it back as If-Match'),
         "Idempotent-Replayed": {
             "description": "true when this is the first answer replayed for a retried Idempotency-Key",
             "schema": {"type": "string", "enum": ["true"]},
         },
     }
+    if etag:
+        headers["ETag"] = _etag_header('The aggregate\'s version after the command, e.g. "3": send it back as If-Match')
     if status == "201":
         headers["Location"] = {"description": "Where the created resource is read", "schema": {"type": "string"}}
     return headers

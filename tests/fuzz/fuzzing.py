@@ -139,6 +139,8 @@ class FuzzResult:
     seeded: dict[str, list[str]] = field(default_factory=dict)
     statuses: Counter[int] = field(default_factory=Counter)
     phases: Counter[str] = field(default_factory=Counter)
+    checks: Counter[str] = field(default_factory=Counter)
+    """How many times each check ran (schemathesis' and ours), failed or not."""
     findings: dict[str, list[Finding]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     semantic: int = 0
@@ -161,6 +163,7 @@ class FuzzResult:
             f"{', '.join(self.seeded) or 'none'} in half of the paths), "
             f"statuses {dict(sorted(self.statuses.items()))}, "
             f"semantic 422s on valid input {self.semantic}, integral floats refused {self.integral_floats}, "
+            f"checks run {len(self.checks)} ({sum(self.checks.values())} times), "
             f"failures {dict(self.counts) or 'none'}"
         )
 
@@ -274,6 +277,7 @@ def _scenario(event: Any, result: FuzzResult, operations: set[str]) -> None:
                 operations.add(node.value.operation.label)
     for case_id, checks in recorder.checks.items():
         for check in checks:
+            result.checks[check.name] += 1
             if check.failure_info is None:
                 continue
             failure = check.failure_info.failure

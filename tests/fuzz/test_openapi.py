@@ -10,6 +10,8 @@ import pytest
 
 pytest.importorskip("schemathesis", reason="schemathesis is a dev dependency (see pyproject's dev extras)")
 
+from schemathesis.checks import CHECKS
+
 from shared.infra.system import SERVICES
 from tests.fuzz.fuzzing import SEED, Finding, FuzzResult, fuzz
 
@@ -34,8 +36,20 @@ def fuzzed(request: pytest.FixtureRequest, infra: Any) -> FuzzResult:
 
 
 def test_every_phase_ran_on_every_operation(fuzzed: FuzzResult) -> None:
-    assert {"examples", "coverage", "fuzzing", "hostile"} <= set(fuzzed.phases), fuzzed.phases
+    """Examples, coverage, fuzzing and stateful (sequences of calls linked by what a create answered, the links
+    inferred by schemathesis from ``Location`` headers and from the parameters and answers the operations share),
+    then the hostile-text pass: each produced cases on this service."""
+    assert {"examples", "coverage", "fuzzing", "stateful", "hostile"} <= set(fuzzed.phases), fuzzed.phases
+    assert all(fuzzed.phases[phase] > 0 for phase in ("stateful", "coverage", "fuzzing")), fuzzed.line()
     assert fuzzed.operations >= 20, fuzzed.line()
+
+
+def test_every_check_ran(fuzzed: FuzzResult) -> None:
+    """``--checks all``: every check registered with schemathesis (its own, positive data acceptance and negative
+    data rejection among them, and ours) ran on this service's answers."""
+    registered = set(CHECKS.get_all_names())
+    assert {"positive_data_acceptance", "negative_data_rejection", "problem_json", "error_schema"} <= registered
+    assert sorted(registered - set(fuzzed.checks)) == [], fuzzed.line()
 
 
 def test_no_answer_is_a_server_error(fuzzed: FuzzResult) -> None:

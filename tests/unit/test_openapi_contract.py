@@ -28,7 +28,7 @@ from shared.bounds import (
 )
 from shared.errors import NotFoundError, SeparationOfDutiesError
 from shared.money import ExactDecimal
-from shared.openapi import _bounded, api_routes, etag_operations, integer_range
+from shared.openapi import _bounded, api_routes, etag_operations, integer_range, unversioned_commands
 from shared.problems import PROBLEM, PROBLEM_TYPES, pmo_error, problem
 
 SERVICES = ("projects", "budget", "invoicing", "resources", "reporting")
@@ -118,6 +118,13 @@ def test_request_bodies_still_refuse_unknown_fields(document: dict[str, Any]) ->
             assert schema.get("additionalProperties") is False, f"{method} {path}"
 
 
+UNVERSIONED_COMMANDS = {
+    "createWebhookSubscription": "a subscription is a row, not an event-sourced aggregate: no version to answer; it "
+    "takes Idempotency-Key and refuses If-Match (412)",
+}
+"""The commands that answer no ETag, each with the reason (found by :func:`shared.openapi.unversioned_commands`)."""
+
+
 def test_commands_document_if_match_idempotency_key_etag_and_location(document: dict[str, Any]) -> None:
     found = commands(document)
     assert found
@@ -127,7 +134,9 @@ def test_commands_document_if_match_idempotency_key_etag_and_location(document: 
         assert not re.compile(headers["if-match"]["schema"]["pattern"]).match("3 or so")
         assert headers["idempotency-key"]["description"], f"{method} {path}"
         for code, response in op["responses"].items():
-            if code.startswith("2") and code != "204":
+            if code.startswith("2") and op["operationId"] in UNVERSIONED_COMMANDS:
+                assert "ETag" not in response["headers"], f"{method} {path}"
+            elif code.startswith("2") and code != "204":
                 assert response["headers"]["ETag"]["required"] is True, f"{method} {path}"
             if code == "201":
                 assert "Location" in response["headers"], f"{method} {path}"
@@ -160,6 +169,11 @@ def test_every_operation_whose_route_sets_an_etag_documents_it(service_app: Fast
     with_etag = {i for i, op in reads.items() if any("ETag" in r.get("headers", {}) for r in op["responses"].values())}
     assert with_etag == {i for i in writing if i in reads}
     assert set(etag_operations(service_app)) == set(writing)
+
+
+def test_the_commands_without_an_etag_are_the_listed_ones(service_app: FastAPI, document: dict[str, Any]) -> None:
+    commands_ = {op["operationId"] for _, _, op in commands(document)}
+    assert unversioned_commands(service_app) & commands_ == set(UNVERSIONED_COMMANDS) & commands_
 
 
 def test_the_aggregate_reads_are_the_ones_that_answer_an_etag() -> None:
