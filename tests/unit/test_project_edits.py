@@ -116,15 +116,17 @@ def test_a_value_change_changes_nothing_until_approved_by_someone_else_then_the_
 @pytest.mark.parametrize("approver", ["max", "MAX", "\uff4d\uff41\uff58"])
 def test_the_requester_never_approves_her_own_value_change_however_spelt(approver: str) -> None:
     s = active().given(request(by="max"))
-    with pytest.raises(SeparationOfDutiesError):
+    with pytest.raises(SeparationOfDutiesError) as refused:
         s.when(domain.ApproveMilestoneValueChange(CHANGE, approver, TODAY))
+    assert refused.value.field == "approved_by"
     assert s.state.milestones[DESIGN].planned_value == eur("120000.00")
 
 
 def test_a_reached_milestone_keeps_its_planned_value() -> None:
     s = active().given(domain.MarkMilestoneReached(DESIGN, date(2027, 3, 30), "dora"))
-    with pytest.raises(domain.MilestoneClosedError):
+    with pytest.raises(domain.MilestoneClosedError) as refused:
         s.when(request())
+    assert refused.value.field == "milestone_id"
 
 
 def test_a_milestone_reached_after_the_request_is_not_revalued_by_its_approval() -> None:

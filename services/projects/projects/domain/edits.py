@@ -238,7 +238,7 @@ def _changeable(state: Project, milestone_id: UUID) -> Milestone:
     """The milestone whose planned value may change: planned on the project, not reached, no PMB in force."""
     m = milestone(state, milestone_id)
     if m.status is MilestoneStatus.REACHED:
-        raise MilestoneClosedError(f"milestone {m.name} is reached; its planned value is final")
+        raise MilestoneClosedError(f"milestone {m.name} is reached; its planned value is final", field="milestone_id")
     if any(b.status is BaselineStatus.APPROVED for b in state.baselines):
         raise BaselineInForceError(
             "an approved performance measurement baseline gives this project's planned value: propose a new "
