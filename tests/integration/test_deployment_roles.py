@@ -3,19 +3,21 @@ each service's role owns its schema, can migrate and use it, and can neither rea
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 pytestmark = pytest.mark.integration
 ROLES_SQL = Path(__file__).resolve().parents[2] / "deploy" / "postgres" / "roles.sql"
+ROLE_PASSWORD = "p" * 24
 
 
 def psql_binary() -> str:
@@ -35,26 +37,32 @@ def psql_binary() -> str:
 
 @pytest.fixture
 async def database(infra: Any) -> AsyncIterator[dict[str, Any]]:
-    """A fresh database on the private server with two services' roles set up by roles.sql."""
+    """A fresh database on the test server with two services' roles set up by roles.sql: the private server's unix
+    socket (``?host=``) or a TCP address with a password (PMO_TEST_INFRA=containers)."""
     url = urlsplit(infra.database_url)
-    host = parse_qs(url.query)["host"][0]
+    host = parse_qs(url.query).get("host", [url.hostname or "localhost"])[0]
+    port, admin_password = url.port, unquote(url.password) if url.password else None
     user = url.username or "postgres"
     name = f"t_roles_{uuid.uuid4().hex[:8]}"
     prefix = f"t{uuid.uuid4().hex[:6]}"
-    admin = await asyncpg.connect(host=host, user=user, database=url.path.lstrip("/") or "postgres")
+    admin = await asyncpg.connect(
+        host=host, port=port, user=user, password=admin_password, database=url.path.lstrip("/") or "postgres"
+    )
     await admin.execute(f'CREATE DATABASE "{name}"')
     roles = {"budget": f"{prefix}_budget", "invoicing": f"{prefix}_invoicing"}
     try:
         for schema, role in roles.items():
             for _ in range(2):  # idempotent: the second run changes nothing and fails nothing
-                variables = ["-v", f"role={role}", "-v", f"schema={schema}", "-v", "password=" + "p" * 24]
+                variables = ["-v", f"role={role}", "-v", f"schema={schema}", "-v", "password=" + ROLE_PASSWORD]
+                address = ["-h", host, *(["-p", str(port)] if port else [])]
                 subprocess.run(
-                    [psql_binary(), "-X", "-q", "-h", host, "-U", user, "-d", name, "-f", str(ROLES_SQL), *variables],
+                    [psql_binary(), "-X", "-q", *address, "-U", user, "-d", name, "-f", str(ROLES_SQL), *variables],
                     check=True,
                     capture_output=True,
                     text=True,
+                    env={**os.environ, **({"PGPASSWORD": admin_password} if admin_password else {})},
                 )
-        yield {"host": host, "database": name, "roles": roles}
+        yield {"host": host, "port": port, "database": name, "roles": roles}
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         for role in roles.values():
@@ -63,7 +71,9 @@ async def database(infra: Any) -> AsyncIterator[dict[str, Any]]:
 
 
 async def connect(db: dict[str, Any], service: str) -> Any:
-    return await asyncpg.connect(host=db["host"], user=db["roles"][service], database=db["database"])
+    return await asyncpg.connect(
+        host=db["host"], port=db["port"], user=db["roles"][service], password=ROLE_PASSWORD, database=db["database"]
+    )
 
 
 async def test_a_service_role_migrates_and_uses_its_own_schema(database: dict[str, Any]) -> None:
