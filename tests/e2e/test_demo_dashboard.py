@@ -1,15 +1,19 @@
 """The demo portfolio, loaded through the services' APIs, raises every alert rule; the dashboard shows it in a real
-headless Chromium (Debian's ``chromium``) the way a person would see it."""
+headless Chromium (Debian's ``chromium``) the way a person would see it: the portfolio, a project, an explanation,
+the risk map with a cell's drill-down and the approvals inbox."""
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -173,3 +177,88 @@ def test_the_dashboard_needs_a_valid_token(system: System) -> None:
     base = system.services["reporting"].url
     assert httpx.get(f"{base}/dashboard").status_code == 401
     assert httpx.get(f"{base}/dashboard/login", params={"token": "forged"}).status_code == 401
+
+
+def test_the_dashboard_opens_the_risk_map_drills_into_a_cell_and_opens_the_approvals_inbox(
+    system: System, demo: dict[str, Any], tmp_path: Path
+) -> None:
+    """Signed in as the director in Chromium: the risk map's cell holds the demo's vendor risk, following the cell's
+    link lists exactly that cell's risks, and the inbox, reached from the navigation, shows the demo's pending
+    approvals (the same items as ``GET /approvals``) with the commands that decide them."""
+    base = system.services["reporting"].url
+    token = mint_token("dora.director", ["director"])
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def signed_in(page: str, screenshot: Path | None = None) -> str:
+        return browse(f"{base}/dashboard/login?token={token}&next={quote(page, safe='/')}", screenshot)
+
+    listed = httpx.get(  # this run's projects (the shared topics may hold earlier runs' demos too)
+        f"{system.services['projects'].url}/projects",
+        params={"portfolio_id": "enterprise", "limit": 500},
+        headers=headers,
+    ).json()["items"]
+    ids = {p["code"]: p["project_id"] for p in listed}
+    first = ids[min(ids)]  # the demo enters its RAID log on the first project by code
+    deadline = time.monotonic() + 60
+    while True:  # the RAID events may still be on their way to reporting
+        log = httpx.get(f"{base}/reports/projects/{first}/raid", headers=headers, timeout=30)
+        risks_now = log.json().get("risks", []) if log.status_code == 200 else []
+        vendor = [r for r in risks_now if r["title"] == "Vendor capacity"]
+        if vendor or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert vendor, log.text
+    probability, impact = vendor[0]["probability"], vendor[0]["impact"]
+
+    risks = signed_in("/dashboard/risks", tmp_path / "risks.png")
+    assert 'id="risk-map"' in risks and 'id="top-risks"' in risks and 'id="exposure"' in risks
+    assert 'href="/dashboard/inbox"' in risks  # the navigation reaches the inbox
+    cells = {
+        (int(p), int(i)): (link, int(n))
+        for p, i, link, n in re.findall(r'<td id="cell-(\d)-(\d)"[^>]*><a href="([^"]+)">(\d+)</a></td>', risks)
+    }
+    assert (probability, impact) in cells, cells  # the demo's vendor risk counts in its cell
+    link, count = cells[(probability, impact)]
+    assert html.unescape(link) == f"/dashboard/risks?probability={probability}&impact={impact}"
+
+    cell = signed_in(html.unescape(link))  # the drill-down, as a click on the cell opens it
+    assert f"Risks with probability {probability} and impact {impact}" in cell
+    table = re.search(r'<table id="cell-risks">(.*?)</table>', cell, re.S)
+    assert table is not None
+    shown = [html.unescape(t) for t in re.findall(r'<tr><td class="l"><a href="[^"]+">([^<]+)</a>', table.group(1))]
+    expected = httpx.get(f"{base}/reports/raid/map/{probability}/{impact}", headers=headers, timeout=30).json()
+    assert "Vendor capacity" in shown and len(shown) == count == len(expected["risks"])
+    assert sorted(shown) == sorted(r["title"] for r in expected["risks"])
+
+    app = ids["APP"]  # the demo asks for a budget change and a commitment on APP (the topics may hold other runs')
+    deadline = time.monotonic() + 60
+    while True:  # the demo's last requests may still be on their way to the inbox
+        pending = httpx.get(f"{base}/approvals", params={"project_id": app}, headers=headers, timeout=30).json()
+        if {"budget-change", "commitment"} <= {i["kind"] for i in pending["items"]} or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    everything = signed_in("/dashboard/inbox")
+    assert 'id="inbox"' in everything and 'id="inbox-total"' in everything
+    inbox = signed_in(f"/dashboard/inbox?project_id={app}", tmp_path / "inbox.png")
+    assert "Approvals inbox" in inbox
+    rows = re.findall(r'<tr id="item-([^"]+)">', inbox)
+    assert rows == [i["item_id"].replace(":", "-") for i in pending["items"]]  # the same items, oldest first
+    change = next(i for i in pending["items"] if i["kind"] == "budget-change")
+    assert change["requested_by"] == "fiona.finance" and "fiona.finance" in inbox and "APP" in inbox
+    approve = next(a for a in change["actions"] if a["action"] == "approve")
+    assert f"POST {approve['path']}</code> on budget" in inbox  # the command that decides it
+    print(f"\nscreenshots: {tmp_path / 'risks.png'}, {tmp_path / 'inbox.png'}")
+
+    # The same rules as GET /approvals: the requester does not see her own request; a second finance user does.
+    own, other = (
+        httpx.get(
+            f"{base}/dashboard/inbox",
+            params={"project_id": app},
+            headers={"Authorization": f"Bearer {mint_token(who, ['finance'])}"},
+            timeout=30,
+        )
+        for who in ("fiona.finance", "carl.controller")
+    )
+    assert own.status_code == other.status_code == 200
+    row = f"item-{change['item_id'].replace(':', '-')}"
+    assert row not in own.text and row in other.text

@@ -166,3 +166,11 @@ async def test_status_reports_refer_to_raid_items_and_reporting_shows_them(infra
         html = (await reporting.get(f"/dashboard/projects/{pid}")).text
         assert "id='status-reports'" in html and "Vendor capacity" in html and "Customer API" in html
         assert "vendor slipping" in html and "free text" in html
+
+        # Signing in keeps a dashboard page with a plain query (a risk map cell), and nothing else.
+        token = DIRECTOR["Authorization"].removeprefix("Bearer ")
+        cell = "/dashboard/risks?probability=4&impact=5"
+        signed = await reporting.get("/dashboard/login", params={"token": token, "next": cell})
+        assert signed.status_code == 303 and signed.headers["location"] == cell
+        for elsewhere in ("https://evil.example/dashboard", "//evil.example", "/dashboard?x=<script>", "/alerts"):
+            await refused(await reporting.get("/dashboard/login", params={"token": token, "next": elsewhere}), 422)
