@@ -2,7 +2,7 @@
 milestone's planned value through change control, a KPI's target and review date. Commands, errors, ``decide`` and
 ``evolve``.
 
-Rules (docs/api.md, "Edits"):
+Rules (docs/edits.md):
 
 * an edit that changes nothing is refused (422 naming the field): the audit trail holds only real changes;
 * a move names where the project goes; the target's existence, openness and the caller's scope over both ends are

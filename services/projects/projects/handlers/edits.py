@@ -2,7 +2,7 @@
 planned value through change control, a KPI's target and review date; a portfolio's or programme's name, and
 closing it. Each is one command on one stream with the stream's ``If-Match`` (412 when stale).
 
-Who may move a project (docs/security.md, "Object-level authorisation"): a caller who does not see every project
+Who may move a project (docs/edits.md, docs/security.md): a caller who does not see every project
 must belong to the portfolio (or programme) the project sits in, not merely manage it, and to the portfolio or
 programme it goes to; a target outside her scope is answered as one that does not exist (404 naming the field).
 """
