@@ -98,15 +98,20 @@ def report_view(
 
 
 async def status_reports(engine: AsyncEngine, project_id: uuid.UUID, limit: int, offset: int) -> dict[str, Any]:
-    """A page of the project's status reports, latest meeting first (then latest filed); 404 for a project reporting
-    does not know."""
+    """A page of the project's status reports, latest meeting first (then latest filed), read from the facts alone
+    (the portfolio read model only names the project: code and name null until it holds it); 404 for a project of
+    which reporting holds no fact."""
     async with engine.connect() as conn:
         project = (
             await conn.execute(
-                text("SELECT code, name FROM portfolio_projects WHERE project_id = :p"), {"p": project_id}
+                text(
+                    "SELECT pp.code, pp.name FROM (SELECT 1 FROM facts WHERE project_id = :p LIMIT 1) AS known "
+                    "LEFT JOIN portfolio_projects pp ON pp.project_id = :p"
+                ),
+                {"p": project_id},
             )
         ).first()
-        if project is None:
+        if project is None:  # no fact of the project at all
             raise NotFoundError(f"project {project_id} is not known to reporting (yet)")
         total = (
             await conn.execute(
