@@ -291,6 +291,30 @@ class CommandExecutor:
                 await self.purge_expired_keys()
         return outcome
 
+    async def run_once(
+        self,
+        ctx: CommandContext,
+        write: Callable[[AsyncConnection], Awaitable[dict[str, Any]]],
+        *,
+        status_code: int = 200,
+    ) -> CommandOutcome[Any]:
+        """A command that writes tables instead of events (``write``: one transaction, returns the answer's body)
+        with :meth:`execute`'s ``Idempotency-Key`` guarantees: a retry (same caller, path and request) returns the
+        first answer and writes nothing; the key with another request is :class:`IdempotencyKeyReusedError`."""
+        if ctx.idempotency_key and (earlier := await self._earlier_answer(ctx)) is not None:
+            return earlier
+        try:
+            async with self.engine.begin() as conn:
+                body = await write(conn)
+                outcome: CommandOutcome[Any] = CommandOutcome(status_code, body, 0)
+                if ctx.idempotency_key:
+                    await self._remember(conn, ctx, outcome)
+        except _LostIdempotencyRace:
+            earlier = await self._earlier_answer(ctx)
+            assert earlier is not None  # the winner committed before our insert could fail
+            return earlier
+        return outcome
+
     async def purge_expired_keys(self) -> int:
         """Delete the idempotency keys older than the retention; the number deleted. (Expired keys are already
         ignored when read: purging only keeps the table small.)"""

@@ -52,6 +52,9 @@ MAX_LIST = 500
 MAX_SUBJECT = 200
 """A token's subject (the acting user), after normalisation."""
 
+MAX_STATUS_REFERENCES = 50
+"""RAID items of one kind a weekly status report refers to (as many as its free-text lists hold)."""
+
 MAX_BASELINE_ITEMS = 100
 """Items (milestones) in one version of a performance measurement baseline."""
 MAX_BASELINE_STEPS = 20

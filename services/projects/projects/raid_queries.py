@@ -4,6 +4,7 @@ log's list routes, over the service's own query tables (``projects``, ``raid_ite
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import text
@@ -35,6 +36,19 @@ class RaidTables:
         if row is None:
             return ProjectFacts(project_id, None)
         return ProjectFacts(project_id, row.status, row.currency, frozenset(row.milestones or ()))
+
+    async def item_kinds(self, project_id: uuid.UUID, item_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The kind of each of ``item_ids`` that is an item of the project's log (what a status report refers to)."""
+        if not item_ids:
+            return {}
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT item_id, kind FROM raid_items WHERE project_id = :p AND item_id = ANY(CAST(:i AS uuid[]))"
+                ),
+                {"p": project_id, "i": list(item_ids)},
+            )
+            return {r.item_id: r.kind for r in rows}
 
     async def dependency_graph(self) -> DependencyGraph:
         """Every open dependency between projects (consumer -> providers)."""
@@ -117,13 +131,3 @@ async def raid_item(engine: AsyncEngine, project_id: uuid.UUID, item_id: uuid.UU
     if doc is None:
         raise NotFoundError(f"item {item_id} is not in the RAID log of project {project_id}")
     return dict(doc)
-
-
-async def items_known(engine: AsyncEngine, project_id: uuid.UUID, item_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of ``item_ids`` are items of the project's log (status reports referring to them)."""
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT item_id FROM raid_items WHERE project_id = :p AND item_id = ANY(CAST(:i AS uuid[]))"),
-            {"p": project_id, "i": item_ids},
-        )
-        return {r.item_id for r in rows}

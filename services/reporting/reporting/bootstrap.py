@@ -8,6 +8,7 @@ from reporting import (
     api,
     approvals,
     dashboard,
+    dashboard_inbox,
     dashboard_raid,
     evaluation,
     notifications,
@@ -30,7 +31,14 @@ SPEC = ServiceSpec(
     description="Read models over the portfolio, fed from the other services' topics. Publishes alerts on "
     "pmo.alerts.v1.",
     registry=contracts.REGISTRY,
-    routers=[api.router, dashboard.router, dashboard_raid.router, approvals.router, notifications.router],
+    routers=[
+        api.router,
+        dashboard.router,
+        dashboard_raid.router,
+        dashboard_inbox.router,
+        approvals.router,
+        notifications.router,
+    ],
     public_routers=[dashboard.public],
     session_cookie=True,
     ddl=[*tables.DDL, *notifications.DDL],

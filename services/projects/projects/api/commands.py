@@ -10,8 +10,10 @@ from fastapi.responses import JSONResponse
 
 from projects import domain, handlers
 from projects.api import models as m
+from projects.domain.status import RaidReferences
 from projects.people_tables import PartnerContactsTable
 from projects.queries import Groupings
+from projects.raid_queries import RaidTables
 from projects.reporting_client import ReportingOverHttp
 from projects.settings import Settings
 from shared.authz import InScope
@@ -372,7 +374,9 @@ async def file_status_report(
     project_id: ProjectIdPath, body: m.StatusReportRequest, ctx: Command, rt: Runtime
 ) -> JSONResponse:
     """File the weekly progress meeting's report. Overall RAG is the worst dimension unless overridden with a
-    reason."""
+    reason. It refers to the project's RAID items by kind (``risk_ids``, ``issue_ids``, ``assumption_ids``,
+    ``decision_ids``, ``dependency_ids``): an id that is not an item of that kind in this project's log, or listed
+    twice, is 422 naming the list and position; the free-text lists stay accepted."""
     outcome = await handlers.file_status_report(
         rt.executor,
         ctx,
@@ -389,6 +393,14 @@ async def file_status_report(
         next_steps=body.next_steps,
         overall=body.overall,
         override_reason=body.override_reason,
+        references=RaidReferences(
+            tuple(body.risk_ids),
+            tuple(body.issue_ids),
+            tuple(body.assumption_ids),
+            tuple(body.decision_ids),
+            tuple(body.dependency_ids),
+        ),
+        log=RaidTables(rt.engine),
     )
     return respond(outcome, location=f"/projects/{project_id}/status-reports")
 

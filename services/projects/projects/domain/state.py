@@ -116,6 +116,12 @@ class StatusReport:
     decisions: tuple[str, ...]
     risks: tuple[str, ...]
     next_steps: tuple[str, ...]
+    risk_ids: tuple[UUID, ...] = ()
+    issue_ids: tuple[UUID, ...] = ()
+    assumption_ids: tuple[UUID, ...] = ()
+    decision_ids: tuple[UUID, ...] = ()
+    dependency_ids: tuple[UUID, ...] = ()
+    """The RAID log's items the report refers to, by kind."""
 
 
 @dataclass(frozen=True)
