@@ -26,7 +26,7 @@ test-containers: install         ## integration tests on PostgreSQL and Kafka in
 	PMO_TEST_INFRA=containers $(PY) -m pytest $(CONTAINER_TESTS)
 
 test-pending: install             ## the scenarios built but not yet passing reliably (marked `pending`, each says why)
-	$(PY) -m pytest -m pending
+	$(PY) -m pytest -m pending || [ $$? -eq 5 ]  # 5: no test is pending today
 
 install: $(VENV)/.installed
 

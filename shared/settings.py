@@ -80,7 +80,13 @@ class ServiceSettings(BaseSettings):
     kafka_session_timeout_ms: int = Field(
         default=6_000, ge=1_000, le=300_000, description="a crashed consumer's partitions move after this"
     )
-    kafka_heartbeat_interval_ms: int = Field(default=1_000, ge=100, le=100_000)
+    kafka_heartbeat_interval_ms: int = Field(default=2_000, ge=100, le=100_000)
+    kafka_fetch_max_wait_ms: int = Field(
+        default=5_000,
+        ge=10,
+        le=60_000,
+        description="longest a consumer's fetch waits at the broker when nothing is new (records end it at once)",
+    )
     kafka_reconnect_backoff_ms: int = Field(default=200, ge=10, le=60_000)
     kafka_reconnect_backoff_max_ms: int = Field(default=5_000, ge=10, le=300_000)
     topic_partitions: int = Field(default=3, ge=1, le=1000)
@@ -180,6 +186,7 @@ class ServiceSettings(BaseSettings):
             consumer=ConsumerSettings(
                 session_timeout_ms=self.kafka_session_timeout_ms,
                 heartbeat_interval_ms=self.kafka_heartbeat_interval_ms,
+                fetch_max_wait_ms=self.kafka_fetch_max_wait_ms,
                 group_instance=self.replica_id,
             ),
             topic=TopicSettings(
@@ -217,6 +224,8 @@ class ServiceSettings(BaseSettings):
             problems.append("PMO_KAFKA_ENABLE_IDEMPOTENCE=true needs PMO_KAFKA_ACKS=all")
         if self.kafka_heartbeat_interval_ms >= self.kafka_session_timeout_ms:
             problems.append("PMO_KAFKA_HEARTBEAT_INTERVAL_MS must be below PMO_KAFKA_SESSION_TIMEOUT_MS")
+        if self.kafka_fetch_max_wait_ms >= self.kafka_request_timeout_ms:
+            problems.append("PMO_KAFKA_FETCH_MAX_WAIT_MS must be below PMO_KAFKA_REQUEST_TIMEOUT_MS")
         if self.kafka_reconnect_backoff_ms > self.kafka_reconnect_backoff_max_ms:
             problems.append("PMO_KAFKA_RECONNECT_BACKOFF_MS must not exceed PMO_KAFKA_RECONNECT_BACKOFF_MAX_MS")
         min_isr = self.topic_min_insync_replicas

@@ -144,8 +144,11 @@ def single_node_settings(listeners: str, controller: str, data_dir: Path) -> dic
         "num.recovery.threads.per.data.dir": "1",
         # After a crash the restarted broker is refused ("another broker is registered with that id") until
         # its previous incarnation's session expires: 9 s by default; a loopback node can afford 3 s.
-        "broker.heartbeat.interval.ms": "500",
+        "broker.heartbeat.interval.ms": "1000",
         "broker.session.timeout.ms": "3000",
+        # At rest the controller appends a no-op record to the metadata log every 500 ms by default (KIP-835: how
+        # brokers of a cluster tell a live controller from a stale one); one node has no other broker to tell.
+        "metadata.max.idle.interval.ms": "5000",
         # Services create their topics explicitly (with their retention); a typo must not create one.
         "auto.create.topics.enable": "false",
     }

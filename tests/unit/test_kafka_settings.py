@@ -23,7 +23,8 @@ def test_the_defaults_are_idempotent_acks_all_a_six_second_session_and_topics_ke
     producer = options.producer_kwargs()
     assert (producer["acks"], producer["enable_idempotence"], producer["linger_ms"]) == ("all", True, 5)
     consumer = options.consumer_kwargs("pmo.facts", "facts")
-    assert (consumer["session_timeout_ms"], consumer["heartbeat_interval_ms"]) == (6000, 1000)
+    assert (consumer["session_timeout_ms"], consumer["heartbeat_interval_ms"]) == (6000, 2000)
+    assert consumer["fetch_max_wait_ms"] == 5000  # at rest a consumer asks every 5 s, not twice a second
     assert consumer["metadata_max_age_ms"] == 10_000
     assert "group_instance_id" not in consumer  # no stable replica id: a dynamic member
     assert options.topic.configs() == {"min.insync.replicas": "1", "retention.ms": "-1", "cleanup.policy": "delete"}
@@ -52,11 +53,13 @@ def test_without_a_replica_id_each_process_has_a_name_of_its_own() -> None:
         ({"topic_replication_factor": 2, "topic_min_insync_replicas": 3}, "PMO_TOPIC_MIN_INSYNC_REPLICAS=3"),
         ({"kafka_acks": "1"}, "PMO_KAFKA_ACKS=all"),
         ({"kafka_session_timeout_ms": 3000, "kafka_heartbeat_interval_ms": 3000}, "PMO_KAFKA_HEARTBEAT_INTERVAL_MS"),
+        ({"kafka_fetch_max_wait_ms": 30_000, "kafka_request_timeout_ms": 30_000}, "PMO_KAFKA_FETCH_MAX_WAIT_MS"),
         ({"kafka_reconnect_backoff_ms": 9000, "kafka_reconnect_backoff_max_ms": 1000}, "PMO_KAFKA_RECONNECT"),
         ({"topic_retention_ms": 10}, "PMO_TOPIC_RETENTION_MS"),
         ({"topic_cleanup_policy": "forever"}, "topic_cleanup_policy"),
         ({"replica_id": "two words"}, "replica_id"),
         ({"kafka_linger_ms": -1}, "kafka_linger_ms"),
+        ({"relay_delivery_timeout_seconds": 0.005, "kafka_linger_ms": 5}, "PMO_RELAY_DELIVERY_TIMEOUT_SECONDS=0.005"),
     ],
 )
 def test_settings_that_cannot_work_are_refused_at_start_naming_the_variable(values: dict[str, Any], named: str) -> None:
