@@ -19,6 +19,7 @@ from reporting.approvals.kinds import RULES, ApprovalKind, deciding_roles, kinds
 from shared.auth import Role
 from shared.contracts import budget as b
 from shared.contracts import invoicing as i
+from shared.contracts import project_edits as e
 from shared.contracts import projects as p
 from shared.contracts import resources as r
 from shared.events import DomainEvent
@@ -256,6 +257,31 @@ def baseline_rejected(pid: uuid.UUID, version: int) -> DomainEvent:
     )
 
 
+def value_change_requested(pid: uuid.UUID, change_id: uuid.UUID, by: str) -> DomainEvent:
+    return e.MilestoneValueChangeRequested(
+        project_id=pid,
+        change_id=change_id,
+        milestone_id=uuid.uuid5(pid, "m1"),
+        planned_value=eur("120000.00"),
+        previous_value=eur("100000.00"),
+        reason="scope added by the steering committee",
+        requested_by=by,
+        requested_on=DAY,
+    )
+
+
+def value_change_approved(pid: uuid.UUID, change_id: uuid.UUID) -> DomainEvent:
+    return e.MilestoneValueChangeApproved(
+        project_id=pid,
+        change_id=change_id,
+        milestone_id=uuid.uuid5(pid, "m1"),
+        planned_value=eur("120000.00"),
+        previous_value=eur("100000.00"),
+        approved_by="paula",
+        approved_on=DAY,
+    )
+
+
 def put_on_hold(pid: uuid.UUID) -> DomainEvent:
     return p.ProjectPutOnHold(project_id=pid, reason="vendor insolvent", on=DAY)
 
@@ -291,6 +317,11 @@ def only(event: DomainEvent, actor: str = "actor") -> rules.Change:
         (policy_requested(PID, "fred"), [policy_set(PID)], ApprovalKind.OVERRUN_POLICY),
         (baseline_proposed(PID, 2, "dora"), [baseline_rejected(PID, 2)], ApprovalKind.BASELINE_APPROVAL),
         (put_on_hold(PID), [resumed(PID)], ApprovalKind.GATE_DECISION),
+        (
+            value_change_requested(PID, OTHER, "pete"),
+            [value_change_approved(PID, OTHER)],
+            ApprovalKind.MILESTONE_VALUE_CHANGE,
+        ),
         (
             registered(PID, "pf", manager="mia", registrant="rita"),
             [approved(PID)],
@@ -373,7 +404,7 @@ def test_each_role_sees_the_kinds_it_decides_the_director_all_and_machine_client
     assert kinds_for(frozenset({Role.RESOURCE_MANAGER})) == [ApprovalKind.WORK_SHEET]
     assert kinds_for(frozenset({Role.DIRECTOR})) == list(ApprovalKind)
     assert kinds_for(frozenset({Role.SERVICE})) == kinds_for(frozenset({Role.VIEWER})) == []
-    assert kinds_for(frozenset({Role.PMO})) == []
+    assert kinds_for(frozenset({Role.PMO})) == [ApprovalKind.MILESTONE_VALUE_CHANGE]
 
 
 @functools.cache

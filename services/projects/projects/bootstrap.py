@@ -36,6 +36,7 @@ ACCESS = AccessPolicy(
         "POST /programmes/{programme_id}/close": frozenset({Role.PMO}),
         "POST /projects/{project_id}/move": frozenset({Role.PMO}),
         "POST /projects/{project_id}/value-changes/{change_id}/approve": frozenset({Role.PMO}),
+        "POST /projects/{project_id}/value-changes/{change_id}/reject": frozenset({Role.PMO}),  # or withdrawn
         "GET /projects/{project_id}/partners/{partner_id}/personal-data": CONTACT_READERS,
         "DELETE /projects/{project_id}/partners/{partner_id}/personal-data": frozenset({Role.PMO}),
     },

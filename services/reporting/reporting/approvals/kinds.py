@@ -27,6 +27,8 @@ class ApprovalKind(StrEnum):
     """A performance baseline version was proposed and awaits a director's approval or rejection."""
     GATE_DECISION = "gate-decision"
     """A project on hold awaits a stage-gate decision: continue (resume) or terminate."""
+    MILESTONE_VALUE_CHANGE = "milestone-value-change"
+    """A change of a milestone's planned value (``milestone-value-change-requested``) awaits a second PMO user."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,13 @@ RULES: dict[ApprovalKind, KindRule] = {
     ),
     ApprovalKind.GATE_DECISION: KindRule(
         DIRECTOR_ONLY, (Action("decide", "POST", "/projects/{project_id}/gate-decisions", "projects"),)
+    ),
+    ApprovalKind.MILESTONE_VALUE_CHANGE: KindRule(
+        frozenset({Role.PMO}),
+        (
+            Action("approve", "POST", "/projects/{project_id}/value-changes/{change_id}/approve", "projects"),
+            Action("reject", "POST", "/projects/{project_id}/value-changes/{change_id}/reject", "projects"),
+        ),
     ),
 }
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from reporting.approvals.kinds import ApprovalKind
 from shared.contracts import budget as b
 from shared.contracts import invoicing as i
+from shared.contracts import project_edits as e
 from shared.contracts import projects as p
 from shared.contracts import resources as r
 from shared.events import DomainEvent
@@ -37,6 +38,9 @@ EVENTS: dict[str, frozenset[str]] = {
             "performance-baseline-proposed",
             "performance-baseline-approved",
             "performance-baseline-rejected",
+            "milestone-value-change-requested",
+            "milestone-value-change-approved",
+            "milestone-value-change-rejected",
         }
     ),
     "budget": frozenset(
@@ -204,6 +208,21 @@ def _projects(event: DomainEvent, actor: str, at: datetime) -> list[Change]:
             ]
         case p.PerformanceBaselineApproved() | p.PerformanceBaselineRejected():
             return [Close(_key(K.BASELINE_APPROVAL, event.project_id, event.version))]
+        case e.MilestoneValueChangeRequested():
+            return [
+                Open(
+                    _key(K.MILESTONE_VALUE_CHANGE, event.change_id),
+                    K.MILESTONE_VALUE_CHANGE,
+                    event.project_id,
+                    _cut(f"planned value {event.previous_value} -> {event.planned_value}: {event.reason}"),
+                    event.planned_value,
+                    event.requested_by,
+                    at,
+                    {"project_id": str(event.project_id), "change_id": str(event.change_id)},
+                )
+            ]
+        case e.MilestoneValueChangeApproved() | e.MilestoneValueChangeRejected():
+            return [Close(_key(K.MILESTONE_VALUE_CHANGE, event.change_id))]
     return []
 
 
