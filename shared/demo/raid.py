@@ -63,6 +63,24 @@ def load_raid(pmo: httpx.Client, portfolio: str, today: date) -> int:
         ),
         201,
     )
+    # a status report names the log's items instead of repeating them as free text (filed a day before the
+    # project's latest meeting, which stays twelve days old: the demo's stale-status alert)
+    ok(
+        pmo.post(
+            f"/projects/{consumer['project_id']}/status-reports",
+            json={
+                "meeting_date": str(today - timedelta(days=13)),
+                "schedule": "amber",
+                "cost": "amber",
+                "scope": "green",
+                "quality": "green",
+                "resources": "amber",
+                "narrative": "Integration at risk: the vendor's capacity is on the RAID log.",
+                "risk_ids": [vendor["item_id"]],
+            },
+        ),
+        201,
+    )
     ok(pmo.post(f"{raid}/assumptions", json={"description": "The CRM API stays compatible", "owner": "arch"}), 201)
     ok(
         pmo.post(
