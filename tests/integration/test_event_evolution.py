@@ -6,14 +6,17 @@ of its own event table."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
 from sqlalchemy import text
 
 from shared.contracts import projects
@@ -24,6 +27,8 @@ from tests.support import auth_header, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 TODAY = date.today()
+EVENTS = Path(__file__).resolve().parents[2] / "docs" / "events"
+"""The published JSON Schemas of the events (``make schemas``)."""
 CONSUMERS = ("budget", "resources", "invoicing", "reporting")
 """Every service that consumes ``pmo.projects.v1`` and keeps the milestones it plans."""
 
@@ -142,6 +147,8 @@ async def test_events_with_unknown_fields_and_an_old_version_are_applied_by_ever
         for recorded in records:
             key, value, headers = to_record("projects", recorded)
             assert b"added_later" in value and (recorded.name != "milestone-planned" or b'"display"' in value)
+            published = EVENTS / "projects" / f"{recorded.name}.v{recorded.schema_version}.schema.json"
+            Draft202012Validator(json.loads(published.read_text())).validate(recorded.data)  # extras and all
             await producer.send_and_wait(projects.TOPIC, value=value, key=key, headers=headers)
     finally:
         await producer.stop()
