@@ -15,20 +15,7 @@ from shared.contracts import people
 from shared.contracts.common import MonthAmount
 from shared.contracts.people import PartnerKind as PartnerKind
 from shared.contracts.project_edits import EVENTS as EDITS
-from shared.contracts.raid import (
-    AssumptionRecorded,
-    AssumptionValidated,
-    DecisionLogged,
-    DependencyClosed,
-    DependencyDeclared,
-    IssueRaised,
-    IssueResolved,
-    RiskClosed,
-    RiskRaised,
-    RiskResponseCompleted,
-    RiskResponsePlanned,
-    RiskReviewed,
-)
+from shared.contracts.raid import EVENTS as RAID_EVENTS
 from shared.events import DomainEvent, EventRegistry
 from shared.money import DecimalStr, Money
 
@@ -486,18 +473,7 @@ REGISTRY = EventRegistry(
         PerformanceBaselineProposed,
         PerformanceBaselineApproved,
         PerformanceBaselineRejected,
-        RiskRaised,
-        RiskReviewed,
-        RiskResponsePlanned,
-        RiskResponseCompleted,
-        RiskClosed,
-        IssueRaised,
-        IssueResolved,
-        AssumptionRecorded,
-        AssumptionValidated,
-        DecisionLogged,
-        DependencyDeclared,
-        DependencyClosed,
+        *RAID_EVENTS,
         *EDITS,
     ]
 )

@@ -191,3 +191,20 @@ class DependencyClosed(DomainEvent):
     outcome: DependencyOutcome
     closed_on: date
     note: str
+
+
+EVENTS: tuple[type[DomainEvent], ...] = (
+    RiskRaised,
+    RiskReviewed,
+    RiskResponsePlanned,
+    RiskResponseCompleted,
+    RiskClosed,
+    IssueRaised,
+    IssueResolved,
+    AssumptionRecorded,
+    AssumptionValidated,
+    DecisionLogged,
+    DependencyDeclared,
+    DependencyClosed,
+)
+"""Every event of a RAID log, in the projects topic's registry (``shared.contracts.projects.REGISTRY``)."""

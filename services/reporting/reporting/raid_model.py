@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reporting.domain.raid import RaidBook
 from shared.contracts import projects
+from shared.contracts import raid as raid_contracts
 from shared.contracts.raid import DependencyDeclared
 from shared.events import DomainEvent
 from shared.kafka import ConsumedEvent
@@ -43,22 +44,7 @@ DDL = [
 ]
 
 
-RAID_EVENTS = frozenset(
-    {
-        "risk-raised",
-        "risk-reviewed",
-        "risk-response-planned",
-        "risk-response-completed",
-        "risk-closed",
-        "issue-raised",
-        "issue-resolved",
-        "assumption-recorded",
-        "assumption-validated",
-        "decision-logged",
-        "dependency-declared",
-        "dependency-closed",
-    }
-)
+RAID_EVENTS = frozenset(event.event_name for event in raid_contracts.EVENTS)
 """The events of the RAID logs: every other record of the topic is skipped without being decoded."""
 
 
