@@ -5,6 +5,7 @@ exactly the facts recorded by that moment (``Books.of``), on the real PostgreSQL
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -259,3 +260,33 @@ async def test_books_kept_between_batches_never_outlive_a_rolled_back_batch_or_a
 async def _schema_of(engine: AsyncEngine) -> str:
     async with engine.connect() as conn:
         return str((await conn.execute(text("SELECT current_schema()"))).scalar_one())
+
+
+async def test_two_consumers_taking_a_new_projects_first_facts_at_once_keep_both_in_its_books(
+    engine: AsyncEngine,
+) -> None:
+    """Two replicas of reporting, each assigned a partition of another topic, receive a project's first facts at
+    the same moment: the second waits for the first's books (a placeholder row held from the first's lock) instead
+    of starting from empty books and overwriting them."""
+    pid = uuid.uuid4()
+    registration = for_project(registered(), pid, T0)
+    sheet = for_project(work("120.00", date(2027, 1, 4)), pid, T0 + timedelta(seconds=1))
+    projection = FactsProjection()
+    async with engine.connect() as first, engine.connect() as second:
+        one = await first.begin()
+        await projection.apply_batch(first, [consumed(registration, 0)])
+
+        async def other_replica() -> None:
+            async with second.begin():
+                await projection.apply_batch(second, [consumed(sheet, 0)])
+
+        waiting = asyncio.create_task(other_replica())
+        await asyncio.sleep(0.5)
+        assert not waiting.done(), "the second writer did not wait for the first's lock on the project's books"
+        await one.commit()
+        await asyncio.wait_for(waiting, 10)
+    async with engine.connect() as conn:
+        stored = await conn.scalar(text("SELECT books::text FROM project_books WHERE project_id = :p"), {"p": pid})
+        facts = await conn.scalar(text("SELECT facts FROM project_books WHERE project_id = :p"), {"p": pid})
+    assert facts == 2
+    assert Books.from_json(stored) == Books.of(pid, [registration, sheet])

@@ -83,11 +83,35 @@ async def lock_books(conn: AsyncConnection, project_ids: Sequence[uuid.UUID]) ->
     The kept books are taken out of memory here: they go back only with the stamp of the row that holds them once
     written (:func:`store_books`), so books changed by a batch that then failed are never used again."""
     ids = sorted(set(project_ids))
+    found = await _lock_rows(conn, ids)
+    missing = [p for p in ids if p not in found]
+    if missing:
+        # No row to lock yet: a placeholder row (empty books, no facts) is inserted, so held until this transaction
+        # ends. Without it two consumers taking a project's first facts from two topics (two replicas, each assigned one
+        # of the topics' partitions) would each start from empty books and the later write would drop the earlier
+        # one's facts. A placeholder another transaction inserted first is waited for, then locked as it committed.
+        inserted = await conn.execute(
+            text(
+                "INSERT INTO project_books (project_id, books, facts, updated_at) "
+                "SELECT p, b::jsonb, 0, now() FROM unnest(CAST(:p AS uuid[]), CAST(:b AS text[])) AS u(p, b) "
+                "ORDER BY p ON CONFLICT (project_id) DO NOTHING RETURNING project_id"
+            ),
+            {"p": missing, "b": [Books(p).to_json() for p in missing]},
+        )
+        mine = {r.project_id for r in inserted}
+        found.update(await _lock_rows(conn, [p for p in missing if p not in mine]))
+    return found
+
+
+async def _lock_rows(conn: AsyncConnection, ids: list[uuid.UUID]) -> dict[uuid.UUID, Books]:
+    """The books of the rows of ``ids`` that exist, locked (in ``ids``' order); a placeholder's are not listed."""
+    if not ids:
+        return {}
     kept = _kept_books(conn)
     known = [kept[p].stamp if p in kept else "" for p in ids]
     rows = await conn.execute(
         text(
-            "SELECT b.project_id, b.xmin::text || '/' || b.facts AS stamp, "
+            "SELECT b.project_id, b.xmin::text || '/' || b.facts AS stamp, b.facts, "
             "CASE WHEN b.xmin::text || '/' || b.facts = k.s THEN NULL ELSE b.books::text END AS books "
             "FROM project_books AS b JOIN unnest(CAST(:p AS uuid[]), CAST(:s AS text[])) AS k(p, s) "
             "ON b.project_id = k.p ORDER BY b.project_id FOR UPDATE OF b"
@@ -96,6 +120,9 @@ async def lock_books(conn: AsyncConnection, project_ids: Sequence[uuid.UUID]) ->
     )
     found: dict[uuid.UUID, Books] = {}
     for r in rows:
+        if r.facts == 0:  # a placeholder (its transaction wrote no facts after all): no books yet
+            kept.pop(r.project_id, None)
+            continue
         mine = kept.pop(r.project_id, None)
         if r.books is None and mine is not None and mine.stamp == r.stamp:
             found[r.project_id] = mine.books

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from reporting.domain.books.keys import entity_id
+from reporting.domain.books.keys import Key, entity_id
 from reporting.domain.ledger import Amount, ProjectBook
 
 EVIDENCE = 20
@@ -18,17 +18,18 @@ EVIDENCE_PER_DAY = 5
 
 CostDay = list[Any]
 """Approved cost up to and including a day, kept as read from JSON (decoded only where ``at`` needs it):
-``[day (ISO), {kind and category: cumulative amount}, cumulative count, [[event id, amount, kind], ...] (the day's
-latest)]``."""
+``[day (ISO), {kind and category: cumulative amount}, cumulative count, [[event id, amount, kind, *order key], ...] (the
+day's latest by order key)]``. The day's latest are chosen and ordered by the facts' order keys, not by when they
+arrived: a replay, or a consumer that received one service's topic ahead of another's, keeps the same ones."""
 EXPENSE, GOODS, CASH = "expense:", "goods:", "cash:"
 """Prefixes of the cumulative sums of approved expenses, goods received and cash paid (work sheets: none)."""
 REIMBURSED = CASH + "expense"
 
 
-def accumulate(days: list[CostDay], category: str, day: date, amount: Decimal, event_id: UUID) -> None:
+def accumulate(days: list[CostDay], category: str, day: date, amount: Decimal, event_id: UUID, key: Key) -> None:
     """Add ``amount`` of ``category`` (work sheets: the cost category; else prefixed by its kind) on ``day`` to one
     currency's cumulative sums: that day's and every later day's. Cash paid is summed but neither counted nor kept
-    as evidence."""
+    as evidence; the day's evidence keeps the :data:`EVIDENCE_PER_DAY` latest by order key (``key``: the fact's)."""
     cash = category.startswith(CASH)
     iso = day.isoformat()  # ISO dates sort as the dates do
     index = bisect_right(days, iso, key=lambda d: d[0])
@@ -40,7 +41,9 @@ def accumulate(days: list[CostDay], category: str, day: date, amount: Decimal, e
     today = days[index]
     if not cash:
         kind = "expense" if category.startswith(EXPENSE) else "goods" if category.startswith(GOODS) else "work"
-        today[3] = [*today[3], [str(event_id), str(amount), kind]][-EVIDENCE_PER_DAY:]
+        kept = [*today[3], [str(event_id), str(amount), kind, *key]]
+        kept.sort(key=lambda entry: entry[3:])  # books stored before the keys were kept: theirs sort first
+        today[3] = kept[-EVIDENCE_PER_DAY:]
     for later in days[index:]:
         later[1][category] = str(Decimal(later[1].get(category, "0")) + amount)
         later[2] += 0 if cash else 1
@@ -71,8 +74,9 @@ def read_costs(bk: ProjectBook, costs: dict[str, list[CostDay]], as_of: date) ->
     bk.cost_evidence = [_evidence(kept) for kept in evidence[-EVIDENCE:]]
 
 
-def _evidence(kept: list[str]) -> Amount:
-    """A cost's evidence as a day keeps it: ``[day, event id, amount]`` (and its kind, since expenses and goods)."""
+def _evidence(kept: list[Any]) -> Amount:
+    """A cost's evidence as a day keeps it: ``[day, event id, amount]``, then its kind (since expenses and goods) and
+    its order key (since the evidence is kept by key)."""
     on, eid, value, *kind = kept
     what = kind[0] if kind else "work"
     label = {"work": "work sheet", "expense": "expense", "goods": "goods receipt"}[what]

@@ -247,7 +247,7 @@ def _cost(books: Books, row: Row) -> None:
         if not cash:  # listed, never added (the cash side of an unconverted expense is not listed twice)
             insort(books.foreign, (key, category, day, amount, eid, [currency, label]))
         return
-    accumulate(books.costs.setdefault(currency, []), category, day, amount, eid)
+    accumulate(books.costs.setdefault(currency, []), category, day, amount, eid, key)
 
 
 def _release_pending(books: Books) -> None:
