@@ -379,8 +379,12 @@ async def test_webhooks_signed_retried_in_order_redelivered_and_alerts_mailed(
         mail = mailbox.messages[0].content.decode()
         assert f"Subject: [PMO critical] Funding at risk {pid.hex[:6]}" in mail
         assert "Rule: underfunding-risk" in mail
-        mails = (await client.get("/notifications/deliveries", headers=person)).json()
-        assert [(d["status"], d["channel"]) for d in mails["items"]] == [("delivered", "email")]
+
+        async def mail_logged() -> None:  # the row turns delivered once the SMTP server's answer is recorded
+            mails = (await client.get("/notifications/deliveries", headers=person)).json()
+            assert [(d["status"], d["channel"]) for d in mails["items"]] == [("delivered", "email")]
+
+        await eventually(mail_logged, timeout=20)
         alert_log = (await client.get(f"/webhooks/subscriptions/{alerts_sub['subscription_id']}/deliveries")).json()
         assert [d["event_id"] for d in alert_log["items"]] == [str(alert_id)]
 
