@@ -45,7 +45,7 @@ async def verify(world: PrivateWorld, ledger: Ledger) -> Verdict:
     commands = await check_commands(engine, ledger)
     events = await check_events(engine, world.foreign_ids)
     live = await live_digests(world)
-    replayed = await replay_digests(world)
+    replayed = await replay_digests(world, live=live)  # raises with the rows that differ
     assert live == replayed, f"the read models differ from a fresh replay:\nlive     {live}\nreplayed {replayed}"
     FIGURES.peak("commands in the ledger", len(ledger.commands))
     FIGURES.peak("2xx commands each found exactly once", commands)

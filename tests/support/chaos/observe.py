@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Iterable
@@ -138,21 +139,26 @@ async def _rows(engine: AsyncEngine, sql: str, params: dict[str, Any] | None = N
 # --- digests and a fresh replay ------------------------------------------------------------------------------
 
 
+async def table_rows(engine: AsyncEngine, schema: str, table: str) -> list[str]:
+    """A table's rows as JSON, sorted, without the columns that do not come from events (identity columns, columns
+    defaulting to the clock, :data:`BOOKKEEPING_COLUMNS`)."""
+    generated = await _rows(
+        engine,
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = :s AND table_name = :t AND "
+        "(is_identity = 'YES' OR column_default ILIKE '%now()%' OR column_default ILIKE '%clock_timestamp%' "
+        "OR column_default ILIKE '%nextval%')",
+        {"s": schema, "t": table},
+    )
+    drop = {*BOOKKEEPING_COLUMNS, *(r.column_name for r in generated)}
+    minus = "".join(f" - '{c}'" for c in sorted(drop))
+    return sorted(r[0] for r in await _rows(engine, f"SELECT (to_jsonb(t){minus})::text FROM {schema}.{table} t"))
+
+
 async def table_digests(engine: AsyncEngine, schema: str, tables: Iterable[str]) -> dict[str, tuple[int, str]]:
-    """Row count and sha256 of each table's rows as JSON, without the columns that do not come from events
-    (identity columns, columns defaulting to the clock, :data:`BOOKKEEPING_COLUMNS`)."""
+    """Row count and sha256 of each table's rows (:func:`table_rows`)."""
     out: dict[str, tuple[int, str]] = {}
     for table in tables:
-        generated = await _rows(
-            engine,
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = :s AND table_name = :t AND "
-            "(is_identity = 'YES' OR column_default ILIKE '%now()%' OR column_default ILIKE '%clock_timestamp%' "
-            "OR column_default ILIKE '%nextval%')",
-            {"s": schema, "t": table},
-        )
-        drop = {*BOOKKEEPING_COLUMNS, *(r.column_name for r in generated)}
-        minus = "".join(f" - '{c}'" for c in sorted(drop))
-        rows = sorted(r[0] for r in await _rows(engine, f"SELECT (to_jsonb(t){minus})::text FROM {schema}.{table} t"))
+        rows = await table_rows(engine, schema, table)
         out[table] = (len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest())
     return out
 
@@ -183,9 +189,48 @@ async def live_digests(world: PrivateWorld) -> dict[str, tuple[int, str]]:
     return out
 
 
-async def replay_digests(world: PrivateWorld, timeout: float = 120.0) -> dict[str, tuple[int, str]]:
+def rows_differing(live: list[str], replayed: list[str], shown: int = 2, width: int = 3000) -> str:
+    """What differs between two tables' rows: counts, and a few rows of each side (cut to ``width`` characters)."""
+    only_live, only_replayed = sorted(set(live) - set(replayed)), sorted(set(replayed) - set(live))
+    lines = [f"{len(only_live)} rows only live, {len(only_replayed)} only in the replay"]
+    first = {_first_value(row): row for row in only_replayed}
+    for row in only_live[:shown]:  # a row of the same key on both sides: where inside it they differ
+        other = first.get(_first_value(row))
+        if other is not None:
+            lines.append(f"  differs at: {', '.join(_paths_differing(json.loads(row), json.loads(other))[:20])}")
+    lines += [f"  live:     {row[:width]}" for row in only_live[:shown]]
+    lines += [f"  replayed: {row[:width]}" for row in only_replayed[:shown]]
+    return "\n".join(lines)
+
+
+def _first_value(row: str) -> str:
+    """A JSON row's identifying value: its first key ending in ``_id`` (else the whole row)."""
+    data = json.loads(row)
+    return next((str(v) for k, v in sorted(data.items()) if k.endswith("_id")), row)
+
+
+def _paths_differing(a: Any, b: Any, path: str = "", depth: int = 4) -> list[str]:
+    """Where two JSON values differ, as paths (down to ``depth`` levels)."""
+    if a == b:
+        return []
+    if depth and isinstance(a, dict) and isinstance(b, dict):
+        return [p for k in sorted({*a, *b}) for p in _paths_differing(a.get(k), b.get(k), f"{path}.{k}", depth - 1)]
+    if depth and isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [
+            p
+            for n, (x, y) in enumerate(zip(a, b, strict=True))
+            for p in _paths_differing(x, y, f"{path}[{n}]", depth - 1)
+        ]
+    return [path or "."]
+
+
+async def replay_digests(
+    world: PrivateWorld, timeout: float = 120.0, live: dict[str, tuple[int, str]] | None = None
+) -> dict[str, tuple[int, str]]:
     """Replay every topic from the beginning into fresh schemas (one per service) with the services' own
-    projections and DDL, and digest the result the way :func:`live_digests` digests the live read models."""
+    projections and DDL, and digest the result the way :func:`live_digests` digests the live read models. Given the
+    ``live`` digests, a table whose digest differs is compared row by row before the replay's schemas go, and the
+    rows that differ are raised (AssertionError), so a failure says what differs."""
     from shared import consumer as consumer_module
     from shared.consumer import ProjectionConsumer
     from shared.db import migrate
@@ -233,6 +278,18 @@ async def replay_digests(world: PrivateWorld, timeout: float = 120.0) -> dict[st
             for table, digest in (await table_digests(engines[c.service], schema, c.tables)).items():
                 out[f"{c.service}.{table}"] = digest
             out[f"inbox {c.name}"] = await inbox_digest(engines[c.service], [schema], [c.name])
+        if live is not None and live != out:
+            details: list[str] = []
+            for c in running.values():
+                for table in c.tables:
+                    name = f"{c.service}.{table}"
+                    if live.get(name) != out.get(name):
+                        theirs = await table_rows(await world.open(), c.service, table)
+                        ours = await table_rows(engines[c.service], f"replay_{c.service}_{run}", table)
+                        details.append(f"{name}: {rows_differing(theirs, ours)}")
+            raise AssertionError(
+                f"the read models differ from a fresh replay:\nlive     {live}\nreplayed {out}\n" + "\n".join(details)
+            )
         return out
     finally:
         for service, engine in engines.items():
