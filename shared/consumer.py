@@ -43,6 +43,12 @@ METADATA_MAX_AGE_MS = 10_000
 """How often a consumer refreshes the cluster metadata: a subscribed topic it did not see yet (created meanwhile by
 another service) is assigned within this time instead of aiokafka's default five minutes."""
 
+DLQ_METADATA_MAX_AGE_MS = 300_000
+"""How often a consumer's dead-letter producer refreshes the cluster metadata (aiokafka's default), not every
+``PMO_KAFKA_METADATA_MAX_AGE_MS``: it sends nothing at rest, asks for its topic's metadata on its first send, and a
+leader that moved answers its send with an error that refreshes the metadata at once. At rest every consumer's
+dead-letter producer asked every 10 s, a third of the services' metadata requests."""
+
 DDL = [
     """
     CREATE TABLE IF NOT EXISTS consumer_offsets (
@@ -195,7 +201,9 @@ class ProjectionConsumer:
         self.projection = projection
         self.group_id = group_id or f"pmo.{projection.name}"
         self.max_records = max_records
-        self._dlq_factory = dlq_producer_factory or (lambda: new_producer(kafka))
+        self._dlq_factory = dlq_producer_factory or (
+            lambda: new_producer(kafka, metadata_max_age_ms=DLQ_METADATA_MAX_AGE_MS)
+        )
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq: Any = None
         self.assigned: set[TopicPartition] = set()
@@ -354,6 +362,9 @@ class ProjectionConsumer:
             if self._consumer is not None:
                 await self.seek_to_stored([tp])
             raise
+        committed = getattr(self.projection, "committed", None)
+        if committed is not None:  # e.g. wakes a task of this process that works off what the batch wrote
+            committed()
         if self._consumer is not None:
             try:
                 await self._consumer.commit({tp: records[-1].offset + 1})

@@ -71,6 +71,10 @@ class ConsumerSettings:
     fetch_max_wait_ms: int = 5_000
     """How long a fetch waits at the broker when nothing is new (``PMO_KAFKA_FETCH_MAX_WAIT_MS``): a record ends the
     wait at once, so it costs no freshness; aiokafka's 500 ms made each consumer ask twice a second at rest."""
+    fetcher_poll_ms: int = 1_000
+    """How long each consumer's background fetch routine sleeps when nothing wakes it (``PMO_KAFKA_FETCHER_POLL_MS``,
+    aiokafka's ``consumer_timeout_ms``): fetch answers, consumed records and assignment changes wake it at once;
+    aiokafka's 200 ms woke every consumer five times a second at rest."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,7 @@ class KafkaOptions:
             "session_timeout_ms": c.session_timeout_ms,
             "heartbeat_interval_ms": c.heartbeat_interval_ms,
             "fetch_max_wait_ms": c.fetch_max_wait_ms,
+            "consumer_timeout_ms": c.fetcher_poll_ms,
             "retry_backoff_ms": self.producer.retry_backoff_ms,
             "metadata_max_age_ms": self.metadata_max_age_ms,
         }

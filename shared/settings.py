@@ -87,6 +87,12 @@ class ServiceSettings(BaseSettings):
         le=60_000,
         description="longest a consumer's fetch waits at the broker when nothing is new (records end it at once)",
     )
+    kafka_fetcher_poll_ms: int = Field(
+        default=1_000,
+        ge=10,
+        le=60_000,
+        description="longest each consumer's background fetch routine sleeps when nothing wakes it",
+    )
     kafka_reconnect_backoff_ms: int = Field(default=200, ge=10, le=60_000)
     kafka_reconnect_backoff_max_ms: int = Field(default=5_000, ge=10, le=300_000)
     topic_partitions: int = Field(default=3, ge=1, le=1000)
@@ -187,6 +193,7 @@ class ServiceSettings(BaseSettings):
                 session_timeout_ms=self.kafka_session_timeout_ms,
                 heartbeat_interval_ms=self.kafka_heartbeat_interval_ms,
                 fetch_max_wait_ms=self.kafka_fetch_max_wait_ms,
+                fetcher_poll_ms=self.kafka_fetcher_poll_ms,
                 group_instance=self.replica_id,
             ),
             topic=TopicSettings(

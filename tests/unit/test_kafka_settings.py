@@ -25,6 +25,8 @@ def test_the_defaults_are_idempotent_acks_all_a_six_second_session_and_topics_ke
     consumer = options.consumer_kwargs("pmo.facts", "facts")
     assert (consumer["session_timeout_ms"], consumer["heartbeat_interval_ms"]) == (6000, 2000)
     assert consumer["fetch_max_wait_ms"] == 5000  # at rest a consumer asks every 5 s, not twice a second
+    assert consumer["consumer_timeout_ms"] == 1000  # its fetch routine wakes once a second at rest, not five times
+    assert settings(kafka_fetcher_poll_ms=250).kafka("projects").consumer_kwargs("g", "n")["consumer_timeout_ms"] == 250
     assert consumer["metadata_max_age_ms"] == 10_000
     assert "group_instance_id" not in consumer  # no stable replica id: a dynamic member
     assert options.topic.configs() == {"min.insync.replicas": "1", "retention.ms": "-1", "cleanup.policy": "delete"}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -100,8 +100,24 @@ def _project_of(event: ConsumedEvent) -> uuid.UUID | None:
         return None
 
 
+WAKERS: set[Callable[[], None]] = set()
+"""What a committed batch of deliveries wakes in this process: the sender (:func:`reporting.notifications.sender.
+sender`) registers itself while it runs, so a delivery is sent as soon as it is written, not at the sender's next
+look."""
+
+
 class NotificationProjection:
     """Deliveries from every topic (exactly once through the consumer's inbox)."""
+
+    wrote = False
+    """A batch wrote deliveries since the last commit (a rolled-back one too: one look too many, never one too few)."""
+
+    def committed(self) -> None:
+        """Called by the consumer once a batch committed: wake this process's senders if it wrote deliveries."""
+        if self.wrote:
+            self.wrote = False
+            for wake in tuple(WAKERS):
+                wake()
 
     name = "reporting.notifications"
     topics = tuple(topic for topic, _ in TOPICS.values())
@@ -157,6 +173,7 @@ class NotificationProjection:
                 continue
             deliveries.extend(await self._emails(conn, event, alerts[event.event_id]))
         await insert(conn, deliveries)
+        self.wrote = self.wrote or bool(deliveries)
 
     async def _alert_rows(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> dict[uuid.UUID, Any]:
         """Per alert event: its alert's rule, severity, portfolio and title (the event's own where it has them,

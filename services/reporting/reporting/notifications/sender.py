@@ -30,6 +30,7 @@ from prometheus_client import Counter, Gauge
 
 from reporting.notifications import messages, store
 from reporting.notifications.addresses import Policy, TargetRefusedError, parse_target, resolve
+from reporting.notifications.projection import WAKERS
 from reporting.notifications.settings import NotificationSettings
 from reporting.notifications.signing import sign
 from shared.service import ServiceRuntime
@@ -218,23 +219,37 @@ async def sender(rt: ServiceRuntime, stop: asyncio.Event) -> None:
     ) as client:
         worker = Sender(rt, client)
         last_housekeeping = 0.0
-        while not stop.is_set():
-            started = 0
-            try:
-                started = await worker.pass_once()
-                if time.monotonic() - last_housekeeping >= HOUSEKEEPING_SECONDS:
-                    await worker.housekeeping()
-                    last_housekeeping = time.monotonic()
-            except Exception:
-                log.exception("notification pass failed; retrying")
-            waiting = [asyncio.ensure_future(stop.wait()), *worker.running]
-            timeout = 0.0 if started and len(worker.running) < settings.notification_concurrency else None
-            await asyncio.wait(
-                waiting,
-                timeout=settings.notification_poll_seconds if timeout is None else 0.01,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            waiting[0].cancel()
+        woken = asyncio.Event()
+        WAKERS.add(woken.set)
+        poll = settings.notification_poll_seconds
+        idle = max(poll, settings.notification_idle_poll_seconds)
+        waiting_for = poll
+        try:
+            while not stop.is_set():
+                started = 0
+                woken.clear()  # a batch committed from here on wakes the next look
+                try:
+                    started = await worker.pass_once()
+                    if time.monotonic() - last_housekeeping >= HOUSEKEEPING_SECONDS:
+                        await worker.housekeeping()
+                        last_housekeeping = time.monotonic()
+                except Exception:
+                    log.exception("notification pass failed; retrying")
+                # Nothing started and nothing in flight: the wait doubles up to the idle poll (a retry not yet due
+                # is found within twice its remaining delay); a new delivery written here wakes the sender at once.
+                busy = started or worker.running
+                waiting_for = poll if busy else min(idle, waiting_for * 2)
+                waiting = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(woken.wait()), *worker.running]
+                timeout = 0.0 if started and len(worker.running) < settings.notification_concurrency else None
+                await asyncio.wait(
+                    waiting,
+                    timeout=waiting_for if timeout is None else 0.01,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                waiting[0].cancel()
+                waiting[1].cancel()
+        finally:
+            WAKERS.discard(woken.set)
         if worker.running:
             await asyncio.wait(list(worker.running), timeout=2.0)
             cut = [claimed.delivery_id for claimed in worker.running.values()]

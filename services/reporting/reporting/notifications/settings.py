@@ -48,7 +48,13 @@ class NotificationSettings(ServiceSettings):
         default=8, ge=1, le=64, description="deliveries a replica sends at once (one per subscription and project)"
     )
     notification_poll_seconds: float = Field(
-        default=0.5, gt=0, le=60, description="seconds between two looks for due deliveries"
+        default=0.5, gt=0, le=60, description="seconds between two looks for due deliveries while some are sent"
+    )
+    notification_idle_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="the longest wait between two looks when nothing is due (a new delivery wakes the sender)",
     )
     notification_retention_days: int = Field(
         default=30, ge=1, le=3650, description="days a delivered, dead or cancelled delivery stays in the log"
