@@ -282,27 +282,30 @@ class ProjectionConsumer:
             await self._dlq.stop()
 
     async def seek_to_stored(self, partitions: Sequence[TopicPartition]) -> None:
-        """Position the Kafka consumer at the offsets stored with the read model."""
-        assert self._consumer is not None
+        """Position the Kafka consumer at the offsets stored with the read model (nothing once it is stopping: the
+        assignment listener may still run while the consumer stops)."""
+        consumer = self._consumer
+        if consumer is None:
+            return
         stored = await self.stored_offsets()
         for tp in partitions:
+            if self._consumer is not consumer:
+                return  # stopped meanwhile: the next start positions it again
             offset = stored.get((tp.topic, tp.partition))
             if offset is None and getattr(self.projection, "start_at_end", False):
                 # a projection about what happens from now on (notifications): on its very first start, the end of
                 # every partition of its topics is stored (:meth:`_store_ends_at_birth`); a partition without a
                 # position after that appeared later and is read from its beginning
                 if not await self._born():
-                    await self._store_ends_at_birth(partitions)
+                    await self._store_ends_at_birth(consumer, partitions)
                     stored = await self.stored_offsets()
                 offset = stored.get((tp.topic, tp.partition))
-                if offset is None:
-                    await self._consumer.seek_to_beginning(tp)
-                else:
-                    self._consumer.seek(tp, offset)
-            elif offset is None:
-                await self._consumer.seek_to_beginning(tp)
+            if self._consumer is not consumer:
+                return
+            if offset is None:
+                await consumer.seek_to_beginning(tp)
             else:
-                self._consumer.seek(tp, offset)
+                consumer.seek(tp, offset)
             self.positioned.add(tp)
 
     async def _born(self) -> bool:
@@ -313,15 +316,14 @@ class ProjectionConsumer:
             )
             return found.first() is not None
 
-    async def _store_ends_at_birth(self, assigned: Sequence[TopicPartition]) -> None:
+    async def _store_ends_at_birth(self, consumer: AIOKafkaConsumer, assigned: Sequence[TopicPartition]) -> None:
         """A ``start_at_end`` consumer's first start: the end offsets of every partition of its topics known now (not
         only those assigned to this replica) and the moment (the row of :data:`STARTED_AT`), in one transaction; a
         replica that got there first wins (``ON CONFLICT DO NOTHING``)."""
-        assert self._consumer is not None
         partitions = set(assigned)
         for topic in self.projection.topics:
-            partitions.update(TopicPartition(topic, p) for p in self._consumer.partitions_for_topic(topic) or ())
-        ends = await self._consumer.end_offsets(list(partitions))
+            partitions.update(TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ())
+        ends = await consumer.end_offsets(list(partitions))
         rows = [{"c": self.projection.name, "t": tp.topic, "p": tp.partition, "o": end} for tp, end in ends.items()]
         async with self.engine.begin() as conn:
             await conn.execute(
