@@ -72,7 +72,8 @@ STALL_ALERT_AFTER = 60.0
 
 BUSY_SECONDS = 1.0
 """After a wake-up or a pass that published, the relay polls at ``poll_interval`` this long (an event committed
-behind a transaction still open becomes readable without a notification of its own), then at its safety poll."""
+behind a transaction still open becomes readable without a notification of its own), then at its safety poll
+(every :data:`BEHIND_POLL` instead while committed events wait behind a transaction still open)."""
 
 CLOSE_GRACE = 1.0
 """After the producer's stop (its flush delivered or failed what it held), how long the lanes still waiting on it get
@@ -97,6 +98,14 @@ _READ = text(
     LIMIT :limit
     """
 )
+
+
+_BEHIND_OPEN = text("SELECT EXISTS (SELECT 1 FROM events WHERE xid >= pg_snapshot_xmin(pg_current_snapshot()))")
+"""Events committed (or still being written) behind a transaction still open: not readable yet, and no notification
+will come for them once the open transaction ends if it wrote no event."""
+
+BEHIND_POLL = 0.1
+"""Seconds between looks while events wait behind an open transaction (at rest: instead of the safety poll)."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +156,7 @@ class Relay:
         self.name = name
         self.delivery_timeout = delivery_timeout
         self.max_ahead = max_ahead or AHEAD_BATCHES * batch_size
-        self.lock_key = f"pmo-relay:{schema}:{name}"
+        self.lock_key = relay_wake.lock_key_for(schema, name)
         self.channel = relay_wake.channel_for(self.lock_key)  # the leader LISTENs, other processes NOTIFY
         self._producer_factory = producer_factory or (lambda: relay_producer(kafka))
         self.is_leader = False
@@ -163,6 +172,7 @@ class Relay:
         self._done: set[Any] = set()  # ids in the window acknowledged by Kafka or held
         self._read: set[Any] = set()  # ids in the window
         self._failing = QuietLog()
+        self._behind = False  # the last read found events behind a transaction still open
 
     @property
     def _incomplete(self) -> bool:
@@ -235,11 +245,12 @@ class Relay:
                         if self._failing.logged_at is not None and not self.watch.stalled:
                             self._failing.reset()
                         if published < self.batch_size:
+                            await self._idle(stop, busy=published > 0 or self._incomplete)
                             if time.monotonic() - last_check >= LEADER_CHECK_INTERVAL:
-                                await leader.execute(text("SELECT 1"))  # leadership ends with this session
+                                # leadership ends with this session: checked before publishing after a rest
+                                await leader.execute(text("SELECT 1"))
                                 await leader.commit()
                                 last_check = time.monotonic()
-                            await self._idle(stop, busy=published > 0 or self._incomplete)
                 finally:
                     await self._stop_producer(producer, leading=False)
             finally:
@@ -315,7 +326,10 @@ class Relay:
         """Until the next poll (soon while events flow, the safety poll at rest), a wake-up or the stop."""
         if busy:
             self._busy_until = time.monotonic() + BUSY_SECONDS
-        waiting = self.poll_interval if time.monotonic() < self._busy_until else self.idle_poll_interval
+        if time.monotonic() < self._busy_until:
+            waiting = self.poll_interval
+        else:
+            waiting = min(BEHIND_POLL, self.idle_poll_interval) if self._behind else self.idle_poll_interval
         waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
         try:
             await asyncio.wait(waits, timeout=waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -369,6 +383,8 @@ class Relay:
                 held = dict(
                     kept if self.is_leader and kept is not None else await relay_held.held_keys(conn, self.name)
                 )
+                if not rows and time.monotonic() >= self._busy_until:  # about to rest: is anything held back?
+                    self._behind = bool((await conn.execute(_BEHIND_OPEN)).scalar())
                 await conn.commit()
         if rows:
             await self._dispatch(rows, held, lanes, producer)

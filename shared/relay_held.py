@@ -29,6 +29,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared import relay_wake
+
 DDL = [
     """
     CREATE TABLE IF NOT EXISTS relay_held (
@@ -257,7 +259,10 @@ async def request_retry(engine: AsyncEngine, relay: str, by: str, partition_key:
             ),
             {"r": relay, "k": partition_key, "by": by},
         )
-        return [r.event_id for r in result]
+        marked = [r.event_id for r in result]
+        if marked:
+            await relay_wake.notify_in(conn, relay)  # the leader acts at commit, not at its safety poll
+        return marked
 
 
 async def request_skip(engine: AsyncEngine, relay: str, event_id: uuid.UUID, by: str, reason: str) -> bool:
@@ -271,6 +276,8 @@ async def request_skip(engine: AsyncEngine, relay: str, event_id: uuid.UUID, by:
             ),
             {"r": relay, "e": event_id, "by": by, "why": reason},
         )
+        if result.rowcount:
+            await relay_wake.notify_in(conn, relay)
     return bool(result.rowcount)
 
 

@@ -19,11 +19,25 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.relay_stalls import QuietLog
 
 log = logging.getLogger(__name__)
+
+
+def lock_key_for(schema: str, name: str = "relay") -> str:
+    """The advisory lock that elects the leader of the relay ``name`` of ``schema``."""
+    return f"pmo-relay:{schema}:{name}"
+
+
+async def notify_in(conn: AsyncConnection, name: str = "relay") -> None:
+    """Wake the relay ``name`` of the schema ``conn`` works in when the transaction on ``conn`` commits: for an
+    operator's tool that writes what the relay acts on (events re-appended by ``pmo reconcile``, a retry or skip of
+    held events), rare enough that the notification's lock at commit costs nothing."""
+    schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
+    await conn.execute(text("SELECT pg_notify(:c, '')"), {"c": channel_for(lock_key_for(str(schema), name))})
 
 
 def channel_for(lock_key: str) -> str:

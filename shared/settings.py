@@ -104,7 +104,7 @@ class ServiceSettings(BaseSettings):
     topic_cleanup_policy: Literal["delete", "compact", "compact,delete"] = "delete"
     relay_poll_interval: float = Field(default=0.02, gt=0, le=10)
     relay_idle_poll_seconds: float = Field(
-        default=1.0, gt=0, le=60, description="the relay's safety poll at rest (commits wake it by LISTEN/NOTIFY)"
+        default=30.0, gt=0, le=300, description="the relay's safety poll at rest (commits wake it by LISTEN/NOTIFY)"
     )
     # -- Relay (docs/operations.md, "Relay stalls") --
     relay_delivery_timeout_seconds: float = Field(

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared import relay_wake
 from shared.kafka import KafkaOptions
 from shared.recovery import RecoveryRefusedError
 from shared.recovery.topic import TopicEvent, read_events
@@ -196,4 +197,5 @@ async def reconcile(
                     r for r in await executor.store.read_stream(conn, stream) if r.version > before.get(stream, 0)
                 ]
                 await executor.projector(conn, state, version, recorded)
+        await relay_wake.notify_in(conn)  # the service's relay publishes them at commit, not at its safety poll
     return found

@@ -9,7 +9,7 @@ decision that depend on it and matches each again (:func:`invoicing.handlers.rem
 appends nothing, so working a row off twice is harmless; a row is deleted only if no new request renewed it
 meanwhile, and a failed row is retried later.
 
-**Woken, not polling** (as the relay is, :mod:`shared.relay_wake`): the matcher sleeps until
+**Woken, not polling** (:mod:`shared.wakeups`): the matcher sleeps until
 
 * a command of its own process commits (one of the executor's after-commit hooks: invoice commands ask for a
   match once more, goods receipts and credit notes free facts for other invoices);
@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import Any
 from uuid import UUID
 
@@ -38,18 +37,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from invoicing import handlers
 from invoicing.queries import RematchQueue, SqlInvoiceFacts
+from shared import wakeups
 from shared.commands import CommandOutcome
-from shared.relay_stalls import QuietLog
 from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
-CHANNEL_SQL = "'pmo_matcher_' || left(md5(current_schema()), 32)"
-"""The notification channel of the schema's matchers (a plain identifier, whatever the schema's name)."""
+CHANNEL_SQL = wakeups.channel_sql("pmo_matcher_")
+"""The notification channel of the schema's matchers."""
 SAFETY_POLL = 30.0
 """Seconds between two looks at the queue when nothing woke the matcher (the service's setting overrides it)."""
-_RELISTEN_AFTER = (0.5, 10.0)
-_NOTIFIED = "invoicing.matcher.notified"
 
 
 async def notify_matcher(conn: AsyncConnection) -> None:
@@ -57,11 +54,7 @@ async def notify_matcher(conn: AsyncConnection) -> None:
     command's own process wakes its matcher after the commit instead). Sent once per transaction: a batch of records
     costs one statement (a notification sent in a savepoint that is rolled back is lost with it: the safety poll
     finds that request)."""
-    transaction = conn.sync_connection.get_transaction() if conn.sync_connection is not None else None
-    if transaction is not None and conn.info.get(_NOTIFIED) is transaction:
-        return
-    await conn.execute(text(f"SELECT pg_notify({CHANNEL_SQL}, '')"))
-    conn.info[_NOTIFIED] = transaction
+    await wakeups.notify_once(conn, CHANNEL_SQL)
 
 
 class Rematcher:
@@ -84,10 +77,12 @@ class Rematcher:
         """Wake-ups by a commit or a notification (a figure for tests)."""
         self.passes = 0
         """Looks at the queue (a figure for tests and the idle benchmark)."""
-        self.listening = asyncio.Event()
-        """Set while the matcher listens for notifications."""
         self._wake = asyncio.Event()
-        self._failing = QuietLog()
+        self.listener = wakeups.Listener(
+            runtime.engine, CHANNEL_SQL, self.wake, what="invoicing matcher", check_every=poll_interval
+        )
+        self.listening = self.listener.listening
+        """Set while the matcher listens for notifications."""
 
     def wake(self) -> None:
         """Look at the queue now (an after-commit hook; also called on each notification)."""
@@ -98,7 +93,7 @@ class Rematcher:
         """Work the queue off until ``stop`` is set, surviving database failures."""
         hooks = self.runtime.executor.after_commit
         hooks.append(self.wake)
-        listener = asyncio.create_task(self._listen(stop), name="invoicing-matcher-listen")
+        listener = asyncio.create_task(self.listener.run(stop), name="invoicing-matcher-listen")
         try:
             while not stop.is_set():
                 self._wake.clear()  # a commit from here on wakes the next pass
@@ -120,12 +115,7 @@ class Rematcher:
                 await listener
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
+        await wakeups.sleep_until_woken(stop, self._wake, seconds)
 
     async def _next_due(self) -> float:
         """Seconds until the earliest row put off for a retry is due, at most the safety poll."""
@@ -136,56 +126,6 @@ class Rematcher:
         if wait is None:
             return self.poll_interval
         return min(self.poll_interval, max(0.01, float(wait)))
-
-    async def _listen(self, stop: asyncio.Event) -> None:
-        """``LISTEN`` on the schema's channel on a session of its own; re-listen after a failure (a lost
-        notification costs only latency: the safety poll finds the rows)."""
-        backoff = _RELISTEN_AFTER[0]
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                async with self.runtime.engine.connect() as conn:
-                    driver: Any = (await conn.get_raw_connection()).driver_connection
-                    channel = str((await conn.execute(text(f"SELECT {CHANNEL_SQL}"))).scalar_one())
-                    await conn.commit()  # no transaction left open on the listening session
-
-                    def on_notification(*_: Any) -> None:
-                        self.wake()
-
-                    lost = asyncio.Event()
-
-                    def on_termination(*_: Any, lost: asyncio.Event = lost) -> None:
-                        lost.set()
-
-                    driver.add_termination_listener(on_termination)
-                    await driver.add_listener(channel, on_notification)
-                    self.listening.set()
-                    self.wake()  # whatever was queued while it was not listening
-                    try:
-                        while not stop.is_set() and not lost.is_set():
-                            with contextlib.suppress(TimeoutError):
-                                await asyncio.wait_for(lost.wait(), timeout=self.poll_interval)
-                            if not lost.is_set():
-                                await driver.execute("SELECT 1")  # a dead session shows here at the latest
-                    finally:
-                        self.listening.clear()
-                        driver.remove_termination_listener(on_termination)
-                        with contextlib.suppress(Exception):
-                            await driver.remove_listener(channel, on_notification)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if self._failing.due():
-                    log.warning(
-                        "invoicing matcher cannot listen for notifications (%s: %s); its safety poll goes on",
-                        type(exc).__name__,
-                        exc,
-                    )
-            if time.monotonic() - started > 60:
-                backoff = _RELISTEN_AFTER[0]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=backoff)
-            backoff = min(_RELISTEN_AFTER[1], backoff * 2)
 
     async def run_once(self) -> int:
         """Work off the rows due now; returns how many were taken."""

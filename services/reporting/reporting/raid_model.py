@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reporting.domain.raid import RaidBook
+from shared import wakeups
 from shared.contracts import projects
 from shared.contracts import raid as raid_contracts
 from shared.contracts.raid import DependencyDeclared
@@ -113,6 +114,12 @@ class RaidProjection:
             ),
             {"p": ids},
         )
+        await wakeups.notify_once(conn, EVALUATOR_CHANNEL)
+
+
+EVALUATOR_CHANNEL = wakeups.channel_sql("pmo_evaluator_")
+"""The notification channel of the schema's alert evaluator (:mod:`reporting.evaluation`), sent once per consumer
+transaction that marks projects for evaluation, delivered at its commit."""
 
 
 async def mark_dirty(conn: AsyncConnection, project_ids: Sequence[uuid.UUID]) -> None:
@@ -126,6 +133,7 @@ async def mark_dirty(conn: AsyncConnection, project_ids: Sequence[uuid.UUID]) ->
         ),
         {"p": sorted(set(project_ids))},
     )
+    await wakeups.notify_once(conn, EVALUATOR_CHANNEL)
 
 
 async def raid_books_of(engine: AsyncEngine, project_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RaidBook]:

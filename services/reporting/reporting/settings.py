@@ -32,7 +32,11 @@ class Settings(NotificationSettings):
         "share of its remaining budget (BAC - AC) raises raid-exposure-high",
     )
     evaluation_interval: float = Field(
-        default=0.2, gt=0, le=60, description="seconds between evaluations of changed projects"
+        default=0.2,
+        gt=0,
+        le=60,
+        description="the shortest gap between two evaluations of changed projects (the facts consumer wakes the "
+        "evaluator by NOTIFY; at rest it sleeps, with a 30 s safety poll)",
     )
     full_evaluation_interval: float = Field(
         default=86400.0,
