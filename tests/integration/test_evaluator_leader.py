@@ -4,39 +4,17 @@ takes over when it stops, and an alert condition is raised once."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 
-from shared.db import create_engine
+from tests.support.reporting.replicas import drop_schema, replica
 
 pytestmark = pytest.mark.integration
-
-
-@asynccontextmanager
-async def replica(infra: Any, schema: str, group: str) -> AsyncIterator[FastAPI]:
-    from reporting.bootstrap import create_app
-
-    module = sys.modules[create_app.__module__]
-    app: FastAPI = create_app(
-        module.Settings(
-            env="development",
-            database_url=infra.database_url,
-            kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
-            db_schema=schema,
-            kafka_group_prefix=group,
-            evaluation_interval=0.05,
-        )
-    )
-    async with app.router.lifespan_context(app):
-        yield app
 
 
 def leads(app: FastAPI) -> bool:
@@ -66,7 +44,4 @@ async def test_of_two_replicas_exactly_one_evaluates_and_the_other_takes_over(in
     finally:
         await stack_a.aclose()
         await stack_b.aclose()
-        engine = create_engine(infra.database_url, "public")
-        async with engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await engine.dispose()
+        await drop_schema(infra, schema)

@@ -6,7 +6,6 @@ other tests' records on the topics would mark projects all along."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from shared.db import create_engine
+from tests.support.reporting.replicas import drop_schema, replica
 
 pytestmark = pytest.mark.integration
 
@@ -28,34 +28,18 @@ PROMPT = 5.0  # seconds a notified mark may wait under a loaded machine (a pass 
 @pytest.fixture
 async def reporting(infra: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FastAPI]:
     from reporting import evaluation
-    from reporting.bootstrap import create_app
 
     monkeypatch.setattr(evaluation, "SAFETY_POLL", SAFETY_POLL)
     schema = f"t_evalwake_{uuid.uuid4().hex[:10]}"
-    module = sys.modules[create_app.__module__]
-    app: FastAPI = create_app(
-        module.Settings(
-            env="development",
-            database_url=infra.database_url,
-            kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
-            db_schema=schema,
-            kafka_group_prefix=f"test-{uuid.uuid4().hex[:8]}",
-            evaluation_interval=0.05,
-        )
-    )
     try:
-        async with app.router.lifespan_context(app):
-            runtime = app.state.runtime
-            consumers = [t for t in runtime._tasks if t.get_name().endswith("-consumer")]
+        async with replica(infra, schema, f"test-{uuid.uuid4().hex[:8]}") as app:
+            consumers = [t for t in app.state.runtime._tasks if t.get_name().endswith("-consumer")]
             for task in consumers:
                 task.cancel()
             await asyncio.gather(*consumers, return_exceptions=True)
             yield app
     finally:
-        engine = create_engine(infra.database_url, "public")
-        async with engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await engine.dispose()
+        await drop_schema(infra, schema)
 
 
 async def _marked(app: FastAPI) -> set[uuid.UUID]:

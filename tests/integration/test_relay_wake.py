@@ -23,6 +23,18 @@ from tests.support.projects import portfolio
 SAFETY_POLL = 300.0
 
 
+async def leading_replica(stack: AsyncExitStack, infra: Any, schema: str, group_prefix: str) -> tuple[Any, Any]:
+    """The first replica on ``schema``, once its relay leads: its client and its runtime."""
+    client = await replica(stack, infra, schema, group_prefix)
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def leads() -> None:
+        assert runtime.relay.is_leader
+
+    await eventually(leads)
+    return client, runtime
+
+
 async def replica(stack: AsyncExitStack, infra: Any, schema: str, group_prefix: str) -> httpx.AsyncClient:
     app = create_app(
         Settings(
@@ -61,17 +73,11 @@ async def test_a_command_committed_by_another_process_is_published_without_waiti
     (the leader, idle on a 300 s safety poll) is woken by B's NOTIFY and publishes it within seconds."""
     schema, prefix = f"t_wake_{uuid.uuid4().hex[:8]}", f"test-{uuid.uuid4().hex[:8]}"
     async with AsyncExitStack() as stack:
-        a = await replica(stack, infra, schema, prefix)
-        runtime_a = a.app.state.runtime  # type: ignore[attr-defined]
-
-        async def a_leads() -> None:
-            assert runtime_a.relay.is_leader
-
-        await eventually(a_leads)
+        _, runtime_a = await leading_replica(stack, infra, schema, prefix)
         b = await replica(stack, infra, schema, prefix)
         runtime_b = b.app.state.runtime  # type: ignore[attr-defined]
         assert runtime_b.engine is not runtime_a.engine and not runtime_b.relay.is_leader
-        await asyncio.sleep(BUSY_SECONDS + 0.5)  # A's relay is past its busy window: only its 60 s poll or a wake
+        await asyncio.sleep(BUSY_SECONDS + 0.5)  # A's relay is past its busy window: only its safety poll or a wake
 
         started = time.monotonic()
         await portfolio(b)
@@ -89,13 +95,7 @@ async def test_an_event_committed_behind_an_open_transaction_is_published_when_i
     second, looks every 0.1 s while events wait behind an open transaction instead of resting for its safety poll."""
     schema, prefix = f"t_behind_{uuid.uuid4().hex[:8]}", f"test-{uuid.uuid4().hex[:8]}"
     async with AsyncExitStack() as stack:
-        a = await replica(stack, infra, schema, prefix)
-        runtime = a.app.state.runtime  # type: ignore[attr-defined]
-
-        async def leads() -> None:
-            assert runtime.relay.is_leader
-
-        await eventually(leads)
+        a, runtime = await leading_replica(stack, infra, schema, prefix)
         await portfolio(a)
         await eventually(lambda: published(runtime), timeout=5)
         async with runtime.engine.connect() as blocker:
