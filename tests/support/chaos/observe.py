@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import time
@@ -235,7 +236,13 @@ async def replay_digests(
     from shared.consumer import ProjectionConsumer
     from shared.db import migrate
 
-    kafka = world.infra.kafka_options
+    # Each replay member is alone in its group and fails over to nobody: a session long enough for the test process's
+    # event loop, busy folding batches for every read model at once on a loaded machine, to miss a few heartbeats
+    # (with the services' 6 s, a CI run saw a member dropped from its group every half minute, 5 records short).
+    options = world.infra.kafka_options
+    kafka = dataclasses.replace(
+        options, consumer=dataclasses.replace(options.consumer, session_timeout_ms=20_000, heartbeat_interval_ms=3_000)
+    )
     running = read_models()
     by_service: dict[str, list[Consumer]] = {}
     for c in running.values():
