@@ -345,7 +345,10 @@ async def test_an_invoice_citing_goods_received_later_turns_matched_and_a_second
     for invoice_id, seen in outcomes.items():
         assert all(a != b for a, b in pairwise(seen)), (invoice_id, seen)
     assert outcomes[second.json()["invoice_id"]][-1][0] == "invoice-mismatched"
-    assert [n for n, _ in outcomes[second.json()["invoice_id"]][:2]] == ["invoice-mismatched", "invoice-matched"]
+    # mismatched on receipt (nothing received), matched once the goods were (perhaps after another mismatch with other
+    # discrepancies: a fact it depends on changed in between), mismatched again at last
+    second_outcomes = [n for n, _ in outcomes[second.json()["invoice_id"]]]
+    assert second_outcomes[0] == "invoice-mismatched" and "invoice-matched" in second_outcomes, second_outcomes
     assert outcomes[cited.json()["invoice_id"]][0][0] == "invoice-matched"
 
 
