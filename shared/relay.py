@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared import relay_held, relay_wake, tracing
+from shared import relay_held, relay_wake, tracing, wakeups
 from shared.eventstore import recorded_from_row
 from shared.kafka import KafkaOptions, to_record
 from shared.metrics import RELAY_BACKLOG, RELAY_PUBLISHED
@@ -330,12 +330,7 @@ class Relay:
             waiting = self.poll_interval
         else:
             waiting = min(BEHIND_POLL, self.idle_poll_interval) if self._behind else self.idle_poll_interval
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-        try:
-            await asyncio.wait(waits, timeout=waiting, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waits:
-                waiter.cancel()
+        await wakeups.sleep_until_woken(stop, self._wake, waiting)
 
     async def _release(self, leader: AsyncConnection) -> None:
         """Give up leadership; a session that cannot unlock is discarded, never returned to the pool with the lock
