@@ -18,9 +18,10 @@ from tests.support.chaos.world import PrivateWorld
 
 @asynccontextmanager
 async def started_world(infra: Any) -> AsyncIterator[PrivateWorld]:
-    """A private world started, stopped when the block ends. Depends on ``infra`` only so that the broker's jars are
-    there (the private broker reuses them)."""
-    running = PrivateWorld.create(jars_from=infra.kafka_instance)
+    """A private world started, stopped when the block ends. Its broker reuses the jars of the tests' private broker
+    (``kafka-test``), fetched here when missing: with ``PMO_TEST_INFRA=containers`` the suite's own Kafka is a
+    container and fetched none. Depends on ``infra`` so that the suite's infrastructure starts first."""
+    running = PrivateWorld.create(jars_from="kafka-test")
     try:
         await asyncio.to_thread(running.start)
         yield running
