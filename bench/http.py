@@ -31,7 +31,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ from bench.common import (
 from bench.http_workloads import STREAMS, WORKLOADS, RegisterProject, Workload, create_portfolio, project_body
 from bench.service_app import SERVICES, spec_for
 from shared.infra.paths import REPO_ROOT
-from shared.infra.system import Endpoints
+from shared.infra.system import Endpoints, uvicorn_command
 from shared.kafka import KafkaOptions
 
 __all__ = [  # with the project requests the other benchmarks send, kept importable from here
@@ -122,23 +121,11 @@ def start_server(name: str, app: str, env: Mapping[str, str]) -> Server:
     log_path = LOG_DIR / f"http-{name}.log"
     port = free_port()
     with log_path.open("wb") as log:
+        child_env = {**os.environ, **env}
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                app,
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            uvicorn_command(app, port, child_env),
             cwd=REPO_ROOT,
-            env={**os.environ, **env},
+            env=child_env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

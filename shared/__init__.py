@@ -4,3 +4,7 @@ Every service depends on this package and on nothing of another service. The dom
 services import only the standard library and :mod:`shared.money`, :mod:`shared.events`,
 :mod:`shared.errors` and :mod:`shared.contracts`.
 """
+
+from shared.processes import prepare_metrics as _prepare_metrics
+
+_prepare_metrics()  # PMO_WORKERS > 1: prometheus_client's multiprocess mode, chosen when it is imported

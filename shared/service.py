@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import authz, logs, migrations, tracing
+from shared import authz, logs, migrations, relay_wake, tracing, wakeups, workers
 from shared import relay_held as relay_held_module
 from shared.auth import AccessPolicy, Role, TokenVerifier
 from shared.commands import CommandExecutor, Projector
@@ -65,6 +65,9 @@ class ServiceSpec:
     background: Sequence[BackgroundTask] = ()
     """Long-running tasks started with the service (e.g. a periodic evaluator); each gets the runtime and the
     stop event, must return soon after the event is set, and should survive transient failures itself."""
+    woken_by_commands: Sequence[str] = ()
+    """Channel prefixes (:func:`shared.wakeups.channel_sql`) of background tasks a command's commit wakes in their
+    own process (an after-commit hook): a worker that does not run them sends ``NOTIFY`` instead."""
 
 
 class ServiceRuntime:
@@ -105,6 +108,19 @@ class ServiceRuntime:
         self.executor.after_commit.append(self.relay.wake)
         self.notifier = Notifier(self.engine, self.relay.channel, leads=lambda: self.relay.is_leader)
         self.executor.after_commit.append(self.notifier)  # wakes the leader when it runs in another process
+        # PMO_WORKERS > 1: one worker of the replica runs the relay, the consumers and the background tasks
+        self.lease = (
+            workers.BackgroundLease(
+                self.engine, relay_wake.lock_key_for(self.schema, f"workers:{settings.replica()}"), self._background
+            )
+            if settings.workers > 1
+            else None
+        )
+        self.task_notifiers = [
+            Notifier(self.engine, wakeups.channel_name(prefix, self.schema), leads=self._runs_background)
+            for prefix in (spec.woken_by_commands if self.lease is not None else ())
+        ]
+        self.executor.after_commit.extend(self.task_notifiers)
         self.admission = Admission(self.engine, self.kafka, service=spec.name, topic=spec.topic)
         self.executor.admission = self.admission.admit
         self.consumers = [
@@ -137,6 +153,18 @@ class ServiceRuntime:
                 log.exception("%s: could not compare the event table with %s", self.spec.name, self.spec.topic)
         self._probe = new_producer(self.kafka, enable_idempotence=False, acks=1)
         await self._probe.start()
+        if self.lease is None:
+            self._background()
+        else:
+            workers.forget_dead_workers()
+            self._tasks.append(asyncio.create_task(self.lease.run(self._stop), name=f"{self.spec.name}-lease"))
+
+    def _runs_background(self) -> bool:
+        """Whether this process runs the relay, the consumers and the background tasks."""
+        return self.lease is None or self.lease.started
+
+    def _background(self) -> None:
+        """Start the relay, the consumers and the background tasks (once per replica: :mod:`shared.workers`)."""
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name=f"{self.spec.name}-relay"))
         for c in self.consumers:
             self._tasks.append(asyncio.create_task(c.run(self._stop), name=f"{c.projection.name}-consumer"))
@@ -153,6 +181,9 @@ class ServiceRuntime:
         if self._probe is not None:
             await self._probe.stop()
         await self.notifier.close()
+        for notifier in self.task_notifiers:
+            await notifier.close()
+        workers.leaving()
         await self.engine.dispose()
 
     async def database(self) -> None:

@@ -43,6 +43,13 @@ class ServiceSettings(BaseSettings):
         "whose events are on the topic but not in the table (a database restored behind Kafka) until `pmo "
         "reconcile`; off only where several schemas share one topic, as the test suite's services do",
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="uvicorn worker processes serving HTTP on the port; one of them, elected by a lock per replica, "
+        'runs the relay, the consumers and the background tasks (docs/operations.md, "Workers")',
+    )
     db_statement_timeout_ms: int = Field(
         default=15_000, ge=100, le=3_600_000, description="longest a service's SQL statement may run"
     )
@@ -206,8 +213,10 @@ class ServiceSettings(BaseSettings):
         )
 
     def replica(self) -> str:
-        """This replica's name: ``PMO_REPLICA_ID``, else ``<hostname>-<pid>``."""
-        return self.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+        """This replica's name: ``PMO_REPLICA_ID``, else ``<hostname>-<pid>``; the pid of the supervising process
+        when ``PMO_WORKERS`` > 1 (the workers of one replica share its name)."""
+        pid = os.getppid() if self.workers > 1 else os.getpid()
+        return self.replica_id or f"{socket.gethostname()}-{pid}"
 
     def application_name(self, schema: str) -> str:
         """The ``application_name`` of this replica's database sessions (PostgreSQL keeps 63 bytes)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -38,6 +39,12 @@ RELISTEN_AFTER = (0.5, 10.0)
 def channel_sql(prefix: str) -> str:
     """SQL naming the schema's channel for ``prefix`` (a plain identifier whatever the schema's name)."""
     return f"'{prefix}' || left(md5(current_schema()), 32)"
+
+
+def channel_name(prefix: str, schema: str) -> str:
+    """The channel :func:`channel_sql` names in ``schema``, computed without the database (for a ``NOTIFY`` sent
+    after a commit, outside any transaction)."""
+    return prefix + hashlib.md5(schema.encode()).hexdigest()[:32]
 
 
 async def notify_once(conn: AsyncConnection, channel: str) -> None:

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.metrics import gauge
 
 DDL = [
     """
@@ -75,7 +77,7 @@ MAX_ERROR = 2000
 Status = Literal["dead-lettered", "redriven"]
 Outcome = Literal["applied", "failed"]
 
-DEAD_LETTERS = Gauge(
+DEAD_LETTERS = gauge(
     "pmo_dead_letters",
     "Events a consumer dead-lettered and no redrive applied yet",
     ["service", "consumer"],

@@ -34,6 +34,14 @@ class Endpoints:
     kafka_instance: str = "kafka"
 
 
+def uvicorn_command(app: str, port: int, env: Mapping[str, str], host: str = "127.0.0.1") -> list[str]:
+    """The command that serves ``app`` (an app factory) on ``host:port`` as the image does (deploy/Dockerfile), with
+    ``PMO_WORKERS`` of ``env`` uvicorn worker processes (docs/operations.md, "Workers")."""
+    workers = env.get("PMO_WORKERS", "").strip() or "1"
+    return [sys.executable, "-m", "uvicorn", app, "--factory", "--host", host, "--port", str(port),
+            "--workers", workers, "--no-access-log", "--log-level", "warning"]  # fmt: skip
+
+
 def local_kafka(instance: str = "kafka") -> Any:
     """The private broker ``instance``: ``kafka`` for ``pmo run``, ``kafka-test`` for the tests (their topics never
     mix), each with its own data folder and ports."""
@@ -155,20 +163,7 @@ class System:
         }
         log = log_path.open("ab")
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                f"{name}.bootstrap:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            uvicorn_command(f"{name}.bootstrap:create_app", port, child_env),
             env=child_env,
             stdout=log,
             stderr=subprocess.STDOUT,

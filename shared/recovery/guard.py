@@ -10,17 +10,17 @@ import logging
 import uuid
 from typing import Any
 
-from prometheus_client import Gauge
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.errors import UnavailableError
 from shared.kafka import KafkaOptions
+from shared.metrics import gauge
 from shared.recovery.reconcile import Divergence, compare
 
 log = logging.getLogger(__name__)
 
-MISSING = Gauge(
+MISSING = gauge(
     "pmo_events_missing_from_table",
     "Events found on the service's topic past its relay checkpoint but missing from its event table (0 when "
     "reconciled); alert when above 0",

@@ -21,6 +21,7 @@ from invoicing.matcher import notify_matcher
 from invoicing.projections import enqueue
 from invoicing.settings import Settings
 from invoicing.tables import Rematch
+from shared import relay_wake
 from tests.support import auth_header
 from tests.support.invoicing import invoice_body, line_body
 
@@ -151,3 +152,42 @@ async def _nothing_queued(client: httpx.AsyncClient) -> bool:
 
 async def _moved(client: httpx.AsyncClient, invoice_id: str, version: int) -> bool:
     return await _version(client, invoice_id) > version
+
+
+async def test_a_command_of_a_worker_that_does_not_run_the_matcher_wakes_it_by_notification(
+    invoicing: httpx.AsyncClient, infra: Any
+) -> None:
+    """``PMO_WORKERS`` > 1: a worker without the replica's background lease runs no matcher; its command's commit
+    sends ``NOTIFY`` on the matcher's channel, which the worker running it (here: the fixture's process) listens on."""
+    runtime = invoicing.app.state.runtime  # type: ignore[attr-defined]
+    settings = Settings(
+        env="development",
+        database_url=infra.database_url,
+        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        db_schema=runtime.schema,
+        kafka_group_prefix=f"test-{uuid.uuid4().hex[:8]}",
+        matcher_poll_interval=SAFETY_POLL,
+        workers=2,
+    )
+    lease = relay_wake.lock_key_for(runtime.schema, f"workers:{settings.replica()}")
+    async with runtime.engine.connect() as holder:  # another worker holds the lease
+        assert await holder.scalar(text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": lease})
+        await holder.commit()
+        app = create_app(settings)
+        headers = auth_header("rita.finance", "finance")
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://invoicing", headers=headers) as other,
+        ):
+            worker = app.state.runtime
+            assert worker.lease is not None and not worker.lease.started
+            assert not [t for t in worker._tasks if t.get_name() != "invoicing-lease"]  # no matcher, relay, consumer
+            assert await _until(lambda: _nothing_queued(invoicing), 10) is not None
+            await _received(other, uuid.uuid4())  # queues a match of the invoice in the command's transaction
+            took = await _until(lambda: _nothing_queued(invoicing), PROMPT)
+            assert took is not None, f"the other worker's request waited for the safety poll ({SAFETY_POLL} s)"
+            assert [n.sent for n in worker.task_notifiers] != [0]
+        await holder.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": lease})
+        await holder.commit()
+    print(f"matcher: another worker's command's request worked off {took * 1000:.0f} ms after it")

@@ -51,7 +51,8 @@ RUNTIME = (
     "shared.replay", "shared.service", "shared.settings", "shared.web", "shared.edge", "shared.problems",
     "shared.relay_holding", "shared.relay_sending", "shared.reference_rates", "shared.kafka_topics",
     "shared.relay_lanes", "shared.relay_stalls", "shared.relay_wake", "shared.wakeups", "shared.openapi",
-    "shared.recovery", "shared.dead_letters", "shared.migrations", "shared.tracing",
+    "shared.recovery", "shared.dead_letters", "shared.migrations", "shared.tracing", "shared.workers",
+    "shared.processes",
 )  # fmt: skip
 OPERATIONS = ("shared.cli", "shared.demo", "shared.infra")
 

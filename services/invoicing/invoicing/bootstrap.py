@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from invoicing import api, domain, projections, tables, views
-from invoicing.matcher import Rematcher
+from invoicing.matcher import CHANNEL_PREFIX, Rematcher
 from invoicing.settings import Settings
 from shared.auth import AccessPolicy, Role
 from shared.commands import Aggregate
@@ -68,6 +68,7 @@ SPEC = ServiceSpec(
     access=ACCESS,
     object_owners=views.OBJECT_OWNERS,
     background=[_matcher],
+    woken_by_commands=[CHANNEL_PREFIX],
 )
 
 AGGREGATES: Mapping[str, Aggregate[Any, Any]] = {

@@ -43,7 +43,8 @@ from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
-CHANNEL_SQL = wakeups.channel_sql("pmo_matcher_")
+CHANNEL_PREFIX = "pmo_matcher_"
+CHANNEL_SQL = wakeups.channel_sql(CHANNEL_PREFIX)
 """The notification channel of the schema's matchers."""
 SAFETY_POLL = 30.0
 """Seconds between two looks at the queue when nothing woke the matcher (the service's setting overrides it)."""

@@ -26,13 +26,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 
 from reporting.notifications import messages, store
 from reporting.notifications.addresses import Policy, TargetRefusedError, parse_target, resolve
 from reporting.notifications.projection import WAKERS
 from reporting.notifications.settings import NotificationSettings
 from reporting.notifications.signing import sign
+from shared.metrics import gauge
 from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 ATTEMPTS = Counter(
     "pmo_notification_attempts_total", "Delivery attempts of webhooks and e-mails", ["channel", "outcome"]
 )
-DELIVERIES = Gauge(
+DELIVERIES = gauge(
     "pmo_notification_deliveries",
     "Deliveries pending, retrying (after a failed attempt) or dead",
     ["channel", "status"],
