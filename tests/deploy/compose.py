@@ -16,6 +16,7 @@ import string
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -110,7 +111,9 @@ class HealthChecks:
 @contextmanager
 def podman_socket() -> Iterator[str]:
     """podman's Docker-compatible API on a socket of our own, for the time of the test."""
-    path = cache_dir() / f"podman-{os.getpid()}.sock"
+    # a name of its own: the compose test and the containers fixture (PMO_TEST_INFRA=containers) each start one in
+    # the same pytest process, and one unlinking the other's socket broke the fixture's teardown
+    path = cache_dir() / f"podman-{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
     path.unlink(missing_ok=True)
     process = subprocess.Popen(
         ["podman", "system", "service", "--time=0", f"unix://{path}"],
