@@ -15,8 +15,8 @@ test-unit: install
 	$(PY) -m pytest tests/unit
 
 # The integration tests with PostgreSQL and Kafka as testcontainers containers in podman (docs/operations.md,
-# "testcontainers fixtures"). CI runs the whole integration package this way (8-10 min); CONTAINER_TESTS names fewer
-# files for a quicker look, e.g. `make test-containers CONTAINER_TESTS=tests/integration/test_relay.py`.
+# "testcontainers fixtures"; CI runs the whole suite that way: `PMO_TEST_INFRA=containers make test`). CONTAINER_TESTS
+# names fewer files for a quicker look, e.g. `make test-containers CONTAINER_TESTS=tests/integration/test_relay.py`.
 CONTAINER_TESTS ?= tests/integration
 
 test-containers: install         ## integration tests on PostgreSQL and Kafka in podman containers (CONTAINER_TESTS)
