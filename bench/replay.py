@@ -150,7 +150,7 @@ class PySpy:
 
     def __enter__(self) -> PySpy:
         if self.exe:
-            cmd = [self.exe, "record", "--pid", str(self.pid), "--rate", "100", "--format", "raw"]
+            cmd = [self.exe, "record", "--pid", str(self.pid), "--subprocesses", "--rate", "100", "--format", "raw"]
             self.process = subprocess.Popen(
                 [*cmd, "--output", str(self.out), "--nonblocking"],
                 stdout=subprocess.DEVNULL,
