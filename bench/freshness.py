@@ -23,15 +23,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import shutil
 import time
 import uuid
 from typing import Any
 
 import httpx
+import psutil  # type: ignore[import-untyped]
 from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench import wrk as wrk_module
 from bench.common import (
     RESULTS_DIR,
     RssSampler,
@@ -64,6 +67,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--freshness-profile", choices=("py-spy", "none"), default="py-spy", help="profile both services under load"
     )
     g.add_argument("--freshness-poll-ms", type=float, default=5.0, help="read-model poll interval (default 5 ms)")
+    g.add_argument(
+        "--freshness-driver",
+        choices=("wrk", "python"),
+        default=None,
+        help="what sends the load: wrk (the default when installed) or the paced Python client",
+    )
+
+
+async def published_by(url: str) -> float | None:
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers=auth_headers()) as client:
+        return await published(client)
 
 
 async def published(client: httpx.AsyncClient) -> float | None:
@@ -116,9 +130,9 @@ class Visibility:
     (``portfolio_projects``, the table ``GET /portfolio/projects/{id}`` answers from), so the measurement's own load
     stays the same however far behind reporting is."""
 
-    def __init__(self, engine: AsyncEngine, poll: float) -> None:
-        self.engine, self.poll = engine, poll
-        self.pending: dict[uuid.UUID, asyncio.Future[float]] = {}
+    def __init__(self, engine: AsyncEngine, poll: float, column: str = "project_id") -> None:
+        self.engine, self.poll, self.column = engine, poll, column
+        self.pending: dict[Any, asyncio.Future[float]] = {}
         self.queries = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -130,7 +144,7 @@ class Visibility:
             if self.pending:
                 async with self.engine.connect() as conn:
                     found = await conn.execute(
-                        text("SELECT project_id FROM portfolio_projects WHERE project_id = ANY(:ids)"),
+                        text(f"SELECT {self.column} FROM portfolio_projects WHERE {self.column} = ANY(:ids)"),
                         {"ids": list(self.pending)},
                     )
                     now = time.perf_counter()
@@ -142,9 +156,13 @@ class Visibility:
             await asyncio.sleep(self.poll)
 
     async def seen(self, project_id: str, timeout: float = 120.0) -> float:
+        return await asyncio.wait_for(self.expect(uuid.UUID(project_id)), timeout)
+
+    def expect(self, key: Any) -> asyncio.Future[float]:
+        """The moment ``key`` (of :attr:`column`) is first seen in the read model."""
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self.pending[uuid.UUID(project_id)] = future
-        return await asyncio.wait_for(future, timeout)
+        self.pending[key] = future
+        return future
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -253,6 +271,89 @@ async def paced_load(
     return figures
 
 
+async def wrk_load(
+    exe: str,
+    projects_url: str,
+    portfolio_id: str,
+    engine: AsyncEngine,
+    *,
+    rate: float,
+    seconds: float,
+    sample: int,
+    poll: float,
+    watch: TopicWatch,
+) -> dict[str, Any]:
+    """The load sent by ``wrk`` (paced by its script, :func:`bench.wrk.lua_script`), freshness followed by code: every
+    code a sampled request may carry is watched in reporting's read model before wrk starts (an index on
+    ``portfolio_projects.code``, the benchmark's own, keeps the watch's query cheap), and wrk's log of the sampled
+    answers gives each one's 201 moment on the same clock."""
+    tag = uuid.uuid4().hex[:8]
+    visibility = Visibility(engine, poll, column="code")
+    per_thread = int(rate * seconds / wrk_module.THREADS) + MAX_IN_FLIGHT + 1
+    futures = {
+        f"F{tag}-{t}x{n}": visibility.expect(f"F{tag}-{t}x{n}")
+        for t in range(wrk_module.THREADS)
+        for n in range(sample, per_thread + 1, sample)
+    }
+    visibility.start()
+    script = wrk_module.lua_script(
+        "POST", "/projects", project_body(f"F{tag}-@SEQ@", portfolio_id), auth_headers(), paced=(rate, sample)
+    )
+    lines: list[str] = []
+    before = time.perf_counter()
+    cpu0 = wrk_cpu = 0.0
+    try:
+        cpu0 = sum(psutil.cpu_times()[:2])  # the whole machine: wrk's own share is read from its summary below
+        summary = await asyncio.to_thread(
+            wrk_module.run_wrk, exe, projects_url, script, seconds=seconds, connections=MAX_IN_FLIGHT,
+            label=f"freshness-{tag}", lines=lines,
+        )  # fmt: skip
+        wrk_cpu = sum(psutil.cpu_times()[:2]) - cpu0
+        accepted: dict[str, tuple[str, float]] = {}
+        for line in lines:
+            if line.startswith("WRK_SAMPLE "):
+                code, project_id, at = line.split()[1:4]
+                accepted[code] = (project_id, float(at))
+        freshness: list[float] = []
+        relay_part: list[float] = []
+        consumer_part: list[float] = []
+        errors: list[str] = []
+        for code, (project_id, at) in accepted.items():
+            try:
+                seen = await asyncio.wait_for(
+                    asyncio.shield(futures[code]), max(1.0, before + seconds + 120 - time.perf_counter())
+                )
+            except (TimeoutError, KeyError) as exc:
+                errors.append(f"follow {code}: {exc!r}")
+                continue
+            freshness.append(seen - at)
+            on_kafka = watch.seen.get(project_id.encode())
+            if on_kafka is not None:
+                relay_part.append(on_kafka - at)
+                consumer_part.append(seen - on_kafka)
+    finally:
+        await visibility.stop()
+    late = [line.split()[1:3] for line in lines if line.startswith("WRK_LATE ")]
+    return {
+        "driver": "wrk",
+        "target_rate": rate,
+        "commands": summary["requests"],
+        "sampled": len(accepted),
+        "load_seconds": summary["seconds"],
+        "achieved_commands_per_s": summary["requests_per_s"],
+        "command_latency": {k: summary[k] for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms")},
+        "sent_late_over_10_ms": sum(int(n) for n, _ in late),
+        "send_lateness_max_ms": round(max((float(m) for _, m in late), default=0.0) * 1000, 2),
+        "machine_cpu_seconds_during_load": round(wrk_cpu, 2),
+        "freshness": latency_ms(freshness) if freshness else None,
+        "relay_part_201_to_on_kafka": latency_ms(relay_part) if relay_part else None,
+        "consumer_part_on_kafka_to_visible": latency_ms(consumer_part) if consumer_part else None,
+        "poll_interval_ms": round(poll * 1000, 1),
+        "errors": summary["errors"] + len(errors),
+        **({"error_sample": errors[0]} if errors else {}),
+    }
+
+
 async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
     kafka = KafkaOptions(bootstrap_servers=endpoints.kafka_bootstrap_servers)
     tag = run_id()
@@ -295,17 +396,42 @@ async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
                 pids = {"projects": projects.process.pid, "reporting": reporting.process.pid}
                 profiling = args.freshness_profile == "py-spy"
                 spies = [PySpy(RESULTS_DIR / f"freshness-profile-{n}.txt", profiling, pid) for n, pid in pids.items()]
+                driver = args.freshness_driver or ("wrk" if shutil.which("wrk") else "python")
+                if driver == "wrk":
+                    exe = shutil.which("wrk") or ""
+                    if not exe:
+                        raise RuntimeError(wrk_module.INSTALL)
+                    async with watched.begin() as conn:  # the watch's own index (not the service's)
+                        await conn.execute(text("CREATE INDEX IF NOT EXISTS bench_code ON portfolio_projects (code)"))
+                    before = await published_by(projects.url)
                 with RssSampler(pids, interval=0.2) as rss, spies[0], spies[1]:
-                    figures = await paced_load(
-                        projects.url,
-                        reporting.url,
-                        portfolio_id,
-                        visibility,
-                        rate=args.freshness_rate,
-                        seconds=args.freshness_seconds,
-                        sample=args.freshness_sample,
-                        watch=watch,
-                    )
+                    if driver == "wrk":
+                        figures = await wrk_load(
+                            exe,
+                            projects.url,
+                            portfolio_id,
+                            watched,
+                            rate=args.freshness_rate,
+                            seconds=args.freshness_seconds,
+                            sample=args.freshness_sample,
+                            poll=args.freshness_poll_ms / 1000,
+                            watch=watch,
+                        )
+                        after = await published_by(projects.url)
+                        figures["relay_published_during_run"] = (
+                            (after - before) if before is not None and after is not None else None
+                        )
+                    else:
+                        figures = await paced_load(
+                            projects.url,
+                            reporting.url,
+                            portfolio_id,
+                            visibility,
+                            rate=args.freshness_rate,
+                            seconds=args.freshness_seconds,
+                            sample=args.freshness_sample,
+                            watch=watch,
+                        )
                 figures["peak_rss_mib_during_load"] = rss.peak_mib()
                 if spies[0].exe:
                     figures["profile"] = {n: summarise_profile(s.out) for n, s in zip(pids, spies, strict=True)}
@@ -320,10 +446,16 @@ async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
 
     f, c = figures["freshness"] or {}, figures["command_latency"] or {}
     relay, consumer = figures["relay_part_201_to_on_kafka"] or {}, figures["consumer_part_on_kafka_to_visible"] or {}
+    client = (
+        f"wrk sent {figures['sent_late_over_10_ms']} requests more than 10 ms late "
+        f"(at most {figures['send_lateness_max_ms']} ms)"
+        if figures.get("driver") == "wrk"
+        else f"the paced client used {figures['load_generator_cpu_share_of_one_core']:.0%} of a core"
+    )
     print(
         f"  {figures['commands']} commands at {args.freshness_rate:.0f}/s target, "
         f"{figures['achieved_commands_per_s']}/s achieved; command p50 {c.get('p50_ms')} ms p99 {c.get('p99_ms')} ms; "
-        f"the paced client used {figures['load_generator_cpu_share_of_one_core']:.0%} of a core"
+        f"{client}"
     )
     print(
         f"  freshness (201 -> visible in reporting), {figures['sampled']} sampled: p50 {f.get('p50_ms')} ms  "

@@ -96,12 +96,78 @@ end
 """
 
 
+# Paced sending (``delay``, called by wrk before each request after a connection's first) and a log of sampled
+# answers, for the freshness benchmark: thread t's n-th request is due at its start + n x threads / rate, on
+# CLOCK_MONOTONIC (Python's time.perf_counter); every answer 201 whose code's counter is a multiple of SAMPLE is noted
+# with the moment it arrived, and printed by done() as WRK_SAMPLE lines, with each thread's lateness.
+_PACED = """
+local ffi = require("ffi")
+ffi.cdef[[ typedef struct {{ long tv_sec; long tv_nsec; }} pmo_timespec; int clock_gettime(int, pmo_timespec *); ]]
+local clock = ffi.new("pmo_timespec")
+local function now()
+  ffi.C.clock_gettime(1, clock)
+  return tonumber(clock.tv_sec) + tonumber(clock.tv_nsec) / 1e9
+end
+local INTERVAL = {threads} / {rate}
+local SAMPLE = {sample}
+local started = nil
+local slot = 0
+late = 0
+latest = 0
+function delay()
+  local t = now()
+  if started == nil then started = t end
+  local wait = started + slot * INTERVAL - t
+  slot = slot + 1
+  if wait < -0.01 then
+    late = late + 1
+    if -wait > latest then latest = -wait end
+  end
+  if wait < 0 then return 0 end
+  return wait * 1000
+end
+samples = {{}}
+function response(status, headers, body)
+  if status == 201 then
+    local code = string.match(body, '"code"%s*:%s*"([^"]+)"')
+    local n = code and tonumber(string.match(code, "x(%d+)$"))
+    if n and n % SAMPLE == 0 then
+      local id = string.match(body, '"project_id"%s*:%s*"([^"]+)"') or ""
+      samples[#samples + 1] = string.format("%s %s %.6f", code, id, now())
+    end
+  end
+end
+local every = {{}}
+local base_setup = setup
+function setup(thread)
+  base_setup(thread)
+  every[#every + 1] = thread
+end
+local base_done = done
+function done(summary, latency, requests)
+  base_done(summary, latency, requests)
+  for _, thread in ipairs(every) do
+    for _, line in ipairs(thread:get("samples")) do io.write("WRK_SAMPLE " .. line .. "\\n") end
+    io.write(string.format("WRK_LATE %d %.6f\\n", thread:get("late"), thread:get("latest")))
+  end
+end
+"""
+
+
 def lua_script(
-    method: str, path: str, body: Mapping[str, Any], headers: Mapping[str, str], keys: Sequence[str] = ()
+    method: str,
+    path: str,
+    body: Mapping[str, Any],
+    headers: Mapping[str, str],
+    keys: Sequence[str] = (),
+    *,
+    paced: tuple[float, int] | None = None,
 ) -> str:
     """A wrk script sending ``method path`` with ``body`` (JSON), ``@SEQ@`` in it (and in the path) replaced by a
-    value unique in the wrk run, ``@KEY@`` in the path by a key of the thread's own share of ``keys``."""
-    return _LUA.format(
+    value unique in the wrk run (``<thread>x<counter>``), ``@KEY@`` in the path by a key of the thread's own share of
+    ``keys``. ``paced=(rate, sample)``: requests sent at ``rate`` a second in all, and the answers of every
+    ``sample``-th request of a thread noted (:data:`_PACED`)."""
+    script = _LUA.format(
         method=method,
         path=path,
         body=json.dumps(body),
@@ -109,16 +175,24 @@ def lua_script(
         keys=", ".join(f'"{k}"' for k in keys),
         threads=THREADS,
     )
+    if paced is not None:
+        script += _PACED.format(threads=THREADS, rate=paced[0], sample=paced[1])
+    return script
 
 
-def run_wrk(exe: str, url: str, script: str, *, seconds: int, connections: int, label: str) -> dict[str, Any]:
-    """One wrk run; its JSON summary as figures, with the load average after it."""
+def run_wrk(
+    exe: str, url: str, script: str, *, seconds: float, connections: int, label: str, lines: list[str] | None = None
+) -> dict[str, Any]:
+    """One wrk run; its JSON summary as figures, with the load average after it (and its other ``WRK_`` lines
+    appended to ``lines``)."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     path = LOG_DIR / f"wrk-{label}.lua"
     path.write_text(script)
-    command = [exe, f"-t{THREADS}", f"-c{connections}", f"-d{seconds}s", "--timeout", "2s", "--latency"]
+    command = [exe, f"-t{THREADS}", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "2s", "--latency"]
     command += ["-s", str(path), url]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    if lines is not None:
+        lines.extend(x for x in done.stdout.splitlines() if x.startswith("WRK_") and not x.startswith("WRK_JSON "))
     line = next((x for x in done.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary: {done.stdout[-500:]} {done.stderr[-500:]}")
