@@ -21,9 +21,20 @@ def configured_workers(environ: MutableMapping[str, str] = os.environ) -> int:
 
 def prepare_metrics(environ: MutableMapping[str, str] = os.environ) -> None:
     """With ``PMO_WORKERS`` > 1 and no ``PROMETHEUS_MULTIPROC_DIR``, set one shared by the workers of this process's
-    supervisor (named by its pid) so that ``/metrics`` counts every worker (:mod:`shared.workers`)."""
+    supervisor (named by its pid and start time) so that ``/metrics`` counts every worker (:mod:`shared.workers`)."""
     if configured_workers(environ) <= 1 or environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return
-    folder = Path(tempfile.gettempdir()) / f"pmo-metrics-{socket.gethostname()}-{os.getppid()}"
+    supervisor = os.getppid()
+    name = f"pmo-metrics-{socket.gethostname()}-{supervisor}-{_started(supervisor)}"
+    folder = Path(tempfile.gettempdir()) / name
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
+def _started(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, Linux's ``/proc``; ``0`` elsewhere): with the pid, a name
+    no later supervisor reusing the pid has, so its workers never count a former one's files."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "0"

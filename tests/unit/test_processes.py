@@ -24,9 +24,11 @@ def test_several_workers_share_a_metrics_folder_named_by_their_supervisor(tmp_pa
     assert "PROMETHEUS_MULTIPROC_DIR" not in one
     two: dict[str, str] = {"PMO_WORKERS": "2"}
     prepare_metrics(two)
-    assert two["PROMETHEUS_MULTIPROC_DIR"].endswith(f"-{os.getppid()}") and os.path.isdir(
-        two["PROMETHEUS_MULTIPROC_DIR"]
-    )
+    folder = two["PROMETHEUS_MULTIPROC_DIR"]
+    assert f"-{os.getppid()}-" in folder and os.path.isdir(folder)
+    again: dict[str, str] = {"PMO_WORKERS": "3"}
+    prepare_metrics(again)
+    assert again["PROMETHEUS_MULTIPROC_DIR"] == folder  # the same supervisor: the same folder
     given = {"PMO_WORKERS": "2", "PROMETHEUS_MULTIPROC_DIR": "/somewhere"}
     prepare_metrics(given)
     assert given["PROMETHEUS_MULTIPROC_DIR"] == "/somewhere"
