@@ -13,11 +13,11 @@ session broke (the database restarted) keeps its tasks running and takes the lea
 meanwhile, both run them until this one's process ends, which those parts already allow (as for two replicas).
 
 A command committed in a worker that does not hold the lease wakes the holder's relay and tasks by ``NOTIFY`` (the
-relay's :class:`shared.relay_wake.Notifier`, and :class:`CommitNotifier` for the channels a service names in
+relay's :class:`shared.relay_wake.Notifier`, and one more of them for each channel a service names in
 ``ServiceSpec.woken_by_commands``).
 
-Metrics: with ``PMO_WORKERS`` > 1, ``prometheus_client`` runs in its multiprocess mode (:func:`prepare_metrics`,
-:func:`shared.processes.prepare_metrics`, run when :mod:`shared` is imported, before ``prometheus_client`` is):
+Metrics: with ``PMO_WORKERS`` > 1, ``prometheus_client`` runs in its multiprocess mode
+(:func:`shared.processes.prepare_metrics`, run when :mod:`shared` is imported, before ``prometheus_client`` is):
 ``/metrics`` answers for every worker of the replica, counters summed, gauges one series per live worker (``pid``).
 """
 
@@ -39,10 +39,6 @@ RETRY_SECONDS = 5.0
 """How often a worker without the lease tries it again (and how long a dead holder's work waits at most)."""
 CHECK_SECONDS = 30.0
 """How often the holder checks that its lease session is alive."""
-
-
-def multiprocess_metrics() -> bool:
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
 def forget_dead_workers() -> None:
