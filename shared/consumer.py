@@ -169,6 +169,13 @@ async def copy_new_records(
     return None
 
 
+class PositionMovedError(Exception):
+    """The offset stored with the read model lies before the batch's first record, and not because Kafka has no
+    records there (:meth:`ProjectionConsumer.apply_records`): someone moved it back under the running consumer (``pmo
+    republish`` after a Kafka loss moves offsets past a recreated topic's end back to its start). The batch is rolled
+    back and the consumer reads from the stored offset."""
+
+
 class ApplyFailedError(Exception):
     """A record of a batch could not be applied (``index`` in the batch, ``cause``); the caller rolls back."""
 
@@ -215,6 +222,7 @@ class ProjectionConsumer:
         self.idempotent = bool(getattr(projection, "idempotent", False))
         self._backoff = kafka.backoff()
         self._failing_since: float | None = None  # when the current run of failures began
+        self._sought: dict[TopicPartition, int] = {}  # stored offsets sought after a PositionMovedError
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, retrying after database or broker failures, after a delay that grows with
@@ -353,17 +361,22 @@ class ProjectionConsumer:
     async def process(self, tp: TopicPartition, records: Sequence[Any]) -> None:
         """Apply ``records`` (consecutive, one partition) with their offset in one transaction."""
         try:
-            async with self.engine.begin() as conn:
-                await self.apply_records(conn, tp, records, isolate=False)
-        except ApplyFailedError:
-            # Some record failed: redo the batch one record at a time, dead-lettering the failures.
-            async with self.engine.begin() as conn:
-                await self.apply_records(conn, tp, records, isolate=True)
+            try:
+                async with self.engine.begin() as conn:
+                    await self.apply_records(conn, tp, records, isolate=False)
+            except ApplyFailedError:
+                # Some record failed: redo the batch one record at a time, dead-lettering the failures.
+                async with self.engine.begin() as conn:
+                    await self.apply_records(conn, tp, records, isolate=True)
+        except PositionMovedError:
+            await self._read_from_stored(tp, records[0].offset)
+            return
         except Exception:
             # The database (or the hook) failed: nothing of the batch committed; go back to the stored offset.
             if self._consumer is not None:
                 await self.seek_to_stored([tp])
             raise
+        self._sought.pop(tp, None)
         committed = getattr(self.projection, "committed", None)
         if committed is not None:  # e.g. wakes a task of this process that works off what the batch wrote
             committed()
@@ -372,6 +385,21 @@ class ProjectionConsumer:
                 await self._consumer.commit({tp: records[-1].offset + 1})
             except Exception:  # only for monitoring; the database holds the truth
                 log.debug("kafka offset commit failed", exc_info=True)
+
+    async def _read_from_stored(self, tp: TopicPartition, first: int) -> None:
+        """The stored offset of ``tp`` was moved back under this consumer (:class:`PositionMovedError`): read from
+        there. Remembered, so that a batch starting past it once more is taken: then Kafka holds nothing in between
+        (records deleted by retention, a compacted or aborted stretch), which no seek can change."""
+        stored = (await self.stored_offsets()).get((tp.topic, tp.partition))
+        if stored is None or self._consumer is None:
+            return
+        self._sought[tp] = stored
+        log.warning(
+            "consumer %s: the offset stored for %s[%d] is %d, before the batch read at %d (moved back under it, e.g. "
+            "by a republish after a Kafka loss); reading from %d",
+            self.projection.name, tp.topic, tp.partition, stored, first, stored,
+        )  # fmt: skip
+        self._consumer.seek(tp, stored)
 
     def dead_letter_to(self, producer: Any) -> None:
         """Send dead letters through ``producer`` (already started, owned by the caller: e.g. one for every read
@@ -447,14 +475,27 @@ class ProjectionConsumer:
             if not isolate:  # dead-letter only in the isolated pass, so each failure is sent once
                 raise ApplyFailedError(index, error or RuntimeError("undecodable record"))
             await self._dead_letter(conn, record, event, error)
-        await conn.execute(
+        # The offset goes with the changes, unless the stored one lies before this batch: records between them were
+        # never applied here (the stored offset was moved back under this consumer), so nothing of the batch is kept
+        # (PositionMovedError). A stored offset at or past the batch's start is a re-delivery the inbox absorbed.
+        kept = await conn.execute(
             text(
                 "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES (:c, :t, :p, :o) "
                 "ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = excluded.next_offset, "
-                "updated_at = now()"
+                "updated_at = now() WHERE consumer_offsets.next_offset >= :first "
+                "OR consumer_offsets.next_offset = :sought RETURNING 1"
             ),
-            {"c": self.projection.name, "t": tp.topic, "p": tp.partition, "o": records[-1].offset + 1},
+            {
+                "c": self.projection.name,
+                "t": tp.topic,
+                "p": tp.partition,
+                "o": records[-1].offset + 1,
+                "first": records[0].offset,
+                "sought": self._sought.get(tp, -1),
+            },
         )
+        if kept.first() is None:
+            raise PositionMovedError(f"{tp.topic}[{tp.partition}]")
         await self.before_commit(conn, tp, records)
         CONSUMED.labels(self.projection.name).inc(applied)
         DUPLICATES.labels(self.projection.name).inc(duplicates)

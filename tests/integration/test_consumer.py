@@ -267,3 +267,64 @@ async def test_a_consumer_from_now_on_skips_the_history_and_reads_a_topic_create
             await producer.stop()
         # the new topic is found at the consumer's next metadata refresh (PMO_KAFKA_METADATA_MAX_AGE_MS, 10 s here)
         await wait_for_seqs(engine, [(after, 1), (after, 2), (after, 3), (later, 1), (later, 2)], timeout=60)
+
+
+async def _stored(engine) -> dict[tuple[str, int], int]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT topic, partition, next_offset FROM consumer_offsets WHERE topic <> ''"))
+        return {(r.topic, r.partition): r.next_offset for r in rows}
+
+
+async def test_an_offset_moved_back_under_a_running_consumer_is_read_from_there(engine, schema, topic, kafka) -> None:
+    # After a Kafka loss, `pmo republish` moves stored offsets past a recreated topic's end back to its start while the
+    # consumers run, each holding a position in the old log: a batch read there must not be applied over the gap.
+    await migrate(engine, schema, COUNTING_DDL)
+    pid = uuid.uuid4().hex
+    projection = CountingProjection(topic)
+    await append(engine, pid, range(1, 6))
+    await publish(engine, schema, topic, kafka)
+    async with running(ProjectionConsumer(engine, kafka, projection)):
+        await wait_for_seqs(engine, [(pid, s) for s in range(1, 6)])
+        [(tp, end)] = (await _stored(engine)).items()
+        assert end == 5
+        # What a recreated topic holds at offsets 2-4 is new to the read model: its rows and inbox entries go, and
+        # the stored offset moves back to 2 under the running consumer (still at 5 in memory).
+        async with engine.begin() as conn:
+            gone = (await conn.execute(text("DELETE FROM applied WHERE seq >= 3 RETURNING event_id"))).scalars().all()
+            await conn.execute(text("DELETE FROM inbox WHERE event_id = ANY(:e)"), {"e": list(gone)})
+            await conn.execute(text("UPDATE consumer_offsets SET next_offset = 2 WHERE topic = :t"), {"t": topic})
+        await append(engine, pid, range(6, 7), expected=5)
+        await publish(engine, schema, topic, kafka)  # offset 5: the consumer's next batch starts past the stored 2
+        await wait_for_seqs(engine, [(pid, s) for s in range(1, 7)])
+    rows = await applied_rows(engine)
+    assert sorted(r.seq for r in rows) == [1, 2, 3, 4, 5, 6]  # each once: the batch at 5 was not applied twice
+    assert await _stored(engine) == {tp: 6}
+
+
+async def test_records_kafka_no_longer_holds_past_a_stopped_consumers_offset_are_passed_over(
+    engine, schema, topic, kafka
+) -> None:
+    from aiokafka import TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.records_to_delete import RecordsToDelete
+
+    await migrate(engine, schema, COUNTING_DDL)
+    pid = uuid.uuid4().hex
+    projection = CountingProjection(topic)
+    await append(engine, pid, range(1, 4))
+    await publish(engine, schema, topic, kafka)
+    async with running(ProjectionConsumer(engine, kafka, projection)):
+        await wait_for_seqs(engine, [(pid, s) for s in range(1, 4)])
+    [((_, partition), end)] = (await _stored(engine)).items()
+    assert end == 3
+    await append(engine, pid, range(4, 7), expected=3)
+    await publish(engine, schema, topic, kafka)  # offsets 3, 4, 5
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    await admin.start()
+    try:  # retention, say: the log now starts at 4, past the stored 3
+        await admin.delete_records({TopicPartition(topic, partition): RecordsToDelete(before_offset=4)})
+    finally:
+        await admin.close()
+    async with running(ProjectionConsumer(engine, kafka, projection)):
+        await wait_for_seqs(engine, [(pid, s) for s in (1, 2, 3, 5, 6)])
+    assert await _stored(engine) == {(topic, partition): 6}

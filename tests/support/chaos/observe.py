@@ -106,6 +106,30 @@ async def consumer_lag(engine: AsyncEngine, kafka: KafkaOptions) -> dict[str, in
     return lag
 
 
+async def _partitions_behind(engine: AsyncEngine, kafka: KafkaOptions) -> dict[str, list[str]]:
+    """For each consumer behind: its partitions behind, as ``topic[partition] stored/end``."""
+    try:
+        running = consumers()
+        ends = await end_offsets(kafka, sorted({t for c in running.values() for t in c.topics}))
+        out: dict[str, list[str]] = {}
+        for c in running.values():
+            stored = {
+                (r.topic, r.partition): int(r.next_offset)
+                for r in await _rows(
+                    engine,
+                    f"SELECT topic, partition, next_offset FROM {c.service}.consumer_offsets WHERE consumer = :c",
+                    {"c": c.name},
+                )
+            }
+            late = [f"{t}[{p}] {stored.get((t, p))}/{end}" for (t, p), end in sorted(ends.items())
+                    if t in c.topics and stored.get((t, p), 0) < end]  # fmt: skip
+            if late:
+                out[c.name] = late
+        return out
+    except Exception as exc:  # only for the failure's message
+        return {"unknown": [repr(exc)]}
+
+
 async def wait_quiet(world: PrivateWorld, timeout: float = 120.0) -> float:
     """Wait until every relay has published every event and every consumer consumed every record; returns the
     seconds it took."""
@@ -123,7 +147,16 @@ async def wait_quiet(world: PrivateWorld, timeout: float = 120.0) -> float:
             last = repr(exc)
         if time.monotonic() - started > timeout:
             tails = "\n".join(f"--- {s} log ---\n{world.log_tail(s)}" for s in TOPICS)
-            raise AssertionError(f"not quiet after {timeout}s: {last}\n{tails}")
+            behind = await _partitions_behind(engine, world.infra.kafka_options)
+            failures = [
+                f"{s}: {line[:1500]}"
+                for s in TOPICS
+                for line in world.log_tail(s, 20000).splitlines()
+                if "failed; restarting" in line
+            ]
+            raise AssertionError(
+                f"not quiet after {timeout}s: {last}\nbehind: {behind}\nconsumers restarted: {failures[-8:]}\n{tails}"
+            )
         await asyncio.sleep(0.25)
 
 
@@ -225,6 +258,32 @@ def _paths_differing(a: Any, b: Any, path: str = "", depth: int = 4) -> list[str
     return [path or "."]
 
 
+async def _books_evidence(world: PrivateWorld, live: list[str], replayed: list[str], shown: int = 2) -> str:
+    """For projects whose books differ from the replay's: each record of theirs on the fact topics (offset order) and
+    the live ledger's facts (position order), so that a failure shows in which order each side took them."""
+    projects = sorted({_first_value(row) for row in set(live) ^ set(replayed)})[:shown]
+    lines: list[str] = []
+    engine = await world.open()
+    for project in projects:
+        lines.append(f"project {project}:")
+        for topic in sorted(set(TOPICS.values()) - {TOPICS.get("reporting", "")}):
+            for r in await read_topic(world.infra.kafka_options, topic):
+                if r.key is not None and bytes(r.key).decode(errors="replace") == project:
+                    lines.append(
+                        f"  {topic}[{r.partition}]@{r.offset} {header(r, 'ce_type')} {header(r, 'ce_id')} "
+                        f"v{header(r, 'ce_streamversion')} t={r.timestamp}"
+                    )
+        for f in await _rows(
+            engine,
+            "SELECT position, event_id, service, name, recorded_at FROM reporting.facts WHERE project_id = :p "
+            "ORDER BY position",
+            {"p": project},
+        ):
+            lines.append(f"  fact #{f.position} {f.service} {f.name} {f.event_id} {f.recorded_at.isoformat()}")
+    consumer_lines = [line for line in world.log_tail("reporting", 5000).splitlines() if "reporting.facts" in line]
+    return "\n".join([*lines, "reporting's log on its facts consumer:", *consumer_lines[-30:]])
+
+
 async def replay_digests(
     world: PrivateWorld, timeout: float = 120.0, live: dict[str, tuple[int, str]] | None = None
 ) -> dict[str, tuple[int, str]]:
@@ -294,6 +353,8 @@ async def replay_digests(
                         theirs = await table_rows(await world.open(), c.service, table)
                         ours = await table_rows(engines[c.service], f"replay_{c.service}_{run}", table)
                         details.append(f"{name}: {rows_differing(theirs, ours)}")
+                        if table == "project_books":
+                            details.append(await _books_evidence(world, theirs, ours))
             raise AssertionError(
                 f"the read models differ from a fresh replay:\nlive     {live}\nreplayed {out}\n" + "\n".join(details)
             )
