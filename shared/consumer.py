@@ -222,6 +222,7 @@ class ProjectionConsumer:
         self.idempotent = bool(getattr(projection, "idempotent", False))
         self._backoff = kafka.backoff()
         self._failing_since: float | None = None  # when the current run of failures began
+        self._positioning: set[TopicPartition] = set()  # being moved to their stored offsets (seek_to_stored)
         self._sought: dict[TopicPartition, int] = {}  # stored offsets sought after a PositionMovedError
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -277,6 +278,12 @@ class ProjectionConsumer:
                     if tp not in self.positioned:
                         # fetched from aiokafka's own reset while the assignment listener is still reading the stored
                         # offsets: not ours to apply (its seek then moves the partition to the stored position)
+                        if tp not in self._positioning and tp in consumer.assignment():
+                            # assigned with no listener positioning it (its call was cut short): nothing would ever
+                            # apply this partition's records, so it is positioned here
+                            log.warning("consumer %s: %s[%d] assigned but not positioned; seeking its stored offset",
+                                        self.projection.name, tp.topic, tp.partition)  # fmt: skip
+                            await self.seek_to_stored([tp])
                         continue
                     if records:
                         await self.process(tp, records)
@@ -295,6 +302,13 @@ class ProjectionConsumer:
         consumer = self._consumer
         if consumer is None:
             return
+        self._positioning.update(partitions)
+        try:
+            await self._seek_to_stored(consumer, partitions)
+        finally:
+            self._positioning.difference_update(partitions)
+
+    async def _seek_to_stored(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
         stored = await self.stored_offsets()
         for tp in partitions:
             if self._consumer is not consumer:

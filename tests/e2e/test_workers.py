@@ -89,10 +89,12 @@ def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
 
 
 def register(base: str, portfolio: str, count: int) -> None:
-    """``count`` registrations over eight connections at once, so that both workers take some."""
+    """``count`` registrations, eight at once, each on a connection of its own (kept-alive connections all accepted by
+    one worker would leave the other nothing to answer), so that both workers take some."""
 
     async def send() -> None:
-        async with httpx.AsyncClient(base_url=base, headers=DIRECTOR, timeout=15) as client:
+        limits = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=base, headers=DIRECTOR, timeout=15, limits=limits) as client:
             semaphore = asyncio.Semaphore(8)
 
             async def one() -> None:

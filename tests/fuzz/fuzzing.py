@@ -236,7 +236,14 @@ def _known_ids(api: Any, known: dict[str, list[str]]) -> None:
 
     @api.hook  # type: ignore[untyped-decorator]
     def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> Any:
-        names = [name for name in path_parameters or {} if name in known]
+        # Only a value valid for its parameter is replaced: a case generated to break the path (negative data) stays
+        # broken (replaced, a negative case left with only an unknown query parameter, which the services ignore,
+        # was answered 200 and reported as invalid data accepted).
+        names = [
+            name
+            for name, value in (path_parameters or {}).items()
+            if name in known and _valid_path_value(context, name, value)
+        ]
         if not names:
             return st.just(path_parameters)
         return st.one_of(
@@ -245,6 +252,19 @@ def _known_ids(api: Any, known: dict[str, list[str]]) -> None:
                 lambda ids: {**path_parameters, **dict(zip(names, ids, strict=True))}
             ),
         )
+
+
+def _valid_path_value(context: Any, name: str, value: Any) -> bool:
+    """Whether ``value`` is valid for the operation's path parameter ``name`` (its JSON Schema, formats checked)."""
+    import jsonschema
+
+    operation = getattr(context, "operation", None)
+    parameter = operation.path_parameters.get(name) if operation is not None else None
+    schema = getattr(parameter, "validation_schema", None)
+    if not isinstance(schema, dict):
+        return True
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return bool(validator.is_valid(value))
 
 
 def _engine(api: Any, result: FuzzResult) -> None:
