@@ -125,7 +125,8 @@ async def test_crash_between_read_model_write_and_offset_commit_recovers_to_a_fr
     assert len(live) == 15
 
 
-async def test_restart_resumes_from_the_stored_position(engine, schema, topic, kafka) -> None:
+async def consumed_then_stopped(engine, schema, topic, kafka) -> tuple[str, CountingProjection]:
+    """Three events of a new project published and consumed by a consumer that then stops."""
     await migrate(engine, schema, COUNTING_DDL)
     pid = uuid.uuid4().hex
     projection = CountingProjection(topic)
@@ -133,6 +134,11 @@ async def test_restart_resumes_from_the_stored_position(engine, schema, topic, k
     await publish(engine, schema, topic, kafka)
     async with running(ProjectionConsumer(engine, kafka, projection)):
         await wait_for_seqs(engine, [(pid, s) for s in range(1, 4)])
+    return pid, projection
+
+
+async def test_restart_resumes_from_the_stored_position(engine, schema, topic, kafka) -> None:
+    pid, projection = await consumed_then_stopped(engine, schema, topic, kafka)
     await append(engine, pid, range(4, 7), expected=3)
     await publish(engine, schema, topic, kafka)
     async with running(ProjectionConsumer(engine, kafka, projection)):
@@ -308,13 +314,7 @@ async def test_records_kafka_no_longer_holds_past_a_stopped_consumers_offset_are
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.admin.records_to_delete import RecordsToDelete
 
-    await migrate(engine, schema, COUNTING_DDL)
-    pid = uuid.uuid4().hex
-    projection = CountingProjection(topic)
-    await append(engine, pid, range(1, 4))
-    await publish(engine, schema, topic, kafka)
-    async with running(ProjectionConsumer(engine, kafka, projection)):
-        await wait_for_seqs(engine, [(pid, s) for s in range(1, 4)])
+    pid, projection = await consumed_then_stopped(engine, schema, topic, kafka)
     [((_, partition), end)] = (await _stored(engine)).items()
     assert end == 3
     await append(engine, pid, range(4, 7), expected=3)

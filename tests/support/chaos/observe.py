@@ -88,11 +88,11 @@ async def relay_backlog(engine: AsyncEngine, schema: str) -> int:
     return int(row)
 
 
-async def consumer_lag(engine: AsyncEngine, kafka: KafkaOptions) -> dict[str, int]:
-    """Records each consumer has not consumed yet (from the offsets stored with its read model)."""
+async def _positions(engine: AsyncEngine, kafka: KafkaOptions) -> dict[str, dict[tuple[str, int], tuple[int, int]]]:
+    """For each consumer, each partition of its topics as ``(stored offset, end offset)`` (stored 0 when none)."""
     running = consumers()
     ends = await end_offsets(kafka, sorted({t for c in running.values() for t in c.topics}))
-    lag: dict[str, int] = {}
+    out: dict[str, dict[tuple[str, int], tuple[int, int]]] = {}
     for c in running.values():
         stored = {
             (r.topic, r.partition): int(r.next_offset)
@@ -102,32 +102,27 @@ async def consumer_lag(engine: AsyncEngine, kafka: KafkaOptions) -> dict[str, in
                 {"c": c.name},
             )
         }
-        lag[c.name] = sum(max(0, end - stored.get(tp, 0)) for tp, end in ends.items() if tp[0] in c.topics)
-    return lag
+        out[c.name] = {tp: (stored.get(tp, 0), end) for tp, end in ends.items() if tp[0] in c.topics}
+    return out
+
+
+async def consumer_lag(engine: AsyncEngine, kafka: KafkaOptions) -> dict[str, int]:
+    """Records each consumer has not consumed yet (from the offsets stored with its read model)."""
+    positions = await _positions(engine, kafka)
+    return {name: sum(max(0, end - at) for at, end in parts.values()) for name, parts in positions.items()}
 
 
 async def _partitions_behind(engine: AsyncEngine, kafka: KafkaOptions) -> dict[str, list[str]]:
     """For each consumer behind: its partitions behind, as ``topic[partition] stored/end``."""
     try:
-        running = consumers()
-        ends = await end_offsets(kafka, sorted({t for c in running.values() for t in c.topics}))
-        out: dict[str, list[str]] = {}
-        for c in running.values():
-            stored = {
-                (r.topic, r.partition): int(r.next_offset)
-                for r in await _rows(
-                    engine,
-                    f"SELECT topic, partition, next_offset FROM {c.service}.consumer_offsets WHERE consumer = :c",
-                    {"c": c.name},
-                )
-            }
-            late = [f"{t}[{p}] {stored.get((t, p))}/{end}" for (t, p), end in sorted(ends.items())
-                    if t in c.topics and stored.get((t, p), 0) < end]  # fmt: skip
-            if late:
-                out[c.name] = late
-        return out
+        positions = await _positions(engine, kafka)
     except Exception as exc:  # only for the failure's message
         return {"unknown": [repr(exc)]}
+    out = {
+        name: [f"{t}[{p}] {at}/{end}" for (t, p), (at, end) in sorted(parts.items()) if at < end]
+        for name, parts in positions.items()
+    }
+    return {name: late for name, late in out.items() if late}
 
 
 async def wait_quiet(world: PrivateWorld, timeout: float = 120.0) -> float:
