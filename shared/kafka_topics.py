@@ -110,6 +110,17 @@ async def ensure_topics(
         await admin.close()
 
 
+async def missing_topics(options: KafkaOptions, topics: Sequence[str]) -> list[str]:
+    """Those of ``topics`` the cluster does not hold."""
+    admin = AIOKafkaAdminClient(**options.client_kwargs())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    return [t for t in topics if t not in existing]
+
+
 async def prepare_topics(options: KafkaOptions, topics: Sequence[str]) -> list[str]:
     """At a service's start: :func:`ensure_topics`, then compare every topic with the configured settings.
 

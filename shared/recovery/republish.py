@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.eventstore import recorded_from_row
 from shared.kafka import DLQ_TOPIC, KafkaOptions, ensure_topics, to_record
+from shared.kafka_topics import missing_topics
 from shared.recovery import RecoveryRefusedError
 from shared.recovery.topic import end_offsets, read_events
 from shared.relay import LEADER_CHECK_INTERVAL
@@ -109,27 +110,30 @@ async def _release(conn: AsyncConnection, key: str) -> None:
 
 
 async def _reset_offsets_past_end(
-    conn: AsyncConnection, topic: str, ends: dict[int, int], schemas: list[str] | None = None
+    conn: AsyncConnection, topic: str, ends: dict[int, int] | None, schemas: list[str] | None = None
 ) -> int:
-    """Move consumers' stored offsets of ``topic`` that lie past its end back to the new log's first offset, in
-    ``schemas`` (default: every schema with a ``consumer_offsets`` table); one statement per schema. Each consumer
-    reads the new log from its beginning and its inbox skips what it had applied. (Deleting the offset would say the
-    same to a read model, but a consumer about what happens from now on, ``start_at_end``, would start at the new
-    log's end and skip what was published since.)"""
+    """Move consumers' stored offsets of ``topic`` that lie past its end (``ends``: each partition's end offset;
+    ``None``: the topic is gone, every offset of it) back to the new log's first offset, in ``schemas`` (default: every
+    schema with a ``consumer_offsets`` table); one statement per schema. Each consumer reads the new log from its
+    beginning and its inbox skips what it had applied. (Deleting the offset would say the same to a read model, but a
+    consumer about what happens from now on, ``start_at_end``, would start at the new log's end and skip what was
+    published since.)"""
     if schemas is None:
         found = await conn.execute(
             text("SELECT table_schema FROM information_schema.tables WHERE table_name = 'consumer_offsets'")
         )
         schemas = list(found.scalars().all())
     deleted = 0
-    partitions, offsets = list(ends), [ends[p] for p in ends]
+    partitions, offsets = (list(ends), [ends[p] for p in ends]) if ends is not None else ([], [])
     for schema in schemas:
+        past_end = (
+            "FROM unnest(CAST(:p AS int[]), CAST(:e AS bigint[])) AS t(partition, end_offset) "
+            "WHERE o.topic = :t AND o.partition = t.partition AND o.next_offset > t.end_offset"
+            if ends is not None
+            else "WHERE o.topic = :t AND o.next_offset > 0"
+        )
         result = await conn.execute(
-            text(
-                f'UPDATE "{schema}".consumer_offsets o SET next_offset = 0 '
-                "FROM unnest(CAST(:p AS int[]), CAST(:e AS bigint[])) AS t(partition, end_offset) "
-                "WHERE o.topic = :t AND o.partition = t.partition AND o.next_offset > t.end_offset"
-            ),
+            text(f'UPDATE "{schema}".consumer_offsets o SET next_offset = 0 {past_end}'),
             {"t": topic, "p": partitions, "e": offsets},
         )
         deleted += int(getattr(result, "rowcount", 0) or 0)
@@ -188,11 +192,18 @@ async def republish(
         if not await _try_lock(guard, guard_key):
             raise RecoveryRefusedError(f"another republish of {service} is running (lock {guard_key}); nothing changed")
         try:
+            reset = 0
+            if topic in await missing_topics(kafka, [topic]):
+                # The log every stored offset of the topic points into is gone, and no consumer holds a place in a
+                # topic that does not exist: every offset goes back to the start before the topic exists again, so a
+                # consumer assigned it from then on reads it from its beginning (moved back after its creation, a
+                # consumer assigned it meanwhile would keep its old place, at the end of a quiet partition for good).
+                reset = await _reset_offsets_past_end(lock, topic, None, consumer_schemas)
             await ensure_topics(kafka, [topic, DLQ_TOPIC], partitions, replication)
             await pause_relay(lock, schema)
             try:
                 ends = await end_offsets(kafka, topic)
-                reset = await _reset_offsets_past_end(lock, topic, ends, consumer_schemas)
+                reset += await _reset_offsets_past_end(lock, topic, ends, consumer_schemas)
                 start = (0, 0) if from_start else await _first_missing(lock, kafka, topic)
                 if start is None:
                     total = (await lock.execute(text("SELECT count(*) FROM events"))).scalar_one()

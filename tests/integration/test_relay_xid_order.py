@@ -109,3 +109,37 @@ async def test_after_a_kafka_loss_consumers_offsets_past_the_new_log_go_back_to_
         rows = (await conn.execute(text("SELECT consumer, next_offset FROM consumer_offsets ORDER BY 1"))).all()
     assert [tuple(r) for r in rows] == [("at-start", 0), ("past-end", 0)]
     in_order_once(await read_topic(kafka, topic, expect=12), projects)
+
+
+async def test_when_the_topic_is_gone_offsets_go_back_before_it_exists_again(
+    engine: Any, schema: str, kafka: KafkaOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kafka lost: every stored offset of the topic is back at 0 by the time the republish creates it again, so no
+    consumer assigned the new topic can be placed at its old offset (at a quiet partition's end it stayed there)."""
+    from shared import consumer as consumer_module
+    from shared.recovery import republish as republish_module
+
+    gone = f"pmo.test-gone-{uuid.uuid4().hex[:10]}.v1"  # never created: the broker lost it
+    async with engine.begin() as conn:
+        for statement in consumer_module.DDL:
+            await conn.execute(text(statement))
+        for partition in range(3):
+            await conn.execute(
+                text("INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES ('c', :t, :p, 3)"),
+                {"t": gone, "p": partition},
+            )
+    at_creation: list[list[int]] = []
+    create = republish_module.ensure_topics
+
+    async def watched(options: KafkaOptions, topics: Any, *args: Any) -> Any:
+        async with engine.connect() as conn:
+            found = await conn.execute(text("SELECT next_offset FROM consumer_offsets WHERE topic = :t"), {"t": gone})
+            at_creation.append(sorted(found.scalars().all()))
+        return await create(options, topics, *args)
+
+    monkeypatch.setattr(republish_module, "ensure_topics", watched)
+    projects = await written_across_a_digit(engine)
+    done = await republish(engine, kafka, service="test", topic=gone, schema=schema, consumer_schemas=[schema])
+    assert at_creation == [[0, 0, 0]]
+    assert done.offsets_reset == 3
+    in_order_once(await read_topic(kafka, gone, expect=12), projects)
