@@ -185,6 +185,10 @@ class ApplyFailedError(Exception):
         self.cause = cause
 
 
+RECHECK_SECONDS = 30.0
+"""How often a running consumer compares the offsets stored for its partitions with where it stands
+(:meth:`ProjectionConsumer._recheck_stored`): one query a consumer, idle or not."""
+
 STARTED_AT = -1
 """The partition number of the ``consumer_offsets`` row (topic ``''``) that keeps when a ``start_at_end`` consumer first
 started, in epoch milliseconds (its partitions' ends were stored then)."""
@@ -224,6 +228,9 @@ class ProjectionConsumer:
         self._failing_since: float | None = None  # when the current run of failures began
         self._positioning: set[TopicPartition] = set()  # being moved to their stored offsets (seek_to_stored)
         self._sought: dict[TopicPartition, int] = {}  # stored offsets sought after a PositionMovedError
+        self._placed: dict[TopicPartition, int] = {}  # the offset this consumer last stored or sought, per partition
+        self.recheck_seconds = RECHECK_SECONDS
+        self._next_recheck = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, retrying after database or broker failures, after a delay that grows with
@@ -291,6 +298,8 @@ class ProjectionConsumer:
                     if highwater is not None:
                         lag = highwater - (records[-1].offset + 1 if records else await consumer.position(tp))
                         CONSUMER_LAG.labels(self.projection.name, tp.topic, str(tp.partition)).set(max(lag, 0))
+                if time.monotonic() >= self._next_recheck:
+                    await self._recheck_stored(consumer)
         finally:
             self._consumer = None
             await consumer.stop()
@@ -326,8 +335,10 @@ class ProjectionConsumer:
                 return
             if offset is None:
                 await consumer.seek_to_beginning(tp)
+                self._placed.pop(tp, None)
             else:
                 consumer.seek(tp, offset)
+                self._placed[tp] = offset
             self.positioned.add(tp)
 
     async def _born(self) -> bool:
@@ -391,6 +402,7 @@ class ProjectionConsumer:
                 await self.seek_to_stored([tp])
             raise
         self._sought.pop(tp, None)
+        self._placed[tp] = records[-1].offset + 1
         committed = getattr(self.projection, "committed", None)
         if committed is not None:  # e.g. wakes a task of this process that works off what the batch wrote
             committed()
@@ -407,13 +419,36 @@ class ProjectionConsumer:
         stored = (await self.stored_offsets()).get((tp.topic, tp.partition))
         if stored is None or self._consumer is None:
             return
-        self._sought[tp] = stored
+        self._sought[tp] = self._placed[tp] = stored
         log.warning(
             "consumer %s: the offset stored for %s[%d] is %d, before the batch read at %d (moved back under it, e.g. "
             "by a republish after a Kafka loss); reading from %d",
             self.projection.name, tp.topic, tp.partition, stored, first, stored,
         )  # fmt: skip
         self._consumer.seek(tp, stored)
+
+    async def _recheck_stored(self, consumer: AIOKafkaConsumer) -> None:
+        """Every :data:`RECHECK_SECONDS`: a partition whose stored offset is now before the one this consumer last
+        stored or sought there was moved back under it (a republish after a Kafka loss) and is read from there. A
+        batch finds that out by itself (:class:`PositionMovedError`); this is for a partition that gets no new
+        record, where the consumer, at its old place, would otherwise never read the new log's records."""
+        self._next_recheck = time.monotonic() + self.recheck_seconds
+        if not self._placed:
+            return
+        stored = await self.stored_offsets()
+        for tp, mine in list(self._placed.items()):
+            now = stored.get((tp.topic, tp.partition))
+            if tp not in self.positioned or tp in self._positioning or now is None or now >= mine:
+                continue
+            if self._consumer is None:
+                return
+            log.warning(
+                "consumer %s: the offset stored for %s[%d] is %d, before %d where it stood (moved back under it, e.g. "
+                "by a republish after a Kafka loss); reading from %d",
+                self.projection.name, tp.topic, tp.partition, now, mine, now,
+            )  # fmt: skip
+            self._sought[tp] = self._placed[tp] = now
+            consumer.seek(tp, now)
 
     def dead_letter_to(self, producer: Any) -> None:
         """Send dead letters through ``producer`` (already started, owned by the caller: e.g. one for every read
@@ -558,6 +593,8 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Any) -> None:
         self.owner.assigned -= set(revoked)
         self.owner.positioned -= set(revoked)
+        for tp in revoked:
+            self.owner._placed.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self.owner.assigned |= set(assigned)
