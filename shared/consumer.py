@@ -299,7 +299,7 @@ class ProjectionConsumer:
                         lag = highwater - (records[-1].offset + 1 if records else await consumer.position(tp))
                         CONSUMER_LAG.labels(self.projection.name, tp.topic, str(tp.partition)).set(max(lag, 0))
                 if time.monotonic() >= self._next_recheck:
-                    await self._recheck_stored(consumer)
+                    await self._recheck_stored()
         finally:
             self._consumer = None
             await consumer.stop()
@@ -419,15 +419,21 @@ class ProjectionConsumer:
         stored = (await self.stored_offsets()).get((tp.topic, tp.partition))
         if stored is None or self._consumer is None:
             return
-        self._sought[tp] = self._placed[tp] = stored
+        self._seek_back(tp, stored, f"before the batch read at {first}")
+
+    def _seek_back(self, tp: TopicPartition, stored: int, where: str) -> None:
+        """Read ``tp`` from its ``stored`` offset, moved back under this consumer (``where``: where it stood)."""
+        if self._consumer is None:
+            return
         log.warning(
-            "consumer %s: the offset stored for %s[%d] is %d, before the batch read at %d (moved back under it, e.g. "
-            "by a republish after a Kafka loss); reading from %d",
-            self.projection.name, tp.topic, tp.partition, stored, first, stored,
+            "consumer %s: the offset stored for %s[%d] is %d, %s (moved back under it, e.g. by a republish after a "
+            "Kafka loss); reading from %d",
+            self.projection.name, tp.topic, tp.partition, stored, where, stored,
         )  # fmt: skip
+        self._sought[tp] = self._placed[tp] = stored
         self._consumer.seek(tp, stored)
 
-    async def _recheck_stored(self, consumer: AIOKafkaConsumer) -> None:
+    async def _recheck_stored(self) -> None:
         """Every :data:`RECHECK_SECONDS`: a partition whose stored offset is now before the one this consumer last
         stored or sought there was moved back under it (a republish after a Kafka loss) and is read from there. A
         batch finds that out by itself (:class:`PositionMovedError`); this is for a partition that gets no new
@@ -440,15 +446,7 @@ class ProjectionConsumer:
             now = stored.get((tp.topic, tp.partition))
             if tp not in self.positioned or tp in self._positioning or now is None or now >= mine:
                 continue
-            if self._consumer is None:
-                return
-            log.warning(
-                "consumer %s: the offset stored for %s[%d] is %d, before %d where it stood (moved back under it, e.g. "
-                "by a republish after a Kafka loss); reading from %d",
-                self.projection.name, tp.topic, tp.partition, now, mine, now,
-            )  # fmt: skip
-            self._sought[tp] = self._placed[tp] = now
-            consumer.seek(tp, now)
+            self._seek_back(tp, now, f"before {mine} where it stood")
 
     def dead_letter_to(self, producer: Any) -> None:
         """Send dead letters through ``producer`` (already started, owned by the caller: e.g. one for every read
