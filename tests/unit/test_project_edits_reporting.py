@@ -17,6 +17,7 @@ from reporting.domain.books import Books
 from reporting.domain.books.entities import folded_milestone, indexed_milestone, milestone_index
 from reporting.domain.evm import planned_value
 from reporting.domain.ledger import book
+from reporting.handlers import folded_on
 from shared.contracts import project_edits as pe
 from shared.contracts import projects as p
 from tests.support.money import eur
@@ -106,7 +107,7 @@ def test_an_approved_value_change_counts_from_its_approval_never_before() -> Non
 def test_the_books_give_what_the_ledger_fold_gives_with_the_edits(as_of: date) -> None:
     facts = history()
     books = Books.of(PID, facts)
-    expected = observed(lambda day: book(PID, facts, day), as_of)
+    expected = observed(folded_on(PID, facts), as_of)
     got = observed(books.at, as_of)
     assert got.pop("cost_evidence") <= expected.pop("cost_evidence")
     assert got == expected

@@ -347,7 +347,7 @@ async def test_the_project_report_shows_the_funding_needed_and_the_portfolio_its
         facts, now, None, as_of=DAY, portfolio_id=None, programme_id=None, known_at=now()
     )
     assert known[2]["underfunding_risk"] == answer["underfunding_risk"]  # as known now: the same
-    headline = handlers.headline(PID, lambda day: book(PID, M1_UNFUNDED, day), DAY)
+    headline = handlers.headline(PID, handlers.folded_on(PID, M1_UNFUNDED), DAY)
     _, totals = views.portfolio_lines([headline], None, None, {"pf": Decimal("0.10")})
     assert totals[0]["to_secure"] == "7922.33" and totals[0]["milestones_at_risk"] == 1
 
@@ -357,7 +357,7 @@ def test_a_portfolio_without_a_milestone_to_assess_says_why_its_share_is_undefin
     done = lifecycle(p.ProjectCompleted(project_id=PID, completed_on=date(2027, 3, 1), note=""), date(2027, 3, 1))
     facts = [*M1_UNFUNDED, done]
     books: ProjectBook = book(PID, facts, DAY)
-    _, totals = views.portfolio_lines([handlers.headline(PID, lambda day: book(PID, facts, day), DAY)], None, None)
+    _, totals = views.portfolio_lines([handlers.headline(PID, handlers.folded_on(PID, facts), DAY)], None, None)
     assert books.status == "completed"
     assert views.underfunding_share(totals) == {
         "milestones_assessed": 0,

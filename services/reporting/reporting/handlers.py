@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from reporting import views
 from reporting.domain import alerts, cashflow
 from reporting.domain.books import Books
-from reporting.domain.evm import Evm, evm
+from reporting.domain.evm import Evm, curve_point, evm
 from reporting.domain.ledger import Fact, ProjectBook, book
 from reporting.domain.raid import EXPOSURE_SHARE, RaidBook
 from reporting.domain.risk import RISK_LIMIT, MilestoneRisk, assessed, milestone_risks, still_open
@@ -86,8 +86,21 @@ class ProjectReport:
     conditions: list[Condition]
 
 
-BooksOn = Callable[[date], ProjectBook]
-"""A project's books on a date: ``Books.at`` of its stored books, or the ledger's fold of its facts."""
+class BooksOn(Protocol):
+    """A project's books on a date: ``Books.at`` of its stored books, or the ledger's fold of its facts;
+    ``performance_only``: a reading that may leave out what the performance figures (:func:`curve_point`) do not
+    read."""
+
+    def __call__(self, as_of: date, /, performance_only: bool = False) -> ProjectBook: ...
+
+
+def folded_on(project_id: uuid.UUID, facts: Sequence[Fact]) -> BooksOn:
+    """The ledger's fold of ``facts`` as a :class:`BooksOn` (always whole)."""
+
+    def on(as_of: date, /, performance_only: bool = False) -> ProjectBook:
+        return book(project_id, facts, as_of)
+
+    return on
 
 
 def week_ends(start: date, end: date, limit: int = 260) -> list[date]:
@@ -102,15 +115,18 @@ def cpi_history(books_on: BooksOn, as_of: date, weeks: int = 8) -> list[Decimal]
     history = []
     for week in range(weeks, 0, -1):
         day = as_of - timedelta(weeks=week)
-        cpi = evm(books_on(day), day).value("cpi")
+        cpi = curve_point(books_on(day, performance_only=True), day).value("cpi")
         if cpi is not None:
             history.append(cpi)
     return history
 
 
-def report_on(books_on: BooksOn, as_of: date, thresholds: Thresholds) -> ProjectReport:
-    """Figures, milestone risks and the alert conditions of one project as of a date (pure)."""
-    books = books_on(as_of)
+def report_on(
+    books_on: BooksOn, as_of: date, thresholds: Thresholds, books: ProjectBook | None = None
+) -> ProjectReport:
+    """Figures, milestone risks and the alert conditions of one project as of a date (pure); ``books``: its books
+    on that date when the caller has read them already."""
+    books = books_on(as_of) if books is None else books
     figures = evm(books, as_of)
     risks = project_risks(books_on, books, figures, as_of, thresholds.underfunding_risk)
     return ProjectReport(books, figures, risks, conditions(books, figures, risks, as_of, thresholds))
@@ -130,7 +146,7 @@ def project_risks(
 
 def report(project_id: uuid.UUID, facts: list[Fact], as_of: date, thresholds: Thresholds) -> ProjectReport:
     """:func:`report_on` the ledger's fold of ``facts`` (what was known at a time, or an explanation)."""
-    return report_on(lambda day: book(project_id, facts, day), as_of, thresholds)
+    return report_on(folded_on(project_id, facts), as_of, thresholds)
 
 
 # --- the two time axes --------------------------------------------------------------------------------------
@@ -194,7 +210,7 @@ async def project_report(
     day = as_of_day(now, as_of)
     on = await books_on(facts, now, project_id, known_at)
     books = on(day)
-    result = report_on(on, day, await facts.thresholds(books.portfolio_id))
+    result = report_on(on, day, await facts.thresholds(books.portfolio_id), books)
     return day, views.project_report(project_id, books, result, day, known_at)
 
 
@@ -207,7 +223,8 @@ async def s_curve(
     books = on(day)
     start = books.planned_start or day
     points = [
-        views.s_curve_point(on(week_end), week_end, books.currency) for week_end in week_ends(min(start, day), day)
+        views.s_curve_point(on(week_end, performance_only=True), week_end, books.currency)
+        for week_end in week_ends(min(start, day), day)
     ]
     return day, {
         "project_id": str(project_id),
@@ -422,7 +439,7 @@ async def evaluate(
     thresholds = loaded.thresholds.get(books.portfolio_id)
     if thresholds is None:
         thresholds = loaded.thresholds[books.portfolio_id] = await facts.thresholds(books.portfolio_id)
-    result = report_on(stored.at, as_of, thresholds)
+    result = report_on(stored.at, as_of, thresholds, books)
     still_open = set(loaded.open_alerts.get(project_id, ()))
     ctx = CommandContext(metadata=SYSTEM)
     appended = 0

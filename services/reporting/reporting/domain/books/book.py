@@ -14,7 +14,7 @@ from reporting.domain.books.entities import MilestoneIndex
 from reporting.domain.books.keys import Key, ReportRow, Row, order_key
 from reporting.domain.books.reading import book_at
 from reporting.domain.books.recording import record
-from reporting.domain.ledger import Fact, ProjectBook
+from reporting.domain.ledger import Amount, Fact, ProjectBook
 from shared.events import DomainEvent
 
 
@@ -52,11 +52,14 @@ class Books:
     latest_reports: list[int] | None = field(default=None, compare=False, repr=False)
     """For each prefix of ``reports``, the index of its latest recorded one: computed by :meth:`at` when first needed,
     dropped when a report arrives."""
-    settled: dict[tuple[str, str, str | None, Key | None], tuple[date, tuple[Any, Any, str]]] = field(
+    settled: dict[tuple[str, str, str | None, Key | None], tuple[date, date, tuple[Any, Any, str] | None]] = field(
         default_factory=dict, compare=False, repr=False
     )
-    """Entities folded on a date after all their rows' dates, by :meth:`at` (their state no longer depends on the
-    date); dropped when a fact is applied."""
+    """Entities (invoices, commitments) by :meth:`at`: the earliest and latest of their rows' dates and, once folded
+    on a date after all of them, their state (it no longer depends on the date); dropped when a fact is applied."""
+    evidence_read: dict[tuple[str, int], list[Amount]] = field(default_factory=dict, compare=False, repr=False)
+    """The latest cost evidence up to a day of ``costs``, by currency and day, read by :meth:`at`; dropped when a
+    fact is applied."""
     milestone_indexes: dict[str, MilestoneIndex | None] = field(default_factory=dict, compare=False, repr=False)
     """Each milestone's rows arranged by date (:class:`~reporting.domain.books.entities.MilestoneIndex`), built by
     :meth:`at` when first needed; dropped when a fact is applied."""
@@ -84,6 +87,7 @@ class Books:
         self.per_service[fact.service] = seq + 1
         if event is not None:
             self.settled.clear()
+            self.evidence_read.clear()
             self.milestone_indexes.clear()
             record(self, event, fact, key, fact.recorded_at.date())
 
@@ -91,9 +95,10 @@ class Books:
         """The order key of the project's first registration (costs recorded before it wait in ``pending``)."""
         return self.registrations[0][0] if self.registrations else None
 
-    def at(self, as_of: date) -> ProjectBook:
-        """The project's books on ``as_of``: the same as the ledger's fold of the same facts on that date."""
-        return book_at(self, as_of)
+    def at(self, as_of: date, performance_only: bool = False) -> ProjectBook:
+        """The project's books on ``as_of``: the same as the ledger's fold of the same facts on that date
+        (``performance_only``: what the performance figures read, :func:`~reporting.domain.books.reading.book_at`)."""
+        return book_at(self, as_of, performance_only)
 
     def to_json(self) -> str:
         """Compact JSON (Decimals, dates and ids as strings) that :meth:`from_json` reads back equal."""

@@ -49,9 +49,15 @@ def accumulate(days: list[CostDay], category: str, day: date, amount: Decimal, e
         later[2] += 0 if cash else 1
 
 
-def read_costs(bk: ProjectBook, costs: dict[str, list[CostDay]], as_of: date) -> None:
+def read_costs(
+    bk: ProjectBook,
+    costs: dict[str, list[CostDay]],
+    as_of: date,
+    evidence_read: dict[tuple[str, int], list[Amount]] | None = None,
+) -> None:
     """Set ``bk``'s costs (work sheets, expenses, goods, reimbursed), their count and their latest evidence to the
-    sums on ``as_of`` in the project's currency."""
+    sums on ``as_of`` in the project's currency. ``evidence_read``: the evidence already read up to a day of the
+    costs, by currency and day (kept by the books until a fact is applied); shared: read-only."""
     days = costs.get(bk.currency, []) if bk.currency else []
     index = bisect_right(days, as_of.isoformat(), key=lambda d: d[0])
     if not index:
@@ -66,12 +72,18 @@ def read_costs(bk: ProjectBook, costs: dict[str, list[CostDay]], as_of: date) ->
         else:
             bk.work_cost[category] = Decimal(v)
     bk.cost_count = days[index - 1][2]
+    kept_read = None if evidence_read is None else evidence_read.get((bk.currency, index))
+    if kept_read is not None:
+        bk.cost_evidence = kept_read
+        return
     evidence: list[list[str]] = []
     for n in range(index - 1, -1, -1):
         evidence[:0] = [[days[n][0], *kept] for kept in days[n][3]]
         if len(evidence) >= EVIDENCE:
             break
     bk.cost_evidence = [_evidence(kept) for kept in evidence[-EVIDENCE:]]
+    if evidence_read is not None:
+        evidence_read[(bk.currency, index)] = bk.cost_evidence
 
 
 def _evidence(kept: list[Any]) -> Amount:

@@ -41,9 +41,12 @@ if TYPE_CHECKING:
     from reporting.domain.books.book import Books
 
 
-def book_at(books: Books, as_of: date) -> ProjectBook:
+def book_at(books: Books, as_of: date, performance_only: bool = False) -> ProjectBook:
     """The project's books on ``as_of`` (:meth:`Books.at`): the same as the ledger's fold of the same facts on
-    that date."""
+    that date. ``performance_only``: only what the performance figures (BAC, PV, EV, AC and their ratios,
+    :func:`reporting.domain.evm.curve_point`) read: identity, budget, milestones, invoices, performance baselines
+    and costs; status reports, KPIs, follow-ups, commitments, tranches, estimates and allocations stay empty (the
+    CPI history a report reads on eight past dates)."""
     bk = ProjectBook(project_id=books.project_id)
     _identity(books, bk, as_of)
     _budget(books, bk, as_of)
@@ -53,23 +56,10 @@ def book_at(books: Books, as_of: date) -> ProjectBook:
             indexed_milestone(k, _milestone_index(books, k, rows), as_of) for k, rows in books.milestones.items()
         )
     }
-    _reports(books, bk, as_of)
-    bk.kpis = {entity_id(k): x for k, x in ordered(folded_kpi(k, rows, as_of) for k, rows in books.kpis.items())}
-    bk.follow_ups = {
-        entity_id(k): x for k, x in ordered((*folded_follow_up(rows, as_of), k) for k, rows in books.follow_ups.items())
-    }
     first = books.first_registration()
     foreign = Foreign(bk.currency, first)
-    bk.commitments = {
-        entity_id(k): x
-        for k, x in ordered(
-            _settled(books, folded_commitment, k, rows, as_of, foreign) for k, rows in books.commitments.items()
-        )
-    }
-    bk.tranches = {
-        entity_id(k): x
-        for k, x in ordered(folded_tranche(k, rows, as_of, foreign) for k, rows in books.tranches.items())
-    }
+    if not performance_only:
+        _rest(books, bk, as_of, foreign)
     bk.invoices = {
         entity_id(k): x
         for k, x in ordered(
@@ -80,7 +70,8 @@ def book_at(books: Books, as_of: date) -> ProjectBook:
     for _, _, day, total, eid, extra in books.pmb:
         assert day is not None and total is not None and eid is not None
         bk.pmb = with_version(bk.pmb, _pmb_version(day, total, eid, extra))
-    bk.estimate = _estimate(books.estimates, as_of, foreign)
+    if not performance_only:
+        bk.estimate = _estimate(books.estimates, as_of, foreign)
     for key, category, day, amount, eid, (currency, label) in books.foreign:
         assert day is not None and amount is not None and eid is not None
         if day <= as_of:
@@ -88,6 +79,33 @@ def book_at(books: Books, as_of: date) -> ProjectBook:
             plain = category.removeprefix(EXPENSE).removeprefix(GOODS)
             foreign.found.append((key, Amount(amount, eid, day, text, plain)))
     bk.unconverted = [amount for _, amount in sorted(foreign.found, key=lambda found: found[0])]
+    if not performance_only:
+        _allocations(books, bk)
+    read_costs(bk, books.costs, as_of, books.evidence_read)
+    return bk
+
+
+def _rest(books: Books, bk: ProjectBook, as_of: date, foreign: Foreign) -> None:
+    """The components the performance figures do not read: status reports, KPIs, follow-ups, commitments and
+    tranches (the unconverted amounts they list are sorted by order key with the others)."""
+    _reports(books, bk, as_of)
+    bk.kpis = {entity_id(k): x for k, x in ordered(folded_kpi(k, rows, as_of) for k, rows in books.kpis.items())}
+    bk.follow_ups = {
+        entity_id(k): x for k, x in ordered((*folded_follow_up(rows, as_of), k) for k, rows in books.follow_ups.items())
+    }
+    bk.commitments = {
+        entity_id(k): x
+        for k, x in ordered(
+            _settled(books, folded_commitment, k, rows, as_of, foreign) for k, rows in books.commitments.items()
+        )
+    }
+    bk.tranches = {
+        entity_id(k): x
+        for k, x in ordered(folded_tranche(k, rows, as_of, foreign) for k, rows in books.tranches.items())
+    }
+
+
+def _allocations(books: Books, bk: ProjectBook) -> None:
     for row in books.allocations:
         x = row[5]
         apply_allocation(
@@ -98,8 +116,6 @@ def book_at(books: Books, as_of: date) -> ProjectBook:
             [(w, Decimal(h)) for w, h in x["over"]],
             row[4],  # type: ignore[arg-type]
         )
-    read_costs(bk, books.costs, as_of)
-    return bk
 
 
 Folded = tuple[Any, Any, str]
@@ -123,19 +139,26 @@ def _settled(
     foreign: Foreign,
 ) -> Folded:
     """``fold(key, rows, as_of, foreign)`` of an entity whose every row counts only from its date on (invoices,
-    commitments): on or after the latest of those dates its state no longer depends on ``as_of``, so it is folded
-    once and remembered by the books (until a fact is applied; an S-curve reads 105 dates, most of them after most
-    invoices were settled). An entity that listed an unconverted amount is folded each time (the listing is a side
-    effect on ``foreign``). The state is shared by the dates read: treat it as read-only, as every reader does."""
+    commitments): before the earliest of those dates it does not exist yet; on or after the latest its state no
+    longer depends on ``as_of``, so it is folded once and remembered by the books (until a fact is applied; an
+    S-curve reads 105 dates, most of them after most invoices were settled). Either way a date costs nothing more
+    after two years of monthly invoices than on day one but for the few entities open on it. An entity that listed an
+    unconverted amount is folded each time (the listing is a side effect on ``foreign``). The state is shared by the
+    dates read: treat it as read-only, as every reader does."""
     memo = (fold.__name__, key, foreign.currency, foreign.registered)
     kept = books.settled.get(memo)
-    if kept is not None and as_of >= kept[0]:
-        return kept[1]
+    if kept is None:
+        days = [day for _, _, day, _, _, _ in rows if day is not None]
+        kept = books.settled[memo] = (min(days), max(days), None)
+    first, last, folded = kept
+    if as_of < first:
+        return None, None, key
+    if folded is not None and as_of >= last:
+        return folded
     listed = len(foreign.found)
     folded = fold(key, rows, as_of, foreign)
-    last = max(day for _, _, day, _, _, _ in rows if day is not None)
     if as_of >= last and len(foreign.found) == listed:
-        books.settled[memo] = (last, folded)
+        books.settled[memo] = (first, last, folded)
     return folded
 
 
