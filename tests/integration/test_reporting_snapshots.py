@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reporting import books_store
+from reporting import books_store, queries
 from reporting.domain.books import Books
 from reporting.domain.ledger import Fact
 from reporting.projections import DDL, FactsProjection
@@ -204,12 +204,51 @@ async def test_after_a_skewed_catch_up_a_read_keeps_snapshots_by_recording_time_
         return sum(1 for f in arriving if f.recorded_at <= moment)
 
     middle, early = T0 + timedelta(days=15, hours=12), T0 + timedelta(days=8, hours=12)
+    late = T0 + timedelta(days=29, hours=2)
     assert await largest_snapshot_by(middle) == 0  # the consumer's: all hold the last progress report
+    assert await largest_snapshot_by(late) == 0
     await equal_to_the_fold(middle)
     assert await largest_snapshot_by(middle) >= known_by(middle) - 8  # the read's own, by recording time
     assert await largest_snapshot_by(early) >= known_by(early) - 8
-    for moment in (early, T0 + timedelta(days=3), middle, T0 + timedelta(days=29, hours=2), T0 + timedelta(days=40)):
+    # the read found a hole (more than two intervals applied): it filled the chain on past its moment
+    assert await largest_snapshot_by(late) >= known_by(late) - 8
+    for moment in (early, T0 + timedelta(days=3), middle, late, T0 + timedelta(days=40)):
         await equal_to_the_fold(moment)
+
+
+async def test_a_hole_filled_in_parts_gives_the_books_of_the_facts_recorded_by_each_moment(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The filling stops after :data:`reporting.queries.FILL_LIMIT` facts, possibly among facts recorded at the same
+    moment (a command's events): no snapshot claims a moment whose facts it does not all hold, and reads at every
+    moment, in any order, still give the books of exactly the facts recorded by then."""
+    monkeypatch.setattr(books_store, "SNAPSHOT_EVERY", 3)
+    monkeypatch.setattr(queries, "FILL_LIMIT", 7)
+    pid = uuid.uuid4()
+    start = date(2027, 1, 4)
+    facts = history(pid)[:4]
+    for n in range(24):  # two sheets recorded at the same moment each day
+        at = T0 + timedelta(days=n + 1)
+        facts.append(for_project(work(f"{10 + n}.00", start + timedelta(days=n)), pid, at))
+        facts.append(for_project(work(f"{50 + n}.00", start + timedelta(days=n)), pid, at))
+    projection = FactsProjection()
+    async with engine.begin() as conn:  # one batch: the consumer's only snapshot is at the end
+        await projection.apply_batch(conn, [consumed(f, n) for n, f in enumerate(facts)])
+    ledger_order = sorted(facts, key=lambda f: (f.recorded_at, facts.index(f)))
+    for moment in [T0 + timedelta(days=n, hours=12) for n in (3, 1, 14, 6, 20, 9, 25, 2)]:
+        known = await load_books_known_at(engine, pid, moment)
+        expected = [f for f in ledger_order if f.recorded_at <= moment]
+        assert known is not None and known.count == len(expected), moment
+        assert known.at(date(2027, 3, 1)) == Books.of(pid, expected).at(date(2027, 3, 1)), moment
+    async with engine.connect() as conn:
+        snapshots = (
+            await conn.execute(
+                text("SELECT latest_recorded, facts FROM project_book_snapshots WHERE project_id = :p"), {"p": pid}
+            )
+        ).all()
+    assert len(snapshots) > 5  # the reads filled the chain
+    for latest, count in snapshots:  # each holds every fact recorded by its moment, or is the consumer's last
+        assert count == len(facts) or count == sum(1 for f in facts if f.recorded_at <= latest), (latest, count)
 
 
 async def test_books_kept_between_batches_never_outlive_a_rolled_back_batch_or_another_writer(

@@ -116,6 +116,17 @@ async def load_books_of(engine: AsyncEngine, project_ids: Sequence[uuid.UUID] | 
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 
 
+_FACTS_AFTER = "SELECT position, event_id, service, name, version, recorded_at, data FROM facts WHERE project_id = $1 "
+_IN_LEDGER_ORDER = "ORDER BY recorded_at, service, position"
+FILL_AFTER = 2
+"""A read known at a moment that applies more than this many times :data:`reporting.books_store.SNAPSHOT_EVERY`
+facts has found a hole in the project's snapshots by recording time (after a bulk catch-up or a rebuild) and fills it
+on to the project's latest facts (:func:`load_books_known_at`)."""
+FILL_LIMIT = 4096
+"""At most this many facts recorded after the moment read are applied to fill a hole (the next read past them fills
+on): a read's work stays bounded whatever the project's history."""
+
+
 async def load_books_known_at(engine: AsyncEngine, project_id: uuid.UUID, known_at: datetime) -> Books | None:
     """The project's books as known at ``known_at`` (None: no fact of it recorded by then): the largest snapshot whose
     facts were all recorded by then (a snapshot holds exactly the project's facts at or below its ledger ``position``
@@ -124,9 +135,12 @@ async def load_books_known_at(engine: AsyncEngine, project_id: uuid.UUID, known_
 
     The facts consumer's snapshots (:func:`reporting.books_store.store_snapshots`) bound the facts applied here in
     live operation; after a bulk catch-up they may all hold facts recorded late (the topics are read at their own
-    pace), so a read that applies many facts keeps snapshots of its own every
+    pace). A read that applies many facts keeps snapshots of its own every
     :data:`reporting.books_store.SNAPSHOT_EVERY` facts of what it built (each the books of the facts recorded by a
-    moment): the next read known at any earlier moment, or a later one, starts from them."""
+    moment), and, when it applied more than :data:`FILL_AFTER` times that (a hole), goes on through the facts
+    recorded after its moment (up to :data:`FILL_LIMIT`) keeping snapshots the same way, and answers with a copy of
+    the books as they stood at its moment: that read pays for the project's whole chain once, and every later read
+    known at any moment it covered applies at most about one interval of facts."""
     async with engine.connect() as conn:
         db = await driver(conn)
         snapshot = await db.fetchrow(
@@ -137,23 +151,39 @@ async def load_books_known_at(engine: AsyncEngine, project_id: uuid.UUID, known_
         )
         position, recorded = (0, EARLIEST) if snapshot is None else (snapshot["position"], snapshot["latest_recorded"])
         rows = await db.fetch(
-            "SELECT position, event_id, service, name, version, recorded_at, data FROM facts WHERE project_id = $1 "
-            "AND recorded_at <= $2 AND (position > $3 OR recorded_at > $4) ORDER BY recorded_at, service, position",
+            _FACTS_AFTER + "AND recorded_at <= $2 AND (position > $3 OR recorded_at > $4) " + _IN_LEDGER_ORDER,
             project_id,
             known_at,
             position,
             recorded,
         )
+        hole = len(rows) > FILL_AFTER * books_store.SNAPSHOT_EVERY
+        after = (
+            await db.fetch(
+                _FACTS_AFTER + "AND recorded_at > $2 " + _IN_LEDGER_ORDER + " LIMIT $3",
+                project_id,
+                known_at,
+                FILL_LIMIT,
+            )
+            if hole
+            else []
+        )
     if snapshot is None and not rows:
         return None
     books = Books(project_id) if snapshot is None else Books.from_json(snapshot["books"])
     kept: list[tuple[int, datetime, int, str]] = []
+    answer: str | None = None
+    applied = [*rows, *after]
+    cut = len(after) == FILL_LIMIT  # the facts recorded at the last one's moment may go on past it
     since = 0
     with gc_paused():  # decoding and applying every fact: no await inside
-        for n, r in enumerate(rows):
+        for n, r in enumerate(applied):
+            if n == len(rows):  # the books as known at the moment read, before the filling goes on
+                answer = kept[-1][3] if since == 0 and kept else books.to_json()
             books.apply(Fact(r["event_id"], r["service"], r["name"], r["version"], r["recorded_at"], r["data"]))
             position, since = max(position, r["position"]), since + 1
-            last = n + 1 == len(rows) or rows[n + 1]["recorded_at"] > r["recorded_at"]
+            following = applied[n + 1]["recorded_at"] if n + 1 < len(applied) else None
+            last = following > r["recorded_at"] if following is not None else not (cut and n >= len(rows))
             if (
                 since >= books_store.SNAPSHOT_EVERY and last and r["recorded_at"] >= recorded
             ):  # exactly the facts recorded by then
@@ -161,7 +191,7 @@ async def load_books_known_at(engine: AsyncEngine, project_id: uuid.UUID, known_
                 since = 0
     if kept:
         await _keep_snapshots(engine, project_id, kept)
-    return books
+    return books if answer is None else Books.from_json(answer)
 
 
 async def _keep_snapshots(
