@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from budget import domain, handlers
+from budget import domain, handlers, views
 from shared.contracts import budget as ev
 from shared.contracts.budget import CategoryAmount, CommitmentKind, CostCategory, OverrunPolicy, PhaseAmount
 from shared.errors import InvalidCommandError, NotFoundError, RuleViolationError, SeparationOfDutiesError
@@ -303,3 +303,31 @@ async def test_a_looser_overrun_policy_waits_for_a_second_person() -> None:
 async def test_approving_a_policy_nobody_requested_is_refused() -> None:
     with pytest.raises(domain.NoPolicyRequestError):
         await handlers.approve_overrun_policy(baselined_budget(), known(), PAUL, PID)
+
+
+async def test_a_commands_answer_is_its_item_as_the_whole_budget_lists_it() -> None:
+    """Each command answers with one item built alone: the same JSON as the budget's document lists it."""
+    executor = baselined_budget()
+    executor.given(STREAM, change_requested(C1, "5000.00", by="paul"), source_added(S1))
+    answers = [
+        ("change_requests", "change_id", await handlers.approve_change(executor, known(), FIONA, PID, C1)),
+        (
+            "funding_sources",
+            "source_id",
+            await handlers.add_funding_source(executor, known(), FIONA, PID, name="Bank", kind=ev.FundingKind.CLIENT),
+        ),
+        (
+            "tranches",
+            "tranche_id",
+            await handlers.secure_funding(
+                executor, known(), FIONA, PID, S1, amount=eur("60000.00"), available_on=date(2027, 4, 1)
+            ),
+        ),
+        ("commitments", "commitment_id", await commit(executor, "1200.00")),
+        ("commitments", "commitment_id", await commit(executor, "800.00")),
+    ]
+    state, version = await executor.state_of(domain.BUDGET, STREAM)
+    document = views.budget_view(state, version)
+    for key, id_field, outcome in answers:
+        listed = next(i for i in document[key] if i[id_field] == outcome.body[id_field])
+        assert outcome.body == listed | {"version": outcome.version}, key

@@ -93,9 +93,12 @@ def estimate_document(estimate: EstimateToCompleteSubmitted, recorded_at: dateti
     return estimate_json(estimate) | {"submitted_at": recorded_at.isoformat()}
 
 
-def _item(key: str, id_field: str, item_id: UUID) -> View:
+def _item(shown: Callable[[domain.Budget], Any]) -> View:
+    """A command's answer: one item of the budget as :func:`budget_view` lists it (built alone, not by building the
+    whole budget's document once more), with the budget's version."""
+
     def view(state: domain.Budget, version: int) -> dict[str, Any]:
-        item: dict[str, Any] = next(i for i in budget_view(state, version)[key] if i[id_field] == str(item_id))
+        item: dict[str, Any] = shown(state)
         return item | {"version": version}
 
     return view
@@ -103,22 +106,22 @@ def _item(key: str, id_field: str, item_id: UUID) -> View:
 
 def change_request_view(change_id: UUID) -> View:
     """The change request ``change_id`` as :func:`budget_view` lists it, with the budget's version."""
-    return _item("change_requests", "change_id", change_id)
+    return _item(lambda state: jsonable(state.changes[change_id]))
 
 
 def funding_source_view(source_id: UUID) -> View:
     """The funding source ``source_id`` as :func:`budget_view` lists it, with the budget's version."""
-    return _item("funding_sources", "source_id", source_id)
+    return _item(lambda state: jsonable(state.sources[source_id]))
 
 
 def tranche_view(tranche_id: UUID) -> View:
     """The tranche ``tranche_id`` as :func:`budget_view` lists it, with the budget's version."""
-    return _item("tranches", "tranche_id", tranche_id)
+    return _item(lambda state: tranche_json(state.tranches[tranche_id]))
 
 
 def commitment_view(commitment_id: UUID) -> View:
     """The commitment ``commitment_id`` as :func:`budget_view` lists it, with the budget's version."""
-    return _item("commitments", "commitment_id", commitment_id)
+    return _item(lambda state: commitment_json(state, state.commitments[commitment_id]))
 
 
 def estimate_view(state: domain.Budget, version: int) -> dict[str, Any]:
