@@ -33,7 +33,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import authz, logs, tracing
 from shared.dead_letters import store as dead_letters
-from shared.kafka import DLQ_TOPIC, ConsumedEvent, KafkaOptions, from_record, new_consumer, new_producer
+from shared.kafka import (
+    CATCH_UP_FETCH_WAIT_MS,
+    DLQ_TOPIC,
+    ConsumedEvent,
+    KafkaOptions,
+    from_record,
+    new_consumer,
+    new_producer,
+    pace_fetches,
+)
 from shared.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, DUPLICATES
 from shared.pg import driver
 
@@ -261,6 +270,9 @@ class ProjectionConsumer:
             # room in one fetch for a batch of max_records events of about 2 KiB each (aiokafka's 1 MiB default
             # holds about 550: a larger batch would still be cut at one fetch per partition)
             max_partition_fetch_bytes=max(1 << 20, min(self.max_records * 2048, 16 << 20)),
+            # a starting consumer is behind until its polls show otherwise (pace_fetches): its first fetches must
+            # not wait at the broker for the partitions with nothing new while others have records
+            fetch_max_wait_ms=min(CATCH_UP_FETCH_WAIT_MS, self.kafka.consumer.fetch_max_wait_ms),
         )
         self._consumer = consumer
         self.positioned = set()
@@ -281,6 +293,7 @@ class ProjectionConsumer:
                 if self._positioning_failed is not None:  # restarted by run(), after its back-off
                     failed, self._positioning_failed = self._positioning_failed, None
                     raise failed
+                behind = False
                 for tp, records in batches.items():
                     if tp not in self.positioned:
                         # fetched from aiokafka's own reset while the assignment listener is still reading the stored
@@ -298,6 +311,10 @@ class ProjectionConsumer:
                     if highwater is not None:
                         lag = highwater - (records[-1].offset + 1 if records else await consumer.position(tp))
                         CONSUMER_LAG.labels(self.projection.name, tp.topic, str(tp.partition)).set(max(lag, 0))
+                        behind = behind or lag > 0
+                # behind, or not knowing yet where a partition's end is (no fetch of it answered since the start)
+                behind = behind or any(consumer.highwater(tp) is None for tp in consumer.assignment())
+                pace_fetches(consumer, behind, self.kafka.consumer.fetch_max_wait_ms)
                 if time.monotonic() >= self._next_recheck:
                     await self._recheck_stored()
         finally:

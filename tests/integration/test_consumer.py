@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -337,3 +338,38 @@ async def test_records_kafka_no_longer_holds_past_a_stopped_consumers_offset_are
     async with running(ProjectionConsumer(engine, kafka, projection)):
         await wait_for_seqs(engine, [(pid, s) for s in (1, 2, 3, 5, 6)])
     assert await _stored(engine) == {(topic, partition): 6}
+
+
+async def test_a_partition_far_behind_is_read_without_waiting_on_the_idle_ones(
+    engine, schema, topic, kafka, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One partition holds several fetches' worth of records, the topic's others nothing: while the consumer works
+    through a fetch, its fetch of the idle partitions waits at the broker and would hold the busy partition's next
+    fetch for the whole wait (``PMO_KAFKA_FETCH_MAX_WAIT_MS``, 20 s here) each time; the consumer shortens the wait
+    while it is behind (:func:`shared.kafka.pace_fetches`), so the records are read in less than one wait."""
+    await migrate(engine, schema, COUNTING_DDL)
+    pid = uuid.uuid4().hex
+    total = 9_000  # about three fetches of 1 MiB (the projection's max_partition_fetch_bytes at 100 records a poll)
+    for first in range(1, total + 1, 1_500):
+        await append(engine, pid, range(first, first + 1_500), expected=first - 1)
+    await publish(engine, schema, topic, kafka)
+    patient = dataclasses.replace(kafka, consumer=dataclasses.replace(kafka.consumer, fetch_max_wait_ms=20_000))
+    waits: list[int] = []
+    paced = consumer_module.pace_fetches
+
+    def recording(consumer: Any, behind: bool, at_rest_ms: int) -> None:
+        paced(consumer, behind, at_rest_ms)
+        waits.append(consumer._fetcher._fetch_max_wait_ms)
+
+    monkeypatch.setattr(consumer_module, "pace_fetches", recording)
+    started = asyncio.get_running_loop().time()
+    async with running(ProjectionConsumer(engine, patient, CountingProjection(topic), max_records=100)):
+
+        async def all_applied() -> None:
+            async with engine.connect() as conn:
+                assert (await conn.execute(text("SELECT count(*) FROM applied"))).scalar() == total
+
+        await eventually(all_applied, timeout=90)
+        took = asyncio.get_running_loop().time() - started
+    assert min(waits) == 100 and waits[-1] == 20_000  # short while behind, the setting's once caught up
+    assert took < 20.0, f"{total} records took {took:.1f} s: a fetch waited behind the idle partitions' fetch"
