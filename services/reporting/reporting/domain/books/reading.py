@@ -70,8 +70,6 @@ def book_at(books: Books, as_of: date, performance_only: bool = False) -> Projec
     for _, _, day, total, eid, extra in books.pmb:
         assert day is not None and total is not None and eid is not None
         bk.pmb = with_version(bk.pmb, _pmb_version(day, total, eid, extra))
-    if not performance_only:
-        bk.estimate = _estimate(books.estimates, as_of, foreign)
     for key, category, day, amount, eid, (currency, label) in books.foreign:
         assert day is not None and amount is not None and eid is not None
         if day <= as_of:
@@ -79,15 +77,14 @@ def book_at(books: Books, as_of: date, performance_only: bool = False) -> Projec
             plain = category.removeprefix(EXPENSE).removeprefix(GOODS)
             foreign.found.append((key, Amount(amount, eid, day, text, plain)))
     bk.unconverted = [amount for _, amount in sorted(foreign.found, key=lambda found: found[0])]
-    if not performance_only:
-        _allocations(books, bk)
     read_costs(bk, books.costs, as_of, books.evidence_read)
     return bk
 
 
 def _rest(books: Books, bk: ProjectBook, as_of: date, foreign: Foreign) -> None:
-    """The components the performance figures do not read: status reports, KPIs, follow-ups, commitments and
-    tranches (the unconverted amounts they list are sorted by order key with the others)."""
+    """The components the performance figures do not read: status reports, KPIs, follow-ups, commitments, tranches,
+    the estimate to complete and allocations (the unconverted amounts they list are sorted by order key with the
+    others)."""
     _reports(books, bk, as_of)
     bk.kpis = {entity_id(k): x for k, x in ordered(folded_kpi(k, rows, as_of) for k, rows in books.kpis.items())}
     bk.follow_ups = {
@@ -103,6 +100,8 @@ def _rest(books: Books, bk: ProjectBook, as_of: date, foreign: Foreign) -> None:
         entity_id(k): x
         for k, x in ordered(folded_tranche(k, rows, as_of, foreign) for k, rows in books.tranches.items())
     }
+    bk.estimate = _estimate(books.estimates, as_of, foreign)
+    _allocations(books, bk)
 
 
 def _allocations(books: Books, bk: ProjectBook) -> None:
