@@ -49,7 +49,7 @@ async def catch_up(rt: ServiceRuntime, ends: dict[tuple[str, int], int], events:
     started = time.perf_counter()
     first: float | None = None
     with RssSampler({"bench": me.pid}, interval=0.5) as rss:
-        tasks = [asyncio.create_task(c.run(stop)) for c in rt.consumers]
+        tasks = [asyncio.create_task(rt.feed.run(stop))] if rt.feed is not None else []
         try:
             while True:
                 await asyncio.sleep(0.25)

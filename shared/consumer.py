@@ -20,6 +20,7 @@ the same transaction, and the consumer moves on. An operator redrives it once it
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 import uuid
@@ -204,7 +205,16 @@ started, in epoch milliseconds (its partitions' ends were stored then)."""
 
 
 class ProjectionConsumer:
-    """Runs one projection: a Kafka consumer group member whose positions live in the database."""
+    """One read model's consumer: its inbox, its transactions and its positions in the database; and the Kafka
+    consumer group member that feeds it, alone or with other read models of the same process (:meth:`feeding`).
+
+    A member feeding several read models (its *lanes*; the feeding consumer is the first) fetches and decodes each
+    record once, and each lane applies it in a transaction of its own with its own stored offsets: the member starts
+    a partition at the earliest offset any lane stored there, and a lane skips the records before its own. A lane
+    moved back under the consumer (:class:`PositionMovedError`) moves the member back; the lanes past it skip what
+    they have. One member instead of one per read model: a record is fetched, unpacked and decoded once (the
+    decoded contract is memoised on the event: :meth:`shared.kafka.ConsumedEvent.contract`), and a service sends
+    one heartbeat and one fetch where it sent one per read model."""
 
     def __init__(
         self,
@@ -240,6 +250,39 @@ class ProjectionConsumer:
         self._placed: dict[TopicPartition, int] = {}  # the offset this consumer last stored or sought, per partition
         self.recheck_seconds = RECHECK_SECONDS
         self._next_recheck = 0.0
+        self.lanes: list[ProjectionConsumer] = [self]  # the read models this member feeds (itself first)
+        self.feed: ProjectionConsumer = self  # the member that feeds this read model
+
+    @classmethod
+    def feeding(
+        cls, engine: AsyncEngine, kafka: KafkaOptions, projections: Sequence[Projection], *, group_id: str
+    ) -> ProjectionConsumer:
+        """One member of ``group_id`` feeding every read model of ``projections`` (its lanes, in that order; each
+        takes a projection's ``max_records``, 500 by default, and the member fetches batches of the largest)."""
+        if not projections:
+            raise ValueError("a consumer feeds at least one read model")
+        lanes = [
+            cls(engine, kafka, p, group_id=group_id, max_records=getattr(p, "max_records", 500)) for p in projections
+        ]
+        first = lanes[0]
+        first.lanes = lanes
+        first.max_records = max(lane.max_records for lane in lanes)
+        for lane in lanes:
+            lane.feed = first
+        return first
+
+    @property
+    def name(self) -> str:
+        """The read models this member feeds, for its logs and client id."""
+        return "+".join(lane.projection.name for lane in self.lanes)
+
+    @property
+    def topics(self) -> list[str]:
+        """Every topic a lane reads, each once."""
+        return list(dict.fromkeys(t for lane in self.lanes for t in lane.projection.topics))
+
+    def _lanes_of(self, topic: str) -> list[ProjectionConsumer]:
+        return [lane for lane in self.lanes if topic in lane.projection.topics]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, retrying after database or broker failures, after a delay that grows with
@@ -255,16 +298,16 @@ class ProjectionConsumer:
                 delay = self._backoff.next()
                 if self._failing_since is None:
                     self._failing_since = time.monotonic()
-                    log.exception("consumer %s failed; restarting in %.1fs", self.projection.name, delay)
+                    log.exception("consumer %s failed; restarting in %.1fs", self.name, delay)
                 else:
-                    log.debug("consumer %s failed again; retry in %.1fs", self.projection.name, delay, exc_info=True)
+                    log.debug("consumer %s failed again; retry in %.1fs", self.name, delay, exc_info=True)
                 await asyncio.sleep(delay)
 
     async def _run(self, stop: asyncio.Event) -> None:
         consumer = new_consumer(
             self.kafka,
             self.group_id,
-            self.projection.name,
+            self.projection.name if len(self.lanes) == 1 else self.group_id.rpartition(".")[2],
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             # room in one fetch for a batch of max_records events of about 2 KiB each (aiokafka's 1 MiB default
@@ -279,17 +322,20 @@ class ProjectionConsumer:
         self._positioning_failed = None
         self._dlq = self._dlq_factory()
         await self._dlq.start()
+        for lane in self.lanes[1:]:
+            lane._dlq = self._dlq
         await consumer.start()
         try:
             async with self.engine.connect() as conn:
-                await dead_letters.refresh_gauge(conn, self.projection.name)
-            consumer.subscribe(list(self.projection.topics), listener=_SeekToStored(self))
+                for lane in self.lanes:
+                    await dead_letters.refresh_gauge(conn, lane.projection.name)
+            consumer.subscribe(self.topics, listener=_SeekToStored(self))
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=1000, max_records=self.max_records)  # returns on data
                 if self._failing_since is not None:
                     since, self._failing_since = self._failing_since, None
                     self._backoff.reset()
-                    log.info("consumer %s polling again after %.1fs", self.projection.name, time.monotonic() - since)
+                    log.info("consumer %s polling again after %.1fs", self.name, time.monotonic() - since)
                 if self._positioning_failed is not None:  # restarted by run(), after its back-off
                     failed, self._positioning_failed = self._positioning_failed, None
                     raise failed
@@ -302,29 +348,64 @@ class ProjectionConsumer:
                             # assigned with no listener positioning it (its call was cut short): nothing would ever
                             # apply this partition's records, so it is positioned here
                             log.warning("consumer %s: %s[%d] assigned but not positioned; seeking its stored offset",
-                                        self.projection.name, tp.topic, tp.partition)  # fmt: skip
+                                        self.name, tp.topic, tp.partition)  # fmt: skip
                             await self.seek_to_stored([tp])
                         continue
                     if records:
-                        await self.process(tp, records)
+                        await self._feed(tp, records)
                     highwater = consumer.highwater(tp)
                     if highwater is not None:
                         lag = highwater - (records[-1].offset + 1 if records else await consumer.position(tp))
-                        CONSUMER_LAG.labels(self.projection.name, tp.topic, str(tp.partition)).set(max(lag, 0))
+                        for lane in self._lanes_of(tp.topic):
+                            CONSUMER_LAG.labels(lane.projection.name, tp.topic, str(tp.partition)).set(max(lag, 0))
                         behind = behind or lag > 0
                 # behind, or not knowing yet where a partition's end is (no fetch of it answered since the start)
                 behind = behind or any(consumer.highwater(tp) is None for tp in consumer.assignment())
                 pace_fetches(consumer, behind, self.kafka.consumer.fetch_max_wait_ms)
                 if time.monotonic() >= self._next_recheck:
-                    await self._recheck_stored()
+                    self._next_recheck = time.monotonic() + self.recheck_seconds
+                    for lane in self.lanes:
+                        await lane._recheck_stored()
         finally:
             self._consumer = None
             await consumer.stop()
             await self._dlq.stop()
 
+    async def _feed(self, tp: TopicPartition, records: Sequence[Any]) -> None:
+        """``records`` of ``tp`` to every lane that reads its topic, decoded once, each lane from its own stored
+        offset on (the member reads from the earliest); then Kafka's committed offset (monitoring only). The lanes
+        apply the batch side by side, each in its own transaction: while one waits for PostgreSQL another computes
+        (read models in separate consumers ran side by side too; none reads another's rows of the same batch). A
+        lane's failure is raised once every lane has finished (the member then restarts from the stored offsets)."""
+        lanes = self._lanes_of(tp.topic)
+        decoded = decode_records(records) if len(lanes) > 1 else None
+        runs = []
+        for lane in lanes:
+            start = lane._placed.get(tp)
+            first = 0 if start is None else bisect.bisect_left(records, start, key=lambda r: r.offset)
+            if first == len(records):
+                continue
+            runs.append(
+                lane.process(
+                    tp, records[first:] if first else records, decoded=None if decoded is None else decoded[first:]
+                )
+            )
+        outcomes = await asyncio.gather(*runs, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        if self._consumer is not None:
+            try:
+                await self._consumer.commit({tp: records[-1].offset + 1})
+            except Exception:  # only for monitoring; the database holds the truth
+                log.debug("kafka offset commit failed", exc_info=True)
+
     async def seek_to_stored(self, partitions: Sequence[TopicPartition]) -> None:
-        """Position the Kafka consumer at the offsets stored with the read model (nothing once it is stopping: the
-        assignment listener may still run while the consumer stops)."""
+        """Position the Kafka consumer at the offsets stored with the read models it feeds, the earliest of them
+        (nothing once it is stopping: the assignment listener may still run while the consumer stops)."""
+        if self.feed is not self:
+            await self.feed.seek_to_stored(partitions)
+            return
         consumer = self._consumer
         if consumer is None:
             return
@@ -335,10 +416,44 @@ class ProjectionConsumer:
             self._positioning.difference_update(partitions)
 
     async def _seek_to_stored(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
-        stored = await self.stored_offsets()
-        for tp in partitions:
+        starts: dict[TopicPartition, int | None] = {}  # the earliest offset a lane stored; None: the beginning
+        for lane in self.lanes:
+            mine = [tp for tp in partitions if tp.topic in lane.projection.topics]
+            if not mine:
+                continue
+            offsets = await lane._stored_positions(consumer, mine)
             if self._consumer is not consumer:
                 return  # stopped meanwhile: the next start positions it again
+            for tp, offset in offsets.items():
+                if offset is None:
+                    lane._placed.pop(tp, None)
+                else:
+                    lane._placed[tp] = offset
+                earliest = starts.get(tp, offset)
+                starts[tp] = None if offset is None or earliest is None else min(offset, earliest)
+        for tp in partitions:
+            if self._stopped(consumer):
+                return
+            offset = starts.get(tp)
+            if offset is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, offset)
+            self.positioned.add(tp)
+
+    def _stopped(self, consumer: AIOKafkaConsumer) -> bool:
+        """Whether ``consumer`` is no longer this member's (stopped while positioning)."""
+        return self._consumer is not consumer
+
+    async def _stored_positions(
+        self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, int | None]:
+        """Where this read model reads ``partitions`` from: its stored offsets, ``None`` for the beginning."""
+        stored = await self.stored_offsets()
+        positions: dict[TopicPartition, int | None] = {}
+        for tp in partitions:
+            if self.feed._consumer is not consumer:
+                return positions
             offset = stored.get((tp.topic, tp.partition))
             if offset is None and getattr(self.projection, "start_at_end", False):
                 # a projection about what happens from now on (notifications): on its very first start, the end of
@@ -348,15 +463,8 @@ class ProjectionConsumer:
                     await self._store_ends_at_birth(consumer, partitions)
                     stored = await self.stored_offsets()
                 offset = stored.get((tp.topic, tp.partition))
-            if self._consumer is not consumer:
-                return
-            if offset is None:
-                await consumer.seek_to_beginning(tp)
-                self._placed.pop(tp, None)
-            else:
-                consumer.seek(tp, offset)
-                self._placed[tp] = offset
-            self.positioned.add(tp)
+            positions[tp] = offset
+        return positions
 
     async def _born(self) -> bool:
         async with self.engine.connect() as conn:
@@ -400,22 +508,25 @@ class ProjectionConsumer:
             return {(r.topic, r.partition): r.next_offset for r in rows}
 
     @tracing.consumed
-    async def process(self, tp: TopicPartition, records: Sequence[Any]) -> None:
-        """Apply ``records`` (consecutive, one partition) with their offset in one transaction."""
+    async def process(
+        self, tp: TopicPartition, records: Sequence[Any], *, decoded: Sequence[Decoded] | None = None
+    ) -> None:
+        """Apply ``records`` (consecutive, one partition; ``decoded``: :func:`decode_records` of them when the
+        feeding member has it) with their offset in one transaction."""
         try:
             try:
                 async with self.engine.begin() as conn:
-                    await self.apply_records(conn, tp, records, isolate=False)
+                    await self.apply_records(conn, tp, records, isolate=False, decoded=decoded)
             except ApplyFailedError:
                 # Some record failed: redo the batch one record at a time, dead-lettering the failures.
                 async with self.engine.begin() as conn:
-                    await self.apply_records(conn, tp, records, isolate=True)
+                    await self.apply_records(conn, tp, records, isolate=True, decoded=decoded)
         except PositionMovedError:
             await self._read_from_stored(tp, records[0].offset)
             return
         except Exception:
             # The database (or the hook) failed: nothing of the batch committed; go back to the stored offset.
-            if self._consumer is not None:
+            if self.feed._consumer is not None:
                 await self.seek_to_stored([tp])
             raise
         self._sought.pop(tp, None)
@@ -423,24 +534,20 @@ class ProjectionConsumer:
         committed = getattr(self.projection, "committed", None)
         if committed is not None:  # e.g. wakes a task of this process that works off what the batch wrote
             committed()
-        if self._consumer is not None:
-            try:
-                await self._consumer.commit({tp: records[-1].offset + 1})
-            except Exception:  # only for monitoring; the database holds the truth
-                log.debug("kafka offset commit failed", exc_info=True)
 
     async def _read_from_stored(self, tp: TopicPartition, first: int) -> None:
         """The stored offset of ``tp`` was moved back under this consumer (:class:`PositionMovedError`): read from
         there. Remembered, so that a batch starting past it once more is taken: then Kafka holds nothing in between
         (records deleted by retention, a compacted or aborted stretch), which no seek can change."""
         stored = (await self.stored_offsets()).get((tp.topic, tp.partition))
-        if stored is None or self._consumer is None:
+        if stored is None or self.feed._consumer is None:
             return
         self._seek_back(tp, stored, f"before the batch read at {first}")
 
     def _seek_back(self, tp: TopicPartition, stored: int, where: str) -> None:
-        """Read ``tp`` from its ``stored`` offset, moved back under this consumer (``where``: where it stood)."""
-        if self._consumer is None:
+        """Read ``tp`` from its ``stored`` offset, moved back under this consumer (``where``: where it stood); the
+        member feeding it reads from there (its other lanes skip what they have)."""
+        if self.feed._consumer is None:
             return
         log.warning(
             "consumer %s: the offset stored for %s[%d] is %d, %s (moved back under it, e.g. by a republish after a "
@@ -448,20 +555,20 @@ class ProjectionConsumer:
             self.projection.name, tp.topic, tp.partition, stored, where, stored,
         )  # fmt: skip
         self._sought[tp] = self._placed[tp] = stored
-        self._consumer.seek(tp, stored)
+        self.feed._consumer.seek(tp, stored)
 
     async def _recheck_stored(self) -> None:
         """Every :data:`RECHECK_SECONDS`: a partition whose stored offset is now before the one this consumer last
         stored or sought there was moved back under it (a republish after a Kafka loss) and is read from there. A
         batch finds that out by itself (:class:`PositionMovedError`); this is for a partition that gets no new
         record, where the consumer, at its old place, would otherwise never read the new log's records."""
-        self._next_recheck = time.monotonic() + self.recheck_seconds
         if not self._placed:
             return
         stored = await self.stored_offsets()
+        feed = self.feed
         for tp, mine in list(self._placed.items()):
             now = stored.get((tp.topic, tp.partition))
-            if tp not in self.positioned or tp in self._positioning or now is None or now >= mine:
+            if tp not in feed.positioned or tp in feed._positioning or now is None or now >= mine:
                 continue
             self._seek_back(tp, now, f"before {mine} where it stood")
 
@@ -608,8 +715,9 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Any) -> None:
         self.owner.assigned -= set(revoked)
         self.owner.positioned -= set(revoked)
-        for tp in revoked:
-            self.owner._placed.pop(tp, None)
+        for lane in self.owner.lanes:
+            for tp in revoked:
+                lane._placed.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self.owner.assigned |= set(assigned)

@@ -123,16 +123,20 @@ class ServiceRuntime:
         self.executor.after_commit.extend(self.task_notifiers)
         self.admission = Admission(self.engine, self.kafka, service=spec.name, topic=spec.topic)
         self.executor.admission = self.admission.admit
-        self.consumers = [
-            ProjectionConsumer(
+        # one Kafka consumer group member feeds every read model of the replica (each record fetched and decoded
+        # once, one heartbeat and one fetch for all); each read model keeps its own transactions and offsets
+        self.feed = (
+            ProjectionConsumer.feeding(
                 self.engine,
                 self.kafka,
-                p,
-                group_id=f"{settings.kafka_group_prefix}.{p.name}",
-                max_records=getattr(p, "max_records", 500),  # a read model may take larger batches (catch-up speed)
+                spec.projections,
+                group_id=f"{settings.kafka_group_prefix}.{spec.name}.read-models",
             )
-            for p in spec.projections
-        ]
+            if spec.projections
+            else None
+        )
+        self.consumers = [] if self.feed is None else list(self.feed.lanes)
+        """The read models' consumers (lanes of :attr:`feed`, which runs them)."""
         self.memo: dict[Any, Any] = {}
         """Facts a service may remember for the life of the process because they never stop being true."""
         self._stop = asyncio.Event()
@@ -166,8 +170,8 @@ class ServiceRuntime:
     def _background(self) -> None:
         """Start the relay, the consumers and the background tasks (once per replica: :mod:`shared.workers`)."""
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name=f"{self.spec.name}-relay"))
-        for c in self.consumers:
-            self._tasks.append(asyncio.create_task(c.run(self._stop), name=f"{c.projection.name}-consumer"))
+        if self.feed is not None:
+            self._tasks.append(asyncio.create_task(self.feed.run(self._stop), name=f"{self.spec.name}-consumer"))
         for task in self.spec.background:
             self._tasks.append(asyncio.create_task(task(self, self._stop), name=f"{self.spec.name}-background"))
 

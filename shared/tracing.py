@@ -177,18 +177,16 @@ def published(topic: str, records: Iterable[Any]) -> None:
         span.end(end_time=now)
 
 
-def consumed(
-    fn: Callable[[Any, Any, Any], Awaitable[None]],
-) -> Callable[[Any, Any, Any], Awaitable[None]]:
+def consumed(fn: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
     """Decorate a consumer's ``process(self, tp, records)``: once it returned (the batch committed), one consumer
     span per record, over the batch's time, child of the record's ``traceparent``."""
 
     @functools.wraps(fn)
-    async def inner(self: Any, tp: Any, records: Any) -> None:
+    async def inner(self: Any, tp: Any, records: Any, **kwargs: Any) -> None:
         if not enabled():
-            return await fn(self, tp, records)
+            return await fn(self, tp, records, **kwargs)
         start = time.time_ns()
-        await fn(self, tp, records)
+        await fn(self, tp, records, **kwargs)
         end = time.time_ns()
         tracer = _tracer()
         name = getattr(getattr(self, "projection", None), "name", "consumer")

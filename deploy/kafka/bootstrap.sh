@@ -76,7 +76,7 @@ for service in "${!OWN[@]}"; do
   admin "${allow[@]}" --operation Write --operation Describe --topic "${OWN[$service]}" --topic "$DLQ" \
     --operation DescribeConfigs
   # Topics it consumes, read, and its own topic (the start-time reconciliation reads it back without a group:
-  # shared/recovery); its consumer groups (<prefix>.<service>.<read model>), by prefix.
+  # shared/recovery); its consumer group (<prefix>.<service>.read-models), by prefix.
   topics=(--topic "${OWN[$service]}")
   for topic in ${CONSUMES[$service]}; do topics+=(--topic "$topic"); done
   admin "${allow[@]}" --operation Read --operation Describe --operation DescribeConfigs "${topics[@]}"

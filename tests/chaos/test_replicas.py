@@ -41,8 +41,9 @@ from tests.support.chaos import (
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
 
-GROUP = "chaos.budget.projects"
-"""The budget service's consumer of the projects topic (``PMO_KAFKA_GROUP_PREFIX`` is ``chaos`` in the world)."""
+GROUP = "chaos.budget.read-models"
+"""The budget service's consumer group (one member per replica for its read models; ``PMO_KAFKA_GROUP_PREFIX`` is
+``chaos`` in the world)."""
 TOPIC = "pmo.projects.v1"
 OUTAGE = 20.0
 
