@@ -199,12 +199,10 @@ async def reads_show_null_and_nothing_brings_the_name_back(
         pid: (None, str(TODAY)),
         legacy: (None, str(TODAY)),
     }
-    assert await ok(await client.get(f"{base}/partners/{legacy}/personal-data")) == {
-        "partner_id": legacy,
-        "name": None,
-        "email": None,
-        "phone": None,
-    }
+    for erased in (pid, legacy):  # erased by the DELETE: no representation left (RFC 9110)
+        gone = await client.get(f"{base}/partners/{erased}/personal-data")
+        assert gone.status_code == 404 and gone.headers["content-type"] == "application/problem+json"
+        assert f"erased on {TODAY}" in gone.json()["detail"]
     (talk,) = (await client.get(f"{base}/communications")).json()
     trail = await ok(await client.get(f"{base}/events", params={"limit": 100}))
     (old,) = [e for e in trail["items"] if e["type"] == "partner-registered" and e["data"]["partner_id"] == legacy]

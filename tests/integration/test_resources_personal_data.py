@@ -159,12 +159,9 @@ async def costs_allocations_and_sheets_stay_with_a_null_name(
     view = await ok(await client.get(base))
     assert view["name"] is None and view["personal_data_erased_on"] == str(TODAY)
     assert view["rates"] == registered_rates(rate) and view["allocations"][0]["hours_per_week"] == "20"
-    assert await ok(await client.get(f"{base}/personal-data")) == {
-        "resource_id": rid,
-        "name": None,
-        "email": None,
-        "phone": None,
-    }
+    gone = await client.get(f"{base}/personal-data")  # erased by the DELETE: no representation left (RFC 9110)
+    assert gone.status_code == 404 and gone.headers["content-type"] == "application/problem+json"
+    assert f"erased on {TODAY}" in gone.json()["detail"]
     who = await ok(await client.get("/allocations", params={"project_id": project}))
     assert [(a["resource_id"], a["name"]) for a in who["items"]] == [(rid, None)]
     sheets = await ok(await client.get(f"{base}/work-sheets"))

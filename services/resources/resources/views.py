@@ -188,7 +188,13 @@ async def resource(engine: AsyncEngine, resource_id: uuid.UUID) -> dict[str, Any
 
 
 async def contact_details(engine: AsyncEngine, resource_id: uuid.UUID) -> dict[str, Any]:
-    await resource_doc(engine, resource_id)
+    """The resource's personal data; :class:`NotFoundError` for an unknown resource and once they were erased (the
+    ``DELETE`` removed them: RFC 9110, 9.3.5; the resource itself stays, with a null name)."""
+    doc = await resource_doc(engine, resource_id)
+    if doc.get("personal_data_erased_on") is not None:
+        raise NotFoundError(
+            f"the personal data of resource {resource_id} were erased on {doc['personal_data_erased_on']}"
+        )
     return {"resource_id": str(resource_id), **await personal_data(engine, resource_id, contact=True)}
 
 

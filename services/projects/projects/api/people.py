@@ -83,8 +83,8 @@ async def edit_partner(
 async def get_partner_personal_data(
     project_id: ProjectIdPath, partner_id: PartnerIdPath, rt: Runtime
 ) -> dict[str, Any]:
-    """The partner's name and contact details (nulls once erased): the PMO, resource managers, finance and the
-    director."""
+    """The partner's name and contact details: the PMO, resource managers, finance and the director; 404 once
+    erased (the partner stays, its name null)."""
     partner, _ = await _partner(rt, project_id, partner_id)
     return await people.partner_personal_data(_contacts(rt), partner, project_id)
 

@@ -117,8 +117,12 @@ async def replace_partner_personal_data(contacts: PartnerContacts, contact: Part
 async def partner_personal_data(
     contacts: PartnerContacts, partner: Mapping[str, Any], project_id: uuid.UUID
 ) -> dict[str, Any]:
-    """The partner's name and contact details (nulls once erased; a version-1 partner's inline name until
-    replaced)."""
+    """The partner's name and contact details (a version-1 partner's inline name until replaced);
+    :class:`NotFoundError` once erased (the ``DELETE`` removed them: RFC 9110, 9.3.5; the partner stays)."""
+    if partner.get("personal_data_erased_on") is not None:
+        raise NotFoundError(
+            f"the personal data of partner {partner['partner_id']} were erased on {partner['personal_data_erased_on']}"
+        )
     contact = (await contacts.contacts(project_id)).get(uuid.UUID(partner["partner_id"]))
     if contact is not None:
         return contact.as_view()

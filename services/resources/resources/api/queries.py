@@ -62,7 +62,8 @@ async def get_resource(request: Request, resource_id: ResourceIdPath, rt: Runtim
     tags=["personal data"],
 )
 async def get_personal_data(resource_id: ResourceIdPath, rt: Runtime) -> dict[str, Any]:
-    """Name and contact details (resource managers and finance only); nulls once erased."""
+    """Name and contact details (resource managers and finance only); 404 once erased (the resource stays, its
+    name null)."""
     return await views.contact_details(rt.engine, resource_id)
 
 
