@@ -27,6 +27,9 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS facts_project ON facts (project_id, recorded_at, position)",
     "CREATE INDEX IF NOT EXISTS facts_sheet_week ON facts ((data->>'week')) "
     "WHERE service = 'resources' AND name IN ('work-sheet-approved', 'work-sheet-approval-reversed')",
+    # the resources service's other facts (people, capacity, allocations): the heat map reads them alone
+    "CREATE INDEX IF NOT EXISTS facts_resource_plans ON facts (recorded_at) "
+    "WHERE service = 'resources' AND name NOT IN ('work-sheet-approved', 'work-sheet-approval-reversed')",
     "CREATE TABLE IF NOT EXISTS dirty_projects (project_id uuid PRIMARY KEY)",
     """
     CREATE TABLE IF NOT EXISTS project_books (
