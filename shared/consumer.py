@@ -375,8 +375,9 @@ class ProjectionConsumer:
         """``records`` of ``tp`` to every lane that reads its topic, decoded once, each lane from its own stored
         offset on (the member reads from the earliest); then Kafka's committed offset (monitoring only). The lanes
         apply the batch side by side, each in its own transaction: while one waits for PostgreSQL another computes
-        (read models in separate consumers ran side by side too; none reads another's rows of the same batch). A
-        lane's failure is raised once every lane has finished (the member then restarts from the stored offsets)."""
+        (read models in consumers of their own ran side by side too, so none may count on another's rows of the
+        same batch). A lane's failure is raised once every lane has finished (the member then restarts from the
+        stored offsets)."""
         lanes = self._lanes_of(tp.topic)
         decoded = decode_records(records) if len(lanes) > 1 else None
         runs = []
