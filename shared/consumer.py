@@ -195,9 +195,23 @@ class ApplyFailedError(Exception):
         self.cause = cause
 
 
+class ConsumerStalledError(Exception):
+    """The member stood still behind the end of a partition (:data:`STALL_SECONDS`): :meth:`ProjectionConsumer.run`
+    restarts it."""
+
+
 RECHECK_SECONDS = 30.0
 """How often a running consumer compares the offsets stored for its partitions with where it stands
 (:meth:`ProjectionConsumer._recheck_stored`): one query a consumer, idle or not."""
+
+STALL_SECONDS = 25.0
+"""A member standing still behind the end of a partition at two rechecks at least this far apart (no record fetched
+or applied there in between, the broker's end offset past it) is restarted (:meth:`ProjectionConsumer._check_progress`):
+a Kafka client can stay stuck after losing its group coordinator (two brokers down below the in-sync minimum, then
+back), with no error to act on, where a new member joins and reads on."""
+
+PROGRESS_TIMEOUT_SECONDS = 10.0
+"""How long the progress check waits for the broker's end offsets or a fetch position; no answer: no decision."""
 
 STARTED_AT = -1
 """The partition number of the ``consumer_offsets`` row (topic ``''``) that keeps when a ``start_at_end`` consumer first
@@ -250,6 +264,8 @@ class ProjectionConsumer:
         self._placed: dict[TopicPartition, int] = {}  # the offset this consumer last stored or sought, per partition
         self.recheck_seconds = RECHECK_SECONDS
         self._next_recheck = 0.0
+        self.stall_seconds = STALL_SECONDS
+        self._still: dict[TopicPartition, tuple[tuple[int | None, ...], float]] = {}  # behind, unmoved since
         self.lanes: list[ProjectionConsumer] = [self]  # the read models this member feeds (itself first)
         self.feed: ProjectionConsumer = self  # the member that feeds this read model
 
@@ -320,6 +336,7 @@ class ProjectionConsumer:
         self._consumer = consumer
         self.positioned = set()
         self._positioning_failed = None
+        self._still = {}
         self._dlq = self._dlq_factory()
         await self._dlq.start()
         for lane in self.lanes[1:]:
@@ -366,6 +383,7 @@ class ProjectionConsumer:
                     self._next_recheck = time.monotonic() + self.recheck_seconds
                     for lane in self.lanes:
                         await lane._recheck_stored()
+                    await self._check_progress(consumer)
         finally:
             self._consumer = None
             await consumer.stop()
@@ -572,6 +590,47 @@ class ProjectionConsumer:
             if tp not in feed.positioned or tp in feed._positioning or now is None or now >= mine:
                 continue
             self._seek_back(tp, now, f"before {mine} where it stood")
+
+    async def _check_progress(self, consumer: AIOKafkaConsumer) -> None:
+        """At each recheck: each partition this member reads where the broker's end lies past the fetch position or
+        past a read model's stored offset, with both unmoved since the last recheck at least ``stall_seconds``
+        before, stalls it; then it raises :class:`ConsumerStalledError` and :meth:`run` starts a new member, which
+        rejoins the group and reads from the stored offsets. One ``ListOffsets`` request a recheck; a broker that
+        does not answer decides nothing."""
+        mine = [tp for tp in consumer.assignment() if tp in self.positioned and tp not in self._positioning]
+        if not mine:
+            self._still = {}
+            return
+        try:
+            ends = await asyncio.wait_for(consumer.end_offsets(mine), PROGRESS_TIMEOUT_SECONDS)
+        except Exception:  # the broker cannot tell now: nothing is decided (and nothing forgotten) until it can
+            log.debug("consumer %s: end offsets unknown; progress not checked", self.name, exc_info=True)
+            return
+        now = time.monotonic()
+        still: dict[TopicPartition, tuple[tuple[int | None, ...], float]] = {}
+        for tp in mine:
+            end = ends.get(tp)
+            if end is None or self._stopped(consumer):
+                continue
+            try:
+                position: int | None = await asyncio.wait_for(consumer.position(tp), PROGRESS_TIMEOUT_SECONDS)
+            except Exception:  # no position: waiting for a reset that does not come
+                position = None
+            placed = [lane._placed.get(tp) for lane in self._lanes_of(tp.topic)]
+            if position is not None and position >= end and all(p is None or p >= end for p in placed):
+                continue  # at the end (a read model without a stored offset has nothing there to read)
+            marks = (position, *placed)
+            seen = self._still.get(tp)
+            still[tp] = seen if seen is not None and seen[0] == marks else (marks, now)
+        self._still = still
+        stalled = [tp for tp, (_, since) in still.items() if now - since >= self.stall_seconds]
+        if stalled:
+            raise ConsumerStalledError(
+                f"consumer {self.name} read nothing for {now - min(still[tp][1] for tp in stalled):.0f}s while "
+                "behind the end of "
+                + ", ".join(f"{tp.topic}[{tp.partition}] (at {still[tp][0][0]}, end {ends[tp]})" for tp in stalled)
+                + "; restarting it"
+            )
 
     def dead_letter_to(self, producer: Any) -> None:
         """Send dead letters through ``producer`` (already started, owned by the caller: e.g. one for every read

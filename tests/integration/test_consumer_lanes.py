@@ -143,3 +143,28 @@ async def test_a_read_model_moved_back_under_the_member_rereads_alone(engine, sc
     assert await still.seqs(engine) == list(range(1, 7))
     assert await moved.seqs(engine) == list(range(1, 7))
     assert list((await stored(engine, still)).values()) == list((await stored(engine, moved)).values()) == [6]
+
+
+async def test_a_member_standing_still_behind_the_end_is_restarted_and_reads_on(engine, schema, topic, kafka) -> None:
+    # a Kafka client can stay stuck after losing its group coordinator, fetching nothing and saying nothing; here its
+    # partitions are paused behind the member's back, which stops its fetches the same way: the progress check sees
+    # the broker's end past the member's position, unmoved at two rechecks, and starts a new member
+    lane = Lane(topic)
+    await migrate(engine, schema, [lane.ddl])
+    pid = uuid.uuid4().hex
+    await append(engine, pid, range(1, 4))
+    await publish(engine, schema, topic, kafka)
+    feed = ProjectionConsumer.feeding(engine, kafka, [lane], group_id=f"t-{uuid.uuid4().hex}")
+    feed.recheck_seconds, feed.stall_seconds = 0.5, 2.0
+    async with running(feed):
+        await until(engine, {lane: [1, 2, 3]})
+        first = feed._consumer
+        await asyncio.sleep(3.0)  # at the end and not moving: no restart
+        stuck = feed._consumer
+        assert stuck is not None and stuck is first
+        stuck.pause(*stuck.assignment())
+        await append(engine, pid, range(4, 7), expected=3)
+        await publish(engine, schema, topic, kafka)
+        await until(engine, {lane: list(range(1, 7))}, timeout=40.0)
+        assert feed._consumer is not stuck  # read by a new member
+    assert await lane.seqs(engine) == list(range(1, 7))
