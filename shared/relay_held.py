@@ -265,20 +265,32 @@ async def request_retry(engine: AsyncEngine, relay: str, by: str, partition_key:
         return marked
 
 
-async def request_skip(engine: AsyncEngine, relay: str, event_id: uuid.UUID, by: str, reason: str) -> bool:
-    """Ask the relay leader to drop one held event from publication for good; the leader then publishes the rest of
-    its project in order. False if no such event is held."""
+async def request_skip(engine: AsyncEngine, relay: str, event_id: uuid.UUID, by: str, reason: str) -> list[uuid.UUID]:
+    """Ask the relay leader to drop one held event from publication for good, and to publish the rest of its
+    project in order after it (those held events are marked for a retry, as they will be). The events marked, the
+    skipped one first (what :func:`await_requests` waits for: the skip done and the project's rest published or
+    refused again); empty if no such event is held."""
     async with engine.begin() as conn:
         result = await conn.execute(
             text(
                 "UPDATE relay_held SET request = 'skip', requested_by = :by, request_reason = :why, "
-                "requested_at = now() WHERE relay = :r AND event_id = :e"
+                "requested_at = now() WHERE relay = :r AND event_id = :e RETURNING partition_key"
             ),
             {"r": relay, "e": event_id, "by": by, "why": reason},
         )
-        if result.rowcount:
-            await relay_wake.notify_in(conn, relay)
-    return bool(result.rowcount)
+        key = result.scalar_one_or_none()
+        if key is None:
+            return []
+        rest = await conn.execute(
+            text(
+                "UPDATE relay_held SET request = 'retry', requested_by = :by, request_reason = NULL, "
+                "requested_at = now() WHERE relay = :r AND partition_key = :k AND request IS NULL RETURNING event_id"
+            ),
+            {"r": relay, "k": key, "by": by},
+        )
+        marked = [event_id, *(r.event_id for r in rest)]
+        await relay_wake.notify_in(conn, relay)  # the leader acts at commit, not at its safety poll
+    return marked
 
 
 async def summary(engine: AsyncEngine, relay: str, limit: int = 20) -> dict[str, Any] | None:

@@ -127,8 +127,8 @@ def relay(args: argparse.Namespace) -> int:
                     return 0
                 print(f"retry asked for {len(marked)} held events; waiting for the relay (up to {args.wait:g}s)...")
             else:
-                marked = [uuid.UUID(args.event_id)]
-                if not await relay_held.request_skip(engine, "relay", marked[0], by, args.reason):
+                marked = await relay_held.request_skip(engine, "relay", uuid.UUID(args.event_id), by, args.reason)
+                if not marked:
                     print(f"event {args.event_id} is not held", file=sys.stderr)
                     return 1
                 print(f"skip asked for {args.event_id}; waiting for the relay (up to {args.wait:g}s)...")

@@ -188,8 +188,9 @@ async def test_skip_drops_the_refused_event_for_good_and_publishes_the_rest_of_i
 ) -> None:
     a, b, refused = await held_project(engine, schema, topic, kafka)
     async with running(make_relay(engine, schema, topic, kafka)):
-        assert await relay_held.request_skip(engine, "relay", refused, by="dora.ops", reason="a runaway import")
-        assert not await relay_held.request_skip(engine, "relay", uuid.uuid4(), by="dora.ops", reason="no such")
+        marked = await relay_held.request_skip(engine, "relay", refused, by="dora.ops", reason="a runaway import")
+        assert marked[0] == refused and len(marked) == 5  # the skip, then the rest of its project to publish
+        assert await relay_held.request_skip(engine, "relay", uuid.uuid4(), by="dora.ops", reason="no such") == []
 
         async def released() -> None:
             assert await held_rows(engine) == []
