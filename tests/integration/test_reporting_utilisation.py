@@ -1,10 +1,12 @@
 """The heat map's approved hours are summed by the database for the weeks asked (approvals minus reversals), as
-the folded work sheets would give them, without decoding every sheet of the ledger."""
+the folded work sheets would give them, from ``sheet_hours`` (kept by the facts consumer) without reading a sheet of
+the ledger."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,44 +17,81 @@ from sqlalchemy import event, text
 from reporting import queries, tables
 from reporting.domain.ledger import Fact
 from reporting.domain.utilisation import loads
+from reporting.projections import FactsProjection
+from shared.contracts import resources as r
 from shared.db import driver, migrate
+from shared.kafka import ConsumedEvent
+from shared.money import Money
+from tests.integration.test_reporting_snapshots import consumed
+from tests.support.reporting.facts import PID, fact
 
 pytestmark = pytest.mark.integration
 
 
-def sheet(name: str, resource: uuid.UUID, week: str, hours: str, at: datetime) -> dict[str, Any]:
-    return {
-        "p": uuid.uuid4(),
-        "e": uuid.uuid4(),
-        "n": name,
-        "t": at,
-        "d": json.dumps({"resource_id": str(resource), "week": week, "hours": hours}),
+def sheet(reversal: bool, resource: uuid.UUID, week: str, hours: str, at: datetime, offset: int) -> ConsumedEvent:
+    """A work sheet's approval (or the reversal of one) as the facts consumer receives it."""
+    common = {
+        "resource_id": resource,
+        "sheet_id": uuid.uuid4(),
+        "version": 1,
+        "project_id": PID,
+        "week": week,
+        "week_start": date(2027, 2, 1),
+        "hours": Decimal(hours),
+        "cost": Money.of("100.00", "EUR"),
+        "cost_by_milestone": [],
     }
+    event: Any
+    if reversal:
+        event = r.WorkSheetApprovalReversed(**common, superseded_by_version=2, reversed_on=at.date())
+    else:
+        event = r.WorkSheetApproved(
+            **common,
+            replaces_version=None,
+            kind=r.ResourceKind.PERSON,
+            role="dev",
+            vendor_id=None,
+            submitted_by="a",
+            approved_by="b",
+            approved_on=at.date(),
+            entries=[],
+            deliverables=[],
+        )
+    return consumed(replace(fact(event, at.date()), recorded_at=at), offset)
 
 
-async def test_approved_hours_per_resource_and_week_come_from_the_database(engine: Any, schema: str) -> None:
+async def test_approved_hours_per_resource_and_week_are_kept_by_the_facts_consumer(engine: Any, schema: str) -> None:
+    # through the facts consumer's own code, a batch and one event at a time (a redrive, a batch redone record by
+    # record), with a second copy of one (a re-publish): the sheets' hours by person and week, known now and known
+    # before the reversal
     await migrate(engine, schema, tables.DDL)
     ann, bob = uuid.uuid4(), uuid.uuid4()
     now = datetime.now(UTC)
-    rows = [
-        sheet("work-sheet-approved", ann, "2027-W05", "40", now - timedelta(days=3)),
-        sheet("work-sheet-approved", ann, "2027-W05", "8.5", now - timedelta(days=2)),
-        sheet("work-sheet-approval-reversed", ann, "2027-W05", "8.5", now - timedelta(days=1)),
-        sheet("work-sheet-approved", ann, "2027-W06", "30", now - timedelta(days=1)),
-        sheet("work-sheet-approved", bob, "2027-W04", "12", now - timedelta(days=1)),
+    batch = [
+        sheet(False, ann, "2027-W05", "40", now - timedelta(days=3), 0),
+        sheet(False, ann, "2027-W05", "8.5", now - timedelta(days=2), 1),
+        sheet(True, ann, "2027-W05", "8.5", now - timedelta(days=1), 2),
     ]
+    one_by_one = [
+        sheet(False, ann, "2027-W06", "30", now - timedelta(days=1), 3),
+        sheet(False, bob, "2027-W04", "12", now - timedelta(days=1), 4),
+    ]
+    facts = FactsProjection()
     async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO facts (project_id, event_id, service, name, version, recorded_at, data) "
-                "VALUES (:p, :e, 'resources', :n, 1, :t, CAST(:d AS jsonb))"
-            ),
-            rows,
-        )
+        await facts.apply_batch(conn, batch)
+    async with engine.begin() as conn:
+        for e in one_by_one:
+            await facts.apply(conn, e)
+    async with engine.begin() as conn:
+        await facts.apply_batch(conn, [batch[0], one_by_one[0]])  # a second copy changes nothing
+        await facts.apply(conn, batch[1])
     summed = await queries.approved_hours(engine, ["2027-W05", "2027-W06"], None)
     assert summed == {(ann, "2027-W05"): Decimal("40.0"), (ann, "2027-W06"): Decimal("30")}
     before_reversal = await queries.approved_hours(engine, ["2027-W05"], now - timedelta(days=1, hours=12))
     assert before_reversal == {(ann, "2027-W05"): Decimal("48.5")}
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM facts"))  # the heat map reads no sheet of the ledger
+    assert await queries.approved_hours(engine, ["2027-W05"], None) == {(ann, "2027-W05"): Decimal("40.0")}
     people = await queries.resource_ledger(engine, None, sheets=False)
     assert people == []  # only sheets were stored: none comes back without them
 

@@ -43,6 +43,7 @@ FACT_TYPES = ("uuid", "uuid", "text", "text", "integer", "timestamptz", "jsonb")
 RESOURCE_FACT_COLUMNS = ("resource_id", "event_id", "name", "version", "recorded_at", "data")
 RESOURCE_FACT_TYPES = ("uuid", "uuid", "text", "integer", "timestamptz", "jsonb")
 EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+SHEET_HOURS_COLUMNS = ("event_id", "resource_id", "week", "hours", "recorded_at")
 MILESTONE_COLUMNS = ("milestone_id", "project_id", "name", "due_date", "planned_value", "currency", "planned_event")
 
 
@@ -76,6 +77,19 @@ def _fact(event: ConsumedEvent) -> Fact:
     decoded contract only (an event it does not know decodes to nothing either way), so the record's JSON, stored as
     it came in the ledger, is never parsed into a dict here (a tenth of the catch-up's CPU)."""
     return Fact(event.event_id, event.service, event.name, event.version, event.time, {})
+
+
+def _sheet_hours(event: ConsumedEvent, decoded: DomainEvent | None) -> tuple[Any, ...] | None:
+    """The ``sheet_hours`` row of a work sheet's approval (its hours) or reversal (minus its hours); None for any
+    other fact."""
+    match decoded:
+        case resources.WorkSheetApproved():
+            hours = decoded.hours
+        case resources.WorkSheetApprovalReversed():
+            hours = -decoded.hours
+        case _:
+            return None
+    return (event.event_id, decoded.resource_id, decoded.week, hours, event.time)
 
 
 def _is_rate(event: ConsumedEvent) -> bool:
@@ -126,7 +140,15 @@ class FactsProjection:
     max_records = 2000
     """Records a consumer takes at most per poll (the default 500 made a catch-up write each project's books, a
     ledger COPY and an offset about four times as often; a batch of one partition stays one transaction)."""
-    tables = ("facts", "dirty_projects", "resource_facts", "project_books", "project_book_snapshots", "fx_rates")
+    tables = (
+        "facts",
+        "sheet_hours",
+        "dirty_projects",
+        "resource_facts",
+        "project_books",
+        "project_book_snapshots",
+        "fx_rates",
+    )
     idempotent = True
 
     async def apply_batch(self, conn: AsyncConnection, events: Sequence[ConsumedEvent]) -> None:
@@ -162,13 +184,18 @@ class FactsProjection:
         if facts:
             stored = await lock_books(conn, [f[0] for f in facts])
             inserted = await copy_new_records(conn, "facts", FACT_COLUMNS, FACT_TYPES, facts, returning="event_id")
-            new_facts = []
+            new_facts, sheets = [], []
             for event in events:  # the events new to the ledger, each once, in the batch's order
                 if event.event_id in kept and (inserted is None or event.event_id in inserted):
                     if inserted is not None:
                         inserted.discard(event.event_id)
-                    new_facts.append((kept[event.event_id], _fact(event), _decoded(event)))
+                    decoded = _decoded(event)
+                    new_facts.append((kept[event.event_id], _fact(event), decoded))
+                    if (sheet := _sheet_hours(event, decoded)) is not None:
+                        sheets.append(sheet)
             await store_books(conn, stored, new_facts)
+            if sheets:  # new to the ledger, so new here too
+                await copy_records(conn, "sheet_hours", SHEET_HOURS_COLUMNS, sheets)
             await raid_model.mark_dirty(conn, sorted(projects_))  # and their dependants; one lock order
         if resource_facts:
             await copy_new_records(
@@ -219,7 +246,16 @@ class FactsProjection:
             },
         )
         if inserted.first() is not None:  # a second copy changes neither the ledger nor the books
-            await store_books(conn, stored, [(project_id, _fact(event), _decoded(event))])
+            decoded = _decoded(event)
+            await store_books(conn, stored, [(project_id, _fact(event), decoded)])
+            if (sheet := _sheet_hours(event, decoded)) is not None:
+                await conn.execute(
+                    text(
+                        "INSERT INTO sheet_hours (event_id, resource_id, week, hours, recorded_at) "
+                        "VALUES (:e, :r, :w, :h, :t)"
+                    ),
+                    dict(zip(("e", "r", "w", "h", "t"), sheet, strict=True)),
+                )
         await raid_model.mark_dirty(conn, [project_id])
 
 

@@ -267,16 +267,14 @@ async def approved_hours(
     engine: AsyncEngine, weeks: Sequence[str], known_at: datetime | None
 ) -> dict[tuple[uuid.UUID, str], Decimal]:
     """Approved hours (approvals minus reversals) per resource and ISO week, for ``weeks`` only, summed by the
-    database over the sheets' ``week`` (an expression index): the heat map needs no sheet decoded."""
+    database over ``sheet_hours`` (kept with the ledger by the facts consumer) from its index alone: the heat map
+    needs no sheet read or decoded."""
     async with engine.connect() as conn:
         rows = await conn.execute(
             text(
-                "SELECT (data->>'resource_id')::uuid AS resource_id, data->>'week' AS week, "
-                "sum(CASE name WHEN 'work-sheet-approved' THEN 1 ELSE -1 END * (data->>'hours')::numeric) AS hours "
-                "FROM facts WHERE service = 'resources' "
-                "AND name IN ('work-sheet-approved', 'work-sheet-approval-reversed') "
-                "AND data->>'week' = ANY(CAST(:w AS text[])) "
-                "AND (CAST(:k AS timestamptz) IS NULL OR recorded_at <= :k) GROUP BY 1, 2"
+                "SELECT resource_id, week, sum(hours) AS hours FROM sheet_hours "
+                "WHERE week = ANY(CAST(:w AS text[])) AND (CAST(:k AS timestamptz) IS NULL OR recorded_at <= :k) "
+                "GROUP BY 1, 2"
             ),
             {"w": list(weeks), "k": known_at},
         )

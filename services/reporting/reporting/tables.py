@@ -1,9 +1,10 @@
 """The reporting service's tables: the ledger of facts and the projects' books (fed by the consumers of the other
 services' topics, :mod:`reporting.projections`; ``project_book_snapshots``: a project's books as they stood after
 some of its facts, every :data:`reporting.projections.SNAPSHOT_EVERY` facts, from which a report known at a moment is
-built without refolding the history), the exchange rates recorded on the budget topic (``fx_rates``: one row
-per ``exchange-rate-recorded``, read by :mod:`reporting.rates` for portfolio roll-ups), the portfolio read model, and
-the query rows of its own aggregates (alerts, thresholds).
+built without refolding the history; ``sheet_hours``: each approved work sheet's hours, a reversal's negated, by
+person and ISO week, for the utilisation heat map), the exchange rates recorded on the budget topic (``fx_rates``:
+one row per ``exchange-rate-recorded``, read by :mod:`reporting.rates` for portfolio roll-ups), the portfolio read
+model, and the query rows of its own aggregates (alerts, thresholds).
 """
 
 from __future__ import annotations
@@ -25,8 +26,16 @@ DDL = [
     )
     """,
     "CREATE INDEX IF NOT EXISTS facts_project ON facts (project_id, recorded_at, position)",
-    "CREATE INDEX IF NOT EXISTS facts_sheet_week ON facts ((data->>'week')) "
-    "WHERE service = 'resources' AND name IN ('work-sheet-approved', 'work-sheet-approval-reversed')",
+    """
+    CREATE TABLE IF NOT EXISTS sheet_hours (
+        event_id     uuid PRIMARY KEY,
+        resource_id  uuid NOT NULL,
+        week         text NOT NULL,
+        hours        numeric NOT NULL,
+        recorded_at  timestamptz NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS sheet_hours_week ON sheet_hours (week, recorded_at) INCLUDE (resource_id, hours)",
     # the resources service's other facts (people, capacity, allocations): the heat map reads them alone
     "CREATE INDEX IF NOT EXISTS facts_resource_plans ON facts (recorded_at) "
     "WHERE service = 'resources' AND name NOT IN ('work-sheet-approved', 'work-sheet-approval-reversed')",
@@ -141,6 +150,7 @@ READ_MODEL_TABLES = (
     "portfolio_milestones",
     "portfolio_groupings",
     "facts",
+    "sheet_hours",
     "project_books",
     "project_book_snapshots",
     "fx_rates",
