@@ -160,7 +160,9 @@ def infrastructure() -> Iterator[Endpoints]:
 async def fresh_schema(
     database_url: str, label: str, *, pool_size: int = 10, max_overflow: int = 10
 ) -> AsyncIterator[tuple[AsyncEngine, str]]:
-    """A new schema ``bench_<hex>_<label>`` with the event store, relay and consumer tables; dropped afterwards."""
+    """A new schema ``bench_<hex>_<label>`` with the event store, relay and consumer tables; dropped afterwards,
+    unless ``PMO_BENCH_KEEP_SCHEMA`` is set (to time a query again on the data a long run produced: its name is
+    printed)."""
     schema = f"bench_{run_id()}_{label}"
     engine = create_engine(database_url, schema, pool_size=pool_size, max_overflow=max_overflow)
     try:
@@ -168,8 +170,11 @@ async def fresh_schema(
         yield engine, schema
     finally:
         try:
-            async with engine.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            if os.environ.get("PMO_BENCH_KEEP_SCHEMA"):
+                print(f"schema {schema} kept (PMO_BENCH_KEEP_SCHEMA)")
+            else:
+                async with engine.begin() as conn:
+                    await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         finally:
             await engine.dispose()
 
