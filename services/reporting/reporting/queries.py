@@ -25,6 +25,7 @@ from reporting import books_store
 from reporting.books_store import gc_paused
 from reporting.domain.books import Books
 from reporting.domain.ledger import Fact
+from reporting.domain.ledger.facts import decode_fact
 from reporting.domain.raid import RaidBook
 from reporting.domain.rules import Thresholds
 from reporting.raid_model import raid_books_of
@@ -116,7 +117,10 @@ async def load_books_of(engine: AsyncEngine, project_ids: Sequence[uuid.UUID] | 
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 
 
-_FACTS_AFTER = "SELECT position, event_id, service, name, version, recorded_at, data FROM facts WHERE project_id = $1 "
+_FACTS_AFTER = (
+    "SELECT position, event_id, service, name, version, recorded_at, data::text AS data FROM facts "
+    "WHERE project_id = $1 "
+)
 _IN_LEDGER_ORDER = "ORDER BY recorded_at, service, position"
 FILL_AFTER = 2
 """A read known at a moment that applies more than this many times :data:`reporting.books_store.SNAPSHOT_EVERY`
@@ -180,7 +184,10 @@ async def load_books_known_at(engine: AsyncEngine, project_id: uuid.UUID, known_
         for n, r in enumerate(applied):
             if n == len(rows):  # the books as known at the moment read, before the filling goes on
                 answer = kept[-1][3] if since == 0 and kept else books.to_json()
-            books.apply(Fact(r["event_id"], r["service"], r["name"], r["version"], r["recorded_at"], r["data"]))
+            service, name, version = r["service"], r["name"], r["version"]
+            # decoded from the JSON text in one step, as the facts consumer decodes the record (its data not kept)
+            event = decode_fact(service, name, version, r["data"])
+            books.apply(Fact(r["event_id"], service, name, version, r["recorded_at"], {}), event)
             position, since = max(position, r["position"]), since + 1
             following = applied[n + 1]["recorded_at"] if n + 1 < len(applied) else None
             last = following > r["recorded_at"] if following is not None else not (cut and n >= len(rows))

@@ -39,6 +39,15 @@ class Fact:
         return registry.decode(self.name, self.version, self.data)
 
 
+def decode_fact(service: str, name: str, version: int, raw: str | bytes) -> DomainEvent | None:
+    """:meth:`Fact.decode` of a fact's data as the JSON text the ledger holds, parsed and validated in one step
+    (pydantic's JSON mode, as the facts consumer decodes the record: :meth:`shared.kafka.ConsumedEvent.contract`)."""
+    registry = REGISTRIES.get(service)
+    if registry is None or (name, version) not in registry:
+        return None
+    return registry.decode_json(name, version, raw)
+
+
 def end_of(day: date) -> datetime:
     """The first moment (UTC) after ``day``: facts recorded before it were known by the end of ``day``."""
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
