@@ -202,7 +202,8 @@ class ConsumerStalledError(Exception):
 
 RECHECK_SECONDS = 30.0
 """How often a running consumer compares the offsets stored for its partitions with where it stands
-(:meth:`ProjectionConsumer._recheck_stored`): one query a consumer, idle or not."""
+(:meth:`ProjectionConsumer._recheck_stored`: one query for every read model a member feeds) and asks the broker for
+their ends (:meth:`ProjectionConsumer._check_progress`: one request), idle or not."""
 
 STALL_SECONDS = 25.0
 """A member standing still behind the end of a partition at two rechecks at least this far apart (no record fetched
@@ -381,8 +382,9 @@ class ProjectionConsumer:
                 pace_fetches(consumer, behind, self.kafka.consumer.fetch_max_wait_ms)
                 if time.monotonic() >= self._next_recheck:
                     self._next_recheck = time.monotonic() + self.recheck_seconds
+                    stored = await self._lanes_stored()
                     for lane in self.lanes:
-                        await lane._recheck_stored()
+                        lane._recheck_stored(stored[lane.projection.name])
                     await self._check_progress(consumer)
         finally:
             self._consumer = None
@@ -436,11 +438,12 @@ class ProjectionConsumer:
 
     async def _seek_to_stored(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
         starts: dict[TopicPartition, int | None] = {}  # the earliest offset a lane stored; None: the beginning
+        stored = await self._lanes_stored()
         for lane in self.lanes:
             mine = [tp for tp in partitions if tp.topic in lane.projection.topics]
             if not mine:
                 continue
-            offsets = await lane._stored_positions(consumer, mine)
+            offsets = await lane._stored_positions(consumer, mine, stored[lane.projection.name])
             if self._consumer is not consumer:
                 return  # stopped meanwhile: the next start positions it again
             for tp, offset in offsets.items():
@@ -464,11 +467,30 @@ class ProjectionConsumer:
         """Whether ``consumer`` is no longer this member's (stopped while positioning)."""
         return self._consumer is not consumer
 
+    async def _lanes_stored(self) -> dict[str, dict[tuple[str, int], int]]:
+        """The offsets stored for every read model this member feeds, by read model: one query for them all."""
+        if len(self.lanes) == 1:
+            return {self.projection.name: await self.stored_offsets()}
+        stored: dict[str, dict[tuple[str, int], int]] = {lane.projection.name: {} for lane in self.lanes}
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT consumer, topic, partition, next_offset FROM consumer_offsets "
+                    "WHERE consumer = ANY(CAST(:c AS text[]))"
+                ),
+                {"c": list(stored)},
+            )
+            for r in rows:
+                stored[r.consumer][(r.topic, r.partition)] = r.next_offset
+        return stored
+
     async def _stored_positions(
-        self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]
+        self,
+        consumer: AIOKafkaConsumer,
+        partitions: Sequence[TopicPartition],
+        stored: dict[tuple[str, int], int],
     ) -> dict[TopicPartition, int | None]:
-        """Where this read model reads ``partitions`` from: its stored offsets, ``None`` for the beginning."""
-        stored = await self.stored_offsets()
+        """Where this read model reads ``partitions`` from: its ``stored`` offsets, ``None`` for the beginning."""
         positions: dict[TopicPartition, int | None] = {}
         for tp in partitions:
             if self.feed._consumer is not consumer:
@@ -576,14 +598,14 @@ class ProjectionConsumer:
         self._sought[tp] = self._placed[tp] = stored
         self.feed._consumer.seek(tp, stored)
 
-    async def _recheck_stored(self) -> None:
-        """Every :data:`RECHECK_SECONDS`: a partition whose stored offset is now before the one this consumer last
-        stored or sought there was moved back under it (a republish after a Kafka loss) and is read from there. A
-        batch finds that out by itself (:class:`PositionMovedError`); this is for a partition that gets no new
-        record, where the consumer, at its old place, would otherwise never read the new log's records."""
+    def _recheck_stored(self, stored: dict[tuple[str, int], int]) -> None:
+        """Every :data:`RECHECK_SECONDS` (``stored``: this read model's stored offsets): a partition whose stored
+        offset is now before the one this consumer last stored or sought there was moved back under it (a republish
+        after a Kafka loss) and is read from there. A batch finds that out by itself (:class:`PositionMovedError`);
+        this is for a partition that gets no new record, where the consumer, at its old place, would otherwise never
+        read the new log's records."""
         if not self._placed:
             return
-        stored = await self.stored_offsets()
         feed = self.feed
         for tp, mine in list(self._placed.items()):
             now = stored.get((tp.topic, tp.partition))
