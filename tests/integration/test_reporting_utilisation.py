@@ -18,45 +18,22 @@ from reporting import queries, tables
 from reporting.domain.ledger import Fact
 from reporting.domain.utilisation import loads
 from reporting.projections import FactsProjection
-from shared.contracts import resources as r
 from shared.db import driver, migrate
 from shared.kafka import ConsumedEvent
-from shared.money import Money
 from tests.integration.test_reporting_snapshots import consumed
+from tests.support.invoicing import work_sheet_approval_reversed, work_sheet_approved
 from tests.support.reporting.facts import PID, fact
 
 pytestmark = pytest.mark.integration
 
 
 def sheet(reversal: bool, resource: uuid.UUID, week: str, hours: str, at: datetime, offset: int) -> ConsumedEvent:
-    """A work sheet's approval (or the reversal of one) as the facts consumer receives it."""
-    common = {
-        "resource_id": resource,
-        "sheet_id": uuid.uuid4(),
-        "version": 1,
-        "project_id": PID,
-        "week": week,
-        "week_start": date(2027, 2, 1),
-        "hours": Decimal(hours),
-        "cost": Money.of("100.00", "EUR"),
-        "cost_by_milestone": [],
-    }
-    event: Any
-    if reversal:
-        event = r.WorkSheetApprovalReversed(**common, superseded_by_version=2, reversed_on=at.date())
-    else:
-        event = r.WorkSheetApproved(
-            **common,
-            replaces_version=None,
-            kind=r.ResourceKind.PERSON,
-            role="dev",
-            vendor_id=None,
-            submitted_by="a",
-            approved_by="b",
-            approved_on=at.date(),
-            entries=[],
-            deliverables=[],
-        )
+    """A work sheet of ``resource`` for ``week`` approved with ``hours`` (or its approval reversed), as the facts
+    consumer receives it."""
+    approved = work_sheet_approved(PID, uuid.uuid4(), "100.00").model_copy(
+        update={"resource_id": resource, "week": week, "hours": Decimal(hours)}
+    )
+    event = work_sheet_approval_reversed(approved, 2) if reversal else approved
     return consumed(replace(fact(event, at.date()), recorded_at=at), offset)
 
 
