@@ -588,7 +588,8 @@ class ProjectionConsumer:
     def _seek_back(self, tp: TopicPartition, stored: int, where: str) -> None:
         """Read ``tp`` from its ``stored`` offset, moved back under this consumer (``where``: where it stood); the
         member feeding it reads from there (its other lanes skip what they have)."""
-        if self.feed._consumer is None:
+        consumer = self.feed._consumer
+        if consumer is None:
             return
         log.warning(
             "consumer %s: the offset stored for %s[%d] is %d, %s (moved back under it, e.g. by a republish after a "
@@ -596,7 +597,10 @@ class ProjectionConsumer:
             self.projection.name, tp.topic, tp.partition, stored, where, stored,
         )  # fmt: skip
         self._sought[tp] = self._placed[tp] = stored
-        self.feed._consumer.seek(tp, stored)
+        # the member reads from there, or from further back if another read model it feeds still needs that (two
+        # moved back at once: the second seek must not carry the member past the first one's records)
+        lanes = self.feed._lanes_of(tp.topic)
+        consumer.seek(tp, min((lane._placed[tp] for lane in lanes if tp in lane._placed), default=stored))
 
     def _recheck_stored(self, stored: dict[tuple[str, int], int]) -> None:
         """Every :data:`RECHECK_SECONDS` (``stored``: this read model's stored offsets): a partition whose stored

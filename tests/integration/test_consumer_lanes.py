@@ -145,6 +145,45 @@ async def test_a_read_model_moved_back_under_the_member_rereads_alone(engine, sc
     assert list((await stored(engine, still)).values()) == list((await stored(engine, moved)).values()) == [6]
 
 
+async def test_two_read_models_moved_back_to_different_offsets_at_once_each_reread_from_its_own(
+    engine, schema, topic, kafka
+) -> None:
+    # the recheck finds both moved back and seeks the member for each in turn: the second seek (to the later offset)
+    # must not carry the member past the records the first one has to read again
+    early, late = Lane(topic), Lane(topic)
+    await migrate(engine, schema, [early.ddl, late.ddl])
+    pid = uuid.uuid4().hex
+    await append(engine, pid, range(1, 7))
+    await publish(engine, schema, topic, kafka)
+    feed = ProjectionConsumer.feeding(engine, kafka, [early, late], group_id=f"t-{uuid.uuid4().hex}")
+    feed.recheck_seconds = 0.5
+    async with running(feed):
+        await until(engine, {early: list(range(1, 7)), late: list(range(1, 7))})
+        async with engine.begin() as conn:
+            for lane, back in ((early, 1), (late, 4)):
+                gone = (
+                    (
+                        await conn.execute(
+                            text(f"DELETE FROM {lane.table} WHERE seq > :b RETURNING event_id"), {"b": back}
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                await conn.execute(
+                    text("DELETE FROM inbox WHERE consumer = :c AND event_id = ANY(:e)"),
+                    {"c": lane.name, "e": list(gone)},
+                )
+                await conn.execute(
+                    text("UPDATE consumer_offsets SET next_offset = :o WHERE consumer = :c AND topic = :t"),
+                    {"c": lane.name, "t": topic, "o": back},
+                )
+        await until(engine, {early: list(range(1, 7)), late: list(range(1, 7))})
+        await asyncio.sleep(1.5)
+    assert await early.seqs(engine) == list(range(1, 7))
+    assert await late.seqs(engine) == list(range(1, 7))
+
+
 async def test_a_member_standing_still_behind_the_end_is_restarted_and_reads_on(engine, schema, topic, kafka) -> None:
     # a Kafka client can stay stuck after losing its group coordinator, fetching nothing and saying nothing; here its
     # partitions are paused behind the member's back, which stops its fetches the same way: the progress check sees
