@@ -279,3 +279,39 @@ async def test_migrating_gives_the_tables_of_the_current_ddl_lists(infra: Any, s
             for s in (listed, migrated):
                 await conn.execute(text(f'DROP SCHEMA IF EXISTS "{s}" CASCADE'))
         await engine.dispose()
+
+
+async def test_the_heat_maps_sheet_hours_are_filled_from_the_ledger_by_their_revision(
+    scratch: tuple[AsyncEngine, str],
+) -> None:
+    # a reporting schema of the release before sheet_hours, with work sheets in its ledger: reporting_0008 fills the
+    # table from them (a reversal negated), and its downgrade gives the ledger's index back
+    engine, schema = scratch
+    await migrations.upgrade(engine, "reporting", schema)
+    assert await migrations.downgrade(engine, "reporting", schema, "reporting_0007") == ["-reporting_0008"]
+    ann = uuid.uuid4()
+    sheets = [("work-sheet-approved", "40"), ("work-sheet-approved", "8.5"), ("work-sheet-approval-reversed", "8.5")]
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO facts (project_id, event_id, service, name, version, recorded_at, data) "
+                "VALUES (:p, :e, 'resources', :n, 1, now(), CAST(:d AS jsonb))"
+            ),
+            [
+                {
+                    "p": uuid.uuid4(),
+                    "e": uuid.uuid4(),
+                    "n": name,
+                    "d": json.dumps({"resource_id": str(ann), "week": "2027-W05", "hours": hours}),
+                }
+                for name, hours in sheets
+            ],
+        )
+    assert await migrations.upgrade(engine, "reporting", schema) == ["reporting_0008"]
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT resource_id, week, hours FROM sheet_hours ORDER BY hours"))).all()
+    assert [(r.resource_id, r.week, str(r.hours)) for r in rows] == [
+        (ann, "2027-W05", "-8.5"),
+        (ann, "2027-W05", "8.5"),
+        (ann, "2027-W05", "40"),
+    ]
