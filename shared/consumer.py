@@ -636,7 +636,7 @@ class ProjectionConsumer:
         still: dict[TopicPartition, tuple[tuple[int | None, ...], float]] = {}
         for tp in mine:
             end = ends.get(tp)
-            if end is None or self._stopped(consumer):
+            if end is None:
                 continue
             try:
                 position: int | None = await asyncio.wait_for(consumer.position(tp), PROGRESS_TIMEOUT_SECONDS)
