@@ -116,6 +116,15 @@ def in_reporting(http: httpx.Client, stack: Stack, pid: str) -> dict[str, Any] |
     return dict(response.json()) if response.status_code == 200 else None
 
 
+def wait_in_reporting(what: str, http: httpx.Client, stack: Stack, pid: str) -> dict[str, Any]:
+    """The project in reporting within 60 s; if not, the failure carries the logs of the services on its way."""
+    try:
+        return wait_for(what, lambda: in_reporting(http, stack, pid), 60, 0.5)
+    except AssertionError as missing:
+        logs = "".join(f"\n--- {name}\n{stack.logs(name, 120)}" for name in ("projects", "kafka", "reporting"))
+        raise AssertionError(f"{missing}{logs}") from None
+
+
 def test_a_command_reaches_reporting_and_a_restarted_service_loses_nothing(stack: Stack) -> None:
     with client(stack) as http:
         portfolio = f"pf-{uuid.uuid4().hex[:8]}"
@@ -123,7 +132,7 @@ def test_a_command_reaches_reporting_and_a_restarted_service_loses_nothing(stack
         assert made.status_code == 201, made.text
         first = register(http, stack, portfolio)
         sent = time.monotonic()
-        seen = wait_for("the project in reporting", lambda: in_reporting(http, stack, first), 60, 0.5)
+        seen = wait_in_reporting("the project in reporting", http, stack, first)
         stack.timings["command_to_reporting"] = round(time.monotonic() - sent, 2)
         assert seen["project_id"] == first and seen["status"] == "proposed"
 
@@ -134,7 +143,7 @@ def test_a_command_reaches_reporting_and_a_restarted_service_loses_nothing(stack
         restarted = time.monotonic()
         assert podman("start", reporting).returncode == 0
         wait_healthy(stack, "reporting", 120)
-        wait_for("the second project in reporting", lambda: in_reporting(http, stack, second), 60, 0.5)
+        wait_in_reporting("the second project in reporting", http, stack, second)
         stack.timings["restart_to_caught_up"] = round(time.monotonic() - restarted, 2)
 
         # The projects service restarted: what it had stored is still served, and it takes commands again.
@@ -143,6 +152,6 @@ def test_a_command_reaches_reporting_and_a_restarted_service_loses_nothing(stack
         for pid in (first, second):
             assert http.get(f"{stack.url('projects')}/projects/{pid}").status_code == 200, pid
         third = register(http, stack, portfolio)
-        wait_for("the third project in reporting", lambda: in_reporting(http, stack, third), 60, 0.5)
+        wait_in_reporting("the third project in reporting", http, stack, third)
         listed = http.get(f"{stack.url('reporting')}/portfolio/projects", params={"portfolio_id": portfolio}).json()
         assert sorted(p["project_id"] for p in listed["items"]) == sorted([first, second, third])
