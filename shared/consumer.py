@@ -45,7 +45,7 @@ from shared.kafka import (
     pace_fetches,
 )
 from shared.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, DUPLICATES
-from shared.pg import driver
+from shared.pg import driver, transient_database_error
 
 log = logging.getLogger(__name__)
 
@@ -558,7 +558,9 @@ class ProjectionConsumer:
             try:
                 async with self.engine.begin() as conn:
                     await self.apply_records(conn, tp, records, isolate=False, decoded=decoded)
-            except ApplyFailedError:
+            except ApplyFailedError as failed:
+                if transient_database_error(failed.cause):
+                    raise failed.cause from failed  # the database's trouble: back to the stored offset, tried again
                 # Some record failed: redo the batch one record at a time, dead-lettering the failures.
                 async with self.engine.begin() as conn:
                     await self.apply_records(conn, tp, records, isolate=True, decoded=decoded)
@@ -728,6 +730,8 @@ class ProjectionConsumer:
                     applied += 1
                     continue
                 except Exception as exc:
+                    if isolate and transient_database_error(exc):
+                        raise  # the database's trouble, not the record's: the batch is tried again, not dead-lettered
                     error = exc
             if not isolate:  # dead-letter only in the isolated pass, so each failure is sent once
                 raise ApplyFailedError(index, error or RuntimeError("undecodable record"))

@@ -1,10 +1,12 @@
 """The asyncpg connection under a SQLAlchemy one, for the hot paths (its own module, so that the event store and
-the engine's module do not import each other)."""
+the engine's module do not import each other); and what a database error says about the database rather than about
+the work that met it (:func:`database_unavailable`, :func:`transient_database_error`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -28,3 +30,42 @@ async def driver(conn: AsyncConnection) -> Any:
             if adapted._transaction is None:
                 await adapted._start_transaction()
     return raw.driver_connection
+
+
+def _errors(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the driver's error it wraps (SQLAlchemy's ``orig``, asyncpg's under it): raw asyncpg errors come
+    from the hot paths, wrapped ones from SQLAlchemy."""
+    found: list[BaseException] = [exc]
+    if isinstance(exc, DBAPIError):
+        found += [e for e in (exc.orig, getattr(exc.orig, "__cause__", None)) if isinstance(e, BaseException)]
+    return found
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database is going down, starting up, or the connection was lost (not the fault of what was being done)."""
+    if isinstance(exc, (OSError, InterfaceError, OperationalError)):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    for error in _errors(exc):
+        state = str(getattr(error, "sqlstate", "") or "")
+        if state.startswith(("08", "57P")):  # connection exception; admin shutdown, cannot connect now
+            return True
+        if type(error).__name__ in ("ConnectionDoesNotExistError", "InterfaceError", "ConnectionResetError"):
+            return True
+    return False
+
+
+TRANSIENT_STATES = ("40", "53", "55P03", "58")
+"""SQLSTATEs of a statement that may well succeed when tried again: transaction rollback (serialization failure,
+deadlock), insufficient resources (disk full, out of memory, too many connections), lock not available, system
+error (I/O). Not a statement timeout (``57014``): the one statement a record always makes too slow would otherwise
+hold its partition forever."""
+
+
+def transient_database_error(exc: BaseException) -> bool:
+    """The database is unavailable (:func:`database_unavailable`) or refused a statement for a reason of its own that
+    may pass (:data:`TRANSIENT_STATES`): not the fault of the data the statement carried."""
+    if database_unavailable(exc):
+        return True
+    return any(str(getattr(e, "sqlstate", "") or "").startswith(TRANSIENT_STATES) for e in _errors(exc))

@@ -15,7 +15,6 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import (
@@ -31,6 +30,7 @@ from shared.errors import (
     TooLargeError,
     UnavailableError,
 )
+from shared.pg import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -193,30 +193,8 @@ async def database_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(503, "Service unavailable", "the database cannot be reached; the request was not applied")
 
 
-def _database_unavailable(exc: BaseException) -> bool:
-    """The database is going down, starting up, or the connection was lost (not a bug of the request)."""
-    if isinstance(exc, (OSError, InterfaceError, OperationalError)):
-        return True
-    candidates: list[BaseException | None] = [exc]  # raw asyncpg errors come from the event store's hot path
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        candidates += [exc.orig, getattr(exc.orig, "__cause__", None)]
-    for error in candidates:
-        state = str(getattr(error, "sqlstate", "") or "")
-        if state.startswith(("08", "57P")):  # connection exception; admin shutdown, cannot connect now
-            return True
-        if type(error).__name__ in (
-            "ConnectionDoesNotExistError",
-            "InterfaceError",
-            "ConnectionResetError",
-        ):
-            return True
-    return False
-
-
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-    if _database_unavailable(exc):
+    if database_unavailable(exc):
         return await database_error(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "Internal error", "an unexpected error occurred; it has been logged")

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared import consumer as consumer_module
 from shared.consumer import ProjectionConsumer
 from shared.db import create_engine, migrate
-from shared.kafka import DLQ_TOPIC, new_producer, to_record
+from shared.kafka import DLQ_TOPIC, ConsumedEvent, new_producer, to_record
 from shared.relay import Relay
 from tests.support import COUNTING_DDL, CountingProjection, append, applied_rows, eventually
 
@@ -222,6 +222,55 @@ async def test_the_batch_path_drops_duplicates_and_falls_back_to_one_at_a_time_f
     async with engine.connect() as conn:
         dead = (await conn.execute(text("SELECT count(*) FROM inbox WHERE dead_lettered"))).scalar()
     assert dead == 1
+
+
+class RefusedByTheDatabase(CountingProjection):
+    """Applying seq 2 meets an error PostgreSQL raises with ``state`` (a deadlock, a serialization failure, a lock not
+    available, a disk full) for its first ``times`` attempts, then works; ``attempts`` counts them. With
+    ``apply_batch``: the batch path fails the same way."""
+
+    def __init__(self, topic: str, state: str, times: int) -> None:
+        super().__init__(topic)
+        self.state, self.times, self.attempts = state, times, 0
+
+    async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
+        if event.data["seq"] == 2:
+            self.attempts += 1
+            if self.attempts <= self.times:
+                await conn.execute(
+                    text(f"DO $$ BEGIN RAISE EXCEPTION 'refused for now' USING ERRCODE = '{self.state}'; END $$")
+                )
+        await super().apply(conn, event)
+
+
+class RefusedInABatch(RefusedByTheDatabase):
+    async def apply_batch(self, conn: AsyncConnection, events: Sequence[Any]) -> None:
+        for event in events:
+            await self.apply(conn, event)
+
+
+@pytest.mark.parametrize("state", ["40P01", "40001", "55P03", "53100"])
+@pytest.mark.parametrize("projection_type", [RefusedByTheDatabase, RefusedInABatch], ids=["one-by-one", "batch"])
+async def test_a_record_the_database_refuses_for_a_moment_is_applied_once_it_accepts_and_never_dead_lettered(
+    engine, schema, topic, kafka, state: str, projection_type: type[RefusedByTheDatabase]
+) -> None:
+    """A deadlock (40P01), a serialization failure (40001), a lock not available (55P03) or a full disk (53100) says
+    nothing about the record: the batch goes back to the stored offset and is applied once the database accepts it,
+    where before the isolated pass dead-lettered the record (a poison record still is: the tests above)."""
+    await migrate(engine, schema, COUNTING_DDL)
+    pid = uuid.uuid4().hex
+    await append(engine, pid, range(1, 4))
+    await publish(engine, schema, topic, kafka)
+    projection = projection_type(topic, state, times=3)
+    async with running(ProjectionConsumer(engine, kafka, projection)):
+        await wait_for_seqs(engine, [(pid, 1), (pid, 2), (pid, 3)], timeout=60)
+    assert projection.attempts == 4  # three refusals, then applied once
+    async with engine.connect() as conn:
+        dead = (await conn.execute(text("SELECT count(*) FROM inbox WHERE dead_lettered"))).scalar()
+        letters = (
+            await conn.execute(text("SELECT count(*) FROM dead_letters WHERE consumer = :c"), {"c": projection.name})
+        ).scalar()
+    assert (dead, letters) == (0, 0)
 
 
 class FromNowOn(CountingProjection):
