@@ -33,6 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import authz, logs, tracing
+from shared.collector import gc_paused
 from shared.dead_letters import store as dead_letters
 from shared.kafka import (
     CATCH_UP_FETCH_WAIT_MS,
@@ -357,26 +358,11 @@ class ProjectionConsumer:
                 if self._positioning_failed is not None:  # restarted by run(), after its back-off
                     failed, self._positioning_failed = self._positioning_failed, None
                     raise failed
-                behind = False
-                for tp, records in batches.items():
-                    if tp not in self.positioned:
-                        # fetched from aiokafka's own reset while the assignment listener is still reading the stored
-                        # offsets: not ours to apply (its seek then moves the partition to the stored position)
-                        if tp not in self._positioning and tp in consumer.assignment():
-                            # assigned with no listener positioning it (its call was cut short): nothing would ever
-                            # apply this partition's records, so it is positioned here
-                            log.warning("consumer %s: %s[%d] assigned but not positioned; seeking its stored offset",
-                                        self.name, tp.topic, tp.partition)  # fmt: skip
-                            await self.seek_to_stored([tp])
-                        continue
-                    if records:
-                        await self._feed(tp, records)
-                    highwater = consumer.highwater(tp)
-                    if highwater is not None:
-                        lag = highwater - (records[-1].offset + 1 if records else await consumer.position(tp))
-                        for lane in self._lanes_of(tp.topic):
-                            CONSUMER_LAG.labels(lane.projection.name, tp.topic, str(tp.partition)).set(max(lag, 0))
-                        behind = behind or lag > 0
+                # the collector waits for the end of the poll: the records, their decoded contracts and what the
+                # read models built of them are freed by then, and one collection sees only what they left
+                with gc_paused():
+                    behind = await self._take(consumer, batches)
+                    del batches
                 # behind, or not knowing yet where a partition's end is (no fetch of it answered since the start)
                 behind = behind or any(consumer.highwater(tp) is None for tp in consumer.assignment())
                 pace_fetches(consumer, behind, self.kafka.consumer.fetch_max_wait_ms)
@@ -390,6 +376,30 @@ class ProjectionConsumer:
             self._consumer = None
             await consumer.stop()
             await self._dlq.stop()
+
+    async def _take(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Any]]) -> bool:
+        """One poll's records to the lanes; whether some partition is behind its end (its lag)."""
+        behind = False
+        for tp, records in batches.items():
+            if tp not in self.positioned:
+                # fetched from aiokafka's own reset while the assignment listener is still reading the stored
+                # offsets: not ours to apply (its seek then moves the partition to the stored position)
+                if tp not in self._positioning and tp in consumer.assignment():
+                    # assigned with no listener positioning it (its call was cut short): nothing would ever
+                    # apply this partition's records, so it is positioned here
+                    log.warning("consumer %s: %s[%d] assigned but not positioned; seeking its stored offset",
+                                self.name, tp.topic, tp.partition)  # fmt: skip
+                    await self.seek_to_stored([tp])
+                continue
+            if records:
+                await self._feed(tp, records)
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                lag = highwater - (records[-1].offset + 1 if records else await consumer.position(tp))
+                for lane in self._lanes_of(tp.topic):
+                    CONSUMER_LAG.labels(lane.projection.name, tp.topic, str(tp.partition)).set(max(lag, 0))
+                behind = behind or lag > 0
+        return behind
 
     async def _feed(self, tp: TopicPartition, records: Sequence[Any]) -> None:
         """``records`` of ``tp`` to every lane that reads its topic, decoded once, each lane from its own stored

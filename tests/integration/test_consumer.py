@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -271,6 +272,38 @@ async def test_a_record_the_database_refuses_for_a_moment_is_applied_once_it_acc
             await conn.execute(text("SELECT count(*) FROM dead_letters WHERE consumer = :c"), {"c": projection.name})
         ).scalar()
     assert (dead, letters) == (0, 0)
+
+
+class CollectorWatching(CountingProjection):
+    """Notes whether Python's cyclic collector was on each time an event was applied."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(topic)
+        self.collector_on: list[bool] = []
+
+    async def apply(self, conn: AsyncConnection, event: ConsumedEvent) -> None:
+        self.collector_on.append(gc.isenabled())
+        await super().apply(conn, event)
+
+
+async def test_a_poll_is_applied_with_the_collector_paused_and_it_is_on_again_after(
+    engine, schema, topic, kafka
+) -> None:
+    """The member defers the collector to the end of each poll (``shared.collector.gc_paused``): the records, their
+    contracts and what the read models made of them are freed by then (a sixth of a catch-up's CPU, bench/README.md);
+    it is back on once the poll is applied."""
+    await migrate(engine, schema, COUNTING_DDL)
+    pid = uuid.uuid4().hex
+    await append(engine, pid, range(1, 4))
+    await publish(engine, schema, topic, kafka)
+    projection = CollectorWatching(topic)
+    assert gc.isenabled()
+    async with running(ProjectionConsumer(engine, kafka, projection)):
+        await wait_for_seqs(engine, [(pid, 1), (pid, 2), (pid, 3)])
+        await asyncio.sleep(0.5)
+        assert gc.isenabled()  # between polls
+    assert projection.collector_on == [False, False, False]
+    assert gc.isenabled()
 
 
 class FromNowOn(CountingProjection):

@@ -5,12 +5,10 @@ decoded between batches (:data:`BOOKS_KEPT`), checked against their row's stamp 
 
 from __future__ import annotations
 
-import gc
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,26 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reporting.domain.books import Books
 from reporting.domain.ledger import Fact
+from shared.collector import gc_paused
 from shared.events import DomainEvent
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for a stretch of CPU-heavy work (a consumed batch, a fold), back on
-    after: one collection of what the stretch left instead of one every 700 allocations, each of which may sweep the
-    older generations holding the kept books (in a catch-up the collector took about a third of the consumers' CPU,
-    measured with it off). It only defers: the coroutines that run meanwhile (at an ``await``) allocate with it off
-    too, for as long as the stretch lasts; nothing is collected later than the end of the outermost stretch. Nested
-    or overlapping stretches leave it off until the one that turned it off ends."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
 
 BOOKS_KEPT = 4096
 """How many projects' books the facts consumer keeps decoded in its process between batches (least recently written

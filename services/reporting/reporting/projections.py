@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reporting import raid_model
 from reporting.books_store import SNAPSHOT_EVERY as SNAPSHOT_EVERY
-from reporting.books_store import gc_paused
 from reporting.books_store import lock_books as lock_books
 from reporting.books_store import rebuild_books as rebuild_books
 from reporting.books_store import store_books as store_books
@@ -28,6 +27,7 @@ from reporting.domain.ledger import REGISTRIES, Fact
 from reporting.tables import DDL as DDL  # the tables' definitions, importable from here too
 from reporting.tables import PROJECT_COLUMNS
 from shared.authz import record_project_move, record_project_scope
+from shared.collector import gc_paused
 from shared.consumer import copy_new_records, copy_records
 from shared.contracts import budget, projects, resources
 from shared.contracts import project_edits as edits
@@ -155,7 +155,7 @@ class FactsProjection:
         """The same as :meth:`apply` for many events, in a few statements (replay and catch-up speed): the facts by
         COPY, or, when the batch holds an event already in the ledger (a relay's re-publish, a re-delivery), by one
         ``INSERT ... ON CONFLICT (event_id) DO NOTHING`` that skips it as :meth:`apply` would. The cyclic garbage
-        collector waits for the end of the batch (:func:`~reporting.books_store.gc_paused`)."""
+        collector waits for the end of the batch (:func:`~shared.collector.gc_paused`)."""
         with gc_paused():
             await self._apply_batch(conn, events)
 
@@ -325,7 +325,7 @@ class PortfolioProjection:
         """The same as :meth:`apply` for a batch of one partition, in at most three statements: registrations and
         milestones by COPY; milestones of a project registered earlier in the batch are counted into its new row,
         the others added to theirs by one ``UPDATE`` (``last_event_at``: the latest of the batch's milestones). The
-        cyclic garbage collector waits for the end of the batch (:func:`~reporting.books_store.gc_paused`)."""
+        cyclic garbage collector waits for the end of the batch (:func:`~shared.collector.gc_paused`)."""
         with gc_paused():
             await self._apply_batch(conn, events)
 

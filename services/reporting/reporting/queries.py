@@ -22,7 +22,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reporting import books_store
-from reporting.books_store import gc_paused
 from reporting.domain.books import Books
 from reporting.domain.ledger import Fact
 from reporting.domain.ledger.facts import decode_fact
@@ -31,6 +30,7 @@ from reporting.domain.rules import Thresholds
 from reporting.raid_model import raid_books_of
 from reporting.rates import rate_in_force
 from shared.authz import ObjectOwner
+from shared.collector import gc_paused
 from shared.db import driver
 
 log = logging.getLogger(__name__)

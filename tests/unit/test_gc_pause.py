@@ -1,4 +1,4 @@
-"""The reporting consumers defer Python's cyclic garbage collector to the end of a batch (``gc_paused``): it is back
+"""The consumers defer Python's cyclic garbage collector to the end of a batch (``gc_paused``): it is back
 on after the batch whatever happens inside, and a process that turned it off itself keeps it off."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from reporting.books_store import gc_paused
+from shared.collector import gc_paused
 
 
 @pytest.fixture(autouse=True)
