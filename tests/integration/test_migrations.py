@@ -12,6 +12,7 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -288,7 +289,10 @@ async def test_the_heat_maps_sheet_hours_are_filled_from_the_ledger_by_their_rev
     # table from them (a reversal negated), and its downgrade gives the ledger's index back
     engine, schema = scratch
     await migrations.upgrade(engine, "reporting", schema)
-    assert await migrations.downgrade(engine, "reporting", schema, "reporting_0007") == ["-reporting_0008"]
+    assert await migrations.downgrade(engine, "reporting", schema, "reporting_0007") == [
+        "-reporting_0009",
+        "-reporting_0008",
+    ]
     ann = uuid.uuid4()
     sheets = [("work-sheet-approved", "40"), ("work-sheet-approved", "8.5"), ("work-sheet-approval-reversed", "8.5")]
     async with engine.begin() as conn:
@@ -307,7 +311,7 @@ async def test_the_heat_maps_sheet_hours_are_filled_from_the_ledger_by_their_rev
                 for name, hours in sheets
             ],
         )
-    assert await migrations.upgrade(engine, "reporting", schema) == ["reporting_0008"]
+    assert await migrations.upgrade(engine, "reporting", schema) == ["reporting_0008", "reporting_0009"]
     async with engine.connect() as conn:
         rows = (await conn.execute(text("SELECT resource_id, week, hours FROM sheet_hours ORDER BY hours"))).all()
     assert [(r.resource_id, r.week, str(r.hours)) for r in rows] == [
@@ -315,3 +319,28 @@ async def test_the_heat_maps_sheet_hours_are_filled_from_the_ledger_by_their_rev
         (ann, "2027-W05", "8.5"),
         (ann, "2027-W05", "40"),
     ]
+
+
+async def test_snapshots_are_keyed_by_position_and_recording_time_and_the_downgrade_keeps_one_per_position(
+    scratch: tuple[AsyncEngine, str],
+) -> None:
+    # reporting_0009: two snapshots of one project at the same ledger position and different recording times are both
+    # kept; going back to reporting_0008 keeps the one holding more facts, under the old key
+    engine, schema = scratch
+    await migrations.upgrade(engine, "reporting", schema)
+    pid = uuid.uuid4()
+    insert = text(
+        "INSERT INTO project_book_snapshots (project_id, position, latest_recorded, facts, books) "
+        "VALUES (:p, 7, :t, :n, '{}') ON CONFLICT (project_id, position, latest_recorded) DO NOTHING"
+    )
+    async with engine.begin() as conn:
+        for day, facts in ((1, 5), (2, 7), (2, 7)):  # the third: the second again, refused by the key
+            await conn.execute(insert, {"p": pid, "t": datetime(2027, 1, day, tzinfo=UTC), "n": facts})
+    async with engine.connect() as conn:
+        count = (await conn.execute(text("SELECT count(*) FROM project_book_snapshots"))).scalar()
+    assert count == 2
+    assert await migrations.downgrade(engine, "reporting", schema, "reporting_0008") == ["-reporting_0009"]
+    async with engine.connect() as conn:
+        kept = (await conn.execute(text("SELECT facts FROM project_book_snapshots"))).scalars().all()
+    assert kept == [7]
+    assert await migrations.upgrade(engine, "reporting", schema) == ["reporting_0009"]

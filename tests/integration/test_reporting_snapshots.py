@@ -159,12 +159,16 @@ async def test_a_project_page_read_again_reuses_its_remembered_books_until_a_fac
     assert (await load_books_of(engine, [pid, uuid.uuid4()])).keys() == {pid}  # an unknown project: absent
 
 
+@pytest.mark.parametrize("last", [False, True], ids=["in-recording-order", "an-early-fact-consumed-last"])
 async def test_after_a_skewed_catch_up_a_read_keeps_snapshots_by_recording_time_that_bound_the_next_reads(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, last: bool
 ) -> None:
     """The projects topic read to its end before the resources topic (as a bulk catch-up does): every snapshot the
     consumer keeps holds progress reported late, so none serves a moment in the middle; the first read known at such
-    a moment keeps snapshots of what it built, by recording time, and reads at earlier moments then start from them."""
+    a moment keeps snapshots of what it built, by recording time, and reads at earlier moments then start from them.
+    ``last``: one of the first facts recorded is consumed last (its topic read last), so it has the ledger's highest
+    position, and every snapshot the read keeps after applying it has that position too (the snapshots are keyed by
+    position and recording time: keyed by position alone, none was kept)."""
     monkeypatch.setattr(books_store, "SNAPSHOT_EVERY", 4)
     pid = uuid.uuid4()
     start = date(2027, 1, 4)
@@ -174,7 +178,7 @@ async def test_after_a_skewed_catch_up_a_read_keeps_snapshots_by_recording_time_
         for n in range(30)
     ]
     sheets = [f for f in history(pid)[4:] if f.recorded_at.hour == 9]
-    arriving = [*head, *progress_facts, *sheets]
+    arriving = [*head[:3], *progress_facts, *sheets, head[3]] if last else [*head, *progress_facts, *sheets]
     projection = FactsProjection()
     for i in range(0, len(arriving), 40):  # the first batch holds every progress report
         async with engine.begin() as conn:

@@ -183,7 +183,7 @@ async def store_snapshots(conn: AsyncConnection, books: dict[uuid.UUID, tuple[in
             "SELECT u.p, m.pos, m.rec, u.n, u.b FROM unnest(CAST(:p AS uuid[]), CAST(:n AS integer[]), "
             "CAST(:b AS text[])) AS u(p, n, b), LATERAL (SELECT max(position) AS pos, max(recorded_at) AS rec "
             "FROM facts WHERE project_id = u.p) AS m WHERE m.pos IS NOT NULL "
-            "ON CONFLICT (project_id, position) DO NOTHING"
+            "ON CONFLICT (project_id, position, latest_recorded) DO NOTHING"
         ),
         {"p": ids, "n": [books[p][0] for p in ids], "b": [books[p][1] for p in ids]},
     )

@@ -209,7 +209,7 @@ async def _keep_snapshots(
         async with engine.begin() as conn:
             await (await driver(conn)).executemany(
                 "INSERT INTO project_book_snapshots (project_id, position, latest_recorded, facts, books) "
-                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, position) DO NOTHING",
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, position, latest_recorded) DO NOTHING",
                 [(project_id, *row) for row in kept],
             )
     except (SQLAlchemyError, PostgresError, OSError):

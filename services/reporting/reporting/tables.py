@@ -55,7 +55,7 @@ DDL = [
         latest_recorded  timestamptz NOT NULL,
         facts            integer NOT NULL,
         books            text NOT NULL,
-        PRIMARY KEY (project_id, position)
+        PRIMARY KEY (project_id, position, latest_recorded)
     )
     """,
     """
