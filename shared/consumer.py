@@ -568,9 +568,7 @@ class ProjectionConsumer:
             try:
                 async with self.engine.begin() as conn:
                     await self.apply_records(conn, tp, records, isolate=False, decoded=decoded)
-            except ApplyFailedError as failed:
-                if transient_database_error(failed.cause):
-                    raise failed.cause from failed  # the database's trouble: back to the stored offset, tried again
+            except ApplyFailedError:
                 # Some record failed: redo the batch one record at a time, dead-lettering the failures.
                 async with self.engine.begin() as conn:
                     await self.apply_records(conn, tp, records, isolate=True, decoded=decoded)
@@ -686,7 +684,9 @@ class ProjectionConsumer:
     ) -> None:
         """Inbox, read model and offset for ``records`` inside ``conn``'s transaction; ``decoded`` is
         :func:`decode_records` of them when the caller already has it (a replay decodes once for every read model).
-        Without ``isolate``, raises :class:`ApplyFailedError` on the first failure (the caller rolls back)."""
+        Without ``isolate``, raises :class:`ApplyFailedError` on the first failure (the caller rolls back). A
+        refusal of the database's own (:func:`shared.pg.transient_database_error`) is raised as it is, in either pass:
+        it is no record's fault, so the caller (the consumer, a replay) rolls back and nothing is dead-lettered."""
         if decoded is None:
             decoded = decode_records(records)
         # ``fresh``: the ids applied now; ``None`` for an idempotent read model: every event is applied (no inbox: its
@@ -726,6 +726,8 @@ class ProjectionConsumer:
             try:
                 await apply_batch(conn, batch)
             except Exception as exc:
+                if transient_database_error(exc):
+                    raise  # the database's trouble, not a record's: the caller goes back to the stored offset
                 raise ApplyFailedError(0, exc) from exc
             applied, decoded = len(batch), []
         for index, (record, event, error) in enumerate(decoded):
@@ -740,8 +742,8 @@ class ProjectionConsumer:
                     applied += 1
                     continue
                 except Exception as exc:
-                    if isolate and transient_database_error(exc):
-                        raise  # the database's trouble, not the record's: the batch is tried again, not dead-lettered
+                    if transient_database_error(exc):
+                        raise  # the database's trouble, not the record's: tried again, never dead-lettered for it
                     error = exc
             if not isolate:  # dead-letter only in the isolated pass, so each failure is sent once
                 raise ApplyFailedError(index, error or RuntimeError("undecodable record"))
