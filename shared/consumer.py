@@ -416,6 +416,13 @@ class ProjectionConsumer:
             first = 0 if start is None else bisect.bisect_left(records, start, key=lambda r: r.offset)
             if first == len(records):
                 continue
+            if start is not None and records[first].offset > start and lane._sought.get(tp) != start:
+                # the member is past records this read model has not applied (its offsets in the database say where
+                # it stands, whatever the Kafka client's position): read them first; a batch starting past it once
+                # more is taken (Kafka holds nothing in between: retention, compaction, an aborted stretch)
+                lane._seek_back(tp, start, f"records from {start} were passed over (the batch read at "
+                                f"{records[first].offset})")  # fmt: skip
+                continue
             runs.append(
                 lane.process(
                     tp, records[first:] if first else records, decoded=None if decoded is None else decoded[first:]
@@ -463,11 +470,23 @@ class ProjectionConsumer:
                     lane._placed[tp] = offset
                 earliest = starts.get(tp, offset)
                 starts[tp] = None if offset is None or earliest is None else min(offset, earliest)
+        # a read model without a stored offset reads from the log's first offset, asked of the broker and placed
+        # like a stored one (not left to the client's own reset): a batch starting past it is then caught (_feed)
+        unplaced = [tp for tp in partitions if tp in starts and starts[tp] is None]
+        if unplaced:
+            beginnings = await consumer.beginning_offsets(unplaced)
+            if self._stopped(consumer):
+                return
+            for tp in unplaced:
+                starts[tp] = beginnings[tp]
+                for lane in self._lanes_of(tp.topic):
+                    if tp not in lane._placed:
+                        lane._placed[tp] = beginnings[tp]
         for tp in partitions:
             if self._stopped(consumer):
                 return
             offset = starts.get(tp)
-            if offset is None:
+            if offset is None:  # no read model of this member reads it
                 await consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, offset)
@@ -593,17 +612,16 @@ class ProjectionConsumer:
         stored = (await self.stored_offsets()).get((tp.topic, tp.partition))
         if stored is None or self.feed._consumer is None:
             return
-        self._seek_back(tp, stored, f"before the batch read at {first}")
+        self._seek_back(tp, stored, f"before the batch read at {first} (moved back under it, e.g. by a republish)")
 
     def _seek_back(self, tp: TopicPartition, stored: int, where: str) -> None:
-        """Read ``tp`` from its ``stored`` offset, moved back under this consumer (``where``: where it stood); the
-        member feeding it reads from there (its other lanes skip what they have)."""
+        """Read ``tp`` from its ``stored`` offset (``where``: why this consumer is elsewhere); the member feeding it
+        reads from there (its other lanes skip what they have)."""
         consumer = self.feed._consumer
         if consumer is None:
             return
         log.warning(
-            "consumer %s: the offset stored for %s[%d] is %d, %s (moved back under it, e.g. by a republish after a "
-            "Kafka loss); reading from %d",
+            "consumer %s: the offset stored for %s[%d] is %d, %s; reading from %d",
             self.projection.name, tp.topic, tp.partition, stored, where, stored,
         )  # fmt: skip
         self._sought[tp] = self._placed[tp] = stored
@@ -625,7 +643,7 @@ class ProjectionConsumer:
             now = stored.get((tp.topic, tp.partition))
             if tp not in feed.positioned or tp in feed._positioning or now is None or now >= mine:
                 continue
-            self._seek_back(tp, now, f"before {mine} where it stood")
+            self._seek_back(tp, now, f"before {mine} where it stood (moved back under it, e.g. by a republish)")
 
     async def _check_progress(self, consumer: AIOKafkaConsumer) -> None:
         """At each recheck: each partition this member reads where the broker's end lies past the fetch position or

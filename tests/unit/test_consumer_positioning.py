@@ -25,6 +25,9 @@ class _Kafka:
     async def seek_to_beginning(self, tp: TopicPartition) -> None:
         self.seeks.append((tp, None))
 
+    async def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return dict.fromkeys(partitions, 3)  # the log starts at 3 (retention deleted what was before)
+
 
 class _Projection:
     name = "t"
@@ -50,14 +53,15 @@ async def test_positioning_stops_when_the_consumer_stops_meanwhile() -> None:
     assert kafka.seeks == [] and consumer.positioned == set()
 
 
-async def test_positioning_moves_each_partition_to_its_stored_offset_or_the_beginning() -> None:
+async def test_positioning_moves_each_partition_to_its_stored_offset_or_the_first_the_broker_holds() -> None:
     kafka: Any = _Kafka()
     consumer = _Stopping(None, KAFKA, _Projection())  # type: ignore[arg-type]
     consumer.stop_while_reading = False
     consumer._consumer = kafka
     zero, one = TopicPartition("pmo.t.v1", 0), TopicPartition("pmo.t.v1", 1)
     await consumer.seek_to_stored([zero, one])
-    assert kafka.seeks == [(zero, 7), (one, None)] and consumer.positioned == {zero, one}
+    assert kafka.seeks == [(zero, 7), (one, 3)] and consumer.positioned == {zero, one}
+    assert consumer._placed == {zero: 7, one: 3}  # where a batch must start for the read model
 
 
 async def test_positioning_a_consumer_already_stopped_does_nothing() -> None:
