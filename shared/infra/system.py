@@ -35,10 +35,10 @@ class Endpoints:
 
 
 def uvicorn_command(app: str, port: int, env: Mapping[str, str], host: str = "127.0.0.1") -> list[str]:
-    """The command that serves ``app`` (an app factory) on ``host:port`` as the image does (deploy/Dockerfile), with
-    ``PMO_WORKERS`` of ``env`` uvicorn worker processes (docs/operations.md, "Workers")."""
+    """The command that serves ``app`` (an app factory) on ``host:port`` as the image does (deploy/Dockerfile): uvicorn
+    through :mod:`shared.serve`, with ``PMO_WORKERS`` of ``env`` worker processes (docs/operations.md, "Workers")."""
     workers = env.get("PMO_WORKERS", "").strip() or "1"
-    return [sys.executable, "-m", "uvicorn", app, "--factory", "--host", host, "--port", str(port),
+    return [sys.executable, "-m", "shared.serve", app, "--factory", "--host", host, "--port", str(port),
             "--workers", workers, "--no-access-log", "--log-level", "warning"]  # fmt: skip
 
 
