@@ -66,6 +66,18 @@ async def until(engine: Any, expected: dict[Lane, list[int]], timeout: float = 3
     await eventually(check, timeout=timeout)
 
 
+async def fed(
+    engine: Any, schema: str, topic: str, kafka: Any, lanes: list[Lane], seqs: range, member: Any = ProjectionConsumer
+) -> tuple[str, ProjectionConsumer]:
+    """``seqs`` of a new stream published to ``topic``; its id, and one member of a group of its own feeding ``lanes``
+    (their tables created)."""
+    await migrate(engine, schema, [lane.ddl for lane in lanes])
+    pid = uuid.uuid4().hex
+    await append(engine, pid, seqs)
+    await publish(engine, schema, topic, kafka)
+    return pid, member.feeding(engine, kafka, lanes, group_id=f"t-{uuid.uuid4().hex}")
+
+
 async def test_one_member_feeds_each_read_model_from_its_own_offset_decoding_each_record_once(
     engine, schema, topic, kafka
 ) -> None:
@@ -98,11 +110,7 @@ async def test_a_poison_record_is_dead_lettered_for_the_read_model_that_refuses_
     engine, schema, topic, kafka
 ) -> None:
     taker, refuser = Lane(topic), Lane(topic, poison_seq=2)
-    await migrate(engine, schema, [taker.ddl, refuser.ddl])
-    pid = uuid.uuid4().hex
-    await append(engine, pid, range(1, 4))
-    await publish(engine, schema, topic, kafka)
-    feed = ProjectionConsumer.feeding(engine, kafka, [refuser, taker], group_id=f"t-{uuid.uuid4().hex}")
+    _, feed = await fed(engine, schema, topic, kafka, [refuser, taker], range(1, 4))
     async with running(feed):
         await until(engine, {taker: [1, 2, 3], refuser: [1, 3]})
     async with engine.connect() as conn:
@@ -114,11 +122,7 @@ async def test_a_read_model_moved_back_under_the_member_rereads_alone(engine, sc
     # `pmo republish` after a Kafka loss moves one read model's stored offset back while the member runs: that read
     # model reads the records again from there, the other one, past them, does not apply them a second time
     still, moved = Lane(topic), Lane(topic)
-    await migrate(engine, schema, [still.ddl, moved.ddl])
-    pid = uuid.uuid4().hex
-    await append(engine, pid, range(1, 6))
-    await publish(engine, schema, topic, kafka)
-    feed = ProjectionConsumer.feeding(engine, kafka, [still, moved], group_id=f"t-{uuid.uuid4().hex}")
+    pid, feed = await fed(engine, schema, topic, kafka, [still, moved], range(1, 6))
     feed.recheck_seconds = 0.5
     async with running(feed):
         await until(engine, {still: [1, 2, 3, 4, 5], moved: [1, 2, 3, 4, 5]})
@@ -151,11 +155,7 @@ async def test_two_read_models_moved_back_to_different_offsets_at_once_each_rere
     # the recheck finds both moved back and seeks the member for each in turn: the second seek (to the later offset)
     # must not carry the member past the records the first one has to read again
     early, late = Lane(topic), Lane(topic)
-    await migrate(engine, schema, [early.ddl, late.ddl])
-    pid = uuid.uuid4().hex
-    await append(engine, pid, range(1, 7))
-    await publish(engine, schema, topic, kafka)
-    feed = ProjectionConsumer.feeding(engine, kafka, [early, late], group_id=f"t-{uuid.uuid4().hex}")
+    _, feed = await fed(engine, schema, topic, kafka, [early, late], range(1, 7))
     feed.recheck_seconds = 0.5
     async with running(feed):
         await until(engine, {early: list(range(1, 7)), late: list(range(1, 7))})
@@ -240,11 +240,7 @@ async def test_a_member_moved_past_records_its_read_models_have_not_applied_read
     # neither read model has an offset stored yet (the first start): each reads from the log's first offset, and a
     # batch that starts past it is not applied over the gap (nothing in the database would refuse it)
     first, second = Lane(topic), Lane(topic)
-    await migrate(engine, schema, [first.ddl, second.ddl])
-    pid = uuid.uuid4().hex
-    await append(engine, pid, range(1, 6))
-    await publish(engine, schema, topic, kafka)
-    feed = _Jumping.feeding(engine, kafka, [first, second], group_id=f"t-{uuid.uuid4().hex}")
+    _, feed = await fed(engine, schema, topic, kafka, [first, second], range(1, 6), member=_Jumping)
     with caplog.at_level("WARNING", logger="shared.consumer"):
         async with running(feed):
             await until(engine, {first: [1, 2, 3, 4, 5], second: [1, 2, 3, 4, 5]})
