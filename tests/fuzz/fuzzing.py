@@ -91,6 +91,12 @@ it was sent). The one kind of schema-valid input the document cannot exclude: a 
 every reason is this one is counted apart (:attr:`FuzzResult.integral_floats`), never as a failure (docs/problems.md,
 "What the document cannot say")."""
 
+NULL_LINK = "null"
+"""A path parameter a stateful step filled from a nullable field of an earlier answer: schemathesis links a response's
+``risk_id`` to every ``{risk_id}`` path parameter, and an issue's ``risk_id`` is null when it is no risk's, so it asks
+``POST .../risks/null/responses``, which the document refuses (a UUID) and the service too. A refusal of such a
+request is counted apart (:attr:`FuzzResult.null_links`), never as a failure: the request is not schema-valid."""
+
 HOSTILE = "hostile"
 HOSTILE_TEXT = (
     "nul\x00byte",
@@ -145,6 +151,7 @@ class FuzzResult:
     counts: Counter[str] = field(default_factory=Counter)
     semantic: int = 0
     integral_floats: int = 0
+    null_links: int = 0
     errors: list[str] = field(default_factory=list)
 
     def add(self, finding: Finding) -> None:
@@ -163,6 +170,7 @@ class FuzzResult:
             f"{', '.join(self.seeded) or 'none'} in half of the paths), "
             f"statuses {dict(sorted(self.statuses.items()))}, "
             f"semantic 422s on valid input {self.semantic}, integral floats refused {self.integral_floats}, "
+            f"null links refused {self.null_links}, "
             f"checks run {len(self.checks)} ({sum(self.checks.values())} times), "
             f"failures {dict(self.counts) or 'none'}"
         )
@@ -310,6 +318,9 @@ def _scenario(event: Any, result: FuzzResult, operations: set[str]) -> None:
             if check.name == "positive_data_acceptance" and _integral_float_refusal(response):
                 result.integral_floats += 1
                 continue
+            if check.name == "positive_data_acceptance" and _null_link(case, response):
+                result.null_links += 1
+                continue
             result.add(
                 Finding(
                     check.name,
@@ -330,6 +341,14 @@ def _semantic_refusal(response: Any) -> bool:
         return bool(json.loads(response.content).get("title") == SEMANTIC)
     except (ValueError, AttributeError):
         return False
+
+
+def _null_link(case: Any, response: Any) -> bool:
+    """Whether ``response`` is a 422 to a request with a path parameter that is null (see :data:`NULL_LINK`)."""
+    if response is None or response.status_code != 422:
+        return False
+    parameters = getattr(case, "path_parameters", None) or {}
+    return any(value is None or value == NULL_LINK for value in parameters.values())
 
 
 def _integral_float_refusal(response: Any) -> bool:

@@ -52,7 +52,7 @@ RUNTIME = (
     "shared.relay_holding", "shared.relay_sending", "shared.reference_rates", "shared.kafka_topics",
     "shared.relay_lanes", "shared.relay_stalls", "shared.relay_wake", "shared.wakeups", "shared.openapi",
     "shared.recovery", "shared.dead_letters", "shared.migrations", "shared.tracing", "shared.workers",
-    "shared.processes", "shared.collector",
+    "shared.processes", "shared.collector", "shared.serve",
 )  # fmt: skip
 OPERATIONS = ("shared.cli", "shared.demo", "shared.infra")
 
