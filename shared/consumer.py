@@ -215,6 +215,9 @@ back), with no error to act on, where a new member joins and reads on."""
 PROGRESS_TIMEOUT_SECONDS = 10.0
 """How long the progress check waits for the broker's end offsets or a fetch position; no answer: no decision."""
 
+MOVED_BACK = "(moved back under it, e.g. by a republish after a Kafka loss)"
+"""Why a stored offset lies before where a consumer stood, in its log line."""
+
 STARTED_AT = -1
 """The partition number of the ``consumer_offsets`` row (topic ``''``) that keeps when a ``start_at_end`` consumer first
 started, in epoch milliseconds (its partitions' ends were stored then)."""
@@ -472,7 +475,7 @@ class ProjectionConsumer:
                 starts[tp] = None if offset is None or earliest is None else min(offset, earliest)
         # a read model without a stored offset reads from the log's first offset, asked of the broker and placed
         # like a stored one (not left to the client's own reset): a batch starting past it is then caught (_feed)
-        unplaced = [tp for tp in partitions if tp in starts and starts[tp] is None]
+        unplaced = [tp for tp in partitions if starts.get(tp) is None]
         if unplaced:
             beginnings = await consumer.beginning_offsets(unplaced)
             if self._stopped(consumer):
@@ -480,16 +483,9 @@ class ProjectionConsumer:
             for tp in unplaced:
                 starts[tp] = beginnings[tp]
                 for lane in self._lanes_of(tp.topic):
-                    if tp not in lane._placed:
-                        lane._placed[tp] = beginnings[tp]
+                    lane._placed.setdefault(tp, beginnings[tp])
         for tp in partitions:
-            if self._stopped(consumer):
-                return
-            offset = starts.get(tp)
-            if offset is None:  # no read model of this member reads it
-                await consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek(tp, offset)
+            consumer.seek(tp, starts[tp])
             self.positioned.add(tp)
 
     def _stopped(self, consumer: AIOKafkaConsumer) -> bool:
@@ -612,7 +608,7 @@ class ProjectionConsumer:
         stored = (await self.stored_offsets()).get((tp.topic, tp.partition))
         if stored is None or self.feed._consumer is None:
             return
-        self._seek_back(tp, stored, f"before the batch read at {first} (moved back under it, e.g. by a republish)")
+        self._seek_back(tp, stored, f"before the batch read at {first} {MOVED_BACK}")
 
     def _seek_back(self, tp: TopicPartition, stored: int, where: str) -> None:
         """Read ``tp`` from its ``stored`` offset (``where``: why this consumer is elsewhere); the member feeding it
@@ -643,7 +639,7 @@ class ProjectionConsumer:
             now = stored.get((tp.topic, tp.partition))
             if tp not in feed.positioned or tp in feed._positioning or now is None or now >= mine:
                 continue
-            self._seek_back(tp, now, f"before {mine} where it stood (moved back under it, e.g. by a republish)")
+            self._seek_back(tp, now, f"before {mine} where it stood {MOVED_BACK}")
 
     async def _check_progress(self, consumer: AIOKafkaConsumer) -> None:
         """At each recheck: each partition this member reads where the broker's end lies past the fetch position or

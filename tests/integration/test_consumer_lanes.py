@@ -219,18 +219,12 @@ class _Jumping(ProjectionConsumer):
         if self.jumped:
             await super()._seek_to_stored(consumer, partitions)
             return
-        seek, seek_to_beginning = consumer.seek, consumer.seek_to_beginning
-
-        async def to_beginning(tp: Any) -> None:
-            await seek_to_beginning(tp)
-            seek(tp, 1)
-
+        seek = consumer.seek
         consumer.seek = lambda tp, offset: seek(tp, offset + 1)
-        consumer.seek_to_beginning = to_beginning
         try:
             await super()._seek_to_stored(consumer, partitions)
         finally:
-            del consumer.seek, consumer.seek_to_beginning
+            del consumer.seek
             self.jumped = True
 
 

@@ -22,9 +22,6 @@ class _Kafka:
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.seeks.append((tp, offset))
 
-    async def seek_to_beginning(self, tp: TopicPartition) -> None:
-        self.seeks.append((tp, None))
-
     async def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         return dict.fromkeys(partitions, 3)  # the log starts at 3 (retention deleted what was before)
 
