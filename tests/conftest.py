@@ -13,10 +13,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import migrations
+from shared.commands import SystemClock
 from shared.db import create_engine
 from shared.infra.system import Endpoints, ensure_infrastructure, stop_infrastructure
 from shared.kafka import KafkaOptions, ensure_topics
 from tests.deploy.containers import ContainersUnavailableError, container_infra, infra_choice, preflight
+from tests.support.clock import session_now
 
 # The services the tests start share one topic per service across many schemas, so a schema's event table is always
 # "behind" its topic: the start-time comparison (shared.recovery.guard) is for one schema per topic (the chaos
@@ -29,6 +31,8 @@ CONTAINER_TIMINGS: dict[str, float] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The services this session starts in process never see a day after the session's (tests/support/clock.py).
+    SystemClock.now = lambda self: session_now()  # type: ignore[method-assign]
     try:
         if infra_choice() == "containers":  # an invalid PMO_TEST_INFRA, or podman missing, refused before any test
             preflight()

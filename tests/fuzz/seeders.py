@@ -7,7 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemathesis.python import asgi
@@ -16,6 +16,7 @@ from sqlalchemy import text
 from shared.auth import mint_token
 from shared.db import create_engine
 from shared.infra.system import Endpoints
+from tests.support.clock import TODAY
 
 AUTH = {"Authorization": f"Bearer {mint_token('dora.director', ['director'], ttl_seconds=3 * 3600)}"}
 
@@ -145,7 +146,7 @@ def _reporting(app: Any, infra: Endpoints, db_schema: str) -> dict[str, list[str
     from shared.money import Money
 
     pid, mid = uuid.uuid4(), uuid.uuid4()
-    today = date.today()
+    today = TODAY
     eur = Money.of("1000.00", "EUR")
     facts = [
         (

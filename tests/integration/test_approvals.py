@@ -29,6 +29,7 @@ from shared.db import create_engine
 from shared.events import DomainEvent, EventMetadata, RecordedEvent
 from shared.kafka import KafkaOptions, ensure_topics, new_producer, to_record
 from tests.support import eventually
+from tests.support.clock import TODAY
 from tests.unit import test_approvals_rules as build
 
 pytestmark = pytest.mark.integration
@@ -37,7 +38,7 @@ RUN = uuid.uuid4().hex[:8]
 PF_A, PF_B = f"appr-a-{RUN}", f"appr-b-{RUN}"
 P, Q = uuid.uuid4(), uuid.uuid4()
 CHANGE, OTHER_CHANGE, COMMITMENT, RESOURCE, SHEET, INVOICE, MATCHED = (uuid.uuid4() for _ in range(7))
-REQUESTED = date.today() - timedelta(days=3)
+REQUESTED = TODAY - timedelta(days=3)
 ALL_KINDS = {
     "project-approval",
     "budget-change",
@@ -257,7 +258,7 @@ async def test_requests_appear_for_their_deciders_only_and_disappear_once_decide
     # decisions take the items away; a rejected sheet's correction comes back until it is decided
     await publish(
         kafka,
-        date.today(),
+        TODAY,
         *(
             build.change_decided(P, CHANGE, approved=True),
             build.change_decided(Q, OTHER_CHANGE, approved=False),
@@ -276,14 +277,14 @@ async def test_requests_appear_for_their_deciders_only_and_disappear_once_decide
         assert (kinds(items, P), kinds(items, Q)) == (set(), {"project-approval"}), items
 
     await eventually(all_decided, timeout=30)
-    await publish(kafka, date.today(), build.sheet_submitted(P, RESOURCE, SHEET, "sam.service", version=2))
+    await publish(kafka, TODAY, build.sheet_submitted(P, RESOURCE, SHEET, "sam.service", version=2))
 
     async def corrected() -> None:
         items = await inbox(reporting, caller("rosa.rm", "resource-manager", PF_A))
         assert [(i["kind"], i["what"]) for i in items] == [("work-sheet", "work sheet 2027-W09: 8 hours (version 2)")]
 
     await eventually(corrected, timeout=30)
-    await publish(kafka, date.today(), build.sheet_approved(P, RESOURCE, SHEET, 2))
+    await publish(kafka, TODAY, build.sheet_approved(P, RESOURCE, SHEET, 2))
 
     async def approved() -> None:
         assert await inbox(reporting, caller("rosa.rm", "resource-manager", PF_A)) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -15,11 +15,11 @@ from budget.bootstrap import create_app
 from budget.settings import Settings
 from shared.kafka import KafkaOptions, from_record
 from tests.support import auth_header, eventually, read_topic
+from tests.support.clock import TODAY
 from tests.support.money import money
 from tests.support.projects import milestone_body, register
 
 pytestmark = pytest.mark.integration
-TODAY = date.today()
 PAUL = auth_header("paul.finance", "finance")
 
 

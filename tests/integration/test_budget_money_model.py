@@ -5,7 +5,7 @@ estimate to complete on the topic, and bad input refused naming the field with n
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -15,12 +15,12 @@ from sqlalchemy import text
 from shared.kafka import KafkaOptions, from_record
 from tests.integration.test_budget_api import baseline_body, budget, known_project
 from tests.support import auth_header, eventually, read_topic
+from tests.support.clock import TODAY
 from tests.support.money import money
 
 pytestmark = pytest.mark.integration
 __all__ = ["budget"]  # the fixture, shared with test_budget_api
 
-TODAY = date.today()
 RATE_DAY = TODAY - timedelta(10)
 PAUL = auth_header("paul.finance", "finance")
 PAT = auth_header("pat.pmo", "pmo")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,9 +18,9 @@ from cloudevents.core.formats.json import JSONFormat
 
 from shared.contracts import TOPICS, json_schemas
 from tests.support import auth_header, eventually
+from tests.support.clock import TODAY
 
 pytestmark = pytest.mark.integration
-TODAY = date.today()
 CE_TYPE = re.compile(r"^pmo\.(?P<service>[a-z]+)\.(?P<name>[a-z0-9-]+)\.v(?P<version>\d+)$")
 
 

@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,9 @@ from shared.events import EventMetadata, RecordedEvent
 from shared.kafka import KafkaOptions, from_record, new_producer, to_record
 from shared.money import Money
 from tests.support import auth_header, eventually, read_topic
+from tests.support.clock import TODAY
 
 pytestmark = pytest.mark.integration
-TODAY = date.today()
 EVENTS = Path(__file__).resolve().parents[2] / "docs" / "events"
 """The published JSON Schemas of the events (``make schemas``)."""
 CONSUMERS = ("budget", "resources", "invoicing", "reporting")

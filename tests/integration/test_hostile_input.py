@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import date
 from typing import Any
 
 import httpx
@@ -22,6 +21,7 @@ from sqlalchemy import text
 from shared.db import create_engine
 from shared.limits import MAX_EVENT_BYTES
 from tests.support import auth_header
+from tests.support.clock import TODAY
 from tests.support.projects import project_body
 
 pytestmark = pytest.mark.integration
@@ -272,7 +272,7 @@ async def test_an_event_past_the_size_limit_is_refused_before_it_is_stored(proje
     assert approved.status_code == 200, approved.text
     wide = "\U0001f600" * 1000  # 4 bytes in the body, 12 in the event's JSON
     body = {
-        "meeting_date": date.today().isoformat(),
+        "meeting_date": TODAY.isoformat(),
         **dict.fromkeys(("schedule", "cost", "scope", "quality", "resources"), "green"),
         "narrative": "\U0001f600" * 20000,
         "risks": [wide] * 50,

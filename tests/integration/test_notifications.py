@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -34,12 +34,12 @@ from shared.contracts import projects as p
 from shared.events import DomainEvent
 from shared.money import Money
 from tests.support import auth_header, eventually
+from tests.support.clock import TODAY
 from tests.support.publishing import publish
 
 pytestmark = pytest.mark.integration
 
 DIRECTOR = auth_header("dora.director", "director")
-TODAY = date.today()
 CATCH_UP = 30.0
 FAST = {
     "webhook_allow_loopback": True,

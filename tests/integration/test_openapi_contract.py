@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,11 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unus
 from shared.problems import PROBLEM_TYPES
 from tests.integration.conftest import service_client
 from tests.support import auth_header, eventually
+from tests.support.clock import TODAY
 from tests.support.projects import milestone_body, register
 from tests.support.resources import resource_body
 
 pytestmark = pytest.mark.integration
-TODAY = date.today()
 FIONA = auth_header("fiona.finance", "finance")
 PAUL = auth_header("paul.finance", "finance")
 MAX = auth_header("max.manager", "director")

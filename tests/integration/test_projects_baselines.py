@@ -11,7 +11,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -21,12 +21,12 @@ import uvicorn
 from shared.kafka import from_record
 from tests.integration.conftest import service_client
 from tests.support import auth_header, eventually, read_topic
+from tests.support.clock import TODAY
 from tests.support.http import ok
 from tests.support.projects import milestone_body, register
 from tests.support.stored import event_count
 
 pytestmark = pytest.mark.integration
-TODAY = date.today()
 DIRK = auth_header("dirk.director", "director")
 """A second director: proposes the baselines below (the client's own director, dora, approves them)."""
 

@@ -4,7 +4,7 @@ as a CloudEvent with the right type, subject and key, and the 409 / 404 / 422 an
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -12,12 +12,12 @@ import pytest
 
 from shared.kafka import from_record
 from tests.support import auth_header, eventually, read_topic
+from tests.support.clock import TODAY
 from tests.support.http import ok, refused
 from tests.support.projects import milestone_body, portfolio, project_body, register
 from tests.support.stored import event_count
 
 pytestmark = pytest.mark.integration
-TODAY = date.today()
 
 
 EVERY_EVENT = [

@@ -6,7 +6,6 @@ and after) and the name gone from every table, except inline in an event recorde
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Any
 
 import httpx
@@ -19,11 +18,11 @@ from shared.contracts import projects as ev
 from shared.events import EventMetadata
 from shared.eventstore import EventStore, NewEvent
 from tests.support import auth_header, eventually, read_topic
+from tests.support.clock import TODAY
 from tests.support.http import ok
 from tests.support.projects import register
 
 pytestmark = pytest.mark.integration
-TODAY = date.today()
 NAME, EMAIL, PHONE = "Grace Hopper", "grace.hopper@acme.example", "+1 202 555 0100"
 PERSONAL = (NAME, "Hopper", EMAIL, PHONE)
 LEGACY = "Ada Legacy-Lovelace"

@@ -5,18 +5,18 @@ closing a cycle, a stale If-Match), and the RAID events on the stream of the log
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.clock import TODAY
 from tests.support.http import ok, refused
 from tests.support.projects import register
 from tests.support.stored import event_count, stored_events
 
 pytestmark = pytest.mark.integration
-TODAY = date.today()
 
 
 def risk_body(**overrides: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,11 +21,11 @@ from shared.kafka import from_record, new_producer, to_record
 from shared.money import Money
 from shared.replay import replay
 from tests.support import auth_header, eventually, read_topic
+from tests.support.clock import TODAY
 from tests.support.http import ok
 from tests.support.money import money
 
 pytestmark = pytest.mark.integration
-TODAY = date.today()
 
 
 async def approve_work(kafka: Any, project_id: str, cost: str) -> uuid.UUID:

@@ -17,6 +17,7 @@ from shared.contracts import budget as b
 from shared.contracts import projects as p
 from tests.integration.conftest import service_client
 from tests.support import auth_header, eventually
+from tests.support.clock import TODAY
 from tests.support.money import eur
 from tests.support.reporting import (
     PID,
@@ -36,7 +37,6 @@ from tests.support.reporting import (
 pytestmark = pytest.mark.integration
 
 VIEWER = auth_header("vera.viewer", "viewer")
-TODAY = date.today()
 
 
 @pytest.fixture

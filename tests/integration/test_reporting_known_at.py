@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,12 +15,12 @@ import pytest
 
 from tests.integration.conftest import service_client
 from tests.support import auth_header, eventually
+from tests.support.clock import TODAY
 from tests.support.reporting import baseline, for_project, milestone, publish_facts, registered, started, work
 
 pytestmark = pytest.mark.integration
 
 VIEWER = auth_header("vera.viewer", "viewer")
-TODAY = date.today()
 NOW = datetime.now(UTC)
 
 

@@ -18,6 +18,7 @@ from reporting.rates import rate_in_force
 from shared.contracts.projects import EvTechnique as T
 from tests.integration.conftest import service_client
 from tests.support import auth_header, eventually
+from tests.support.clock import TODAY
 from tests.support.money import eur, usd
 from tests.support.reporting import (
     booking,
@@ -41,7 +42,6 @@ from tests.support.reporting import (
 pytestmark = pytest.mark.integration
 
 VIEWER = auth_header("vera.viewer", "viewer")
-TODAY = date.today()
 START = TODAY - timedelta(days=60)
 D1 = START + timedelta(days=9)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,12 +16,12 @@ import pytest
 
 from tests.integration.conftest import service_client
 from tests.support import auth_header, eventually
+from tests.support.clock import TODAY
 from tests.support.reporting import for_project, milestone, publish_facts, registered, secured, started
 
 pytestmark = pytest.mark.integration
 
 DIRECTOR = auth_header("dora.director", "director")
-TODAY = date.today()
 
 
 @pytest.fixture

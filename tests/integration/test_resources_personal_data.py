@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,11 +14,11 @@ from sqlalchemy import text
 
 from shared.kafka import from_record
 from tests.support import auth_header, eventually, read_topic
+from tests.support.clock import TODAY
 from tests.support.http import ok
 from tests.support.resources import APPROVER, project_known, register_resource, resources_client
 
 pytestmark = pytest.mark.integration
-TODAY = date.today()
 LAST_WEEK = TODAY - timedelta(days=TODAY.weekday() + 7)
 NAME, EMAIL, PHONE = "Ada Lovelace", "ada.lovelace@example.org", "+44 20 7946 0123"
 PERSONAL = (NAME, "Lovelace", EMAIL, PHONE)

@@ -19,6 +19,7 @@ from shared.contracts import projects as projects_ev
 from shared.kafka import KafkaOptions, from_record
 from shared.money import MINOR_UNITS
 from tests.support import auth_header, eventually, read_topic
+from tests.support.clock import TODAY
 from tests.support.publishing import publish
 from tests.support.resources import (
     APPROVER,
@@ -32,7 +33,6 @@ from tests.support.resources import (
 from tests.support.stored import event_count
 
 pytestmark = pytest.mark.integration
-TODAY = date.today()
 LAST_WEEK = TODAY - timedelta(days=TODAY.weekday() + 7)  # Monday of last week
 MAX = auth_header(APPROVER, "resource-manager")
 

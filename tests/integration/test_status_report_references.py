@@ -7,7 +7,7 @@ meeting shows closed), and the dashboard's project page shows them."""
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -15,12 +15,12 @@ import pytest
 
 from tests.integration.conftest import service_client
 from tests.support import auth_header, eventually
+from tests.support.clock import TODAY
 from tests.support.http import ok, refused
 from tests.support.projects import register
 from tests.support.stored import event_count, stored_events
 
 pytestmark = pytest.mark.integration
-TODAY = date.today()
 DIRECTOR = auth_header("dora.director", "director")
 
 

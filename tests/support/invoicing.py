@@ -16,6 +16,7 @@ from shared.contracts import budget, resources
 from shared.contracts.invoicing import WorkReference
 from shared.money import Money, quantize
 from tests.support import scenario
+from tests.support.clock import TODAY
 from tests.support.money import eur, money
 
 NOW = datetime(2027, 3, 1, tzinfo=UTC)
@@ -24,7 +25,6 @@ C1 = uuid.UUID(int=31)
 S1 = uuid.UUID(int=41)
 S2 = uuid.UUID(int=42)
 VENDOR = "acme"
-TODAY = date.today()
 ISSUED = TODAY - timedelta(days=3)
 DUE = TODAY + timedelta(days=27)
 

@@ -23,6 +23,7 @@ from shared.events import DomainEvent
 from shared.kafka import KafkaOptions, from_record, to_record
 from shared.money import Money
 from tests.support import auth_header, eventually, scenario
+from tests.support.clock import TODAY as SESSION_DAY
 from tests.support.http import ok
 from tests.support.money import eur
 from tests.support.publishing import publish, recorded
@@ -254,7 +255,7 @@ def iso_week(monday: date) -> str:
     return domain.iso_week(monday)
 
 
-LAST_WEEK = date.today() - timedelta(days=date.today().weekday() + 7)  # by the calendar: HTTP tests run today
+LAST_WEEK = SESSION_DAY - timedelta(days=SESSION_DAY.weekday() + 7)  # by the calendar: HTTP tests run today
 
 
 NEXT_WEEK = LAST_WEEK + timedelta(days=14)
@@ -293,7 +294,7 @@ def project_events(
     """``project-registered`` in ``currency``, a ``milestone-planned`` per milestone and the lifecycle events that
     lead to ``status`` (``proposed``, ``active``, ``completed`` or ``terminated``), as the projects service
     publishes them."""
-    today = date.today()
+    today = SESSION_DAY
     events: list[DomainEvent] = [
         projects_ev.ProjectRegistered(
             project_id=project_id,
