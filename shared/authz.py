@@ -47,6 +47,7 @@ from shared.contracts.project_edits import ProjectMoved
 from shared.contracts.projects import ProjectRegistered
 from shared.errors import NotFoundError
 from shared.identity import same_person, skeleton
+from shared.pg import driver
 
 DDL = [
     """
@@ -118,18 +119,14 @@ async def record_project_move(conn: AsyncConnection, moved: ProjectMoved) -> Non
 async def record_project_scope(conn: AsyncConnection, registered: ProjectRegistered) -> None:
     """Keep a registered project's scope (idempotent: a redelivered or replayed registration changes nothing)."""
     portfolio_id, manager = registered.portfolio_id, registered.manager
-    await conn.execute(
-        text(
-            "INSERT INTO project_scopes (project_id, portfolio_id, programme_id, manager, manager_key) "
-            "VALUES (:p, :pf, :pg, :m, :k) ON CONFLICT (project_id) DO NOTHING"
-        ),
-        {
-            "p": registered.project_id,
-            "pf": portfolio_id or None,
-            "pg": registered.programme_id,
-            "m": manager,
-            "k": skeleton(manager),
-        },
+    await (await driver(conn)).execute(  # the command path of every registration: asyncpg's prepared statement
+        "INSERT INTO project_scopes (project_id, portfolio_id, programme_id, manager, manager_key) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id) DO NOTHING",
+        registered.project_id,
+        portfolio_id or None,
+        registered.programme_id,
+        manager,
+        skeleton(manager),
     )
 
 

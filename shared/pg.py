@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 async def driver(conn: AsyncConnection) -> Any:
@@ -30,6 +30,15 @@ async def driver(conn: AsyncConnection) -> Any:
             if adapted._transaction is None:
                 await adapted._start_transaction()
     return raw.driver_connection
+
+
+async def fetch_alone(engine: AsyncEngine, sql: str, *args: Any) -> list[Any]:
+    """The rows of one read statement (asyncpg's ``$1`` parameters) on a pooled session, with no transaction around
+    it: one round trip, where SQLAlchemy's ``connect()`` sends ``BEGIN``, the statement and ``ROLLBACK``. A single
+    statement sees one snapshot either way; for the reads a command makes before its own transaction."""
+    async with engine.connect() as conn:
+        raw: Any = (await conn.get_raw_connection()).driver_connection
+        return list(await raw.fetch(sql, *args))
 
 
 def _errors(exc: BaseException) -> list[BaseException]:

@@ -87,16 +87,38 @@ _BEHIND = "its project has an earlier held event"
 # ``ORDER BY events.xid``, never a bare ``xid``: the query selects ``xid::text AS xid`` and PostgreSQL takes a bare
 # name in ORDER BY for the output column first, which sorted transaction 1000 before 999 (events published out of
 # order, read again past the cursor, the checkpoint stuck).
-_READ = text(
-    """
+_READ = """
     SELECT xid::text AS xid, position, stream_id, stream_type, version, event_id, name, schema_version,
            partition_key, data, metadata, recorded_at
     FROM events
     WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
-      AND (xid, position) > (CAST(:xid AS xid8), :position)
+      AND (xid, position) > (CAST($1::text AS xid8), $2)
     ORDER BY events.xid, events.position
-    LIMIT :limit
+    LIMIT $3
     """
+"""The next committed events past the cursor: one statement outside any transaction (asyncpg's prepared statement,
+one round trip a pass where a transaction around it took three)."""
+
+
+class EventRow:
+    """An event row as asyncpg returns it, read by attribute as a SQLAlchemy row is (``row.event_id``,
+    ``row._mapping``)."""
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, record: Any) -> None:
+        self._mapping = record
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._mapping[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+_SAVE_CHECKPOINT = (
+    "INSERT INTO relay_checkpoint (name, xid, position) VALUES ($1, CAST($2::text AS xid8), $3) "
+    "ON CONFLICT (name) DO UPDATE SET xid = excluded.xid, position = excluded.position, updated_at = now()"
 )
 
 
@@ -368,12 +390,11 @@ class Relay:
                 if self._cursor is None:
                     leading = self.is_leader and self._checkpoint is not None
                     self._cursor = self._checkpoint if leading else await self._load_checkpoint(conn)
+                    await conn.commit()
                 assert self._cursor is not None
-                rows = list(
-                    await conn.execute(
-                        _READ, {"xid": self._cursor.xid, "position": self._cursor.position, "limit": self.batch_size}
-                    )
-                )
+                raw: Any = (await conn.get_raw_connection()).driver_connection  # no transaction open: autocommit
+                read = await raw.fetch(_READ, str(self._cursor.xid), self._cursor.position, self.batch_size)
+                rows = [EventRow(record) for record in read]
                 kept = self._holding.keys
                 held = dict(
                     kept if self.is_leader and kept is not None else await relay_held.held_keys(conn, self.name)
@@ -487,15 +508,9 @@ class Relay:
         return Checkpoint(int(row.xid), row.position) if row else Checkpoint(0, 0)
 
     async def _save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO relay_checkpoint (name, xid, position) VALUES (:n, CAST(:x AS xid8), :p) "
-                    "ON CONFLICT (name) DO UPDATE SET xid = excluded.xid, position = excluded.position, "
-                    "updated_at = now()"
-                ),
-                {"n": self.name, "x": checkpoint.xid, "p": checkpoint.position},
-            )
+        async with self.engine.connect() as conn:  # one statement, no transaction around it: one round trip
+            raw: Any = (await conn.get_raw_connection()).driver_connection
+            await raw.execute(_SAVE_CHECKPOINT, self.name, str(checkpoint.xid), checkpoint.position)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -180,3 +180,50 @@ def test_a_token_signed_with_another_key_or_with_a_non_string_kid_is_refused() -
 
 def b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+# --- verified tokens remembered ---------------------------------------------------------------------------------
+
+
+def test_a_token_verified_once_is_answered_from_memory_with_the_same_principal(monkeypatch: pytest.MonkeyPatch) -> None:
+    checker, header = verifier(), bearer(portfolios=["digital"])
+    decode, checked = jwt.decode, []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        checked.append(args[0])
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    first = checker.verify(header)
+    assert checker.verify(header) == first and checker.verify(header) == first
+    assert len(checked) == 1  # the signature was checked once
+    other = checker.verify(bearer(sub="max.manager"))  # another token: checked
+    assert other.subject == "max.manager" and len(checked) == 2
+
+
+def test_a_remembered_token_stops_working_when_it_expires() -> None:
+    checker = verifier(leeway_seconds=0)
+    exp = int(time.time()) + 2
+    header = bearer(exp=exp)
+    checker.verify(header)
+    time.sleep(max(0.0, exp - time.time()) + 0.1)
+    refused(header, "expired", checker)
+
+
+def test_a_remembered_token_stops_working_when_its_key_is_replaced() -> None:
+    checker, header = verifier(), bearer()
+    checker.verify(header)
+    checker._keys[None] = "another-secret-that-is-long-enough-for-hs256"  # the operator rotated the key
+    refused(header, "invalid", checker)
+
+
+def test_failures_are_not_remembered_and_the_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shared.auth as auth
+
+    monkeypatch.setattr(auth, "REMEMBERED_TOKENS", 3)
+    checker = verifier()
+    refused(bearer(aud="elsewhere"), "audience", checker)
+    assert len(checker._verified) == 0
+    for n in range(5):
+        checker.verify(bearer(sub=f"user{n}"))
+    assert len(checker._verified) == 3

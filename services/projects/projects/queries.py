@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from projects.handlers import GroupingKind
+from shared.pg import fetch_alone
 
 MEMO_LIMIT = 100_000
 """Groupings remembered per process at most; past it, every lookup asks the database."""
@@ -43,14 +44,10 @@ class Groupings:
 
     async def closed(self, kind: GroupingKind, grouping_id: str) -> bool:
         """Whether the grouping is closed (read every time: closing is the one change a grouping sees)."""
-        async with self.engine.connect() as conn:
-            closed_on = (
-                await conn.execute(
-                    text("SELECT closed_on FROM groupings WHERE kind = :k AND grouping_id = :g"),
-                    {"k": kind, "g": grouping_id},
-                )
-            ).scalar()
-        return closed_on is not None
+        rows = await fetch_alone(
+            self.engine, "SELECT closed_on FROM groupings WHERE kind = $1 AND grouping_id = $2", kind, grouping_id
+        )
+        return bool(rows) and rows[0]["closed_on"] is not None
 
     async def open_members(self, kind: GroupingKind, grouping_id: str) -> tuple[str, ...]:
         """The open projects (by code) of a portfolio or programme, then a portfolio's open programmes."""
