@@ -100,6 +100,19 @@ class CommandOutcome(Generic[S]):
     answer sends these bytes instead of serialising the body again."""
 
 
+Check = Callable[[], Awaitable[None]]
+"""Reads that may refuse a command (raising a :class:`~shared.errors.PMOError`), run inside the command's transaction
+before its stream is loaded: their statements go through :func:`command_connection` (one round trip on the
+connection the command holds already, where a read of its own would check out another and open a transaction)."""
+
+_IN_COMMAND: ContextVar[AsyncConnection | None] = ContextVar("pmo_command_connection", default=None)
+
+
+def command_connection() -> AsyncConnection | None:
+    """The connection of the command whose :data:`Check` is running (None elsewhere)."""
+    return _IN_COMMAND.get()
+
+
 Projector = Callable[[AsyncConnection, Any, int, Sequence[RecordedEvent]], Awaitable[None]]
 """Updates the service's query tables from the new state, its version and the events just appended."""
 Responder = Callable[[S, Sequence[RecordedEvent], int], dict[str, Any]]
@@ -123,6 +136,7 @@ class Executor(Protocol):
         respond: Responder[Any],
         status_code: int = 200,
         new_stream: bool = False,
+        check: Check | None = None,
     ) -> CommandOutcome[Any]: ...
 
     async def state_of(self, aggregate: Aggregate[Any, Any], stream_id: str) -> tuple[Any, int]: ...
@@ -190,9 +204,10 @@ async def run_on(
     *,
     status_code: int = 200,
     new_stream: bool = False,
+    check: Check | None = None,
 ) -> CommandOutcome[S]:
     """Run ``command`` on one aggregate's stream and answer with ``respond(state, events, version)`` (often
-    :func:`by_state` of a view): what every handler does."""
+    :func:`by_state` of a view): what every handler does. ``check``: see :data:`Check`."""
     return await executor.execute(
         ctx,
         aggregate=aggregate,
@@ -201,6 +216,7 @@ async def run_on(
         respond=respond,
         status_code=status_code,
         new_stream=new_stream,
+        check=check,
     )
 
 
@@ -261,18 +277,20 @@ class CommandExecutor:
         respond: Responder[S],
         status_code: int = 200,
         new_stream: bool = False,
+        check: Check | None = None,
     ) -> CommandOutcome[S]:
         """Decide and append in one transaction; see the module docstring for the guarantees.
 
         ``new_stream``: the caller has just made the stream id up (a fresh UUID), so there is nothing to load; the
         append still runs at expected version 0, and a stream that did exist after all is a concurrency error.
+        ``check``: reads that may refuse the command, in its transaction (:data:`Check`).
         """
         if ctx.idempotency_key:
             earlier = await self._earlier_answer(ctx)
             if earlier is not None:
                 return earlier
         try:
-            outcome = await self._execute(ctx, aggregate, stream_id, command, respond, status_code, new_stream)
+            outcome = await self._execute(ctx, aggregate, stream_id, command, respond, status_code, new_stream, check)
         except _LostIdempotencyRace:
             earlier = await self._earlier_answer(ctx)
             assert earlier is not None  # the winner committed before our insert could fail
@@ -334,10 +352,13 @@ class CommandExecutor:
         respond: Responder[S],
         status_code: int,
         new_stream: bool,
+        check: Check | None = None,
     ) -> CommandOutcome[S]:
         token = _RENDERED.set({})  # views built during this command, by state and version
         try:
-            return await self._decide_and_append(ctx, aggregate, stream_id, command, respond, status_code, new_stream)
+            return await self._decide_and_append(
+                ctx, aggregate, stream_id, command, respond, status_code, new_stream, check
+            )
         finally:
             _RENDERED.reset(token)
 
@@ -350,8 +371,15 @@ class CommandExecutor:
         respond: Responder[S],
         status_code: int,
         new_stream: bool,
+        check: Check | None = None,
     ) -> CommandOutcome[S]:
         async with self.engine.begin() as conn:
+            if check is not None:
+                token = _IN_COMMAND.set(conn)
+                try:
+                    await check()
+                finally:
+                    _IN_COMMAND.reset(token)
             if new_stream:
                 state, version = aggregate.initial_state(), 0
             else:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.commands import Aggregate, CommandContext, CommandOutcome, Responder
+from shared.commands import Aggregate, Check, CommandContext, CommandOutcome, Responder
 from shared.errors import ConcurrencyError, NotFoundError
 from shared.events import DomainEvent, EventMetadata, RecordedEvent
 
@@ -63,7 +63,10 @@ class InMemoryExecutor:
         respond: Responder[Any],
         status_code: int = 200,
         new_stream: bool = False,
+        check: Check | None = None,
     ) -> CommandOutcome[Any]:
+        if check is not None:
+            await check()
         events = self.streams.get(stream_id, [])
         if new_stream and events:
             raise ConcurrencyError(f"stream {stream_id} exists already", expected=0)

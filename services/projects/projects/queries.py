@@ -9,7 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from projects.handlers import GroupingKind
-from shared.pg import fetch_alone
+from shared.commands import command_connection
+from shared.pg import driver, fetch_alone
 
 MEMO_LIMIT = 100_000
 """Groupings remembered per process at most; past it, every lookup asks the database."""
@@ -44,8 +45,12 @@ class Groupings:
 
     async def closed(self, kind: GroupingKind, grouping_id: str) -> bool:
         """Whether the grouping is closed (read every time: closing is the one change a grouping sees)."""
-        rows = await fetch_alone(
-            self.engine, "SELECT closed_on FROM groupings WHERE kind = $1 AND grouping_id = $2", kind, grouping_id
+        sql = "SELECT closed_on FROM groupings WHERE kind = $1 AND grouping_id = $2"
+        conn = command_connection()  # in a command's check: its transaction's connection
+        rows = (
+            await (await driver(conn)).fetch(sql, kind, grouping_id)
+            if conn
+            else await fetch_alone(self.engine, sql, kind, grouping_id)
         )
         return bool(rows) and rows[0]["closed_on"] is not None
 

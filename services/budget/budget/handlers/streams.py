@@ -8,7 +8,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from budget.domain.cache import AggregateCache
-from shared.commands import Aggregate, CommandContext, CommandExecutor, CommandOutcome, Executor, Responder
+from shared.commands import Aggregate, Check, CommandContext, CommandExecutor, CommandOutcome, Executor, Responder
 
 _REMEMBERED: ContextVar[tuple[str, Any, int] | None] = ContextVar("budget_remembered_state", default=None)
 
@@ -43,6 +43,7 @@ class CachedStreams(CommandExecutor):
         respond: Responder[Any],
         status_code: int = 200,
         new_stream: bool = False,
+        check: Check | None = None,
     ) -> CommandOutcome[Any]:
         after: list[tuple[Any, int]] = []
 
@@ -62,6 +63,7 @@ class CachedStreams(CommandExecutor):
                     respond=remembering,
                     status_code=status_code,
                     new_stream=new_stream,
+                    check=check,
                 )
             finally:
                 _REMEMBERED.reset(token)

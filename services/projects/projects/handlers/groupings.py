@@ -34,12 +34,25 @@ async def existing_portfolio(
 ) -> str:
     """The portfolio of an existing, open grouping (one that may receive a project or programme); NotFoundError
     naming ``field`` if it does not exist, GroupingClosedError naming it if it is closed."""
+    portfolio = await known_portfolio(facts, kind, grouping_id, field)
+    await refuse_closed(facts, kind, grouping_id, field)
+    return portfolio
+
+
+async def known_portfolio(facts: GroupingFacts, kind: GroupingKind, grouping_id: str, field: str | None = None) -> str:
+    """The portfolio of an existing grouping (open or not: see :func:`refuse_closed`); NotFoundError naming ``field``
+    if it does not exist."""
     portfolio = await facts.portfolio_of(kind, grouping_id)
     if portfolio is None:
         raise no_such_grouping(kind, grouping_id, field=field)
+    return portfolio
+
+
+async def refuse_closed(facts: GroupingFacts, kind: GroupingKind, grouping_id: str, field: str | None = None) -> None:
+    """GroupingClosedError naming ``field`` if the existing grouping is closed (a :data:`~shared.commands.Check` of
+    the command that places something in it, or before it)."""
     if await facts.closed(kind, grouping_id):
         raise domain.GroupingClosedError(f"{kind} {grouping_id} is closed: nothing is placed in it", field=field)
-    return portfolio
 
 
 def no_such_grouping(kind: GroupingKind, grouping_id: str, field: str | None = None) -> NotFoundError:

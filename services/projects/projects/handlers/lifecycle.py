@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 
 from projects import domain
-from projects.handlers.groupings import GroupingFacts, existing_portfolio, no_such_grouping
+from projects.handlers.groupings import GroupingFacts, known_portfolio, no_such_grouping, refuse_closed
 from projects.handlers.running import Outcome, on_project, today
 from shared.authz import TRUSTED, CallerScope, may_place_project
 from shared.commands import CommandContext, Executor
@@ -38,9 +38,9 @@ async def register_project(
     afterwards (no portfolio or programme of hers, managed by someone else) is refused on ``manager``."""
     programme_portfolio = None
     if portfolio_id is not None:
-        await existing_portfolio(facts, "portfolio", portfolio_id, field="portfolio_id")
+        await known_portfolio(facts, "portfolio", portfolio_id, field="portfolio_id")
     if programme_id is not None:
-        programme_portfolio = await existing_portfolio(facts, "programme", programme_id, field="programme_id")
+        programme_portfolio = await known_portfolio(facts, "programme", programme_id, field="programme_id")
     refused = may_place_project(
         scope.principal,
         portfolio_id=portfolio_id,
@@ -80,7 +80,14 @@ async def register_project(
         currency=currency,
         registered_by=ctx.metadata.actor,
     )
-    return await on_project(executor, ctx, project_id, command, status_code=201, new_stream=True)
+
+    async def open_groupings() -> None:  # in the registration's transaction: no connection of its own
+        if command.portfolio_id is not None:
+            await refuse_closed(facts, "portfolio", command.portfolio_id, field="portfolio_id")
+        if programme_id is not None:
+            await refuse_closed(facts, "programme", programme_id, field="programme_id")
+
+    return await on_project(executor, ctx, project_id, command, status_code=201, new_stream=True, check=open_groupings)
 
 
 async def approve_project(

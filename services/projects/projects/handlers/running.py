@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from projects import domain, views
-from shared.commands import CommandContext, CommandOutcome, Executor, by_state, run_on
+from shared.commands import Check, CommandContext, CommandOutcome, Executor, by_state, run_on
 
 Outcome = CommandOutcome[Any]
 
@@ -27,8 +27,10 @@ async def on_project(
     *,
     status_code: int = 200,
     new_stream: bool = False,
+    check: Check | None = None,
 ) -> Outcome:
-    """Run ``command`` on the project's stream in one transaction, answered with ``view`` (the project's)."""
+    """Run ``command`` on the project's stream in one transaction, answered with ``view`` (the project's); ``check``:
+    reads that may refuse it, in that transaction."""
     return await run_on(
         executor,
         ctx,
@@ -38,4 +40,5 @@ async def on_project(
         by_state(view),
         status_code=status_code,
         new_stream=new_stream,
+        check=check,
     )
