@@ -41,6 +41,7 @@ from shared import relay_held, relay_wake, tracing, wakeups
 from shared.eventstore import recorded_from_row
 from shared.kafka import KafkaOptions, to_record
 from shared.metrics import RELAY_BACKLOG, RELAY_PUBLISHED
+from shared.pg import driver
 from shared.relay_held import Hold
 from shared.relay_holding import Holding, at_or_after_held, new_hold, refusal_reason
 from shared.relay_lanes import Lanes
@@ -122,7 +123,7 @@ _SAVE_CHECKPOINT = (
 )
 
 
-_BEHIND_OPEN = text("SELECT EXISTS (SELECT 1 FROM events WHERE xid >= pg_snapshot_xmin(pg_current_snapshot()))")
+_BEHIND_OPEN = "SELECT EXISTS (SELECT 1 FROM events WHERE xid >= pg_snapshot_xmin(pg_current_snapshot()))"
 """Events committed (or still being written) behind a transaction still open: not readable yet, and no notification
 will come for them once the open transaction ends if it wrote no event."""
 
@@ -182,6 +183,9 @@ class Relay:
         self.channel = relay_wake.channel_for(self.lock_key)  # the leader LISTENs, other processes NOTIFY
         self._producer_factory = producer_factory or (lambda: relay_producer(kafka))
         self.is_leader = False
+        self._session: Any = None
+        """The leader's own session (asyncpg), between passes in no transaction: its reads and checkpoint saves go
+        there, with no pool checkout."""
         self._wake = asyncio.Event()
         self._checkpoint: Checkpoint | None = None  # the leader's own, kept while it leads
         self._holding = Holding(engine, service=service, topic=topic, name=name, record_limit=kafka.max_message_bytes)
@@ -246,6 +250,7 @@ class Relay:
                 return
             unlisten: Callable[[], Awaitable[None]] = relay_wake.not_listening
             self.is_leader = True
+            self._session = (await leader.get_raw_connection()).driver_connection
             self.watch.leading(True)
             self._holding.announce_due = True
             self._forget(acknowledged=True)
@@ -277,6 +282,7 @@ class Relay:
                     await self._stop_producer(producer, leading=False)
             finally:
                 self.is_leader = False
+                self._session = None
                 self._checkpoint = None
                 self._holding.keys = None
                 self._forget(acknowledged=True)
@@ -386,22 +392,7 @@ class Relay:
         rows: list[Any] = []
         held: dict[str, tuple[int, int]] = {}
         if len(self._window) < self.max_ahead:
-            async with self.engine.connect() as conn:
-                if self._cursor is None:
-                    leading = self.is_leader and self._checkpoint is not None
-                    self._cursor = self._checkpoint if leading else await self._load_checkpoint(conn)
-                    await conn.commit()
-                assert self._cursor is not None
-                raw: Any = (await conn.get_raw_connection()).driver_connection  # no transaction open: autocommit
-                read = await raw.fetch(_READ, str(self._cursor.xid), self._cursor.position, self.batch_size)
-                rows = [EventRow(record) for record in read]
-                kept = self._holding.keys
-                held = dict(
-                    kept if self.is_leader and kept is not None else await relay_held.held_keys(conn, self.name)
-                )
-                if not rows and time.monotonic() >= self._busy_until:  # about to rest: is anything held back?
-                    self._behind = bool((await conn.execute(_BEHIND_OPEN)).scalar())
-                await conn.commit()
+            rows, held = await self._read_next()
         if rows:
             await self._dispatch(rows, held, lanes, producer)
         lanes.start(producer)
@@ -412,6 +403,29 @@ class Relay:
         await self._advance()
         await self._measure(rows)
         return len(rows)
+
+    async def _read_next(self) -> tuple[list[Any], dict[str, tuple[int, int]]]:
+        """The next committed events past the cursor and the held projects' first held positions (statements
+        outside any transaction: the leader's own session once it knows both, else a pooled one)."""
+        kept = self._holding.keys
+        if self._session is not None and self._cursor is not None and kept is not None:
+            return await self._read_on(self._session), dict(kept)
+        async with self.engine.connect() as conn:
+            if self._cursor is None:
+                leading = self.is_leader and self._checkpoint is not None
+                self._cursor = self._checkpoint if leading else await self._load_checkpoint(conn)
+                await conn.commit()
+            held = dict(kept if self.is_leader and kept is not None else await relay_held.held_keys(conn, self.name))
+            await conn.commit()
+            return await self._read_on((await conn.get_raw_connection()).driver_connection), held
+
+    async def _read_on(self, session: Any) -> list[Any]:
+        assert self._cursor is not None
+        read = await session.fetch(_READ, str(self._cursor.xid), self._cursor.position, self.batch_size)
+        rows = [EventRow(record) for record in read]
+        if not rows and time.monotonic() >= self._busy_until:  # about to rest: is anything held back?
+            self._behind = bool(await session.fetchval(_BEHIND_OPEN))
+        return rows
 
     async def _dispatch(self, rows: list[Any], held: dict[str, tuple[int, int]], lanes: Lanes, producer: Any) -> None:
         """Put the events read in the window, hold those of held projects, hand the others to their lanes."""
@@ -508,9 +522,16 @@ class Relay:
         return Checkpoint(int(row.xid), row.position) if row else Checkpoint(0, 0)
 
     async def _save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        async with self.engine.connect() as conn:  # one statement, no transaction around it: one round trip
-            raw: Any = (await conn.get_raw_connection()).driver_connection
-            await raw.execute(_SAVE_CHECKPOINT, self.name, str(checkpoint.xid), checkpoint.position)
+        """In a transaction of its own, on the leader's session when there is one (no pool checkout). Not a lone
+        statement: one that waits for a lock while its process dies would still commit when it got the lock, and a
+        checkpoint written after its relay's death could land behind the next leader's."""
+        args = (self.name, str(checkpoint.xid), checkpoint.position)
+        if self._session is not None:
+            async with self._session.transaction():
+                await self._session.execute(_SAVE_CHECKPOINT, *args)
+            return
+        async with self.engine.begin() as conn:
+            await (await driver(conn)).execute(_SAVE_CHECKPOINT, *args)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
