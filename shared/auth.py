@@ -276,8 +276,8 @@ class JwksKeys:
 
 REMEMBERED_TOKENS = 1024
 """How many verified tokens a service remembers (least recently used first out): a client sends the same token with
-every request for its lifetime, and checking its signature again each time cost a sixth of a command's CPU. At most
-``REMEMBERED_TOKENS`` x :data:`~shared.limits.MAX_AUTHORIZATION_BYTES` (8 MiB) of headers."""
+every request for its lifetime, and checking its signature again each time took 6-9 % of a registration's CPU in the
+profiles. At most ``REMEMBERED_TOKENS`` x :data:`~shared.limits.MAX_AUTHORIZATION_BYTES` (8 MiB) of headers."""
 
 
 @dataclass(frozen=True, slots=True)
