@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError
+from pydantic_core import CoreSchema, PydanticCustomError, PydanticKnownError
 
 from shared.limits import MAX_DATE, MAX_LIST, MIN_DATE, max_amount
 from shared.money import MINOR_UNITS, Money, minor_unit
@@ -138,6 +138,12 @@ def decimal_digits_only(value: Any) -> Any:
 
 Whole = Annotated[int, BeforeValidator(decimal_digits_only)]
 """An integer query parameter, strictly written."""
+
+
+def _max_length(field: Any) -> int | None:
+    """The ``max_length`` a field's metadata sets for its string, if any."""
+    limits = [m.max_length for m in field.metadata if isinstance(getattr(m, "max_length", None), int)]
+    return min(limits) if limits else None
 
 
 def _takes_a_date(annotation: Any) -> bool:
@@ -293,9 +299,17 @@ class RequestBody(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _dates_as_written(cls, value: Any, info: ValidationInfo) -> Any:
-        """A date field takes ``YYYY-MM-DD`` only (``0`` or ``86400`` is not a date)."""
+        """A date field takes ``YYYY-MM-DD`` only (``0`` or ``86400`` is not a date); a string longer than its
+        field's ``max_length`` as sent is refused before it is trimmed (the documented ``maxLength`` counts what the
+        caller sent, blanks included)."""
         field = cls.model_fields.get(info.field_name or "")
-        if field is not None and value is not None and _takes_a_date(field.annotation):
+        if field is None or value is None:
+            return value
+        if isinstance(value, str):
+            limit = _max_length(field)
+            if limit is not None and len(value) > limit:
+                raise PydanticKnownError("string_too_long", {"max_length": limit})
+        if _takes_a_date(field.annotation):
             return iso_date_only(value)
         return value
 

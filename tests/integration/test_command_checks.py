@@ -1,5 +1,5 @@
 """A command's checks (``shared.commands.Check``) over real PostgreSQL: they read on the connection the command
-already holds, inside its transaction (no second connection is checked out), and a check that refuses leaves
+already holds, inside its transaction and before its first write, and a check that refuses leaves
 nothing appended; registering a project into a closed portfolio is refused that way, naming the field."""
 
 from __future__ import annotations
@@ -61,22 +61,21 @@ async def test_a_check_reads_in_the_commands_transaction_and_its_refusal_appends
         conn = command_connection()
         assert conn is not None
         seen["in_transaction"] = conn.in_transaction()
-        seen["checked_out"] = rt.engine.pool.checkedout()
-        backend = await (await driver(conn)).fetchval("SELECT pg_backend_pid()")
-        seen["same_session"] = backend == await (await driver(conn)).fetchval("SELECT pg_backend_pid()")
+        session = await driver(conn)
+        seen["session_in_transaction"] = session.is_in_transaction()  # BEGIN was sent on it
+        seen["no_write_yet"] = await session.fetchval("SELECT pg_current_xact_id_if_assigned() IS NULL")
 
     async def refusing() -> None:
         await looking()
         raise GroupingClosedError("portfolio p is closed: nothing is placed in it", field="portfolio_id")
 
-    before = rt.engine.pool.checkedout()
     pid, command = registration()
     with pytest.raises(GroupingClosedError):
         await rt.executor.execute(
             ctx, aggregate=domain.PROJECT, stream_id=domain.stream_id(pid), command=command,
             respond=lambda s, e, v: {}, new_stream=True, check=refusing,
         )  # fmt: skip
-    assert seen == {"in_transaction": True, "checked_out": before + 1, "same_session": True}
+    assert seen == {"in_transaction": True, "session_in_transaction": True, "no_write_yet": True}
     assert await events_of(rt, pid) == 0 and command_connection() is None
 
     pid, command = registration()
