@@ -40,6 +40,7 @@ class FakeFacts:
         self.ledger.update({pid: list(f) for pid, f in (others or {}).items()})
         self.open = {PID: open_alerts} if open_alerts else {}
         self.books_loaded: list[uuid.UUID] = []
+        self.raid_reads: list[list[uuid.UUID]] = []
         self.rates = dict(rates or {})
 
     async def facts(self, project_id: uuid.UUID, known_at: datetime | None = None) -> list[Fact]:
@@ -71,6 +72,7 @@ class FakeFacts:
         return {pid: len(facts) for pid, facts in self.ledger.items()}
 
     async def raid_books_of(self, project_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RaidBook]:
+        self.raid_reads.append(list(project_ids))
         return {}  # no RAID log in these projects: the RAID rules have their own tests (test_raid_reporting)
 
     async def thresholds(self, portfolio_id: str | None) -> Thresholds:
@@ -160,6 +162,17 @@ async def test_evaluating_raises_the_conditions_that_hold_and_clears_those_that_
     ended = FakeFacts(a_project_over_budget()[:2], open_alerts=raised)  # its budget and cost no longer known
     await handlers.evaluate(executor, ended, PID, DAY)
     assert any(isinstance(e, AlertCleared) for events in executor.streams.values() for e in events)
+
+
+async def test_an_evaluation_pass_reads_the_raid_books_of_all_its_projects_at_once() -> None:
+    facts = FakeFacts(
+        a_project_over_budget(), others={USD_PROJECT: elsewhere(USD_PROJECT, "USD", a_project_over_budget())}
+    )
+    executor, chunk = InMemoryExecutor(), [PID, USD_PROJECT]
+    loaded = await handlers.load_pass(facts, chunk)
+    for project_id in chunk:
+        await handlers.evaluate(executor, facts, project_id, DAY, loaded)
+    assert facts.raid_reads == [chunk]  # one read for the pass, none per project
 
 
 async def test_evaluating_a_project_without_facts_appends_nothing() -> None:

@@ -23,6 +23,7 @@ from shared.contracts.budget import EstimateToCompleteSubmitted, ExchangeRateRec
 from shared.contracts.project_edits import ProjectMoved
 from shared.events import RecordedEvent
 from shared.kafka import ConsumedEvent
+from shared.pg import driver
 
 
 async def project(conn: AsyncConnection, state: Any, version: int, events: Sequence[RecordedEvent]) -> None:
@@ -64,37 +65,36 @@ async def _project_budget(
     conn: AsyncConnection, state: domain.Budget, version: int, events: Sequence[RecordedEvent]
 ) -> None:
     view = budget_view(state, version)
-    await conn.execute(
-        text(
-            "INSERT INTO budgets (project_id, currency, version, updated_at, doc) VALUES (:p, :c, :v, :t, :d) "
-            "ON CONFLICT (project_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at, "
-            "doc = excluded.doc"
-        ),
-        {"p": state.project_id, "c": state.currency, "v": version, "t": events[-1].recorded_at, "d": json.dumps(view)},
+    db = await driver(conn)  # every budget command: asyncpg's prepared statements
+    await db.execute(
+        "INSERT INTO budgets (project_id, currency, version, updated_at, doc) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (project_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at, "
+        "doc = excluded.doc",
+        state.project_id,
+        state.currency,
+        version,
+        events[-1].recorded_at,
+        json.dumps(view),
     )
     touched = {getattr(r.event, "commitment_id", None) for r in events} - {None}
     for commitment_id in touched:
         c = state.commitments[commitment_id]  # type: ignore[index]
-        await conn.execute(
-            text(
-                "INSERT INTO commitments (commitment_id, project_id, kind, vendor, reference, category, milestone_id, "
-                "status, amount, currency, doc) VALUES (:id, :p, :k, :v, :r, :cat, :m, :s, :a, :cur, :d) "
-                "ON CONFLICT (commitment_id) DO UPDATE SET status = excluded.status, amount = excluded.amount, "
-                "doc = excluded.doc"
-            ),
-            {
-                "id": c.commitment_id,
-                "p": state.project_id,
-                "k": c.kind.value,
-                "v": c.vendor,
-                "r": c.reference,
-                "cat": c.category.value,
-                "m": c.milestone_id,
-                "s": c.status.value,
-                "a": c.amount.amount,
-                "cur": c.amount.currency,
-                "d": json.dumps(commitment_json(state, c)),
-            },
+        await db.execute(
+            "INSERT INTO commitments (commitment_id, project_id, kind, vendor, reference, category, milestone_id, "
+            "status, amount, currency, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+            "ON CONFLICT (commitment_id) DO UPDATE SET status = excluded.status, amount = excluded.amount, "
+            "doc = excluded.doc",
+            c.commitment_id,
+            state.project_id,
+            c.kind.value,
+            c.vendor,
+            c.reference,
+            c.category.value,
+            c.milestone_id,
+            c.status.value,
+            c.amount.amount,
+            c.amount.currency,
+            json.dumps(commitment_json(state, c)),
         )
     for recorded in events:
         if isinstance(recorded.event, EstimateToCompleteSubmitted):

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from budget.domain import KnownProject, RateInForce, RecordedRate, in_force, stream_id
+from shared.pg import fetch_alone
 
 
 class SqlBudgetFacts:
@@ -24,25 +25,23 @@ class SqlBudgetFacts:
 
     async def known_project(self, project_id: UUID) -> KnownProject | None:
         """The project's currency, status, manager and planned milestones; None for a project this service never
-        saw."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    text("SELECT currency, status, manager FROM known_projects WHERE project_id = :p"),
-                    {"p": project_id},
-                )
-            ).first()
-            if row is None:
-                return None
-            milestones = await conn.execute(
-                text("SELECT milestone_id FROM known_milestones WHERE project_id = :p"), {"p": project_id}
-            )
-            return KnownProject(
-                str(row.currency),
-                str(row.status),
-                frozenset(r.milestone_id for r in milestones),
-                str(row.manager) if row.manager is not None else None,
-            )
+        saw. One statement outside a transaction (every command on a budget reads it first)."""
+        rows = await fetch_alone(
+            self.engine,
+            "SELECT currency, status, manager, "
+            "ARRAY(SELECT milestone_id FROM known_milestones WHERE project_id = $1) AS milestones "
+            "FROM known_projects WHERE project_id = $1",
+            project_id,
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return KnownProject(
+            str(row["currency"]),
+            str(row["status"]),
+            frozenset(UUID(str(m)) for m in row["milestones"]),
+            str(row["manager"]) if row["manager"] is not None else None,
+        )
 
     async def rate_in_force(self, base: str, quote: str, on: date) -> RateInForce | None:
         """The rate converting ``base`` into ``quote`` on ``on`` (:func:`budget.domain.in_force`: the recorded one,

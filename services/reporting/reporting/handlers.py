@@ -413,10 +413,16 @@ class Pass:
     books: dict[uuid.UUID, Books]
     open_alerts: dict[uuid.UUID, set[tuple[str, str]]]
     thresholds: dict[str | None, Thresholds]
+    raid_books: dict[uuid.UUID, RaidBook]
 
 
 async def load_pass(facts: ReportingFacts, project_ids: Sequence[uuid.UUID]) -> Pass:
-    return Pass(await facts.books_of(project_ids), await facts.open_alerts_of(project_ids), {})
+    return Pass(
+        await facts.books_of(project_ids),
+        await facts.open_alerts_of(project_ids),
+        {},
+        await facts.raid_books_of(project_ids),
+    )
 
 
 async def evaluate(
@@ -443,7 +449,9 @@ async def evaluate(
     still_open = set(loaded.open_alerts.get(project_id, ()))
     ctx = CommandContext(metadata=SYSTEM)
     appended = 0
-    raid = await raid_conditions(facts, project_id, books, result.figures, as_of, raid_share)
+    raid = await raid_conditions(
+        facts, project_id, books, result.figures, as_of, raid_share, loaded.raid_books.get(project_id)
+    )
     for condition in [*result.conditions, *raid]:
         still_open.discard((condition.rule, condition.subject))
         outcome = await executor.execute(

@@ -22,8 +22,6 @@ CLOSED = ("completed", "terminated")
 class RaidReads(Protocol):
     """What the RAID conditions read (:class:`reporting.queries.Ledger`)."""
 
-    async def raid_books_of(self, project_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, raid.RaidBook]: ...
-
     async def books_of(self, project_ids: Sequence[uuid.UUID] | None) -> dict[uuid.UUID, Books]: ...
 
 
@@ -36,13 +34,19 @@ def remaining_budget(figures: Evm) -> Decimal | None:
 
 
 async def raid_conditions(
-    facts: RaidReads, project_id: uuid.UUID, books: ProjectBook, figures: Evm, as_of: date, share: Decimal
+    facts: RaidReads,
+    project_id: uuid.UUID,
+    books: ProjectBook,
+    figures: Evm,
+    as_of: date,
+    share: Decimal,
+    book: raid.RaidBook | None,
 ) -> list[Condition]:
     """The RAID alert conditions that hold for the project as of ``as_of`` (none once it is completed or
-    terminated: its alerts then clear)."""
+    terminated: its alerts then clear); ``book``: its RAID book, read with the pass's other projects' (None: it has
+    none)."""
     if books.status in CLOSED:
         return []
-    book = (await facts.raid_books_of([project_id])).get(project_id)
     if book is None:
         return []
     wanted = {
