@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
@@ -140,8 +141,9 @@ Whole = Annotated[int, BeforeValidator(decimal_digits_only)]
 """An integer query parameter, strictly written."""
 
 
+@functools.cache
 def _max_length(field: Any) -> int | None:
-    """The ``max_length`` a field's metadata sets for its string, if any."""
+    """The ``max_length`` a field's metadata sets for its string, if any (fields live as long as their model)."""
     limits = [m.max_length for m in field.metadata if isinstance(getattr(m, "max_length", None), int)]
     return min(limits) if limits else None
 
@@ -298,7 +300,7 @@ class RequestBody(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _dates_as_written(cls, value: Any, info: ValidationInfo) -> Any:
+    def _as_sent(cls, value: Any, info: ValidationInfo) -> Any:
         """A date field takes ``YYYY-MM-DD`` only (``0`` or ``86400`` is not a date); a string longer than its
         field's ``max_length`` as sent is refused before it is trimmed (the documented ``maxLength`` counts what the
         caller sent, blanks included)."""
